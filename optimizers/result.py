@@ -1,0 +1,66 @@
+"""The result of a trajectory run: NumPy arrays with documented shapes, all finite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """Trajectories of K optimizer configurations from N starts over T steps in D dimensions.
+
+    path:        [K, N, T+1, D] parameters; index 0 is the start.
+    loss:        [K, N, T+1]    full (noise-free, full-batch) loss at each point.
+    grad:        [K, N, T+1, D] gradient the optimizer received at each point (after noise and
+                 clipping); index T is the full gradient at the final point.
+    grad_norm:   [K, N, T+1]    Euclidean norm of the full, noise-free gradient at each point.
+    lr:          [K, T]         scheduled base learning rate used by step t (0-based).
+    eff_lr:      [K, N, T, D]   effective learning rate of step t: the per-parameter multiplier the
+                 rule applied to its search direction (see each rule's docstring / README).
+    ratio:       [K, N, T, D]   realised ratio -(theta_{t+1} - theta_t) / g_t; 0 where undefined.
+    ratio_defined: [K, N, T, D] bool, where ratio is defined (|g_t| > 1e-12, trajectory moving).
+    state:       {name: [K, N, T, D]} internal state after step t, torch.optim's state names;
+                 zero for configurations that do not have that state (see state_names).
+    state_names: per configuration, the tuple of state names it has.
+    diverged_at: [K, N] int, first point index whose values were non-finite or out of bounds
+                 (the trajectory is frozen at its last good point from there), -1 if never.
+    converged_at:[K, N] int, first point index with grad_norm < tol (the trajectory stops there),
+                 -1 if never.
+    labels:      K legend labels; configs: the K OptimizerConfig; starts: [N, D].
+    """
+
+    path: np.ndarray
+    loss: np.ndarray
+    grad: np.ndarray
+    grad_norm: np.ndarray
+    lr: np.ndarray
+    eff_lr: np.ndarray
+    ratio: np.ndarray
+    ratio_defined: np.ndarray
+    state: dict
+    state_names: tuple
+    diverged_at: np.ndarray
+    converged_at: np.ndarray
+    labels: tuple
+    configs: tuple
+    starts: np.ndarray
+    surface: object
+    tol: float
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(K, N, T, D)."""
+        k, n, t1, d = self.path.shape
+        return k, n, t1 - 1, d
+
+    def stop_index(self) -> np.ndarray:
+        """[K, N] index of the last meaningful point: divergence/convergence point or T."""
+        k, n, t, d = self.shape
+        stop = np.full((k, n), t)
+        div = self.diverged_at >= 0
+        stop[div] = np.maximum(self.diverged_at[div] - 1, 0)
+        conv = self.converged_at >= 0
+        stop[conv] = np.minimum(stop[conv], self.converged_at[conv])
+        return stop

@@ -1,0 +1,279 @@
+"""Update rules: one pure function per optimizer, written once for NumPy and Torch.
+
+Every rule has the signature
+
+    rule(p, g, state, t, lr, hp, xp) -> (p_new, state_new, eff_lr)
+
+p, g:     parameters and gradient, [..., D] arrays (the runner passes [k, N, D]).
+state:    dict of the rule's state; per-parameter entries have p's shape, a few rules also keep
+          Python-float scalars (NAdam's mu_product).
+t:        1-based step count (Python int), as torch.optim's `state["step"]` after increment.
+lr:       scheduled learning rate for this step, broadcastable to p ([k, 1, 1] or a float).
+hp:       dict of the other hyperparameters as Python floats and bools (torch.optim names).
+xp:       array namespace (numpy or array_api_compat.torch).
+eff_lr:   the per-parameter effective learning rate (shape of p): the multiplier the rule
+          applies to its search direction at this step. Each docstring says which direction.
+
+Operations follow the order of torch.optim's single-tensor implementations (lerp, addcmul,
+addcdiv written out the way the CPU kernels evaluate them) so trajectories agree with
+torch.optim to the last bits wherever the arithmetic allows. No rule mutates its inputs.
+`init_*(p, hp, xp)` returns the initial state for a rule.
+"""
+
+from __future__ import annotations
+
+
+def _lerp(start, end, weight: float):
+    """torch.lerp with a scalar weight, evaluated as ATen's CPU kernel does."""
+    if weight < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
+
+
+def _l2(g, p, weight_decay: float):
+    """Coupled weight decay (L2 penalty): g + weight_decay * p, as torch's grad.add(p, alpha=wd)."""
+    return g + weight_decay * p if weight_decay != 0 else g
+
+
+def _decay(p, lr, hp):
+    """Decoupled weight decay (AdamW): p * (1 - lr * weight_decay)."""
+    return p * (1 - lr * hp["weight_decay"]) if hp["weight_decay"] != 0 else p
+
+
+def _full(p, value):
+    """value broadcast to p's shape (a new array of p's type)."""
+    return p * 0 + value
+
+
+def zeros_state(*names):
+    """An init function giving zero arrays for each name."""
+
+    def init(p, hp, xp):
+        return {name: p * 0 for name in names}
+
+    return init
+
+
+# --- SGD family -----------------------------------------------------------------------------
+
+
+def init_sgd(p, hp, xp):
+    return {"momentum_buffer": p * 0} if hp["momentum"] != 0 else {}
+
+
+def sgd(p, g, state, t, lr, hp, xp):
+    """SGD with optional momentum, dampening, Nesterov and L2 weight decay (torch.optim.SGD).
+
+    b_t = momentum * b_{t-1} + (1 - dampening) g_t   (b_1 = g_t)
+    direction d_t = g_t + momentum * b_t (nesterov) or b_t;  p <- p - lr_t d_t.
+    eff_lr = lr_t, the multiplier of d_t.
+    """
+    g = _l2(g, p, hp["weight_decay"])
+    new_state = {}
+    d = g
+    if hp["momentum"] != 0:
+        buf = g if t == 1 else state["momentum_buffer"] * hp["momentum"] + (1 - hp["dampening"]) * g
+        new_state["momentum_buffer"] = buf
+        d = g + hp["momentum"] * buf if hp["nesterov"] else buf
+    return p + (-lr) * d, new_state, _full(p, lr)
+
+
+def gnsgd(p, g, state, t, lr, hp, xp):
+    """Gradient-norm-adaptive SGD: p <- p - lr_t / sqrt(1 + alpha ||g_t||^2) * g_t.
+
+    ||g_t|| is the Euclidean norm over each trajectory's parameter vector (last axis).
+    eff_lr = lr_t / sqrt(1 + alpha ||g_t||^2), the multiplier of g_t.
+    """
+    g = _l2(g, p, hp["weight_decay"])
+    sq_norm = xp.sum(g * g, axis=-1, keepdims=True)
+    eff = lr / xp.sqrt(1 + hp["alpha"] * sq_norm)
+    return p - eff * g, {}, _full(p, eff)
+
+
+# --- Adaptive per-parameter rules -------------------------------------------------------------
+
+
+def init_adagrad(p, hp, xp):
+    return {"sum": _full(p, hp["initial_accumulator_value"])}
+
+
+def adagrad(p, g, state, t, lr, hp, xp):
+    """AdaGrad (torch.optim.Adagrad): G_t = G_{t-1} + g_t^2.
+
+    eff_lr = lr_t / (1 + (t - 1) lr_decay) / (sqrt(G_t) + eps), the multiplier of g_t.
+    """
+    g = _l2(g, p, hp["weight_decay"])
+    clr = lr / (1 + (t - 1) * hp["lr_decay"])
+    total = state["sum"] + 1 * g * g
+    std = xp.sqrt(total) + hp["eps"]
+    return p + (-clr) * g / std, {"sum": total}, clr / std
+
+
+def init_rmsprop(p, hp, xp):
+    state = {"square_avg": p * 0}
+    if hp["momentum"] > 0:
+        state["momentum_buffer"] = p * 0
+    if hp["centered"]:
+        state["grad_avg"] = p * 0
+    return state
+
+
+def rmsprop(p, g, state, t, lr, hp, xp):
+    """RMSProp (torch.optim.RMSprop): v_t = alpha v_{t-1} + (1 - alpha) g_t^2.
+
+    avg = sqrt(v_t) + eps, or sqrt(v_t - mean_t^2) + eps when centered.
+    eff_lr = lr_t / avg, the multiplier of g_t (with momentum, of g_t entering the buffer
+    b_t = momentum b_{t-1} + g_t / avg, and p <- p - lr_t b_t).
+    """
+    alpha = hp["alpha"]
+    g = _l2(g, p, hp["weight_decay"])
+    square_avg = state["square_avg"] * alpha + (1 - alpha) * g * g
+    new_state = {"square_avg": square_avg}
+    if hp["centered"]:
+        grad_avg = _lerp(state["grad_avg"], g, 1 - alpha)
+        new_state["grad_avg"] = grad_avg
+        avg = xp.sqrt(square_avg + -1 * grad_avg * grad_avg) + hp["eps"]
+    else:
+        avg = xp.sqrt(square_avg) + hp["eps"]
+    if hp["momentum"] > 0:
+        buf = state["momentum_buffer"] * hp["momentum"] + 1 * g / avg
+        new_state["momentum_buffer"] = buf
+        p_new = p + (-lr) * buf
+    else:
+        p_new = p + (-lr) * g / avg
+    return p_new, new_state, lr / avg
+
+
+def adadelta(p, g, state, t, lr, hp, xp):
+    """Adadelta (torch.optim.Adadelta): v_t = rho v + (1 - rho) g^2, u_t = rho u + (1 - rho) dx^2.
+
+    dx_t = sqrt(u_{t-1} + eps) / sqrt(v_t + eps) * g_t;  p <- p - lr_t dx_t.
+    eff_lr = lr_t sqrt(u_{t-1} + eps) / sqrt(v_t + eps), the multiplier of g_t.
+    """
+    rho, eps = hp["rho"], hp["eps"]
+    g = _l2(g, p, hp["weight_decay"])
+    square_avg = state["square_avg"] * rho + (1 - rho) * g * g
+    ratio = xp.sqrt(state["acc_delta"] + eps) / xp.sqrt(square_avg + eps)
+    delta = ratio * g
+    acc_delta = state["acc_delta"] * rho + (1 - rho) * delta * delta
+    return p + (-lr) * delta, {"square_avg": square_avg, "acc_delta": acc_delta}, lr * ratio
+
+
+# --- Adam family ----------------------------------------------------------------------------
+
+
+def init_adam(p, hp, xp):
+    state = {"exp_avg": p * 0, "exp_avg_sq": p * 0}
+    if hp.get("amsgrad"):
+        state["max_exp_avg_sq"] = p * 0
+    return state
+
+
+def _moments(g, state, hp):
+    b1, b2 = hp["betas"]
+    m = _lerp(state["exp_avg"], g, 1 - b1)
+    v = state["exp_avg_sq"] * b2 + (1 - b2) * g * g
+    return m, v
+
+
+def adam(p, g, state, t, lr, hp, xp):
+    """Adam / AdamW (torch.optim.Adam, torch.optim.AdamW via decoupled_weight_decay).
+
+    m_t = b1 m + (1 - b1) g, v_t = b2 v + (1 - b2) g^2 (amsgrad: v_max = max(v_max, v_t)).
+    p <- p - lr_t m_hat / (sqrt(v_hat) + eps) with m_hat = m_t / (1 - b1^t),
+    v_hat = v_t / (1 - b2^t).
+    eff_lr = lr_t / (sqrt(v_hat) + eps), the multiplier of m_hat.
+    """
+    b1, b2 = hp["betas"]
+    if hp["decoupled_weight_decay"]:
+        p = _decay(p, lr, hp)
+    else:
+        g = _l2(g, p, hp["weight_decay"])
+    m, v = _moments(g, state, hp)
+    new_state = {"exp_avg": m, "exp_avg_sq": v}
+    if hp["amsgrad"]:
+        v = xp.maximum(state["max_exp_avg_sq"], v)
+        new_state["max_exp_avg_sq"] = v
+    bias_correction1 = 1 - b1**t
+    step_size = lr / bias_correction1
+    denom = xp.sqrt(v) / (1 - b2**t) ** 0.5 + hp["eps"]
+    return p + (-step_size) * m / denom, new_state, lr / denom
+
+
+def adamax(p, g, state, t, lr, hp, xp):
+    """Adamax (torch.optim.Adamax): u_t = max(b2 u_{t-1}, |g_t| + eps).
+
+    p <- p - lr_t / (1 - b1^t) * m_t / u_t.
+    eff_lr = lr_t / u_t, the multiplier of m_hat = m_t / (1 - b1^t).
+    """
+    b1, b2 = hp["betas"]
+    g = _l2(g, p, hp["weight_decay"])
+    m = _lerp(state["exp_avg"], g, 1 - b1)
+    exp_inf = xp.maximum(state["exp_inf"] * b2, xp.abs(g) + hp["eps"])
+    clr = lr / (1 - b1**t)
+    return p + (-clr) * m / exp_inf, {"exp_avg": m, "exp_inf": exp_inf}, lr / exp_inf
+
+
+def init_nadam(p, hp, xp):
+    return {"exp_avg": p * 0, "exp_avg_sq": p * 0, "mu_product": 1.0}
+
+
+def nadam(p, g, state, t, lr, hp, xp):
+    """NAdam (torch.optim.NAdam), momentum schedule mu_t = b1 (1 - 0.5 * 0.96^(t psi)).
+
+    p <- p - lr_t [(1 - mu_t) / (1 - prod mu) g_t + mu_{t+1} / (1 - prod' mu) m_t] / denom,
+    denom = sqrt(v_t / (1 - b2^t)) + eps.
+    eff_lr = lr_t / denom, the multiplier of the bracketed Nesterov direction.
+    """
+    b1, b2 = hp["betas"]
+    psi = hp["momentum_decay"]
+    bias_correction2 = 1 - b2**t
+    if hp["decoupled_weight_decay"]:
+        p = _decay(p, lr, hp)
+    else:
+        g = _l2(g, p, hp["weight_decay"])
+    mu = b1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
+    mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
+    mu_product = state["mu_product"] * mu
+    mu_product_next = mu_product * mu_next
+    m, v = _moments(g, state, hp)
+    denom = xp.sqrt(v / bias_correction2) + hp["eps"]
+    p = p + (-lr * (1.0 - mu) / (1.0 - mu_product)) * g / denom
+    p = p + ((-lr * mu_next) / (1.0 - mu_product_next)) * m / denom
+    return p, {"exp_avg": m, "exp_avg_sq": v, "mu_product": mu_product}, lr / denom
+
+
+def radam(p, g, state, t, lr, hp, xp):
+    """RAdam (torch.optim.RAdam): Adam with the variance rectification of Liu et al. 2020.
+
+    rho_t = rho_inf - 2 t b2^t / (1 - b2^t). If rho_t > 5:
+    p <- p - lr_t r_t sqrt(1 - b2^t) / (sqrt(v_t) + eps) * m_hat, else p <- p - lr_t m_hat.
+    eff_lr = lr_t r_t sqrt(1 - b2^t) / (sqrt(v_t) + eps) (or lr_t), the multiplier of m_hat.
+    """
+    b1, b2 = hp["betas"]
+    if hp["decoupled_weight_decay"]:
+        p = _decay(p, lr, hp)
+    else:
+        g = _l2(g, p, hp["weight_decay"])
+    m, v = _moments(g, state, hp)
+    bias_correction1 = 1 - b1**t
+    bias_correction2 = 1 - b2**t
+    m_hat = m / bias_correction1
+    rho_inf = 2 / (1 - b2) - 1
+    rho_t = rho_inf - 2 * t * (b2**t) / bias_correction2
+    new_state = {"exp_avg": m, "exp_avg_sq": v}
+    if rho_t > 5.0:
+        rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+        adaptive = (bias_correction2**0.5) / (xp.sqrt(v) + hp["eps"])
+        return p + -1.0 * (m_hat * lr * adaptive * rect), new_state, lr * adaptive * rect
+    return p + -1.0 * (m_hat * lr), new_state, _full(p, lr)
+
+
+def init_adamax(p, hp, xp):
+    return {"exp_avg": p * 0, "exp_inf": p * 0}
+
+
+init_adadelta = zeros_state("square_avg", "acc_delta")
+init_radam = zeros_state("exp_avg", "exp_avg_sq")
+init_stateless = zeros_state()
+

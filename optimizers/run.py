@@ -1,0 +1,277 @@
+"""The vectorized trajectory loop: all configurations and starts advance together.
+
+`run(surface, optimizers, starts, steps)` advances K optimizer configurations from N starting
+points for T steps in one loop over steps. Configurations that share a rule and its
+non-lr hyperparameters form a group that advances in one call of the rule on a [k, N, D]
+slice, with the scheduled learning rates as a [k, 1, 1] array. After the loop, losses, full
+gradients, divergence and convergence are computed on the whole record at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .backend import get_backend
+from .gradients import clip_by_norm, clip_by_value, noise_table
+from .registry import OptimizerConfig
+from .result import Result
+
+MAX_STEPS = 20_000
+MAX_STARTS = 10_000
+MAX_CONFIGS = 64
+MAX_TRAJECTORY_STEPS = 20_000_000  # K * N * T, bounds memory (~130 bytes recorded per step)
+PARAM_BOUND = 1e6
+LOSS_BOUND = 1e12
+MAX_START = 1e6
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Configurations sharing one rule and its non-lr hyperparameters: slice [start, stop)."""
+
+    start: int
+    stop: int
+    config: OptimizerConfig
+
+
+def run(
+    surface,
+    optimizers: Sequence[OptimizerConfig] | OptimizerConfig,
+    starts=None,
+    steps: int = 500,
+    *,
+    backend: str = "numpy",
+    device: str = "cpu",
+    noise: float = 0.0,
+    seed: int = 0,
+    clip_norm: float | None = None,
+    clip_value: float | None = None,
+    tol: float = 1e-8,
+) -> Result:
+    """Trajectories of each optimizer from each start on `surface`.
+
+    surface: a surfaces.Surface (value/grad over [..., D]).
+    optimizers: K OptimizerConfig from get_optimizer (1 <= K <= MAX_CONFIGS).
+    starts: [N, D] starting points (default: the surface's default starts), 1 <= N <= MAX_STARTS.
+    steps: T, 1 <= T <= MAX_STEPS; also K * N * T <= MAX_TRAJECTORY_STEPS.
+    noise: standard deviation of additive Gaussian gradient noise (seeded by `seed`).
+    clip_norm / clip_value: gradient clipping by global norm / by value (None = off).
+    tol: converged when the full gradient norm falls below tol (0 disables).
+    Returns a Result with float64 NumPy arrays (see Result for shapes).
+    """
+    configs = _check_configs(optimizers)
+    starts = _check_starts(surface, starts)
+    steps = _check_int("steps", steps, 1, MAX_STEPS)
+    k, (n, d) = len(configs), starts.shape
+    if k * n * steps > MAX_TRAJECTORY_STEPS:
+        raise ValueError(
+            f"K*N*steps = {k}*{n}*{steps} = {k * n * steps:,} exceeds the cap of "
+            f"{MAX_TRAJECTORY_STEPS:,} trajectory-steps; use fewer starts, steps or optimizers"
+        )
+    noise = _check_float("noise", noise, 0.0, 1e6)
+    seed = _check_int("seed", seed, 0, 2**63 - 1)
+    tol = _check_float("tol", tol, 0.0, 1e6)
+    clip_norm = None if clip_norm is None else _check_float("clip_norm", clip_norm, 0.0, 1e12, low_open=True)
+    clip_value = None if clip_value is None else _check_float("clip_value", clip_value, 0.0, 1e12, low_open=True)
+    be = get_backend(backend, device)
+
+    order, groups = _group(configs)
+    lr = np.stack([c.schedule.values(c.lr, steps) for c in configs])  # [K, T]
+    table = noise_table(seed, steps, n, d, noise) if noise > 0 else None
+    with np.errstate(all="ignore"):
+        raw = _loop(be, surface, [configs[i] for i in order], groups, starts, lr[order], steps,
+                    table, clip_norm, clip_value)
+    inverse = np.argsort(order)
+    raw = {name: a[:, inverse] for name, a in raw.items()}  # time-major [T(+1), K, ...]
+    return _finish(surface, configs, starts, lr, raw, tol, noise > 0 or clip_norm or clip_value)
+
+
+def _loop(be, surface, configs, groups, starts, lr, steps, table, clip_norm, clip_value):
+    """Run the steps; return time-major NumPy records: path [T+1,K,N,D], grad, eff_lr, state_*."""
+    xp = be.xp
+    k, (n, d) = len(configs), starts.shape
+    stochastic = getattr(surface, "stochastic", False)
+    p = be.asarray(np.broadcast_to(starts, (k, n, d)).copy())
+    path = be.empty((steps + 1, k, n, d))
+    grads = be.empty((steps, k, n, d))
+    eff = be.empty((steps, k, n, d))
+    names = sorted({s for c in configs for s in _state_names(c, p, xp)})
+    states = {s: be.asarray(np.zeros((steps, k, n, d))) for s in names}
+    lr_groups = [be.asarray(lr[g.start:g.stop].T[:, :, None, None]) for g in groups]  # [T, k, 1, 1]
+    noise = None if table is None else be.asarray(table)
+    group_state = [g.config.info.init(p[g.start:g.stop], g.config.hp, xp) for g in groups]
+    path[0] = p
+    for t in range(steps):
+        g = surface.grad(p, xp, step=t) if stochastic else surface.grad(p, xp)
+        if noise is not None:
+            g = g + noise[t]
+        if clip_norm is not None:
+            g = clip_by_norm(g, clip_norm, xp)
+        if clip_value is not None:
+            g = clip_by_value(g, clip_value, xp)
+        grads[t] = g
+        for i, grp in enumerate(groups):
+            a, b, cfg = grp.start, grp.stop, grp.config
+            p_new, group_state[i], eff[t, a:b] = cfg.info.rule(
+                p[a:b], g[a:b], group_state[i], t + 1, lr_groups[i][t], cfg.hp, xp
+            )
+            path[t + 1, a:b] = p_new
+            for s, value in group_state[i].items():
+                if s in states and not isinstance(value, float):
+                    states[s][t, a:b] = value
+        p = path[t + 1]
+    out = {"path": path, "grad": grads, "eff_lr": eff}
+    out.update({f"state_{s}": v for s, v in states.items()})
+    return {name: be.to_numpy(a) for name, a in out.items()}
+
+
+def _finish(surface, configs, starts, lr, raw, tol, transformed) -> Result:
+    """Losses, full gradients, divergence/convergence freezing and the realised ratio."""
+    path = np.moveaxis(raw["path"], 0, 2)  # [K, N, T+1, D]
+    k, n, t1, d = path.shape
+    steps = t1 - 1
+    step_arrays = {name: np.moveaxis(a, 0, 2) for name, a in raw.items() if name != "path"}
+    with np.errstate(all="ignore"):
+        loss = surface.value(path, np)
+        full_grad = surface.grad(path, np)  # noise-free, full-batch
+        used_grad = np.concatenate([step_arrays.pop("grad"), full_grad[:, :, -1:]], axis=2)
+        if not transformed and not getattr(surface, "stochastic", False):
+            full_grad = used_grad
+        grad_norm = np.sqrt(np.sum(full_grad * full_grad, axis=-1))
+
+        bad = ~np.isfinite(loss) | (loss > LOSS_BOUND) | (grad_norm > 1e300)
+        bad |= ~np.all(np.isfinite(path) & (np.abs(path) <= PARAM_BOUND), axis=-1)
+        bad |= ~np.all(np.isfinite(used_grad), axis=-1)
+        for a in step_arrays.values():
+            bad[:, :, 1:] |= ~np.all(np.isfinite(a), axis=-1)
+    diverged_at = _first(bad)
+    good_norm = np.where(np.arange(t1) < np.where(diverged_at < 0, t1, diverged_at)[..., None], grad_norm, np.inf)
+    converged_at = _first(good_norm < tol) if tol > 0 else np.full((k, n), -1)
+
+    # last meaningful point index per trajectory: frozen from there on
+    last = np.full((k, n), steps)
+    last = np.where(diverged_at >= 0, np.maximum(diverged_at - 1, 0), last)
+    last = np.where(converged_at >= 0, np.minimum(last, converged_at), last)
+    points = {"path": path, "loss": loss, "grad": used_grad, "grad_norm": grad_norm}
+    frozen = last < steps
+    if frozen.any():
+        points = {name: _hold(a, last, frozen) for name, a in points.items()}
+        step_arrays = {name: _hold(a, last - 1, frozen, zero_before=True) for name, a in step_arrays.items()}
+    points = {name: np.nan_to_num(a, nan=0.0, posinf=np.finfo(np.float64).max, neginf=-np.finfo(np.float64).max)
+              for name, a in points.items()}
+    step_arrays = {name: np.nan_to_num(a, nan=0.0) for name, a in step_arrays.items()}
+
+    path, g = points["path"], points["grad"][:, :, :-1]
+    delta = path[:, :, 1:] - path[:, :, :-1]
+    moving = (np.arange(steps) < last[..., None])[..., None]
+    defined = (np.abs(g) > 1e-12) & moving
+    with np.errstate(all="ignore"):
+        ratio = np.where(defined, -delta / np.where(defined, g, 1.0), 0.0)
+    ratio = np.nan_to_num(ratio, nan=0.0)
+    state = {name[len("state_"):]: a for name, a in step_arrays.items() if name.startswith("state_")}
+    return Result(
+        path=path, loss=points["loss"], grad=points["grad"], grad_norm=points["grad_norm"],
+        lr=lr, eff_lr=step_arrays["eff_lr"], ratio=ratio, ratio_defined=defined, state=state,
+        state_names=tuple(tuple(s for s in c.info.state_names if s in _present(c)) for c in configs),
+        diverged_at=diverged_at, converged_at=converged_at,
+        labels=tuple(c.label for c in configs), configs=tuple(configs), starts=starts,
+        surface=surface, tol=tol,
+    )
+
+
+def _hold(a, last, frozen, zero_before=False):
+    """Copy of a [K, N, T', ...] with entries after index `last` replaced by entry `last`.
+
+    Only trajectories marked `frozen` [K, N] change. With zero_before, a last index of -1
+    (nothing good to hold) gives zeros.
+    """
+    a = a.copy()
+    ks, ns = np.nonzero(frozen)
+    sub = a[ks, ns]  # [M, T', ...]
+    idx = np.minimum(np.arange(sub.shape[1]), np.maximum(last[ks, ns], 0)[:, None])
+    idx = idx.reshape(idx.shape + (1,) * (sub.ndim - 2))
+    held = np.take_along_axis(sub, idx, axis=1)
+    if zero_before:
+        held[last[ks, ns] < 0] = 0.0
+    a[ks, ns] = held
+    return a
+
+
+def _first(mask) -> np.ndarray:
+    """[K, N] index of the first True along the last axis of mask [K, N, T], -1 if none."""
+    return np.where(mask.any(axis=-1), mask.argmax(axis=-1), -1)
+
+
+def _state_names(config, p, xp):
+    return tuple(config.info.init(p[:1], config.hp, xp))
+
+
+def _present(config):
+    return set(_state_names(config, np.zeros((1, 1, 1)), np))
+
+
+def _group(configs):
+    """Order configurations so each group (same rule and non-lr hyperparameters) is contiguous."""
+    keys = []
+    for c in configs:
+        key = (c.name, tuple(kv for kv in c.hparams if kv[0] != "lr"))
+        if key not in keys:
+            keys.append(key)
+    members = [[i for i, c in enumerate(configs) if (c.name, tuple(kv for kv in c.hparams if kv[0] != "lr")) == key]
+               for key in keys]
+    order, groups, at = [], [], 0
+    for idx in members:
+        order.extend(idx)
+        groups.append(_Group(at, at + len(idx), configs[idx[0]]))
+        at += len(idx)
+    return np.array(order), groups
+
+
+def _check_configs(optimizers):
+    if isinstance(optimizers, OptimizerConfig):
+        optimizers = [optimizers]
+    configs = list(optimizers)
+    if not 1 <= len(configs) <= MAX_CONFIGS:
+        raise ValueError(f"optimizers: {len(configs)} given, allowed 1 to {MAX_CONFIGS}")
+    for c in configs:
+        if not isinstance(c, OptimizerConfig):
+            raise ValueError(f"optimizers: {c!r} is not an OptimizerConfig; build one with get_optimizer(...)")
+    return configs
+
+
+def _check_starts(surface, starts):
+    if starts is None:
+        starts = surface.default_starts[:1]
+    try:
+        arr = np.array(starts, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"starts={starts!r} must be an [N, 2] array of numbers") from None
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"starts must have shape [N, 2], got {list(arr.shape)}")
+    if not 1 <= arr.shape[0] <= MAX_STARTS:
+        raise ValueError(f"starts: {arr.shape[0]} points given, allowed 1 to {MAX_STARTS}")
+    if not np.all(np.isfinite(arr)) or np.any(np.abs(arr) > MAX_START):
+        raise ValueError(f"starts must be finite with |x| <= {MAX_START:g}, got {arr[~np.all(np.isfinite(arr) & (np.abs(arr) <= MAX_START), axis=1)][0].tolist()}")
+    return arr
+
+
+def _check_int(name, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"{name}={value!r} must be a whole number in [{low}, {high}]")
+    return int(value)
+
+
+def _check_float(name, value, low, high, low_open=False):
+    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+    if ok:
+        value = float(value)
+        ok = (low < value if low_open else low <= value) and value <= high
+    if not ok:
+        left = "(" if low_open else "["
+        raise ValueError(f"{name}={value!r} is outside the allowed range {left}{low:g}, {high:g}]")
+    return value

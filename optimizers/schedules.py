@@ -1,0 +1,214 @@
+"""Learning-rate schedules: closed forms of the step count t = 0, 1, 2, ...
+
+`lr_t` is the learning rate used by optimizer step t + 1, i.e. what torch's scheduler holds
+after t calls of `scheduler.step()`. Each schedule is a vectorized function
+`fn(t, lr, **params) -> lr_t` of an integer array t [T] and the optimizer's base lr (float),
+with parameters named as in torch.optim.lr_scheduler where torch has the schedule.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .spec import Hyperparameter as H
+from .spec import validate
+
+
+def constant(t, lr):
+    return np.full(t.shape, lr, dtype=np.float64)
+
+
+def step(t, lr, step_size, gamma):
+    """StepLR: lr * gamma ** floor(t / step_size)."""
+    return lr * gamma ** (t // step_size)
+
+
+def exponential(t, lr, gamma):
+    """ExponentialLR: lr * gamma ** t."""
+    return lr * gamma**t
+
+
+def polynomial(t, lr, total_iters, power):
+    """PolynomialLR: lr * (1 - min(t, total_iters) / total_iters) ** power."""
+    return lr * (1.0 - np.minimum(t, total_iters) / total_iters) ** power
+
+
+def cosine(t, lr, T_max, eta_min):
+    """CosineAnnealingLR: eta_min + (lr - eta_min) (1 + cos(pi t / T_max)) / 2 (periodic past T_max)."""
+    return eta_min + (lr - eta_min) * (1 + np.cos(math.pi * t / T_max)) / 2
+
+
+def warmup(t, lr, start_factor, end_factor, total_iters):
+    """LinearLR: lr * (start + (end - start) * min(t, total_iters) / total_iters)."""
+    frac = np.minimum(t, total_iters) / total_iters
+    return lr * (start_factor + (end_factor - start_factor) * frac)
+
+
+def cyclic(t, lr, max_lr, step_size_up, step_size_down):
+    """CyclicLR, mode 'triangular', between base lr and max_lr (lr only, no momentum cycling)."""
+    down = step_size_down or step_size_up
+    total = step_size_up + down
+    ratio = step_size_up / total
+    cycle = np.floor(1 + t / total)
+    x = 1.0 + t / total - cycle
+    scale = np.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
+    return lr + (max_lr - lr) * scale
+
+
+def onecycle(t, lr, total_steps, pct_start, anneal_strategy, div_factor, final_div_factor, three_phase):
+    """OneCycleLR with max_lr = the optimizer's lr; holds its final value after total_steps."""
+    initial = lr / div_factor
+    minimum = initial / final_div_factor
+    if three_phase:
+        phases = [
+            (float(pct_start * total_steps) - 1, initial, lr),
+            (float(2 * pct_start * total_steps) - 2, lr, initial),
+            (total_steps - 1, initial, minimum),
+        ]
+    else:
+        phases = [(float(pct_start * total_steps) - 1, initial, lr), (total_steps - 1, lr, minimum)]
+    t = np.minimum(t, total_steps).astype(np.float64)
+    out = np.empty_like(t)
+    start_step = 0.0
+    done = np.zeros(t.shape, dtype=bool)
+    for i, (end_step, start_lr, end_lr) in enumerate(phases):
+        here = ~done & ((t <= end_step) | (i == len(phases) - 1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pct = (t[here] - start_step) / (end_step - start_step)
+        if anneal_strategy == "cos":
+            out[here] = end_lr + (start_lr - end_lr) / 2.0 * (np.cos(math.pi * pct) + 1)
+        else:
+            out[here] = (end_lr - start_lr) * pct + start_lr
+        done |= here
+        start_step = end_step
+    return out
+
+
+def inverse_sqrt(t, lr, alpha):
+    """Inverse-square-root time decay: lr / sqrt(1 + alpha t)."""
+    return lr / np.sqrt(1 + alpha * t)
+
+
+def sawtooth(t, lr, period):
+    """Sawtooth restart decay: lr (1 - (t mod period) / period)."""
+    return lr * (1 - (t % period) / period)
+
+
+@dataclass(frozen=True)
+class ScheduleInfo:
+    """A schedule's function, parameter specs, formula and torch equivalent."""
+
+    name: str
+    title: str
+    fn: Callable
+    specs: tuple[H, ...]
+    latex: str
+    torch_class: str | None
+
+
+_INT_POS = dict(kind="int", low=1, high=1e7)
+
+SCHEDULES: dict[str, ScheduleInfo] = {
+    s.name: s
+    for s in [
+        ScheduleInfo("constant", "Constant", constant, (), r"\eta_t = \eta", None),
+        ScheduleInfo(
+            "step", "Step decay", step,
+            (H("step_size", 100, **_INT_POS, help="steps between decays"),
+             H("gamma", 0.1, low=0, high=1, low_open=True, help="decay factor")),
+            r"\eta_t = \eta\,\gamma^{\lfloor t / s \rfloor}", "StepLR",
+        ),
+        ScheduleInfo(
+            "exponential", "Exponential decay", exponential,
+            (H("gamma", 0.99, low=0, high=1, low_open=True, help="decay factor per step"),),
+            r"\eta_t = \eta\,\gamma^{t}", "ExponentialLR",
+        ),
+        ScheduleInfo(
+            "polynomial", "Polynomial decay", polynomial,
+            (H("total_iters", 500, **_INT_POS, help="steps until lr reaches 0"),
+             H("power", 1.0, low=0, high=10, help="exponent")),
+            r"\eta_t = \eta\,(1 - \min(t, T)/T)^{p}", "PolynomialLR",
+        ),
+        ScheduleInfo(
+            "cosine", "Cosine annealing", cosine,
+            (H("T_max", 500, **_INT_POS, help="half-period in steps"),
+             H("eta_min", 0.0, low=0, high=10, help="lowest lr")),
+            r"\eta_t = \eta_{min} + \tfrac12(\eta - \eta_{min})(1 + \cos(\pi t / T_{max}))",
+            "CosineAnnealingLR",
+        ),
+        ScheduleInfo(
+            "warmup", "Linear warm-up", warmup,
+            (H("start_factor", 1 / 3, low=0, high=1, low_open=True, help="lr multiplier at step 0"),
+             H("end_factor", 1.0, low=0, high=1, help="lr multiplier after total_iters"),
+             H("total_iters", 5, **_INT_POS, help="warm-up length in steps")),
+            r"\eta_t = \eta\,(f_0 + (f_1 - f_0)\min(t, T)/T)", "LinearLR",
+        ),
+        ScheduleInfo(
+            "cyclic", "Cyclic (triangular)", cyclic,
+            (H("max_lr", 0.1, low=0, high=10, low_open=True, log=True, help="upper lr of the cycle"),
+             H("step_size_up", 2000, **_INT_POS, help="steps from lr to max_lr"),
+             H("step_size_down", 0, kind="int", low=0, high=1e7, help="steps back down (0 = same as up)")),
+            r"\eta_t = \eta + (\eta_{max} - \eta)\,\mathrm{tri}(t)", "CyclicLR",
+        ),
+        ScheduleInfo(
+            "onecycle", "One-cycle", onecycle,
+            (H("total_steps", 1000, **_INT_POS, help="length of the cycle (lr is its peak)"),
+             H("pct_start", 0.3, low=0, high=1, low_open=True, high_open=True, help="fraction spent increasing"),
+             H("anneal_strategy", "cos", kind="choice", choices=("cos", "linear"), help="annealing shape"),
+             H("div_factor", 25.0, low=1, high=1e6, help="initial lr = lr / div_factor"),
+             H("final_div_factor", 1e4, low=1, high=1e9, help="final lr = initial lr / final_div_factor"),
+             H("three_phase", False, kind="bool", help="anneal back to initial lr before the end")),
+            r"\eta_t:\ \eta/d \nearrow \eta \searrow \eta/(d\,d_f)", "OneCycleLR",
+        ),
+        ScheduleInfo(
+            "inverse_sqrt", "Inverse-sqrt time decay", inverse_sqrt,
+            (H("alpha", 0.01, low=0, high=1e3, help="decay rate per step"),),
+            r"\eta_t = \eta / \sqrt{1 + \alpha t}", None,
+        ),
+        ScheduleInfo(
+            "sawtooth", "Sawtooth restarts", sawtooth,
+            (H("period", 100, **_INT_POS, help="restart period in steps"),),
+            r"\eta_t = \eta\,(1 - (t \bmod P)/P)", None,
+        ),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """A validated schedule: name and its parameters as a hashable tuple of (name, value)."""
+
+    name: str = "constant"
+    params: tuple = ()
+
+    def values(self, lr: float, steps: int) -> np.ndarray:
+        """The learning rate used at each of `steps` steps: float64 [steps]."""
+        t = np.arange(steps)
+        return np.asarray(SCHEDULES[self.name].fn(t, lr, **dict(self.params)), dtype=np.float64)
+
+
+def get_schedule(name: str = "constant", **params) -> ScheduleConfig:
+    """Validate a schedule by name and parameters; ValueError names what is wrong."""
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULES)}")
+    checked = validate(f"schedule {name}", SCHEDULES[name].specs, params)
+    return ScheduleConfig(name, tuple(checked.items()))
+
+
+def as_schedule(schedule) -> ScheduleConfig:
+    """Accept a ScheduleConfig, a name, a (name, params) pair or None (constant)."""
+    if schedule is None:
+        return ScheduleConfig()
+    if isinstance(schedule, ScheduleConfig):
+        return schedule
+    if isinstance(schedule, str):
+        return get_schedule(schedule)
+    try:
+        name, params = schedule
+    except (TypeError, ValueError):
+        raise ValueError(f"schedule={schedule!r} must be a name or a (name, params) pair") from None
+    return get_schedule(name, **dict(params))
