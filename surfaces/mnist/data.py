@@ -1,0 +1,517 @@
+"""MNIST data: IDX parsing, MD5 checks, the embedded 10k set, the full 60k/10k set, download.
+
+Two sources, one result type (`MnistData`):
+
+- "embedded": the official 10,000 t10k test images shipped in `embedded/` (about 1.7 MB), split by
+  a seeded permutation into training and validation parts, so the app works offline.
+- "full": the official 60,000 training and 10,000 test images, read from the directory named by
+  the `MNIST_DIR` environment variable or, when it is unset, from the user cache directory
+  (`$XDG_CACHE_HOME/optimizer-visualizer/mnist`, default `~/.cache/optimizer-visualizer/mnist`).
+  `download_full()` fills that directory. Every file's MD5 is checked against the published one.
+
+`load_mnist()` never raises on missing or damaged files: it falls back to the embedded set and says
+why in `MnistData.note`. NumPy and the standard library only (no torch, no streamlit).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import gzip
+import hashlib
+import http.client
+import math
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import numpy as np
+
+TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
+TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
+TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
+TEST_LABELS = "t10k-labels-idx1-ubyte.gz"
+
+# Published MD5s of the gzip'd files (the ones torchvision checks).
+MD5 = {
+    TRAIN_IMAGES: "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    TRAIN_LABELS: "d53e105ee54ea40749a09fcbcd1e9432",
+    TEST_IMAGES: "9fb629c4189551a2d022fa330f9573f3",
+    TEST_LABELS: "ec29112dd5afa0611ce80d1b7f02629c",
+}
+FULL_FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+
+# torchvision's mirrors, tried in order.
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+
+EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
+ENV_DIR = "MNIST_DIR"
+IMAGE_SIDE = 28
+N_CLASSES = 10
+
+# IDX type code (third magic byte) -> big-endian dtype.
+_IDX_DTYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 16
+_FALLBACK = "using the embedded 10,000-image set"
+
+Source = Literal["auto", "embedded", "full"]
+Progress = Callable[[str, int, int | None], None]
+
+
+class MnistDataError(ValueError):
+    """A data file is missing, unreadable, truncated, malformed or not the canonical one."""
+
+
+class MnistDownloadError(OSError):
+    """A file could not be fetched from any mirror with the published checksum."""
+
+
+def _unreadable(path: Path, err: OSError) -> MnistDataError:
+    """The error for a file the OS will not let us read (missing, a directory, no permission)."""
+    return MnistDataError(f"{path.name} cannot be read: {err.strerror or err}")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MnistData:
+    """A loaded MNIST split; arrays are read-only because loads are memoised and shared.
+
+    x_train: [n_train, 784] float32 pixels in [0, 1] (row-major 28x28 images)
+    y_train: [n_train] int64 class labels in 0..9
+    x_val:   [n_val, 784] float32, y_val: [n_val] int64 (for "full": the official 10,000 test images)
+    source: "embedded" or "full", what was actually loaded
+    description: human text saying what was loaded and from where
+    note: why a requested or configured full set was not used, else None
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    source: Literal["embedded", "full"]
+    description: str
+    note: str | None = None
+
+
+# ---------------------------------------------------------------- IDX parsing
+
+
+def parse_idx(data: bytes, name: str) -> np.ndarray:
+    """Decode raw (uncompressed) IDX bytes into an array of the declared dtype and dims.
+
+    Header: two zero bytes, a type code, the number of dims, then each dim as a big-endian uint32.
+    Raises MnistDataError naming `name` on a wrong magic, a truncated file or trailing bytes.
+    """
+    if len(data) < 4:
+        raise MnistDataError(
+            f"{name} is truncated: {len(data)} bytes, an IDX header needs 4"
+        )
+    zeros, code, ndim = data[:2], data[2], data[3]
+    if zeros != b"\0\0" or code not in _IDX_DTYPES or ndim == 0:
+        raise MnistDataError(
+            f"{name} is not an IDX file: wrong magic number 0x{data[:4].hex()}"
+        )
+    header_size = 4 + 4 * ndim
+    if len(data) < header_size:
+        raise MnistDataError(
+            f"{name} is truncated inside its header ({len(data)} bytes)"
+        )
+    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
+    dtype = _IDX_DTYPES[code]
+    expected = math.prod(dims) * dtype.itemsize
+    found = len(data) - header_size
+    if found != expected:
+        problem = "is truncated" if found < expected else "has a size mismatch"
+        raise MnistDataError(
+            f"{name} {problem}: header declares {'x'.join(map(str, dims))} "
+            f"= {expected:,} data bytes, file has {found:,}"
+        )
+    values = np.frombuffer(data, dtype, offset=header_size).reshape(dims)
+    return values.astype(dtype.newbyteorder("="))
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file, gzip'd or raw (told apart by content, not by name); see parse_idx."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise _unreadable(path, err) from err
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (EOFError, OSError, zlib.error) as err:
+            raise MnistDataError(
+                f"{path.name} is truncated or corrupt (gzip: {err})"
+            ) from err
+    return parse_idx(data, path.name)
+
+
+def read_images(path: str | os.PathLike) -> np.ndarray:
+    """Read an MNIST image file: [n, 28, 28] uint8, 0 = background, 255 = ink."""
+    images = read_idx(path)
+    if images.dtype != np.uint8 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+        raise MnistDataError(
+            f"{Path(path).name} is not an MNIST image file: {images.dtype} {images.shape}, "
+            f"expected uint8 [n, {IMAGE_SIDE}, {IMAGE_SIDE}]"
+        )
+    return images
+
+
+def read_labels(path: str | os.PathLike) -> np.ndarray:
+    """Read an MNIST label file: [n] uint8 in 0..9."""
+    labels = read_idx(path)
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise MnistDataError(
+            f"{Path(path).name} is not an MNIST label file: {labels.dtype} {labels.shape}, "
+            "expected uint8 [n]"
+        )
+    if labels.size and labels.max() >= N_CLASSES:
+        raise MnistDataError(
+            f"{Path(path).name} has labels outside 0..9 (max {labels.max()})"
+        )
+    return labels
+
+
+def read_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read matching image and label files: ([n, 28, 28] uint8, [n] uint8)."""
+    images, labels = read_images(images_path), read_labels(labels_path)
+    if len(images) != len(labels):
+        raise MnistDataError(
+            f"{images_path.name} has {len(images):,} images but "
+            f"{labels_path.name} has {len(labels):,} labels"
+        )
+    return images, labels
+
+
+# ---------------------------------------------------------------- checksums
+
+
+def file_md5(path: str | os.PathLike) -> str:
+    """MD5 hex digest of a file's bytes, read in chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _md5_of_version(path: str, mtime_ns: int, size: int) -> str:
+    """file_md5 memoised per file version (path, mtime, size): loads do not rehash 10 MB."""
+    return file_md5(path)
+
+
+def _stamp(path: Path) -> tuple[str, int, int]:
+    """(path, mtime_ns, size): identifies one version of a file for the memo caches."""
+    try:
+        st = path.stat()
+    except OSError as err:
+        raise _unreadable(path, err) from err
+    return str(path), st.st_mtime_ns, st.st_size
+
+
+def verify_md5(path: Path) -> None:
+    """Raise MnistDataError unless `path` has the published MD5 of its file name.
+
+    On a mismatch the file is parsed to report its concrete defect (truncated, bad magic...)
+    when it has one; otherwise the mismatch itself is reported.
+    """
+    try:
+        actual = _md5_of_version(*_stamp(path))
+    except OSError as err:
+        raise _unreadable(path, err) from err
+    expected = MD5[path.name]
+    if actual != expected:
+        read_idx(path)
+        raise MnistDataError(
+            f"{path.name} is not the canonical MNIST file: MD5 {actual}, expected {expected}"
+        )
+
+
+def _has_md5(path: Path) -> bool:
+    """Whether `path` exists with its published MD5."""
+    try:
+        verify_md5(path)
+    except MnistDataError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- loading
+
+
+def full_dir() -> Path:
+    """Where the full set is looked for and downloaded: $MNIST_DIR, else the user cache dir."""
+    if os.environ.get(ENV_DIR):
+        return Path(os.environ[ENV_DIR]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "optimizer-visualizer" / "mnist"
+
+
+def _dir_label(directory: Path) -> str:
+    """How the full-set directory was chosen, for notes: 'MNIST_DIR=/x' or 'cache dir /y'."""
+    if os.environ.get(ENV_DIR):
+        return f"{ENV_DIR}={directory}"
+    return f"cache dir {directory}"
+
+
+def _as_features(images: np.ndarray) -> np.ndarray:
+    """[n, 28, 28] uint8 -> [n, 784] float32 in [0, 1], read-only."""
+    x = images.reshape(len(images), -1).astype(np.float32)
+    x /= 255.0
+    x.flags.writeable = False
+    return x
+
+
+def _as_targets(labels: np.ndarray) -> np.ndarray:
+    """[n] uint8 -> [n] int64, read-only."""
+    y = labels.astype(np.int64)
+    y.flags.writeable = False
+    return y
+
+
+def embedded_split(n: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices 0..n-1: (train [n - n_val], val [n_val]), int64.
+
+    perm = np.random.default_rng(seed).permutation(n); validation = perm[:n_val],
+    training = perm[n_val:]. Same seed, same split, on every platform.
+    """
+    if not 0 < n_val < n:
+        raise ValueError(f"Invalid n_val: {n_val} (must be between 1 and {n - 1})")
+    perm = np.random.default_rng(seed).permutation(n)
+    return perm[n_val:], perm[:n_val]
+
+
+def load_embedded(n_val: int = 2000, seed: int = 0) -> MnistData:
+    """The embedded 10,000 t10k images split into training (10,000 - n_val) and validation.
+
+    The split is `embedded_split(10_000, n_val, seed)`. Memoised; raises MnistDataError only if
+    the files shipped with the package are damaged (there is nothing left to fall back to).
+    """
+    paths = (EMBEDDED_DIR / TEST_IMAGES, EMBEDDED_DIR / TEST_LABELS)
+    return _load_embedded(tuple(_stamp(p) for p in paths), int(n_val), int(seed))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_embedded(stamps: tuple, n_val: int, seed: int) -> MnistData:
+    """load_embedded memoised on the embedded files' versions and the split."""
+    images_path, labels_path = (Path(s[0]) for s in stamps)
+    verify_md5(images_path)
+    verify_md5(labels_path)
+    images, labels = read_pair(images_path, labels_path)
+    train, val = embedded_split(len(images), n_val, seed)
+    return MnistData(
+        x_train=_as_features(images[train]),
+        y_train=_as_targets(labels[train]),
+        x_val=_as_features(images[val]),
+        y_val=_as_targets(labels[val]),
+        source="embedded",
+        description=(
+            f"embedded MNIST subset: {len(train):,} train / {len(val):,} validation "
+            f"from the {len(images):,} official test images (split seed {seed})"
+        ),
+    )
+
+
+def load_full(directory: str | os.PathLike | None = None) -> MnistData:
+    """The full set from `directory` (default full_dir()): 60,000 train, 10,000 test as validation.
+
+    Each file must carry its published MD5. Raises MnistDataError naming the file on any defect.
+    Memoised on the directory and every file's (mtime, size).
+    """
+    directory = Path(directory) if directory is not None else full_dir()
+    missing = [name for name in FULL_FILES if not (directory / name).is_file()]
+    if missing:
+        raise MnistDataError(f"{', '.join(missing)} not found")
+    return _load_full(tuple(_stamp(directory / name) for name in FULL_FILES))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_full(stamps: tuple) -> MnistData:
+    """load_full memoised on the four files' versions (in FULL_FILES order)."""
+    paths = [Path(s[0]) for s in stamps]
+    for path in paths:
+        verify_md5(path)
+    train_images, train_labels = read_pair(paths[0], paths[1])
+    test_images, test_labels = read_pair(paths[2], paths[3])
+    return MnistData(
+        x_train=_as_features(train_images),
+        y_train=_as_targets(train_labels),
+        x_val=_as_features(test_images),
+        y_val=_as_targets(test_labels),
+        source="full",
+        description=(
+            f"full MNIST: {len(train_images):,} train / {len(test_images):,} test "
+            f"from {paths[0].parent}"
+        ),
+    )
+
+
+def load_mnist(source: Source = "auto", n_val: int = 2000, seed: int = 0) -> MnistData:
+    """Load MNIST without ever failing on missing or damaged files.
+
+    source: "full" (the full set; if unavailable or invalid, the embedded set with a note saying
+    why), "auto" (the full set when all four files are present and valid, else the embedded set;
+    a note only when some file was present but broken), "embedded" (always the embedded set).
+    n_val, seed: the embedded split (see load_embedded); the full set uses the official test set.
+    """
+    if source not in ("auto", "embedded", "full"):
+        raise ValueError(
+            f"Invalid MNIST source: {source!r} (expected 'auto', 'embedded' or 'full')"
+        )
+    if source == "embedded":
+        return load_embedded(n_val, seed)
+    directory = full_dir()
+    absent = not any((directory / name).exists() for name in FULL_FILES)
+    if source == "auto" and absent:
+        return load_embedded(n_val, seed)
+    try:
+        return load_full(directory)
+    except MnistDataError as err:
+        reason = "full MNIST not found (see download_full)" if absent else str(err)
+        note = f"{_dir_label(directory)}: {reason}; {_FALLBACK}"
+        return dataclasses.replace(load_embedded(n_val, seed), note=note)
+
+
+# ---------------------------------------------------------------- download
+
+
+def download_full(
+    dest: str | os.PathLike | None = None,
+    mirrors: Sequence[str] = MIRRORS,
+    timeout: float = 30,
+    progress: Progress | None = None,
+) -> Path:
+    """Fetch the four full-set files into `dest` (default full_dir()) and return `dest`.
+
+    Mirrors are tried in order per file; a file already in `dest` with its published MD5 is kept.
+    Each file is streamed to a temp file in `dest`, checked (length, MD5), fsync'd and renamed
+    into place, so `dest` never holds a partial file. timeout: seconds per socket operation.
+    progress(file_name, bytes_done, bytes_total or None) is called as bytes arrive.
+    Raises MnistDownloadError naming the file, the mirrors tried and what each did.
+    """
+    if not mirrors:
+        raise ValueError("Invalid mirrors: at least one mirror URL is needed")
+    dest = Path(dest) if dest is not None else full_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in FULL_FILES:
+        target = dest / name
+        if _has_md5(target):
+            if progress:
+                size = target.stat().st_size
+                progress(name, size, size)
+            continue
+        _download_file(target, mirrors, timeout, progress)
+    return dest
+
+
+def _download_file(
+    target: Path, mirrors: Sequence[str], timeout: float, progress: Progress | None
+) -> None:
+    """Fetch target.name from the first mirror that serves it intact."""
+    failures = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + target.name
+        try:
+            _fetch(url, target, timeout, progress)
+            return
+        except (OSError, http.client.HTTPException) as err:
+            failures.append(f"{url}: {_describe(err)}")
+    raise MnistDownloadError(
+        f"could not download {target.name}; tried {len(failures)} mirror(s): "
+        + "; ".join(failures)
+    )
+
+
+def _fetch(url: str, target: Path, timeout: float, progress: Progress | None) -> None:
+    """Stream `url` into `target` atomically; raise MnistDownloadError if short or corrupt."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        total = _content_length(response)
+        digest, done = hashlib.md5(usedforsecurity=False), 0
+        with _atomic_write(target) as out:
+            for chunk in iter(lambda: response.read(_CHUNK), b""):
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(target.name, done, total)
+            if total is not None and done != total:
+                raise MnistDownloadError(
+                    f"connection closed after {done:,} of {total:,} bytes"
+                )
+            if digest.hexdigest() != MD5[target.name]:
+                raise MnistDownloadError(
+                    f"MD5 {digest.hexdigest()} does not match the published {MD5[target.name]}"
+                )
+
+
+def _content_length(response) -> int | None:
+    """The Content-Length header as an int, or None when absent or malformed."""
+    try:
+        return int(response.headers["Content-Length"])
+    except (TypeError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def _atomic_write(target: Path) -> Iterator[BinaryIO]:
+    """Yield a temp file beside `target`; on clean exit fsync and rename it onto `target`.
+
+    On any exception (network error, checksum mismatch, KeyboardInterrupt, a Streamlit stop) the
+    temp file is removed and the exception propagates, so no partial file is ever left behind.
+    """
+    fd, tmp = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+    )
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist a rename (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _describe(err: BaseException) -> str:
+    """One-line reason for a failed mirror."""
+    if isinstance(err, urllib.error.HTTPError):
+        return f"HTTP {err.code} {err.reason}"
+    if isinstance(err, urllib.error.URLError):
+        return str(err.reason)
+    if isinstance(err, MnistDownloadError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
