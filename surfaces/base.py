@@ -1,0 +1,139 @@
+"""The `Surface` type shared by every 2-D test function, its registry entry, and two helpers.
+
+A surface is a loss over points p = (x, y). `value` and `grad` take p: [..., 2] in any array
+namespace `xp` (NumPy, or `array_api_compat.torch`) and return arrays of the same type, so one
+definition serves the NumPy engine and the Torch one. Each surface writes its formula once as
+`value_xy(x, y, xp)` and `grad_xy(x, y, xp) -> (d/dx, d/dy)` over the coordinate arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from optimizers.spec import Hyperparameter, validate
+
+Array = Any  # a NumPy array or a torch tensor
+Point = tuple[float, float]
+ValueXY = Callable[[Array, Array, Any], Array]  # (x, y, xp) -> loss, all [...]
+GradXY = Callable[[Array, Array, Any], tuple[Array, Array]]  # (x, y, xp) -> (d/dx, d/dy)
+
+
+@dataclass(frozen=True)
+class SurfaceEntry:
+    """What a surface is before its parameters are chosen: the registry's row.
+
+    build(entry, params) -> Surface receives parameters already checked against `specs`.
+    log_levels: the contour plot should space its levels logarithmically (values span decades).
+    """
+
+    name: str
+    title: str
+    description: str
+    specs: tuple[Hyperparameter, ...]
+    log_levels: bool
+    build: Callable[[SurfaceEntry, dict[str, Any]], Surface]
+
+    def create(self, given: dict[str, Any]) -> Surface:
+        """Validate `given` (missing names take their defaults) and build the surface."""
+        return self.build(self, validate(self.name, self.specs, given))
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Surface:
+    """A 2-D loss surface with its parameter values fixed.
+
+    params: the validated parameter values, in spec order (treat as read-only).
+    latex: the formula with the actual parameter values, for st.latex.
+    bounds: ((xmin, xmax), (ymin, ymax)) recommended plot range.
+    minima: known minima, the global one first; saddles: saddle points. All have zero gradient.
+    default_starts: starting points for demos, the first is the default.
+    min_value: the global minimum value, None when the surface is unbounded below.
+    stochastic: `grad` depends on its `step` argument (mini-batches).
+    Equality and hashing go by name and parameter values; pickling rebuilds from them.
+    """
+
+    entry: SurfaceEntry
+    params: dict[str, Any]
+    latex: str
+    value_xy: ValueXY
+    grad_xy: GradXY
+    bounds: tuple[Point, Point]
+    minima: tuple[Point, ...]
+    default_starts: tuple[Point, ...]
+    min_value: float | None
+    saddles: tuple[Point, ...] = ()
+    stochastic: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def title(self) -> str:
+        return self.entry.title
+
+    @property
+    def description(self) -> str:
+        return self.entry.description
+
+    @property
+    def log_levels(self) -> bool:
+        return self.entry.log_levels
+
+    def value(self, p: Array, xp: Any = np) -> Array:
+        """Loss at p: [..., 2] -> [...]."""
+        return self.value_xy(p[..., 0], p[..., 1], xp)
+
+    def grad(self, p: Array, xp: Any = np, step: int | None = None) -> Array:
+        """Closed-form gradient at p: [..., 2] -> [..., 2]. Deterministic, so `step` is unused."""
+        return xp.stack(self.grad_xy(p[..., 0], p[..., 1], xp), axis=-1)
+
+    def _key(self) -> tuple:
+        return (self.name, tuple(self.params.items()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Surface) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __reduce__(self):
+        # The formulas are closures over the parameters; rebuilding is cheaper than pickling them.
+        return (self.entry.create, (dict(self.params),))
+
+    def __repr__(self) -> str:
+        args = "".join(f", {k}={v!r}" for k, v in self.params.items())
+        return f"get_surface({self.name!r}{args})"
+
+
+def critical_points(grad_xy: GradXY, guesses: tuple[Point, ...], iterations: int = 10) -> tuple[Point, ...]:
+    """Refine approximate critical points until the gradient vanishes to rounding error.
+
+    Newton's method on the closed-form gradient, all guesses at once: guesses [m, 2] -> m points.
+    The Hessian comes from central differences of the gradient; its small error only slows the
+    convergence (still a factor ~1e-9 per step), it does not move the point converged to.
+    """
+    p = np.array(guesses, dtype=float)
+    h = 1e-6
+    for _ in range(iterations):
+        x, y = p[:, 0], p[:, 1]
+        g = np.stack(grad_xy(x, y, np), axis=-1)  # [m, 2]
+        d_dx = np.stack(grad_xy(x + h, y, np), axis=-1) - np.stack(grad_xy(x - h, y, np), axis=-1)
+        d_dy = np.stack(grad_xy(x, y + h, np), axis=-1) - np.stack(grad_xy(x, y - h, np), axis=-1)
+        hessian = np.stack((d_dx, d_dy), axis=-1) / (2 * h)  # [m, 2, 2]
+        p = p - np.linalg.solve(hessian, g[..., None])[..., 0]
+    return tuple((float(px), float(py)) for px, py in p)
+
+
+def latex_number(v: float) -> str:
+    """`v` for a LaTeX formula: 100, 0.5, 10^{-5}, 2.5 \\times 10^{6}."""
+    text = f"{v:g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    power = f"10^{{{int(exponent)}}}"
+    return power if mantissa == "1" else rf"{mantissa} \times {power}"
