@@ -7,8 +7,8 @@ and returns a frozen, hashable `OptimizerConfig` that `optimizers.run` consumes.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from . import rules
 from .schedules import ScheduleConfig, as_schedule

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -19,8 +20,10 @@ class Result:
     lr:          [K, T]         scheduled base learning rate used by step t (0-based).
     eff_lr:      [K, N, T, D]   effective learning rate of step t: the per-parameter multiplier the
                  rule applied to its search direction (see each rule's docstring / README).
-    ratio:       [K, N, T, D]   realised ratio -(theta_{t+1} - theta_t) / g_t; 0 where undefined.
-    ratio_defined: [K, N, T, D] bool, where ratio is defined (|g_t| > 1e-12, trajectory moving).
+    ratio:       [K, N, T, D]   realised ratio -(theta_{t+1} - theta_t) / g_t; 0 where undefined
+                 (computed on first access).
+    ratio_defined: [K, N, T, D] bool, where ratio is defined: |g_t| > 1e-12 and step t comes
+                 before the trajectory's stop index.
     state:       {name: [K, N, T, D]} internal state after step t, torch.optim's state names;
                  zero for configurations that do not have that state (see state_names).
     state_names: per configuration, the tuple of state names it has.
@@ -37,8 +40,6 @@ class Result:
     grad_norm: np.ndarray
     lr: np.ndarray
     eff_lr: np.ndarray
-    ratio: np.ndarray
-    ratio_defined: np.ndarray
     state: dict
     state_names: tuple
     diverged_at: np.ndarray
@@ -56,11 +57,24 @@ class Result:
         return k, n, t1 - 1, d
 
     def stop_index(self) -> np.ndarray:
-        """[K, N] index of the last meaningful point: divergence/convergence point or T."""
+        """[K, N] index of the last meaningful point: the trajectory is frozen after it.
+
+        T when it ran to the end; the last good point before divergence; the converged point.
+        """
         k, n, t, d = self.shape
         stop = np.full((k, n), t)
-        div = self.diverged_at >= 0
-        stop[div] = np.maximum(self.diverged_at[div] - 1, 0)
-        conv = self.converged_at >= 0
-        stop[conv] = np.minimum(stop[conv], self.converged_at[conv])
-        return stop
+        stop = np.where(self.diverged_at >= 0, np.maximum(self.diverged_at - 1, 0), stop)
+        return np.where(self.converged_at >= 0, np.minimum(stop, self.converged_at), stop)
+
+    @cached_property
+    def ratio_defined(self) -> np.ndarray:
+        steps = self.shape[2]
+        moving = np.arange(steps) < self.stop_index()[..., None]
+        return (np.abs(self.grad[:, :, :-1]) > 1e-12) & moving[..., None]
+
+    @cached_property
+    def ratio(self) -> np.ndarray:
+        defined = self.ratio_defined
+        delta = self.path[:, :, 1:] - self.path[:, :, :-1]
+        g = np.where(defined, self.grad[:, :, :-1], 1.0)
+        return np.where(defined, -delta / g, 0.0)

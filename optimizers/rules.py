@@ -40,6 +40,17 @@ def _decay(p, lr, hp):
     return p * (1 - lr * hp["weight_decay"]) if hp["weight_decay"] != 0 else p
 
 
+def _select(cond, if_true, if_false, xp):
+    """if_true() where cond else if_false(): a Python branch for a Python bool, else xp.where.
+
+    The step count is a Python int on the array backends and a traced value in the compiled
+    path, so a branch on it must go through here.
+    """
+    if isinstance(cond, bool):
+        return if_true() if cond else if_false()
+    return xp.where(cond, if_true(), if_false())
+
+
 def _full(p, value):
     """value broadcast to p's shape (a new array of p's type)."""
     return p * 0 + value
@@ -72,7 +83,9 @@ def sgd(p, g, state, t, lr, hp, xp):
     new_state = {}
     d = g
     if hp["momentum"] != 0:
-        buf = g if t == 1 else state["momentum_buffer"] * hp["momentum"] + (1 - hp["dampening"]) * g
+        # torch starts the buffer at g_1; with a zero buffer, coefficient 1 at t = 1 gives exactly that
+        coef = _select(t == 1, lambda: 1.0, lambda: 1 - hp["dampening"], xp)
+        buf = state["momentum_buffer"] * hp["momentum"] + coef * g
         new_state["momentum_buffer"] = buf
         d = g + hp["momentum"] * buf if hp["nesterov"] else buf
     return p + (-lr) * d, new_state, _full(p, lr)
@@ -261,12 +274,17 @@ def radam(p, g, state, t, lr, hp, xp):
     m_hat = m / bias_correction1
     rho_inf = 2 / (1 - b2) - 1
     rho_t = rho_inf - 2 * t * (b2**t) / bias_correction2
-    new_state = {"exp_avg": m, "exp_avg_sq": v}
-    if rho_t > 5.0:
-        rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-        adaptive = (bias_correction2**0.5) / (xp.sqrt(v) + hp["eps"])
-        return p + -1.0 * (m_hat * lr * adaptive * rect), new_state, lr * adaptive * rect
-    return p + -1.0 * (m_hat * lr), new_state, _full(p, lr)
+    rectified = rho_t > 5.0
+
+    def rect():
+        return ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+
+    def adaptive():
+        return (bias_correction2**0.5) / (xp.sqrt(v) + hp["eps"])
+
+    update = _select(rectified, lambda: m_hat * lr * adaptive() * rect(), lambda: m_hat * lr, xp)
+    eff = _select(rectified, lambda: lr * adaptive() * rect(), lambda: _full(p, lr), xp)
+    return p + -1.0 * update, {"exp_avg": m, "exp_avg_sq": v}, eff
 
 
 def init_adamax(p, hp, xp):

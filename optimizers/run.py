@@ -9,11 +9,12 @@ gradients, divergence and convergence are computed on the whole record at once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
+from . import compiled as fast
 from .backend import get_backend
 from .gradients import clip_by_norm, clip_by_value, noise_table
 from .registry import OptimizerConfig
@@ -26,6 +27,7 @@ MAX_TRAJECTORY_STEPS = 20_000_000  # K * N * T, bounds memory (~130 bytes record
 PARAM_BOUND = 1e6
 LOSS_BOUND = 1e12
 MAX_START = 1e6
+COMPILE_NOW_WORK = 1_000_000  # trajectory-steps from which compiling first beats the array path
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ def run(
     clip_norm: float | None = None,
     clip_value: float | None = None,
     tol: float = 1e-8,
+    compiled: bool | None = None,
 ) -> Result:
     """Trajectories of each optimizer from each start on `surface`.
 
@@ -60,6 +63,11 @@ def run(
     noise: standard deviation of additive Gaussian gradient noise (seeded by `seed`).
     clip_norm / clip_value: gradient clipping by global norm / by value (None = off).
     tol: converged when the full gradient norm falls below tol (0 disables).
+    compiled: numpy backend only: True runs the generated Numba kernels (compiling them first
+        if needed, about a second each, once per machine), False the array code. None (default)
+        uses the kernels when they are already compiled or the run is large, and otherwise runs
+        the array code while the kernels compile in the background for the next call.
+        Both give the same results (tests compare them).
     Returns a Result with float64 NumPy arrays (see Result for shapes).
     """
     configs = _check_configs(optimizers)
@@ -78,15 +86,70 @@ def run(
     clip_value = None if clip_value is None else _check_float("clip_value", clip_value, 0.0, 1e12, low_open=True)
     be = get_backend(backend, device)
 
-    order, groups = _group(configs)
     lr = np.stack([c.schedule.values(c.lr, steps) for c in configs])  # [K, T]
     table = noise_table(seed, steps, n, d, noise) if noise > 0 else None
+    if _use_compiled(compiled, be, surface):
+        try:
+            traced = [fast.trace_kernel(surface, c, d, table is not None, clip_norm, clip_value) for c in configs]
+        except fast.TraceError:
+            if compiled:
+                raise ValueError("compiled=True: this surface or optimizer cannot be traced") from None
+        else:
+            if compiled or k * n * steps >= COMPILE_NOW_WORK or all(fast.is_ready(t) for t in traced):
+                return _run_compiled(surface, configs, traced, starts, lr, table, clip_norm, clip_value, tol)
+            for t in traced:
+                fast.compile_in_background(t)
+    order, groups = _group(configs)
     with np.errstate(all="ignore"):
         raw = _loop(be, surface, [configs[i] for i in order], groups, starts, lr[order], steps,
                     table, clip_norm, clip_value)
     inverse = np.argsort(order)
     raw = {name: a[:, inverse] for name, a in raw.items()}  # time-major [T(+1), K, ...]
     return _finish(surface, configs, starts, lr, raw, tol, noise > 0 or clip_norm or clip_value)
+
+
+def _use_compiled(compiled, be, surface) -> bool:
+    if compiled is False or be.name != "numpy" or getattr(surface, "stochastic", False):
+        if compiled:
+            raise ValueError("compiled=True needs backend='numpy' and a deterministic surface")
+        return False
+    if not fast.AVAILABLE:
+        if compiled:
+            raise ValueError("compiled=True needs the numba package")
+        return False
+    return compiled is True or fast.AUTO
+
+
+def _run_compiled(surface, configs, traced, starts, lr, table, clip_norm, clip_value, tol) -> Result:
+    """All groups through their generated kernels, writing the Result arrays in place."""
+    k, (n, d), steps = len(configs), starts.shape, lr.shape[1]
+    names = sorted({s for tr in traced for s in tr.state_names})
+    out = {
+        "path": np.empty((k, n, steps + 1, d)), "loss": np.empty((k, n, steps + 1)),
+        "grad": np.empty((k, n, steps + 1, d)), "grad_norm": np.empty((k, n, steps + 1)),
+        "eff_lr": np.empty((k, n, steps, d)),
+        "states": np.empty((len(names), k, n, steps, d)),
+        "diverged_at": np.empty((k, n), dtype=np.int64), "converged_at": np.empty((k, n), dtype=np.int64),
+    }
+    for i, name in enumerate(names):
+        for row, tr in enumerate(traced):
+            if name not in tr.state_names:
+                out["states"][i, row] = 0.0
+    by_key: dict[str, list[int]] = {}
+    for row, tr in enumerate(traced):
+        by_key.setdefault(tr.key, []).append(row)
+    for rows in by_key.values():
+        tr = traced[rows[0]]
+        fast.run_group(tr, [configs[r] for r in rows], rows, starts, lr[rows], table, clip_norm, clip_value, tol,
+                       out, [names.index(s) for s in tr.state_names])
+    return Result(
+        path=out["path"], loss=out["loss"], grad=out["grad"], grad_norm=out["grad_norm"], lr=lr,
+        eff_lr=out["eff_lr"],
+        state={name: out["states"][i] for i, name in enumerate(names)},
+        state_names=tuple(tr.state_names for tr in traced),
+        diverged_at=out["diverged_at"], converged_at=out["converged_at"],
+        labels=tuple(c.label for c in configs), configs=tuple(configs), starts=starts, surface=surface, tol=tol,
+    )
 
 
 def _loop(be, surface, configs, groups, starts, lr, steps, table, clip_norm, clip_value):
@@ -129,7 +192,7 @@ def _loop(be, surface, configs, groups, starts, lr, steps, table, clip_norm, cli
 
 
 def _finish(surface, configs, starts, lr, raw, tol, transformed) -> Result:
-    """Losses, full gradients, divergence/convergence freezing and the realised ratio."""
+    """Losses, full gradients, and freezing of diverged or converged trajectories."""
     path = np.moveaxis(raw["path"], 0, 2)  # [K, N, T+1, D]
     k, n, t1, d = path.shape
     steps = t1 - 1
@@ -142,7 +205,7 @@ def _finish(surface, configs, starts, lr, raw, tol, transformed) -> Result:
             full_grad = used_grad
         grad_norm = np.sqrt(np.sum(full_grad * full_grad, axis=-1))
 
-        bad = ~np.isfinite(loss) | (loss > LOSS_BOUND) | (grad_norm > 1e300)
+        bad = ~np.isfinite(loss) | (loss > LOSS_BOUND) | ~(grad_norm <= 1e300)
         bad |= ~np.all(np.isfinite(path) & (np.abs(path) <= PARAM_BOUND), axis=-1)
         bad |= ~np.all(np.isfinite(used_grad), axis=-1)
         for a in step_arrays.values():
@@ -164,17 +227,10 @@ def _finish(surface, configs, starts, lr, raw, tol, transformed) -> Result:
               for name, a in points.items()}
     step_arrays = {name: np.nan_to_num(a, nan=0.0) for name, a in step_arrays.items()}
 
-    path, g = points["path"], points["grad"][:, :, :-1]
-    delta = path[:, :, 1:] - path[:, :, :-1]
-    moving = (np.arange(steps) < last[..., None])[..., None]
-    defined = (np.abs(g) > 1e-12) & moving
-    with np.errstate(all="ignore"):
-        ratio = np.where(defined, -delta / np.where(defined, g, 1.0), 0.0)
-    ratio = np.nan_to_num(ratio, nan=0.0)
     state = {name[len("state_"):]: a for name, a in step_arrays.items() if name.startswith("state_")}
     return Result(
-        path=path, loss=points["loss"], grad=points["grad"], grad_norm=points["grad_norm"],
-        lr=lr, eff_lr=step_arrays["eff_lr"], ratio=ratio, ratio_defined=defined, state=state,
+        path=points["path"], loss=points["loss"], grad=points["grad"], grad_norm=points["grad_norm"],
+        lr=lr, eff_lr=step_arrays["eff_lr"], state=state,
         state_names=tuple(tuple(s for s in c.info.state_names if s in _present(c)) for c in configs),
         diverged_at=diverged_at, converged_at=converged_at,
         labels=tuple(c.label for c in configs), configs=tuple(configs), starts=starts,

@@ -9,8 +9,8 @@ with parameters named as in torch.optim.lr_scheduler where torch has the schedul
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -8,8 +8,9 @@ that names the owner, the parameter, the offending value and the allowed range.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 Kind = str  # "float" | "int" | "bool" | "pair" | "choice"
 
