@@ -13,6 +13,7 @@ Kernels are written as modules under the user's cache directory and compiled wit
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -91,8 +92,12 @@ def _hp_leaves(hp: dict) -> tuple[dict, list[str]]:
     return leaves, names
 
 
+@functools.lru_cache(maxsize=512)
 def trace_kernel(surface, config, d: int, noise: bool, clip_norm: float | None, clip_value: float | None) -> Traced:
-    """Trace surface, transforms and rule for one configuration; TraceError if not traceable."""
+    """Trace surface, transforms and rule for one configuration; TraceError if not traceable.
+
+    Cached: surfaces and configurations are hashable by value.
+    """
     info = config.info
     hp, hp_names = _hp_leaves(config.hp)
     p = Vec(leaf(f"p{j}", traj=True) for j in range(d))
