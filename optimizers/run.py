@@ -161,7 +161,7 @@ def _loop(be, surface, configs, groups, starts, lr, steps, table, clip_norm, cli
     path = be.empty((steps + 1, k, n, d))
     grads = be.empty((steps, k, n, d))
     eff = be.empty((steps, k, n, d))
-    names = sorted({s for c in configs for s in _state_names(c, p, xp)})
+    names = sorted({s for c in configs for s in _recorded(c)})
     states = {s: be.asarray(np.zeros((steps, k, n, d))) for s in names}
     lr_groups = [be.asarray(lr[g.start:g.stop].T[:, :, None, None]) for g in groups]  # [T, k, 1, 1]
     noise = None if table is None else be.asarray(table)
@@ -231,7 +231,7 @@ def _finish(surface, configs, starts, lr, raw, tol, transformed) -> Result:
     return Result(
         path=points["path"], loss=points["loss"], grad=points["grad"], grad_norm=points["grad_norm"],
         lr=lr, eff_lr=step_arrays["eff_lr"], state=state,
-        state_names=tuple(tuple(s for s in c.info.state_names if s in _present(c)) for c in configs),
+        state_names=tuple(_recorded(c) for c in configs),
         diverged_at=diverged_at, converged_at=converged_at,
         labels=tuple(c.label for c in configs), configs=tuple(configs), starts=starts,
         surface=surface, tol=tol,
@@ -261,12 +261,10 @@ def _first(mask) -> np.ndarray:
     return np.where(mask.any(axis=-1), mask.argmax(axis=-1), -1)
 
 
-def _state_names(config, p, xp):
-    return tuple(config.info.init(p[:1], config.hp, xp))
-
-
-def _present(config):
-    return set(_state_names(config, np.zeros((1, 1, 1)), np))
+def _recorded(config) -> tuple[str, ...]:
+    """The per-parameter states this configuration has, in its optimizer's order."""
+    present = config.info.init(np.zeros((1, 1, 1)), config.hp, np)
+    return tuple(s for s in config.info.state_names if s in present)
 
 
 def _group(configs):
