@@ -1,0 +1,374 @@
+"""Contour map of a surface with every configuration's paths, start/end markers and a click layer.
+
+The grid helpers here (`surface_grid`, `z_values`, `colorbar`) and `trajectory_points` are shared
+with the 3-D view and the animation, so that every view draws the same levels and paths.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .internals import ARROW_KEY_MARGIN, arrow_key, arrow_traces
+from .palette import COLORSCALE, DIVERGED, FONT, MINIMUM, OUTLINE, SADDLE, color
+
+LOG_FLOOR = 1e-3  # log-scaled views show log10(f - f* + LOG_FLOOR): f = f* sits 3 decades down
+N_LEVELS = 24  # about as many filled levels (linear views round the step up to 1, 2, 2.5 or 5)
+SWARM = 20  # more starts than this: paths become thin translucent lines without markers or hover
+MAX_PATH_POINTS = 100_000  # all path traces together; past it every s-th step is drawn
+CLICK_GRID = "click grid"
+
+
+def surface_grid(surface, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(xs [n], ys [n], values [n, n]) over surface.bounds; values[i, j] = f(xs[j], ys[i])."""
+    (x0, x1), (y0, y1) = surface.bounds
+    xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
+    gx, gy = np.meshgrid(xs, ys)
+    with np.errstate(all="ignore"):
+        return xs, ys, surface.value(np.stack((gx, gy), axis=-1), np)
+
+
+def log_scaled(surface) -> bool:
+    """Whether the views colour (and lift) by log10(f - f* + LOG_FLOOR) rather than by f.
+
+    Only surfaces with log_levels and a known minimum value: f - f* needs f*.
+    """
+    return bool(surface.log_levels) and surface.min_value is not None
+
+
+def z_values(surface, values: np.ndarray) -> np.ndarray:
+    """What colour and height show for loss values: log10(f - f* + 1e-3) when log_scaled, else f."""
+    if log_scaled(surface):
+        return np.log10(np.maximum(values - surface.min_value, 0.0) + LOG_FLOOR)
+    return values
+
+
+def colorbar(surface, z: np.ndarray) -> dict:
+    """Colourbar labelled in the surface's own units: decades of f - f* on log-scaled views."""
+    bar = {"thickness": 14, "len": 0.85, "outlinewidth": 0}
+    if not log_scaled(surface):
+        return {**bar, "title": {"text": "f(x, y)", "side": "right"}}
+    name = "f" if surface.min_value == 0 else "f − f*"
+    top = math.floor(float(np.nanmax(z)))
+    decades = list(range(int(math.log10(LOG_FLOOR)) + 1, top + 1))
+    every = max(1, math.ceil(len(decades) / 8))
+    decades = decades[::-1][::every][::-1]
+    vals = [math.log10(LOG_FLOOR)] + [math.log10(10.0**e + LOG_FLOOR) for e in decades]
+    text = ["0"] + [_decade(e) for e in decades]
+    return {**bar, "tickvals": vals, "ticktext": text,
+            "title": {"text": f"{name} (log scale)", "side": "right"}}
+
+
+def _decade(e: int) -> str:
+    return f"{10.0**e:g}" if -2 <= e <= 3 else f"10<sup>{e}</sup>"
+
+
+def nice_step(step: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten at least `step`: levels (and the
+    colourbar ticks plotly puts on them) at round values."""
+    if not step > 0 or not math.isfinite(step):
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(step))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= step * (1 - 1e-9))
+
+
+def contour_trace(surface, grid: int) -> dict:
+    """The filled contour of surface.value on a grid x grid mesh (log-scaled where it needs it)."""
+    xs, ys, values = surface_grid(surface, grid)
+    z = z_values(surface, values)
+    finite = z[np.isfinite(z)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    # Log views label their own decades; linear ones get round levels, which plotly ticks.
+    size = ((hi - lo) / N_LEVELS or 1.0) if log_scaled(surface) else nice_step((hi - lo) / N_LEVELS)
+    return {
+        "type": "contour", "x": xs, "y": ys, "z": z, "colorscale": COLORSCALE,
+        "contours": {"start": lo if log_scaled(surface) else math.floor(lo / size) * size, "end": hi, "size": size,
+                     "coloring": "fill"},
+        "line": {"width": 0.7, "color": "rgba(60,70,80,0.35)"},
+        "colorbar": colorbar(surface, z), "hoverinfo": "skip", "name": "surface", "showlegend": False,
+        "meta": {"role": "surface"},
+    }
+
+
+def click_layer(surface, n: int) -> dict:
+    """An invisible n x n scatter grid that makes every spot of the map clickable/selectable.
+
+    A bare contour returns no point on click; with clickmode 'event+select' a click selects the
+    nearest grid marker (its hover shows where the start would go and f there).
+    """
+    (x0, x1), (y0, y1) = surface.bounds
+    gx, gy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    x, y = gx.ravel(), gy.ravel()
+    with np.errstate(all="ignore"):
+        f = surface.value(np.stack((x, y), axis=-1), np)
+    hidden = {"marker": {"opacity": 0.0}}
+    return {
+        "type": "scatter", "x": x, "y": y, "customdata": f, "mode": "markers",
+        "marker": {"size": 10, "opacity": 0.0, "color": "#000000"},
+        "selected": hidden, "unselected": hidden, "name": CLICK_GRID, "showlegend": False,
+        "hovertemplate": "(%{x:.3g}, %{y:.3g})   f = %{customdata:.4g}<br><i>click: start here</i><extra></extra>",
+        "meta": {"role": "click"},
+    }
+
+
+def path_stride(res) -> int:
+    """Steps between drawn path points: 1 unless all paths together exceed MAX_PATH_POINTS."""
+    k, n, t, _ = res.shape
+    return max(1, math.ceil(k * n * (t + 1) / MAX_PATH_POINTS))
+
+
+def trajectory_points(res, k: int, starts=None, stride: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Configuration k's paths from `starts` (indices; None = all) joined by NaN gaps.
+
+    Returns (xy [M, 2], step [M], loss [M]), NaN between paths. Each path runs from its start
+    to its stop point res.stop_index() (the frozen repeats after a divergence or convergence are
+    left out); with stride > 1 every stride-th step is kept, and the stop point always.
+    """
+    t = res.shape[2]
+    sel = np.arange(res.shape[1]) if starts is None else np.atleast_1d(starts)
+    stop = res.stop_index()[k, sel]  # [n]
+    idx = np.arange(0, t + 1, stride)
+    if idx[-1] != t:
+        idx = np.append(idx, t)
+    # Keep a column while the previous kept step is before the stop; points past the stop hold
+    # the stop point's values, so the first column at or past it is the stop point itself.
+    keep = np.concatenate((np.ones((len(sel), 1), bool), idx[None, :-1] < stop[:, None]), axis=1)
+    steps = np.minimum(idx[None, :], stop[:, None]).astype(float)
+    keep = np.concatenate((keep, np.ones((len(sel), 1), bool)), axis=1).ravel()
+
+    def joined(a):  # [n, L, c] -> [M, c]: kept columns, a NaN row after each path but the last
+        a = np.concatenate((a, np.full((len(sel), 1, a.shape[-1]), np.nan)), axis=1)
+        return a.reshape(-1, a.shape[-1])[keep][:-1]
+
+    xy = joined(res.path[k][sel][:, idx])
+    return xy, joined(steps[..., None])[:, 0], joined(res.loss[k][sel][:, idx, None])[:, 0]
+
+
+def legend_label(res, k: int) -> str:
+    """Configuration k's label with its fate: '— diverged at step d' (first divergence among its
+    starts) if any start diverged, '— converged at step c' (the last start to converge) if all
+    converged. Steps count updates: point index d was the first non-finite/out-of-bounds one."""
+    label = res.labels[k]
+    div, conv = res.diverged_at[k], res.converged_at[k]
+    n = div.size
+    if (div >= 0).any():
+        label += f" — diverged at step {int(div[div >= 0].min())}"
+        if n > 1:
+            label += f" ({int((div >= 0).sum())} of {n} starts)"
+    elif (conv >= 0).all():
+        label += f" — converged at step {int(conv.max())}"
+        if n > 1:
+            label += f" (all {n} starts)"
+    return label
+
+
+def swarm_opacity(n: int) -> float:
+    """Opacity of swarm path lines: lighter the more lines overlap."""
+    return float(np.clip(4.0 / math.sqrt(n), 0.15, 0.6))
+
+
+def _group(k: int) -> str:
+    return f"config {k}"
+
+
+def _path_trace(res, k: int, stride: int, swarm: bool) -> dict:
+    xy, step, loss = trajectory_points(res, k, stride=stride)
+    trace = {
+        "type": "scatter", "x": xy[:, 0], "y": xy[:, 1], "name": legend_label(res, k),
+        "legendgroup": _group(k), "meta": {"role": "path", "config": k},
+    }
+    if swarm:  # float32 halves what each rerun sends; thin lines do not need more digits
+        trace.update(x=xy[:, 0].astype(np.float32), y=xy[:, 1].astype(np.float32))
+        return {**trace, "mode": "lines", "line": {"color": color(k), "width": 1.2},
+                "opacity": swarm_opacity(res.shape[1]), "hoverinfo": "skip", "showlegend": False}
+    name = html.escape(res.labels[k])
+    return {
+        **trace, "mode": "lines+markers", "line": {"color": color(k), "width": 2.5},
+        "marker": {"color": color(k), "size": 4}, "unselected": {"marker": {"opacity": 1.0}},
+        "customdata": np.stack((step, loss), axis=-1),
+        "hovertemplate": f"<b>{name}</b><br>step %{{customdata[0]}}: (%{{x:.4g}}, %{{y:.4g}})"
+                         "<br>f = %{customdata[1]:.4g}<extra></extra>",
+    }
+
+
+def _start_trace(res, swarm: bool) -> dict:
+    marker = ({"size": 4, "color": OUTLINE, "opacity": 0.6} if swarm else
+              {"size": 11, "color": "#FFFFFF", "line": {"width": 2.5, "color": OUTLINE}})
+    return {
+        "type": "scatter", "x": res.starts[:, 0], "y": res.starts[:, 1], "mode": "markers",
+        "marker": {"symbol": "circle", **marker}, "name": "start", "showlegend": False,
+        "unselected": {"marker": {"opacity": marker.get("opacity", 1.0)}},
+        "hovertemplate": "start (%{x:.4g}, %{y:.4g})<extra></extra>", "meta": {"role": "start"},
+    }
+
+
+def _end_trace(res, k: int, stop: np.ndarray, swarm: bool) -> dict:
+    """End squares of the trajectories that did not diverge. With a swarm this trace carries the
+    configuration's legend entry: the faint swarm lines would give an invisible legend sample."""
+    n = np.nonzero(res.diverged_at[k] < 0)[0]
+    end = res.path[k, n, stop[k, n]]
+    marker = {"size": 5, "line": {"width": 0}} if swarm else {"size": 12, "line": {"width": 2, "color": "#FFFFFF"}}
+    legend = {"showlegend": False, "name": f"{res.labels[k]} end"}
+    if swarm:
+        legend = {"showlegend": True, "name": legend_label(res, k)}
+        if not len(end):  # a lone gap keeps the legend entry when every start diverged
+            end = np.full((1, 2), np.nan)
+    return {
+        "type": "scatter", "x": end[:, 0], "y": end[:, 1], "customdata": stop[k, n], "mode": "markers",
+        "marker": {"symbol": "square", "color": color(k), **marker}, **legend,
+        "legendgroup": _group(k), "unselected": {"marker": {"opacity": 1.0}},
+        "hovertemplate": f"<b>{html.escape(res.labels[k])}</b><br>end at step %{{customdata}}: "
+                         "(%{x:.4g}, %{y:.4g})<extra></extra>",
+        "meta": {"role": "end", "config": k},
+    }
+
+
+def _exit_points(res, k: int, n: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """[len(n), 2] where each of configuration k's diverged trajectories `n` leaves the frame
+    (inset by 2 %): its last finite point when that lies inside, else the point where the segment
+    from its last inside point towards the last finite point crosses the inset frame edge."""
+    (x0, x1), (y0, y1) = res.surface.bounds
+    mx, my = 0.02 * (x1 - x0), 0.02 * (y1 - y0)
+    lo, hi = np.array([x0 + mx, y0 + my]), np.array([x1 - mx, y1 - my])
+    paths = res.path[k, n]  # [m, T+1, 2]
+    last = paths[np.arange(len(n)), stop[k, n]]
+    upto = np.arange(paths.shape[1]) <= stop[k, n][:, None]
+    inside = np.all((paths >= lo) & (paths <= hi), axis=-1) & upto
+    # The last inside point (or the start when none is inside: then it is simply clipped).
+    idx = np.where(inside.any(axis=1), paths.shape[1] - 1 - np.argmax(inside[:, ::-1], axis=1), 0)
+    p = paths[np.arange(len(n)), idx]
+    d = last - p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(d > 0, (hi - p) / d, np.where(d < 0, (lo - p) / d, np.inf))
+    f = np.clip(np.min(f, axis=1, initial=1.0), 0.0, 1.0)
+    return np.clip(p + f[:, None] * d, lo, hi)
+
+
+def _diverged_trace(res, k: int, stop: np.ndarray, swarm: bool) -> dict:
+    """Red X at the last finite point of each diverged trajectory; where that point lies outside
+    the frame, at the spot its path leaves the frame (the hover gives the true coordinates)."""
+    n = np.nonzero(res.diverged_at[k] >= 0)[0]
+    last = res.path[k, n, stop[k, n]]
+    shown = _exit_points(res, k, n, stop)
+    name = html.escape(res.labels[k])
+    text = [
+        f"<b>{name}</b><br>diverged at step {d}<br>last finite point ({px:.4g}, {py:.4g})"
+        + ("<br>(outside the frame: marked where its path leaves it)" if (px, py) != (sx, sy) else "")
+        for d, (px, py), (sx, sy) in zip(res.diverged_at[k, n], last.tolist(), shown.tolist())
+    ]
+    return {
+        "type": "scatter", "x": shown[:, 0], "y": shown[:, 1], "text": text, "mode": "markers",
+        "marker": {"symbol": "x", "size": 8 if swarm else 18, "color": DIVERGED,
+                   "line": {"width": 1.5, "color": "#FFFFFF"}},
+        "name": f"{res.labels[k]} diverged", "legendgroup": _group(k), "showlegend": False,
+        "unselected": {"marker": {"opacity": 1.0}}, "hovertemplate": "%{text}<extra></extra>",
+        "meta": {"role": "diverged", "config": k},
+    }
+
+
+def critical_traces(surface) -> list[dict]:
+    """Known minima (gold stars, legend 'minimum') and saddle points (white diamonds, 'saddle').
+
+    Both traces are always present; a legend entry only appears when the surface has such points.
+    """
+    out = []
+    for points, name, symbol, fill, size in ((surface.minima, "minimum", "star", MINIMUM, 20),
+                                             (surface.saddles, "saddle", "diamond", SADDLE, 13)):
+        xy = np.array(points, dtype=float).reshape(-1, 2)
+        out.append({
+            "type": "scatter", "x": xy[:, 0], "y": xy[:, 1], "mode": "markers", "name": name,
+            "marker": {"symbol": symbol, "size": size, "color": fill, "line": {"width": 1.5, "color": OUTLINE}},
+            "showlegend": bool(len(xy)), "unselected": {"marker": {"opacity": 1.0}},
+            "hovertemplate": f"{name} (%{{x:.4g}}, %{{y:.4g}})<extra></extra>", "meta": {"role": name},
+        })
+    return out
+
+
+def playback_trace(res, k: int, step: int, start: int | None, swarm: bool) -> dict:
+    """Configuration k's marker(s) at path[k, start or all, step] (step clamped to [0, T])."""
+    s = int(np.clip(step, 0, res.shape[2]))
+    sel = np.arange(res.shape[1]) if start is None else np.array([start])
+    xy, loss = res.path[k, sel, s], res.loss[k, sel, s]
+    return {
+        "type": "scatter", "x": xy[:, 0], "y": xy[:, 1], "customdata": loss, "mode": "markers",
+        "marker": {"symbol": "circle", "size": 9 if swarm and start is None else 17, "color": color(k),
+                   "line": {"width": 2, "color": OUTLINE}},
+        "name": f"{res.labels[k]} at step {s}", "legendgroup": _group(k), "showlegend": False,
+        "unselected": {"marker": {"opacity": 1.0}},
+        "hovertemplate": f"<b>{html.escape(res.labels[k])}</b><br>step {s}: (%{{x:.4g}}, %{{y:.4g}})"
+                         "<br>f = %{customdata:.4g}<extra></extra>",
+        "meta": {"role": "playback", "config": k},
+    }
+
+
+def map_layout(surface, height: int) -> dict:
+    """Axes fixed to the bounds (equal scale unless the frame is very elongated), legend above,
+    click-to-select; uirevision keeps the user's zoom while the same surface is shown."""
+    (x0, x1), (y0, y1) = surface.bounds
+    axis = {"showgrid": False, "zeroline": False, "ticks": "outside", "constrain": "domain", "mirror": True,
+            "showline": True, "linecolor": "#444444"}
+    # A double-click autoscales; without limits a diverged path would stretch the map to it.
+    yaxis = {**axis, "range": [y0, y1], "autorangeoptions": {"minallowed": y0, "maxallowed": y1},
+             "title": {"text": "y"}}
+    if 1 / 3 <= (y1 - y0) / (x1 - x0) <= 3:
+        yaxis.update(scaleanchor="x", scaleratio=1)
+    return {
+        "height": height, "margin": {"l": 60, "r": 10, "t": 10, "b": 50}, "font": FONT,
+        "paper_bgcolor": "#FFFFFF", "plot_bgcolor": "#FFFFFF",
+        "xaxis": {**axis, "range": [x0, x1], "autorangeoptions": {"minallowed": x0, "maxallowed": x1},
+                  "title": {"text": "x"}},
+        "yaxis": yaxis,
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "left", "x": 0,
+                   "bgcolor": "rgba(255,255,255,0.9)", "font": {"size": 13}, "itemsizing": "constant"},
+        "clickmode": "event+select", "dragmode": "zoom", "hovermode": "closest",
+        "uirevision": repr(surface),
+    }
+
+
+def contour_figure(res, *, step: int | None = None, start: int | None = None, grid: int = 120,
+                   click_grid: int = 40, arrows: bool = False, height: int = 600) -> go.Figure:
+    """Contour map of res.surface with every configuration's paths.
+
+    Traces, in this order (K configurations; `meta` holds {"role", "config"} on each):
+      0            the filled contour ("surface"), log-scaled where surface.log_levels;
+      1            the invisible click grid (click_grid^2 markers, name "click grid");
+      2 .. K+1     one path trace per configuration: all its starts joined by NaN gaps; it
+                   carries the legend entry (legend_label: label + "— diverged/converged at
+                   step ...") unless there are more than SWARM starts, then the end trace does;
+      K+2          the start points, shared by all configurations;
+      K+3 .. 2K+2  end markers (squares) of trajectories that did not diverge, per configuration;
+      2K+3 .. 3K+2 red X at the last finite point of diverged trajectories (maybe empty);
+      3K+3, 3K+4   minima (stars) and saddles (diamonds), present even when empty;
+    so 3K + 5 traces; with `step`, K playback markers follow (at path[k, start or all, step]);
+    with `arrows` and `step`, 3 arrow traces per configuration follow (see add_internal_arrows,
+    drawn for start `start` or 0). Legend entries: one per configuration, plus "minimum" and
+    "saddle" when the surface has them.
+    More than SWARM starts: paths are thin translucent lines without hover, in float32; paths are
+    strided so that all of them together hold at most MAX_PATH_POINTS points.
+    """
+    surface = res.surface
+    k_count, n, _, _ = res.shape
+    swarm = n > SWARM
+    stop = res.stop_index()
+    stride = path_stride(res)
+    configs = range(k_count)
+    data = [contour_trace(surface, grid), click_layer(surface, click_grid)]
+    data += [_path_trace(res, k, stride, swarm) for k in configs]
+    data.append(_start_trace(res, swarm))
+    data += [_end_trace(res, k, stop, swarm) for k in configs]
+    data += [_diverged_trace(res, k, stop, swarm) for k in configs]
+    data += critical_traces(surface)
+    if step is not None:
+        data += [playback_trace(res, k, step, start, swarm) for k in configs]
+    layout = map_layout(surface, height)
+    if arrows and step is not None:
+        traces, scales = arrow_traces(res, step, start or 0)
+        data += traces
+        key = arrow_key(scales, int(np.clip(step, 0, res.shape[2])))
+        if key:
+            layout["annotations"] = [key]
+            layout["margin"]["b"] = ARROW_KEY_MARGIN
+    return go.Figure({"data": data, "layout": layout})

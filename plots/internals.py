@@ -1,0 +1,242 @@
+"""What each optimizer holds at a playback step: numbers, arrows on the map, the live equation.
+
+Everything is read from the Result. At playback step s (a point index, 0..T) a configuration
+sits at theta_s = path[s] and its next update is the one from theta_s to theta_{s+1}: torch's
+step count t = s + 1. That update used the gradient grad[s], the scheduled lr[s], the effective
+learning rate eff_lr[s], and left the state state[name][s] (state index s holds the state AFTER
+that update, so it already includes g_s). At the final point s = T there is no next update: the
+update, eff_lr, lr and state entries are None.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .palette import color
+
+FIRST_MOMENT = ("momentum_buffer", "exp_avg", "grad_avg")
+SECOND_MOMENT = ("exp_avg_sq", "square_avg", "sum", "exp_inf", "max_exp_avg_sq")
+ARROW_KEY_MARGIN = 100  # bottom margin that leaves room for the key under the x axis title
+ARROW_LENGTH = 0.2  # the longest arrow of each kind spans this fraction of the shorter frame side
+
+
+def _vec(a) -> tuple[float, ...]:
+    return tuple(float(v) for v in a)
+
+
+def _status(res, k: int, n: int, s: int, stop: int) -> str:
+    if s < stop:
+        return "moving"
+    if res.diverged_at[k, n] >= 0:
+        return f"diverged at step {int(res.diverged_at[k, n])} (frozen at its last finite point)"
+    if res.converged_at[k, n] >= 0:
+        return f"converged at step {int(res.converged_at[k, n])}"
+    return "final point"
+
+
+def internals_rows(res, step: int, start: int = 0) -> list[dict]:
+    """One dict per configuration at playback step `step` (clamped to [0, T]) for start `start`.
+
+    Keys: label, color, step (s), point theta_s (x, y), loss f(theta_s), gradient g_s (as the
+    optimizer received it, after noise/clipping), first_moment_name / first_moment (the first
+    of FIRST_MOMENT the configuration has, else None), second_moment_name / second_moment (the
+    first of SECOND_MOMENT it has, else None), state {name: (x, y)} (all its state after the
+    update), eff_lr (x, y), update theta_{s+1} - theta_s, lr (scheduled), status ("moving",
+    "converged at step c", "diverged at step d (...)" or "final point": once a trajectory has
+    stopped its update is zero). Vectors are tuples of floats.
+    """
+    _, _, t, _ = res.shape
+    s = int(np.clip(step, 0, t))
+    stop = res.stop_index()
+    rows = []
+    for k, names in enumerate(res.state_names):
+        nxt = s < t
+        state = {name: _vec(res.state[name][k, start, s]) for name in names} if nxt else {}
+        first = next((name for name in FIRST_MOMENT if name in names), None)
+        second = next((name for name in SECOND_MOMENT if name in names), None)
+        rows.append({
+            "label": res.labels[k], "color": color(k), "step": s,
+            "point": _vec(res.path[k, start, s]), "loss": float(res.loss[k, start, s]),
+            "gradient": _vec(res.grad[k, start, s]),
+            "first_moment_name": first, "first_moment": state.get(first),
+            "second_moment_name": second, "second_moment": state.get(second),
+            "state": state,
+            "eff_lr": _vec(res.eff_lr[k, start, s]) if nxt else None,
+            "update": _vec(res.path[k, start, s + 1] - res.path[k, start, s]) if nxt else None,
+            "lr": float(res.lr[k, s]) if nxt else None,
+            "status": _status(res, k, start, s, int(stop[k, start])),
+        })
+    return rows
+
+
+def _negated(v):
+    return None if v is None else tuple(-c for c in v)
+
+
+# (key, text, line style); drawn in this order, so the update ends up on top.
+ARROWS = (
+    ("gradient", "−gradient", {"width": 2, "dash": "dot"}),
+    ("first_moment", "−first moment", {"width": 2.5, "dash": "dash"}),
+    ("update", "update Δθ", {"width": 3.5}),
+)
+
+
+def _shorten(p, v, bounds):
+    """Largest fraction f <= 1 keeping p + f v inside the frame (p is inside)."""
+    f = 1.0
+    for c in range(2):
+        lo, hi = bounds[c]
+        if v[c] > 0:
+            f = min(f, (hi - p[c]) / v[c])
+        elif v[c] < 0:
+            f = min(f, (lo - p[c]) / v[c])
+    return max(f, 0.0)
+
+
+def arrow_traces(res, step: int, start: int = 0) -> tuple[list[dict], dict]:
+    """3 arrow traces per configuration (−gradient, −first moment, update; see ARROWS), and
+    {kind: scale} of the factor each kind was drawn at.
+
+    Arrows start at theta_s of start `start`. Each kind has one scale for all configurations
+    (so lengths compare across optimizers): its longest arrow spans ARROW_LENGTH of the shorter
+    side of the frame. An arrow that would leave the frame is shortened at the edge. Empty
+    traces stand for vectors a configuration lacks (no first moment, or s = T) and for points
+    outside the frame.
+    """
+    rows = internals_rows(res, step, start)
+    bounds = res.surface.bounds
+    (x0, x1), (y0, y1) = bounds
+    inside = [x0 <= r["point"][0] <= x1 and y0 <= r["point"][1] <= y1 for r in rows]
+    traces, scales = [], {}
+    for key, text, line in ARROWS:
+        vecs = [r[key] if key == "update" else _negated(r[key]) for r in rows]
+        norms = [math.hypot(*v) if v is not None and ok else 0.0 for v, ok in zip(vecs, inside)]
+        longest = max(norms, default=0.0)
+        scale = ARROW_LENGTH * min(x1 - x0, y1 - y0) / longest if longest > 0 and math.isfinite(longest) else 0.0
+        if scale:
+            scales[key] = scale
+        for k, (row, v, norm) in enumerate(zip(rows, vecs, norms)):
+            x, y, hover = [], [], ""
+            if norm > 0 and scale:
+                p = row["point"]
+                d = (v[0] * scale, v[1] * scale)
+                f = _shorten(p, d, bounds)
+                x, y = [p[0], p[0] + f * d[0]], [p[1], p[1] + f * d[1]]
+                hover = (f"<b>{html.escape(row['label'])}</b><br>{text} at step {row['step']}: "
+                         f"({v[0]:.4g}, {v[1]:.4g})<br>arrow rescaled ×{scale:.3g} to fit the map")
+            traces.append({
+                "type": "scatter", "x": x, "y": y, "mode": "lines+markers",
+                "line": {"color": row["color"], **line},
+                "marker": {"symbol": "arrow", "angleref": "previous", "size": [0, 15], "color": row["color"]},
+                "name": f"{row['label']} {text}", "legendgroup": f"config {k}", "showlegend": False,
+                "hovertemplate": hover + "<extra></extra>",
+                "unselected": {"marker": {"opacity": 1.0}},
+                "meta": {"role": "arrow", "kind": key, "config": k},
+            })
+    return traces, scales
+
+
+def arrow_key(scales: dict, step: int) -> dict | None:
+    """A two-line layout annotation under the map naming each arrow style and the factor its
+    arrows were rescaled by (None when no arrow is drawn)."""
+    glyph = {"gradient": "┈┈", "first_moment": "╌╌", "update": "━━"}
+    items = [f"{glyph[key]} {text} ×{scales[key]:.2g}" for key, text, _ in reversed(ARROWS) if key in scales]
+    if not items:
+        return None
+    return {
+        "xref": "paper", "yref": "paper", "x": 0, "y": 0, "xanchor": "left", "yanchor": "top",
+        "xshift": -50, "yshift": -50, "align": "left", "showarrow": False, "font": {"size": 12},
+        "text": f"<b>arrows at step {step}</b>, rescaled to fit the map:<br>" + "   ".join(items),
+    }
+
+
+def add_internal_arrows(fig: go.Figure, res, step: int, start: int = 0) -> go.Figure:
+    """Add the arrows of arrow_traces to a contour figure (3K traces at the end), with the
+    arrow_key annotation. Returns fig."""
+    traces, scales = arrow_traces(res, step, start)
+    fig.add_traces(traces)
+    key = arrow_key(scales, int(np.clip(step, 0, res.shape[2])))
+    if key:
+        fig.add_annotation(key)
+        fig.update_layout(margin_b=max(fig.layout.margin.b or 0, ARROW_KEY_MARGIN))
+    return fig
+
+
+def _num(v: float) -> str:
+    """v to 4 significant digits as LaTeX: 0.0123, -1.5, 1.234 \\times 10^{-5}."""
+    text = f"{v:.4g}"
+    if text in ("-0", "nan", "inf", "-inf"):
+        return {"-0": "0", "nan": r"\text{nan}", "inf": r"\infty", "-inf": r"-\infty"}[text]
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    return rf"{mantissa} \times 10^{{{int(exponent)}}}"
+
+
+def _col(v) -> str:
+    return r"\begin{pmatrix}" + r" \\ ".join(_num(c) for c in v) + r"\end{pmatrix}"
+
+
+def _text(s: str) -> str:
+    """s for a LaTeX \\text{...}: escape the characters TeX treats specially."""
+    out = s.replace("\\", " ").replace("^", " ").replace("~", " ")
+    for ch in "_&%$#{}":
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+def _direction_form(res, k: int) -> bool:
+    """Whether theta_{s+1} = theta_s - eff_lr * d holds with d the direction the registry names.
+
+    Two rules add a term outside that product: decoupled weight decay, and RMSProp's momentum
+    buffer (eff_lr there multiplies g_t entering the buffer, not the step)."""
+    config = res.configs[k]
+    hp = config.hp
+    if hp.get("decoupled_weight_decay") and hp.get("weight_decay"):
+        return False
+    return not (config.name == "rmsprop" and hp.get("momentum", 0) > 0)
+
+
+def update_equation(res, k: int, step: int, start: int = 0) -> str:
+    """LaTeX (for st.latex) of configuration k's update at playback step `step`, numbers filled in.
+
+    Line 1: the optimizer, the step, and its effective learning rate as the registry defines it.
+    Line 2: theta_{s+1} = theta_s - eff_lr ⊙ d = (numbers) = theta_{s+1}, where d is the direction
+    the effective lr multiplies, read off the Result as -(theta_{s+1} - theta_s) / eff_lr; for
+    rules with a term outside that product (decoupled weight decay, RMSProp momentum) and where
+    eff_lr has a zero, theta_{s+1} = theta_s + Δθ instead. Line 3: the gradient, every state
+    the configuration has (torch.optim names) and the scheduled lr. Numbers to 4 significant
+    digits (f"{v:.4g}", exponents as \\times 10^{n}); at most three vectors per line, since
+    st.latex does not wrap.
+    """
+    row = internals_rows(res, step, start)[k]
+    info = res.configs[k].info
+    s = row["step"]
+    head = rf"\textbf{{{_text(row['label'])}}}"
+    if not row["label"].startswith(info.title):
+        head += rf"\ \text{{({_text(info.title)})}}"
+    theta = _col(row["point"])
+    if row["update"] is None:
+        return (r"\begin{aligned}&" + head + r"\quad\text{final point, no further update}\\ &\theta_{"
+                + str(s) + "} = " + theta + r",\quad g = " + _col(row["gradient"]) + r"\end{aligned}")
+    new = _col(res.path[k, start, s + 1])
+    eff, update = np.array(row["eff_lr"]), np.array(row["update"])
+    lines = [head + rf":\ \theta_{{{s}}} \to \theta_{{{s + 1}}}\ (t = {s + 1}),\quad "
+             + r"\eta^{\mathrm{eff}}_t = " + info.eff_lr]
+    if row["status"] != "moving":
+        lines.append(rf"\text{{{_text(row['status'])}: }}\theta_{{{s + 1}}} = \theta_{{{s}}} = {theta}")
+    elif _direction_form(res, k) and np.all(eff != 0):
+        direction = -update / eff
+        lines.append(rf"\theta_{{{s + 1}}} = \theta_{{{s}}} - \eta^{{\mathrm{{eff}}}}_t \odot d_t = {theta} - "
+                     rf"{_col(eff)} \odot {_col(direction)} = {new}")
+    else:
+        lines.append(rf"\theta_{{{s + 1}}} = \theta_{{{s}}} + \Delta\theta_t = {theta} + {_col(update)} = {new}")
+    parts = [rf"g_t = {_col(row['gradient'])}"]
+    parts += [rf"\text{{{_text(name)}}} = {_col(v)}" for name, v in row["state"].items()]
+    parts.append(rf"\eta_t = {_num(row['lr'])}")
+    lines += [r",\ ".join(parts[i:i + 3]) for i in range(0, len(parts), 3)]  # st.latex does not wrap
+    return r"\begin{aligned}" + r" \\ ".join("&" + line for line in lines) + r"\end{aligned}"
