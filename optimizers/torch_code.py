@@ -1,0 +1,134 @@
+"""The "Copy as PyTorch" snippet: the source of a torch.optim optimizer and lr_scheduler for one configuration.
+
+`torch_code(config, start=..., steps=...)` returns a self-contained Python snippet that builds
+`params`, `optimizer` and (unless the schedule is constant) `scheduler` with exactly the chosen
+values, and defines `train(loss_fn, steps)`, the loop that `optimizers.run` mirrors: one
+`optimizer.step()` then one `scheduler.step()` per step. Executing the snippet runs nothing.
+"""
+
+from __future__ import annotations
+
+from .registry import OptimizerConfig
+
+# Our schedule parameters use torch's names; these are passed through unchanged.
+_SCHEDULERS = {
+    "step": ("StepLR", ("step_size", "gamma")),
+    "exponential": ("ExponentialLR", ("gamma",)),
+    "polynomial": ("PolynomialLR", ("total_iters", "power")),
+    "cosine": ("CosineAnnealingLR", ("T_max", "eta_min")),
+    "warmup": ("LinearLR", ("start_factor", "end_factor", "total_iters")),
+}
+
+# Schedules torch lacks, written as LambdaLR factors of the step count t (lr_t = lr * factor).
+_LAMBDAS = {
+    "inverse_sqrt": "lambda t: 1 / math.sqrt(1 + {alpha!r} * t)",
+    "sawtooth": "lambda t: 1 - (t % {period!r}) / {period!r}",
+}
+
+
+def torch_code(
+    config: OptimizerConfig,
+    *,
+    start=(0.0, 0.0),
+    steps: int = 500,
+    clip_norm: float | None = None,
+    clip_value: float | None = None,
+    noise: float = 0.0,
+) -> str:
+    """Python source that reproduces `config` with torch.optim, starting from `start`.
+
+    The snippet defines `params` (a float64 leaf tensor [2]), `optimizer`, `scheduler` (absent
+    for a constant schedule) and `train(loss_fn, steps)`; gradient clipping is written into the
+    loop when given. Gradient noise has no torch.optim counterpart and is left as a comment.
+    """
+    hp = dict(config.hparams)
+    lines = ["import math", ""] if config.schedule.name in _LAMBDAS else []
+    # float64 throughout, as the app computes: torch keeps step counters and NAdam's momentum
+    # product in the default dtype, which would otherwise be float32.
+    lines += ["import torch", "", "torch.set_default_dtype(torch.float64)"]
+    lines.append(f"params = torch.tensor([{float(start[0])!r}, {float(start[1])!r}], requires_grad=True)")
+    lines += _optimizer_lines(config, hp)
+    lines += _scheduler_lines(config)
+    lines += ["", "", f"def train(loss_fn, steps={steps}):",
+              '    """Minimise loss_fn(params) -> scalar tensor; returns the final params."""',
+              "    for _ in range(steps):",
+              "        optimizer.zero_grad()",
+              "        loss_fn(params).backward()"]
+    if noise:
+        lines.append(f"        # the app also added Gaussian noise (std {noise!r}) to the gradient here")
+    if clip_norm:
+        lines.append(f"        torch.nn.utils.clip_grad_norm_([params], max_norm={float(clip_norm)!r})")
+    if clip_value:
+        lines.append(f"        torch.nn.utils.clip_grad_value_([params], clip_value={float(clip_value)!r})")
+    if config.name == "gnsgd":
+        lines += _gnsgd_lines(hp)
+    lines.append("        optimizer.step()")
+    lines += _scheduler_step_lines(config)
+    lines += ["    return params", ""]
+    return "\n".join(lines)
+
+
+def _optimizer_lines(config: OptimizerConfig, hp: dict) -> list[str]:
+    info = config.info
+    if info.torch_class is None:  # gnsgd: plain SGD on a gradient rescaled in the loop
+        return [
+            "",
+            f"# {info.title} has no torch.optim class: plain SGD on the gradient rescaled in train()",
+            "# by 1 / sqrt(1 + alpha * ||g||^2) (weight decay is added to g before the norm).",
+            f"alpha, weight_decay = {hp['alpha']!r}, {hp['weight_decay']!r}",
+            f"optimizer = torch.optim.SGD([params], lr={hp['lr']!r})",
+        ]
+    args = ", ".join(f"{name}={value!r}" for name, value in hp.items())
+    return [f"optimizer = torch.optim.{info.torch_class}([params], {args})"]
+
+
+def _gnsgd_lines(hp: dict) -> list[str]:
+    return [
+        "        with torch.no_grad():",
+        "            g = params.grad + weight_decay * params if weight_decay else params.grad",
+        "            params.grad = g / torch.sqrt(1 + alpha * torch.sum(g * g))",
+    ]
+
+
+def _scheduler_lines(config: OptimizerConfig) -> list[str]:
+    name, p, lr = config.schedule.name, dict(config.schedule.params), config.lr
+    if name == "constant":
+        return ["# constant learning rate: no scheduler"]
+    sched = "torch.optim.lr_scheduler"
+    if name in _SCHEDULERS:
+        cls, keys = _SCHEDULERS[name]
+        args = ", ".join(f"{k}={p[k]!r}" for k in keys)
+        return [f"scheduler = {sched}.{cls}(optimizer, {args})"]
+    if name == "cyclic":
+        down = p["step_size_down"] or None  # 0 means "same as up", torch spells it None
+        return [
+            f"scheduler = {sched}.CyclicLR(",
+            f"    optimizer, base_lr={lr!r}, max_lr={p['max_lr']!r}, step_size_up={p['step_size_up']!r},",
+            f"    step_size_down={down!r}, mode='triangular', cycle_momentum=False)",
+        ]
+    if name == "onecycle":
+        return [
+            "# the app's one-cycle peaks at the optimizer's lr (max_lr = lr)",
+            f"scheduler = {sched}.OneCycleLR(",
+            f"    optimizer, max_lr={lr!r}, total_steps={p['total_steps']!r}, pct_start={p['pct_start']!r},",
+            f"    anneal_strategy={p['anneal_strategy']!r}, div_factor={p['div_factor']!r},",
+            f"    final_div_factor={p['final_div_factor']!r}, three_phase={p['three_phase']!r}, "
+            "cycle_momentum=False)",
+        ]
+    if name in _LAMBDAS:
+        title = name.replace("_", " ")
+        return [
+            f"# {title} has no torch class: LambdaLR with the same factor of the step count t",
+            f"scheduler = {sched}.LambdaLR(optimizer, lr_lambda={_LAMBDAS[name].format(**p)})",
+        ]
+    raise ValueError(f"no PyTorch equivalent written for schedule {name!r}")  # pragma: no cover
+
+
+def _scheduler_step_lines(config: OptimizerConfig) -> list[str]:
+    name = config.schedule.name
+    if name == "constant":
+        return []
+    if name == "onecycle":  # torch refuses to step past total_steps; the app holds the last lr
+        total = dict(config.schedule.params)["total_steps"]
+        return [f"        if scheduler.last_epoch < {total!r}:", "            scheduler.step()"]
+    return ["        scheduler.step()"]

@@ -1,0 +1,392 @@
+"""The 2-D surfaces page, driven headlessly with streamlit.testing.v1.AppTest."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import ui.compute
+from optimizers import OPTIMIZERS, get_optimizer, run
+from surfaces import SURFACES
+from ui import state
+from ui.export import summary_frame, trajectories_frame
+from ui.presets import PRESETS
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")  # navigation opens the surfaces page by default
+TIMEOUT = 60
+
+
+def page(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for name, value in (query or {}).items():
+        at.query_params[name] = value
+    return at.run()
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def array(value) -> np.ndarray:
+    """A Plotly JSON array: a list, or {"dtype", "bdata"} (base64 typed array)."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+    return np.array(value, dtype=float)
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def contour(at: AppTest) -> dict:
+    """The map: the figure with the click grid."""
+    (fig,) = [f for f in figures(at) if any(t.get("meta", {}).get("role") == "click" for t in f["data"])]
+    return fig
+
+
+def traces(fig: dict, role: str) -> list[dict]:
+    return [t for t in fig["data"] if t.get("meta", {}).get("role") == role]
+
+
+def config(at: AppTest) -> state.RunConfig:
+    return at.session_state["config"]
+
+
+def engine(cfg: state.RunConfig):
+    return run(cfg.get_surface(), cfg.optimizers, cfg.starts(), cfg.steps, **cfg.run_kwargs())
+
+
+def query(at: AppTest) -> dict[str, list[str]]:
+    """The page's query parameters, every value as a list."""
+    return {k: v if isinstance(v, list) else [v] for k, v in at.query_params.items()}
+
+
+def as_lists(params: dict) -> dict[str, list[str]]:
+    return {k: v if isinstance(v, list) else [v] for k, v in params.items()}
+
+
+def widget(elements, key: str):
+    (found,) = [e for e in elements if e.key == key]
+    return found
+
+
+def summary_table(at: AppTest):
+    (table,) = [d.value for d in at.dataframe if "outcome" in d.value.columns]
+    return table
+
+
+# --- the default view ----------------------------------------------------------------------------------
+
+
+def test_default_view():
+    at = ok(page())
+    cfg = config(at)
+    assert cfg == state.make_config()
+    assert [c.name for c in cfg.optimizers] == ["sgd", "sgd", "sgd", "rmsprop", "adam"]
+    assert cfg.steps <= 1000
+    fig = contour(at)
+    assert len(traces(fig, "path")) == 5
+    assert not at.error
+    assert query(at)["surface"] == ["rosenbrock"] and len(query(at)["opt"]) == 5
+    # the views: map, loss, distance, gradient norm, effective lr; the results table; the rules
+    assert len(figures(at)) >= 5
+    assert len(summary_table(at)) == 5
+    assert any("torch.optim.Adam(" in c.value for c in at.code)
+    assert len(at.latex) >= 5
+
+
+def test_page_script_runs_on_its_own():
+    at = ok(AppTest.from_file(str(ROOT / "ui" / "surfaces_page.py"), default_timeout=TIMEOUT).run())
+    assert config(at) == state.make_config()
+    assert len(traces(contour(at), "path")) == 5
+
+
+# --- every surface with every optimizer ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("surface", list(SURFACES))
+def test_every_surface_with_every_optimizer(surface):
+    optimizers = [get_optimizer(name, lr=OPTIMIZERS[name].specs[0].default) for name in OPTIMIZERS]
+    cfg = state.make_config(surface, optimizers=tuple(optimizers), steps=20)
+    at = ok(page(state.encode(cfg)))
+    assert not at.error and not at.warning
+    assert config(at) == cfg
+    assert len(traces(contour(at), "path")) == len(OPTIMIZERS)
+    assert len(summary_table(at)) == len(OPTIMIZERS)
+
+
+def test_surface_picker_switches_surface_and_start():
+    at = ok(page())
+    at.selectbox(key="surface").set_value("himmelblau").run()
+    ok(at)
+    cfg = config(at)
+    assert cfg.surface == "himmelblau"
+    assert cfg.start == SURFACES["himmelblau"].create({}).default_starts[0]
+
+
+# --- sliders move the plotted paths to exactly the engine's result ---------------------------------------
+
+
+def _path_of(fig: dict, k: int) -> np.ndarray:
+    (trace,) = [t for t in traces(fig, "path") if t["meta"]["config"] == k]
+    return np.stack((array(trace["x"]), array(trace["y"])), axis=-1)
+
+
+def test_lr_slider_changes_path_to_engine_result():
+    at = ok(page())
+    slider = widget(at.select_slider, "opt4.adam.lr#log")
+    slider.set_value(0.02).run()
+    ok(at)
+    assert widget(at.number_input, "opt4.adam.lr").value == 0.02
+    expected_configs = state.default_optimizers()[:4] + (get_optimizer("adam", lr=0.02),)
+    cfg = replace(state.make_config(), optimizers=expected_configs)
+    assert config(at) == cfg
+    res = engine(cfg)
+    stop = res.stop_index()
+    for k in range(5):
+        np.testing.assert_array_equal(_path_of(contour(at), k), res.path[k, 0, : stop[k, 0] + 1])
+
+
+def test_exact_number_input_and_momentum_slider():
+    at = ok(page())
+    widget(at.number_input, "opt0.sgd.lr").set_value(0.00123).run()
+    widget(at.slider, "opt0.sgd.momentum").set_value(0.5).run()
+    ok(at)
+    assert widget(at.select_slider, "opt0.sgd.lr#log").value == 0.0012  # nearest grid value
+    expected = get_optimizer("sgd", lr=0.00123, momentum=0.5)
+    assert config(at).optimizers[0] == expected
+    res = engine(config(at))
+    np.testing.assert_array_equal(_path_of(contour(at), 0), res.path[0, 0, : res.stop_index()[0, 0] + 1])
+
+
+def test_surface_parameter_slider_changes_the_surface():
+    at = ok(page())
+    widget(at.select_slider, "surface.rosenbrock.b#log").set_value(10.0).run()
+    ok(at)
+    assert dict(config(at).surface_params)["b"] == 10.0
+    res = engine(config(at))
+    np.testing.assert_array_equal(_path_of(contour(at), 4), res.path[4, 0, : res.stop_index()[4, 0] + 1])
+
+
+# --- presets, URL state -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_preset_loads(name):
+    at = ok(page())
+    at.selectbox(key="preset").set_value(name).run()
+    ok(at)
+    assert config(at) == PRESETS[name].config
+    assert any(PRESETS[name].title in i.value for i in at.info)
+    assert len(traces(contour(at), "path")) == len(PRESETS[name].config.optimizers)
+    assert query(at)["preset"] == [name]
+
+
+ROUND_TRIP = state.make_config(
+    "quadratic", {"condition": 50.0, "angle": -20.0}, start=(1.25, -0.5), steps=77, noise=0.3, seed=5,
+    clip_norm=2.5, clip_value=4.0, tol=1e-6, backend="torch",
+    optimizers=(
+        get_optimizer("adam", lr=0.0123, betas=(0.8, 0.95), eps=1e-7, amsgrad=True,
+                      schedule=("cosine", {"T_max": 40, "eta_min": 1e-4})),
+        get_optimizer("sgd", lr=0.1, momentum=0.9, nesterov=True, schedule=("onecycle", {"anneal_strategy": "linear"})),
+        get_optimizer("rmsprop", lr=0.01, centered=True, schedule=("inverse_sqrt", {"alpha": 0.5})),
+    ),
+)
+
+
+@pytest.mark.parametrize("cfg", [ROUND_TRIP, *[p.config for p in PRESETS.values()],
+                                 state.make_config("regression", {"batch_size": 10, "noise": 1.5}, swarm=30,
+                                                   swarm_seed=4)])
+def test_encode_decode_round_trip(cfg):
+    decoded, preset, notes = state.decode(as_lists(state.encode(cfg, "saddle")), PRESETS)
+    assert (decoded, preset, notes) == (cfg, "saddle", [])
+
+
+def test_query_params_round_trip_through_the_page():
+    at = ok(page(state.encode(ROUND_TRIP)))
+    assert not at.warning
+    assert config(at) == ROUND_TRIP
+    # the widgets show the link's values
+    assert at.selectbox(key="surface").value == "quadratic"
+    assert widget(at.number_input, "opt0.adam.lr").value == 0.0123
+    assert widget(at.slider, "opt0.adam.betas#1").value == 0.95
+    assert widget(at.checkbox, "opt1.sgd.nesterov").value is True
+    assert at.selectbox(key="opt1.schedule").value == "onecycle"
+    assert widget(at.number_input, "start.x").value == 1.25
+    assert at.selectbox(key="backend").value == "torch"
+    # and the page writes the same link back
+    assert query(at) == as_lists(state.encode(ROUND_TRIP))
+
+
+def test_bad_query_params_fall_back_with_a_note():
+    at = ok(page({
+        "surface": "rosenbrock", "rosenbrock.b": "lots", "quadratic.angle": "3", "steps": "abc", "tol": "-1",
+        "start": "1,2,3", "backend": "cuda-please", "foo": "bar",
+        "opt": ["adam~lr:-1", "bogus~lr:1", "sgd~lr:0.01~momentum:0~nesterov:true", "rmsprop~lr:0.02~wat:3",
+                "adam~lr:0.01~schedule:nope"],
+    }))
+    (warning,) = at.warning
+    for fragment in ("b='lots'", "quadratic.angle", "steps='abc'", "tol", "start='1,2,3'", "backend", "'foo'",
+                     "adam: lr", "'bogus'", "nesterov", "'wat'", "'nope'"):
+        assert fragment in warning.value, fragment
+    cfg = config(at)
+    default = state.make_config()
+    assert (cfg.surface_params, cfg.steps, cfg.tol, cfg.start, cfg.backend) == (
+        default.surface_params, default.steps, default.tol, default.start, default.backend)
+    # adam with its default lr, rmsprop without the unknown field, adam without the unknown schedule
+    assert cfg.optimizers == (get_optimizer("adam"), get_optimizer("rmsprop", lr=0.02), get_optimizer("adam", lr=0.01))
+    assert not at.error
+
+
+def test_unknown_surface_falls_back():
+    at = ok(page({"surface": "moon", "opt": "adam~lr:0.1"}))
+    assert "'moon'" in at.warning[0].value
+    assert config(at).surface == "rosenbrock"
+
+
+# --- behaviour: divergence, invalid combinations, clicks, playback ----------------------------------------
+
+
+def test_divergence_is_labelled_and_tabled():
+    cfg = PRESETS["divergence"].config
+    at = ok(page(state.encode(cfg)))
+    res = engine(cfg)
+    step = int(res.diverged_at[3, 0])
+    assert step > 0 and (res.diverged_at[:3] == -1).all()
+    fig = contour(at)
+    names = [t["name"] for t in traces(fig, "path")]
+    assert names[3].endswith(f"diverged at step {step}") and "diverged" not in "".join(names[:3])
+    marker = [t for t in traces(fig, "diverged") if t["meta"]["config"] == 3][0]
+    assert len(array(marker["x"])) == 1
+    table = summary_table(at)
+    assert table["outcome"][3] == f"diverged at step {step}"
+
+
+def test_invalid_combination_shows_error_and_the_rest_runs():
+    at = ok(page())
+    widget(at.checkbox, "opt0.sgd.nesterov").check().run()
+    ok(at)
+    errors = [e.value for e in at.error]
+    assert any("nesterov" in e and "momentum" in e for e in errors)
+    assert len(config(at).optimizers) == 4
+    assert len(traces(contour(at), "path")) == 4
+
+
+def test_click_on_the_map_moves_the_start():
+    at = ok(page())
+    at.session_state["contour"] = {"selection": {"points": [{"x": 0.5, "y": -0.25, "curve_number": 1}],
+                                                 "point_indices": [0], "box": [], "lasso": []}}
+    at.run()
+    ok(at)
+    assert config(at).start == (0.5, -0.25)
+    assert widget(at.number_input, "start.x").value == 0.5
+    (start,) = traces(contour(at), "start")
+    assert (array(start["x"])[0], array(start["y"])[0]) == (0.5, -0.25)
+    # a later edit of the number inputs is not undone by the still-selected point
+    widget(at.number_input, "start.y").set_value(1.0).run()
+    assert config(at).start == (0.5, 1.0)
+
+
+def test_scrubber_moves_markers_without_recomputing(monkeypatch):
+    calls = []
+    real = ui.compute.run
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    st.cache_data.clear()
+    monkeypatch.setattr(ui.compute, "run", counting)
+    at = ok(page())
+    assert len(calls) == 1
+    for step in (0, 123, 250):
+        widget(at.slider, "play.step").set_value(step).run()
+        ok(at)
+        res = engine(config(at))
+        markers = traces(contour(at), "playback")
+        assert [(array(m["x"])[0], array(m["y"])[0]) for m in markers] == [tuple(p) for p in res.path[:, 0, step]]
+        assert any(f"step {step}" in m.value for m in at.markdown)
+    at.button(key="play.back").click().run()
+    assert at.slider(key="play.step").value == 249
+    assert len(calls) == 1
+
+
+def test_swarm_of_starts():
+    cfg = state.make_config("himmelblau", swarm=40, swarm_seed=2, steps=60)
+    at = ok(page(state.encode(cfg)))
+    assert config(at) == cfg
+    assert config(at).starts().shape == (40, 2)
+    assert "/40 converged" in summary_table(at)["outcome"][0]
+
+
+def test_panels_duplicate_and_remove():
+    at = ok(page())
+    widget(at.number_input, "opt4.adam.lr").set_value(0.03).run()
+    at.button(key="opt4.dup").click().run()
+    ok(at)
+    assert [c.lr for c in config(at).optimizers][-2:] == [0.03, 0.03]
+    at.button(key="opt0.remove").click().run()
+    ok(at)
+    assert [c.name for c in config(at).optimizers] == ["sgd", "sgd", "rmsprop", "adam", "adam"]
+
+
+def test_schedule_panel_and_preview():
+    at = ok(page())
+    at.selectbox(key="opt4.schedule").set_value("step").run()
+    ok(at)
+    assert config(at).optimizers[4].schedule.name == "step"
+    assert any(len(f["data"]) == 1 and f["data"][0]["name"] == "lr" for f in figures(at))
+
+
+# --- exports ---------------------------------------------------------------------------------------------
+
+
+def test_csv_rows_match_the_result():
+    cfg = replace(PRESETS["divergence"].config, steps=100)
+    res = engine(cfg)
+    frame = trajectories_frame(res)
+    stop = res.stop_index()
+    assert len(frame) == int((stop + 1).sum())
+    rows = frame[(frame.config == 3)]
+    assert rows.status.iloc[0] == f"diverged at step {res.diverged_at[3, 0]}"
+    np.testing.assert_array_equal(rows[["x", "y"]].to_numpy(), res.path[3, 0, : stop[3, 0] + 1])
+    first = frame[(frame.config == 0) & (frame.step == 5)].iloc[0]
+    assert (first.lr, first.eff_lr_x, first.loss) == (res.lr[0, 5], res.eff_lr[0, 0, 5, 0], res.loss[0, 0, 5])
+    table = summary_frame(res)
+    assert table.outcome[3] == f"diverged at step {res.diverged_at[3, 0]}"
+    assert table["final loss"][3] == res.loss[3, 0, stop[3, 0]]
+
+
+def test_play_button_starts_and_pauses_playback():
+    at = ok(page())
+    total = config(at).steps
+    assert at.session_state["play.step"] == total - 1  # opens on the last update
+    at.button(key="play.toggle").click().run()
+    ok(at)
+    assert at.session_state["play.on"] is True
+    assert 0 < at.session_state["play.step"] < total  # restarted from the beginning, advancing
+    at.button(key="play.toggle").click().run()
+    assert at.session_state["play.on"] is False
+
+
+def test_leaving_and_returning_to_the_page_keeps_the_setup():
+    at = ok(page())
+    widget(at.number_input, "opt4.adam.lr").set_value(0.07).run()
+    at.selectbox(key="opt1.schedule").set_value("cosine").run()
+    before = config(at)
+    at.switch_page("ui/mnist_page.py").run()
+    ok(at)
+    # AppTest.switch_page only knows file pages; the surfaces page is a function page
+    at._page_hash = next(h for h, info in at._registered_pages.items() if info.get("page_name") == "2-D surfaces")
+    at.run()
+    ok(at)
+    assert config(at) == before

@@ -1,0 +1,1 @@
+"""The Streamlit pages and their helpers: widgets -> RunConfig -> cached compute -> plots/ figures."""

@@ -1,0 +1,411 @@
+"""The 2-D surfaces page: sidebar widgets -> RunConfig -> cached run -> plots/ figures.
+
+Order of a run: restore state (link, page re-entry) and apply a click on the map, draw the
+sidebar and build the RunConfig, put it in the URL, then draw the views from the cached Result.
+Playback (step scrubber, play/pause, the map and the internals at that step) is a fragment:
+moving it reruns only the fragment, with the Result it closed over, so nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+import streamlit as st
+
+from optimizers import OPTIMIZERS, SCHEDULES
+from optimizers.torch_code import torch_code
+from plots import (
+    animation_html,
+    color,
+    contour_figure,
+    distance_figure,
+    eff_lr_figure,
+    grad_norm_figure,
+    internals_rows,
+    loss_figure,
+    schedule_figure,
+    surface3d_figure,
+    update_equation,
+)
+from surfaces import SURFACES, get_surface
+from ui import state, widgets
+from ui.compute import compute
+from ui.export import summary_frame, trajectories_csv
+from ui.presets import PRESETS
+
+FRAME_SECONDS = 0.25  # playback tick
+PLAY_FRAMES = 80  # a full playback takes about this many ticks
+CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+ss = st.session_state
+
+
+# --- state restored before any widget is drawn ---------------------------------------------------
+
+
+def restore_state() -> None:
+    """New session: the link's state (or the opening view). Page re-entry: the last config."""
+    if "panels" not in ss:
+        loaded = state.read_url(PRESETS)
+        config, preset, notes = loaded if loaded else (state.make_config(), None, [])
+        state.load_into_session(config)
+        ss["preset"] = preset
+        ss["url_notes"] = notes
+    elif "surface" not in ss and "config" in ss:  # Streamlit dropped the widgets while away
+        preset = ss.get("preset_active")
+        state.load_into_session(ss["config"])
+        ss["preset"] = preset
+
+
+def selected_point() -> tuple[float, float] | None:
+    """The point last selected on the map (session state of the chart keyed "contour")."""
+    event = ss.get("contour") or {}
+    points = (event.get("selection") or {}).get("points") or []
+    if not points or "x" not in points[0] or "y" not in points[0]:
+        return None
+    return float(points[0]["x"]), float(points[0]["y"])
+
+
+def click_pending() -> bool:
+    point = selected_point()
+    return point is not None and point != ss.get("clicked")
+
+
+def apply_click() -> None:
+    """A new selection on the map becomes the (single) start point."""
+    point = selected_point()
+    if point is None:
+        ss["clicked"] = None  # a deselect: the same spot may be clicked again
+    elif point != ss.get("clicked"):
+        ss["clicked"] = point
+        ss["start.mode"] = "point"
+        for axis, value in zip("xy", point):  # click-grid coordinates, to 4 significant digits
+            widgets.put(state.START_SPEC, f"start.{axis}", float(f"{value:.4g}"))
+
+
+def apply_preset() -> None:
+    """Callback of the preset picker."""
+    name = ss.get("preset")
+    if name:
+        state.load_into_session(PRESETS[name].config)
+        ss.pop("play.step", None)
+
+
+# --- sidebar ----------------------------------------------------------------------------------------
+
+
+def checked(spec, value, errors: list[str]):
+    try:
+        return spec.check(value, "setting")
+    except ValueError as exc:
+        errors.append(str(exc))
+        return spec.default
+
+
+def schedule_preview(schedule, lr: float, steps: int) -> None:
+    fig = schedule_figure(schedule.values(lr, steps))
+    st.plotly_chart(fig, config={"displayModeBar": False})
+
+
+def surface_controls(errors: list[str]):
+    st.selectbox("Surface", list(SURFACES), format_func=lambda n: SURFACES[n].title, key="surface",
+                 on_change=state.reset_start)
+    name = ss["surface"]
+    params = {spec.name: widgets.spec_input(spec, widgets.surface_key(name, spec.name))
+              for spec in SURFACES[name].specs}
+    try:
+        surface = get_surface(name, **params)
+    except ValueError as exc:
+        st.error(str(exc), icon="⚠️")
+        errors.append(f"{exc}; the surface's default parameters are used")
+        surface = get_surface(name)
+    return surface
+
+
+def optimizer_controls(errors: list[str]) -> tuple:
+    configs = []
+    steps = ss.get("steps", state.RUN_SPECS["steps"].default)
+    for i, pid in enumerate(list(ss["panels"])):
+        config, error = widgets.optimizer_panel(pid, i, color(len(configs)), steps, schedule_preview)
+        if error:
+            errors.append(f"Optimizer {i + 1}: {error}. It is left out; the others still run.")
+        else:
+            configs.append(config)
+    st.button("Add optimizer", on_click=widgets.new_panel, icon=":material/add:", width="stretch")
+    return tuple(configs)
+
+
+def start_controls(errors: list[str]) -> dict:
+    ss.setdefault("start.mode", "point")
+    mode = st.segmented_control("Start", ["point", "swarm"], key="start.mode", required=True,
+                                label_visibility="collapsed",
+                                format_func=lambda m: {"point": "One point", "swarm": "Random swarm"}[m])
+    settings = {"swarm": 0, "swarm_seed": ss.get("swarm_seed", 0)}
+    if mode == "swarm":
+        left, right = st.columns(2)
+        with left:
+            settings["swarm"] = checked(state.RUN_SPECS["swarm"],
+                                        widgets.spec_input(state.RUN_SPECS["swarm"], "swarm", label="starts"), errors)
+        with right:
+            settings["swarm_seed"] = checked(state.RUN_SPECS["swarm_seed"],
+                                             widgets.spec_input(state.RUN_SPECS["swarm_seed"], "swarm_seed",
+                                                                label="seed"), errors)
+        st.caption("Starts drawn uniformly over the map.")
+    left, right = st.columns(2)
+    spec = state.START_SPEC
+    for col, axis in ((left, "x"), (right, "y")):
+        key = f"start.{axis}"
+        ss.setdefault(key, 0.0)
+        with col:
+            st.number_input(axis, min_value=spec.low, max_value=spec.high, step=0.1, format="%g", key=key,
+                            disabled=mode == "swarm")
+    if mode == "point":
+        st.caption("…or click anywhere on the map.")
+    x = checked(spec, ss["start.x"], errors)
+    y = checked(spec, ss["start.y"], errors)
+    settings["start"] = (x, y)
+    return settings
+
+
+def run_controls(errors: list[str]) -> dict:
+    specs = state.RUN_SPECS
+    settings = {"steps": checked(specs["steps"], widgets.spec_input(specs["steps"], "steps"), errors)}
+    more = ("noise", "seed", "clip_norm", "clip_value", "tol", "backend")
+    changed = any(ss.get(n, specs[n].default) != specs[n].default for n in more)
+    with st.expander("Noise, clipping, stopping, backend", expanded=changed):
+        for name in more:
+            value = widgets.spec_input(specs[name], name, zero=name in state.ZERO_MEANS_OFF)
+            settings[name] = checked(specs[name], value, errors)
+    return settings
+
+
+def sidebar(errors: list[str]) -> state.RunConfig:
+    with st.sidebar:
+        st.selectbox("Teacher presets", list(PRESETS), index=None, key="preset", on_change=apply_preset,
+                     format_func=lambda n: PRESETS[n].title, placeholder="Pick a story to tell…")
+        st.subheader("Surface")
+        surface = surface_controls(errors)
+        st.subheader("Optimizers")
+        optimizers = optimizer_controls(errors)
+        st.subheader("Start")
+        settings = start_controls(errors)
+        st.subheader("Run")
+        settings.update(run_controls(errors))
+    return state.RunConfig(surface=surface.name, surface_params=tuple(surface.params.items()),
+                           optimizers=optimizers, **settings)
+
+
+# --- main area ----------------------------------------------------------------------------------------
+
+
+def _vec(v) -> str:
+    return "—" if v is None else "(" + ", ".join(f"{c:.4g}" for c in v) + ")"
+
+
+def _named(name: str | None, v) -> str:
+    return f"{name} {_vec(v)}" if name and v is not None else "—"
+
+
+def internals_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "optimizer": r["label"], "θ": _vec(r["point"]), "f(θ)": f"{r['loss']:.4g}", "gradient": _vec(r["gradient"]),
+        "1st moment": _named(r["first_moment_name"], r["first_moment"]),
+        "2nd moment": _named(r["second_moment_name"], r["second_moment"]),
+        "eff. lr": _vec(r["eff_lr"]), "update Δθ": _vec(r["update"]), "status": r["status"],
+    } for r in rows])
+
+
+def _set_step(value: int) -> None:
+    ss["play.step"] = value
+
+
+def _toggle_play(total: int) -> None:
+    ss["play.on"] = not ss.get("play.on", False)
+    if ss["play.on"] and ss.get("play.step", total) >= total - 1:  # at the end: play from the start
+        ss["play.step"] = 0
+
+
+def _controls(total: int, step: int, playing: bool) -> None:
+    cols = st.columns([1, 1, 1.3, 1, 1, 14], vertical_alignment="bottom")
+    buttons = ((":material/skip_previous:", "play.first", 0, "first step"),
+               (":material/chevron_left:", "play.back", max(0, step - 1), "one step back"),
+               None,
+               (":material/chevron_right:", "play.next", min(total, step + 1), "one step forward"),
+               (":material/skip_next:", "play.last", total, "last step"))
+    for col, button in zip(cols, buttons):
+        if button:
+            icon, key, target, help_text = button
+            col.button("", icon=icon, key=key, on_click=_set_step, args=(target,), help=help_text)
+    if cols[2].button("", icon=":material/pause:" if playing else ":material/play_arrow:", key="play.toggle",
+                      on_click=_toggle_play, args=(total,), help="pause" if playing else "play", type="primary"):
+        st.rerun()  # the whole page: starts or stops the playback timer
+    cols[5].slider("Playback step", 0, total, key="play.step")
+
+
+def _side_figure(fig, caption: str) -> None:
+    """A figure in the narrow column next to the map: no legend (colours as on the map)."""
+    fig.update_layout(showlegend=False)
+    st.plotly_chart(fig, config=CHART_CONFIG)
+    if caption:
+        st.caption(caption)
+
+
+def playback(res) -> None:
+    """Scrubber, play/pause, the map (or 3-D view), the effective lr and the internals at a step."""
+    total = res.shape[2]
+    last_update = max(0, total - 1)  # opens on the last update: every internal quantity is defined there
+    step, before = ss.get("play.step"), ss.get("play.total")
+    if step is None or step > total or (before != total and step >= (before or 1) - 1):  # follow the end
+        ss["play.step"] = last_update
+    ss["play.total"] = total
+    playing = ss.get("play.on", False)
+    stride = max(1, math.ceil(total / PLAY_FRAMES))
+
+    @st.fragment(run_every=FRAME_SECONDS if playing else None)
+    def view():
+        if ss.get("play.on"):
+            ss["play.step"] = min(total, ss["play.step"] + stride)
+            if ss["play.step"] >= total:
+                ss["play.on"] = False
+                st.rerun()  # the whole page, to stop the timer
+        step = ss["play.step"]
+        _controls(total, step, playing)
+        left, right = st.columns([3, 2])
+        with left:
+            opts = st.columns(2)
+            ss.setdefault("view.arrows", True)
+            show_3d = opts[0].toggle("3-D view", key="view.3d")
+            arrows = opts[1].toggle("Internals as arrows", key="view.arrows", disabled=show_3d,
+                                    help="−gradient, −first moment and the update at the playback step")
+            if show_3d:
+                st.plotly_chart(surface3d_figure(res, step=step), key="surface3d", config=CHART_CONFIG)
+            else:
+                fig = contour_figure(res, step=step, arrows=arrows, height=620)
+                st.plotly_chart(fig, key="contour", on_select="rerun", selection_mode="points", config=CHART_CONFIG)
+                if click_pending():
+                    st.rerun()  # the whole page: the click moves the start point
+        with right:
+            st.markdown("**Effective learning rate, per parameter**")
+            _side_figure(eff_lr_figure(res, step=step, height=600),
+                         "Solid: the multiplier each optimizer really applies to its direction; dotted: its "
+                         "scheduled lr. Colours as on the map. Log scale.")
+        many = res.shape[1] > 1
+        st.markdown(f"**Internals at step {step}**" + (" — first start of the swarm" if many else ""))
+        st.dataframe(internals_frame(internals_rows(res, step)), hide_index=True, width="stretch")
+        st.caption("Gradient as the optimizer received it (after noise and clipping); moments are its state after "
+                   "this step's update (torch.optim names); eff. lr multiplies the update direction.")
+        with st.expander(f"Update equations at step {step}, with the live values", expanded=True):
+            for k in range(res.shape[0]):
+                st.latex(update_equation(res, k, step))
+
+    view()
+
+
+def results(res) -> None:
+    st.subheader("Results")
+    table = summary_frame(res)
+    for column in table.columns:
+        if column.startswith(("final loss", "distance")):
+            table[column] = [f"{v:.4g}" if pd.notna(v) else "— (no known minimum)" for v in table[column]]
+    st.dataframe(table, hide_index=True, width="stretch")
+    cols = st.columns(3)
+    for col, figure in zip(cols, (loss_figure, distance_figure, grad_norm_figure)):
+        with col:
+            _side_figure(figure(res, height=300), "")
+    st.caption("Against the step, log scale; colours as on the map. With many starts: median and 10–90 % band.")
+
+
+def update_rules(config: state.RunConfig) -> None:
+    st.subheader("Update rules, as implemented")
+    names = list(dict.fromkeys(c.name for c in config.optimizers))
+    cols = st.columns(2)
+    for i, name in enumerate(names):
+        info = OPTIMIZERS[name]
+        with cols[i % 2]:
+            torch_name = f"torch.optim.{info.torch_class}" if info.torch_class else "no torch.optim class"
+            st.markdown(f"**{info.title}** · {info.reference} · `{torch_name}`")
+            st.latex(info.latex)
+            st.latex(r"\text{effective lr: } " + info.eff_lr)
+    schedules = list(dict.fromkeys(c.schedule.name for c in config.optimizers if c.schedule.name != "constant"))
+    for name in schedules:
+        st.markdown(f"**{SCHEDULES[name].title}** schedule")
+        st.latex(SCHEDULES[name].latex)
+
+
+def _file_stem(config: state.RunConfig) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", f"{config.surface}-{len(config.optimizers)}-optimizers")
+
+
+def export(res, config: state.RunConfig) -> None:
+    st.subheader("Share and export")
+    st.caption("The address bar holds the whole setup — copy the URL to share it. "
+               "PNG: the camera button on any chart.")
+    left, right, _ = st.columns([1, 1, 2])
+    left.download_button("Trajectories (CSV)", data=lambda: trajectories_csv(res), file_name=_file_stem(config) + ".csv",
+                         mime="text/csv", on_click="ignore", icon=":material/download:", width="stretch")
+    right.download_button("Playback animation (HTML)", data=lambda: animation_html(res),
+                          file_name=_file_stem(config) + "-animation.html", mime="text/html", on_click="ignore",
+                          icon=":material/movie:", width="stretch")
+    st.markdown("**Copy as PyTorch** — the same torch.optim optimizer and lr_scheduler with these values")
+    start = tuple(config.starts()[0])
+    tabs = st.tabs([f"{i + 1}. {c.label}" for i, c in enumerate(config.optimizers)])
+    for tab, optimizer in zip(tabs, config.optimizers):
+        with tab:
+            st.code(torch_code(optimizer, start=start, steps=res.shape[2], clip_norm=config.clip_norm or None,
+                               clip_value=config.clip_value or None, noise=config.noise), language="python")
+
+
+def header(config: state.RunConfig) -> None:
+    surface = config.get_surface()
+    left, right = st.columns([2, 3], vertical_alignment="center")
+    left.title("Optimizers on 2-D surfaces", anchor=False)
+    with right:
+        st.latex(surface.latex)
+        st.caption(f"**{surface.title}** — {surface.description}")
+
+
+def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
+    if ss.get("url_notes"):
+        with st.container(border=True):
+            st.warning("Some settings in the link could not be used; they fell back to their defaults:\n\n"
+                       + "\n".join(f"- {note}" for note in ss["url_notes"]), icon="🔗")
+            st.button("Dismiss", key="dismiss_notes", on_click=lambda: ss.update(url_notes=[]))
+    for error in errors:
+        st.error(error, icon="⚠️")
+    steps = state.capped_steps(config)
+    if steps < config.steps:
+        st.warning(f"{len(config.optimizers)} optimizers × {config.swarm or 1} start(s) × {config.steps} steps is more "
+                   f"than this page computes at once: running {steps} steps.")
+
+
+def main() -> None:
+    restore_state()
+    apply_click()
+    errors: list[str] = []
+    config = sidebar(errors)
+    preset = ss.get("preset")
+    ss["preset_active"] = preset
+    state.write_url(config, preset)
+    ss["config"] = config
+
+    header(config)
+    if preset:
+        st.info(f"**{PRESETS[preset].title}** — {PRESETS[preset].story}", icon="🎓")
+    notes_and_errors(config, errors)
+    if not config.optimizers:
+        st.info("No optimizer to run: add one in the sidebar.")
+        return
+    try:
+        res = compute(config)
+    except ValueError as exc:
+        st.error(str(exc), icon="⚠️")
+        return
+    playback(res)
+    results(res)
+    update_rules(config)
+    export(res, config)
+
+
+if __name__ == "__main__":  # run as a page script (AppTest, `streamlit run`); app.py calls main()
+    main()

@@ -1,0 +1,258 @@
+"""Sidebar widgets generated from Hyperparameter specs, and the session-state keys they live under.
+
+Every widget is keyed and never given `value=`: its value lives in st.session_state, written by
+`put` (defaults, presets, URL state, a click on the map) before the widget is drawn. That one
+rule lets presets, links and clicks set any control without Streamlit's "default value and
+Session State" conflict.
+
+A log-scale number has two widgets kept in sync by callbacks: a select slider over a 1-1.2-1.5-2-
+2.5-3-4-5-6-8 grid per decade under `key + "#log"`, and an exact number input under `key`, which
+holds the value. A pair (betas) is two sliders under `key + "#0"` and `key + "#1"`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import streamlit as st
+
+from optimizers import OPTIMIZERS, SCHEDULES, Hyperparameter, OptimizerConfig, get_optimizer
+
+MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
+PAIR_STEP = 1e-4
+SLIDER_MAX_SPAN = 200.0  # wider linear ranges (OneCycle's div factors) get a number input
+PANEL_CONTROLS = ("expander", "dup", "remove")  # a panel's keys that hold no value to copy  # slider resolution of betas: 0.999 and 0.9999 are both reachable
+
+
+# --- keys ----------------------------------------------------------------------------------------
+
+
+def surface_key(surface: str, param: str) -> str:
+    return f"surface.{surface}.{param}"
+
+
+def opt_key(pid: int, field: str) -> str:
+    """Panel `pid`'s optimizer name ('name') or schedule name ('schedule')."""
+    return f"opt{pid}.{field}"
+
+
+def hp_key(pid: int, optimizer: str, param: str) -> str:
+    """Per optimizer name, so switching the optimizer of a panel never reuses a mismatched value."""
+    return f"opt{pid}.{optimizer}.{param}"
+
+
+def sched_key(pid: int, schedule: str, param: str) -> str:
+    return f"opt{pid}.sched.{schedule}.{param}"
+
+
+# --- spec widgets --------------------------------------------------------------------------------
+
+
+def log_grid(low: float, high: float, zero: bool = False) -> tuple[float, ...]:
+    """Values m * 10^e (m in MANTISSAS) within [low, high], both > 0; 0.0 first when `zero`."""
+    grid = [0.0] if zero else []
+    for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1):
+        grid += [v for v in (float(f"{m:g}e{e}") for m in MANTISSAS) if low * (1 - 1e-12) <= v <= high * (1 + 1e-12)]
+    return tuple(grid)
+
+
+def nearest(grid: tuple[float, ...], value: float) -> float:
+    """The grid value closest to `value` on a log scale (0 only for values <= 0)."""
+    positive = [g for g in grid if g > 0]
+    if value <= 0 or not positive:
+        return grid[0]
+    return min(positive, key=lambda g: abs(math.log(g / value)))
+
+
+def _ui_range(spec: Hyperparameter) -> tuple[float, float]:
+    low = spec.ui_low if spec.ui_low is not None else spec.low
+    high = spec.ui_high if spec.ui_high is not None else spec.high
+    return low, high
+
+
+def _spec_grid(spec: Hyperparameter, value: float, zero: bool) -> tuple[float, ...]:
+    low, high = _ui_range(spec)
+    if low <= 0:  # an allowed range starting at 0 (noise, clipping): the grid starts 6 decades down
+        low = high * 1e-6
+    if value > 0:
+        low, high = min(low, value), max(high, value)
+    return log_grid(low, high, zero)
+
+
+def put(spec: Hyperparameter, key: str, value: Any) -> None:
+    """Write `value` into the session state of the widget(s) `spec_input(spec, key)` draws."""
+    ss = st.session_state
+    if spec.kind == "pair":
+        ss[f"{key}#0"], ss[f"{key}#1"] = (float(v) for v in value)
+    elif spec.kind == "float":
+        ss[key] = float(value)
+        ss.pop(f"{key}#log", None)  # re-derived from the exact value when drawn
+    else:
+        ss[key] = value
+
+
+def _default(spec: Hyperparameter, key: str) -> None:
+    probe = f"{key}#0" if spec.kind == "pair" else key
+    if probe not in st.session_state:
+        put(spec, key, spec.default)
+
+
+def _help(spec: Hyperparameter) -> str:
+    return f"{spec.help} · allowed {spec.range_text()}" if spec.help else f"allowed {spec.range_text()}"
+
+
+def _fmt(v: float) -> str:
+    return "off" if v == 0 else f"{v:g}"
+
+
+def _slider_to_number(key: str) -> None:
+    st.session_state[key] = st.session_state[f"{key}#log"]
+
+
+def _number_to_slider(key: str, grid: tuple[float, ...]) -> None:
+    value = st.session_state[key]
+    if value is not None:
+        st.session_state[f"{key}#log"] = nearest(grid, value)
+
+
+def _nice_step(low: float, high: float) -> float:
+    return 10.0 ** math.floor(math.log10((high - low) / 100)) if high > low else 0.01
+
+
+def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero: bool = False) -> Any:
+    """Draw the widget(s) for one parameter and return its value (not yet checked).
+
+    bool: checkbox; choice: selectbox; int: number input; pair: two sliders; float with
+    spec.log: log-grid select slider + exact number input (`zero`: the grid starts with 0,
+    shown as "off"); other floats: a slider over the UI range (a number input when that range
+    is unbounded or wider than SLIDER_MAX_SPAN).
+    """
+    _default(spec, key)
+    ss = st.session_state
+    label = label or spec.name
+    help_text = _help(spec)
+    if spec.kind == "bool":
+        return st.checkbox(label, key=key, help=help_text)
+    if spec.kind == "choice":
+        return st.selectbox(label, spec.choices, key=key, help=help_text)
+    if spec.kind == "int":
+        low = int(spec.low) if math.isfinite(spec.low) else None
+        high = int(spec.high) if math.isfinite(spec.high) else None
+        return st.number_input(label, min_value=low, max_value=high, step=1, key=key, help=help_text)
+    if spec.kind == "pair":
+        high = spec.high - PAIR_STEP if spec.high_open else spec.high
+        names = ("beta1", "beta2") if spec.name == "betas" else (f"{label}[0]", f"{label}[1]")
+        values = []
+        for i, name in enumerate(names):
+            k = f"{key}#{i}"
+            lo, hi = float(min(spec.low, ss[k])), float(max(high, ss[k]))
+            values.append(st.slider(name, lo, hi, step=PAIR_STEP, format="%.4f", key=k, help=help_text))
+        return tuple(values)
+    value = ss[key]
+    if spec.log:
+        grid = _spec_grid(spec, value if value is not None else spec.default, zero)
+        if ss.get(f"{key}#log") not in grid:
+            ss[f"{key}#log"] = nearest(grid, value if value is not None else spec.default)
+        left, right = st.columns([3, 2], vertical_alignment="bottom")
+        with left:
+            st.select_slider(label, grid, format_func=_fmt, key=f"{key}#log", help=help_text,
+                             on_change=_slider_to_number, args=(key,))
+        with right:
+            return st.number_input(f"{label} (exact)", min_value=0.0 if spec.low >= 0 else None, format="%g",
+                                   step=_nice_step(0, grid[-1]) if zero else grid[1] if len(grid) > 1 else None,
+                                   key=key, label_visibility="collapsed", on_change=_number_to_slider,
+                                   args=(key, grid))
+    low, high = _ui_range(spec)
+    if not (math.isfinite(low) and math.isfinite(high)) or high - low > SLIDER_MAX_SPAN:
+        return st.number_input(label, min_value=float(spec.low) if math.isfinite(spec.low) else None,
+                               max_value=float(spec.high) if math.isfinite(spec.high) else None,
+                               format="%g", key=key, help=help_text)
+    step = _nice_step(low, high)
+    low = low + step if spec.low_open and low == spec.low else low
+    high = high - step if spec.high_open and high == spec.high else high
+    if value is not None:
+        low, high = min(low, value), max(high, value)
+    return st.slider(label, float(low), float(high), step=step, format="%g", key=key, help=help_text)
+
+
+# --- optimizer panels ----------------------------------------------------------------------------
+
+
+def load_panel(pid: int, config: OptimizerConfig) -> None:
+    """Set panel `pid`'s widgets to `config`."""
+    ss = st.session_state
+    ss[opt_key(pid, "name")] = config.name
+    hp = dict(config.hparams)
+    for spec in config.info.specs:
+        put(spec, hp_key(pid, config.name, spec.name), hp[spec.name])
+    ss[opt_key(pid, "schedule")] = config.schedule.name
+    params = dict(config.schedule.params)
+    for spec in SCHEDULES[config.schedule.name].specs:
+        put(spec, sched_key(pid, config.schedule.name, spec.name), params[spec.name])
+
+
+def new_panel(config: OptimizerConfig | None = None) -> int:
+    """Append a panel (a copy of `config`, or Adam at its defaults) and return its id."""
+    ss = st.session_state
+    pid = ss.get("next_panel", 0)
+    ss["next_panel"] = pid + 1
+    ss["panels"] = [*ss.get("panels", []), pid]
+    load_panel(pid, config or get_optimizer("adam", lr=1e-2))
+    return pid
+
+
+def _duplicate(pid: int) -> None:
+    """Callback: a new panel right after `pid` holding exactly its widget values."""
+    ss = st.session_state
+    new = new_panel()
+    prefix, new_prefix = f"opt{pid}.", f"opt{new}."
+    for key in [k for k in ss if isinstance(k, str) and k.startswith(prefix)]:
+        if key[len(prefix):] not in PANEL_CONTROLS:
+            ss[new_prefix + key[len(prefix):]] = ss[key]
+    panels = [p for p in ss["panels"] if p != new]
+    panels.insert(panels.index(pid) + 1, new)
+    ss["panels"] = panels
+
+
+def _remove(pid: int) -> None:
+    st.session_state["panels"] = [p for p in st.session_state["panels"] if p != pid]
+
+
+def optimizer_panel(pid: int, index: int, color: str, steps: int, preview) -> tuple[OptimizerConfig | None, str]:
+    """One optimizer's panel in an expander; returns (config or None, error message or "").
+
+    `preview(schedule_config, lr, steps)` draws the schedule's curve (non-constant schedules).
+    """
+    ss = st.session_state
+    name_key = opt_key(pid, "name")
+    ss.setdefault(name_key, "adam")
+    title = OPTIMIZERS[ss[name_key]].title
+    with st.expander(f"**{index + 1}. {title}**", expanded=index < 2, key=f"opt{pid}.expander"):
+        stripe = st.empty()  # this optimizer's colour on every figure; grey while it is left out
+        name = st.selectbox("optimizer", list(OPTIMIZERS), format_func=lambda n: OPTIMIZERS[n].title,
+                            key=name_key)
+        info = OPTIMIZERS[name]
+        hp = {spec.name: spec_input(spec, hp_key(pid, name, spec.name)) for spec in info.specs}
+        sched_name_key = opt_key(pid, "schedule")
+        ss.setdefault(sched_name_key, "constant")
+        schedule = st.selectbox("lr schedule", list(SCHEDULES), format_func=lambda n: SCHEDULES[n].title,
+                                key=sched_name_key)
+        sched_params = {spec.name: spec_input(spec, sched_key(pid, schedule, spec.name))
+                        for spec in SCHEDULES[schedule].specs}
+        config, error = None, ""
+        try:
+            config = get_optimizer(name, schedule=(schedule, sched_params), **hp)
+        except ValueError as exc:
+            error = str(exc)
+            st.error(error, icon="⚠️")
+        stripe.markdown(f'<div style="height:4px;background:{color if config else "#BBBBBB"};border-radius:2px">'
+                        "</div>", unsafe_allow_html=True)
+        if config is not None and schedule != "constant":
+            preview(config.schedule, config.lr, steps)
+        left, right, _ = st.columns([1, 1, 3])
+        left.button("", key=f"opt{pid}.dup", on_click=_duplicate, args=(pid,), icon=":material/content_copy:",
+                    help="Duplicate: add a copy of this optimizer, e.g. to compare two learning rates")
+        right.button("", key=f"opt{pid}.remove", on_click=_remove, args=(pid,), icon=":material/delete:",
+                     help="Remove this optimizer")
+    return config, error
