@@ -60,18 +60,14 @@ def cyclic(t, lr, max_lr, step_size_up, step_size_down):
 
 
 def onecycle(t, lr, total_steps, pct_start, anneal_strategy, div_factor, final_div_factor, three_phase):
-    """OneCycleLR with max_lr = the optimizer's lr; holds its final value after total_steps."""
+    """OneCycleLR with max_lr = the optimizer's lr; from step total_steps - 1 on it holds its final
+    value lr / (div_factor * final_div_factor) (torch refuses to step further)."""
     initial = lr / div_factor
     minimum = initial / final_div_factor
-    if three_phase:
-        phases = [
-            (float(pct_start * total_steps) - 1, initial, lr),
-            (float(2 * pct_start * total_steps) - 2, lr, initial),
-            (total_steps - 1, initial, minimum),
-        ]
-    else:
-        phases = [(float(pct_start * total_steps) - 1, initial, lr), (total_steps - 1, lr, minimum)]
-    t = np.minimum(t, total_steps).astype(np.float64)
+    ends = _onecycle_phases(total_steps, pct_start, three_phase)
+    levels = [initial, lr, initial, minimum] if three_phase else [initial, lr, minimum]
+    phases = [(end, levels[i], levels[i + 1]) for i, end in enumerate(ends)]
+    t = np.minimum(t, total_steps - 1).astype(np.float64)
     out = np.empty_like(t)
     start_step = 0.0
     done = np.zeros(t.shape, dtype=bool)
@@ -86,6 +82,23 @@ def onecycle(t, lr, total_steps, pct_start, anneal_strategy, div_factor, final_d
         done |= here
         start_step = end_step
     return out
+
+
+def _onecycle_phases(total_steps, pct_start, three_phase) -> list[float]:
+    """End steps of OneCycleLR's phases, as torch computes them."""
+    if three_phase:
+        return [float(pct_start * total_steps) - 1, float(2 * pct_start * total_steps) - 2, total_steps - 1]
+    return [float(pct_start * total_steps) - 1, total_steps - 1]
+
+
+def _check_onecycle(p):
+    ends = [0.0] + _onecycle_phases(p["total_steps"], p["pct_start"], p["three_phase"])
+    if any(b == a for a, b in zip(ends, ends[1:])):  # torch divides by the phase length
+        raise ValueError(
+            f"schedule onecycle: total_steps={p['total_steps']} with pct_start={p['pct_start']} "
+            f"(three_phase={p['three_phase']}) leaves a phase with no steps; "
+            f"increase total_steps or move pct_start away from 0 and 1"
+        )
 
 
 def inverse_sqrt(t, lr, alpha):
@@ -108,6 +121,7 @@ class ScheduleInfo:
     specs: tuple[H, ...]
     latex: str
     torch_class: str | None
+    check: Callable | None = None  # cross-parameter rules, raise ValueError
 
 
 _INT_POS = dict(kind="int", low=1, high=1e7)
@@ -162,7 +176,7 @@ SCHEDULES: dict[str, ScheduleInfo] = {
              H("div_factor", 25.0, low=1, high=1e6, help="initial lr = lr / div_factor"),
              H("final_div_factor", 1e4, low=1, high=1e9, help="final lr = initial lr / final_div_factor"),
              H("three_phase", False, kind="bool", help="anneal back to initial lr before the end")),
-            r"\eta_t:\ \eta/d \nearrow \eta \searrow \eta/(d\,d_f)", "OneCycleLR",
+            r"\eta_t:\ \eta/d \nearrow \eta \searrow \eta/(d\,d_f)", "OneCycleLR", _check_onecycle,
         ),
         ScheduleInfo(
             "inverse_sqrt", "Inverse-sqrt time decay", inverse_sqrt,
@@ -196,6 +210,8 @@ def get_schedule(name: str = "constant", **params) -> ScheduleConfig:
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULES)}")
     checked = validate(f"schedule {name}", SCHEDULES[name].specs, params)
+    if SCHEDULES[name].check:
+        SCHEDULES[name].check(checked)
     return ScheduleConfig(name, tuple(checked.items()))
 
 
