@@ -24,7 +24,10 @@ from __future__ import annotations
 
 
 def _lerp(start, end, weight: float):
-    """torch.lerp with a scalar weight, evaluated as ATen's CPU kernel does."""
+    """torch.lerp with a scalar weight, in the form ATen's CPU kernel uses.
+
+    Where torch's build fuses the multiply-add, its result can differ in the last bit.
+    """
     if weight < 0.5:
         return start + weight * (end - start)
     return end - (end - start) * (1 - weight)

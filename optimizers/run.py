@@ -58,7 +58,7 @@ def run(
 
     surface: a surfaces.Surface (value/grad over [..., D]).
     optimizers: K OptimizerConfig from get_optimizer (1 <= K <= MAX_CONFIGS).
-    starts: [N, D] starting points (default: the surface's default starts), 1 <= N <= MAX_STARTS.
+    starts: [N, D] starting points (default: the surface's first default start), 1 <= N <= MAX_STARTS.
     steps: T, 1 <= T <= MAX_STEPS; also K * N * T <= MAX_TRAJECTORY_STEPS.
     noise: standard deviation of additive Gaussian gradient noise (seeded by `seed`).
     clip_norm / clip_value: gradient clipping by global norm / by value (None = off).

@@ -1,0 +1,256 @@
+"""Every update rule against torch.optim in float64: paths, internal state, effective lr, ratio.
+
+The reference is a plain torch loop (tests/conftest.py): the loss is the published formula in
+torch ops, the gradient comes from autograd, the step from torch.optim. gnsgd, which torch
+lacks, is checked against its closed form in a hand-written NumPy loop and against torch SGD
+with the step size set from that closed form before each step.
+
+Stepping on the same gradients, the engine agrees with torch.optim to the last bit or the
+last-but-one (torch's CPU lerp rounds once, as a fused multiply-add). The tolerance covers that
+and the rounding difference between autograd and the surface's closed-form gradient, which some
+configurations amplify (an Adam-type denominator near eps turns a 1e-16 gradient error into a
+1e-10 step error); the configurations below keep the amplification under 1e-12.
+"""
+
+import functools
+import math
+
+import numpy as np
+import pytest
+
+from optimizers import OPTIMIZERS, get_optimizer, run
+from surfaces import get_surface
+
+STEPS = 120
+RTOL = 1e-10
+
+# engine name -> (torch.optim class, hyperparameter settings); torch's keyword names throughout.
+CASES = {
+    "sgd": ("SGD", [
+        dict(lr=2e-4),
+        dict(lr=2e-4, momentum=0.9, nesterov=True),
+        dict(lr=1e-4, momentum=0.8, dampening=0.3, weight_decay=0.1),
+        dict(lr=1e-4, momentum=0.5, nesterov=True, weight_decay=0.05),
+    ]),
+    "adagrad": ("Adagrad", [
+        dict(lr=0.1),
+        dict(lr=0.2, lr_decay=0.01, initial_accumulator_value=0.5),
+        dict(lr=0.1, weight_decay=0.1, eps=1e-6),
+    ]),
+    "rmsprop": ("RMSprop", [
+        dict(lr=0.01),
+        dict(lr=1e-3, centered=True, momentum=0.9),
+        dict(lr=0.002, alpha=0.95, weight_decay=0.1, momentum=0.5),
+        dict(lr=0.01, centered=True, eps=1e-6),
+    ]),
+    "adadelta": ("Adadelta", [
+        dict(),
+        dict(rho=0.95, eps=1e-4),
+        dict(lr=0.5, weight_decay=0.1),
+    ]),
+    "adam": ("Adam", [
+        dict(lr=0.05),
+        dict(lr=0.05, amsgrad=True, betas=(0.8, 0.99)),
+        dict(lr=0.02, weight_decay=0.1),
+        dict(lr=0.05, decoupled_weight_decay=True, weight_decay=0.1),
+    ]),
+    "adamw": ("AdamW", [
+        dict(lr=0.05),
+        dict(lr=0.05, weight_decay=0.1, amsgrad=True),
+        dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.0),
+    ]),
+    "adamax": ("Adamax", [
+        dict(lr=0.05),
+        dict(lr=0.05, betas=(0.8, 0.99)),
+        dict(lr=0.02, weight_decay=0.1, eps=1e-6),
+    ]),
+    "nadam": ("NAdam", [
+        dict(lr=0.05),
+        dict(lr=0.05, momentum_decay=0.01, betas=(0.8, 0.99)),
+        dict(lr=0.02, decoupled_weight_decay=True, weight_decay=0.1),
+        dict(lr=0.02, weight_decay=0.1),
+    ]),
+    # The first steps of RAdam are plain momentum SGD (rho_t <= 5): small lr on Rosenbrock.
+    "radam": ("RAdam", [
+        dict(lr=1e-3),
+        dict(lr=1e-3, betas=(0.9, 0.99)),
+        dict(lr=1e-3, decoupled_weight_decay=True, weight_decay=0.1),
+        dict(lr=5e-4, weight_decay=0.1, eps=1e-6),
+    ]),
+}
+
+# surface name (and formula in conftest) -> (its parameters, starts)
+PROBLEMS = {
+    "rosenbrock": ({}, [(-1.5, 2.0), (-1.0, 1.0), (1.5, -0.5)]),
+    "quadratic": (dict(condition=20.0, angle=-35.0), [(-2.5, 2.0), (2.5, -0.5), (0.5, 2.5)]),
+}
+
+
+def torch_loss(formulas, problem):
+    params, _ = PROBLEMS[problem]
+    return functools.partial(getattr(formulas, problem), **params)
+
+CONFIG_IDS = [(name, i) for name, (_, kws) in CASES.items() for i in range(len(kws))]
+
+
+def assert_close(actual, expected, rtol=RTOL, what=""):
+    """Elementwise relative tolerance, with an absolute floor scaled to the series' magnitude
+    (coordinates and moments cross zero)."""
+    scale = max(float(np.max(np.abs(expected))), 1e-300)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
+def _bias(beta, t):
+    return 1 - beta**t
+
+
+def expected_eff_lr(name, kw, ref):
+    """Effective lr [T, 2] recomputed from torch's state after each step (formulas in DESIGN.md)."""
+    hp = {s.name: s.default for s in OPTIMIZERS[name].specs} | kw
+    t = np.arange(1, len(ref.lr) + 1)[:, None]
+    lr = ref.lr[:, None]
+    st = ref.state
+    if name == "sgd":
+        return np.broadcast_to(lr, ref.grad.shape)
+    if name == "adagrad":
+        return lr / (1 + (t - 1) * hp["lr_decay"]) / (np.sqrt(st["sum"]) + hp["eps"])
+    if name == "rmsprop":
+        v = st["square_avg"] - st["grad_avg"] ** 2 if hp["centered"] else st["square_avg"]
+        return lr / (np.sqrt(v) + hp["eps"])
+    if name == "adadelta":
+        previous = np.concatenate([np.zeros((1, 2)), st["acc_delta"][:-1]])
+        return lr * np.sqrt(previous + hp["eps"]) / np.sqrt(st["square_avg"] + hp["eps"])
+    b1, b2 = hp["betas"]
+    if name in ("adam", "adamw"):
+        v = st["max_exp_avg_sq"] if hp["amsgrad"] else st["exp_avg_sq"]
+        return lr / (np.sqrt(v / _bias(b2, t)) + hp["eps"])
+    if name == "adamax":
+        return lr / st["exp_inf"]
+    if name == "nadam":
+        return lr / (np.sqrt(st["exp_avg_sq"] / _bias(b2, t)) + hp["eps"])
+    if name == "radam":
+        rho_inf = 2 / (1 - b2) - 1
+        rho = rho_inf - 2 * t * b2**t / _bias(b2, t)
+        rect = np.sqrt(np.maximum((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho), 0))
+        adaptive = lr * rect * np.sqrt(_bias(b2, t)) / (np.sqrt(st["exp_avg_sq"]) + hp["eps"])
+        return np.where(rho > 5, adaptive, lr)
+    raise AssertionError(name)
+
+
+def check_against_reference(res, k, n, name, kw, ref):
+    """Path, received gradient, lr, state, effective lr and ratio of res[k, n] against torch."""
+    what = f"{name} {kw} start {n}"
+    assert res.diverged_at[k, n] == -1 and res.converged_at[k, n] == -1, what
+    assert_close(res.path[k, n], ref.path, what=what + " path")
+    assert_close(res.grad[k, n, :-1], ref.grad, rtol=1e-9, what=what + " grad")
+    assert_close(res.lr[k], ref.lr, rtol=1e-15, what=what + " lr")
+    assert set(res.state_names[k]) == set(ref.state), what
+    for state_name in res.state_names[k]:
+        assert_close(res.state[state_name][k, n], ref.state[state_name], what=f"{what} state {state_name}")
+    assert_close(res.eff_lr[k, n], expected_eff_lr(name, kw, ref), what=what + " eff_lr")
+    # ratio = -(p_{t+1} - p_t) / g_t where |g_t| > 1e-12: the step it implies must match torch's
+    # step to the path tolerance (a step is a difference of two points, so its own relative
+    # error can be much larger)
+    delta = np.diff(ref.path, axis=0)
+    defined = np.abs(ref.grad) > 1e-12
+    np.testing.assert_array_equal(res.ratio_defined[k, n], defined, err_msg=what)
+    implied = np.where(defined, -res.ratio[k, n] * ref.grad, 0)
+    np.testing.assert_allclose(implied, np.where(defined, delta, 0), rtol=0,
+                               atol=2 * RTOL * np.abs(ref.path).max(), err_msg=what + " ratio")
+    assert np.all(res.ratio[k, n][~defined] == 0), what
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+@pytest.mark.parametrize("name,index", CONFIG_IDS, ids=[f"{n}-{i}" for n, i in CONFIG_IDS])
+def test_matches_torch_optim(reference, formulas, backends, name, index, problem):
+    torch_class, kws = CASES[name]
+    kw = kws[index]
+    params, starts = PROBLEMS[problem]
+    surface = get_surface(problem, **params)
+    refs = [reference(torch_class, kw, torch_loss(formulas, problem), start, STEPS) for start in starts]
+    for engine in backends:
+        res = run(surface, get_optimizer(name, **kw), starts, STEPS, tol=0, **engine)
+        for n, ref in enumerate(refs):
+            check_against_reference(res, 0, n, name, kw, ref)
+
+
+def test_every_optimizer_is_covered():
+    assert set(CASES) | {"gnsgd"} == set(OPTIMIZERS)
+    for name, (torch_class, _) in CASES.items():
+        assert OPTIMIZERS[name].torch_class == torch_class
+
+
+# Several configurations and starts in one call: interleaved so that the grouping by rule
+# (adam at three lrs, nadam at two, an amsgrad adam in a group of its own) must be undone.
+MIXED = [
+    ("adam", dict(lr=0.01)),
+    ("sgd", dict(lr=2e-4, momentum=0.9)),
+    ("adam", dict(lr=0.05)),
+    ("rmsprop", dict(lr=0.01)),
+    ("nadam", dict(lr=0.03)),
+    ("adam", dict(lr=0.1)),
+    ("adam", dict(lr=0.05, amsgrad=True)),
+    ("nadam", dict(lr=0.01)),
+    ("sgd", dict(lr=1e-4)),
+]
+
+
+def test_batched_configurations_do_not_mix(reference, formulas, engines):
+    _, starts = PROBLEMS["rosenbrock"]
+    configs = [get_optimizer(name, **kw) for name, kw in MIXED]
+    refs = [[reference(CASES[name][0], kw, formulas.rosenbrock, start, STEPS) for start in starts]
+            for name, kw in MIXED]
+    for engine in engines:
+        res = run(get_surface("rosenbrock"), configs, starts, STEPS, tol=0, **engine)
+        assert res.path.shape == (len(MIXED), len(starts), STEPS + 1, 2)
+        assert res.labels == tuple(c.label for c in configs)
+        for k, (name, kw) in enumerate(MIXED):
+            for n, ref in enumerate(refs[k]):
+                check_against_reference(res, k, n, name, kw, ref)
+
+
+# --- gnsgd: no torch class, so its closed form -------------------------------------------------
+
+
+GNSGD = [dict(lr=0.01), dict(lr=0.02, alpha=0.1, weight_decay=0.1), dict(lr=0.05, alpha=10.0), dict(lr=0.3, alpha=1e-3)]
+
+
+def gnsgd_closed_form(kw, grad, start, steps):
+    """path [T+1, 2], step sizes [T]: lr_t = lr / sqrt(1 + alpha ||g_t||^2) on g_t (+ L2 term)."""
+    lr, alpha, wd = kw["lr"], kw.get("alpha", 1.0), kw.get("weight_decay", 0.0)
+    p = np.array(start, dtype=float)
+    path, sizes = [p], []
+    for _ in range(steps):
+        g = grad(p) + wd * p
+        size = lr / np.sqrt(1 + alpha * np.dot(g, g))
+        p = p - size * g
+        path.append(p)
+        sizes.append(size)
+    return np.array(path), np.array(sizes)
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+@pytest.mark.parametrize("kw", GNSGD, ids=str)
+def test_gnsgd_closed_form_and_torch_sgd(reference, formulas, backends, kw, problem):
+    params, starts = PROBLEMS[problem]
+    surface = get_surface(problem, **params)
+    alpha, wd = kw.get("alpha", 1.0), kw.get("weight_decay", 0.0)
+    if problem == "rosenbrock":
+        grad = formulas.rosenbrock_grad
+    else:
+        grad = functools.partial(np.matmul, formulas.quadratic_matrix(**params))
+
+    def gnsgd_lr(t, p, g):
+        g = g + wd * p  # torch.optim.SGD adds the L2 term inside step()
+        return kw["lr"] / math.sqrt(1 + alpha * float(g @ g))
+
+    for engine in backends:
+        res = run(surface, get_optimizer("gnsgd", **kw), starts, STEPS, tol=0, **engine)
+        for n, start in enumerate(starts):
+            path, sizes = gnsgd_closed_form(kw, grad, start, STEPS)
+            assert_close(res.path[0, n], path, what=f"{engine} closed form path")
+            assert_close(res.eff_lr[0, n], np.repeat(sizes[:, None], 2, axis=1), what="eff_lr")
+            ref = reference("SGD", dict(lr=kw["lr"], weight_decay=wd), torch_loss(formulas, problem), start, STEPS,
+                            set_lr=gnsgd_lr)
+            assert_close(res.path[0, n], ref.path, what=f"{engine} torch SGD path")
+            assert_close(res.eff_lr[0, n, :, 0], ref.lr, what="torch SGD lr")
