@@ -8,6 +8,7 @@ torch.optim.
 """
 
 import math
+import os
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -15,7 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-from optimizers import compiled
+# Tests name the compiled path where they mean it; elsewhere (the app under AppTest) run() stays
+# on the array code instead of compiling kernels in the background while the suite runs.
+os.environ.setdefault("OPTVIS_COMPILE", "0")
+
+from optimizers import compiled  # noqa: E402
 
 # The two backends, the NumPy one on its array code. Left to itself NumPy picks the array code or
 # the Numba kernels by what is compiled, so each path is named explicitly. The kernels compile
