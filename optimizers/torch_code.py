@@ -128,7 +128,7 @@ def _scheduler_step_lines(config: OptimizerConfig) -> list[str]:
     name = config.schedule.name
     if name == "constant":
         return []
-    if name == "onecycle":  # torch refuses to step past total_steps; the app holds the last lr
+    if name == "onecycle":  # torch refuses to step past total_steps; the engine holds the final lr
         total = dict(config.schedule.params)["total_steps"]
-        return [f"        if scheduler.last_epoch < {total!r}:", "            scheduler.step()"]
+        return [f"        if scheduler.last_epoch < {total - 1!r}:", "            scheduler.step()"]
     return ["        scheduler.step()"]
