@@ -99,7 +99,7 @@ def run(
                 return _run_compiled(surface, configs, traced, starts, lr, table, clip_norm, clip_value, tol)
             for t in traced:
                 fast.compile_in_background(t)
-    order, groups = _group(configs)
+    order, groups = group_configs(configs)
     with np.errstate(all="ignore"):
         raw = _loop(be, surface, [configs[i] for i in order], groups, starts, lr[order], steps,
                     table, clip_norm, clip_value)
@@ -267,7 +267,7 @@ def _recorded(config) -> tuple[str, ...]:
     return tuple(s for s in config.info.state_names if s in present)
 
 
-def _group(configs):
+def group_configs(configs):
     """Order configurations so each group (same rule and non-lr hyperparameters) is contiguous."""
     keys = []
     for c in configs:

@@ -277,6 +277,16 @@ def test_embedded_split_sizes_range_and_determinism():
     assert not np.array_equal(other.y_val, data.y_val)
 
 
+def test_default_embedded_split_is_file_order(tmp_path):
+    train, val = mnist.embedded_split(10_000, 2000, seed=None)
+    np.testing.assert_array_equal(train, np.arange(8000))
+    np.testing.assert_array_equal(val, np.arange(8000, 10_000))
+    data = mnist.load_embedded()
+    images, labels = mnist.read_pair(mnist.EMBEDDED_DIR / TEST_IMAGES, mnist.EMBEDDED_DIR / TEST_LABELS)
+    np.testing.assert_array_equal(data.y_val, labels[8000:])
+    np.testing.assert_array_equal(data.x_train[:3] * 255, images[:3].reshape(3, 784).astype(np.float32))
+
+
 def test_embedded_split_indices_are_disjoint_and_complete():
     train, val = mnist.embedded_split(10_000, 2000, seed=0)
     assert len(train) == 8000 and len(val) == 2000

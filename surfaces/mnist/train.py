@@ -1,0 +1,493 @@
+"""Train K optimizer configurations of the MNIST MLP side by side, streaming partial results.
+
+Every configuration starts from the same weights (`mlp.init_params(hidden, seed)`) and sees the
+same mini-batches in the same order (`batch_indices`). Parameters are one array p [K, 1, P];
+configurations sharing a rule and its non-lr hyperparameters form a group that one call of the
+rule from optimizers/ advances, with the scheduled learning rates as a [k, 1, 1] array. Each
+step: forward/backward of all K models on the batch, divergence check, clipping (global norm per
+model, or per entry), the rule per group, and the records.
+
+`train_stream(config, data)` is a generator: it yields a `TrainResult` after the first step, every
+`every` steps, and a final one (`done=True`) holding the evaluation on the whole validation set.
+`stop()` returning True ends training early; the final result then keeps everything computed
+(`stopped=True`). `train(config, data)` runs to the end and returns the final result.
+
+Divergence: a model whose training loss is not finite or above LOSS_BOUND is marked
+(`diverged_at`), its parameters are held at their last finite values, and its records after
+that step are NaN; the others go on.
+
+Nothing here imports Streamlit or Plotly.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizers import MAX_CONFIGS, OptimizerConfig
+from optimizers.gradients import clip_by_norm, clip_by_value
+from optimizers.run import group_configs
+
+from .mlp import DTYPES, Layout, init_params, make_model, one_thread
+
+MAX_STEPS = 200_000
+MAX_BATCH = 4096
+LOSS_BOUND = 1e4  # cross-entropy; ln(10) ~ 2.3 at chance: far beyond any run still training
+QUANTILES = (0.1, 0.5, 0.9)
+N_RECORDS = 100  # effective-lr records over a run
+QUANTILE_SAMPLE = 8192  # parameters per layer the percentiles are taken over (all of a smaller layer)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; hashable, so it keys caches.
+
+    optimizers: K configurations from optimizers.get_optimizer (their weight_decay applies).
+    hidden: H; batch_size: B; steps: T optimizer steps (epochs * steps_per_epoch for whole epochs).
+    seed: initial weights and batch order. clip_norm / clip_value: gradient clipping (None = off).
+    backend: "numpy" (hand-written backprop) or "torch" (autograd); dtype: "float32" or "float64".
+    eval_every: steps between validation evaluations (None: about 40 over the run, fewer when
+        that would cost more than about a sixth of the training's products).
+    eval_size: validation images used at those evaluations (a fixed seeded subset; 0 = all);
+        the final evaluation always uses the whole validation set.
+    snapshots: number of intervals between parameter snapshots (snapshots + 1 points).
+    source: label of the data the run uses (keys caches; the arrays are passed to train_stream).
+    """
+
+    optimizers: tuple[OptimizerConfig, ...]
+    hidden: int = 64
+    batch_size: int = 64
+    steps: int = 250
+    seed: int = 0
+    clip_norm: float | None = None
+    clip_value: float | None = None
+    backend: str = "numpy"
+    dtype: str = "float32"
+    eval_every: int | None = None
+    eval_size: int = 1000
+    snapshots: int = 25
+    source: str = "embedded"
+
+    def __post_init__(self):
+        opts = self.optimizers
+        if isinstance(opts, OptimizerConfig):
+            opts = (opts,)
+        object.__setattr__(self, "optimizers", tuple(opts))
+        if not 1 <= len(self.optimizers) <= MAX_CONFIGS:
+            raise ValueError(f"Invalid number of optimizers: {len(self.optimizers)} (allowed 1 to {MAX_CONFIGS})")
+        for c in self.optimizers:
+            if not isinstance(c, OptimizerConfig):
+                raise ValueError(f"Invalid optimizer {c!r}: build one with optimizers.get_optimizer(...)")
+        Layout(self.hidden)
+        _check_int("batch_size", self.batch_size, 1, MAX_BATCH)
+        _check_int("steps", self.steps, 1, MAX_STEPS)
+        _check_int("seed", self.seed, 0, 2**63 - 1)
+        _check_int("eval_size", self.eval_size, 0, 10**7)
+        _check_int("snapshots", self.snapshots, 1, 1000)
+        if self.eval_every is not None:
+            _check_int("eval_every", self.eval_every, 1, MAX_STEPS)
+        for name in ("clip_norm", "clip_value"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0 < value < math.inf):
+                raise ValueError(f"Invalid {name}: {value!r} (must be a positive number, or None for off)")
+        if self.backend not in ("numpy", "torch"):
+            raise ValueError(f"Invalid backend: {self.backend!r} (allowed numpy, torch)")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"Invalid dtype: {self.dtype!r} (allowed {', '.join(DTYPES)})")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(c.label for c in self.optimizers)
+
+
+def _check_int(name: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"Invalid {name}: {value!r} (must be a whole number in {low}..{high})")
+
+
+@dataclass
+class TrainResult:
+    """Records of a run so far (shapes for K configurations, T steps done, L = 2 layers).
+
+    loss:       [K, T] training loss of each step's mini-batch (at the parameters before the step)
+    grad_norm:  [K, L, T] per-layer norm of that mini-batch gradient (before clipping)
+    eval_steps: [E] steps at which the validation subset was evaluated (parameters after s steps;
+                0, 1, 2, 4, ... then every eval_every steps, see cadence)
+    val_loss, val_acc: [K, E] on the validation subset
+    record_steps: [R] steps whose update the effective lr records belong to (1-based step t;
+                1, 2, 4, ... then every T / N_RECORDS steps)
+    eff_lr:     [K, L, 3, R] per-layer 10th, 50th, 90th percentile of the effective lr, over the
+                layer's parameters (a fixed sample of QUANTILE_SAMPLE for larger layers, see
+                quantile_samples)
+    snapshot_steps: [S]; snapshots: [K, S, P] parameters after s steps (for the landscape)
+    diverged_at: [K] first step whose loss was not finite (or above LOSS_BOUND), -1 if none
+    final_params: [K, P] parameters at the end (held at the last finite values when diverged)
+    final_val_loss, final_val_acc: [K] on the whole validation set (only when done)
+    elapsed: seconds since the run started (training, records, evaluations); eval_seconds: the
+    part of it spent evaluating on validation images; total_steps: T planned.
+    NaN marks records after a divergence. Arrays are NumPy (float64 records, params in the
+    run's dtype). A streamed (not done) result's arrays are views of buffers still being filled
+    past its `steps_done`.
+    """
+
+    config: TrainConfig
+    steps_done: int
+    total_steps: int
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    eval_steps: np.ndarray
+    val_loss: np.ndarray
+    val_acc: np.ndarray
+    record_steps: np.ndarray
+    eff_lr: np.ndarray
+    snapshot_steps: np.ndarray
+    snapshots: np.ndarray
+    diverged_at: np.ndarray
+    elapsed: float
+    eval_seconds: float
+    layer_names: tuple[str, ...]
+    done: bool = False
+    stopped: bool = False
+    final_params: np.ndarray | None = None
+    final_val_loss: np.ndarray | None = None
+    final_val_acc: np.ndarray | None = None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.config.labels
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps_done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Mini-batches in one pass over n examples (the last one may be smaller, as DataLoader)."""
+    return -(-n // batch_size)
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
+    """Example indices of the mini-batch of 0-based `step`: a seeded reshuffle per epoch.
+
+    Epoch e uses np.random.default_rng([seed, e]).permutation(n), cut into consecutive batches
+    of batch_size (the last one smaller when batch_size does not divide n).
+    """
+    per = steps_per_epoch(n, batch_size)
+    epoch, i = divmod(step, per)
+    perm = _permutation(n, seed, epoch)
+    return perm[i * batch_size:(i + 1) * batch_size]
+
+
+_PERM_CACHE: dict = {}
+
+
+def _permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    key = (n, seed, epoch)
+    if key not in _PERM_CACHE:
+        if len(_PERM_CACHE) > 64:
+            _PERM_CACHE.clear()
+        _PERM_CACHE[key] = np.random.default_rng([seed, epoch]).permutation(n)
+    return _PERM_CACHE[key]
+
+
+def eval_subset(n: int, size: int, seed: int) -> np.ndarray:
+    """Sorted indices of the validation images evaluated during training (all when size is 0 or >= n)."""
+    if size == 0 or size >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng([seed, 1_000_003]).choice(n, size, replace=False))
+
+
+def quantile_samples(layout: Layout, seed: int) -> list[np.ndarray]:
+    """Per layer, the indices (into the flat vector) whose effective lr the percentiles are taken over.
+
+    Exact percentiles of ~100k values cost ~1.5 ms per model and record; a fixed random sample of
+    QUANTILE_SAMPLE of them (same for every configuration and step) puts the 10th percentile
+    within about +-0.3 percentile points for ~1/12 of that. Layers up to that size: all indices.
+    """
+    rng = np.random.default_rng([seed, 2])
+    out = []
+    for sl in layout.layers.values():
+        idx = np.arange(sl.start, sl.stop)
+        out.append(idx if len(idx) <= QUANTILE_SAMPLE else np.sort(rng.choice(idx, QUANTILE_SAMPLE, replace=False)))
+    return out
+
+
+def cadence(total: int, every: int) -> np.ndarray:
+    """Steps 0, 1, 2, 4, 8, ... below `every`, then every `every`-th step, and `total`.
+
+    Records planned for a long run come early too, where most happens (and a run stopped early
+    or watched live has points to show).
+    """
+    early = [0] + [2**i for i in range(every.bit_length()) if 2**i < every]
+    return np.unique(np.r_[early, np.arange(0, total + 1, every), total])
+
+
+def schedule_steps(total: int, count: int) -> np.ndarray:
+    """About `count` + 1 distinct steps from 0 to total, evenly spaced, both ends included."""
+    return np.unique(np.round(np.linspace(0, total, min(count, total) + 1)).astype(np.int64))
+
+
+def train(config: TrainConfig, data, **kwargs) -> TrainResult:
+    """Run `train_stream` to the end and return its final result."""
+    return collections.deque(train_stream(config, data, **kwargs), maxlen=1)[0]
+
+
+def train_stream(
+    config: TrainConfig,
+    data,
+    *,
+    stop: Callable[[], bool] | None = None,
+    every: int = 10,
+    device: str = "cpu",
+    init: np.ndarray | None = None,
+    workers: int | None = None,
+) -> Iterator[TrainResult]:
+    """Train every configuration of `config` on `data`, yielding partial results as it goes.
+
+    data: anything with x_train [n, 784] float32 in [0, 1], y_train [n] int, x_val, y_val
+        (surfaces.mnist.data.MnistData).
+    stop: polled before every step; True ends training, keeping what was computed.
+    every: steps between yielded partial results (one is yielded after the first step).
+    init: one model's initial parameters [P] (default: init_params(hidden, seed)).
+    workers: threads the K models are split over (default: up to 2, one per core); the numbers
+        do not depend on it.
+    Raises ValueError for a batch size larger than the training set.
+    """
+    x_train, y_train = np.asarray(data.x_train), np.asarray(data.y_train)
+    n = len(x_train)
+    if config.batch_size > n:
+        raise ValueError(f"Invalid batch_size: {config.batch_size} (the training set has {n:,} images)")
+    _check_int("every", every, 1, MAX_STEPS)
+    started = time.perf_counter()
+    k, total = len(config.optimizers), config.steps
+    order, groups = group_configs(config.optimizers)  # internal row r is configuration order[r]
+    shards = _Shards(config, groups, workers or min(2, os.cpu_count() or 1), device)
+    model, xp = shards.models[0], shards.models[0].xp
+    lr_table = np.stack([config.optimizers[i].schedule.values(config.optimizers[i].lr, total)
+                         for i in order]).astype(model.dtype)  # [K, T]
+
+    flat = init_params(config.hidden, config.seed, config.dtype) if init is None else np.asarray(init, model.dtype)
+    if flat.shape != (model.layout.size,):
+        raise ValueError(f"Invalid init: shape {flat.shape}, expected ({model.layout.size},)")
+    # two parameter buffers [K, 1, P]: step t reads one and writes the other
+    buffers = [model.asarray(np.broadcast_to(flat, (k, 1, model.layout.size)).copy()) for _ in range(2)]
+    p = buffers[0]
+    states = [g.config.info.init(p[g.start:g.stop], g.config.hp, xp) for g in shards.groups]
+    rec = _Recorder(config, data, model, shards, order, started)
+    batch_buffers: dict[int, np.ndarray] = {}
+
+    def advance(i: int, t: int, p, out, xb, yb):
+        """Shard i's rows: loss and gradient, clipping, the rule of each of its groups into out."""
+        a, b = shards.spans[i]
+        loss, g = shards.models[i].loss_grad(p[a:b], xb, yb)
+        norms = shards.models[i].layer_norms(g)
+        if config.clip_norm is not None:
+            g = clip_by_norm(g, config.clip_norm, xp)
+        if config.clip_value is not None:
+            g = clip_by_value(g, config.clip_value, xp)
+        effs = []
+        for j in shards.members[i]:
+            grp, cfg = shards.groups[j], shards.groups[j].config
+            lr = model.asarray(lr_table[grp.start:grp.stop, t].reshape(-1, 1, 1))
+            out[grp.start:grp.stop], states[j], eff = cfg.info.rule(
+                p[grp.start:grp.stop], g[grp.start - a:grp.stop - a], states[j], t + 1, lr, cfg.hp, xp)
+            effs.append(eff)
+        return loss, norms, effs
+
+    stopped = False
+    try:
+        with np.errstate(all="ignore"), one_thread(config.backend == "torch"):
+            rec.evaluate(p, 0)
+            rec.snapshot(p, 0)
+            for t in range(total):
+                if stop is not None and stop():
+                    stopped = True
+                    break
+                idx = batch_indices(n, config.batch_size, config.seed, t)
+                xb = batch_buffers.setdefault(len(idx), np.empty((len(idx), x_train.shape[1]), x_train.dtype))
+                np.take(x_train, idx, axis=0, out=xb)
+                out = buffers[(t + 1) % 2]
+                parts = shards.map(functools.partial(advance, t=t, p=p, out=out, xb=model.asarray(xb),
+                                                     yb=model.asarray(y_train[idx])))
+                rec.step(t, np.concatenate([r[0] for r in parts]), np.concatenate([r[1] for r in parts]))
+                if rec.frozen.any():  # diverged models stay at their last finite parameters
+                    held = rec.frozen if model.backend == "numpy" else model.asarray(rec.frozen)
+                    out[held] = p[held]
+                p = out
+                rec.after_update(t + 1, p, [e for r in parts for e in r[2]])
+                if t + 1 < total and (t == 0 or (t + 1) % every == 0):
+                    yield rec.result()
+            yield rec.finish(p, stopped)
+    finally:
+        shards.close()
+
+
+def _quietly(fn, *args):
+    with np.errstate(all="ignore"):
+        return fn(*args)
+
+
+class _Shards:
+    """The K internal rows split into contiguous shards, one thread each, with a model per shard.
+
+    Rows are independent (each model has its own parameters; the rules are elementwise per row,
+    norms run over the last axis), so a shard's forward/backward and updates give the same
+    numbers as one batched call. A group crossing a shard boundary is split in two (each half
+    then keeps its own optimizer state).
+    """
+
+    def __init__(self, config: TrainConfig, groups, workers: int, device: str):
+        k = len(config.optimizers)
+        n = max(1, min(workers, k))
+        bounds = [round(i * k / n) for i in range(n + 1)]
+        self.spans = list(zip(bounds[:-1], bounds[1:]))
+        self.groups = []
+        self.members: list[list[int]] = []
+        for a, b in self.spans:
+            ids = []
+            for grp in groups:
+                lo, hi = max(grp.start, a), min(grp.stop, b)
+                if lo < hi:
+                    ids.append(len(self.groups))
+                    self.groups.append(dataclasses.replace(grp, start=lo, stop=hi))
+            self.members.append(ids)
+        self.models = [make_model(config.backend, config.hidden, b - a, config.dtype, device) for a, b in self.spans]
+        self.pool = ThreadPoolExecutor(n - 1, thread_name_prefix="mnist-shard") if n > 1 else None
+
+    def map(self, fn) -> list:
+        """[fn(i) for every shard i], the first in this thread, the others in the pool.
+
+        NumPy's error state is per thread: the pool's calls get the same `all="ignore"` as the
+        training loop (a diverging model overflows on purpose until it is caught).
+        """
+        futures = [self.pool.submit(_quietly, fn, i) for i in range(1, len(self.spans))] if self.pool else []
+        first = fn(0)
+        return [first] + [f.result() for f in futures]
+
+    def evaluate(self, p, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(loss [K], accuracy [K]) of every model, shards in parallel."""
+        parts = self.map(lambda i: self.models[i].evaluate(p[self.spans[i][0]:self.spans[i][1]], x, y))
+        return np.concatenate([r[0] for r in parts]), np.concatenate([r[1] for r in parts])
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)
+
+
+class _Recorder:
+    """The records of one run in preallocated arrays, in the caller's configuration order.
+
+    Internal arrays (parameters, losses from the model) have row r = configuration order[r];
+    everything stored here is permuted back with `inverse`.
+    """
+
+    def __init__(self, config: TrainConfig, data, model, shards: _Shards, order: np.ndarray, started: float):
+        self.config, self.model, self.shards, self.started = config, model, shards, started
+        self.order, self.inverse = order, np.argsort(order)
+        k, total = len(config.optimizers), config.steps
+        self.layers = tuple(model.layout.layers)
+        n_layers = len(self.layers)
+        self.x_val, self.y_val = np.asarray(data.x_val), np.asarray(data.y_val)
+        subset = eval_subset(len(self.x_val), config.eval_size, config.seed)
+        self.x_eval, self.y_eval = self.x_val[subset], self.y_val[subset]
+        # an evaluation of eval_size images costs the products of about eval_size / (3 B) training steps
+        every = config.eval_every or max(1, round(total / 40), -(-2 * len(subset) // config.batch_size))
+        self.eval_at = set(cadence(total, every).tolist())
+        self.record_at = set(cadence(total, max(1, round(total / N_RECORDS)))[1:].tolist())
+        self.snap_at = set(schedule_steps(total, config.snapshots).tolist())
+        self.samples = quantile_samples(model.layout, config.seed)
+
+        self.loss = np.full((k, total), np.nan)
+        self.grad_norm = np.full((k, n_layers, total), np.nan)
+        self.eval_steps = np.zeros(len(self.eval_at) + 1, dtype=np.int64)
+        self.val_loss = np.full((k, len(self.eval_at) + 1), np.nan)
+        self.val_acc = np.full((k, len(self.eval_at) + 1), np.nan)
+        n_records = len(self.record_at) + 1
+        self.record_steps = np.zeros(n_records, dtype=np.int64)
+        self.eff_lr = np.full((k, n_layers, len(QUANTILES), n_records), np.nan)
+        self.snapshot_steps = np.zeros(len(self.snap_at) + 1, dtype=np.int64)
+        self.snapshots = np.zeros((k, len(self.snap_at) + 1, model.layout.size), model.dtype)
+        self.n_eval = self.n_records = self.n_snaps = self.steps_done = 0
+        self.eval_seconds = 0.0
+        self.diverged_at = np.full(k, -1)
+        self.frozen = np.zeros(k, dtype=bool)  # internal order
+
+    def _caller(self, a) -> np.ndarray:
+        return np.asarray(a)[self.inverse]
+
+    def step(self, t: int, loss: np.ndarray, norms: np.ndarray) -> None:
+        """Step t's (0-based) mini-batch loss [K] and layer gradient norms [K, L]; marks divergence."""
+        bad = ~(np.abs(loss) <= LOSS_BOUND) & ~self.frozen
+        if bad.any():
+            self.frozen |= bad
+            self.diverged_at[self.order[bad]] = t
+        self.loss[:, t] = self._caller(np.where(self.frozen, np.nan, loss))
+        self.grad_norm[:, :, t] = self._caller(np.where(self.frozen[:, None], np.nan, norms))
+
+    def after_update(self, steps_done: int, p, effs: list) -> None:
+        """Records after `steps_done` updates: effective lr quantiles, evaluation, snapshot."""
+        self.steps_done = steps_done
+        if steps_done in self.record_at:
+            eff = np.concatenate([self.model.to_numpy(e) for e in effs], axis=0)[:, 0]
+            q = np.stack([np.quantile(eff[:, idx], QUANTILES, axis=1).T for idx in self.samples], axis=1)  # [K, L, 3]
+            q[self.frozen] = np.nan
+            self.record_steps[self.n_records] = steps_done
+            self.eff_lr[:, :, :, self.n_records] = self._caller(q)
+            self.n_records += 1
+        if steps_done in self.eval_at:
+            self.evaluate(p, steps_done)
+        if steps_done in self.snap_at:
+            self.snapshot(p, steps_done)
+
+    def evaluate(self, p, step: int) -> None:
+        started = time.perf_counter()
+        loss, acc = self.shards.evaluate(p, self.x_eval, self.y_eval)
+        self.eval_seconds += time.perf_counter() - started
+        bad = self._caller(self.frozen)
+        self.eval_steps[self.n_eval] = step
+        self.val_loss[:, self.n_eval] = np.where(bad, np.nan, self._caller(loss))
+        self.val_acc[:, self.n_eval] = np.where(bad, np.nan, self._caller(acc))
+        self.n_eval += 1
+
+    def snapshot(self, p, step: int) -> None:
+        self.snapshot_steps[self.n_snaps] = step
+        self.snapshots[:, self.n_snaps] = self._caller(self.model.to_numpy(p)[:, 0])
+        self.n_snaps += 1
+
+    def result(self, **final) -> TrainResult:
+        s, e, r, m = self.steps_done, self.n_eval, self.n_records, self.n_snaps
+        return TrainResult(
+            config=self.config, steps_done=s, total_steps=self.config.steps,
+            loss=self.loss[:, :s], grad_norm=self.grad_norm[:, :, :s],
+            eval_steps=self.eval_steps[:e], val_loss=self.val_loss[:, :e], val_acc=self.val_acc[:, :e],
+            record_steps=self.record_steps[:r], eff_lr=self.eff_lr[..., :r],
+            snapshot_steps=self.snapshot_steps[:m], snapshots=self.snapshots[:, :m],
+            diverged_at=self.diverged_at.copy(), elapsed=time.perf_counter() - self.started,
+            eval_seconds=self.eval_seconds, layer_names=self.layers, **final,
+        )
+
+    def finish(self, p, stopped: bool) -> TrainResult:
+        """The final result: last evaluation and snapshot, and the whole validation set."""
+        s = self.steps_done
+        if self.eval_steps[self.n_eval - 1] != s:
+            self.evaluate(p, s)
+        if self.snapshot_steps[self.n_snaps - 1] != s:
+            self.snapshot(p, s)
+        started = time.perf_counter()
+        loss, acc = self.shards.evaluate(p, self.x_val, self.y_val)
+        self.eval_seconds += time.perf_counter() - started
+        bad = self._caller(self.frozen)
+        return self.result(
+            done=True, stopped=stopped, final_params=self._caller(self.model.to_numpy(p)[:, 0]).copy(),
+            final_val_loss=np.where(bad, np.nan, self._caller(loss)),
+            final_val_acc=np.where(bad, np.nan, self._caller(acc)),
+        )

@@ -1,0 +1,562 @@
+"""The MNIST page: sidebar widgets -> TrainConfig -> a training job in a thread -> live charts.
+
+Pressing Train starts `surfaces.mnist.train.train_stream` in a background thread (or, for a
+configuration already trained, takes the finished run from a shared store: instant). The thread
+keeps the latest partial result on a `Job`; a fragment polls it every POLL seconds and redraws
+the progress bar and the live charts, so widgets stay usable while it trains. Stop sets an event
+the training loop polls; it ends after the current step and keeps what was computed. After
+training the same thread computes the landscape and the predictions; the fragment then reruns
+the page once to draw them, the results table and the digit grid.
+
+The MNIST arrays live in st.cache_resource (st.cache_data would copy them on every hit). Widget
+values live under keys starting with WIDGET and are saved to a plain session key at the end of
+every run, because Streamlit drops the state of widgets not drawn (while on the other page).
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from optimizers import OPTIMIZERS, SCHEDULES, OptimizerConfig, get_optimizer
+from optimizers.spec import Hyperparameter as H
+from plots.mnist import (
+    accuracy_figure,
+    digits_figure,
+    eff_lr_figure,
+    grad_norm_figure,
+    label,
+    landscape_figure,
+    loss_figure,
+    schedule_figure,
+)
+from plots.palette import color
+from surfaces.mnist import data as mnist
+from surfaces.mnist.landscape import Landscape, loss_landscape
+from surfaces.mnist.mlp import HIDDEN_SIZES, make_model
+from surfaces.mnist.train import MAX_STEPS, TrainConfig, TrainResult, steps_per_epoch, train_stream
+from ui import widgets
+
+WIDGET = "mnist.w."  # prefix of every widget key of this page
+POLL = 1.0  # seconds between live updates (each redraw costs the browser and the server CPU)
+FIRST_WAIT = 1.5  # seconds a Train press waits for the first partial result before drawing
+STORE_SIZE = 6  # finished runs kept (shared by all sessions)
+N_DIGITS = 20
+N_EVALS = 25  # validation evaluations over a run (on EVAL_SIZE images)
+EVAL_SIZE = 1000
+BATCH_SIZES = (16, 32, 64, 128, 256, 512)
+CHART = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+SPECS = {s.name: s for s in (
+    H("epochs", 2, low=1, high=100, kind="int", help="passes over the training set"),
+    H("steps", 500, low=1, high=MAX_STEPS, kind="int", help="optimizer steps (mini-batches)"),
+    H("seed", 0, low=0, high=2**31 - 1, kind="int", help="initial weights and batch order (the same for every optimizer)"),
+    H("clip_norm", 0.0, low=0, high=1e6, log=True, ui_high=100.0,
+      help="rescale each model's whole gradient to at most this norm (clip_grad_norm_); 0 = off"),
+    H("clip_value", 0.0, low=0, high=1e6, log=True, ui_high=100.0,
+      help="clamp every gradient entry to ± this value (clip_grad_value_); 0 = off"),
+)}
+DEFAULT_OPTIMIZERS = (
+    get_optimizer("sgd", lr=0.1),
+    get_optimizer("sgd", lr=0.01, momentum=0.9),
+    get_optimizer("adagrad", lr=0.05),
+    get_optimizer("rmsprop", lr=1e-3),
+    get_optimizer("adam", lr=1e-3),
+)
+ss = st.session_state
+
+
+# --- data and the shared store of finished runs -----------------------------------------------------
+
+
+@st.cache_resource(show_spinner="Loading MNIST…", max_entries=4)
+def load_data(source: str, version: int) -> mnist.MnistData:
+    """MNIST arrays, shared by every session; `version` changes after a download."""
+    return mnist.load_mnist(source)
+
+
+@dataclass
+class Finished:
+    """A finished (or stopped) run with what the page draws after training."""
+
+    result: TrainResult
+    landscape: Landscape | None
+    landscape_error: str | None
+    predictions: np.ndarray  # [K, n_val] each optimizer's predicted class of every validation image
+
+
+@st.cache_resource
+def run_store() -> tuple[OrderedDict, threading.Lock]:
+    """Finished runs by TrainConfig (most recent last), shared by every session."""
+    return OrderedDict(), threading.Lock()
+
+
+def stored(config: TrainConfig) -> Finished | None:
+    runs, lock = run_store()
+    with lock:
+        if config in runs:
+            runs.move_to_end(config)
+            return runs[config]
+    return None
+
+
+def store(config: TrainConfig, finished: Finished) -> None:
+    runs, lock = run_store()
+    with lock:
+        runs[config] = finished
+        while len(runs) > STORE_SIZE:
+            runs.popitem(last=False)
+
+
+# --- the training job ---------------------------------------------------------------------------------
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Job:
+    """One press of Train. The thread writes `latest`, `finished`, `error`, `phase`; the page reads."""
+
+    config: TrainConfig
+    id: int = field(default_factory=lambda: next(_ids))
+    stop: threading.Event = field(default_factory=threading.Event)
+    first: threading.Event = field(default_factory=threading.Event)
+    latest: TrainResult | None = None
+    finished: Finished | None = None
+    error: str | None = None
+    phase: str = "starting"  # starting, training, landscape, done
+    cached: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.phase != "done"
+
+
+def finish(result: TrainResult, data: mnist.MnistData) -> Finished:
+    """Landscape and predictions of a final result."""
+    try:
+        land, land_error = loss_landscape(result, data.x_val, data.y_val), None
+    except ValueError as exc:
+        land, land_error = None, str(exc)
+    model = make_model("numpy", result.config.hidden, len(result.labels), result.config.dtype)
+    with np.errstate(all="ignore"):
+        predictions = model.predict(result.final_params[:, None, :], data.x_val)
+    return Finished(result, land, land_error, predictions)
+
+
+def work(job: Job, data: mnist.MnistData) -> None:
+    """The thread: train, streaming into job.latest; then the landscape; then store the run."""
+    try:
+        job.phase = "training"
+        for result in train_stream(job.config, data, stop=job.stop.is_set, every=5):
+            job.latest = result
+            job.first.set()
+        job.phase = "landscape"
+        job.finished = finish(result, data)
+        if not result.stopped:
+            store(job.config, job.finished)
+    except Exception as exc:  # noqa: BLE001 - shown on the page instead of a traceback
+        job.error = f"Training failed: {type(exc).__name__}: {exc}"
+    finally:
+        job.phase = "done"
+        job.first.set()
+
+
+def start(config: TrainConfig, data: mnist.MnistData) -> Job:
+    """A finished run from the store, or a new job whose thread is started."""
+    done = stored(config)
+    if done is not None:
+        return Job(config, latest=done.result, finished=done, phase="done", cached=True)
+    job = Job(config)
+    threading.Thread(target=work, args=(job, data), name=f"mnist-train-{job.id}", daemon=True).start()
+    job.first.wait(FIRST_WAIT)
+    return job
+
+
+# --- widgets --------------------------------------------------------------------------------------------
+
+
+def restore_widgets() -> None:
+    """Widget values saved at the end of the last run of this page (they are dropped while away)."""
+    for key, value in ss.get("mnist.saved", {}).items():
+        if key not in ss:
+            ss[key] = value
+
+
+def save_widgets() -> None:
+    ss["mnist.saved"] = {k: ss[k] for k in list(ss.keys()) if isinstance(k, str) and k.startswith(WIDGET)}
+
+
+def key(*parts) -> str:
+    return WIDGET + ".".join(str(p) for p in parts)
+
+
+def load_panel(pid: int, config: OptimizerConfig) -> None:
+    ss[key("opt", pid, "name")] = config.name
+    hp = dict(config.hparams)
+    for spec in config.info.specs:
+        widgets.put(spec, key("opt", pid, config.name, spec.name), hp[spec.name])
+    ss[key("opt", pid, "schedule")] = config.schedule.name
+    params = dict(config.schedule.params)
+    for spec in SCHEDULES[config.schedule.name].specs:
+        widgets.put(spec, key("opt", pid, "sched", config.schedule.name, spec.name), params[spec.name])
+
+
+def add_panel(config: OptimizerConfig | None = None) -> None:
+    pid = ss.get("mnist.next_panel", 0)
+    ss["mnist.next_panel"] = pid + 1
+    ss["mnist.panels"] = [*ss.get("mnist.panels", []), pid]
+    load_panel(pid, config or get_optimizer("adam", lr=1e-3))
+
+
+def remove_panel(pid: int) -> None:
+    ss["mnist.panels"] = [p for p in ss["mnist.panels"] if p != pid]
+
+
+def duplicate_panel(pid: int) -> None:
+    new = ss.get("mnist.next_panel", 0)
+    prefix, new_prefix = key("opt", pid) + ".", key("opt", new) + "."
+    for k in [k for k in ss if isinstance(k, str) and k.startswith(prefix)]:
+        ss[new_prefix + k[len(prefix):]] = ss[k]
+    ss["mnist.next_panel"] = new + 1
+    panels = list(ss["mnist.panels"])
+    panels.insert(panels.index(pid) + 1, new)
+    ss["mnist.panels"] = panels
+
+
+def optimizer_panel(pid: int, index: int) -> tuple[OptimizerConfig | None, str]:
+    """One optimizer: name, hyperparameters and schedule from the specs; (config or None, error)."""
+    name_key = key("opt", pid, "name")
+    ss.setdefault(name_key, "adam")
+    with st.expander(f"**{index + 1}. {OPTIMIZERS[ss[name_key]].title}**", expanded=index < 2):
+        st.markdown(f'<div style="height:4px;background:{color(index)};border-radius:2px"></div>',
+                    unsafe_allow_html=True)
+        name = st.selectbox("optimizer", list(OPTIMIZERS), format_func=lambda n: OPTIMIZERS[n].title, key=name_key)
+        hp = {spec.name: widgets.spec_input(spec, key("opt", pid, name, spec.name)) for spec in OPTIMIZERS[name].specs}
+        sched_key = key("opt", pid, "schedule")
+        ss.setdefault(sched_key, "constant")
+        schedule = st.selectbox("lr schedule", list(SCHEDULES), format_func=lambda n: SCHEDULES[n].title,
+                                key=sched_key, help="step counts of the schedules are optimizer steps")
+        params = {spec.name: widgets.spec_input(spec, key("opt", pid, "sched", schedule, spec.name))
+                  for spec in SCHEDULES[schedule].specs}
+        config, error = None, ""
+        try:
+            config = get_optimizer(name, schedule=(schedule, params), **hp)
+        except ValueError as exc:
+            error = str(exc)
+            st.error(error, icon="⚠️")
+        left, right = st.columns(2)
+        left.button("Duplicate", key=f"mnist.dup{pid}", on_click=duplicate_panel, args=(pid,),
+                    icon=":material/content_copy:", width="stretch")
+        right.button("Remove", key=f"mnist.rm{pid}", on_click=remove_panel, args=(pid,), icon=":material/delete:",
+                     width="stretch")
+    return config, error
+
+
+def checked(name: str, value, errors: list[str]):
+    try:
+        return SPECS[name].check(value, "setting")
+    except ValueError as exc:
+        errors.append(str(exc))
+        return SPECS[name].default
+
+
+def data_controls(errors: list[str]) -> mnist.MnistData | None:
+    ss.setdefault(key("source"), "embedded")
+    source = st.radio("Data", ["embedded", "full"], key=key("source"), horizontal=True,
+                      format_func={"embedded": "Embedded 10k", "full": "Full 60k / 10k"}.get,
+                      help="embedded: the 10,000 official test images shipped with the app, split 8,000 / 2,000; "
+                           "full: the official 60,000 training and 10,000 test images")
+    try:
+        data = load_data(source, ss.get("mnist.data_version", 0))
+    except mnist.MnistDataError as exc:
+        errors.append(f"MNIST could not be loaded: {exc}")
+        return None
+    st.caption(data.description)
+    if source == "full" and data.source != "full":
+        st.warning(data.note or "full MNIST not found", icon="⚠️")
+        if st.button("Download full MNIST (about 11 MB)", icon=":material/download:", width="stretch"):
+            download()
+    return data
+
+
+def download() -> None:
+    bar = st.progress(0.0, text="Connecting…")
+
+    def progress(name: str, done: int, total: int | None) -> None:
+        bar.progress(min(1.0, done / total) if total else 0.0, text=f"{name}: {done / 1e6:.1f} MB")
+
+    try:
+        mnist.download_full(progress=progress)
+    except (mnist.MnistDownloadError, OSError, ValueError) as exc:
+        bar.empty()
+        st.error(f"Download failed: {exc}", icon="⚠️")
+        return
+    ss["mnist.data_version"] = ss.get("mnist.data_version", 0) + 1
+    st.rerun()
+
+
+def training_controls(data: mnist.MnistData | None, errors: list[str]) -> dict:
+    ss.setdefault(key("hidden"), 64)
+    ss.setdefault(key("batch"), 64)
+    ss.setdefault(key("length"), "epochs")
+    hidden = st.select_slider("Hidden units H (784 → H → 10)", HIDDEN_SIZES, key=key("hidden"))
+    batch = st.select_slider("Batch size", BATCH_SIZES, key=key("batch"))
+    mode = st.segmented_control("Train for", ["epochs", "steps"], key=key("length"), required=True)
+    left, right = st.columns(2)
+    with left:
+        amount = checked(mode, widgets.spec_input(SPECS[mode], key(mode), label=mode), errors)
+    with right:
+        seed = checked("seed", widgets.spec_input(SPECS["seed"], key("seed"), label="seed"), errors)
+    n = len(data.x_train) if data is not None else 8000
+    per_epoch = steps_per_epoch(n, batch)
+    steps = amount * per_epoch if mode == "epochs" else amount
+    if steps > MAX_STEPS:
+        errors.append(f"{amount} epochs of {per_epoch:,} steps is more than the {MAX_STEPS:,} steps a run may take")
+        steps = MAX_STEPS
+    st.caption(f"{steps:,} steps · {per_epoch:,} steps per epoch of {n:,} images")
+    clip = {}
+    changed = any(ss.get(key(c), 0.0) for c in ("clip_norm", "clip_value"))
+    with st.expander("Gradient clipping, backend", expanded=bool(changed)):
+        for name in ("clip_norm", "clip_value"):
+            value = checked(name, widgets.spec_input(SPECS[name], key(name), zero=True), errors)
+            clip[name] = value or None
+        ss.setdefault(key("backend"), "numpy")
+        backend = st.selectbox("backend", ["numpy", "torch"], key=key("backend"),
+                               help="numpy: hand-written backprop; torch: autograd (same update rules, same numbers)")
+    return {"hidden": hidden, "batch_size": batch, "steps": steps, "seed": seed, "backend": backend, **clip}
+
+
+def sidebar(errors: list[str]) -> tuple[mnist.MnistData | None, dict, tuple[OptimizerConfig, ...]]:
+    with st.sidebar:
+        st.subheader("Data")
+        data = data_controls(errors)
+        st.subheader("Model and training")
+        settings = training_controls(data, errors)
+        st.subheader("Optimizers")
+        configs = []
+        for i, pid in enumerate(list(ss["mnist.panels"])):
+            config, error = optimizer_panel(pid, i)
+            if error:
+                errors.append(f"Optimizer {i + 1}: {error}. It is left out.")
+            else:
+                configs.append(config)
+        st.button("Add optimizer", on_click=add_panel, icon=":material/add:", width="stretch")
+    return data, settings, tuple(configs)
+
+
+# --- main area ------------------------------------------------------------------------------------------
+
+
+def legend(labels) -> None:
+    """One legend for all the training charts: a colour chip and the label of each optimizer."""
+    chips = [f'<span style="white-space:nowrap;margin-right:1.2em"><span style="display:inline-block;width:22px;'
+             f'height:4px;background:{color(k)};vertical-align:middle;margin-right:6px"></span>'
+             f'{html.escape(text)}</span>' for k, text in enumerate(labels)]
+    st.markdown(" ".join(chips), unsafe_allow_html=True)
+
+
+def live_charts(result: TrainResult, key_prefix: str) -> None:
+    legend([label(result, k) for k in range(len(result.labels))])
+    top = st.columns(2)
+    top[0].plotly_chart(loss_figure(result), key=f"{key_prefix}.loss", config=CHART)
+    top[1].plotly_chart(accuracy_figure(result), key=f"{key_prefix}.acc", config=CHART)
+    bottom = st.columns(2)
+    with bottom[0]:
+        st.markdown("**Effective learning rate per layer** — median and 10th–90th percentile over the layer's "
+                    "parameters: what each optimizer really multiplies its direction by",
+                    help="Adaptive rules divide by a running gradient size: weights of pixels that are blank in "
+                         "every image so far never got a gradient, so their effective lr is lr / eps — the top "
+                         "of the bands. SGD's is its (scheduled) lr for every parameter.")
+        st.plotly_chart(eff_lr_figure(result), key=f"{key_prefix}.eff", config=CHART)
+    with bottom[1]:
+        st.markdown("**Gradient norm per layer** — of each mini-batch gradient, before clipping (moving average)")
+        st.plotly_chart(grad_norm_figure(result), key=f"{key_prefix}.grad", config=CHART)
+
+
+def progress(job: Job) -> None:
+    r = job.latest
+    if r is None:
+        st.progress(0.0, text="Starting…")
+        return
+    if job.cached:
+        text = f"Finished run from the cache: {r.steps_done:,} steps in {r.elapsed:.1f} s ({r.steps_per_second:,.0f} steps/s)"
+    else:
+        phase = {"landscape": " · computing the loss landscape…", "done": ""}.get(job.phase, "")
+        stopping = " · stopping…" if job.stop.is_set() and job.running else ""
+        text = (f"Step {r.steps_done:,} / {r.total_steps:,} · {r.steps_per_second:,.0f} steps/s · "
+                f"{r.elapsed:.1f} s{stopping}{phase}")
+    st.progress(min(1.0, r.steps_done / r.total_steps), text=text)
+
+
+def live(job: Job) -> None:
+    """Progress and charts, redrawn every POLL seconds while the job runs."""
+
+    @st.fragment(run_every=POLL)
+    def view():
+        if not job.running:
+            st.rerun()  # the whole page: results, landscape, digits; the timer stops
+        progress(job)
+        if job.latest is not None:
+            live_charts(job.latest, "live")
+
+    view()
+
+
+def results_table(res: TrainResult) -> pd.DataFrame:
+    rows = []
+    for k in range(len(res.labels)):
+        acc = res.val_acc[k]
+        reached = np.flatnonzero(acc >= 0.9)
+        tail = res.loss[k, -max(1, res.steps_done // 10):]
+        status = ("diverged at step " + str(int(res.diverged_at[k]) + 1) if res.diverged_at[k] >= 0
+                  else "stopped" if res.stopped else "done")
+        rows.append({
+            "optimizer": f"{k + 1}. {res.labels[k]}",
+            "val. accuracy (%)": 100 * res.final_val_acc[k],
+            "val. loss": res.final_val_loss[k],
+            "train loss (last 10 %)": np.nanmean(tail) if np.isfinite(tail).any() else np.nan,
+            "best val. acc. (%)": 100 * np.nanmax(acc) if np.isfinite(acc).any() else np.nan,
+            "steps to 90 %": int(res.eval_steps[reached[0]]) if len(reached) else None,
+            "time (s)": res.elapsed,
+            "status": status,
+        })
+    return pd.DataFrame(rows)
+
+
+def digit_choice(done: Finished, data: mnist.MnistData, hard: bool) -> np.ndarray:
+    """Indices of N_DIGITS validation images: a seeded random set, or ones some optimizer gets wrong."""
+    rng = np.random.default_rng(0)
+    candidates = np.arange(len(data.y_val))
+    if hard:
+        ok = done.result.diverged_at < 0
+        wrong = (done.predictions[ok] != data.y_val).any(axis=0) if ok.any() else np.zeros(len(data.y_val), bool)
+        candidates = np.flatnonzero(wrong)
+    return np.sort(rng.choice(candidates, min(N_DIGITS, len(candidates)), replace=False))
+
+
+def results(job: Job, data: mnist.MnistData | None) -> None:
+    done = job.finished
+    res = done.result
+    progress(job)
+    if res.stopped:
+        st.info(f"Stopped after {res.steps_done:,} of {res.total_steps:,} steps; everything computed so far is "
+                "shown (stopped runs are not cached).", icon="⏹️")
+    live_charts(res, "final")
+    st.subheader("Results")
+    table = results_table(res)
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "val. accuracy (%)": st.column_config.NumberColumn(format="%.2f"),
+        "best val. acc. (%)": st.column_config.NumberColumn(format="%.2f"),
+        "val. loss": st.column_config.NumberColumn(format="%.4f"),
+        "train loss (last 10 %)": st.column_config.NumberColumn(format="%.4f"),
+        "time (s)": st.column_config.NumberColumn(format="%.1f"),
+    })
+    n_val = len(data.y_val) if data is not None else 0
+    st.caption(f"Final validation accuracy and loss on all {n_val:,} validation images; best accuracy and steps to "
+               f"90 % on the {min(EVAL_SIZE, n_val):,} images evaluated during training. All optimizers trained "
+               f"together in one batched run, so they share its time.")
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("Loss landscape")
+        if done.landscape is None:
+            st.warning(f"No landscape: {done.landscape_error}", icon="⚠️")
+        else:
+            land = done.landscape
+            st.plotly_chart(landscape_figure(land, res), key="landscape", config=CHART)
+            left_out = [label(res, k) for k in np.flatnonzero(~land.fitted)]
+            st.caption(
+                f"The plane through the mean of all snapshots spanned by their first two principal components "
+                f"(Li et al. 2018) explains {100 * land.explained:.1f} % of the variance of the stacked trajectories. "
+                f"Loss on {len(land.images):,} validation images at {len(land.a)}×{len(land.b)} points of the plane; "
+                f"paths are the projections of {len(land.steps)} snapshots per optimizer, so they need not follow "
+                f"the valleys of this slice."
+                + (f" Left out of the fit (diverged): {', '.join(left_out)}." if left_out else ""))
+    with right:
+        st.subheader("Validation digits")
+        if data is None or done.predictions.shape[1] != len(data.y_val):
+            st.info("The data set changed since this run; pick its data source again to see its digits.")
+        else:
+            hard = st.toggle("Only digits some optimizer gets wrong", key="mnist.hard_digits")
+            idx = digit_choice(done, data, hard)
+            if len(idx) == 0:
+                st.success("Every optimizer classifies every validation image correctly.")
+            else:
+                st.plotly_chart(digits_figure(data.x_val[idx], data.y_val[idx], done.predictions[:, idx], res,
+                                              columns=5), key="digits", config=CHART)
+                st.caption("Under each image: its label, then each optimizer's prediction in its colour "
+                           "(wrong ones bold and underlined).")
+
+
+def plan(config: TrainConfig) -> None:
+    """Before the first run: the learning rate each optimizer will use (and Plotly loads in the browser)."""
+    lrs = np.stack([c.schedule.values(c.lr, config.steps) for c in config.optimizers])
+    st.markdown(f"**Planned learning rates** over {config.steps:,} steps")
+    legend([f"{k + 1}. {text}" for k, text in enumerate(config.labels)])
+    st.plotly_chart(schedule_figure(lrs, config.labels), key="plan", config=CHART)
+
+
+def main() -> None:
+    if "mnist.panels" not in ss:
+        for config in DEFAULT_OPTIMIZERS:
+            add_panel(config)
+    restore_widgets()
+    errors: list[str] = []
+    data, settings, configs = sidebar(errors)
+    save_widgets()
+
+    st.title("MNIST: optimizers side by side on a real network", anchor=False)
+    st.caption("A 784 → H → 10 ReLU network, the same initial weights and the same mini-batches for every "
+               "optimizer, all trained in one batched pass.")
+    for error in errors:
+        st.error(error, icon="⚠️")
+
+    config = None
+    if data is not None and configs:
+        try:
+            config = TrainConfig(configs, eval_size=EVAL_SIZE, eval_every=max(1, settings["steps"] // N_EVALS),
+                                 source=data.source, **settings)
+            if config.batch_size > len(data.x_train):
+                raise ValueError(f"Invalid batch size: {config.batch_size} (the training set has "
+                                 f"{len(data.x_train):,} images)")
+        except ValueError as exc:
+            st.error(str(exc), icon="⚠️")
+            config = None
+    elif not configs:
+        st.info("No optimizer to train: add one in the sidebar.")
+
+    if ss.pop("mnist.train_pressed", False) and config is not None:
+        current = ss.get("mnist.job")
+        if current is None or not current.running:
+            ss["mnist.job"] = start(config, data)
+    job: Job | None = ss.get("mnist.job")
+    cols = st.columns([1, 1, 4], vertical_alignment="center")
+    cols[0].button("Train", type="primary", icon=":material/play_arrow:", key="mnist.train",
+                   disabled=config is None or (job is not None and job.running), width="stretch",
+                   on_click=lambda: ss.update({"mnist.train_pressed": True}))
+    cols[1].button("Stop", icon=":material/stop:", key="mnist.stop", disabled=job is None or not job.running,
+                   on_click=lambda: job.stop.set(), width="stretch")
+    if job is not None and config is not None and job.config != config and not job.running:
+        cols[2].caption("The settings changed since this run: press Train to train them.")
+
+    if job is None:
+        st.info("Pick optimizers in the sidebar and press **Train**. Every optimizer starts from the same weights "
+                "and sees the same mini-batches in the same order.", icon="👈")
+        if config is not None:
+            plan(config)
+        return
+    if job.error:
+        st.error(job.error, icon="⚠️")
+    if job.running:
+        live(job)
+    elif job.finished is not None:
+        results(job, data)
+
+
+main()
