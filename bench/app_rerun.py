@@ -1,6 +1,6 @@
 """Server-side time of a page rerun after a slider change on the default view (AppTest).
 
-    python bench/app_rerun.py [--changes 20]
+    python -m bench.app_rerun [--changes 20]
 
 Moves Adam's learning-rate slider of the opening view to `changes` different values (every one
 a new run: the compute cache misses) and times each rerun: the whole script, from the widget

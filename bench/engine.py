@@ -1,4 +1,4 @@
-"""Engine speed, measured side by side in one run: python bench/engine.py
+"""Engine speed, measured side by side in one run: python -m bench.engine
 
 1. Adam on Rosenbrock, 100 starts x 500 steps: run() against a loop of torch.optim per
    trajectory (what a user would otherwise write). Target: >= 1,000x.

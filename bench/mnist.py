@@ -1,4 +1,4 @@
-"""MNIST training speed, measured side by side in one run: python bench/mnist.py [--steps N]
+"""MNIST training speed, measured side by side in one run: python -m bench.mnist [--steps N]
 
 1. K = 6 optimizers trained side by side (surfaces.mnist.train, NumPy, float32, with every record
    the app keeps) against six sequential plain torch.nn + torch.optim loops on the same model
