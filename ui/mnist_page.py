@@ -43,6 +43,7 @@ from surfaces.mnist.landscape import Landscape, loss_landscape
 from surfaces.mnist.mlp import HIDDEN_SIZES, make_model
 from surfaces.mnist.train import MAX_STEPS, TrainConfig, TrainResult, steps_per_epoch, train_stream
 from ui import widgets
+from ui.widgets import MAX_PANELS
 
 WIDGET = "mnist.w."  # prefix of every widget key of this page
 POLL = 1.0  # seconds between live updates (each redraw costs the browser and the server CPU)
@@ -347,7 +348,8 @@ def sidebar(errors: list[str]) -> tuple[mnist.MnistData | None, dict, tuple[Opti
                 errors.append(f"Optimizer {i + 1}: {error}. It is left out.")
             else:
                 configs.append(config)
-        st.button("Add optimizer", on_click=add_panel, icon=":material/add:", width="stretch")
+        st.button("Add optimizer", on_click=add_panel, icon=":material/add:", width="stretch",
+                  disabled=len(ss["mnist.panels"]) >= MAX_PANELS)
     return data, settings, tuple(configs)
 
 

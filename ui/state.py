@@ -29,6 +29,7 @@ from . import widgets
 H = Hyperparameter
 
 MAX_SWARM = 1000
+MAX_PANELS = widgets.MAX_PANELS
 APP_MAX_TRAJECTORY_STEPS = 1_000_000  # K * N * T the page will compute (~130 MB recorded)
 
 # Run settings as specs: one source for their widgets, their checks and their URL parsing.
@@ -289,7 +290,12 @@ def decode(params: Mapping[str, list[str]], presets: Mapping[str, Any] = ()) -> 
 
     settings: dict[str, Any] = {}
     if "opt" in params:
-        optimizers = tuple(c for c in (decode_optimizer(t, notes) for t in params["opt"]) if c is not None)
+        tokens = params["opt"]
+        if len(tokens) > MAX_PANELS:
+            notes.append(f"opt: the link names {len(tokens)} optimizers; the page shows at most {MAX_PANELS}, "
+                         f"the first {MAX_PANELS} are kept")
+            tokens = tokens[:MAX_PANELS]
+        optimizers = tuple(c for c in (decode_optimizer(t, notes) for t in tokens) if c is not None)
         if optimizers:
             settings["optimizers"] = optimizers
         else:

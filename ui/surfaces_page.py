@@ -35,8 +35,8 @@ from ui.compute import compute
 from ui.export import summary_frame, trajectories_csv
 from ui.presets import PRESETS
 
-FRAME_SECONDS = 0.25  # playback tick
-PLAY_FRAMES = 80  # a full playback takes about this many ticks
+FRAME_SECONDS = 0.5  # playback tick: slower than a redraw of the map takes, so ticks do not queue up
+PLAY_FRAMES = 50  # a full playback takes about this many ticks
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 ss = st.session_state
 
@@ -132,7 +132,9 @@ def optimizer_controls(errors: list[str]) -> tuple:
             errors.append(f"Optimizer {i + 1}: {error}. It is left out; the others still run.")
         else:
             configs.append(config)
-    st.button("Add optimizer", on_click=widgets.new_panel, icon=":material/add:", width="stretch")
+    full = len(ss["panels"]) >= state.MAX_PANELS
+    st.button("Add optimizer", on_click=widgets.new_panel, icon=":material/add:", width="stretch", disabled=full,
+              help=f"at most {state.MAX_PANELS} optimizers" if full else None)
     return tuple(configs)
 
 
@@ -220,9 +222,10 @@ def _set_step(value: int) -> None:
     ss["play.step"] = value
 
 
-def _toggle_play(total: int) -> None:
-    ss["play.on"] = not ss.get("play.on", False)
-    if ss["play.on"] and ss.get("play.step", total) >= total - 1:  # at the end: play from the start
+def _set_playing(on: bool, total: int) -> None:
+    """Callback: set (not toggle) the state the button showed, so a queued duplicate click is harmless."""
+    ss["play.on"] = on
+    if on and ss.get("play.step", total) >= total - 1:  # at the end: play from the start
         ss["play.step"] = 0
 
 
@@ -238,7 +241,8 @@ def _controls(total: int, step: int, playing: bool) -> None:
             icon, key, target, help_text = button
             col.button("", icon=icon, key=key, on_click=_set_step, args=(target,), help=help_text)
     if cols[2].button("", icon=":material/pause:" if playing else ":material/play_arrow:", key="play.toggle",
-                      on_click=_toggle_play, args=(total,), help="pause" if playing else "play", type="primary"):
+                      on_click=_set_playing, args=(not playing, total), help="pause" if playing else "play",
+                      type="primary"):
         st.rerun()  # the whole page: starts or stops the playback timer
     cols[5].slider("Playback step", 0, total, key="play.step")
 

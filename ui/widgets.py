@@ -21,6 +21,7 @@ from optimizers import OPTIMIZERS, SCHEDULES, Hyperparameter, OptimizerConfig, g
 
 MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
 PAIR_STEP = 1e-4
+MAX_PANELS = 12  # optimizer panels per page: each is a block of widgets on every rerun
 SLIDER_MAX_SPAN = 200.0  # wider linear ranges (OneCycle's div factors) get a number input
 PANEL_CONTROLS = ("expander", "dup", "remove")  # a panel's keys that hold no value to copy  # slider resolution of betas: 0.999 and 0.9999 are both reachable
 
@@ -252,7 +253,8 @@ def optimizer_panel(pid: int, index: int, color: str, steps: int, preview) -> tu
             preview(config.schedule, config.lr, steps)
         left, right, _ = st.columns([1, 1, 3])
         left.button("", key=f"opt{pid}.dup", on_click=_duplicate, args=(pid,), icon=":material/content_copy:",
-                    help="Duplicate: add a copy of this optimizer, e.g. to compare two learning rates")
+                    help="Duplicate: add a copy of this optimizer, e.g. to compare two learning rates",
+                    disabled=len(st.session_state.get("panels", [])) >= MAX_PANELS)
         right.button("", key=f"opt{pid}.remove", on_click=_remove, args=(pid,), icon=":material/delete:",
                      help="Remove this optimizer")
     return config, error
