@@ -185,3 +185,27 @@ def test_full_set_used_when_present(monkeypatch):
     assert any("full MNIST: 60,000 train" in c.value for c in at.caption)
     assert any("469 steps per epoch of 60,000" in c.value or "per epoch of 60,000 images" in c.value
                for c in at.caption)
+
+
+def test_at_most_two_trainings_run_at_once_and_abandoned_ones_stop(monkeypatch):
+    """A classroom pressing Train together: two jobs train, the third waits with a note; a job
+    whose page stops polling is stopped (its tab was closed)."""
+    sessions = [page(steps=100_000, hidden=16) for _ in range(3)]
+    for at in sessions:
+        ok(at.button(key="mnist.train").click().run())
+    jobs = [at.session_state["mnist.job"] for at in sessions]
+    deadline = time.monotonic() + TIMEOUT
+    while sum(j.phase == "training" for j in jobs) < 2:
+        assert time.monotonic() < deadline, [j.phase for j in jobs]
+        time.sleep(0.05)
+    assert [j.phase for j in jobs].count("queued") == 1
+    waiting = sessions[[j.phase for j in jobs].index("queued")]
+    assert any("Waiting for a free training slot" in p.proto.text for p in ok(waiting.run()).get("progress"))
+
+    for job in jobs:
+        job.seen -= 10_000  # nobody has polled them for hours
+    deadline = time.monotonic() + TIMEOUT
+    while any(j.running for j in jobs):
+        assert time.monotonic() < deadline, [j.phase for j in jobs]
+        time.sleep(0.05)
+    assert all(j.latest is None or j.latest.steps_done < 100_000 for j in jobs)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import itertools
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -118,6 +119,8 @@ def store(config: TrainConfig, finished: Finished) -> None:
 # --- the training job ---------------------------------------------------------------------------------
 
 _ids = itertools.count(1)
+MAX_JOBS = 2  # trainings running at once on this server (one per core); more wait in a queue
+ABANDON_S = 30.0  # a job whose page has not polled it for this long is stopped
 
 
 @dataclass
@@ -131,8 +134,13 @@ class Job:
     latest: TrainResult | None = None
     finished: Finished | None = None
     error: str | None = None
-    phase: str = "starting"  # starting, training, landscape, done
+    phase: str = "starting"  # starting, queued, training, landscape, done
     cached: bool = False
+    seen: float = field(default_factory=time.monotonic)  # last time a page showed this job
+
+    def abandoned(self) -> bool:
+        """No page has polled this job for ABANDON_S seconds: its tab was closed."""
+        return time.monotonic() - self.seen > ABANDON_S
 
     @property
     def running(self) -> bool:
@@ -151,13 +159,27 @@ def finish(result: TrainResult, data: mnist.MnistData) -> Finished:
     return Finished(result, land, land_error, predictions)
 
 
-def work(job: Job, data: mnist.MnistData) -> None:
-    """The thread: train, streaming into job.latest; then the landscape; then store the run."""
+@st.cache_resource
+def training_slots() -> threading.BoundedSemaphore:
+    """Server-wide: this page's script reruns, but the slots must be shared by every session."""
+    return threading.BoundedSemaphore(MAX_JOBS)
+
+
+def work(job: Job, data: mnist.MnistData, slots: threading.BoundedSemaphore) -> None:
+    """The thread: wait for a training slot, train streaming into job.latest, then the landscape,
+    then store the run. A job whose page is gone stops at its next step."""
     try:
-        job.phase = "training"
-        for result in train_stream(job.config, data, stop=job.stop.is_set, every=5):
-            job.latest = result
-            job.first.set()
+        job.phase = "queued"
+        while not slots.acquire(timeout=0.5):
+            if job.stop.is_set() or job.abandoned():
+                return
+        try:
+            job.phase = "training"
+            for result in train_stream(job.config, data, stop=lambda: job.stop.is_set() or job.abandoned(), every=5):
+                job.latest = result
+                job.first.set()
+        finally:
+            slots.release()
         job.phase = "landscape"
         job.finished = finish(result, data)
         if not result.stopped:
@@ -175,7 +197,8 @@ def start(config: TrainConfig, data: mnist.MnistData) -> Job:
     if done is not None:
         return Job(config, latest=done.result, finished=done, phase="done", cached=True)
     job = Job(config)
-    threading.Thread(target=work, args=(job, data), name=f"mnist-train-{job.id}", daemon=True).start()
+    threading.Thread(target=work, args=(job, data, training_slots()), name=f"mnist-train-{job.id}",
+                     daemon=True).start()
     job.first.wait(FIRST_WAIT)
     return job
 
@@ -385,7 +408,9 @@ def live_charts(result: TrainResult, key_prefix: str) -> None:
 def progress(job: Job) -> None:
     r = job.latest
     if r is None:
-        st.progress(0.0, text="Starting…")
+        waiting = job.phase == "queued"
+        st.progress(0.0, text=f"Waiting for a free training slot (at most {MAX_JOBS} trainings run at once on "
+                              "this server)…" if waiting else "Starting…")
         return
     if job.cached:
         text = f"Finished run from the cache: {r.steps_done:,} steps in {r.elapsed:.1f} s ({r.steps_per_second:,.0f} steps/s)"
@@ -402,6 +427,7 @@ def live(job: Job) -> None:
 
     @st.fragment(run_every=POLL)
     def view():
+        job.seen = time.monotonic()
         if not job.running:
             st.rerun()  # the whole page: results, landscape, digits; the timer stops
         progress(job)
