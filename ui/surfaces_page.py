@@ -229,22 +229,22 @@ def _set_playing(on: bool, total: int) -> None:
         ss["play.step"] = 0
 
 
-def _controls(total: int, step: int, playing: bool) -> None:
-    cols = st.columns([1, 1, 1.3, 1, 1, 14], vertical_alignment="bottom")
+def _play_button(total: int, playing: bool) -> None:
+    """Play/pause, outside the playback fragment: its click reruns the whole page, which a playback
+    tick in flight cannot swallow (a click inside an auto-rerunning fragment can be lost)."""
+    st.button("", icon=":material/pause:" if playing else ":material/play_arrow:", key="play.toggle",
+              on_click=_set_playing, args=(not playing, total), help="pause" if playing else "play", type="primary")
+
+
+def _controls(total: int, step: int) -> None:
+    cols = st.columns([1, 1, 1, 1, 14], vertical_alignment="bottom")
     buttons = ((":material/skip_previous:", "play.first", 0, "first step"),
                (":material/chevron_left:", "play.back", max(0, step - 1), "one step back"),
-               None,
                (":material/chevron_right:", "play.next", min(total, step + 1), "one step forward"),
                (":material/skip_next:", "play.last", total, "last step"))
-    for col, button in zip(cols, buttons):
-        if button:
-            icon, key, target, help_text = button
-            col.button("", icon=icon, key=key, on_click=_set_step, args=(target,), help=help_text)
-    if cols[2].button("", icon=":material/pause:" if playing else ":material/play_arrow:", key="play.toggle",
-                      on_click=_set_playing, args=(not playing, total), help="pause" if playing else "play",
-                      type="primary"):
-        st.rerun()  # the whole page: starts or stops the playback timer
-    cols[5].slider("Playback step", 0, total, key="play.step")
+    for col, (icon, key, target, help_text) in zip(cols, buttons):
+        col.button("", icon=icon, key=key, on_click=_set_step, args=(target,), help=help_text)
+    cols[4].slider("Playback step", 0, total, key="play.step")
 
 
 def _side_figure(fig, caption: str) -> None:
@@ -265,6 +265,7 @@ def playback(res) -> None:
     ss["play.total"] = total
     playing = ss.get("play.on", False)
     stride = max(1, math.ceil(total / PLAY_FRAMES))
+    _play_button(total, playing)
 
     @st.fragment(run_every=FRAME_SECONDS if playing else None)
     def view():
@@ -274,7 +275,7 @@ def playback(res) -> None:
                 ss["play.on"] = False
                 st.rerun()  # the whole page, to stop the timer
         step = ss["play.step"]
-        _controls(total, step, playing)
+        _controls(total, step)
         left, right = st.columns([3, 2])
         with left:
             opts = st.columns(2)
