@@ -14,6 +14,7 @@ import time
 import numpy as np
 import torch
 
+from bench.timing import best_of
 from optimizers import get_optimizer, run
 from surfaces import get_surface
 
@@ -26,15 +27,6 @@ DEFAULT_VIEW = [
     get_optimizer("adam", lr=5e-2),
 ]
 
-
-def best_of(fn, repeats: int) -> float:
-    """Smallest wall time of `repeats` calls, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def torch_loop(starts: np.ndarray, steps: int) -> np.ndarray:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.timing import best_of
 from optimizers import get_optimizer
 from surfaces.mnist import data as mnist
 from surfaces.mnist.mlp import Layout, init_params
@@ -46,14 +47,6 @@ SIX = [  # (engine config, torch.optim factory)
     (get_optimizer("adamw", lr=1e-3), lambda ps: torch.optim.AdamW(ps, lr=1e-3)),
 ]
 
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def side_by_side_times(config: TrainConfig, data, torch_fn, repeats: int) -> dict:

@@ -54,6 +54,13 @@ def _select(cond, if_true, if_false, xp):
     return xp.where(cond, if_true(), if_false())
 
 
+def _weight_decay(p, g, lr, hp):
+    """(p, g) after weight decay: decoupled (the weights shrink) or coupled (an L2 gradient)."""
+    if hp["decoupled_weight_decay"]:
+        return _decay(p, lr, hp), g
+    return p, _l2(g, p, hp["weight_decay"])
+
+
 def _full(p, value):
     """value broadcast to p's shape (a new array of p's type)."""
     return p * 0 + value
@@ -201,10 +208,7 @@ def adam(p, g, state, t, lr, hp, xp):
     eff_lr = lr_t / (sqrt(v_hat) + eps), the multiplier of m_hat.
     """
     b1, b2 = hp["betas"]
-    if hp["decoupled_weight_decay"]:
-        p = _decay(p, lr, hp)
-    else:
-        g = _l2(g, p, hp["weight_decay"])
+    p, g = _weight_decay(p, g, lr, hp)
     m, v = _moments(g, state, hp)
     new_state = {"exp_avg": m, "exp_avg_sq": v}
     if hp["amsgrad"]:
@@ -244,10 +248,7 @@ def nadam(p, g, state, t, lr, hp, xp):
     b1, b2 = hp["betas"]
     psi = hp["momentum_decay"]
     bias_correction2 = 1 - b2**t
-    if hp["decoupled_weight_decay"]:
-        p = _decay(p, lr, hp)
-    else:
-        g = _l2(g, p, hp["weight_decay"])
+    p, g = _weight_decay(p, g, lr, hp)
     mu = b1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
     mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
     mu_product = state["mu_product"] * mu
@@ -267,10 +268,7 @@ def radam(p, g, state, t, lr, hp, xp):
     eff_lr = lr_t r_t sqrt(1 - b2^t) / (sqrt(v_t) + eps) (or lr_t), the multiplier of m_hat.
     """
     b1, b2 = hp["betas"]
-    if hp["decoupled_weight_decay"]:
-        p = _decay(p, lr, hp)
-    else:
-        g = _l2(g, p, hp["weight_decay"])
+    p, g = _weight_decay(p, g, lr, hp)
     m, v = _moments(g, state, hp)
     bias_correction1 = 1 - b1**t
     bias_correction2 = 1 - b2**t
