@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import gradients
-from .trace import SUPPORT_SOURCE, Emitter, TraceError, TraceXP, Vec, leaf
+from .trace import SUPPORT_SOURCE, Emitter, TraceError, TraceXP, Vec, code_of, leaf
 
 try:  # the fast path is optional: without numba the array path runs
     import numba  # noqa: F401
@@ -110,11 +110,11 @@ def trace_kernel(surface, config, d: int, noise: bool, clip_norm: float | None, 
         if isinstance(value, Vec):
             names = [f"s{i}_{j}" for j in range(d)]
             state_leaves[name] = Vec(leaf(nm, traj=True) for nm in names)
-            state_init += [f"{nm} = {_code(v)}" for nm, v in zip(names, value.items)]
+            state_init += [f"{nm} = {code_of(v)}" for nm, v in zip(names, value.items)]
         else:
             state_leaves[name] = leaf(f"s{i}", traj=True)
             names = [f"s{i}"]
-            state_init.append(f"s{i} = {_code(value)}")
+            state_init.append(f"s{i} = {code_of(value)}")
         state_vars.append((name, names))
 
     with Emitter("b") as point_em:
@@ -152,9 +152,9 @@ def trace_kernel(surface, config, d: int, noise: bool, clip_norm: float | None, 
                     + [f"carry[{i}, b] = {v}" for i, v in enumerate(carried)], 16),
         load_table=_lines([f"{v} = tab[ti, {i}]" for i, v in enumerate(table_vars)], 20),
         load_carried=_lines([f"{v} = carry[{i}, b]" for i, v in enumerate(carried)], 20),
-        point=_lines(point_em.lines + [f"loss_v = {_code(loss)}"] + [f"g{j} = {_code(x)}" for j, x in enumerate(g.items)]
+        point=_lines(point_em.lines + [f"loss_v = {code_of(loss)}"] + [f"g{j} = {code_of(x)}" for j, x in enumerate(g.items)]
                      + ["gn = math.sqrt(" + " + ".join(f"g{j} * g{j}" for j in range(d)) + ")"], 20),
-        used=_lines(used_em.lines + [f"u{j} = {_code(x)}" for j, x in enumerate(u.items)], 24),
+        used=_lines(used_em.lines + [f"u{j} = {code_of(x)}" for j, x in enumerate(u.items)], 24),
         final_used=_lines([f"u{j} = g{j}" for j in range(d)], 24),
         point_ok=" and ".join([f"math.isfinite(p{j}) and abs(p{j}) <= PARAM_BOUND" for j in range(d)]
                               + [f"math.isfinite(u{j})" for j in range(d)]),
@@ -162,11 +162,11 @@ def trace_kernel(surface, config, d: int, noise: bool, clip_norm: float | None, 
                             + [f"grad[k, n, ti, {j}] = u{j}" for j in range(d)], 20),
         step=_lines(per_traj, 20),
         record_step=_lines(
-            [f"eff[k, n, ti, {j}] = {_code(x)}" for j, x in enumerate(eff.items)]
-            + [f"states[sidx[{i}], k, n, ti, {j}] = {_code(v)}" for i, j, v in recorded_items], 20),
-        step_ok=" and ".join([f"math.isfinite({_code(x)})" for x in eff.items]
-                             + [f"math.isfinite({_code(v)})" for _, _, v in recorded_items]) or "True",
-        store_carried=_lines([f"carry[{i}, b] = {_code(v)}" for i, v in enumerate(
+            [f"eff[k, n, ti, {j}] = {code_of(x)}" for j, x in enumerate(eff.items)]
+            + [f"states[sidx[{i}], k, n, ti, {j}] = {code_of(v)}" for i, j, v in recorded_items], 20),
+        step_ok=" and ".join([f"math.isfinite({code_of(x)})" for x in eff.items]
+                             + [f"math.isfinite({code_of(v)})" for _, _, v in recorded_items]) or "True",
+        store_carried=_lines([f"carry[{i}, b] = {code_of(v)}" for i, v in enumerate(
             list(p_new.items) + [v for name, _ in state_vars for v in _items(new_state[name])])], 20),
     )
     return Traced(source, tuple(hp_names), recorded)
@@ -174,12 +174,6 @@ def trace_kernel(surface, config, d: int, noise: bool, clip_norm: float | None, 
 
 def _items(value):
     return value.items if isinstance(value, Vec) else (value,)
-
-
-def _code(x) -> str:
-    from .trace import _code as code
-
-    return code(x)
 
 
 def _lines(lines, indent: int) -> str:

@@ -95,10 +95,14 @@ def run(
             if compiled:
                 raise ValueError("compiled=True: this surface or optimizer cannot be traced") from None
         else:
-            if compiled or k * n * steps >= COMPILE_NOW_WORK or all(fast.is_ready(t) for t in traced):
-                return _run_compiled(surface, configs, traced, starts, lr, table, clip_norm, clip_value, tol)
-            for t in traced:
-                fast.compile_in_background(t)
+            try:
+                if compiled or k * n * steps >= COMPILE_NOW_WORK or all(fast.is_ready(t) for t in traced):
+                    return _run_compiled(surface, configs, traced, starts, lr, table, clip_norm, clip_value, tol)
+                for t in traced:
+                    fast.compile_in_background(t)
+            except OSError:  # no writable kernel cache: the array code still serves
+                if compiled:
+                    raise
     order, groups = group_configs(configs)
     with np.errstate(all="ignore"):
         raw = _loop(be, surface, [configs[i] for i in order], groups, starts, lr[order], steps,

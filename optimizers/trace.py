@@ -70,6 +70,11 @@ def leaf(name: str, val=None, traj: bool = False) -> Sym:
     return Sym(name, val, traj)
 
 
+def code_of(x) -> str:
+    """The source text of a traced value or a Python number."""
+    return _code(x)
+
+
 def _code(x) -> str:
     if isinstance(x, Sym):
         return x.name

@@ -111,3 +111,15 @@ def test_tracer_emits_arithmetic_and_refuses_data_dependent_branches():
         h = leaf("h", 0.0)
         assert (h != 0) is False  # known hyperparameter values resolve Python branches
         assert Vec([x, x])[..., 1] is x
+
+
+def test_an_unwritable_kernel_cache_falls_back_to_the_array_code(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("OPTVIS_KERNEL_DIR", str(blocker / "kernels"))
+    monkeypatch.setattr("optimizers.compiled.AUTO", True)
+    monkeypatch.setattr("optimizers.compiled._KERNELS", {})  # nothing loaded in this process either
+    surface = get_surface("booth")
+    configs = [get_optimizer("adamax", lr=0.037)]
+    res = run(surface, configs, steps=2_000, starts=np.zeros((600, 2)))  # large: would compile now
+    assert_same(res, run(surface, configs, steps=2_000, starts=np.zeros((600, 2)), compiled=False))
