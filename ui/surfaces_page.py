@@ -232,8 +232,12 @@ def _set_playing(on: bool, total: int) -> None:
 def _play_button(total: int, playing: bool) -> None:
     """Play/pause, outside the playback fragment: its click reruns the whole page, which a playback
     tick in flight cannot swallow (a click inside an auto-rerunning fragment can be lost)."""
-    st.button("", icon=":material/pause:" if playing else ":material/play_arrow:", key="play.toggle",
-              on_click=_set_playing, args=(not playing, total), help="pause" if playing else "play", type="primary")
+    button, text = st.columns([1, 20], vertical_alignment="center")
+    button.button("", icon=":material/pause:" if playing else ":material/play_arrow:", key="play.toggle",
+                  on_click=_set_playing, args=(not playing, total), help="pause" if playing else "play",
+                  type="primary")
+    text.caption("Pause the playback." if playing else
+                 "Play: every optimizer moves along its path together (no recomputation); or scrub below.")
 
 
 def _controls(total: int, step: int) -> None:
