@@ -185,7 +185,7 @@ def is_ready(traced: Traced) -> bool:
     if traced.key in _KERNELS:
         return True
     cache = kernel_dir() / "__pycache__"
-    return any(cache.glob(f"k_{traced.key}.kernel-*.nbi"))
+    return any(cache.glob(f"k_{traced.key}.kernel*-*.nbi"))
 
 
 def compile_in_background(traced: Traced) -> None:

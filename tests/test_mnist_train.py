@@ -160,15 +160,17 @@ TORCH_CASES = {
 }
 
 
-@pytest.mark.parametrize("backend", ["torch", "numpy"])
+@pytest.mark.parametrize("backend", ["torch", "numpy", "numpy-compiled"])
 @pytest.mark.parametrize("case", list(TORCH_CASES))
 def test_matches_torch_optim_over_200_steps(embedded, float64, case, backend):
+    """numpy-compiled: the NumPy backend with the fused update kernels (optimizers.fused)."""
     optimizer, make_optimizer, extra = TORCH_CASES[case]
     hidden, batch_size, steps, seed = 32, 64, 200, 1
     ref_loss, ref_params = torch_optim_run(embedded, hidden, batch_size, steps, seed, make_optimizer, **extra)
     config = TrainConfig((optimizer,), hidden=hidden, batch_size=batch_size, steps=steps, seed=seed,
-                         backend=backend, dtype="float64", clip_norm=extra.get("clip_norm"), snapshots=2)
-    res = train(config, embedded)
+                         backend=backend.split("-")[0], dtype="float64", clip_norm=extra.get("clip_norm"),
+                         snapshots=2)
+    res = train(config, embedded, compiled_updates=backend.endswith("compiled"))
     np.testing.assert_allclose(res.loss[0], ref_loss, rtol=0, atol=1e-6)
     np.testing.assert_allclose(res.final_params[0], ref_params, rtol=0, atol=1e-6)
     assert np.abs(res.final_params[0] - init_params(hidden, seed, "float64")).max() > 1e-2  # it did train

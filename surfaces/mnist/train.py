@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizers import MAX_CONFIGS, OptimizerConfig
+from optimizers import MAX_CONFIGS, OptimizerConfig, compiled, fused
 from optimizers.gradients import clip_by_norm, clip_by_value
 from optimizers.run import group_configs
 
@@ -250,6 +250,7 @@ def train_stream(
     device: str = "cpu",
     init: np.ndarray | None = None,
     workers: int | None = None,
+    compiled_updates: bool | None = None,
 ) -> Iterator[TrainResult]:
     """Train every configuration of `config` on `data`, yielding partial results as it goes.
 
@@ -260,6 +261,10 @@ def train_stream(
     init: one model's initial parameters [P] (default: init_params(hidden, seed)).
     workers: threads the K models are split over (default: up to 2, one per core); the numbers
         do not depend on it.
+    compiled_updates: apply the rules through their fused kernels (optimizers.fused; NumPy
+        backend): True compiles what is missing first, False keeps the array code, None (default)
+        uses the kernels already compiled on this machine and compiles the others in the
+        background for later runs (OPTVIS_COMPILE=0: the array code).
     Raises ValueError for a batch size larger than the training set.
     """
     x_train, y_train = np.asarray(data.x_train), np.asarray(data.y_train)
@@ -282,10 +287,11 @@ def train_stream(
     buffers = [model.asarray(np.broadcast_to(flat, (k, 1, model.layout.size)).copy()) for _ in range(2)]
     p = buffers[0]
     states = [g.config.info.init(p[g.start:g.stop], g.config.hp, xp) for g in shards.groups]
+    updates = _FusedUpdates(shards.groups, states, lr_table, config.backend, compiled_updates)
     rec = _Recorder(config, data, model, shards, order, started)
     batch_buffers: dict[int, np.ndarray] = {}
 
-    def advance(i: int, t: int, p, out, xb, yb):
+    def advance(i: int, t: int, p, out, xb, yb, record: bool):
         """Shard i's rows: loss and gradient, clipping, the rule of each of its groups into out."""
         a, b = shards.spans[i]
         loss, g = shards.models[i].loss_grad(p[a:b], xb, yb)
@@ -297,6 +303,9 @@ def train_stream(
         effs = []
         for j in shards.members[i]:
             grp, cfg = shards.groups[j], shards.groups[j].config
+            if updates.kernels[j] is not None:
+                effs.append(updates.apply(j, t, p, g[grp.start - a:grp.stop - a], out, record))
+                continue
             lr = model.asarray(lr_table[grp.start:grp.stop, t].reshape(-1, 1, 1))
             out[grp.start:grp.stop], states[j], eff = cfg.info.rule(
                 p[grp.start:grp.stop], g[grp.start - a:grp.stop - a], states[j], t + 1, lr, cfg.hp, xp)
@@ -317,7 +326,7 @@ def train_stream(
                 np.take(x_train, idx, axis=0, out=xb)
                 out = buffers[(t + 1) % 2]
                 parts = shards.map(functools.partial(advance, t=t, p=p, out=out, xb=model.asarray(xb),
-                                                     yb=model.asarray(y_train[idx])))
+                                                     yb=model.asarray(y_train[idx]), record=t + 1 in rec.record_at))
                 rec.step(t, np.concatenate([r[0] for r in parts]), np.concatenate([r[1] for r in parts]))
                 if rec.frozen.any():  # diverged models stay at their last finite parameters
                     held = rec.frozen if model.backend == "numpy" else model.asarray(rec.frozen)
@@ -329,6 +338,40 @@ def train_stream(
             yield rec.finish(p, stopped)
     finally:
         shards.close()
+
+
+class _FusedUpdates:
+    """The fused kernel of each group (None: the group runs its rule through the array code).
+
+    A fused group's states are updated in place; the effective lr is written to a buffer of
+    the group's shape only on steps that record it.
+    """
+
+    def __init__(self, groups, states: list[dict], lr_table: np.ndarray, backend: str, wanted: bool | None):
+        use = backend == "numpy" and (wanted if wanted is not None else compiled.AUTO)
+        self.kernels = [fused.get_kernel(g.config, wait=bool(wanted)) if use else None for g in groups]
+        self.groups, self.states = groups, states
+        self.lr = np.ascontiguousarray(lr_table.T, dtype=np.float64)  # [T, K]: a step's lrs are contiguous
+        self.names, self.hpv, self.eff = [], [], []
+        for j, g in enumerate(groups):
+            traced = fused.trace_update(g.config) if self.kernels[j] is not None else None
+            self.names.append(traced.state_names if traced else ())
+            self.hpv.append(np.array(compiled.hp_values(g.config, traced.hp_names) if traced else [], np.float64))
+            if traced:
+                for name in traced.state_names:
+                    states[j][name] = np.ascontiguousarray(states[j][name])
+            self.eff.append(None)
+
+    def apply(self, j: int, t: int, p, g, out, record: bool):
+        """Group j's update at 0-based step t: p [K, 1, P] -> out; returns its eff [k, 1, P] or None."""
+        grp = self.groups[j]
+        rows = slice(grp.start, grp.stop)
+        if record and self.eff[j] is None:
+            self.eff[j] = np.empty_like(p[rows])
+        eff = self.eff[j] if record else out[rows]  # not written unless recording
+        self.kernels[j](p[rows, 0], g[:, 0], out[rows, 0], eff[:, 0], record, self.lr[t, rows], self.hpv[j],
+                        float(t + 1), *[self.states[j][name][:, 0] for name in self.names[j]])
+        return eff if record else None
 
 
 def _quietly(fn, *args):

@@ -1,0 +1,84 @@
+"""The fused update kernels (optimizers.fused) of MNIST training against the array code.
+
+The kernels are generated from the same rules as the array path, but they are generated code
+with their own loop, so a whole training run is compared: every record of a run with the fused
+updates must equal the run without them (float64: the same operations in the same order, so
+the same bits; float32: each kernel rounds its lr-dependent constants once). The array path is
+held to torch.nn + torch.optim in test_mnist_train.py, where the fused path is checked against
+torch too.
+"""
+
+import numpy as np
+import pytest
+
+from optimizers import compiled, fused, get_optimizer
+from optimizers.trace import TraceError
+from surfaces.mnist import data as mnist
+from surfaces.mnist.train import TrainConfig, train
+from tests.test_compiled import SETTINGS
+
+RECORDS = ("loss", "grad_norm", "val_loss", "val_acc", "eff_lr", "snapshots", "final_params", "final_val_loss")
+CONFIGS = tuple(get_optimizer(name, **hp) for name, hp in SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    return mnist.load_embedded()
+
+
+def both_ways(config: TrainConfig, data):
+    return train(config, data, compiled_updates=True), train(config, data, compiled_updates=False)
+
+
+def test_every_optimizer_setting_matches_the_array_code_in_float64(embedded):
+    config = TrainConfig(CONFIGS, hidden=16, batch_size=32, steps=40, dtype="float64", eval_every=10)
+    fast, slow = both_ways(config, embedded)
+    for name in RECORDS:
+        np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name), err_msg=name)
+    assert np.all(fast.diverged_at == slow.diverged_at)
+
+
+def test_float32_clipping_and_schedules_stay_within_rounding(embedded):
+    configs = (get_optimizer("adam", lr=3e-3, schedule=("cosine", {"T_max": 30})),
+               get_optimizer("sgd", lr=0.05, momentum=0.9, nesterov=True),
+               get_optimizer("rmsprop", lr=1e-3, centered=True), get_optimizer("adagrad", lr=0.05))
+    config = TrainConfig(configs, hidden=32, batch_size=64, steps=30, clip_norm=1.0, clip_value=0.05, eval_every=10)
+    fast, slow = both_ways(config, embedded)
+    np.testing.assert_allclose(fast.final_params, slow.final_params, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(fast.loss, slow.loss, rtol=1e-5)
+    np.testing.assert_allclose(fast.eff_lr, slow.eff_lr, rtol=1e-5)
+    assert np.abs(fast.final_params - slow.snapshots[:, 0]).max() > 1e-3  # they did train
+
+
+@pytest.mark.parametrize("name, hp", [("gnsgd", {"lr": 0.1}), ("nadam", {"lr": 1e-3})])
+def test_rules_that_are_not_per_entry_keep_the_array_code(name, hp):
+    """gnsgd scales by the norm of the whole gradient, NAdam keeps a scalar state: no fused kernel."""
+    config = get_optimizer(name, **hp)
+    with pytest.raises(TraceError):
+        fused.trace_update(config)
+    assert fused.get_kernel(config, wait=True) is None
+
+
+def test_hyperparameter_values_reuse_a_kernel_and_branches_do_not():
+    source = fused.trace_update(get_optimizer("adam", lr=1e-3)).source
+    assert fused.trace_update(get_optimizer("adam", lr=0.5, betas=(0.8, 0.99), eps=1e-6)).source == source
+    assert fused.trace_update(get_optimizer("adam", lr=1e-3, weight_decay=0.1)).source != source
+
+
+def test_automatic_choice_uses_only_compiled_kernels(embedded, tmp_path, monkeypatch):
+    """compiled_updates=None: a kernel not yet compiled is left to a background process; an
+    unwritable cache keeps the array code. Either way the numbers are the array code's."""
+    monkeypatch.setattr("optimizers.compiled.AUTO", True)
+    monkeypatch.setattr("optimizers.compiled._KERNELS", {})
+    monkeypatch.setattr("optimizers.compiled.compile_in_background", lambda traced: None)
+    monkeypatch.setenv("OPTVIS_KERNEL_DIR", str(tmp_path / "empty"))
+    opt = get_optimizer("adamax", lr=0.0123)
+    assert fused.get_kernel(opt, wait=False) is None  # nothing on disk yet
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("OPTVIS_KERNEL_DIR", str(blocker / "kernels"))
+    assert fused.get_kernel(opt, wait=True) is None
+    config = TrainConfig((opt,), hidden=16, batch_size=32, steps=10, dtype="float64")
+    auto = train(config, embedded)
+    np.testing.assert_array_equal(auto.final_params, train(config, embedded, compiled_updates=False).final_params)
+    assert compiled.AVAILABLE
