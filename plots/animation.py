@@ -68,7 +68,7 @@ def animation_figure(res, *, max_frames: int = 200, height: int = 640) -> go.Fig
     """The contour map with the surface as a background image (see the module docstring), its
     playback markers, and one frame per step of frame_steps (at most max_frames) moving them;
     play/pause buttons and a step slider."""
-    fig = contour_figure(res, step=0, click_grid=1, height=height)
+    fig = go.Figure(contour_figure(res, step=0, click_grid=1, height=height))
     image, lo, hi = surface_image(res.surface)
     # Trace 0 becomes an empty scatter that only carries the colourbar; the click grid goes.
     bar = {"type": "scatter", "x": [None], "y": [None], "mode": "markers", "hoverinfo": "skip", "showlegend": False,

@@ -6,11 +6,11 @@ with the 3-D view and the animation, so that every view draws the same levels an
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 
 import numpy as np
-import plotly.graph_objects as go
 
 from .internals import ARROW_KEY_MARGIN, arrow_key, arrow_traces
 from .palette import COLORSCALE, DIVERGED, FONT, MINIMUM, OUTLINE, SADDLE, color
@@ -75,14 +75,19 @@ def nice_step(step: float) -> float:
     return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= step * (1 - 1e-9))
 
 
+@functools.lru_cache(maxsize=64)
 def contour_trace(surface, grid: int) -> dict:
-    """The filled contour of surface.value on a grid x grid mesh (log-scaled where it needs it)."""
+    """The filled contour of surface.value on a grid x grid mesh (log-scaled where it needs it).
+
+    Cached per (surface, grid) and shared by every figure and session: never mutate it."""
     xs, ys, values = surface_grid(surface, grid)
     z = z_values(surface, values)
     finite = z[np.isfinite(z)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     # Log views label their own decades; linear ones get round levels, which plotly ticks.
     size = ((hi - lo) / N_LEVELS or 1.0) if log_scaled(surface) else nice_step((hi - lo) / N_LEVELS)
+    for shared in (xs, ys, z):
+        shared.flags.writeable = False
     return {
         "type": "contour", "x": xs, "y": ys, "z": z, "colorscale": COLORSCALE,
         "contours": {"start": lo if log_scaled(surface) else math.floor(lo / size) * size, "end": hi, "size": size,
@@ -93,17 +98,21 @@ def contour_trace(surface, grid: int) -> dict:
     }
 
 
+@functools.lru_cache(maxsize=64)
 def click_layer(surface, n: int) -> dict:
     """An invisible n x n scatter grid that makes every spot of the map clickable/selectable.
 
     A bare contour returns no point on click; with clickmode 'event+select' a click selects the
-    nearest grid marker (its hover shows where the start would go and f there).
+    nearest grid marker (its hover shows where the start would go and f there). Cached and
+    shared like contour_trace: never mutate it.
     """
     (x0, x1), (y0, y1) = surface.bounds
     gx, gy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
     x, y = gx.ravel(), gy.ravel()
     with np.errstate(all="ignore"):
         f = surface.value(np.stack((x, y), axis=-1), np)
+    for shared in (x, y, f):
+        shared.flags.writeable = False
     hidden = {"marker": {"opacity": 0.0}}
     return {
         "type": "scatter", "x": x, "y": y, "customdata": f, "mode": "markers",
@@ -269,10 +278,12 @@ def _diverged_trace(res, k: int, stop: np.ndarray, swarm: bool) -> dict:
     }
 
 
-def critical_traces(surface) -> list[dict]:
+@functools.lru_cache(maxsize=64)
+def critical_traces(surface) -> tuple[dict, dict]:
     """Known minima (gold stars, legend 'minimum') and saddle points (white diamonds, 'saddle').
 
     Both traces are always present; a legend entry only appears when the surface has such points.
+    Cached and shared like contour_trace: never mutate them.
     """
     out = []
     for points, name, symbol, fill, size in ((surface.minima, "minimum", "star", MINIMUM, 20),
@@ -284,7 +295,7 @@ def critical_traces(surface) -> list[dict]:
             "showlegend": bool(len(xy)), "unselected": {"marker": {"opacity": 1.0}},
             "hovertemplate": f"{name} (%{{x:.4g}}, %{{y:.4g}})<extra></extra>", "meta": {"role": name},
         })
-    return out
+    return tuple(out)
 
 
 def playback_trace(res, k: int, step: int, start: int | None, swarm: bool) -> dict:
@@ -329,8 +340,8 @@ def map_layout(surface, height: int) -> dict:
 
 
 def contour_figure(res, *, step: int | None = None, start: int | None = None, grid: int = 120,
-                   click_grid: int = 40, arrows: bool = False, height: int = 600) -> go.Figure:
-    """Contour map of res.surface with every configuration's paths.
+                   click_grid: int = 40, arrows: bool = False, height: int = 600) -> dict:
+    """Contour map of res.surface with every configuration's paths, as a figure dict.
 
     Traces, in this order (K configurations; `meta` holds {"role", "config"} on each):
       0            the filled contour ("surface"), log-scaled where surface.log_levels;
@@ -343,7 +354,7 @@ def contour_figure(res, *, step: int | None = None, start: int | None = None, gr
       2K+3 .. 3K+2 red X at the last finite point of diverged trajectories (maybe empty);
       3K+3, 3K+4   minima (stars) and saddles (diamonds), present even when empty;
     so 3K + 5 traces; with `step`, K playback markers follow (at path[k, start or all, step]);
-    with `arrows` and `step`, 3 arrow traces per configuration follow (see add_internal_arrows,
+    with `arrows` and `step`, 3 arrow traces per configuration follow (see arrow_traces,
     drawn for start `start` or 0). Legend entries: one per configuration, plus "minimum" and
     "saddle" when the surface has them.
     More than SWARM starts: paths are thin translucent lines without hover, in float32; paths are
@@ -371,4 +382,4 @@ def contour_figure(res, *, step: int | None = None, start: int | None = None, gr
         if key:
             layout["annotations"] = [key]
             layout["margin"]["b"] = ARROW_KEY_MARGIN
-    return go.Figure({"data": data, "layout": layout})
+    return {"data": data, "layout": layout}

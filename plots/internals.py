@@ -14,7 +14,6 @@ import html
 import math
 
 import numpy as np
-import plotly.graph_objects as go
 
 from .palette import color
 
@@ -152,18 +151,6 @@ def arrow_key(scales: dict, step: int) -> dict | None:
         "xshift": -50, "yshift": -50, "align": "left", "showarrow": False, "font": {"size": 12},
         "text": f"<b>arrows at step {step}</b>, rescaled to fit the map:<br>" + "   ".join(items),
     }
-
-
-def add_internal_arrows(fig: go.Figure, res, step: int, start: int = 0) -> go.Figure:
-    """Add the arrows of arrow_traces to a contour figure (3K traces at the end), with the
-    arrow_key annotation. Returns fig."""
-    traces, scales = arrow_traces(res, step, start)
-    fig.add_traces(traces)
-    key = arrow_key(scales, int(np.clip(step, 0, res.shape[2])))
-    if key:
-        fig.add_annotation(key)
-        fig.update_layout(margin_b=max(fig.layout.margin.b or 0, ARROW_KEY_MARGIN))
-    return fig
 
 
 def _num(v: float) -> str:

@@ -10,7 +10,6 @@ max(value, FLOOR); learning rates <= 0 (a schedule reaching 0) leave gaps.
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 
 from .contour import legend_label
 from .palette import FONT, color, rgba
@@ -45,7 +44,7 @@ def _line(x, y, k: int, name: str, **extra) -> dict:
 
 
 def series_figure(res, values: np.ndarray, title: str, *, step: int | None = None, log: bool = True,
-                  height: int = 320) -> go.Figure:
+                  height: int = 320) -> dict:
     """values [K, N, T+1] against the step, one colour per configuration.
 
     N == 1: one line per configuration (K traces) up to its stop point (res.stop_index()).
@@ -81,7 +80,7 @@ def series_figure(res, values: np.ndarray, title: str, *, step: int | None = Non
         # fit the axis to the configurations that did not diverge and let the others leave it.
         yaxis["range"] = _padded_range(values[calm], log)
     layout = _layout(height, step, xaxis={"title": {"text": "step"}}, yaxis=yaxis)
-    return go.Figure({"data": data, "layout": layout})
+    return {"data": data, "layout": layout}
 
 
 def _padded_range(values: np.ndarray, log: bool) -> list[float]:
@@ -94,7 +93,7 @@ def _padded_range(values: np.ndarray, log: bool) -> list[float]:
     return [lo - pad, hi + pad]
 
 
-def loss_figure(res, *, step: int | None = None, height: int = 320) -> go.Figure:
+def loss_figure(res, *, step: int | None = None, height: int = 320) -> dict:
     """Loss against the step, log y: f when the minimum value f* is 0, f − f* when f* is another
     known value, and f on a linear axis when the surface is unbounded below (saddles)."""
     f_star = res.surface.min_value
@@ -123,13 +122,13 @@ def distance_to_target(res) -> tuple[np.ndarray, str]:
     return dist, title
 
 
-def distance_figure(res, *, step: int | None = None, height: int = 320) -> go.Figure:
+def distance_figure(res, *, step: int | None = None, height: int = 320) -> dict:
     """Distance to the nearest minimum (or saddle/origin, see distance_to_target), log y."""
     dist, title = distance_to_target(res)
     return series_figure(res, dist, title, step=step, height=height)
 
 
-def grad_norm_figure(res, *, step: int | None = None, height: int = 320) -> go.Figure:
+def grad_norm_figure(res, *, step: int | None = None, height: int = 320) -> dict:
     """Norm of the full, noise-free gradient res.grad_norm against the step, log y."""
     return series_figure(res, res.grad_norm, "gradient norm ‖∇f(θ)‖", step=step, height=height)
 
@@ -138,7 +137,7 @@ def _positive(a: np.ndarray) -> np.ndarray:
     return np.where(a > 0, a, np.nan)
 
 
-def eff_lr_figure(res, *, start: int = 0, step: int | None = None, height: int = 560) -> go.Figure:
+def eff_lr_figure(res, *, start: int = 0, step: int | None = None, height: int = 560) -> dict:
     """Effective learning rate per parameter against the step, next to the scheduled base lr.
 
     Two stacked subplots with a shared step axis, log y: parameter x on top (xaxis/yaxis),
@@ -175,10 +174,10 @@ def eff_lr_figure(res, *, start: int = 0, step: int | None = None, height: int =
         yaxis={**log, "domain": [0.54, 1], "title": {"text": "effective lr, x"}},
         yaxis2={**log, "domain": [0, 0.46], "title": {"text": "effective lr, y"}},
     )
-    return go.Figure({"data": data, "layout": layout})
+    return {"data": data, "layout": layout}
 
 
-def schedule_figure(lr_values, *, height: int = 140) -> go.Figure:
+def schedule_figure(lr_values, *, height: int = 140) -> dict:
     """A small preview of a schedule: lr against step (linear axes), for the sidebar."""
     y = np.asarray(lr_values, dtype=float)
     data = [{"type": "scatter", "x": np.arange(len(y)), "y": y, "mode": "lines",
@@ -191,4 +190,4 @@ def schedule_figure(lr_values, *, height: int = 140) -> go.Figure:
         "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
         "xaxis": {**axis, "nticks": 4}, "yaxis": {**axis, "nticks": 3, "rangemode": "tozero", "tickformat": ".2g"},
     }
-    return go.Figure({"data": data, "layout": layout})
+    return {"data": data, "layout": layout}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 
 from .contour import SWARM, colorbar, legend_label, log_scaled, path_stride, surface_grid, trajectory_points, z_values
 from .palette import COLORSCALE, FONT, MINIMUM, OUTLINE, SADDLE, color
@@ -11,7 +10,7 @@ from .palette import COLORSCALE, FONT, MINIMUM, OUTLINE, SADDLE, color
 LIFT = 0.03  # paths float this fraction of the height range above the surface, to stay visible
 
 
-def surface3d_figure(res, *, step: int | None = None, grid: int = 80, height: int = 600) -> go.Figure:
+def surface3d_figure(res, *, step: int | None = None, grid: int = 80, height: int = 600) -> dict:
     """go.Surface of res.surface over its bounds (height log10(f - f* + 1e-3) where the contour
     is log-scaled, else f) with the paths lifted onto it.
 
@@ -80,4 +79,4 @@ def surface3d_figure(res, *, step: int | None = None, grid: int = 80, height: in
                   "camera": {"eye": {"x": -0.9, "y": -1.5, "z": 1.5}}},
         "uirevision": repr(surface),
     }
-    return go.Figure({"data": data, "layout": layout})
+    return {"data": data, "layout": layout}

@@ -9,30 +9,31 @@ import re
 import time
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
+import plots
 from optimizers import get_optimizer, run
-from plots import (
-    CLICK_GRID,
-    add_internal_arrows,
-    animation_html,
-    color,
-    contour_figure,
-    distance_figure,
-    eff_lr_figure,
-    grad_norm_figure,
-    internals_rows,
-    legend_label,
-    loss_figure,
-    schedule_figure,
-    surface3d_figure,
-    update_equation,
-)
+from plots import CLICK_GRID, animation_html, color, internals_rows, legend_label, update_equation
 from plots.contour import MAX_PATH_POINTS
 from plots.palette import DIVERGED, PALETTE
 from surfaces import get_surface
 
 ROSENBROCK = get_surface("rosenbrock")
+
+
+def validated(builder):
+    """The builder with its figure dict validated by go.Figure, as the page never does (ui/charts.py)."""
+    return lambda *args, **kwargs: go.Figure(builder(*args, **kwargs))
+
+
+contour_figure = validated(plots.contour_figure)
+distance_figure = validated(plots.distance_figure)
+eff_lr_figure = validated(plots.eff_lr_figure)
+grad_norm_figure = validated(plots.grad_norm_figure)
+loss_figure = validated(plots.loss_figure)
+schedule_figure = validated(plots.schedule_figure)
+surface3d_figure = validated(plots.surface3d_figure)
 
 
 def _rosenbrock(x, y):
@@ -266,7 +267,7 @@ def test_internals_rows_read_the_result(res3):
 
 def test_arrows_follow_the_vectors(res3):
     s = 30
-    fig = add_internal_arrows(contour_figure(res3, step=s), res3, s)
+    fig = contour_figure(res3, step=s, arrows=True)
     assert len(fig.data) == 4 * 3 + 5 + 3 * 3
     (x0, x1), (y0, y1) = ROSENBROCK.bounds
     vectors = {"gradient": -res3.grad[:, 0, s], "first_moment": -res3.state["exp_avg"][:, 0, s],
@@ -437,8 +438,8 @@ def test_builders_are_fast():
     configs = [get_optimizer(n, lr=lr) for n, lr in (("adam", 0.05), ("sgd", 1e-3), ("rmsprop", 0.01),
                                                       ("adagrad", 0.5), ("nadam", 0.02))]
     res = run(ROSENBROCK, configs, starts=[[-1.5, 2.0]], steps=1000)
-    for build in (lambda: contour_figure(res, step=500, arrows=True), lambda: loss_figure(res, step=3),
-                  lambda: eff_lr_figure(res, step=3)):
+    for build in (lambda: plots.contour_figure(res, step=500, arrows=True), lambda: plots.loss_figure(res, step=3),
+                  lambda: plots.eff_lr_figure(res, step=3)):
         build()
         times = []
         for _ in range(3):

@@ -31,6 +31,7 @@ from plots import (
 )
 from surfaces import SURFACES, get_surface
 from ui import state, widgets
+from ui.charts import plotly_chart
 from ui.compute import compute
 from ui.export import summary_frame, trajectories_csv
 from ui.presets import PRESETS
@@ -104,8 +105,7 @@ def checked(spec, value, errors: list[str]):
 
 
 def schedule_preview(schedule, lr: float, steps: int) -> None:
-    fig = schedule_figure(schedule.values(lr, steps))
-    st.plotly_chart(fig, config={"displayModeBar": False})
+    plotly_chart(schedule_figure(schedule.values(lr, steps)), config={"displayModeBar": False})
 
 
 def surface_controls(errors: list[str]):
@@ -253,8 +253,8 @@ def _controls(total: int, step: int) -> None:
 
 def _side_figure(fig, caption: str) -> None:
     """A figure in the narrow column next to the map: no legend (colours as on the map)."""
-    fig.update_layout(showlegend=False)
-    st.plotly_chart(fig, config=CHART_CONFIG)
+    fig["layout"]["showlegend"] = False
+    plotly_chart(fig, config=CHART_CONFIG)
     if caption:
         st.caption(caption)
 
@@ -288,10 +288,10 @@ def playback(res) -> None:
             arrows = opts[1].toggle("Internals as arrows", key="view.arrows", disabled=show_3d,
                                     help="−gradient, −first moment and the update at the playback step")
             if show_3d:
-                st.plotly_chart(surface3d_figure(res, step=step), key="surface3d", config=CHART_CONFIG)
+                plotly_chart(surface3d_figure(res, step=step), key="surface3d", config=CHART_CONFIG)
             else:
                 fig = contour_figure(res, step=step, arrows=arrows, height=620)
-                st.plotly_chart(fig, key="contour", on_select="rerun", selection_mode="points", config=CHART_CONFIG)
+                plotly_chart(fig, key="contour", on_select="rerun", selection_mode="points", config=CHART_CONFIG)
                 if click_pending():
                     st.rerun()  # the whole page: the click moves the start point
         with right:
