@@ -173,8 +173,6 @@ def test_thirty_sessions_at_once_each_get_their_own_result(load_runs, capsys):
     assert peak <= RSS_TARGET_MIB, f"peak server RSS {peak:.0f} MiB"
 
 
-@pytest.mark.xfail(strict=False, reason="open: a rerun costs ~150 ms of one core, so 30 sessions queue to a "
-                   "3.5-4.4 s median; the page needs cheaper reruns (fewer traces, reused figures)")
 def test_classroom_median_rerun_meets_the_target(load_runs):
     classroom_run = load_runs[0]
     assert classroom_run["median"] <= MEDIAN_TARGET_S, report("classroom", classroom_run)
