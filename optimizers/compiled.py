@@ -40,7 +40,7 @@ except ImportError:  # pragma: no cover
 # OPTVIS_COMPILE=0 keeps run(compiled=None) on the array path (compiled=True still compiles)
 AUTO = os.environ.get("OPTVIS_COMPILE", "1") != "0"
 
-_KERNELS: dict[str, object] = {}
+_KERNELS: dict[str, object] = {}  # key -> loaded module
 _PENDING: set[str] = set()
 _LOCK = threading.Lock()
 _KEY_LOCKS: dict[str, threading.Lock] = {}
@@ -226,6 +226,11 @@ _WORKER = (
 
 def load_kernel(traced: Traced):
     """Compile (or load from the on-disk cache) the kernel of `traced`."""
+    return load_module(traced).kernel
+
+
+def load_module(traced: Traced):
+    """The generated module of `traced`, compiled or loaded from the on-disk cache."""
     key = traced.key
     if key in _KERNELS:
         return _KERNELS[key]
@@ -263,7 +268,7 @@ def _exec_kernel_module(key: str, path: Path):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    return module.kernel
+    return module
 
 
 def kernel_dir() -> Path:

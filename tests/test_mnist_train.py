@@ -170,7 +170,7 @@ def test_matches_torch_optim_over_200_steps(embedded, float64, case, backend):
     config = TrainConfig((optimizer,), hidden=hidden, batch_size=batch_size, steps=steps, seed=seed,
                          backend=backend.split("-")[0], dtype="float64", clip_norm=extra.get("clip_norm"),
                          snapshots=2)
-    res = train(config, embedded, compiled_updates=backend.endswith("compiled"))
+    res = train(config, embedded, use_kernels=backend.endswith("compiled"))
     np.testing.assert_allclose(res.loss[0], ref_loss, rtol=0, atol=1e-6)
     np.testing.assert_allclose(res.final_params[0], ref_params, rtol=0, atol=1e-6)
     assert np.abs(res.final_params[0] - init_params(hidden, seed, "float64")).max() > 1e-2  # it did train

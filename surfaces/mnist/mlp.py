@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -153,6 +154,15 @@ def log_softmax_np(z: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+class Pixels(NamedTuple):
+    """Input images restricted to the pixel columns `cols` ([n, len(cols)]; cols None: all 784);
+    `others`: the columns left out (blank in every image)."""
+
+    x: np.ndarray
+    cols: np.ndarray | None
+    others: np.ndarray | None
+
+
 class NumpyMLP:
     """Hand-written backprop for K stacked models; arrays are NumPy of one dtype.
 
@@ -162,10 +172,12 @@ class NumpyMLP:
 
     backend = "numpy"
 
-    def __init__(self, hidden: int, k: int, dtype: str = "float32"):
+    def __init__(self, hidden: int, k: int, dtype: str = "float32", kernels=None):
+        """kernels: step_kernels.StepKernels for the dtype (None: NumPy only)."""
         self.layout = Layout(hidden)
         self.k = k
         self.dtype = _dtype(dtype)
+        self.kernels = kernels
         self._grad = np.empty((k, 1, self.layout.size), self.dtype)
         self._grad_views = self.layout.views(self._grad)
 
@@ -183,19 +195,19 @@ class NumpyMLP:
         return np
 
     # --- model ------------------------------------------------------------------------------------
-    def loss_grad(self, p: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def loss_grad(self, p: np.ndarray, x, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean cross-entropy of each model on the batch and its gradient.
 
-        p: [K, 1, P]; x: [B, 784] (shared by all models); y: [B] int.
+        p: [K, 1, P]; x: [B, 784] (shared by all models) or its `prepare`d form; y: [B] int.
         Returns (loss [K] float64, grad [K, 1, P] in p's dtype; the internal buffer).
         """
+        if self.kernels is not None:
+            return self._loss_grad_compiled(p, x, y)
         w1, b1, w2, b2 = self.layout.views(p)
         gw1, gb1, gw2, gb2 = self._grad_views
+        x, cols, others = x if isinstance(x, Pixels) else self.prepare(x)
         batch = x.shape[0]
         rows = np.arange(batch)
-        cols, inactive = _active_pixels(x)
-        if cols is not None:
-            x = x[:, cols]
         a1 = np.matmul(x, w1 if cols is None else w1[:, cols])  # [K, B, H]
         a1 += b1
         np.maximum(a1, 0, out=a1)
@@ -217,17 +229,58 @@ class NumpyMLP:
             np.matmul(x.T, da1, out=gw1)
         else:
             gw1[:, cols] = np.matmul(x.T, da1)
-            gw1[:, inactive] = 0
+            gw1[:, others] = 0
         np.sum(da1, axis=1, keepdims=True, out=gb1)
         return loss.mean(axis=1), self._grad
 
-    def logits(self, p: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """[K, n, 10] logits of every model on x [n, 784]."""
+    def _loss_grad_compiled(self, p, x, y):
+        """loss_grad with the elementwise steps in step_kernels (they release the GIL)."""
+        kern = self.kernels
         w1, b1, w2, b2 = self.layout.views(p)
-        cols, _ = _active_pixels(x)
-        a1 = np.matmul(x, w1) if cols is None else np.matmul(x[:, cols], w1[:, cols])
-        a1 += b1
-        np.maximum(a1, 0, out=a1)
+        gw1, gb1, gw2, gb2 = self._grad_views
+        x, cols, others = x if isinstance(x, Pixels) else self.prepare(x)
+        if cols is None:
+            a1 = np.matmul(x, w1)
+        else:
+            used = np.empty((self.k, len(cols), self.layout.hidden), self.dtype)
+            kern.take_rows(w1, cols, used)
+            a1 = np.matmul(x, used)  # [K, B, H]
+        kern.bias_relu(a1, b1)
+        z2 = np.matmul(a1, w2)  # [K, B, 10]
+        loss = np.empty(self.k)
+        kern.softmax_xent(z2, b2, np.ascontiguousarray(y, dtype=np.int64), loss, gb2)  # z2 <- d loss / d z2
+        np.matmul(a1.transpose(0, 2, 1), z2, out=gw2)
+        da1 = np.matmul(z2, w2.transpose(0, 2, 1))  # [K, B, H]
+        kern.relu_grad(da1, a1, gb1)
+        if cols is None:
+            np.matmul(x.T, da1, out=gw1)
+        else:
+            kern.put_rows(np.matmul(x.T, da1), cols, others, gw1)
+        return loss, self._grad
+
+    def prepare(self, x: np.ndarray) -> Pixels:
+        """x [n, 784] as the forward pass uses it: its nonzero columns only, found once.
+
+        For inputs evaluated again and again (the validation images of a training run).
+        """
+        x = self.asarray(x)
+        cols, others = _active_pixels(x)
+        return Pixels(x, None, None) if cols is None else Pixels(np.ascontiguousarray(x[:, cols]), cols, others)
+
+    def logits(self, p: np.ndarray, x) -> np.ndarray:
+        """[K, n, 10] logits of every model on x [n, 784] (or a `prepare`d x)."""
+        w1, b1, w2, b2 = self.layout.views(p)
+        x, cols, _ = x if isinstance(x, Pixels) else self.prepare(x)
+        if self.kernels is None:
+            a1 = np.matmul(x, w1 if cols is None else w1[:, cols])
+            a1 += b1
+            np.maximum(a1, 0, out=a1)
+        else:
+            if cols is not None:
+                used = np.empty((p.shape[0], len(cols), self.layout.hidden), self.dtype)
+                self.kernels.take_rows(w1, cols, used)
+            a1 = np.matmul(x, w1 if cols is None else used)
+            self.kernels.bias_relu(a1, b1)
         z2 = np.matmul(a1, w2)
         z2 += b2
         return z2
@@ -282,6 +335,10 @@ class TorchMLP:
     def xp(self):
         return self._xp
 
+    def prepare(self, x):
+        """x as a tensor on the model's device, converted once."""
+        return self.asarray(x)
+
     def _logits(self, p, x):
         w1, b1, w2, b2 = self.layout.views(p)
         a1 = self._torch.relu(self._torch.matmul(x, w1) + b1)
@@ -317,23 +374,36 @@ class TorchMLP:
 
 def _evaluate(model, p, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mean cross-entropy [K], accuracy [K]) in float64 over x [n, 784], y [n], chunked."""
+    return evaluate_chunks(model, p, eval_chunks(model, x, y))
+
+
+def eval_chunks(model, x: np.ndarray, y: np.ndarray) -> list[tuple]:
+    """x [n, 784], y [n] cut into chunks of EVAL_CHUNK images, each `prepare`d for `model`.
+
+    A training run evaluates the same images many times: it prepares them once.
+    """
+    return [(model.prepare(x[i:i + EVAL_CHUNK]), np.asarray(y[i:i + EVAL_CHUNK])) for i in range(0, len(x), EVAL_CHUNK)]
+
+
+def evaluate_chunks(model, p, chunks: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """(mean cross-entropy [K], accuracy [K]) in float64 over the images of eval_chunks."""
     k = p.shape[0]
-    total_loss, correct = np.zeros(k), np.zeros(k)
-    for i in range(0, len(x), EVAL_CHUNK):
-        z = model.to_numpy(model.logits(p, model.asarray(x[i:i + EVAL_CHUNK]))).astype(np.float64)
-        yy = np.asarray(y[i:i + EVAL_CHUNK])
+    total_loss, correct, n = np.zeros(k), np.zeros(k), 0
+    for x, yy in chunks:
+        z = model.to_numpy(model.logits(p, x)).astype(np.float64)
         logp = log_softmax_np(z)
         total_loss -= logp[:, np.arange(len(yy)), yy].sum(axis=1)
         correct += (z.argmax(axis=-1) == yy).sum(axis=1)
-    return total_loss / len(x), correct / len(x)
+        n += len(yy)
+    return total_loss / n, correct / n
 
 
-def make_model(backend: str, hidden: int, k: int, dtype: str = "float32", device: str = "cpu"):
-    """NumpyMLP or TorchMLP for K models."""
+def make_model(backend: str, hidden: int, k: int, dtype: str = "float32", device: str = "cpu", kernels=None):
+    """NumpyMLP (with step_kernels `kernels`, if given) or TorchMLP for K models."""
     if backend == "numpy":
         if device != "cpu":
             raise ValueError(f"device={device!r} needs backend='torch'; numpy runs on 'cpu' only")
-        return NumpyMLP(hidden, k, dtype)
+        return NumpyMLP(hidden, k, dtype, kernels)
     if backend == "torch":
         return TorchMLP(hidden, k, dtype, device)
     raise ValueError(f"Invalid backend: {backend!r} (allowed numpy, torch)")

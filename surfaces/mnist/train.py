@@ -37,7 +37,8 @@ from optimizers import MAX_CONFIGS, OptimizerConfig, compiled, fused
 from optimizers.gradients import clip_by_norm, clip_by_value
 from optimizers.run import group_configs
 
-from .mlp import DTYPES, Layout, init_params, make_model, one_thread
+from . import step_kernels
+from .mlp import DTYPES, Layout, eval_chunks, evaluate_chunks, init_params, make_model, one_thread
 
 MAX_STEPS = 200_000
 MAX_BATCH = 4096
@@ -221,6 +222,11 @@ def quantile_samples(layout: Layout, seed: int) -> list[np.ndarray]:
     return out
 
 
+def eff_quantiles(eff: np.ndarray, samples: list[np.ndarray]) -> np.ndarray:
+    """[k, L, 3] 10th, 50th, 90th percentiles of eff [k, P] over each layer's sampled entries."""
+    return np.stack([np.quantile(eff[:, idx], QUANTILES, axis=1).T for idx in samples], axis=1)
+
+
 def cadence(total: int, every: int) -> np.ndarray:
     """Steps 0, 1, 2, 4, 8, ... below `every`, then every `every`-th step, and `total`.
 
@@ -250,7 +256,7 @@ def train_stream(
     device: str = "cpu",
     init: np.ndarray | None = None,
     workers: int | None = None,
-    compiled_updates: bool | None = None,
+    use_kernels: bool | None = None,
 ) -> Iterator[TrainResult]:
     """Train every configuration of `config` on `data`, yielding partial results as it goes.
 
@@ -261,10 +267,11 @@ def train_stream(
     init: one model's initial parameters [P] (default: init_params(hidden, seed)).
     workers: threads the K models are split over (default: up to 2, one per core); the numbers
         do not depend on it.
-    compiled_updates: apply the rules through their fused kernels (optimizers.fused; NumPy
-        backend): True compiles what is missing first, False keeps the array code, None (default)
-        uses the kernels already compiled on this machine and compiles the others in the
-        background for later runs (OPTVIS_COMPILE=0: the array code).
+    use_kernels: the NumPy backend's compiled kernels: the rules fused into one loop each
+        (optimizers.fused) and the elementwise steps of the forward/backward pass (step_kernels).
+        True compiles what is missing first, False keeps the array code, None (default) uses the
+        kernels already compiled on this machine and compiles the others in the background for
+        later runs (OPTVIS_COMPILE=0: the array code).
     Raises ValueError for a batch size larger than the training set.
     """
     x_train, y_train = np.asarray(data.x_train), np.asarray(data.y_train)
@@ -275,7 +282,10 @@ def train_stream(
     started = time.perf_counter()
     k, total = len(config.optimizers), config.steps
     order, groups = group_configs(config.optimizers)  # internal row r is configuration order[r]
-    shards = _Shards(config, groups, workers or min(2, os.cpu_count() or 1), device)
+    use_compiled = config.backend == "numpy" and (use_kernels if use_kernels is not None else compiled.AUTO)
+    wait = bool(use_kernels)
+    kernels = step_kernels.get(config.dtype, wait=wait) if use_compiled else None
+    shards = _Shards(config, groups, workers or min(2, os.cpu_count() or 1), device, kernels)
     model, xp = shards.models[0], shards.models[0].xp
     lr_table = np.stack([config.optimizers[i].schedule.values(config.optimizers[i].lr, total)
                          for i in order]).astype(model.dtype)  # [K, T]
@@ -287,7 +297,7 @@ def train_stream(
     buffers = [model.asarray(np.broadcast_to(flat, (k, 1, model.layout.size)).copy()) for _ in range(2)]
     p = buffers[0]
     states = [g.config.info.init(p[g.start:g.stop], g.config.hp, xp) for g in shards.groups]
-    updates = _FusedUpdates(shards.groups, states, lr_table, config.backend, compiled_updates)
+    updates = _FusedUpdates(shards.groups, states, lr_table, use_compiled, wait)
     rec = _Recorder(config, data, model, shards, order, started)
     batch_buffers: dict[int, np.ndarray] = {}
 
@@ -310,7 +320,11 @@ def train_stream(
             out[grp.start:grp.stop], states[j], eff = cfg.info.rule(
                 p[grp.start:grp.stop], g[grp.start - a:grp.stop - a], states[j], t + 1, lr, cfg.hp, xp)
             effs.append(eff)
-        return loss, norms, effs
+        quantiles = None
+        if record:  # here, so the two shards share the work
+            eff = np.concatenate([shards.models[i].to_numpy(e) for e in effs], axis=0)[:, 0]
+            quantiles = eff_quantiles(eff, rec.samples)
+        return loss, norms, quantiles
 
     stopped = False
     try:
@@ -325,14 +339,14 @@ def train_stream(
                 xb = batch_buffers.setdefault(len(idx), np.empty((len(idx), x_train.shape[1]), x_train.dtype))
                 np.take(x_train, idx, axis=0, out=xb)
                 out = buffers[(t + 1) % 2]
-                parts = shards.map(functools.partial(advance, t=t, p=p, out=out, xb=model.asarray(xb),
+                parts = shards.map(functools.partial(advance, t=t, p=p, out=out, xb=model.prepare(xb),
                                                      yb=model.asarray(y_train[idx]), record=t + 1 in rec.record_at))
                 rec.step(t, np.concatenate([r[0] for r in parts]), np.concatenate([r[1] for r in parts]))
                 if rec.frozen.any():  # diverged models stay at their last finite parameters
                     held = rec.frozen if model.backend == "numpy" else model.asarray(rec.frozen)
                     out[held] = p[held]
                 p = out
-                rec.after_update(t + 1, p, [e for r in parts for e in r[2]])
+                rec.after_update(t + 1, p, np.concatenate([r[2] for r in parts]) if parts[0][2] is not None else None)
                 if t + 1 < total and (t == 0 or (t + 1) % every == 0):
                     yield rec.result()
             yield rec.finish(p, stopped)
@@ -347,9 +361,8 @@ class _FusedUpdates:
     the group's shape only on steps that record it.
     """
 
-    def __init__(self, groups, states: list[dict], lr_table: np.ndarray, backend: str, wanted: bool | None):
-        use = backend == "numpy" and (wanted if wanted is not None else compiled.AUTO)
-        self.kernels = [fused.get_kernel(g.config, wait=bool(wanted)) if use else None for g in groups]
+    def __init__(self, groups, states: list[dict], lr_table: np.ndarray, use: bool, wait: bool):
+        self.kernels = [fused.get_kernel(g.config, wait=wait) if use else None for g in groups]
         self.groups, self.states = groups, states
         self.lr = np.ascontiguousarray(lr_table.T, dtype=np.float64)  # [T, K]: a step's lrs are contiguous
         self.names, self.hpv, self.eff = [], [], []
@@ -388,7 +401,7 @@ class _Shards:
     then keeps its own optimizer state).
     """
 
-    def __init__(self, config: TrainConfig, groups, workers: int, device: str):
+    def __init__(self, config: TrainConfig, groups, workers: int, device: str, kernels=None):
         k = len(config.optimizers)
         n = max(1, min(workers, k))
         bounds = [round(i * k / n) for i in range(n + 1)]
@@ -403,7 +416,8 @@ class _Shards:
                     ids.append(len(self.groups))
                     self.groups.append(dataclasses.replace(grp, start=lo, stop=hi))
             self.members.append(ids)
-        self.models = [make_model(config.backend, config.hidden, b - a, config.dtype, device) for a, b in self.spans]
+        self.models = [make_model(config.backend, config.hidden, b - a, config.dtype, device, kernels)
+                       for a, b in self.spans]
         self.pool = ThreadPoolExecutor(n - 1, thread_name_prefix="mnist-shard") if n > 1 else None
 
     def map(self, fn) -> list:
@@ -416,9 +430,9 @@ class _Shards:
         first = fn(0)
         return [first] + [f.result() for f in futures]
 
-    def evaluate(self, p, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(loss [K], accuracy [K]) of every model, shards in parallel."""
-        parts = self.map(lambda i: self.models[i].evaluate(p[self.spans[i][0]:self.spans[i][1]], x, y))
+    def evaluate(self, p, chunks: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+        """(loss [K], accuracy [K]) of every model on mlp.eval_chunks, shards in parallel."""
+        parts = self.map(lambda i: evaluate_chunks(self.models[i], p[self.spans[i][0]:self.spans[i][1]], chunks))
         return np.concatenate([r[0] for r in parts]), np.concatenate([r[1] for r in parts])
 
     def close(self) -> None:
@@ -441,9 +455,11 @@ class _Recorder:
         n_layers = len(self.layers)
         self.x_val, self.y_val = np.asarray(data.x_val), np.asarray(data.y_val)
         subset = eval_subset(len(self.x_val), config.eval_size, config.seed)
-        self.x_eval, self.y_eval = self.x_val[subset], self.y_val[subset]
-        # an evaluation of eval_size images costs the products of about eval_size / (3 B) training steps
-        every = config.eval_every or max(1, round(total / 40), -(-2 * len(subset) // config.batch_size))
+        self.eval_chunks = eval_chunks(model, self.x_val[subset], self.y_val[subset])
+        self.n_eval_images = len(subset)
+        # an evaluation of n images costs the first layer's products of about n / (2 B) training steps
+        # (a step has two: the forward pass and the weight gradient): every 3 n / B steps is a sixth
+        every = config.eval_every or max(1, round(total / 40), -(-3 * len(subset) // config.batch_size))
         self.eval_at = set(cadence(total, every).tolist())
         self.record_at = set(cadence(total, max(1, round(total / N_RECORDS)))[1:].tolist())
         self.snap_at = set(schedule_steps(total, config.snapshots).tolist())
@@ -476,12 +492,12 @@ class _Recorder:
         self.loss[:, t] = self._caller(np.where(self.frozen, np.nan, loss))
         self.grad_norm[:, :, t] = self._caller(np.where(self.frozen[:, None], np.nan, norms))
 
-    def after_update(self, steps_done: int, p, effs: list) -> None:
-        """Records after `steps_done` updates: effective lr quantiles, evaluation, snapshot."""
+    def after_update(self, steps_done: int, p, quantiles: np.ndarray | None) -> None:
+        """Records after `steps_done` updates: effective lr quantiles [K, L, 3] (internal order,
+        given on the steps in record_at), evaluation, snapshot."""
         self.steps_done = steps_done
         if steps_done in self.record_at:
-            eff = np.concatenate([self.model.to_numpy(e) for e in effs], axis=0)[:, 0]
-            q = np.stack([np.quantile(eff[:, idx], QUANTILES, axis=1).T for idx in self.samples], axis=1)  # [K, L, 3]
+            q = quantiles.copy()
             q[self.frozen] = np.nan
             self.record_steps[self.n_records] = steps_done
             self.eff_lr[:, :, :, self.n_records] = self._caller(q)
@@ -493,7 +509,7 @@ class _Recorder:
 
     def evaluate(self, p, step: int) -> None:
         started = time.perf_counter()
-        loss, acc = self.shards.evaluate(p, self.x_eval, self.y_eval)
+        loss, acc = self.shards.evaluate(p, self.eval_chunks)
         self.eval_seconds += time.perf_counter() - started
         bad = self._caller(self.frozen)
         self.eval_steps[self.n_eval] = step
@@ -526,7 +542,7 @@ class _Recorder:
         if self.snapshot_steps[self.n_snaps - 1] != s:
             self.snapshot(p, s)
         started = time.perf_counter()
-        loss, acc = self.shards.evaluate(p, self.x_val, self.y_val)
+        loss, acc = self.shards.evaluate(p, eval_chunks(self.model, self.x_val, self.y_val))
         self.eval_seconds += time.perf_counter() - started
         bad = self._caller(self.frozen)
         return self.result(
