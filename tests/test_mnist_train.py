@@ -22,8 +22,10 @@ from surfaces.mnist.landscape import loss_landscape, pca_plane, plane_loss
 from surfaces.mnist.mlp import Layout, NumpyMLP, TorchMLP, init_params
 from surfaces.mnist.train import (
     QUANTILE_SAMPLE,
+    QUANTILES,
     TrainConfig,
     batch_indices,
+    eff_quantiles,
     quantile_samples,
     steps_per_epoch,
     train,
@@ -227,6 +229,17 @@ def test_records_shapes_and_effective_lr(embedded):
     assert np.all(np.isfinite(res.final_val_acc)) and res.final_val_acc.shape == (2,)
     assert res.snapshots.shape == (2, len(res.snapshot_steps), Layout(16).size)
     assert res.snapshot_steps[0] == 0 and res.snapshot_steps[-1] == 60
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_eff_quantiles_equal_numpy_quantile(dtype):
+    rng = np.random.default_rng(5)
+    eff = rng.lognormal(size=(4, 3000)).astype(dtype)
+    eff[1, 7] = np.nan  # a row holding NaN gives NaN, as np.quantile does
+    eff[2, :] = 0.25  # ties
+    samples = [np.sort(rng.choice(2000, 777, replace=False)), np.arange(2000, 3000), np.array([5])]
+    expected = np.stack([np.quantile(eff[:, idx].astype(np.float64), QUANTILES, axis=1).T for idx in samples], axis=1)
+    np.testing.assert_array_equal(eff_quantiles(eff, samples), expected)
 
 
 # --- accuracy (the targets, measured against plain torch on this machine) --------------

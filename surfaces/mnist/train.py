@@ -223,8 +223,22 @@ def quantile_samples(layout: Layout, seed: int) -> list[np.ndarray]:
 
 
 def eff_quantiles(eff: np.ndarray, samples: list[np.ndarray]) -> np.ndarray:
-    """[k, L, 3] 10th, 50th, 90th percentiles of eff [k, P] over each layer's sampled entries."""
-    return np.stack([np.quantile(eff[:, idx], QUANTILES, axis=1).T for idx in samples], axis=1)
+    """[k, L, 3] float64 10th, 50th, 90th percentiles of eff [k, P] over each layer's sampled entries.
+
+    np.quantile's default ("linear") method on a sorted sample: NumPy's vectorised sort is several
+    times faster than np.quantile's partition for three percentiles, and this runs on a hundred
+    steps of a run.
+    """
+    out = np.empty((eff.shape[0], len(samples), len(QUANTILES)))
+    for layer, idx in enumerate(samples):
+        values = np.sort(eff[:, idx], axis=1)
+        pos = np.array(QUANTILES) * (values.shape[1] - 1)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, values.shape[1] - 1)
+        a, b, frac = values[:, lo].astype(np.float64), values[:, hi].astype(np.float64), pos - lo
+        out[:, layer] = np.where(frac >= 0.5, b - (b - a) * (1 - frac), a + (b - a) * frac)
+        out[np.isnan(values[:, -1]), layer] = np.nan  # sorting puts NaN last; np.quantile gives NaN
+    return out
 
 
 def cadence(total: int, every: int) -> np.ndarray:
