@@ -42,7 +42,7 @@ from plots.palette import color
 from surfaces.mnist import data as mnist
 from surfaces.mnist.landscape import Landscape, loss_landscape
 from surfaces.mnist.mlp import HIDDEN_SIZES, make_model
-from surfaces.mnist.train import MAX_STEPS, TrainConfig, TrainResult, steps_per_epoch, train_stream
+from surfaces.mnist.train import MAX_STEPS, TrainConfig, TrainResult, steps_per_epoch, train_stream, warm_kernels
 from ui import widgets
 from ui.widgets import MAX_PANELS
 
@@ -553,6 +553,7 @@ def main() -> None:
             if config.batch_size > len(data.x_train):
                 raise ValueError(f"Invalid batch size: {config.batch_size} (the training set has "
                                  f"{len(data.x_train):,} images)")
+            warm_kernels(config)  # a first visit compiles them in the background while the user picks
         except ValueError as exc:
             st.error(str(exc), icon="⚠️")
             config = None

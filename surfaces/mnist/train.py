@@ -256,6 +256,19 @@ def schedule_steps(total: int, count: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, total, min(count, total) + 1)).astype(np.int64))
 
 
+def warm_kernels(config: TrainConfig) -> None:
+    """Load the compiled kernels a run of `config` uses, and start compiling (in a background
+    process) those this machine lacks, so that a run started later finds them ready.
+
+    Nothing happens for the torch backend or with OPTVIS_COMPILE=0.
+    """
+    if config.backend != "numpy" or not compiled.AUTO:
+        return
+    step_kernels.get(config.dtype, wait=False)
+    for optimizer in config.optimizers:
+        fused.get_kernel(optimizer, wait=False)
+
+
 def train(config: TrainConfig, data, **kwargs) -> TrainResult:
     """Run `train_stream` to the end and return its final result."""
     return collections.deque(train_stream(config, data, **kwargs), maxlen=1)[0]
