@@ -142,7 +142,7 @@ def _active_pixels(x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]
     gradient row: leaving it out of both products gives the same numbers (up to the order of
     the sums) for less work. About a third of MNIST's pixels are blank across a batch of 128.
     """
-    nonzero = x.any(axis=0)
+    nonzero = (x != 0).any(axis=0)  # faster than x.any(axis=0) on a float array
     if nonzero.mean() > SKIP_IF_ACTIVE_BELOW:
         return None, None
     return np.flatnonzero(nonzero), np.flatnonzero(~nonzero)
