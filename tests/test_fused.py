@@ -86,3 +86,18 @@ def test_automatic_choice_uses_only_compiled_kernels(embedded, tmp_path, monkeyp
     auto = train(config, embedded)
     np.testing.assert_array_equal(auto.final_params, train(config, embedded, use_kernels=False).final_params)
     assert compiled.AVAILABLE
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_divergence_with_kernels_is_marked_as_with_the_array_code(embedded, dtype):
+    """SGD at lr 1000 blows up (overflow, then NaN through the compiled softmax); the others go on."""
+    opts = (get_optimizer("adam", lr=1e-3), get_optimizer("sgd", lr=1e3), get_optimizer("rmsprop", lr=1e-3))
+    config = TrainConfig(opts, hidden=32, batch_size=64, steps=60, dtype=dtype)
+    fast, slow = both_ways(config, embedded)
+    assert fast.diverged_at[1] >= 1 and fast.diverged_at[[0, 2]].tolist() == [-1, -1]
+    assert fast.diverged_at[1] == slow.diverged_at[1]
+    d = fast.diverged_at[1]
+    assert np.all(np.isnan(fast.loss[1, d:])) and np.all(np.isfinite(fast.loss[[0, 2]]))
+    assert np.all(np.isfinite(fast.final_params)) and np.isnan(fast.final_val_acc[1])
+    np.testing.assert_allclose(fast.final_params[[0, 2]], slow.final_params[[0, 2]], rtol=0,
+                               atol=1e-12 if dtype == "float64" else 1e-4)
