@@ -1,7 +1,9 @@
 """The 2-D surfaces page: sidebar widgets -> RunConfig -> cached run -> plots/ figures.
 
-Order of a run: restore state (link, page re-entry) and apply a click on the map, draw the
-sidebar and build the RunConfig, put it in the URL, then draw the views from the cached Result.
+Order of a run: restore state (link, page re-entry) and apply a click on the map, read the
+RunConfig the sidebar's widgets hold (their session state), put it in the URL, draw the views
+from the cached Result, and draw the sidebar last: the browser handles a run's messages in order,
+so the map is redrawn before it works through the sidebar's ~100 widgets.
 Playback (step scrubber, play/pause, the map and the internals at that step) is a fragment:
 moving it reruns only the fragment, with the Result it closed over, so nothing is recomputed.
 """
@@ -108,94 +110,110 @@ def schedule_preview(schedule, lr: float, steps: int) -> None:
     plotly_chart(schedule_figure(schedule.values(lr, steps)), config={"displayModeBar": False})
 
 
-def surface_controls(errors: list[str]):
-    st.selectbox("Surface", list(SURFACES), format_func=lambda n: SURFACES[n].title, key="surface",
-                 on_change=state.reset_start)
+def read_settings(errors: list[str]) -> tuple[state.RunConfig, dict]:
+    """The RunConfig the sidebar's widgets hold, read from session state before they are drawn
+    (a keyed widget's value is its session state), and what the sidebar shows next to them:
+    {"surface_error": str, "panels": [(pid, config or None, error)]}. Problems go to `errors`.
+
+    Read first so that the main area, the map above all, goes to the browser before the ~100
+    sidebar widgets: the browser handles the messages of a run one by one, in order.
+    """
     name = ss["surface"]
-    params = {spec.name: widgets.spec_input(spec, widgets.surface_key(name, spec.name))
+    params = {spec.name: widgets.spec_value(spec, widgets.surface_key(name, spec.name))
               for spec in SURFACES[name].specs}
+    surface_error = ""
     try:
         surface = get_surface(name, **params)
     except ValueError as exc:
-        st.error(str(exc), icon="⚠️")
+        surface_error = str(exc)
         errors.append(f"{exc}; the surface's default parameters are used")
         surface = get_surface(name)
-    return surface
-
-
-def optimizer_controls(errors: list[str]) -> tuple:
-    configs = []
-    steps = ss.get("steps", state.RUN_SPECS["steps"].default)
+    panels, optimizers = [], []
     for i, pid in enumerate(list(ss["panels"])):
-        config, error = widgets.optimizer_panel(pid, i, color(len(configs)), steps, schedule_preview)
+        config, error = widgets.panel_config(pid)
+        panels.append((pid, config, error))
         if error:
             errors.append(f"Optimizer {i + 1}: {error}. It is left out; the others still run.")
         else:
-            configs.append(config)
+            optimizers.append(config)
+    specs = state.RUN_SPECS
+    swarm = ss.setdefault("start.mode", "point") == "swarm"
+    settings = {"swarm": checked(specs["swarm"], widgets.spec_value(specs["swarm"], "swarm"), errors) if swarm else 0,
+                "swarm_seed": (checked(specs["swarm_seed"], widgets.spec_value(specs["swarm_seed"], "swarm_seed"),
+                                       errors) if swarm else ss.get("swarm_seed", 0))}
+    settings["start"] = tuple(checked(state.START_SPEC, ss.setdefault(f"start.{axis}", 0.0), errors) for axis in "xy")
+    for name in ("steps", "noise", "seed", "clip_norm", "clip_value", "tol", "backend"):
+        settings[name] = checked(specs[name], widgets.spec_value(specs[name], name), errors)
+    config = state.RunConfig(surface=surface.name, surface_params=tuple(surface.params.items()),
+                             optimizers=tuple(optimizers), **settings)
+    return config, {"surface_error": surface_error, "panels": panels}
+
+
+def surface_controls(surface_error: str) -> None:
+    st.selectbox("Surface", list(SURFACES), format_func=lambda n: SURFACES[n].title, key="surface",
+                 on_change=state.reset_start)
+    name = ss["surface"]
+    for spec in SURFACES[name].specs:
+        widgets.spec_input(spec, widgets.surface_key(name, spec.name))
+    if surface_error:
+        st.error(surface_error, icon="⚠️")
+
+
+def optimizer_controls(panels: list) -> None:
+    steps = ss.get("steps", state.RUN_SPECS["steps"].default)
+    valid = 0
+    for i, (pid, config, error) in enumerate(panels):
+        widgets.optimizer_panel(pid, i, color(valid), steps, schedule_preview, config, error)
+        valid += config is not None
     full = len(ss["panels"]) >= state.MAX_PANELS
     st.button("Add optimizer", on_click=widgets.new_panel, icon=":material/add:", width="stretch", disabled=full,
               help=f"at most {state.MAX_PANELS} optimizers" if full else None)
-    return tuple(configs)
 
 
-def start_controls(errors: list[str]) -> dict:
-    ss.setdefault("start.mode", "point")
+def start_controls() -> None:
     mode = st.segmented_control("Start", ["point", "swarm"], key="start.mode", required=True,
                                 label_visibility="collapsed",
                                 format_func=lambda m: {"point": "One point", "swarm": "Random swarm"}[m])
-    settings = {"swarm": 0, "swarm_seed": ss.get("swarm_seed", 0)}
     if mode == "swarm":
         left, right = st.columns(2)
         with left:
-            settings["swarm"] = checked(state.RUN_SPECS["swarm"],
-                                        widgets.spec_input(state.RUN_SPECS["swarm"], "swarm", label="starts"), errors)
+            widgets.spec_input(state.RUN_SPECS["swarm"], "swarm", label="starts")
         with right:
-            settings["swarm_seed"] = checked(state.RUN_SPECS["swarm_seed"],
-                                             widgets.spec_input(state.RUN_SPECS["swarm_seed"], "swarm_seed",
-                                                                label="seed"), errors)
+            widgets.spec_input(state.RUN_SPECS["swarm_seed"], "swarm_seed", label="seed")
         st.caption("Starts drawn uniformly over the map.")
     left, right = st.columns(2)
     spec = state.START_SPEC
     for col, axis in ((left, "x"), (right, "y")):
-        key = f"start.{axis}"
-        ss.setdefault(key, 0.0)
         with col:
-            st.number_input(axis, min_value=spec.low, max_value=spec.high, step=0.1, format="%g", key=key,
+            st.number_input(axis, min_value=spec.low, max_value=spec.high, step=0.1, format="%g", key=f"start.{axis}",
                             disabled=mode == "swarm")
     if mode == "point":
         st.caption("…or click anywhere on the map.")
-    x = checked(spec, ss["start.x"], errors)
-    y = checked(spec, ss["start.y"], errors)
-    settings["start"] = (x, y)
-    return settings
 
 
-def run_controls(errors: list[str]) -> dict:
+def run_controls() -> None:
     specs = state.RUN_SPECS
-    settings = {"steps": checked(specs["steps"], widgets.spec_input(specs["steps"], "steps"), errors)}
+    widgets.spec_input(specs["steps"], "steps")
     more = ("noise", "seed", "clip_norm", "clip_value", "tol", "backend")
     changed = any(ss.get(n, specs[n].default) != specs[n].default for n in more)
     with st.expander("Noise, clipping, stopping, backend", expanded=changed):
         for name in more:
-            value = widgets.spec_input(specs[name], name, zero=name in state.ZERO_MEANS_OFF)
-            settings[name] = checked(specs[name], value, errors)
-    return settings
+            widgets.spec_input(specs[name], name, zero=name in state.ZERO_MEANS_OFF)
 
 
-def sidebar(errors: list[str]) -> state.RunConfig:
+def sidebar(shown: dict) -> None:
+    """Draw the sidebar's widgets; `shown` is read_settings' second value."""
     with st.sidebar:
         st.selectbox("Teacher presets", list(PRESETS), index=None, key="preset", on_change=apply_preset,
                      format_func=lambda n: PRESETS[n].title, placeholder="Pick a story to tell…")
         st.subheader("Surface")
-        surface = surface_controls(errors)
+        surface_controls(shown["surface_error"])
         st.subheader("Optimizers")
-        optimizers = optimizer_controls(errors)
+        optimizer_controls(shown["panels"])
         st.subheader("Start")
-        settings = start_controls(errors)
+        start_controls()
         st.subheader("Run")
-        settings.update(run_controls(errors))
-    return state.RunConfig(surface=surface.name, surface_params=tuple(surface.params.items()),
-                           optimizers=optimizers, **settings)
+        run_controls()
 
 
 # --- main area ----------------------------------------------------------------------------------------
@@ -392,12 +410,18 @@ def main() -> None:
     restore_state()
     apply_click()
     errors: list[str] = []
-    config = sidebar(errors)
+    config, shown = read_settings(errors)
     preset = ss.get("preset")
     ss["preset_active"] = preset
     state.write_url(config, preset)
     ss["config"] = config
+    try:
+        main_area(config, preset, errors)
+    finally:  # also after an error in the main area: the settings stay in reach
+        sidebar(shown)
 
+
+def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) -> None:
     header(config)
     if preset:
         st.info(f"**{PRESETS[preset].title}** — {PRESETS[preset].story}", icon="🎓")

@@ -121,6 +121,14 @@ def _nice_step(low: float, high: float) -> float:
     return 10.0 ** math.floor(math.log10((high - low) / 100)) if high > low else 0.01
 
 
+def spec_value(spec: Hyperparameter, key: str) -> Any:
+    """The value spec_input(spec, key) shows and returns (not yet checked), read from session
+    state before the widget is drawn: a keyed widget's value is its session state."""
+    _default(spec, key)
+    ss = st.session_state
+    return (ss[f"{key}#0"], ss[f"{key}#1"]) if spec.kind == "pair" else ss[key]
+
+
 def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero: bool = False) -> Any:
     """Draw the widget(s) for one parameter and return its value (not yet checked).
 
@@ -220,32 +228,40 @@ def _remove(pid: int) -> None:
     st.session_state["panels"] = [p for p in st.session_state["panels"] if p != pid]
 
 
-def optimizer_panel(pid: int, index: int, color: str, steps: int, preview) -> tuple[OptimizerConfig | None, str]:
-    """One optimizer's panel in an expander; returns (config or None, error message or "").
+def panel_config(pid: int) -> tuple[OptimizerConfig | None, str]:
+    """Panel `pid`'s optimizer as its widgets hold it (session state; before they are drawn):
+    (config, "") or (None, error message)."""
+    ss = st.session_state
+    name = ss.setdefault(opt_key(pid, "name"), "adam")
+    schedule = ss.setdefault(opt_key(pid, "schedule"), "constant")
+    hp = {spec.name: spec_value(spec, hp_key(pid, name, spec.name)) for spec in OPTIMIZERS[name].specs}
+    params = {spec.name: spec_value(spec, sched_key(pid, schedule, spec.name)) for spec in SCHEDULES[schedule].specs}
+    try:
+        return get_optimizer(name, schedule=(schedule, params), **hp), ""
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def optimizer_panel(pid: int, index: int, color: str, steps: int, preview, config: OptimizerConfig | None,
+                    error: str) -> None:
+    """Draw one optimizer's panel in an expander, showing panel_config(pid) = (config, error).
 
     `preview(schedule_config, lr, steps)` draws the schedule's curve (non-constant schedules).
     """
     ss = st.session_state
     name_key = opt_key(pid, "name")
-    ss.setdefault(name_key, "adam")
     title = OPTIMIZERS[ss[name_key]].title
     with st.expander(f"**{index + 1}. {title}**", expanded=index < 2, key=f"opt{pid}.expander"):
         stripe = st.empty()  # this optimizer's colour on every figure; grey while it is left out
         name = st.selectbox("optimizer", list(OPTIMIZERS), format_func=lambda n: OPTIMIZERS[n].title,
                             key=name_key)
-        info = OPTIMIZERS[name]
-        hp = {spec.name: spec_input(spec, hp_key(pid, name, spec.name)) for spec in info.specs}
-        sched_name_key = opt_key(pid, "schedule")
-        ss.setdefault(sched_name_key, "constant")
+        for spec in OPTIMIZERS[name].specs:
+            spec_input(spec, hp_key(pid, name, spec.name))
         schedule = st.selectbox("lr schedule", list(SCHEDULES), format_func=lambda n: SCHEDULES[n].title,
-                                key=sched_name_key)
-        sched_params = {spec.name: spec_input(spec, sched_key(pid, schedule, spec.name))
-                        for spec in SCHEDULES[schedule].specs}
-        config, error = None, ""
-        try:
-            config = get_optimizer(name, schedule=(schedule, sched_params), **hp)
-        except ValueError as exc:
-            error = str(exc)
+                                key=opt_key(pid, "schedule"))
+        for spec in SCHEDULES[schedule].specs:
+            spec_input(spec, sched_key(pid, schedule, spec.name))
+        if error:
             st.error(error, icon="⚠️")
         stripe.markdown(f'<div style="height:4px;background:{color if config else "#BBBBBB"};border-radius:2px">'
                         "</div>", unsafe_allow_html=True)
@@ -257,4 +273,3 @@ def optimizer_panel(pid: int, index: int, color: str, steps: int, preview) -> tu
                     disabled=len(st.session_state.get("panels", [])) >= MAX_PANELS)
         right.button("", key=f"opt{pid}.remove", on_click=_remove, args=(pid,), icon=":material/delete:",
                      help="Remove this optimizer")
-    return config, error
