@@ -18,6 +18,7 @@ import torch
 
 from optimizers import get_optimizer
 from surfaces.mnist import data as mnist
+from surfaces.mnist import step_kernels
 from surfaces.mnist.landscape import loss_landscape, pca_plane, plane_loss
 from surfaces.mnist.mlp import Layout, NumpyMLP, TorchMLP, init_params
 from surfaces.mnist.train import (
@@ -82,12 +83,17 @@ def test_layout_and_init_follow_torch_defaults():
     assert not np.array_equal(flat, init_params(64, seed=4, dtype="float64"))
 
 
-def test_numpy_backprop_matches_autograd(embedded):
+@pytest.mark.parametrize("compiled", [False, True], ids=["array-code", "step-kernels"])
+def test_numpy_backprop_matches_autograd(embedded, compiled):
     layout = Layout(32)
     rng = np.random.default_rng(0)
     p = np.stack([init_params(32, s, "float64") + 0.05 * rng.standard_normal(layout.size) for s in range(3)])[:, None]
     x, y = np.asarray(embedded.x_train[:100], np.float64), embedded.y_train[:100]
-    loss, grad = NumpyMLP(32, 3, "float64").loss_grad(p, x, y)
+    kernels = step_kernels.get("float64", wait=True) if compiled else None
+    assert (kernels is not None) == compiled
+    model = NumpyMLP(32, 3, "float64", kernels)
+    loss, grad = model.loss_grad(p, x, y)
+    np.testing.assert_allclose(model.evaluate(p, x, y)[0], loss, rtol=0, atol=1e-12)
     tm = TorchMLP(32, 3, "float64")
     t_loss, t_grad = tm.loss_grad(tm.asarray(p), tm.asarray(x), tm.asarray(y))
     for k in range(3):
@@ -101,15 +107,19 @@ def test_numpy_backprop_matches_autograd(embedded):
     np.testing.assert_allclose(t_loss, loss, rtol=0, atol=1e-12)
 
 
-def test_evaluate_and_predict_match_torch(embedded):
+@pytest.mark.parametrize("compiled", [False, True], ids=["array-code", "step-kernels"])
+def test_evaluate_and_predict_match_torch(embedded, compiled):
     layout = Layout(16)
     flat = init_params(16, 1, "float64")
+    flat.flags.writeable = False  # read-only parameters work too
     x, y = np.asarray(embedded.x_val[:300], np.float64), embedded.y_val[:300]
-    loss, acc = NumpyMLP(16, 1, "float64").evaluate(flat[None, None], x, y)
+    model = NumpyMLP(16, 1, "float64", step_kernels.get("float64", wait=True) if compiled else None)
+    loss, acc = model.evaluate(flat[None, None], x, y)
     logits = torch_net(layout, flat)(torch.tensor(x))
     assert abs(loss[0] - torch.nn.functional.cross_entropy(logits, torch.tensor(y)).item()) < 1e-12
     assert acc[0] == (logits.argmax(1).numpy() == y).mean()
-    np.testing.assert_array_equal(NumpyMLP(16, 1, "float64").predict(flat[None, None], x)[0], logits.argmax(1).numpy())
+    np.testing.assert_array_equal(model.predict(flat[None, None], x)[0], logits.argmax(1).numpy())
+    assert np.isfinite(model.loss_grad(flat[None, None], x, y)[0]).all()
 
 
 # --- training against torch.optim --------------------------------------------------------------

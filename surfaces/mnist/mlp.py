@@ -236,6 +236,8 @@ class NumpyMLP:
     def _loss_grad_compiled(self, p, x, y):
         """loss_grad with the elementwise steps in step_kernels (they release the GIL)."""
         kern = self.kernels
+        if not p.flags.writeable:  # the compiled signatures take writable arrays
+            p = p.copy()
         w1, b1, w2, b2 = self.layout.views(p)
         gw1, gb1, gw2, gb2 = self._grad_views
         x, cols, others = x if isinstance(x, Pixels) else self.prepare(x)
@@ -248,7 +250,7 @@ class NumpyMLP:
         kern.bias_relu(a1, b1)
         z2 = np.matmul(a1, w2)  # [K, B, 10]
         loss = np.empty(self.k)
-        kern.softmax_xent(z2, b2, np.ascontiguousarray(y, dtype=np.int64), loss, gb2)  # z2 <- d loss / d z2
+        kern.softmax_xent(z2, b2, np.array(y, dtype=np.int64), loss, gb2)  # z2 <- d loss / d z2
         np.matmul(a1.transpose(0, 2, 1), z2, out=gw2)
         da1 = np.matmul(z2, w2.transpose(0, 2, 1))  # [K, B, H]
         kern.relu_grad(da1, a1, gb1)
@@ -276,6 +278,9 @@ class NumpyMLP:
             a1 += b1
             np.maximum(a1, 0, out=a1)
         else:
+            if not p.flags.writeable:  # the compiled signatures take writable arrays
+                p = p.copy()
+                w1, b1, w2, b2 = self.layout.views(p)
             if cols is not None:
                 used = np.empty((p.shape[0], len(cols), self.layout.hidden), self.dtype)
                 self.kernels.take_rows(w1, cols, used)
