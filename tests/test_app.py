@@ -16,6 +16,7 @@ import ui.compute
 from optimizers import OPTIMIZERS, get_optimizer, run
 from surfaces import SURFACES
 from ui import state
+from ui.charts import typed_arrays
 from ui.export import summary_frame, trajectories_frame
 from ui.presets import PRESETS
 
@@ -85,6 +86,21 @@ def summary_table(at: AppTest):
 
 
 # --- the default view ----------------------------------------------------------------------------------
+
+
+def test_figure_arrays_go_out_as_plotly_typed_arrays():
+    """ui/charts.py sends the builders' NumPy arrays as base64 typed arrays, exactly, at any depth."""
+    grid = np.array([[1.5, np.nan], [-3.0, 1e-300]])
+    fig = {"z": grid, "marker": {"size": np.arange(3)}, "empty": np.zeros(0), "text": np.array(["a", "b"]),
+           "pieces": [np.float32([0.1, 2.0])], "name": "kept"}
+    out = typed_arrays(fig)
+    assert out["z"]["dtype"] == "f8" and out["z"]["shape"] == "2, 2"
+    np.testing.assert_array_equal(array(out["z"]).reshape(2, 2), grid)
+    assert out["marker"]["size"]["dtype"] == "i4"  # plotly.js has no int64
+    np.testing.assert_array_equal(array(out["marker"]["size"]), [0, 1, 2])
+    assert out["empty"] == [] and out["text"] == ["a", "b"] and out["name"] == "kept"
+    np.testing.assert_array_equal(array(out["pieces"][0]), np.float32([0.1, 2.0]))
+    assert isinstance(fig["z"], np.ndarray)  # the input (maybe a cached, shared trace) is left as it was
 
 
 def test_default_view():
