@@ -20,6 +20,9 @@ N_LEVELS = 24  # about as many filled levels (linear views round the step up to 
 SWARM = 20  # more starts than this: paths become thin translucent lines without markers or hover
 MAX_PATH_POINTS = 100_000  # all path traces together; past it every s-th step is drawn
 CLICK_GRID = "click grid"
+# Step dots drawn per path at most; Plotly spreads them evenly over the points in view, so zooming
+# in shows every step again. Hover still finds every step. Each SVG dot costs the browser's redraw.
+STEP_DOTS = 150
 
 
 def surface_grid(surface, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -198,7 +201,8 @@ def _path_trace(res, k: int, stride: int, swarm: bool) -> dict:
     name = html.escape(res.labels[k])
     return {
         **trace, "mode": "lines+markers", "line": {"color": color(k), "width": 2.5},
-        "marker": {"color": color(k), "size": 4}, "unselected": {"marker": {"opacity": 1.0}},
+        "marker": {"color": color(k), "size": 4, "maxdisplayed": STEP_DOTS},
+        "unselected": {"marker": {"opacity": 1.0}},
         "customdata": np.stack((step, loss), axis=-1),
         "hovertemplate": f"<b>{name}</b><br>step %{{customdata[0]}}: (%{{x:.4g}}, %{{y:.4g}})"
                          "<br>f = %{customdata[1]:.4g}<extra></extra>",
