@@ -353,7 +353,8 @@ class TorchMLP:
     def loss_grad(self, p, x, y):
         """As NumpyMLP.loss_grad, by autograd; p, x, y tensors (y int64). Returns (loss [K] np, grad)."""
         torch = self._torch
-        p = p.detach().requires_grad_(True)
+        # a copy: the other shard writes other rows of the same buffers while this graph lives
+        p = p.detach().clone().requires_grad_(True)
         z = self._logits(p, x)  # [K, B, 10]
         k, batch = z.shape[:2]
         loss = torch.nn.functional.cross_entropy(z.reshape(k * batch, N_OUT), y.repeat(k),

@@ -326,7 +326,6 @@ def train_stream(
     states = [g.config.info.init(p[g.start:g.stop], g.config.hp, xp) for g in shards.groups]
     updates = _FusedUpdates(shards.groups, states, lr_table, use_compiled, wait)
     rec = _Recorder(config, data, model, shards, order, started)
-    batch_buffers: dict[int, np.ndarray] = {}
 
     def advance(i: int, t: int, p, out, xb, yb, record: bool):
         """Shard i's rows: loss and gradient, clipping, the rule of each of its groups into out."""
@@ -353,30 +352,45 @@ def train_stream(
             quantiles = eff_quantiles(eff, rec.samples)
         return loss, norms, quantiles
 
-    stopped = False
+    def run(i: int, t0: int, t1: int) -> None:
+        """Shard i trains its rows from step t0 to t1 (0-based, t1 excluded) and records them.
+
+        The shards share nothing but the read-only inputs and disjoint rows of the buffers and
+        the records, so they only meet at the ends of these chunks.
+        """
+        a, b = shards.spans[i]
+        rows, shard = slice(a, b), shards.models[i]
+        batch_buffers: dict[int, np.ndarray] = {}
+        for t in range(t0, t1):
+            idx = batch_indices(n, config.batch_size, config.seed, t)
+            xb = batch_buffers.setdefault(len(idx), np.empty((len(idx), x_train.shape[1]), x_train.dtype))
+            np.take(x_train, idx, axis=0, out=xb)
+            p, out = buffers[t % 2], buffers[(t + 1) % 2]
+            loss, norms, quantiles = advance(i, t, p, out, shard.prepare(xb), shard.asarray(y_train[idx]),
+                                             t + 1 in rec.record_col)
+            rec.step(t, rows, loss, norms)
+            frozen = rec.frozen[rows]
+            if frozen.any():  # diverged models stay at their last finite parameters
+                held = frozen if model.backend == "numpy" else model.asarray(frozen)
+                out[rows][held] = p[rows][held]
+            rec.after_update(i, rows, t + 1, out[rows], quantiles)
+
+    stopped, t = False, 0
     try:
         with np.errstate(all="ignore"), one_thread(config.backend == "torch"):
-            rec.evaluate(p, 0)
-            rec.snapshot(p, 0)
-            for t in range(total):
+            shards.map(lambda i: rec.start(i, slice(*shards.spans[i]), buffers[0][slice(*shards.spans[i])]))
+            while t < total:
                 if stop is not None and stop():
                     stopped = True
                     break
-                idx = batch_indices(n, config.batch_size, config.seed, t)
-                xb = batch_buffers.setdefault(len(idx), np.empty((len(idx), x_train.shape[1]), x_train.dtype))
-                np.take(x_train, idx, axis=0, out=xb)
-                out = buffers[(t + 1) % 2]
-                parts = shards.map(functools.partial(advance, t=t, p=p, out=out, xb=model.prepare(xb),
-                                                     yb=model.asarray(y_train[idx]), record=t + 1 in rec.record_at))
-                rec.step(t, np.concatenate([r[0] for r in parts]), np.concatenate([r[1] for r in parts]))
-                if rec.frozen.any():  # diverged models stay at their last finite parameters
-                    held = rec.frozen if model.backend == "numpy" else model.asarray(rec.frozen)
-                    out[held] = p[held]
-                p = out
-                rec.after_update(t + 1, p, np.concatenate([r[2] for r in parts]) if parts[0][2] is not None else None)
-                if t + 1 < total and (t == 0 or (t + 1) % every == 0):
+                t1 = 1 if t == 0 else min(total, (t // every + 1) * every)  # yields after step 1, then every
+                shards.map(functools.partial(run, t0=t, t1=t1))
+                t = rec.steps_done = t1
+                if t < total:
                     yield rec.result()
-            yield rec.finish(p, stopped)
+            p = buffers[t % 2]
+            shards.map(lambda i: rec.finish(i, slice(*shards.spans[i]), p[slice(*shards.spans[i])]))
+            yield rec.final_result(p, stopped)
     finally:
         shards.close()
 
@@ -470,87 +484,105 @@ class _Shards:
 class _Recorder:
     """The records of one run in preallocated arrays, in the caller's configuration order.
 
-    Internal arrays (parameters, losses from the model) have row r = configuration order[r];
-    everything stored here is permuted back with `inverse`.
+    Internal arrays (parameters, losses from the model) have row r = configuration order[r]; each
+    shard writes the rows of its internal slice, at `order[rows]`. The step of every record
+    column is fixed up front (eval_at, record_at, snap_at), so the shards need no shared counter;
+    a run that stops early evaluates and snapshots its last step in the first column left over.
     """
 
     def __init__(self, config: TrainConfig, data, model, shards: _Shards, order: np.ndarray, started: float):
         self.config, self.model, self.shards, self.started = config, model, shards, started
-        self.order, self.inverse = order, np.argsort(order)
+        self.order = order
         k, total = len(config.optimizers), config.steps
         self.layers = tuple(model.layout.layers)
         n_layers = len(self.layers)
         self.x_val, self.y_val = np.asarray(data.x_val), np.asarray(data.y_val)
         subset = eval_subset(len(self.x_val), config.eval_size, config.seed)
         self.eval_chunks = eval_chunks(model, self.x_val[subset], self.y_val[subset])
-        self.n_eval_images = len(subset)
         # an evaluation of n images costs the first layer's products of about n / (2 B) training steps
         # (a step has two: the forward pass and the weight gradient): every 3 n / B steps is a sixth
         every = config.eval_every or max(1, round(total / 40), -(-3 * len(subset) // config.batch_size))
-        self.eval_at = set(cadence(total, every).tolist())
-        self.record_at = set(cadence(total, max(1, round(total / N_RECORDS)))[1:].tolist())
-        self.snap_at = set(schedule_steps(total, config.snapshots).tolist())
+        self.eval_at = cadence(total, every)
+        self.record_at = cadence(total, max(1, round(total / N_RECORDS)))[1:]
+        self.snap_at = schedule_steps(total, config.snapshots)
+        self.eval_col = {int(s): c for c, s in enumerate(self.eval_at)}
+        self.record_col = {int(s): c for c, s in enumerate(self.record_at)}
+        self.snap_col = {int(s): c for c, s in enumerate(self.snap_at)}
         self.samples = quantile_samples(model.layout, config.seed)
 
         self.loss = np.full((k, total), np.nan)
         self.grad_norm = np.full((k, n_layers, total), np.nan)
-        self.eval_steps = np.zeros(len(self.eval_at) + 1, dtype=np.int64)
-        self.val_loss = np.full((k, len(self.eval_at) + 1), np.nan)
-        self.val_acc = np.full((k, len(self.eval_at) + 1), np.nan)
-        n_records = len(self.record_at) + 1
-        self.record_steps = np.zeros(n_records, dtype=np.int64)
-        self.eff_lr = np.full((k, n_layers, len(QUANTILES), n_records), np.nan)
-        self.snapshot_steps = np.zeros(len(self.snap_at) + 1, dtype=np.int64)
-        self.snapshots = np.zeros((k, len(self.snap_at) + 1, model.layout.size), model.dtype)
-        self.n_eval = self.n_records = self.n_snaps = self.steps_done = 0
-        self.eval_seconds = 0.0
+        self.eval_steps = np.r_[self.eval_at, 0].astype(np.int64)  # one column spare, for a stop
+        self.val_loss = np.full((k, len(self.eval_steps)), np.nan)
+        self.val_acc = np.full((k, len(self.eval_steps)), np.nan)
+        self.record_steps = self.record_at.astype(np.int64)
+        self.eff_lr = np.full((k, n_layers, len(QUANTILES), len(self.record_steps)), np.nan)
+        self.snapshot_steps = np.r_[self.snap_at, 0].astype(np.int64)
+        self.snapshots = np.zeros((k, len(self.snapshot_steps), model.layout.size), model.dtype)
+        self.final_val = np.full((2, k), np.nan)  # loss, accuracy on the whole validation set
+        self.steps_done = 0
+        self.eval_seconds = [0.0] * len(shards.spans)
         self.diverged_at = np.full(k, -1)
         self.frozen = np.zeros(k, dtype=bool)  # internal order
+        self.extra_eval = self.extra_snap = False  # a stopped run's last step took a spare column
 
-    def _caller(self, a) -> np.ndarray:
-        return np.asarray(a)[self.inverse]
+    def start(self, i: int, rows: slice, p) -> None:
+        """Shard i's records of the initial parameters p [k, 1, P] (its rows)."""
+        self.evaluate(i, rows, p, self.eval_col[0])
+        self.snapshot(rows, p, self.snap_col[0])
 
-    def step(self, t: int, loss: np.ndarray, norms: np.ndarray) -> None:
-        """Step t's (0-based) mini-batch loss [K] and layer gradient norms [K, L]; marks divergence."""
-        bad = ~(np.abs(loss) <= LOSS_BOUND) & ~self.frozen
+    def step(self, t: int, rows: slice, loss: np.ndarray, norms: np.ndarray) -> None:
+        """Step t's (0-based) mini-batch loss [k] and layer gradient norms [k, L] of internal rows;
+        marks divergence."""
+        frozen = self.frozen[rows]
+        bad = ~(np.abs(loss) <= LOSS_BOUND) & ~frozen
         if bad.any():
-            self.frozen |= bad
-            self.diverged_at[self.order[bad]] = t
-        self.loss[:, t] = self._caller(np.where(self.frozen, np.nan, loss))
-        self.grad_norm[:, :, t] = self._caller(np.where(self.frozen[:, None], np.nan, norms))
+            frozen |= bad
+            self.frozen[rows] = frozen
+            self.diverged_at[self.order[rows][bad]] = t
+        caller = self.order[rows]
+        self.loss[caller, t] = np.where(frozen, np.nan, loss)
+        self.grad_norm[caller, :, t] = np.where(frozen[:, None], np.nan, norms)
 
-    def after_update(self, steps_done: int, p, quantiles: np.ndarray | None) -> None:
-        """Records after `steps_done` updates: effective lr quantiles [K, L, 3] (internal order,
-        given on the steps in record_at), evaluation, snapshot."""
-        self.steps_done = steps_done
-        if steps_done in self.record_at:
-            q = quantiles.copy()
-            q[self.frozen] = np.nan
-            self.record_steps[self.n_records] = steps_done
-            self.eff_lr[:, :, :, self.n_records] = self._caller(q)
-            self.n_records += 1
-        if steps_done in self.eval_at:
-            self.evaluate(p, steps_done)
-        if steps_done in self.snap_at:
-            self.snapshot(p, steps_done)
+    def after_update(self, i: int, rows: slice, steps_done: int, p, quantiles: np.ndarray | None) -> None:
+        """Records of internal rows after `steps_done` updates (p [k, 1, P] their parameters):
+        effective lr quantiles [k, L, 3] (given on the steps in record_at), evaluation, snapshot."""
+        col = self.record_col.get(steps_done)
+        if col is not None:
+            self.eff_lr[self.order[rows], :, :, col] = np.where(self.frozen[rows, None, None], np.nan, quantiles)
+        col = self.eval_col.get(steps_done)
+        if col is not None:
+            self.evaluate(i, rows, p, col)
+        col = self.snap_col.get(steps_done)
+        if col is not None:
+            self.snapshot(rows, p, col)
 
-    def evaluate(self, p, step: int) -> None:
+    def evaluate(self, i: int, rows: slice, p, col: int, chunks: list | None = None) -> tuple:
+        """Shard i's rows on the validation subset (or `chunks`) into column `col`; (loss, acc)."""
         started = time.perf_counter()
-        loss, acc = self.shards.evaluate(p, self.eval_chunks)
-        self.eval_seconds += time.perf_counter() - started
-        bad = self._caller(self.frozen)
-        self.eval_steps[self.n_eval] = step
-        self.val_loss[:, self.n_eval] = np.where(bad, np.nan, self._caller(loss))
-        self.val_acc[:, self.n_eval] = np.where(bad, np.nan, self._caller(acc))
-        self.n_eval += 1
+        loss, acc = evaluate_chunks(self.shards.models[i], p, self.eval_chunks if chunks is None else chunks)
+        self.eval_seconds[i] += time.perf_counter() - started
+        frozen = self.frozen[rows]
+        loss, acc = np.where(frozen, np.nan, loss), np.where(frozen, np.nan, acc)
+        if col is not None:
+            self.val_loss[self.order[rows], col] = loss
+            self.val_acc[self.order[rows], col] = acc
+        return loss, acc
 
-    def snapshot(self, p, step: int) -> None:
-        self.snapshot_steps[self.n_snaps] = step
-        self.snapshots[:, self.n_snaps] = self._caller(self.model.to_numpy(p)[:, 0])
-        self.n_snaps += 1
+    def snapshot(self, rows: slice, p, col: int) -> None:
+        self.snapshots[self.order[rows], col] = self.model.to_numpy(p)[:, 0]
+
+    def _counts(self) -> tuple[int, int, int]:
+        """Columns filled so far: evaluations, records, snapshots."""
+        s = self.steps_done
+        e = int(np.searchsorted(self.eval_at, s, side="right")) + self.extra_eval
+        r = int(np.searchsorted(self.record_at, s, side="right"))
+        m = int(np.searchsorted(self.snap_at, s, side="right")) + self.extra_snap
+        return e, r, m
 
     def result(self, **final) -> TrainResult:
-        s, e, r, m = self.steps_done, self.n_eval, self.n_records, self.n_snaps
+        s = self.steps_done
+        e, r, m = self._counts()
         return TrainResult(
             config=self.config, steps_done=s, total_steps=self.config.steps,
             loss=self.loss[:, :s], grad_norm=self.grad_norm[:, :, :s],
@@ -558,22 +590,29 @@ class _Recorder:
             record_steps=self.record_steps[:r], eff_lr=self.eff_lr[..., :r],
             snapshot_steps=self.snapshot_steps[:m], snapshots=self.snapshots[:, :m],
             diverged_at=self.diverged_at.copy(), elapsed=time.perf_counter() - self.started,
-            eval_seconds=self.eval_seconds, layer_names=self.layers, **final,
+            eval_seconds=max(self.eval_seconds), layer_names=self.layers, **final,
         )
 
-    def finish(self, p, stopped: bool) -> TrainResult:
-        """The final result: last evaluation and snapshot, and the whole validation set."""
+    def finish(self, i: int, rows: slice, p) -> None:
+        """Shard i's final records: the last step's evaluation and snapshot when a stop left them
+        out, and the whole validation set."""
         s = self.steps_done
-        if self.eval_steps[self.n_eval - 1] != s:
-            self.evaluate(p, s)
-        if self.snapshot_steps[self.n_snaps - 1] != s:
-            self.snapshot(p, s)
-        started = time.perf_counter()
-        loss, acc = self.shards.evaluate(p, eval_chunks(self.model, self.x_val, self.y_val))
-        self.eval_seconds += time.perf_counter() - started
-        bad = self._caller(self.frozen)
+        if s not in self.eval_col:  # stopped between evaluations: the first column not yet used
+            col = int(np.searchsorted(self.eval_at, s, side="right"))
+            self.eval_steps[col] = s
+            self.evaluate(i, rows, p, col)
+        if s not in self.snap_col:
+            col = int(np.searchsorted(self.snap_at, s, side="right"))
+            self.snapshot_steps[col] = s
+            self.snapshot(rows, p, col)
+        chunks = eval_chunks(self.model, self.x_val, self.y_val)
+        self.final_val[:, self.order[rows]] = self.evaluate(i, rows, p, None, chunks)
+
+    def final_result(self, p, stopped: bool) -> TrainResult:
+        """The final result, after every shard's `finish`."""
+        s = self.steps_done
+        self.extra_eval, self.extra_snap = s not in self.eval_col, s not in self.snap_col
         return self.result(
-            done=True, stopped=stopped, final_params=self._caller(self.model.to_numpy(p)[:, 0]).copy(),
-            final_val_loss=np.where(bad, np.nan, self._caller(loss)),
-            final_val_acc=np.where(bad, np.nan, self._caller(acc)),
+            done=True, stopped=stopped, final_params=self.model.to_numpy(p)[self.order.argsort(), 0].copy(),
+            final_val_loss=self.final_val[0].copy(), final_val_acc=self.final_val[1].copy(),
         )
