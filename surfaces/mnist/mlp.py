@@ -181,6 +181,7 @@ class NumpyMLP:
         self.kernels = kernels
         self._grad = np.empty((k, 1, self.layout.size), self.dtype)
         self._grad_views = self.layout.views(self._grad)
+        self._scratch: dict[str, np.ndarray] = {}
 
     # --- conversions at the edges ---------------------------------------------------------------
     def asarray(self, a):
@@ -242,24 +243,49 @@ class NumpyMLP:
         w1, b1, w2, b2 = self.layout.views(p)
         gw1, gb1, gw2, gb2 = self._grad_views
         x, cols, others = x if isinstance(x, Pixels) else self.prepare(x)
+        k, batch, h = self.k, x.shape[0], self.layout.hidden
+        a1 = self._work("a1", (k, batch, h))
         if cols is None:
-            a1 = np.matmul(x, w1)
+            np.matmul(x, w1, out=a1)
         else:
-            used = np.empty((self.k, len(cols), self.layout.hidden), self.dtype)
+            used = self._work("rows", (k, len(cols), h))
             kern.take_rows(w1, cols, used)
-            a1 = np.matmul(x, used)  # [K, B, H]
+            np.matmul(x, used, out=a1)
         kern.bias_relu(a1, b1)
-        z2 = np.matmul(a1, w2)  # [K, B, 10]
-        loss = np.empty(self.k)
+        z2 = np.matmul(a1, w2, out=self._work("z2", (k, batch, N_OUT)))
+        loss = np.empty(k)
         kern.softmax_xent(z2, b2, np.array(y, dtype=np.int64), loss, gb2)  # z2 <- d loss / d z2
         np.matmul(a1.transpose(0, 2, 1), z2, out=gw2)
-        da1 = np.matmul(z2, w2.transpose(0, 2, 1))  # [K, B, H]
+        da1 = np.matmul(z2, w2.transpose(0, 2, 1), out=self._work("da1", (k, batch, h)))
         kern.relu_grad(da1, a1, gb1)
         if cols is None:
             np.matmul(x.T, da1, out=gw1)
         else:
-            kern.put_rows(np.matmul(x.T, da1), cols, others, gw1)
+            kern.put_rows(np.matmul(x.T, da1, out=self._work("rows", (k, len(cols), h))), cols, others, gw1)
         return loss, self._grad
+
+    def _work(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A C-contiguous scratch array of `shape`, reused from call to call.
+
+        Fresh arrays of this size come from the system zeroed a page at a time, which costs
+        more than the work done in them. One model serves one thread (train._Shards), so its
+        scratch is never shared.
+        """
+        size = math.prod(shape)
+        buf = self._scratch.get(name)
+        if buf is None or buf.size < size:
+            buf = self._scratch[name] = np.empty(size, self.dtype)
+        return buf[:size].reshape(shape)
+
+    def prepare_batch(self, x: np.ndarray) -> Pixels:
+        """As `prepare`, into scratch memory: valid until the next call (a training batch)."""
+        x = self.asarray(x)
+        cols, others = _active_pixels(x)
+        if cols is None:
+            return Pixels(x, None, None)
+        used = self._work("batch", (x.shape[0], len(cols)))
+        np.take(x, cols, axis=1, out=used, mode="clip")  # "clip": no buffering (cols are in range)
+        return Pixels(used, cols, others)
 
     def prepare(self, x: np.ndarray) -> Pixels:
         """x [n, 784] as the forward pass uses it: its nonzero columns only, found once.
@@ -344,6 +370,8 @@ class TorchMLP:
     def prepare(self, x):
         """x as a tensor on the model's device, converted once."""
         return self.asarray(x)
+
+    prepare_batch = prepare
 
     def _logits(self, p, x):
         w1, b1, w2, b2 = self.layout.views(p)

@@ -366,7 +366,7 @@ def train_stream(
             xb = batch_buffers.setdefault(len(idx), np.empty((len(idx), x_train.shape[1]), x_train.dtype))
             np.take(x_train, idx, axis=0, out=xb)
             p, out = buffers[t % 2], buffers[(t + 1) % 2]
-            loss, norms, quantiles = advance(i, t, p, out, shard.prepare(xb), shard.asarray(y_train[idx]),
+            loss, norms, quantiles = advance(i, t, p, out, shard.prepare_batch(xb), shard.asarray(y_train[idx]),
                                              t + 1 in rec.record_col)
             rec.step(t, rows, loss, norms)
             frozen = rec.frozen[rows]
