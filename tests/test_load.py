@@ -9,6 +9,9 @@ something every 1-3 s), where the latency target applies, and as a burst (all 90
 at once), where only correctness and memory are checked. Reported: rerun latency percentiles
 (from the request to script_finished), the server's peak memory and its memory per open session.
 Bounded: 2 x 30 sessions x 3 runs, each load within LOAD_TIMEOUT seconds; about a minute in all.
+
+The latency target (classroom median <= 1.5 s) is a speed figure: bench/classroom_load.py runs
+the same load and prints it against the target; this test asserts correctness and memory only.
 """
 
 from __future__ import annotations
@@ -171,8 +174,3 @@ def test_thirty_sessions_at_once_each_get_their_own_result(load_runs, capsys):
               + f"\npeak server RSS {peak:.0f} MiB")
     assert "Traceback" not in logged, logged
     assert peak <= RSS_TARGET_MIB, f"peak server RSS {peak:.0f} MiB"
-
-
-def test_classroom_median_rerun_meets_the_target(load_runs):
-    classroom_run = load_runs[0]
-    assert classroom_run["median"] <= MEDIAN_TARGET_S, report("classroom", classroom_run)
