@@ -20,34 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.app_server import peak_rss_mib, streamlit_server  # noqa: E402
-from tests.load_client import Session  # noqa: E402
-from tests.test_load import (  # noqa: E402
-    BURST,
-    CLASSROOM,
-    MEDIAN_TARGET_S,
-    SESSIONS,
-    check,
-    load,
-    query,
-    report,
-    run_async,
-    settings,
-)
+from tests.test_load import MEDIAN_TARGET_S, classroom_and_burst, report  # noqa: E402
 
 
 def main() -> int:
-    with streamlit_server(name="bench-classroom") as server:
-        warm = settings(SESSIONS)
-
-        async def warm_up():
-            async with Session(server.url, query(warm)) as session:
-                check(await session.rerun(), warm)
-
-        run_async(warm_up())
-        classroom = load(server, CLASSROOM)
-        burst = load(server, BURST)
-        peak = peak_rss_mib(server.pid)
+    classroom, burst, peak, _ = classroom_and_burst("bench-classroom")
     print(report("classroom", classroom))
     print(report("burst", burst))
     print(f"peak server RSS {peak:.0f} MiB")

@@ -146,10 +146,9 @@ def report(name: str, r: dict) -> str:
             f"({(r['open'] - r['baseline']) / SESSIONS:.1f} MiB per session)")
 
 
-@pytest.fixture(scope="module")
-def load_runs():
-    """One server, a warm-up session, then the classroom and the burst: their reports, peak RSS, log."""
-    with streamlit_server(name="load-server") as server:
+def classroom_and_burst(name: str) -> tuple[dict, dict, float, str]:
+    """One server, a warm-up session, then the classroom and the burst: their runs, peak RSS, log."""
+    with streamlit_server(name=name) as server:
         warm = settings(SESSIONS)  # a session of its own: imports, first figures, the engine's kernels
 
         async def warm_up():
@@ -162,6 +161,11 @@ def load_runs():
         peak = peak_rss_mib(server.pid)
         logged = server.log_text()
     return classroom_run, burst_run, peak, logged
+
+
+@pytest.fixture(scope="module")
+def load_runs():
+    return classroom_and_burst("load-server")
 
 
 def test_thirty_sessions_at_once_each_get_their_own_result(load_runs, capsys):
