@@ -224,6 +224,23 @@ _WORKER = (
 )
 
 
+def module_if_ready(traced: Traced, *, wait: bool):
+    """The compiled module of `traced`, or None: numba missing, an unwritable kernel cache, or not
+    compiled yet, in which case a background process compiles it for a later call.
+
+    wait: compile now (seconds, once per machine) instead.
+    """
+    if not AVAILABLE:
+        return None
+    try:
+        if wait or is_ready(traced):
+            return load_module(traced)
+        compile_in_background(traced)
+    except OSError:  # an unwritable kernel cache: the caller's array code serves
+        return None
+    return None
+
+
 def load_kernel(traced: Traced):
     """Compile (or load from the on-disk cache) the kernel of `traced`."""
     return load_module(traced).kernel

@@ -116,12 +116,5 @@ def get(dtype, *, wait: bool) -> StepKernels | None:
 
     wait: compile now rather than in a background process for a later run.
     """
-    if not compiled.AVAILABLE:
-        return None
-    try:
-        if wait or compiled.is_ready(TRACED):
-            return StepKernels(compiled.load_module(TRACED), dtype)
-        compiled.compile_in_background(TRACED)
-    except OSError:
-        return None
-    return None
+    module = compiled.module_if_ready(TRACED, wait=wait)
+    return None if module is None else StepKernels(module, dtype)

@@ -289,7 +289,8 @@ def train_stream(
 
     data: anything with x_train [n, 784] float32 in [0, 1], y_train [n] int, x_val, y_val
         (surfaces.mnist.data.MnistData).
-    stop: polled before every step; True ends training, keeping what was computed.
+    stop: polled after the first step and then every `every` steps (the shards meet only there);
+        True ends training, keeping what was computed.
     every: steps between yielded partial results (one is yielded after the first step).
     init: one model's initial parameters [P] (default: init_params(hidden, seed)).
     workers: threads the K models are split over (default: up to 2, one per core); the numbers
@@ -389,7 +390,8 @@ def train_stream(
                 if t < total:
                     yield rec.result()
             p = buffers[t % 2]
-            shards.map(lambda i: rec.finish(i, slice(*shards.spans[i]), p[slice(*shards.spans[i])]))
+            val = eval_chunks(model, rec.x_val, rec.y_val)
+            shards.map(lambda i: rec.finish(i, slice(*shards.spans[i]), p[slice(*shards.spans[i])], val))
             yield rec.final_result(p, stopped)
     finally:
         shards.close()
@@ -470,11 +472,6 @@ class _Shards:
         futures = [self.pool.submit(_quietly, fn, i) for i in range(1, len(self.spans))] if self.pool else []
         first = fn(0)
         return [first] + [f.result() for f in futures]
-
-    def evaluate(self, p, chunks: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
-        """(loss [K], accuracy [K]) of every model on mlp.eval_chunks, shards in parallel."""
-        parts = self.map(lambda i: evaluate_chunks(self.models[i], p[self.spans[i][0]:self.spans[i][1]], chunks))
-        return np.concatenate([r[0] for r in parts]), np.concatenate([r[1] for r in parts])
 
     def close(self) -> None:
         if self.pool is not None:
@@ -593,9 +590,9 @@ class _Recorder:
             eval_seconds=max(self.eval_seconds), layer_names=self.layers, **final,
         )
 
-    def finish(self, i: int, rows: slice, p) -> None:
+    def finish(self, i: int, rows: slice, p, val_chunks: list) -> None:
         """Shard i's final records: the last step's evaluation and snapshot when a stop left them
-        out, and the whole validation set."""
+        out, and the whole validation set (`val_chunks`, mlp.eval_chunks of it)."""
         s = self.steps_done
         if s not in self.eval_col:  # stopped between evaluations: the first column not yet used
             col = int(np.searchsorted(self.eval_at, s, side="right"))
@@ -605,8 +602,7 @@ class _Recorder:
             col = int(np.searchsorted(self.snap_at, s, side="right"))
             self.snapshot_steps[col] = s
             self.snapshot(rows, p, col)
-        chunks = eval_chunks(self.model, self.x_val, self.y_val)
-        self.final_val[:, self.order[rows]] = self.evaluate(i, rows, p, None, chunks)
+        self.final_val[:, self.order[rows]] = self.evaluate(i, rows, p, None, val_chunks)
 
     def final_result(self, p, stopped: bool) -> TrainResult:
         """The final result, after every shard's `finish`."""
