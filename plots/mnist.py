@@ -170,7 +170,8 @@ def landscape_figure(landscape, result, height: int = 560) -> go.Figure:
                     marker={"symbol": "star", "size": 16, "color": "#FFFFFF", "line": {"color": OUTLINE, "width": 1.5}},
                     hoverinfo="skip", meta={"role": "start"})
     fig.update_layout(
-        **{**_layout(height), "hovermode": "closest", "margin": {"l": 60, "r": 10, "t": 10, "b": 45},
+        **{**_layout(height), "hovermode": "closest",
+           "margin": {"l": 60, "r": 10, "t": 30, "b": 45},  # room for the mode bar above the colour bar
            "showlegend": True, "legend": {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0,
                                           "font": {"size": 12}}},
         xaxis={**GRID, "title": {"text": f"PC 1 ({ratio[0]:.1f} % of the variance)"},
