@@ -1,7 +1,7 @@
-"""Contour map of a surface with every configuration's paths, start/end markers and a click layer.
+"""The 2-D map: the surface's levels, every configuration's paths, start/end markers, a click layer.
 
-The grid helpers here (`surface_grid`, `z_values`, `colorbar`) and `trajectory_points` are shared
-with the 3-D view and the animation, so that every view draws the same levels and paths.
+The surface is a cached background image with its colourbar (plots.raster). `trajectory_points`
+is shared with the 3-D view and the animation, so that every view draws the same paths.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import math
 import numpy as np
 
 from .internals import ARROW_KEY_MARGIN, arrow_key, arrow_traces
-from .palette import COLORSCALE, DIVERGED, FONT, MINIMUM, OUTLINE, SADDLE, color
+from .palette import DIVERGED, FONT, MINIMUM, OUTLINE, SADDLE, color
+from .raster import surface_layer
 
-LOG_FLOOR = 1e-3  # log-scaled views show log10(f - f* + LOG_FLOOR): f = f* sits 3 decades down
-N_LEVELS = 24  # about as many filled levels (linear views round the step up to 1, 2, 2.5 or 5)
 SWARM = 20  # more starts than this: paths become thin translucent lines without markers or hover
 MAX_PATH_POINTS = 100_000  # all path traces together; past it every s-th step is drawn
 CLICK_GRID = "click grid"
@@ -25,91 +24,15 @@ CLICK_GRID = "click grid"
 STEP_DOTS = 150
 
 
-def surface_grid(surface, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(xs [n], ys [n], values [n, n]) over surface.bounds; values[i, j] = f(xs[j], ys[i])."""
-    (x0, x1), (y0, y1) = surface.bounds
-    xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
-    gx, gy = np.meshgrid(xs, ys)
-    with np.errstate(all="ignore"):
-        return xs, ys, surface.value(np.stack((gx, gy), axis=-1), np)
-
-
-def log_scaled(surface) -> bool:
-    """Whether the views colour (and lift) by log10(f - f* + LOG_FLOOR) rather than by f.
-
-    Only surfaces with log_levels and a known minimum value: f - f* needs f*.
-    """
-    return bool(surface.log_levels) and surface.min_value is not None
-
-
-def z_values(surface, values: np.ndarray) -> np.ndarray:
-    """What colour and height show for loss values: log10(f - f* + 1e-3) when log_scaled, else f."""
-    if log_scaled(surface):
-        return np.log10(np.maximum(values - surface.min_value, 0.0) + LOG_FLOOR)
-    return values
-
-
-def colorbar(surface, z: np.ndarray) -> dict:
-    """Colourbar labelled in the surface's own units: decades of f - f* on log-scaled views."""
-    bar = {"thickness": 14, "len": 0.85, "outlinewidth": 0}
-    if not log_scaled(surface):
-        return {**bar, "title": {"text": "f(x, y)", "side": "right"}}
-    name = "f" if surface.min_value == 0 else "f − f*"
-    top = math.floor(float(np.nanmax(z)))
-    decades = list(range(int(math.log10(LOG_FLOOR)) + 1, top + 1))
-    every = max(1, math.ceil(len(decades) / 8))
-    decades = decades[::-1][::every][::-1]
-    vals = [math.log10(LOG_FLOOR)] + [math.log10(10.0**e + LOG_FLOOR) for e in decades]
-    text = ["0"] + [_decade(e) for e in decades]
-    return {**bar, "tickvals": vals, "ticktext": text,
-            "title": {"text": f"{name} (log scale)", "side": "right"}}
-
-
-def _decade(e: int) -> str:
-    return f"{10.0**e:g}" if -2 <= e <= 3 else f"10<sup>{e}</sup>"
-
-
-def nice_step(step: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 times a power of ten at least `step`: levels (and the
-    colourbar ticks plotly puts on them) at round values."""
-    if not step > 0 or not math.isfinite(step):
-        return 1.0
-    power = 10.0 ** math.floor(math.log10(step))
-    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= step * (1 - 1e-9))
-
-
-@functools.lru_cache(maxsize=64)
-def contour_trace(surface, grid: int) -> dict:
-    """The filled contour of surface.value on a grid x grid mesh (log-scaled where it needs it).
-
-    Cached per (surface, grid) and shared by every figure and session: never mutate it."""
-    xs, ys, values = surface_grid(surface, grid)
-    z = z_values(surface, values)
-    finite = z[np.isfinite(z)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    # Log views label their own decades; linear ones get round levels, which plotly ticks.
-    size = ((hi - lo) / N_LEVELS or 1.0) if log_scaled(surface) else nice_step((hi - lo) / N_LEVELS)
-    for shared in (xs, ys, z):
-        shared.flags.writeable = False
-    return {
-        "type": "contour", "x": xs, "y": ys, "z": z, "colorscale": COLORSCALE,
-        "contours": {"start": lo if log_scaled(surface) else math.floor(lo / size) * size, "end": hi, "size": size,
-                     "coloring": "fill"},
-        "line": {"width": 0.7, "color": "rgba(60,70,80,0.35)"},
-        "colorbar": colorbar(surface, z), "hoverinfo": "skip", "name": "surface", "showlegend": False,
-        "meta": {"role": "surface"},
-    }
-
-
 @functools.lru_cache(maxsize=64)
 def click_layer(surface, n: int) -> dict:
     """An invisible n x n scatter grid that makes every spot of the map clickable/selectable.
 
-    A bare contour returns no point on click; with clickmode 'event+select' a click selects the
+    The background image returns no point on click; with clickmode 'event+select' a click selects the
     nearest grid marker (its hover shows where the start would go and f there). Plotly finds
     hovered and selected points in the data, not in the drawn markers, so only one marker is
     drawn (marker.maxdisplayed): drawing all n^2 invisible ones took 60 ms of every redraw in
-    Chromium. Cached and shared like contour_trace: never mutate it.
+    Chromium. Cached and shared like raster.surface_layer: never mutate it.
     """
     (x0, x1), (y0, y1) = surface.bounds
     gx, gy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
@@ -289,7 +212,7 @@ def critical_traces(surface) -> tuple[dict, dict]:
     """Known minima (gold stars, legend 'minimum') and saddle points (white diamonds, 'saddle').
 
     Both traces are always present; a legend entry only appears when the surface has such points.
-    Cached and shared like contour_trace: never mutate them.
+    Cached and shared like raster.surface_layer: never mutate them.
     """
     out = []
     for points, name, symbol, fill, size in ((surface.minima, "minimum", "star", MINIMUM, 20),
@@ -345,12 +268,14 @@ def map_layout(surface, height: int) -> dict:
     }
 
 
-def contour_figure(res, *, step: int | None = None, start: int | None = None, grid: int = 120,
-                   click_grid: int = 40, arrows: bool = False, height: int = 600) -> dict:
-    """Contour map of res.surface with every configuration's paths, as a figure dict.
+def contour_figure(res, *, step: int | None = None, start: int | None = None, click_grid: int = 40,
+                   arrows: bool = False, height: int = 600) -> dict:
+    """The map of res.surface with every configuration's paths, as a figure dict.
 
-    Traces, in this order (K configurations; `meta` holds {"role", "config"} on each):
-      0            the filled contour ("surface"), log-scaled where surface.log_levels;
+    The surface's level bands and lines are layout.images[0] (plots.raster.surface_layer),
+    log-scaled where surface.log_levels. Traces, in this order (K configurations; `meta` holds
+    {"role", "config"} on each):
+      0            the surface's colourbar (role "surface": an empty scatter);
       1            the invisible click grid (click_grid^2 markers, name "click grid");
       2 .. K+1     one path trace per configuration: all its starts joined by NaN gaps; it
                    carries the legend entry (legend_label: label + "— diverged/converged at
@@ -372,7 +297,8 @@ def contour_figure(res, *, step: int | None = None, start: int | None = None, gr
     stop = res.stop_index()
     stride = path_stride(res)
     configs = range(k_count)
-    data = [contour_trace(surface, grid), click_layer(surface, click_grid)]
+    image, bar = surface_layer(surface)
+    data = [bar, click_layer(surface, click_grid)]
     data += [_path_trace(res, k, stride, swarm) for k in configs]
     data.append(_start_trace(res, swarm))
     data += [_end_trace(res, k, stop, swarm) for k in configs]
@@ -381,6 +307,7 @@ def contour_figure(res, *, step: int | None = None, start: int | None = None, gr
     if step is not None:
         data += [playback_trace(res, k, step, start, swarm) for k in configs]
     layout = map_layout(surface, height)
+    layout["images"] = [image]
     if arrows and step is not None:
         traces, scales = arrow_traces(res, step, start or 0)
         data += traces

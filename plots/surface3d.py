@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .contour import SWARM, colorbar, legend_label, log_scaled, path_stride, surface_grid, trajectory_points, z_values
+from .contour import SWARM, legend_label, path_stride, trajectory_points
+from .levels import colorbar, log_scaled, surface_grid, z_values
 from .palette import COLORSCALE, FONT, MINIMUM, OUTLINE, SADDLE, color
 
 LIFT = 0.03  # paths float this fraction of the height range above the surface, to stay visible

@@ -4,6 +4,8 @@ The expected values come from the Result (path, loss, eff_lr, lr, state...) and 
 retyped here (Rosenbrock, Adam's bias correction), never from the builders themselves.
 """
 
+import base64
+import io
 import math
 import re
 import time
@@ -16,7 +18,7 @@ import plots
 from optimizers import get_optimizer, run
 from plots import CLICK_GRID, animation_html, color, internals_rows, legend_label, update_equation
 from plots.contour import MAX_PATH_POINTS
-from plots.palette import DIVERGED, PALETTE
+from plots.palette import COLORSCALE, DIVERGED, PALETTE
 from surfaces import get_surface
 
 ROSENBROCK = get_surface("rosenbrock")
@@ -195,21 +197,63 @@ def test_paths_are_strided_past_the_point_budget():
     assert first[0] == ends[0] and first[-1] == ends[1]  # both ends kept
 
 
-def test_contour_values_follow_the_formula():
-    res = run(ROSENBROCK, get_optimizer("adam", lr=0.01), steps=5)
-    contour = _one(contour_figure(res, grid=50), "surface")
-    gx, gy = np.meshgrid(contour.x, contour.y)
-    np.testing.assert_allclose(contour.z, np.log10(_rosenbrock(gx, gy) + 1e-3), rtol=1e-12)
-    assert contour.x[0] == -2 and contour.x[-1] == 2 and contour.y[0] == -1 and contour.y[-1] == 3
-    assert "log" in contour.colorbar.title.text
-    assert contour.colorbar.ticktext[0] == "0" and "1000" in contour.colorbar.ticktext
+def _decoded(source: str) -> np.ndarray:
+    """A PNG data URI as an [h, w, 3] int array (Pillow, not the code that wrote it)."""
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))).convert("RGB")).astype(int)
+
+
+def _scale(t):
+    """The palette's colour scale at t in [0, 1], linearly between its stops, as [..., 3] floats."""
+    stops = [s for s, _ in COLORSCALE]
+    rgb = [[int(c[i:i + 2], 16) for i in (1, 3, 5)] for _, c in COLORSCALE]
+    return np.stack([np.interp(t, stops, [c[j] for c in rgb]) for j in range(3)], axis=-1)
+
+
+def _image_check(surface, z_of):
+    """The map's background image of `surface` against z_of(x, y) (the colour value, retyped):
+    placed over the bounds; each pixel away from a level line has the colour of its level band,
+    level-line pixels are darker; the colourbar spans exactly the bands."""
+    res = run(surface, get_optimizer("sgd", lr=1e-3), steps=3)
+    fig = contour_figure(res)
+    image, bar = fig.layout.images[0], _one(fig, "surface")
+    (x0, x1), (y0, y1) = surface.bounds
+    assert (image.x, image.y, image.sizex, image.sizey) == (x0, y1, x1 - x0, y1 - y0)
+    assert image.xref == "x" and image.yref == "y" and image.layer == "below"
+    rgb = _decoded(image.source)
+    n = rgb.shape[0]
+    gx, gy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y1, y0, n))  # row 0 is the top
+    z = z_of(gx, gy)
+    start, top = bar.marker.cmin, bar.marker.cmax
+    bands = bar.meta["levels"]["bands"]
+    size = (top - start) / bands
+    assert start <= z.min() < start + size and top - size < z.max() <= top + 1e-9
+    band = np.clip(np.floor((z - start) / size), 0, bands - 1)
+    expected = _scale((band + 0.5) / bands)
+    inner = np.ones(band.shape, bool)
+    inner[:, 1:] &= band[:, 1:] == band[:, :-1]
+    inner[1:, :] &= band[1:, :] == band[:-1, :]
+    inner[:-1, :] &= band[:-1, :] == band[1:, :]  # the neighbour below draws a line where it changes
+    inner[:, :-1] &= band[:, :-1] == band[:, 1:]
+    assert inner.mean() > 0.5
+    np.testing.assert_allclose(rgb[inner], expected[inner], atol=1.01)
+    assert (rgb[~inner].sum(-1) <= expected[~inner].sum(-1) + 3).mean() > 0.99  # lines: darker
+    return bar, size, start
+
+
+def test_map_surface_image_follows_the_formula():
+    bar, _, _ = _image_check(ROSENBROCK, lambda x, y: np.log10(_rosenbrock(x, y) + 1e-3))
+    assert "log" in bar.marker.colorbar.title.text
+    ticks = list(bar.marker.colorbar.ticktext)
+    assert ticks[0] == "0" and "1000" in ticks
     # the tick labelled 100 sits where f = 100
-    assert contour.colorbar.tickvals[list(contour.colorbar.ticktext).index("100")] == pytest.approx(
-        math.log10(100 + 1e-3))
+    assert bar.marker.colorbar.tickvals[ticks.index("100")] == pytest.approx(math.log10(100 + 1e-3))
     quad = get_surface("quadratic")
-    lin = _one(contour_figure(run(quad, get_optimizer("sgd", lr=0.1), steps=5), grid=30), "surface")
-    gx, gy = np.meshgrid(lin.x, lin.y)
-    np.testing.assert_allclose(lin.z, quad.value(np.stack((gx, gy), -1)))
+    _, size, start = _image_check(quad, lambda x, y: quad.value(np.stack((x, y), -1)))
+    mantissa = size / 10 ** math.floor(math.log10(size))
+    assert any(math.isclose(mantissa, m) for m in (1, 2, 2.5, 5))  # linear views: round levels
+    assert math.isclose(start / size, round(start / size), abs_tol=1e-9)
 
 
 def test_click_grid_layer_and_layout(res3):

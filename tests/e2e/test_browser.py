@@ -22,6 +22,7 @@ except ImportError:  # the fixtures skip these tests (or, in CI, fail them) sayi
 from optimizers import get_optimizer, run
 from surfaces import get_surface
 from tests.e2e.browser import (
+    FIND_MAP,
     choose,
     click_map,
     first_point,
@@ -96,9 +97,12 @@ def test_opening_view_shows_the_contour_with_the_default_paths(page, app_url):
     (minimum,) = marks(shown, "minimum")
     assert first_point(minimum) == (1.0, 1.0)
     assert len(marks(shown, "playback")) == 5
-    # the contour itself, and the title and formula above it
-    assert page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].some("
-                         "gd => gd._fullData.some(t => t.type === 'contour'))")
+    # the surface's level image drawn under the paths, its colourbar, and the title and formula
+    drawn = page.evaluate(f"""() => {{ const gd = ({FIND_MAP})();
+        const img = gd.querySelector('.layer-subplot .imagelayer image');
+        return [img ? img.getAttribute('href') || img.getAttribute('xlink:href') : '',
+                gd.querySelectorAll('.colorbar').length]; }}""")
+    assert drawn[0].startswith("data:image/png;base64,") and drawn[1] == 1
     assert page.get_by_role("heading", name="Optimizers on 2-D surfaces").is_visible()
     rows = results_table(page)
     assert [r["optimizer"] for r in rows] == list(res.labels)
