@@ -21,7 +21,7 @@ MAX_PATH_POINTS = 100_000  # all path traces together; past it every s-th step i
 CLICK_GRID = "click grid"
 # Step dots drawn per path at most; Plotly spreads them evenly over the points in view, so zooming
 # in shows every step again. Hover still finds every step. Each SVG dot costs the browser's redraw.
-STEP_DOTS = 150
+STEP_DOTS = 60
 
 
 @functools.lru_cache(maxsize=64)
@@ -211,7 +211,8 @@ def _diverged_trace(res, k: int, stop: np.ndarray, swarm: bool) -> dict:
 def critical_traces(surface) -> tuple[dict, dict]:
     """Known minima (gold stars, legend 'minimum') and saddle points (white diamonds, 'saddle').
 
-    Both traces are always present; a legend entry only appears when the surface has such points.
+    Both are returned, possibly empty (contour_figure leaves an empty one out); a legend entry only
+    appears when the surface has such points.
     Cached and shared like raster.surface_layer: never mutate them.
     """
     out = []
@@ -282,11 +283,13 @@ def contour_figure(res, *, step: int | None = None, start: int | None = None, cl
                    step ...") unless there are more than SWARM starts, then the end trace does;
       K+2          the start points, shared by all configurations;
       K+3 .. 2K+2  end markers (squares) of trajectories that did not diverge, per configuration;
-      2K+3 .. 3K+2 red X at the last finite point of diverged trajectories (maybe empty);
-      3K+3, 3K+4   minima (stars) and saddles (diamonds), present even when empty;
-    so 3K + 5 traces; with `step`, K playback markers follow (at path[k, start or all, step]);
-    with `arrows` and `step`, 3 arrow traces per configuration follow (see arrow_traces,
-    drawn for start `start` or 0). Legend entries: one per configuration, plus "minimum" and
+      then         red X at the last finite point of diverged trajectories, for each
+                   configuration with any (role "diverged");
+      then         minima (stars) and saddles (diamonds), where the surface has them;
+    with `step`, K playback markers follow (at path[k, start or all, step]); with `arrows` and
+    `step`, the arrow traces follow (see arrow_traces, drawn for start `start` or 0), those with
+    an arrow to draw. Traces with nothing to draw are left out: each one costs the browser's
+    redraw about as much as a path. Legend entries: one per configuration, plus "minimum" and
     "saddle" when the surface has them.
     More than SWARM starts: paths are thin translucent lines without hover, in float32; paths are
     strided so that all of them together hold at most MAX_PATH_POINTS points.
@@ -302,15 +305,15 @@ def contour_figure(res, *, step: int | None = None, start: int | None = None, cl
     data += [_path_trace(res, k, stride, swarm) for k in configs]
     data.append(_start_trace(res, swarm))
     data += [_end_trace(res, k, stop, swarm) for k in configs]
-    data += [_diverged_trace(res, k, stop, swarm) for k in configs]
-    data += critical_traces(surface)
+    data += [_diverged_trace(res, k, stop, swarm) for k in configs if (res.diverged_at[k] >= 0).any()]
+    data += [trace for trace in critical_traces(surface) if len(trace["x"])]
     if step is not None:
         data += [playback_trace(res, k, step, start, swarm) for k in configs]
     layout = map_layout(surface, height)
     layout["images"] = [image]
     if arrows and step is not None:
         traces, scales = arrow_traces(res, step, start or 0)
-        data += traces
+        data += [trace for trace in traces if len(trace["x"])]
         key = arrow_key(scales, int(np.clip(step, 0, res.shape[2])))
         if key:
             layout["annotations"] = [key]

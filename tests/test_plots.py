@@ -89,15 +89,23 @@ def _segments(x):
 
 def test_contour_trace_counts(res3, swarm):
     k = 3
-    assert len(contour_figure(res3).data) == 3 * k + 5
-    assert len(contour_figure(res3, step=10).data) == 4 * k + 5
-    assert len(contour_figure(res3, step=10, arrows=True).data) == 7 * k + 5
-    assert len(contour_figure(res3, arrows=True).data) == 3 * k + 5  # arrows need a step
-    assert len(contour_figure(swarm).data) == 3 * 2 + 5
-    assert len(contour_figure(swarm, step=5).data) == 4 * 2 + 5
+    assert [(res3.diverged_at[j] >= 0).any() for j in range(k)] == [False, False, True]  # SGD lr=1
+    # surface, click grid, paths, start, ends, one X (SGD lr=1), minimum; Rosenbrock has no saddle
+    base = 2 + k + 1 + k + 1 + 1
+    assert len(contour_figure(res3).data) == base
+    assert len(contour_figure(res3, step=10).data) == base + k
+    # arrows: Adam and momentum SGD have a gradient, a first moment and an update; the diverged
+    # SGD's frozen point lies outside the frame and gets none
+    assert len(contour_figure(res3, step=10, arrows=True).data) == base + k + 6
+    assert len(contour_figure(res3, arrows=True).data) == base  # arrows need a step
+    assert not (swarm.diverged_at >= 0).any()
+    assert len(contour_figure(swarm).data) == 2 + 2 + 1 + 2 + 1
+    assert len(contour_figure(swarm, step=5).data) == 2 + 2 + 1 + 2 + 1 + 2
     roles = [t.meta["role"] for t in contour_figure(res3, step=3).data]
-    assert roles == (["surface", "click"] + ["path"] * k + ["start"] + ["end"] * k + ["diverged"] * k
-                     + ["minimum", "saddle"] + ["playback"] * k)
+    assert roles == (["surface", "click"] + ["path"] * k + ["start"] + ["end"] * k + ["diverged"]
+                     + ["minimum"] + ["playback"] * k)
+    himmelblau = run(get_surface("himmelblau"), get_optimizer("adam", lr=0.1), starts=[[0.0, 0.0]], steps=20)
+    assert [t.meta["role"] for t in contour_figure(himmelblau).data][-2:] == ["minimum", "saddle"]
 
 
 def test_each_configuration_has_one_colour_and_colours_differ(res3):
@@ -149,7 +157,7 @@ def test_diverged_label_and_marker(res3):
     start = res3.path[2, 0, 0]
     cross = (last - start)[0] * (x_marker.y[0] - start[1]) - (last - start)[1] * (x_marker.x[0] - start[0])
     assert abs(cross) < 1e-6 * np.linalg.norm(last - start) ** 2
-    assert len(_one(fig, "diverged", 0).x) == 0
+    assert not _role(fig, "diverged", 0)  # nothing to mark: no trace
     assert len(_one(fig, "end", 2).x) == 0 and len(_one(fig, "end", 0).x) == 1
 
 
@@ -312,7 +320,7 @@ def test_internals_rows_read_the_result(res3):
 def test_arrows_follow_the_vectors(res3):
     s = 30
     fig = contour_figure(res3, step=s, arrows=True)
-    assert len(fig.data) == 4 * 3 + 5 + 3 * 3
+    assert len(_role(fig, "arrow")) == 6
     (x0, x1), (y0, y1) = ROSENBROCK.bounds
     vectors = {"gradient": -res3.grad[:, 0, s], "first_moment": -res3.state["exp_avg"][:, 0, s],
                "update": res3.path[:, 0, s + 1] - res3.path[:, 0, s]}
@@ -326,7 +334,7 @@ def test_arrows_follow_the_vectors(res3):
         assert x0 <= tip[0] <= x1 and y0 <= tip[1] <= y1
         assert "rescaled" in arrow.hovertemplate
     # SGD lr=1 has diverged: its frozen point lies outside the frame, so it gets no arrows
-    assert all(len(t.x) == 0 for t in _role(fig, "arrow", 2))
+    assert not _role(fig, "arrow", 2)
     assert any("rescaled" in a.text for a in fig.layout.annotations)
 
 
