@@ -41,6 +41,11 @@ from ui.presets import PRESETS
 FRAME_SECONDS = 0.5  # playback tick: slower than a redraw of the map takes, so ticks do not queue up
 PLAY_FRAMES = 50  # a full playback takes about this many ticks
 CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+# While a rerun is under way Streamlit fades every element it has not yet redrawn. On this page a
+# rerun follows each slider notch, so the fade only flickers, and starting it repaints the whole
+# page in the browser (~40 ms in Chromium, before the map can be redrawn): elements stay opaque.
+NO_STALE_FADE = ('<style>.stElementContainer[data-stale="true"]'
+                 "{opacity: 1 !important; transition: none !important}</style>")
 ss = st.session_state
 
 
@@ -419,6 +424,7 @@ def main() -> None:
         main_area(config, preset, errors)
     finally:  # also after an error in the main area: the settings stay in reach
         sidebar(shown)
+    st.html(NO_STALE_FADE)  # last: it takes no space, and nothing waits behind it
 
 
 def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) -> None:

@@ -124,6 +124,18 @@ def test_pick_another_surface(page, app_url):
     assert page.get_by_text("Himmelblau —").first.is_visible()  # the caption under the formula
 
 
+# Records the computed opacity and transition of each element container Streamlit marks stale.
+WATCH_STALE = """() => {
+    window.__stale = [];
+    new MutationObserver(records => records.forEach(r => {
+        if (r.target.getAttribute('data-stale') === 'true') {
+            const style = getComputedStyle(r.target);
+            window.__stale.push([style.opacity, style.transitionDuration]);
+        }
+    })).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-stale']});
+}"""
+
+
 def test_add_an_optimizer_and_move_its_learning_rate(page, app_url):
     open_app(page, app_url)
     sidebar(page).get_by_role("button", name="Add optimizer").click()
@@ -135,8 +147,13 @@ def test_add_an_optimizer_and_move_its_learning_rate(page, app_url):
     # one notch of the log-scale slider: 0.01 -> 0.012 on its 1-1.2-1.5-2-... grid
     before = marks(shown, "path")[5]
     added.get_by_role("slider", name="lr").focus()
+    page.evaluate(WATCH_STALE)
     page.keyboard.press("ArrowRight")
     shown = settle(page, lambda m: path_names(m)[5].startswith("Adam (lr=0.012)"), "Adam at lr 0.012")
+    # while the rerun ran, the elements waiting to be redrawn were not faded (no flicker per notch)
+    stale = page.evaluate("() => window.__stale")
+    assert stale, "no element was marked stale during the rerun"
+    assert all(opacity == "1" and duration == "0s" for opacity, duration in stale), stale[:5]
     after = marks(shown, "path")[5]
     assert (after["x"], after["y"]) != (before["x"], before["y"])
     assert added.get_by_label("lr (exact)").input_value() == "0.012"
