@@ -1,9 +1,9 @@
 """The 2-D surfaces page: sidebar widgets -> RunConfig -> cached run -> plots/ figures.
 
 Order of a run: restore state (link, page re-entry) and apply a click on the map, read the
-RunConfig the sidebar's widgets hold (their session state), put it in the URL, draw the views
-from the cached Result, and draw the sidebar last: the browser handles a run's messages in order,
-so the map is redrawn before it works through the sidebar's ~100 widgets.
+RunConfig the sidebar's widgets hold (their session state), draw the views from the cached
+Result, then the sidebar, then put the config in the URL: the browser handles a run's messages
+in order, so the map is redrawn before it works through the sidebar's ~100 widgets.
 Playback (step scrubber, play/pause, the map and the internals at that step) is a fragment:
 moving it reruns only the fragment, with the Result it closed over, so nothing is recomputed.
 """
@@ -418,12 +418,14 @@ def main() -> None:
     config, shown = read_settings(errors)
     preset = ss.get("preset")
     ss["preset_active"] = preset
-    state.write_url(config, preset)
     ss["config"] = config
     try:
         main_area(config, preset, errors)
     finally:  # also after an error in the main area: the settings stay in reach
         sidebar(shown)
+        # The link last: the query-string update is one more message the browser handles
+        # (a page-wide re-render, ~20 ms) before it reaches the map when sent first.
+        state.write_url(config, preset)
     st.html(NO_STALE_FADE)  # last: it takes no space, and nothing waits behind it
 
 
