@@ -5,10 +5,11 @@ contour trace: the browser then shows one cached PNG instead of tracing two doze
 curves on every redraw (the contour was a third of the map's redraw time in Chromium), and
 plotly.js blanks contour traces once an animation frame plays (plotly.js #4491).
 
-Levels: log-scaled surfaces (plots.contour.log_scaled) get N_LEVELS equal bands of
-log10(f - f* + 1e-3); linear ones get bands at round values (nice_step). Band i covers
-[start + i * size, start + (i + 1) * size) and is coloured by COLORSCALE at its middle, and the
-colourbar spans [start, start + bands * size], so bar and image agree.
+Levels: log-scaled surfaces (plots.levels.log_scaled) get N_LEVELS equal bands of
+log10(f - f* + 1e-3) from f = f*; linear ones get bands at round values (nice_step). Band i
+covers [start + i * size, start + (i + 1) * size) and is coloured by COLORSCALE at its middle;
+the colourbar spans [start, start + bands * size] with the same flat colour per band, so bar
+and image agree.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import zlib
 
 import numpy as np
 
-from .levels import N_LEVELS, colorbar, log_scaled, nice_step, surface_grid, z_values
+from .levels import LOG_FLOOR, N_LEVELS, colorbar, log_scaled, nice_step, surface_grid, z_values
 from .palette import COLORSCALE
 
 RASTER = 640  # pixels per side of the image: about the map's plot area, so it is drawn ~1:1
@@ -48,11 +49,19 @@ def scale_rgb(t: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(t, stops, colours[:, j]) for j in range(3)], axis=-1)
 
 
+def banded_scale(bands: int) -> list[tuple[float, str]]:
+    """A Plotly colour scale with `bands` flat steps, each the colour its band has in the image."""
+    colours = scale_rgb((np.arange(bands) + 0.5) / bands).round().astype(int)
+    hexes = ["#{:02X}{:02X}{:02X}".format(*c) for c in colours]
+    return [(edge / bands, hexes[i]) for i in range(bands) for edge in (i, i + 1)]
+
+
 def levels(surface, z: np.ndarray) -> tuple[float, float, int]:
     """(start, size, bands) of the level bands over the finite values of z (see module docstring)."""
     finite = z[np.isfinite(z)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    if log_scaled(surface):
+    if log_scaled(surface):  # from f = f* itself, where the colourbar's "0" tick sits
+        lo = min(lo, math.log10(LOG_FLOOR))
         size = (hi - lo) / N_LEVELS or 1.0
         return lo, size, N_LEVELS
     size = nice_step((hi - lo) / N_LEVELS)
@@ -89,7 +98,7 @@ def surface_layer(surface, n: int = RASTER) -> tuple[dict, dict]:
              "sizex": x1 - x0, "sizey": y1 - y0, "sizing": "stretch", "layer": "below"}
     top = start + bands * size
     bar = {"type": "scatter", "x": [None], "y": [None], "mode": "markers", "hoverinfo": "skip", "showlegend": False,
-           "marker": {"color": [start, top], "cmin": start, "cmax": top, "colorscale": COLORSCALE, "showscale": True,
+           "marker": {"color": [start, top], "cmin": start, "cmax": top, "colorscale": banded_scale(bands), "showscale": True,
                       "colorbar": colorbar(surface, z)},
            "name": "surface", "meta": {"role": "surface", "levels": {"start": start, "size": size, "bands": bands}}}
     return image, bar

@@ -239,6 +239,14 @@ def _image_check(surface, z_of):
     assert start <= z.min() < start + size and top - size < z.max() <= top + 1e-9
     band = np.clip(np.floor((z - start) / size), 0, bands - 1)
     expected = _scale((band + 0.5) / bands)
+    # the colourbar: one flat step per band, in the band's colour
+    scale = list(bar.marker.colorscale)
+    assert len(scale) == 2 * bands
+    for i in range(bands):
+        (lo, low_colour), (hi, high_colour) = scale[2 * i], scale[2 * i + 1]
+        assert (lo, hi) == pytest.approx((i / bands, (i + 1) / bands)) and low_colour == high_colour
+        np.testing.assert_allclose([int(low_colour[j:j + 2], 16) for j in (1, 3, 5)],
+                                   _scale((i + 0.5) / bands), atol=0.51)
     inner = np.ones(band.shape, bool)
     inner[:, 1:] &= band[:, 1:] == band[:, :-1]
     inner[1:, :] &= band[1:, :] == band[:-1, :]
@@ -257,6 +265,9 @@ def test_map_surface_image_follows_the_formula():
     assert ticks[0] == "0" and "1000" in ticks
     # the tick labelled 100 sits where f = 100
     assert bar.marker.colorbar.tickvals[ticks.index("100")] == pytest.approx(math.log10(100 + 1e-3))
+    # every tick lies on the bar: the "0" tick (f = f*) is its bottom end
+    assert bar.marker.cmin == pytest.approx(math.log10(1e-3)) == bar.marker.colorbar.tickvals[0]
+    assert all(bar.marker.cmin <= v <= bar.marker.cmax for v in bar.marker.colorbar.tickvals)
     quad = get_surface("quadratic")
     _, size, start = _image_check(quad, lambda x, y: quad.value(np.stack((x, y), -1)))
     mantissa = size / 10 ** math.floor(math.log10(size))
