@@ -32,6 +32,8 @@ class Result:
     converged_at:[K, N] int, first point index with grad_norm < tol (the trajectory stops there),
                  -1 if never.
     labels:      K legend labels; configs: the K OptimizerConfig; starts: [N, D].
+    slow_reason: None when the compiled kernels ran or none applies (torch backend, mini-batch
+                 surfaces, compiled=False); otherwise why the array code ran instead, in words.
     """
 
     path: np.ndarray
@@ -49,6 +51,7 @@ class Result:
     starts: np.ndarray
     surface: object
     tol: float
+    slow_reason: str | None = None
 
     @property
     def shape(self) -> tuple[int, int, int, int]:

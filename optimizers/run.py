@@ -2,21 +2,23 @@
 
 `run(surface, optimizers, starts, steps)` advances K optimizer configurations from N starting
 points for T steps in one loop over steps. Configurations that share a rule and its
-non-lr hyperparameters form a group that advances in one call of the rule on a [k, N, D]
-slice, with the scheduled learning rates as a [k, 1, 1] array. After the loop, losses, full
-gradients, divergence and convergence are computed on the whole record at once.
+non-lr hyperparameters form a group (optimizers.stepper) that advances in one call of the rule
+on a [k, N, D] slice, with the scheduled learning rates as a [k, 1, 1] array. After the loop,
+losses, full gradients, divergence and convergence are computed on the whole record at once.
+The compiled kernels (optimizers.kernels) compute the same arrays when they are ready.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from . import compiled as fast
+from . import kernels
+from . import stepper as st
+from . import transforms as tf
 from .backend import get_backend
-from .gradients import clip_by_norm, clip_by_value, noise_table
+from .freeze import GRAD_NORM_BOUND, LOSS_BOUND, PARAM_BOUND, freeze
 from .registry import OptimizerConfig
 from .result import Result
 
@@ -24,19 +26,7 @@ MAX_STEPS = 20_000
 MAX_STARTS = 10_000
 MAX_CONFIGS = 64
 MAX_TRAJECTORY_STEPS = 20_000_000  # K * N * T, bounds memory (~130 bytes recorded per step)
-PARAM_BOUND = 1e6
-LOSS_BOUND = 1e12
 MAX_START = 1e6
-COMPILE_NOW_WORK = 1_000_000  # trajectory-steps from which compiling first beats the array path
-
-
-@dataclass(frozen=True)
-class _Group:
-    """Configurations sharing one rule and its non-lr hyperparameters: slice [start, stop)."""
-
-    start: int
-    stop: int
-    config: OptimizerConfig
 
 
 def run(
@@ -64,10 +54,10 @@ def run(
     clip_norm / clip_value: gradient clipping by global norm / by value (None = off).
     tol: converged when the full gradient norm falls below tol (0 disables).
     compiled: numpy backend only: True runs the generated Numba kernels (compiling them first
-        if needed, about a second each, once per machine), False the array code. None (default)
-        uses the kernels when they are already compiled or the run is large, and otherwise runs
-        the array code while the kernels compile in the background for the next call.
-        Both give the same results (tests compare them).
+        in a worker process if needed, about a second each, once per machine), False the array
+        code. None (default) uses the kernels when they are compiled, and otherwise runs the
+        array code while one background process compiles them for the next call
+        (Result.slow_reason then says so). Both give the same results (tests compare them).
     Returns a Result with float64 NumPy arrays (see Result for shapes).
     """
     configs = _check_configs(optimizers)
@@ -86,30 +76,31 @@ def run(
     clip_value = None if clip_value is None else _check_float("clip_value", clip_value, 0.0, 1e12, low_open=True)
     be = get_backend(backend, device)
 
-    lr = np.stack([c.schedule.values(c.lr, steps) for c in configs])  # [K, T]
-    table = noise_table(seed, steps, n, d, noise) if noise > 0 else None
+    lr = st.lr_table(configs, steps)  # [K, T]
+    table = tf.noise_table(seed, steps, n, d, noise) if noise > 0 else None
+    chain = tf.chain(table is not None, clip_norm, clip_value)
+    bounds = {"clip_norm": clip_norm, "clip_value": clip_value}
+    slow_reason = None
     if _use_compiled(compiled, be, surface):
         try:
-            traced = [fast.trace_kernel(surface, c, d, table is not None, clip_norm, clip_value) for c in configs]
-        except fast.TraceError:
+            found = [kernels.trajectory_kernel(surface, c, d, chain) for c in configs]
+        except kernels.TraceError:
             if compiled:
                 raise ValueError("compiled=True: this surface or optimizer cannot be traced") from None
+            slow_reason = "this surface or optimizer has no compiled kernel"
         else:
-            try:
-                if compiled or k * n * steps >= COMPILE_NOW_WORK or all(fast.is_ready(t) for t in traced):
-                    return _run_compiled(surface, configs, traced, starts, lr, table, clip_norm, clip_value, tol)
-                for t in traced:
-                    fast.compile_in_background(t)
-            except OSError:  # no writable kernel cache: the array code still serves
-                if compiled:
-                    raise
-    order, groups = group_configs(configs)
+            modules = kernels.get_many(found, wait=bool(compiled))
+            if modules is not None:
+                return _run_compiled(surface, configs, found, modules, starts, lr, table, bounds, tol)
+            slow_reason = next(filter(None, map(kernels.reason, found)), "the compiled kernels are not available")
+            if compiled:
+                raise ValueError(f"compiled=True: {slow_reason}")
+    order, groups = st.group_configs(configs)
     with np.errstate(all="ignore"):
-        raw = _loop(be, surface, [configs[i] for i in order], groups, starts, lr[order], steps,
-                    table, clip_norm, clip_value)
+        raw = _loop(be, surface, groups, starts, lr[order], steps, table, chain, bounds)
     inverse = np.argsort(order)
     raw = {name: a[:, inverse] for name, a in raw.items()}  # time-major [T(+1), K, ...]
-    return _finish(surface, configs, starts, lr, raw, tol, noise > 0 or clip_norm or clip_value)
+    return _finish(surface, configs, starts, lr, raw, tol, bool(chain), slow_reason)
 
 
 def _use_compiled(compiled, be, surface) -> bool:
@@ -117,17 +108,17 @@ def _use_compiled(compiled, be, surface) -> bool:
         if compiled:
             raise ValueError("compiled=True needs backend='numpy' and a deterministic surface")
         return False
-    if not fast.AVAILABLE:
+    if not kernels.AVAILABLE:
         if compiled:
             raise ValueError("compiled=True needs the numba package")
         return False
-    return compiled is True or fast.AUTO
+    return compiled is True or kernels.cache.AUTO
 
 
-def _run_compiled(surface, configs, traced, starts, lr, table, clip_norm, clip_value, tol) -> Result:
-    """All groups through their generated kernels, writing the Result arrays in place."""
+def _run_compiled(surface, configs, found, modules, starts, lr, table, bounds, tol) -> Result:
+    """All groups through their compiled kernels, writing the Result arrays in place."""
     k, (n, d), steps = len(configs), starts.shape, lr.shape[1]
-    names = sorted({s for tr in traced for s in tr.state_names})
+    names = sorted({s for kern in found for s in kern.state_names})
     out = {
         "path": np.empty((k, n, steps + 1, d)), "loss": np.empty((k, n, steps + 1)),
         "grad": np.empty((k, n, steps + 1, d)), "grad_norm": np.empty((k, n, steps + 1)),
@@ -136,55 +127,56 @@ def _run_compiled(surface, configs, traced, starts, lr, table, clip_norm, clip_v
         "diverged_at": np.empty((k, n), dtype=np.int64), "converged_at": np.empty((k, n), dtype=np.int64),
     }
     for i, name in enumerate(names):
-        for row, tr in enumerate(traced):
-            if name not in tr.state_names:
+        for row, kern in enumerate(found):
+            if name not in kern.state_names:
                 out["states"][i, row] = 0.0
     by_key: dict[str, list[int]] = {}
-    for row, tr in enumerate(traced):
-        by_key.setdefault(tr.key, []).append(row)
+    for row, kern in enumerate(found):
+        by_key.setdefault(kern.key, []).append(row)
     for rows in by_key.values():
-        tr = traced[rows[0]]
-        fast.run_group(tr, [configs[r] for r in rows], rows, starts, lr[rows], table, clip_norm, clip_value, tol,
-                       out, [names.index(s) for s in tr.state_names])
+        kern = found[rows[0]]
+        args = kernels.kernel_arguments(kern, surface, [configs[r] for r in rows], lr[rows], table, d,
+                                        bounds["clip_norm"], bounds["clip_value"], tol)
+        outputs = (out["path"], out["loss"], out["grad"], out["grad_norm"], out["eff_lr"], out["states"],
+                   np.array([names.index(s) for s in kern.state_names], dtype=np.int64),
+                   out["diverged_at"], out["converged_at"])
+        kernels.run_group(modules[rows[0]], rows, starts, args + outputs)
+    state = {name: out["states"][i] for i, name in enumerate(names)}
+    points = {name: out[name] for name in ("path", "loss", "grad", "grad_norm")}
+    freeze(points, {"eff_lr": out["eff_lr"], **state}, out["diverged_at"], out["converged_at"])
     return Result(
-        path=out["path"], loss=out["loss"], grad=out["grad"], grad_norm=out["grad_norm"], lr=lr,
-        eff_lr=out["eff_lr"],
-        state={name: out["states"][i] for i, name in enumerate(names)},
-        state_names=tuple(tr.state_names for tr in traced),
+        **points, lr=lr, eff_lr=out["eff_lr"], state=state,
+        state_names=tuple(kern.state_names for kern in found),
         diverged_at=out["diverged_at"], converged_at=out["converged_at"],
         labels=tuple(c.label for c in configs), configs=tuple(configs), starts=starts, surface=surface, tol=tol,
     )
 
 
-def _loop(be, surface, configs, groups, starts, lr, steps, table, clip_norm, clip_value):
-    """Run the steps; return time-major NumPy records: path [T+1,K,N,D], grad, eff_lr, state_*."""
+def _loop(be, surface, groups, starts, lr, steps, table, chain, bounds):
+    """Run the steps; return time-major NumPy records: path [T+1,K,N,D], grad, eff_lr, state_*.
+
+    lr: [K, T] in the groups' internal row order.
+    """
     xp = be.xp
-    k, (n, d) = len(configs), starts.shape
+    k, (n, d) = lr.shape[0], starts.shape
     stochastic = getattr(surface, "stochastic", False)
     p = be.asarray(np.broadcast_to(starts, (k, n, d)).copy())
     path = be.empty((steps + 1, k, n, d))
     grads = be.empty((steps, k, n, d))
     eff = be.empty((steps, k, n, d))
-    names = sorted({s for c in configs for s in _recorded(c)})
+    names = sorted({s for g in groups for s in _recorded(g.config)})
     states = {s: be.asarray(np.zeros((steps, k, n, d))) for s in names}
     lr_groups = [be.asarray(lr[g.start:g.stop].T[:, :, None, None]) for g in groups]  # [T, k, 1, 1]
     noise = None if table is None else be.asarray(table)
-    group_state = [g.config.info.init(p[g.start:g.stop], g.config.hp, xp) for g in groups]
+    group_state = st.init_states(groups, p, xp)
     path[0] = p
     for t in range(steps):
         g = surface.grad(p, xp, step=t) if stochastic else surface.grad(p, xp)
-        if noise is not None:
-            g = g + noise[t]
-        if clip_norm is not None:
-            g = clip_by_norm(g, clip_norm, xp)
-        if clip_value is not None:
-            g = clip_by_value(g, clip_value, xp)
+        g = tf.apply(chain, g, {"noise": None if noise is None else noise[t], **bounds}, xp)
         grads[t] = g
         for i, grp in enumerate(groups):
-            a, b, cfg = grp.start, grp.stop, grp.config
-            p_new, group_state[i], eff[t, a:b] = cfg.info.rule(
-                p[a:b], g[a:b], group_state[i], t + 1, lr_groups[i][t], cfg.hp, xp
-            )
+            a, b = grp.start, grp.stop
+            p_new, group_state[i], eff[t, a:b] = st.step(grp, p[a:b], g[a:b], group_state[i], t + 1, lr_groups[i][t], xp)
             path[t + 1, a:b] = p_new
             for s, value in group_state[i].items():
                 if s in states and not isinstance(value, float):
@@ -195,12 +187,11 @@ def _loop(be, surface, configs, groups, starts, lr, steps, table, clip_norm, cli
     return {name: be.to_numpy(a) for name, a in out.items()}
 
 
-def _finish(surface, configs, starts, lr, raw, tol, transformed) -> Result:
-    """Losses, full gradients, and freezing of diverged or converged trajectories."""
-    path = np.moveaxis(raw["path"], 0, 2)  # [K, N, T+1, D]
+def _finish(surface, configs, starts, lr, raw, tol, transformed, slow_reason) -> Result:
+    """Losses, full gradients, divergence and convergence, then freezing (optimizers.freeze)."""
+    path = np.ascontiguousarray(np.moveaxis(raw["path"], 0, 2))  # [K, N, T+1, D]
     k, n, t1, d = path.shape
-    steps = t1 - 1
-    step_arrays = {name: np.moveaxis(a, 0, 2) for name, a in raw.items() if name != "path"}
+    step_arrays = {name: np.ascontiguousarray(np.moveaxis(a, 0, 2)) for name, a in raw.items() if name != "path"}
     with np.errstate(all="ignore"):
         loss = surface.value(path, np)
         full_grad = surface.grad(path, np)  # noise-free, full-batch
@@ -209,7 +200,7 @@ def _finish(surface, configs, starts, lr, raw, tol, transformed) -> Result:
             full_grad = used_grad
         grad_norm = np.sqrt(np.sum(full_grad * full_grad, axis=-1))
 
-        bad = ~np.isfinite(loss) | (loss > LOSS_BOUND) | ~(grad_norm <= 1e300)
+        bad = ~np.isfinite(loss) | (loss > LOSS_BOUND) | ~(grad_norm <= GRAD_NORM_BOUND)
         bad |= ~np.all(np.isfinite(path) & (np.abs(path) <= PARAM_BOUND), axis=-1)
         bad |= ~np.all(np.isfinite(used_grad), axis=-1)
         for a in step_arrays.values():
@@ -218,46 +209,16 @@ def _finish(surface, configs, starts, lr, raw, tol, transformed) -> Result:
     good_norm = np.where(np.arange(t1) < np.where(diverged_at < 0, t1, diverged_at)[..., None], grad_norm, np.inf)
     converged_at = _first(good_norm < tol) if tol > 0 else np.full((k, n), -1)
 
-    # last meaningful point index per trajectory: frozen from there on
-    last = np.full((k, n), steps)
-    last = np.where(diverged_at >= 0, np.maximum(diverged_at - 1, 0), last)
-    last = np.where(converged_at >= 0, np.minimum(last, converged_at), last)
     points = {"path": path, "loss": loss, "grad": used_grad, "grad_norm": grad_norm}
-    frozen = last < steps
-    if frozen.any():
-        points = {name: _hold(a, last, frozen) for name, a in points.items()}
-        step_arrays = {name: _hold(a, last - 1, frozen, zero_before=True) for name, a in step_arrays.items()}
-    points = {name: np.nan_to_num(a, nan=0.0, posinf=np.finfo(np.float64).max, neginf=-np.finfo(np.float64).max)
-              for name, a in points.items()}
-    step_arrays = {name: np.nan_to_num(a, nan=0.0) for name, a in step_arrays.items()}
-
+    freeze(points, step_arrays, diverged_at, converged_at)
     state = {name[len("state_"):]: a for name, a in step_arrays.items() if name.startswith("state_")}
     return Result(
-        path=points["path"], loss=points["loss"], grad=points["grad"], grad_norm=points["grad_norm"],
-        lr=lr, eff_lr=step_arrays["eff_lr"], state=state,
+        **points, lr=lr, eff_lr=step_arrays["eff_lr"], state=state,
         state_names=tuple(_recorded(c) for c in configs),
         diverged_at=diverged_at, converged_at=converged_at,
         labels=tuple(c.label for c in configs), configs=tuple(configs), starts=starts,
-        surface=surface, tol=tol,
+        surface=surface, tol=tol, slow_reason=slow_reason,
     )
-
-
-def _hold(a, last, frozen, zero_before=False):
-    """Copy of a [K, N, T', ...] with entries after index `last` replaced by entry `last`.
-
-    Only trajectories marked `frozen` [K, N] change. With zero_before, a last index of -1
-    (nothing good to hold) gives zeros.
-    """
-    a = a.copy()
-    ks, ns = np.nonzero(frozen)
-    sub = a[ks, ns]  # [M, T', ...]
-    idx = np.minimum(np.arange(sub.shape[1]), np.maximum(last[ks, ns], 0)[:, None])
-    idx = idx.reshape(idx.shape + (1,) * (sub.ndim - 2))
-    held = np.take_along_axis(sub, idx, axis=1)
-    if zero_before:
-        held[last[ks, ns] < 0] = 0.0
-    a[ks, ns] = held
-    return a
 
 
 def _first(mask) -> np.ndarray:
@@ -269,23 +230,6 @@ def _recorded(config) -> tuple[str, ...]:
     """The per-parameter states this configuration has, in its optimizer's order."""
     present = config.info.init(np.zeros((1, 1, 1)), config.hp, np)
     return tuple(s for s in config.info.state_names if s in present)
-
-
-def group_configs(configs):
-    """Order configurations so each group (same rule and non-lr hyperparameters) is contiguous."""
-    keys = []
-    for c in configs:
-        key = (c.name, tuple(kv for kv in c.hparams if kv[0] != "lr"))
-        if key not in keys:
-            keys.append(key)
-    members = [[i for i, c in enumerate(configs) if (c.name, tuple(kv for kv in c.hparams if kv[0] != "lr")) == key]
-               for key in keys]
-    order, groups, at = [], [], 0
-    for idx in members:
-        order.extend(idx)
-        groups.append(_Group(at, at + len(idx), configs[idx[0]]))
-        at += len(idx)
-    return np.array(order), groups
 
 
 def _check_configs(optimizers):

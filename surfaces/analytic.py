@@ -13,13 +13,13 @@ from typing import Any
 
 from optimizers.spec import Hyperparameter
 
-from .base import Surface, SurfaceEntry, critical_points, latex_number
+from .base import Surface, SurfaceEntry, critical_points, latex_number, with_formula
 
 TWO_PI = 2.0 * math.pi
 
 
-def _build_rosenbrock(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
-    a, b = params["a"], params["b"]
+def _rosenbrock(c):
+    a, b = c["a"], c["b"]
 
     def value(x, y, xp):
         return (a - x) ** 2 + b * (y - x * x) ** 2
@@ -28,10 +28,15 @@ def _build_rosenbrock(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
         valley = y - x * x
         return 2.0 * (x - a) - 4.0 * b * x * valley, 2.0 * b * valley
 
+    return value, grad
+
+
+def _build_rosenbrock(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
+    a, b = params["a"], params["b"]
     return Surface(
         entry, params,
         latex=rf"f(x, y) = ({latex_number(a)} - x)^2 + {latex_number(b)}\,(y - x^2)^2",
-        value_xy=value, grad_xy=grad,
+        **with_formula(_rosenbrock, {"a": a, "b": b}),
         # Widened when the minimum (a, a^2) moves out of the classic frame.
         bounds=((min(-2.0, a - 1.0), max(2.0, a + 1.0)), (-1.0, max(3.0, a * a + 1.0))),
         minima=((a, a * a),),
@@ -40,12 +45,8 @@ def _build_rosenbrock(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
     )
 
 
-def _build_quadratic(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
-    # Curvature 1 across the valley and 1/condition along it: the stable learning rates stay the
-    # same (below 2) whatever the condition number, which only slows progress along the valley.
-    kappa, angle = params["condition"], params["angle"]
-    c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
-    a11, a12, a22 = c * c / kappa + s * s, c * s * (1.0 / kappa - 1.0), s * s / kappa + c * c
+def _quadratic(c):
+    a11, a12, a22 = c["a11"], c["a12"], c["a22"]
 
     def value(x, y, xp):
         return 0.5 * (a11 * x * x + 2.0 * a12 * x * y + a22 * y * y)
@@ -53,6 +54,15 @@ def _build_quadratic(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
     def grad(x, y, xp):
         return a11 * x + a12 * y, a12 * x + a22 * y
 
+    return value, grad
+
+
+def _build_quadratic(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
+    # Curvature 1 across the valley and 1/condition along it: the stable learning rates stay the
+    # same (below 2) whatever the condition number, which only slows progress along the valley.
+    kappa, angle = params["condition"], params["angle"]
+    c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    matrix = {"a11": c * c / kappa + s * s, "a12": c * s * (1.0 / kappa - 1.0), "a22": s * s / kappa + c * c}
     rotation = rf"R({latex_number(angle)}^\circ)"
     return Surface(
         entry, params,
@@ -60,7 +70,7 @@ def _build_quadratic(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
             rf"f(p) = \tfrac{{1}}{{2}}\, p^\top A\, p,\quad A = {rotation}\,"
             rf"\mathrm{{diag}}\!\left(\tfrac{{1}}{{{latex_number(kappa)}}}, 1\right){rotation}^\top"
         ),
-        value_xy=value, grad_xy=grad,
+        **with_formula(_quadratic, matrix),
         bounds=((-3.0, 3.0), (-3.0, 3.0)),
         minima=((0.0, 0.0),),
         default_starts=((-2.5, 2.0), (2.5, -0.5), (0.5, 2.5)),
@@ -176,8 +186,8 @@ def _build_beale(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
     )
 
 
-def _build_rastrigin(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
-    amplitude = params["A"]
+def _rastrigin(c):
+    amplitude = c["A"]
 
     def value(x, y, xp):
         ripples = xp.cos(TWO_PI * x) + xp.cos(TWO_PI * y)
@@ -187,13 +197,18 @@ def _build_rastrigin(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
         k = TWO_PI * amplitude
         return 2.0 * x + k * xp.sin(TWO_PI * x), 2.0 * y + k * xp.sin(TWO_PI * y)
 
+    return value, grad
+
+
+def _build_rastrigin(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
+    amplitude = params["A"]
     return Surface(
         entry, params,
         latex=(
             rf"f(x, y) = {latex_number(2 * amplitude)} + x^2 + y^2"
             rf" - {latex_number(amplitude)}\,(\cos 2\pi x + \cos 2\pi y)"
         ),
-        value_xy=value, grad_xy=grad,
+        **with_formula(_rastrigin, {"A": amplitude}),
         bounds=((-5.12, 5.12), (-5.12, 5.12)),
         minima=((0.0, 0.0),),
         default_starts=((-4.2, 4.6), (3.3, -2.7), (0.4, 0.6)),

@@ -4,6 +4,11 @@ A surface is a loss over points p = (x, y). `value` and `grad` take p: [..., 2] 
 namespace `xp` (NumPy, or `array_api_compat.torch`) and return arrays of the same type, so one
 definition serves the NumPy engine and the Torch one. Each surface writes its formula once as
 `value_xy(x, y, xp)` and `grad_xy(x, y, xp) -> (d/dx, d/dy)` over the coordinate arrays.
+
+A surface with parameters writes its formula as `formula(coefficients) -> (value_xy, grad_xy)`
+over a few numbers derived from them (Rosenbrock's a and b, the quadratic's matrix entries):
+the compiled kernels trace that formula with the coefficients as kernel inputs, so one kernel
+serves every parameter value, and the array code calls it with the numbers themselves.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ Array = Any  # a NumPy array or a torch tensor
 Point = tuple[float, float]
 ValueXY = Callable[[Array, Array, Any], Array]  # (x, y, xp) -> loss, all [...]
 GradXY = Callable[[Array, Array, Any], tuple[Array, Array]]  # (x, y, xp) -> (d/dx, d/dy)
+Formula = Callable[[dict[str, Any]], tuple[ValueXY, GradXY]]  # coefficients -> (value_xy, grad_xy)
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,8 @@ class Surface:
     default_starts: starting points for demos, the first is the default.
     min_value: the global minimum value, None when the surface is unbounded below.
     stochastic: `grad` depends on its `step` argument (mini-batches).
+    coefficients: (name, float) pairs that `formula` turns into value_xy and grad_xy (empty for a
+        surface without parameters, whose value_xy and grad_xy need none).
     Equality and hashing go by name and parameter values; pickling rebuilds from them.
     """
 
@@ -67,6 +75,8 @@ class Surface:
     min_value: float | None
     saddles: tuple[Point, ...] = ()
     stochastic: bool = False
+    coefficients: tuple[tuple[str, float], ...] = ()
+    formula: Formula | None = None
 
     @property
     def name(self) -> str:
@@ -92,6 +102,19 @@ class Surface:
         """Closed-form gradient at p: [..., 2] -> [..., 2]. Deterministic, so `step` is unused."""
         return xp.stack(self.grad_xy(p[..., 0], p[..., 1], xp), axis=-1)
 
+    def functions(self, coefficients: dict[str, Any]) -> tuple[Callable, Callable]:
+        """(value, grad) over p [..., 2] with `coefficients` in place of the surface's own (traced
+        leaves in the compiled kernels); a surface without coefficients ignores them."""
+        value_xy, grad_xy = self.formula(coefficients) if self.formula else (self.value_xy, self.grad_xy)
+
+        def value(p, xp):
+            return value_xy(p[..., 0], p[..., 1], xp)
+
+        def grad(p, xp):
+            return xp.stack(grad_xy(p[..., 0], p[..., 1], xp), axis=-1)
+
+        return value, grad
+
     def _key(self) -> tuple:
         return (self.name, tuple(self.params.items()))
 
@@ -108,6 +131,13 @@ class Surface:
     def __repr__(self) -> str:
         args = "".join(f", {k}={v!r}" for k, v in self.params.items())
         return f"get_surface({self.name!r}{args})"
+
+
+def with_formula(formula: Formula, coefficients: dict[str, float]) -> dict[str, Any]:
+    """Surface keyword arguments for a formula over `coefficients`: value_xy, grad_xy and both."""
+    value_xy, grad_xy = formula(coefficients)
+    return dict(value_xy=value_xy, grad_xy=grad_xy, formula=formula,
+                coefficients=tuple((name, float(v)) for name, v in coefficients.items()))
 
 
 def critical_points(grad_xy: GradXY, guesses: tuple[Point, ...], iterations: int = 10) -> tuple[Point, ...]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from optimizers.spec import Hyperparameter
 
-from .base import Array, Surface, SurfaceEntry
+from .base import Array, Surface, SurfaceEntry, with_formula
 
 TRUE_W, TRUE_B = 3.0, 1.0
 
@@ -67,16 +67,10 @@ class RegressionSurface(Surface):
         return xp.stack(_mse_grad(p[..., 0], p[..., 1], *moments), axis=-1)
 
 
-def _build_regression(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
-    n, batch_size = params["n_samples"], params["batch_size"]
-    if batch_size > n:
-        raise ValueError(f"regression: batch_size={batch_size} exceeds n_samples={n}; allowed [0, {n}]")
-    x, y = make_data(n, params["noise"], params["seed"])
-    moments = _gradient_moments(x, y)
-    (w_star, b_star), *_ = np.linalg.lstsq(np.stack((x, np.ones_like(x)), axis=-1), y, rcond=None)
-    w_star, b_star = float(w_star), float(b_star)
-    loss_star = float(np.mean((w_star * x + b_star - y) ** 2))
-    mxx, mx = moments[0], moments[1]
+def _mse(c):
+    """The full-batch loss and gradient from the fit (w*, b*, L*) and the data's moments."""
+    w_star, b_star, loss_star, mxx, mx = c["w_star"], c["b_star"], c["loss_star"], c["mxx"], c["mx"]
+    moments = (mxx, mx, c["mxy"], c["my"])
 
     def value(w, b, xp):
         # Expanded about the least-squares fit, which keeps full precision near the minimum.
@@ -86,11 +80,24 @@ def _build_regression(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
     def grad(w, b, xp):
         return _mse_grad(w, b, *moments)
 
+    return value, grad
+
+
+def _build_regression(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
+    n, batch_size = params["n_samples"], params["batch_size"]
+    if batch_size > n:
+        raise ValueError(f"regression: batch_size={batch_size} exceeds n_samples={n}; allowed [0, {n}]")
+    x, y = make_data(n, params["noise"], params["seed"])
+    mxx, mx, mxy, my = _gradient_moments(x, y)
+    (w_star, b_star), *_ = np.linalg.lstsq(np.stack((x, np.ones_like(x)), axis=-1), y, rcond=None)
+    w_star, b_star = float(w_star), float(b_star)
+    loss_star = float(np.mean((w_star * x + b_star - y) ** 2))
+    fit = dict(w_star=w_star, b_star=b_star, loss_star=loss_star, mxx=mxx, mx=mx, mxy=mxy, my=my)
     cw, cb = round(w_star), round(b_star)
     return RegressionSurface(
         entry, params,
         latex=rf"L(w, b) = \frac{{1}}{{{n}}} \sum_{{i=1}}^{{{n}}} (w x_i + b - y_i)^2",
-        value_xy=value, grad_xy=grad,
+        **with_formula(_mse, fit),
         bounds=((cw - 4.0, cw + 4.0), (cb - 4.0, cb + 4.0)),
         minima=((w_star, b_star),),
         default_starts=((cw - 3.5, cb - 3.0), (cw + 3.0, cb + 3.5), (cw - 3.0, cb + 3.0)),

@@ -20,14 +20,14 @@ import torch
 # on the array code instead of compiling kernels in the background while the suite runs.
 os.environ.setdefault("OPTVIS_COMPILE", "0")
 
-from optimizers import compiled  # noqa: E402
+from optimizers import kernels  # noqa: E402
 
 # The two backends, the NumPy one on its array code. Left to itself NumPy picks the array code or
 # the Numba kernels by what is compiled, so each path is named explicitly. The kernels compile
 # once per machine (about two seconds each): tests/test_compiled.py holds them to the array code
 # for every rule, and only the tests of run()'s own bookkeeping here run them as well.
 BACKENDS = [dict(backend="numpy", compiled=False), dict(backend="torch")]
-ENGINES = BACKENDS + ([dict(backend="numpy", compiled=True)] if compiled.AVAILABLE else [])
+ENGINES = BACKENDS + ([dict(backend="numpy", compiled=True)] if kernels.AVAILABLE else [])
 
 
 @pytest.fixture

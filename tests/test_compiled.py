@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from optimizers import OPTIMIZERS, get_optimizer, run
-from optimizers.trace import TraceError, TraceXP, Vec, leaf
+from optimizers.kernels.tracer import TraceError, TraceXP, Vec, leaf
 from surfaces import SURFACES, get_surface
 
 SETTINGS = [
@@ -95,7 +95,7 @@ def test_start_outside_bounds_diverges_at_zero_identically():
 
 
 def test_tracer_emits_arithmetic_and_refuses_data_dependent_branches():
-    from optimizers.trace import Emitter
+    from optimizers.kernels.tracer import Emitter
 
     with Emitter("v") as em:
         x = leaf("x", traj=True)
@@ -117,8 +117,8 @@ def test_an_unwritable_kernel_cache_falls_back_to_the_array_code(tmp_path, monke
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("OPTVIS_KERNEL_DIR", str(blocker / "kernels"))
-    monkeypatch.setattr("optimizers.compiled.AUTO", True)
-    monkeypatch.setattr("optimizers.compiled._KERNELS", {})  # nothing loaded in this process either
+    monkeypatch.setattr("optimizers.kernels.cache.AUTO", True)
+    monkeypatch.setattr("optimizers.kernels.cache._LOADED", {})  # nothing loaded in this process either
     surface = get_surface("booth")
     configs = [get_optimizer("adamax", lr=0.037)]
     res = run(surface, configs, steps=2_000, starts=np.zeros((600, 2)))  # large: would compile now

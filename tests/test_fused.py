@@ -1,7 +1,7 @@
 """MNIST training with the compiled kernels against the array code and a float64 reference.
 
-The fused update kernels (optimizers.fused) are generated from the same rules as the array path,
-and the step kernels (surfaces.mnist.step_kernels) do the forward/backward pass's elementwise
+The fused update kernels (optimizers.kernels.update) are generated from the same rules as the array path,
+and the step kernels (optimizers.kernels.mlp_step_code) do the forward/backward pass's elementwise
 work, but both are code of their own, so whole training runs are compared: every record of a
 run with the kernels must equal the run without them up to the order of sums (float64), and in
 float32 both must stay as close to the float64 run as rounding allows. Both paths are also held
@@ -13,8 +13,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from optimizers import compiled, fused, get_optimizer
-from optimizers.trace import TraceError
+from optimizers import get_optimizer, kernels
+from optimizers.kernels.tracer import TraceError
 from surfaces.mnist import data as mnist
 from surfaces.mnist.train import TrainConfig, train
 from tests.test_compiled import SETTINGS
@@ -59,33 +59,33 @@ def test_rules_that_are_not_per_entry_keep_the_array_code(name, hp):
     """gnsgd scales by the norm of the whole gradient, NAdam keeps a scalar state: no fused kernel."""
     config = get_optimizer(name, **hp)
     with pytest.raises(TraceError):
-        fused.trace_update(config)
-    assert fused.get_kernel(config, wait=True) is None
+        kernels.update_kernel(config)
+    assert kernels.compiled_update(config, wait=True) is None
 
 
 def test_hyperparameter_values_reuse_a_kernel_and_branches_do_not():
-    source = fused.trace_update(get_optimizer("adam", lr=1e-3)).source
-    assert fused.trace_update(get_optimizer("adam", lr=0.5, betas=(0.8, 0.99), eps=1e-6)).source == source
-    assert fused.trace_update(get_optimizer("adam", lr=1e-3, weight_decay=0.1)).source != source
+    source = kernels.update_kernel(get_optimizer("adam", lr=1e-3)).source
+    assert kernels.update_kernel(get_optimizer("adam", lr=0.5, betas=(0.8, 0.99), eps=1e-6)).source == source
+    assert kernels.update_kernel(get_optimizer("adam", lr=1e-3, weight_decay=0.1)).source != source
 
 
 def test_automatic_choice_uses_only_compiled_kernels(embedded, tmp_path, monkeypatch):
     """use_kernels=None: a kernel not yet compiled is left to a background process; an
     unwritable cache keeps the array code. Either way the numbers are the array code's."""
-    monkeypatch.setattr("optimizers.compiled.AUTO", True)
-    monkeypatch.setattr("optimizers.compiled._KERNELS", {})
-    monkeypatch.setattr("optimizers.compiled.compile_in_background", lambda traced: None)
+    monkeypatch.setattr("optimizers.kernels.cache.AUTO", True)
+    monkeypatch.setattr("optimizers.kernels.cache._LOADED", {})
+    monkeypatch.setattr("optimizers.kernels.cache.submit", lambda kernels: None)
     monkeypatch.setenv("OPTVIS_KERNEL_DIR", str(tmp_path / "empty"))
     opt = get_optimizer("adamax", lr=0.0123)
-    assert fused.get_kernel(opt, wait=False) is None  # nothing on disk yet
+    assert kernels.compiled_update(opt, wait=False) is None  # nothing on disk yet
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("OPTVIS_KERNEL_DIR", str(blocker / "kernels"))
-    assert fused.get_kernel(opt, wait=True) is None
+    assert kernels.compiled_update(opt, wait=True) is None
     config = TrainConfig((opt,), hidden=16, batch_size=32, steps=10, dtype="float64")
     auto = train(config, embedded)
     np.testing.assert_array_equal(auto.final_params, train(config, embedded, use_kernels=False).final_params)
-    assert compiled.AVAILABLE
+    assert kernels.AVAILABLE
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from optimizers import get_optimizer
+from optimizers.kernels import mlp_step_kernels
 from surfaces.mnist import data as mnist
-from surfaces.mnist import step_kernels
 from surfaces.mnist.landscape import loss_landscape, pca_plane, plane_loss
 from surfaces.mnist.mlp import Layout, NumpyMLP, TorchMLP, init_params
 from surfaces.mnist.train import (
@@ -89,7 +89,7 @@ def test_numpy_backprop_matches_autograd(embedded, compiled):
     rng = np.random.default_rng(0)
     p = np.stack([init_params(32, s, "float64") + 0.05 * rng.standard_normal(layout.size) for s in range(3)])[:, None]
     x, y = np.asarray(embedded.x_train[:100], np.float64), embedded.y_train[:100]
-    kernels = step_kernels.get("float64", wait=True) if compiled else None
+    kernels = mlp_step_kernels(wait=True) if compiled else None
     assert (kernels is not None) == compiled
     model = NumpyMLP(32, 3, "float64", kernels)
     loss, grad = model.loss_grad(p, x, y)
@@ -113,7 +113,7 @@ def test_evaluate_and_predict_match_torch(embedded, compiled):
     flat = init_params(16, 1, "float64")
     flat.flags.writeable = False  # read-only parameters work too
     x, y = np.asarray(embedded.x_val[:300], np.float64), embedded.y_val[:300]
-    model = NumpyMLP(16, 1, "float64", step_kernels.get("float64", wait=True) if compiled else None)
+    model = NumpyMLP(16, 1, "float64", mlp_step_kernels(wait=True) if compiled else None)
     loss, acc = model.evaluate(flat[None, None], x, y)
     logits = torch_net(layout, flat)(torch.tensor(x))
     assert abs(loss[0] - torch.nn.functional.cross_entropy(logits, torch.tensor(y)).item()) < 1e-12

@@ -174,7 +174,7 @@ class NumpyMLP:
     backend = "numpy"
 
     def __init__(self, hidden: int, k: int, dtype: str = "float32", kernels=None):
-        """kernels: step_kernels.StepKernels for the dtype (None: NumPy only)."""
+        """kernels: optimizers.kernels.StepKernels (None: NumPy only)."""
         self.layout = Layout(hidden)
         self.k = k
         self.dtype = _dtype(dtype)
@@ -236,7 +236,7 @@ class NumpyMLP:
         return loss.mean(axis=1), self._grad
 
     def _loss_grad_compiled(self, p, x, y):
-        """loss_grad with the elementwise steps in step_kernels (they release the GIL)."""
+        """loss_grad with the compiled elementwise steps (optimizers.kernels.mlp_step_code; they release the GIL)."""
         kern = self.kernels
         if not p.flags.writeable:  # the compiled signatures take writable arrays
             p = p.copy()
@@ -451,7 +451,7 @@ def evaluate_chunks(model, p, chunks: list[tuple]) -> tuple[np.ndarray, np.ndarr
 
 
 def make_model(backend: str, hidden: int, k: int, dtype: str = "float32", device: str = "cpu", kernels=None):
-    """NumpyMLP (with step_kernels `kernels`, if given) or TorchMLP for K models."""
+    """NumpyMLP (with the compiled step kernels `kernels`, if given) or TorchMLP for K models."""
     if backend == "numpy":
         if device != "cpu":
             raise ValueError(f"device={device!r} needs backend='torch'; numpy runs on 'cpu' only")

@@ -33,11 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizers import MAX_CONFIGS, OptimizerConfig, compiled, fused
-from optimizers.gradients import clip_by_norm, clip_by_value
-from optimizers.run import group_configs
+from optimizers import MAX_CONFIGS, OptimizerConfig, kernels
+from optimizers import stepper as st
+from optimizers import transforms as tf
 
-from . import step_kernels
 from .mlp import DTYPES, Layout, eval_chunks, evaluate_chunks, init_params, make_model, one_thread
 
 MAX_STEPS = 200_000
@@ -262,11 +261,11 @@ def warm_kernels(config: TrainConfig) -> None:
 
     Nothing happens for the torch backend or with OPTVIS_COMPILE=0.
     """
-    if config.backend != "numpy" or not compiled.AUTO:
+    if config.backend != "numpy" or not kernels.cache.AUTO:
         return
-    step_kernels.get(config.dtype, wait=False)
+    kernels.mlp_step_kernels(wait=False)
     for optimizer in config.optimizers:
-        fused.get_kernel(optimizer, wait=False)
+        kernels.compiled_update(optimizer, wait=False)
 
 
 def train(config: TrainConfig, data, **kwargs) -> TrainResult:
@@ -295,8 +294,8 @@ def train_stream(
     init: one model's initial parameters [P] (default: init_params(hidden, seed)).
     workers: threads the K models are split over (default: up to 2, one per core); the numbers
         do not depend on it.
-    use_kernels: the NumPy backend's compiled kernels: the rules fused into one loop each
-        (optimizers.fused) and the elementwise steps of the forward/backward pass (step_kernels).
+    use_kernels: the NumPy backend's compiled kernels (optimizers.kernels): the rules fused into
+        one loop each and the elementwise steps of the forward/backward pass.
         True compiles what is missing first, False keeps the array code, None (default) uses the
         kernels already compiled on this machine and compiles the others in the background for
         later runs (OPTVIS_COMPILE=0: the array code).
@@ -309,14 +308,15 @@ def train_stream(
     _check_int("every", every, 1, MAX_STEPS)
     started = time.perf_counter()
     k, total = len(config.optimizers), config.steps
-    order, groups = group_configs(config.optimizers)  # internal row r is configuration order[r]
-    use_compiled = config.backend == "numpy" and (use_kernels if use_kernels is not None else compiled.AUTO)
+    order, groups = st.group_configs(config.optimizers)  # internal row r is configuration order[r]
+    use_compiled = config.backend == "numpy" and (use_kernels if use_kernels is not None else kernels.cache.AUTO)
     wait = bool(use_kernels)
-    kernels = step_kernels.get(config.dtype, wait=wait) if use_compiled else None
-    shards = _Shards(config, groups, workers or min(2, os.cpu_count() or 1), device, kernels)
+    steps_compiled = kernels.mlp_step_kernels(wait=wait) if use_compiled else None
+    shards = _Shards(config, groups, workers or min(2, os.cpu_count() or 1), device, steps_compiled)
     model, xp = shards.models[0], shards.models[0].xp
-    lr_table = np.stack([config.optimizers[i].schedule.values(config.optimizers[i].lr, total)
-                         for i in order]).astype(model.dtype)  # [K, T]
+    lr_table = st.lr_table([config.optimizers[i] for i in order], total).astype(model.dtype)  # [K, T]
+    chain = tf.chain(False, config.clip_norm, config.clip_value)
+    bounds = {"clip_norm": config.clip_norm, "clip_value": config.clip_value}
 
     flat = init_params(config.hidden, config.seed, config.dtype) if init is None else np.asarray(init, model.dtype)
     if flat.shape != (model.layout.size,):
@@ -324,7 +324,7 @@ def train_stream(
     # two parameter buffers [K, 1, P]: step t reads one and writes the other
     buffers = [model.asarray(np.broadcast_to(flat, (k, 1, model.layout.size)).copy()) for _ in range(2)]
     p = buffers[0]
-    states = [g.config.info.init(p[g.start:g.stop], g.config.hp, xp) for g in shards.groups]
+    states = st.init_states(shards.groups, p, xp)
     updates = _FusedUpdates(shards.groups, states, lr_table, use_compiled, wait)
     rec = _Recorder(config, data, model, shards, order, started)
 
@@ -333,19 +333,16 @@ def train_stream(
         a, b = shards.spans[i]
         loss, g = shards.models[i].loss_grad(p[a:b], xb, yb)
         norms = shards.models[i].layer_norms(g)
-        if config.clip_norm is not None:
-            g = clip_by_norm(g, config.clip_norm, xp)
-        if config.clip_value is not None:
-            g = clip_by_value(g, config.clip_value, xp)
+        g = tf.apply(chain, g, bounds, xp)
         effs = []
         for j in shards.members[i]:
-            grp, cfg = shards.groups[j], shards.groups[j].config
+            grp = shards.groups[j]
             if updates.kernels[j] is not None:
                 effs.append(updates.apply(j, t, p, g[grp.start - a:grp.stop - a], out, record))
                 continue
             lr = model.asarray(lr_table[grp.start:grp.stop, t].reshape(-1, 1, 1))
-            out[grp.start:grp.stop], states[j], eff = cfg.info.rule(
-                p[grp.start:grp.stop], g[grp.start - a:grp.stop - a], states[j], t + 1, lr, cfg.hp, xp)
+            out[grp.start:grp.stop], states[j], eff = st.step(
+                grp, p[grp.start:grp.stop], g[grp.start - a:grp.stop - a], states[j], t + 1, lr, xp)
             effs.append(eff)
         quantiles = None
         if record:  # here, so the two shards share the work
@@ -405,14 +402,14 @@ class _FusedUpdates:
     """
 
     def __init__(self, groups, states: list[dict], lr_table: np.ndarray, use: bool, wait: bool):
-        self.kernels = [fused.get_kernel(g.config, wait=wait) if use else None for g in groups]
+        self.kernels = [kernels.compiled_update(g.config, wait=wait) if use else None for g in groups]
         self.groups, self.states = groups, states
         self.lr = np.ascontiguousarray(lr_table.T, dtype=np.float64)  # [T, K]: a step's lrs are contiguous
         self.names, self.hpv, self.eff = [], [], []
         for j, g in enumerate(groups):
-            traced = fused.trace_update(g.config) if self.kernels[j] is not None else None
+            traced = kernels.update_kernel(g.config) if self.kernels[j] is not None else None
             self.names.append(traced.state_names if traced else ())
-            self.hpv.append(np.array(compiled.hp_values(g.config, traced.hp_names) if traced else [], np.float64))
+            self.hpv.append(np.array(kernels.hp_values(g.config, traced.hp_names) if traced else [], np.float64))
             if traced:
                 for name in traced.state_names:
                     states[j][name] = np.ascontiguousarray(states[j][name])

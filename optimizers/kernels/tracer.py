@@ -1,9 +1,13 @@
-"""Symbolic tracing of the array code (rules, surfaces, gradient transforms) into scalar source.
+"""Symbolic tracing of the array code (rules, surfaces, gradient transforms) into scalar code.
 
 The compiled fast path is generated from the same definitions the NumPy and Torch backends run:
 a rule or surface function is called once with a tracing namespace `TraceXP` in place of
-`xp`, on `Vec` values (one scalar per parameter dimension). Each operation appends a line of
-straight-line Python (`v12 = v3 * v7`) to an `Emitter`; the result is source for a Numba kernel.
+`xp`, on `Vec` values (one scalar per parameter dimension). Each operation appends one `Line`
+(`v12 = v3 * v7`, kept as a format and its operands) to the active `Emitter`; the source writer
+(kernels.source) renders the lines, with number literals typed for the kernel's dtype.
+
+The active emitter is per execution context (a `contextvars.ContextVar`), so sessions tracing in
+different threads at once never write into each other's code.
 
 Hyperparameters enter as `Sym` leaves that also carry their concrete value, so the Python `if`
 statements in the rules (`if weight_decay != 0`, `_lerp`'s `weight < 0.5`) resolve during
@@ -15,50 +19,99 @@ drive a Python `if`: it raises `TraceError`, and the caller falls back to the ar
 
 from __future__ import annotations
 
+import contextvars
 import math
 import operator
+from dataclasses import dataclass
 
 
 class TraceError(Exception):
     """The function cannot be traced (data-dependent branch or unsupported operation)."""
 
 
+@dataclass(frozen=True)
+class Line:
+    """One traced assignment: `target = fmt.format(*operands)`, operands rendered by the writer.
+
+    operands: variable names (str) or Python numbers (rendered as literals of the kernel's dtype).
+    traj: the value differs between trajectories; False for values computed once per step.
+    """
+
+    target: str
+    fmt: str
+    operands: tuple
+    traj: bool
+
+    def render(self, literal) -> str:
+        """The assignment as source, numbers through `literal(x) -> str`."""
+        return f"{self.target} = {self.expression(literal)}"
+
+    def expression(self, literal) -> str:
+        return self.fmt.format(*(x if isinstance(x, str) else literal(x) for x in self.operands))
+
+
+def float64_literal(x) -> str:
+    """A Python number as a float64 literal of generated code (inf and nan through math)."""
+    x = float(x)
+    if math.isnan(x):
+        return "math.nan"
+    if math.isinf(x):
+        return "math.inf" if x > 0 else "-math.inf"
+    return repr(x)
+
+
 class Emitter:
-    """Collects straight-line assignments of one code section.
+    """Collects the straight-line assignments of one code section.
 
     Operations on traced values append to the active emitter (see `active`), so leaves made
     for one section (hyperparameters) can be used in code emitted into another (the step).
     """
 
     def __init__(self, prefix: str):
-        self.lines: list[str] = []
-        self.invariant: list[bool] = []  # per line: depends on no per-trajectory value
+        self.code: list[Line] = []
         self.prefix = prefix
         self.count = 0
+        self._token = None
 
-    def emit(self, code: str, val=None, traj: bool = True) -> Sym:
+    def emit(self, fmt: str, operands: tuple, val=None, traj: bool = True) -> Sym:
         name = f"{self.prefix}{self.count}"
         self.count += 1
-        self.lines.append(f"{name} = {code}")
-        self.invariant.append(not traj)
+        self.code.append(Line(name, fmt, operands, traj))
         return Sym(name, val, traj)
 
+    @property
+    def lines(self) -> list[str]:
+        """The assignments as float64 source."""
+        return [line.render(float64_literal) for line in self.code]
+
     def __enter__(self):
-        _ACTIVE.append(self)
+        self._token = _ACTIVE.set(_ACTIVE.get() + (self,))
         return self
 
     def __exit__(self, *exc):
-        _ACTIVE.pop()
+        _ACTIVE.reset(self._token)
 
 
-_ACTIVE: list[Emitter] = []
+_ACTIVE: contextvars.ContextVar[tuple[Emitter, ...]] = contextvars.ContextVar("optvis_emitters", default=())
 
 
-def _emit(code: str, val=None, *operands) -> Sym:
-    if not _ACTIVE:
+def _emit(fmt: str, val=None, *operands) -> Sym:
+    active = _ACTIVE.get()
+    if not active:
         raise TraceError("traced operation outside an emitter")
     traj = any(isinstance(x, Sym) and x.traj for x in operands)
-    return _ACTIVE[-1].emit(code, val, traj)
+    return active[-1].emit(fmt, tuple(_operand(x) for x in operands), val, traj)
+
+
+def _operand(x):
+    """A traced value's variable name, or a Python number kept for the writer to type."""
+    if isinstance(x, Sym):
+        return x.name
+    if isinstance(x, bool):
+        return 1.0 if x else 0.0
+    if isinstance(x, (int, float)):
+        return float(x)
+    raise TraceError(f"cannot trace a value of type {type(x).__name__}")
 
 
 def leaf(name: str, val=None, traj: bool = False) -> Sym:
@@ -70,19 +123,10 @@ def leaf(name: str, val=None, traj: bool = False) -> Sym:
     return Sym(name, val, traj)
 
 
-def code_of(x) -> str:
-    """The source text of a traced value or a Python number."""
-    return _code(x)
-
-
-def _code(x) -> str:
-    if isinstance(x, Sym):
-        return x.name
-    if isinstance(x, bool):
-        return "1.0" if x else "0.0"
-    if isinstance(x, (int, float)):
-        return repr(float(x))
-    raise TraceError(f"cannot trace a value of type {type(x).__name__}")
+def code_of(x, literal=float64_literal) -> str:
+    """The source text of a traced value or a Python number (numbers through `literal`)."""
+    x = _operand(x)
+    return x if isinstance(x, str) else literal(x)
 
 
 def _val(x):
@@ -106,7 +150,7 @@ class Sym:
         if isinstance(b, Vec) or isinstance(a, Vec):
             return NotImplemented
         val = fn(_val(a), _val(b)) if _known(a, b) else None
-        return _emit(f"{_code(a)} {op} {_code(b)}", val, a, b)
+        return _emit(f"{{}} {op} {{}}", val, a, b)
 
     def __add__(self, o): return self._bin("+", self, o, operator.add)
     def __radd__(self, o): return self._bin("+", o, self, operator.add)
@@ -122,14 +166,14 @@ class Sym:
     def __floordiv__(self, o): return self._bin("//", self, o, operator.floordiv)
 
     def __neg__(self):
-        return _emit(f"-{self.name}", None if self.val is None else -self.val, self)
+        return _emit("-{}", None if self.val is None else -self.val, self)
 
     def _cmp(self, op, other, fn):
         if isinstance(other, Vec):
             return NotImplemented
         if _known(self, other):
             return fn(_val(self), _val(other))
-        return _emit(f"{_code(self)} {op} {_code(other)}", None, self, other)
+        return _emit(f"{{}} {op} {{}}", None, self, other)
 
     def __lt__(self, o): return self._cmp("<", o, operator.lt)
     def __le__(self, o): return self._cmp("<=", o, operator.le)
@@ -216,7 +260,7 @@ def _unary(fn_name: str, math_fn):
             val = None if x.val is None else math_fn(x.val)
         except (ValueError, OverflowError):
             val = None
-        return _emit(f"{fn_name}({x.name})", val, x)
+        return _emit(f"{fn_name}({{}})", val, x)
 
     return f
 
@@ -232,7 +276,7 @@ def _binary(fn_name: str, py_fn):
         if sym is None:
             return py_fn(a, b)
         val = py_fn(_val(a), _val(b)) if _known(a, b) else None
-        return _emit(f"{fn_name}({_code(a)}, {_code(b)})", val, a, b)
+        return _emit(f"{fn_name}({{}}, {{}})", val, a, b)
 
     return f
 
@@ -255,8 +299,8 @@ class TraceXP:
     sin = staticmethod(_unary("math.sin", math.sin))
     cos = staticmethod(_unary("math.cos", math.cos))
     abs = staticmethod(_unary("abs", abs))
-    maximum = staticmethod(_binary("_nan_max", _nan_max))
-    minimum = staticmethod(_binary("_nan_min", _nan_min))
+    maximum = staticmethod(_binary("nan_max", _nan_max))
+    minimum = staticmethod(_binary("nan_min", _nan_min))
 
     @staticmethod
     def where(cond, a, b):
@@ -266,7 +310,7 @@ class TraceXP:
             return Vec(TraceXP.where(c, x, y) for c, x, y in zip(*pick))
         if not isinstance(cond, Sym):
             return a if cond else b
-        return _emit(f"{_code(a)} if {cond.name} else {_code(b)}", None, cond, a, b)
+        return _emit("{1} if {0} else {2}", None, cond, a, b)
 
     @staticmethod
     def stack(items, axis=-1):
@@ -286,15 +330,3 @@ class TraceXP:
     @staticmethod
     def clip(x, low, high):
         return TraceXP.minimum(TraceXP.maximum(x, low), high)
-
-
-SUPPORT_SOURCE = '''
-@njit(inline="always")
-def _nan_max(a, b):
-    return a if (a != a or a >= b) and not (b != b) else b
-
-
-@njit(inline="always")
-def _nan_min(a, b):
-    return a if (a != a or a <= b) and not (b != b) else b
-'''

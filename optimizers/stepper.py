@@ -1,0 +1,61 @@
+"""Grouping configurations, their states and learning-rate tables: shared by every runner.
+
+Configurations that share a rule and its non-lr hyperparameters form a group that one call of
+the rule advances, with the scheduled learning rates as a [k, 1, 1] array. The 2-D runner
+(optimizers.run) and the MNIST trainer both order their rows by `group_configs`, build the lr
+table with `lr_table`, start the states with `init_states` and advance a group with `step`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Group:
+    """Configurations sharing one rule and its non-lr hyperparameters: internal rows [start, stop)."""
+
+    start: int
+    stop: int
+    config: object  # an OptimizerConfig, representative of the group
+
+
+def _group_key(config) -> tuple:
+    return config.name, tuple(kv for kv in config.hparams if kv[0] != "lr")
+
+
+def group_configs(configs) -> tuple[np.ndarray, list[Group]]:
+    """Order configurations so each group is contiguous.
+
+    Returns (order, groups): internal row r holds configuration order[r]; groups in order of
+    first appearance.
+    """
+    keys = list(dict.fromkeys(_group_key(c) for c in configs))
+    members = [[i for i, c in enumerate(configs) if _group_key(c) == key] for key in keys]
+    order, groups, at = [], [], 0
+    for idx in members:
+        order.extend(idx)
+        groups.append(Group(at, at + len(idx), configs[idx[0]]))
+        at += len(idx)
+    return np.array(order, dtype=np.int64), groups
+
+
+def lr_table(configs, steps: int) -> np.ndarray:
+    """[K, T] float64 scheduled learning rate of each configuration at each step."""
+    return np.stack([c.schedule.values(c.lr, steps) for c in configs])
+
+
+def init_states(groups, p, xp) -> list[dict]:
+    """Each group's initial state for its rows of p [K, ...]."""
+    return [g.config.info.init(p[g.start:g.stop], g.config.hp, xp) for g in groups]
+
+
+def step(group: Group, p, g, state: dict, t: int, lr, xp):
+    """One update of a group's rows: (p_new, state_new, eff_lr) for p, g of the group's rows.
+
+    t: 1-based step count; lr: the group's scheduled lrs, broadcastable to p ([k, 1, 1]).
+    """
+    cfg = group.config
+    return cfg.info.rule(p, g, state, t, lr, cfg.hp, xp)
