@@ -10,10 +10,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from hyperparams import Hyperparameter as H
+from hyperparams import validate
+
 from . import rules
 from .schedules import ScheduleConfig, as_schedule
-from .spec import Hyperparameter as H
-from .spec import validate
 
 MAX_LR = 1e3
 
