@@ -52,7 +52,13 @@ _ADAM_LATEX = (
 )
 _ADAM_TEXT = ("m_t = b1 m_{t-1} + (1-b1) g_t, v_t = b2 v_{t-1} + (1-b2) g_t^2; m_hat = m_t/(1-b1^t), "
               "v_hat = v_t/(1-b2^t); theta -= eta_t m_hat / (sqrt(v_hat) + eps)")
-_ADAM_MOMENTS = {"first_moment": ("exp_avg",), "second_moment": ("exp_avg_sq", "max_exp_avg_sq")}
+# what Adam and AdamW share: one rule, its state and its effective learning rate
+_ADAM_RULE = {
+    "rule": rules.adam, "init": rules.init_adam, "state_names": ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+    "first_moment": ("exp_avg",), "second_moment": ("exp_avg_sq", "max_exp_avg_sq"),
+    "eff_lr_latex": r"\eta_t / (\sqrt{\hat v_t} + \epsilon)", "eff_lr_text": "eta_t / (sqrt(v_hat) + eps)",
+    "direction": M_HAT,
+}
 
 # gnsgd in torch: plain SGD stepping the gradient rescaled in the training loop.
 _GNSGD_TORCH = TorchSnippet(
@@ -143,25 +149,19 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             reference="Zeiler 2012", torch_class="Adadelta",
         ),
         OptimizerInfo(
-            name="adam", title="Adam", rule=rules.adam, init=rules.init_adam,
+            name="adam", title="Adam", **_ADAM_RULE,
             specs=(_lr(1e-3), BETAS, _eps(1e-8), WEIGHT_DECAY, AMSGRAD, DECOUPLED),
-            state_names=("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), **_ADAM_MOMENTS,
             latex=_ADAM_LATEX + r"\quad(\text{amsgrad: } \hat v_t \text{ from } \max_{s \le t} v_s)",
             text=_ADAM_TEXT + " (amsgrad: v_hat from max_{s<=t} v_s)",
-            eff_lr_latex=r"\eta_t / (\sqrt{\hat v_t} + \epsilon)", eff_lr_text="eta_t / (sqrt(v_hat) + eps)",
-            direction=M_HAT,
             reference="Kingma & Ba 2015; AMSGrad: Reddi, Kale & Kumar 2018", torch_class="Adam",
         ),
         OptimizerInfo(
-            name="adamw", title="AdamW", rule=rules.adam, init=rules.init_adam,
+            name="adamw", title="AdamW", **_ADAM_RULE,
             specs=(_lr(1e-3), BETAS, _eps(1e-8),
                    H("weight_decay", 1e-2, low=0, high=10, ui_high=1.0, help="decoupled weight decay coefficient"),
                    AMSGRAD),
-            state_names=("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), **_ADAM_MOMENTS,
             latex=r"\theta \leftarrow \theta (1 - \eta_t \lambda)\\ " + _ADAM_LATEX,
             text="theta *= 1 - eta_t weight_decay; then " + _ADAM_TEXT,
-            eff_lr_latex=r"\eta_t / (\sqrt{\hat v_t} + \epsilon)", eff_lr_text="eta_t / (sqrt(v_hat) + eps)",
-            direction=M_HAT,
             reference="Loshchilov & Hutter 2019", torch_class="AdamW", fixed={"decoupled_weight_decay": True},
         ),
         OptimizerInfo(
