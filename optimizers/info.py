@@ -17,7 +17,10 @@ from hyperparams import Hyperparameter
 
 @dataclass(frozen=True)
 class Direction:
-    """The vector a rule's eff_lr multiplies: theta_t = theta_{t-1} - eff_lr ⊙ direction.
+    """The vector ([..., D], like the parameters) that a rule's eff_lr multiplies.
+
+    theta_t = theta_{t-1} - eff_lr ⊙ direction, unless decoupled weight decay or a buffer
+    (OptimizerInfo.buffered_by) adds a term outside that product.
 
     key: "grad" (g_t), "d" (SGD's d_t), "m_hat" (m_t / (1 - b1^t)) or "nesterov" (NAdam's
     bracketed Nesterov direction).
