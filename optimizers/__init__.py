@@ -4,11 +4,12 @@
     res = run(surface, [get_optimizer("adam", lr=0.01)], starts=[[-1.5, 2.0]], steps=500)
 """
 
+from hyperparams import Hyperparameter
+
 from .registry import OPTIMIZERS, OptimizerConfig, OptimizerInfo, get_optimizer
 from .result import Result
 from .run import MAX_CONFIGS, MAX_STARTS, MAX_STEPS, MAX_TRAJECTORY_STEPS, run
 from .schedules import SCHEDULES, ScheduleConfig, get_schedule
-from .spec import Hyperparameter
 
 __all__ = [
     "OPTIMIZERS", "SCHEDULES", "MAX_CONFIGS", "MAX_STARTS", "MAX_STEPS", "MAX_TRAJECTORY_STEPS",

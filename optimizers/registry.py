@@ -1,4 +1,4 @@
-"""Optimizer registry: name -> rule, hyperparameter specs, formula, reference; and configs.
+"""Optimizer registry: name -> OptimizerInfo (rule, hyperparameter specs, formulas, reference); and configs.
 
 `get_optimizer(name, **hyperparameters, schedule=..., label=...)` validates everything up front
 and returns a frozen, hashable `OptimizerConfig` that `optimizers.run` consumes.
@@ -7,13 +7,14 @@ and returns a frozen, hashable `OptimizerConfig` that `optimizers.run` consumes.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from hyperparams import Hyperparameter as H
+from hyperparams import validate
 
 from . import rules
+from .info import GRAD, M_HAT, NESTEROV, SGD_DIRECTION, OptimizerInfo, TorchSnippet
 from .schedules import ScheduleConfig, as_schedule
-from .spec import Hyperparameter as H
-from .spec import validate
 
 MAX_LR = 1e3
 
@@ -33,24 +34,7 @@ BETAS = H("betas", (0.9, 0.999), kind="pair", low=0, high=1, high_open=True,
           help="decay rates of the first and second moment averages")
 DECOUPLED = H("decoupled_weight_decay", False, kind="bool",
               help="decay the weights directly (AdamW style) instead of adding an L2 gradient")
-
-
-@dataclass(frozen=True)
-class OptimizerInfo:
-    """Everything the engine and the app know about one optimizer."""
-
-    name: str
-    title: str
-    rule: Callable
-    init: Callable
-    specs: tuple[H, ...]
-    state_names: tuple[str, ...]  # per-parameter state recorded in Result.state (when present)
-    latex: str  # the update exactly as implemented
-    eff_lr: str  # LaTeX of the effective learning rate and the direction it multiplies
-    reference: str
-    torch_class: str | None  # None for rules torch lacks
-    fixed: dict = field(default_factory=dict)  # hyperparameters fixed by this entry (AdamW)
-    check: Callable | None = None  # cross-parameter rules, raise ValueError
+AMSGRAD = H("amsgrad", False, kind="bool", help="use the running maximum of v_t (AMSGrad)")
 
 
 def _check_sgd(hp):
@@ -66,120 +50,158 @@ _ADAM_LATEX = (
     r"\\ \hat m_t = \frac{m_t}{1-\beta_1^t},\quad \hat v_t = \frac{v_t}{1-\beta_2^t}"
     r"\\ \theta_t = \theta_{t-1} - \eta_t \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}"
 )
+_ADAM_TEXT = ("m_t = b1 m_{t-1} + (1-b1) g_t, v_t = b2 v_{t-1} + (1-b2) g_t^2; m_hat = m_t/(1-b1^t), "
+              "v_hat = v_t/(1-b2^t); theta -= eta_t m_hat / (sqrt(v_hat) + eps)")
+# what Adam and AdamW share: one rule, its state and its effective learning rate
+_ADAM_RULE = {
+    "rule": rules.adam, "init": rules.init_adam, "state_names": ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+    "first_moment": ("exp_avg",), "second_moment": ("exp_avg_sq", "max_exp_avg_sq"),
+    "eff_lr_latex": r"\eta_t / (\sqrt{\hat v_t} + \epsilon)", "eff_lr_text": "eta_t / (sqrt(v_hat) + eps)",
+    "direction": M_HAT,
+}
+
+# gnsgd in torch: plain SGD stepping the gradient rescaled in the training loop.
+_GNSGD_TORCH = TorchSnippet(
+    setup=("# {title} has no torch.optim class: plain SGD on the gradient rescaled in train()",
+           "# by 1 / sqrt(1 + alpha * ||g||^2) (weight decay is added to g before the norm).",
+           "alpha, weight_decay = {alpha!r}, {weight_decay!r}",
+           "optimizer = torch.optim.SGD([params], lr={lr!r})"),
+    loop=("with torch.no_grad():",
+          "    g = params.grad + weight_decay * params if weight_decay else params.grad",
+          "    params.grad = g / torch.sqrt(1 + alpha * torch.sum(g * g))"),
+)
 
 OPTIMIZERS: dict[str, OptimizerInfo] = {
     o.name: o
     for o in [
         OptimizerInfo(
-            "sgd", "SGD", rules.sgd, rules.init_sgd,
-            (_lr(1e-3),
-             H("momentum", 0.0, low=0, high=1, help="momentum factor"),
-             H("dampening", 0.0, low=0, high=1, help="dampening for momentum"),
-             WEIGHT_DECAY,
-             H("nesterov", False, kind="bool", help="Nesterov momentum (needs momentum > 0, dampening 0)")),
-            ("momentum_buffer",),
-            r"b_t = \mu b_{t-1} + (1-\tau) g_t\ (b_1 = g_1),\quad d_t = \begin{cases} g_t + \mu b_t"
-            r" & \text{nesterov} \\ b_t \end{cases}\\ \theta_t = \theta_{t-1} - \eta_t d_t",
-            r"\eta_t \text{ on } d_t",
-            "Robbins & Monro 1951; momentum: Polyak 1964; Nesterov: Sutskever et al. 2013",
-            "SGD", check=_check_sgd,
+            name="sgd", title="SGD", rule=rules.sgd, init=rules.init_sgd,
+            specs=(_lr(1e-3),
+                   H("momentum", 0.0, low=0, high=1, help="momentum factor"),
+                   H("dampening", 0.0, low=0, high=1, help="dampening for momentum"),
+                   WEIGHT_DECAY,
+                   H("nesterov", False, kind="bool", help="Nesterov momentum (needs momentum > 0, dampening 0)")),
+            state_names=("momentum_buffer",), first_moment=("momentum_buffer",),
+            latex=r"b_t = \mu b_{t-1} + (1-\tau) g_t\ (b_1 = g_1),\quad d_t = \begin{cases} g_t + \mu b_t"
+                  r" & \text{nesterov} \\ b_t \end{cases}\\ \theta_t = \theta_{t-1} - \eta_t d_t",
+            text="b_t = mu b_{t-1} + (1 - dampening) g_t (b_1 = g_1); d_t = g_t + mu b_t (nesterov) or b_t; "
+                 "theta -= eta_t d_t",
+            eff_lr_latex=r"\eta_t", eff_lr_text="eta_t", direction=SGD_DIRECTION,
+            reference="Robbins & Monro 1951; momentum: Polyak 1964; Nesterov: Sutskever et al. 2013",
+            torch_class="SGD", check=_check_sgd,
         ),
         OptimizerInfo(
-            "gnsgd", "Gradient-norm adaptive SGD", rules.gnsgd, rules.init_stateless,
-            (_lr(1e-2), H("alpha", 1.0, low=0, high=1e6, log=True, ui_low=1e-3, ui_high=1e3,
-                           help="sensitivity to the gradient norm"), WEIGHT_DECAY),
-            (),
-            r"\theta_t = \theta_{t-1} - \frac{\eta_t}{\sqrt{1 + \alpha \lVert g_t \rVert^2}} g_t",
-            r"\eta_t / \sqrt{1 + \alpha \lVert g_t\rVert^2} \text{ on } g_t",
-            "course material: step size shrinking with the gradient norm (cf. Duchi et al. 2011)",
-            None,
+            name="gnsgd", title="Gradient-norm adaptive SGD", rule=rules.gnsgd, init=rules.init_stateless,
+            specs=(_lr(1e-2), H("alpha", 1.0, low=0, high=1e6, log=True, ui_low=1e-3, ui_high=1e3,
+                                help="sensitivity to the gradient norm"), WEIGHT_DECAY),
+            state_names=(),
+            latex=r"\theta_t = \theta_{t-1} - \frac{\eta_t}{\sqrt{1 + \alpha \lVert g_t \rVert^2}} g_t",
+            text="theta -= eta_t / sqrt(1 + alpha ||g_t||^2) g_t",
+            eff_lr_latex=r"\eta_t / \sqrt{1 + \alpha \lVert g_t\rVert^2}",
+            eff_lr_text="eta_t / sqrt(1 + alpha ||g_t||^2)", direction=GRAD,
+            reference="course material: step size shrinking with the gradient norm (cf. Duchi et al. 2011)",
+            torch_snippet=_GNSGD_TORCH,
         ),
         OptimizerInfo(
-            "adagrad", "AdaGrad", rules.adagrad, rules.init_adagrad,
-            (_lr(1e-2),
-             H("lr_decay", 0.0, low=0, high=10, help="lr_t = lr / (1 + (t - 1) lr_decay)"),
-             WEIGHT_DECAY,
-             H("initial_accumulator_value", 0.0, low=0, high=1e3, help="initial value of the sum of squares"),
-             _eps(1e-10)),
-            ("sum",),
-            r"G_t = G_{t-1} + g_t^2,\quad \tilde\eta_t = \frac{\eta_t}{1 + (t-1)\lambda}"
-            r"\\ \theta_t = \theta_{t-1} - \tilde\eta_t \frac{g_t}{\sqrt{G_t} + \epsilon}",
-            r"\tilde\eta_t / (\sqrt{G_t} + \epsilon) \text{ on } g_t",
-            "Duchi, Hazan & Singer 2011", "Adagrad",
+            name="adagrad", title="AdaGrad", rule=rules.adagrad, init=rules.init_adagrad,
+            specs=(_lr(1e-2),
+                   H("lr_decay", 0.0, low=0, high=10, help="lr_t = lr / (1 + (t - 1) lr_decay)"),
+                   WEIGHT_DECAY,
+                   H("initial_accumulator_value", 0.0, low=0, high=1e3, help="initial value of the sum of squares"),
+                   _eps(1e-10)),
+            state_names=("sum",), second_moment=("sum",),
+            latex=r"G_t = G_{t-1} + g_t^2,\quad \tilde\eta_t = \frac{\eta_t}{1 + (t-1)\lambda}"
+                  r"\\ \theta_t = \theta_{t-1} - \tilde\eta_t \frac{g_t}{\sqrt{G_t} + \epsilon}",
+            text="G_t = G_{t-1} + g_t^2; theta -= eta_t/(1 + (t-1) lr_decay) g_t / (sqrt(G_t) + eps)",
+            eff_lr_latex=r"\tilde\eta_t / (\sqrt{G_t} + \epsilon)",
+            eff_lr_text="eta_t / (1 + (t-1) lr_decay) / (sqrt(G_t) + eps)", direction=GRAD,
+            reference="Duchi, Hazan & Singer 2011", torch_class="Adagrad",
         ),
         OptimizerInfo(
-            "rmsprop", "RMSProp", rules.rmsprop, rules.init_rmsprop,
-            (_lr(1e-2),
-             H("alpha", 0.99, low=0, high=1, help="smoothing constant of the squared-gradient average"),
-             _eps(1e-8), WEIGHT_DECAY,
-             H("momentum", 0.0, low=0, high=1, help="momentum factor"),
-             H("centered", False, kind="bool", help="normalise by the estimated variance")),
-            ("square_avg", "grad_avg", "momentum_buffer"),
-            r"v_t = \alpha v_{t-1} + (1-\alpha) g_t^2,\quad a_t = \sqrt{v_t - \bar g_t^2\,[\text{centered}]} + \epsilon"
-            r"\\ b_t = \mu b_{t-1} + g_t / a_t,\quad \theta_t = \theta_{t-1} - \eta_t b_t",
-            r"\eta_t / a_t \text{ on } g_t",
-            "Tieleman & Hinton 2012 (Coursera lecture 6.5); centered: Graves 2013", "RMSprop",
+            name="rmsprop", title="RMSProp", rule=rules.rmsprop, init=rules.init_rmsprop,
+            specs=(_lr(1e-2),
+                   H("alpha", 0.99, low=0, high=1, help="smoothing constant of the squared-gradient average"),
+                   _eps(1e-8), WEIGHT_DECAY,
+                   H("momentum", 0.0, low=0, high=1, help="momentum factor"),
+                   H("centered", False, kind="bool", help="normalise by the estimated variance")),
+            state_names=("square_avg", "grad_avg", "momentum_buffer"),
+            first_moment=("momentum_buffer", "grad_avg"), second_moment=("square_avg",),
+            latex=r"v_t = \alpha v_{t-1} + (1-\alpha) g_t^2,\quad a_t = \sqrt{v_t - \bar g_t^2\,[\text{centered}]}"
+                  r" + \epsilon\\ b_t = \mu b_{t-1} + g_t / a_t,\quad \theta_t = \theta_{t-1} - \eta_t b_t",
+            text="v_t = alpha v + (1-alpha) g^2; a_t = sqrt(v_t [- gbar_t^2 if centered]) + eps; b_t = mu b + g_t/a_t; "
+                 "theta -= eta_t b_t",
+            eff_lr_latex=r"\eta_t / a_t", eff_lr_text="eta_t / a_t", direction=GRAD, buffered_by="momentum",
+            reference="Tieleman & Hinton 2012 (Coursera lecture 6.5); centered: Graves 2013", torch_class="RMSprop",
         ),
         OptimizerInfo(
-            "adadelta", "Adadelta", rules.adadelta, rules.init_adadelta,
-            (_lr(1.0),
-             H("rho", 0.9, low=0, high=1, help="decay rate of the running averages"),
-             _eps(1e-6), WEIGHT_DECAY),
-            ("square_avg", "acc_delta"),
-            r"v_t = \rho v_{t-1} + (1-\rho) g_t^2,\quad \Delta_t = \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}} g_t"
-            r"\\ u_t = \rho u_{t-1} + (1-\rho)\Delta_t^2,\quad \theta_t = \theta_{t-1} - \eta_t \Delta_t",
-            r"\eta_t \sqrt{u_{t-1}+\epsilon} / \sqrt{v_t + \epsilon} \text{ on } g_t",
-            "Zeiler 2012", "Adadelta",
+            name="adadelta", title="Adadelta", rule=rules.adadelta, init=rules.init_adadelta,
+            specs=(_lr(1.0),
+                   H("rho", 0.9, low=0, high=1, help="decay rate of the running averages"),
+                   _eps(1e-6), WEIGHT_DECAY),
+            state_names=("square_avg", "acc_delta"), second_moment=("square_avg",),
+            latex=r"v_t = \rho v_{t-1} + (1-\rho) g_t^2,\quad \Delta_t = \frac{\sqrt{u_{t-1} + \epsilon}}"
+                  r"{\sqrt{v_t + \epsilon}} g_t\\ u_t = \rho u_{t-1} + (1-\rho)\Delta_t^2,\quad"
+                  r" \theta_t = \theta_{t-1} - \eta_t \Delta_t",
+            text="v_t = rho v + (1-rho) g^2; Delta = sqrt(u_{t-1}+eps)/sqrt(v_t+eps) g_t; u_t = rho u + (1-rho) Delta^2; "
+                 "theta -= eta_t Delta",
+            eff_lr_latex=r"\eta_t \sqrt{u_{t-1}+\epsilon} / \sqrt{v_t + \epsilon}",
+            eff_lr_text="eta_t sqrt(u_{t-1}+eps)/sqrt(v_t+eps)", direction=GRAD,
+            reference="Zeiler 2012", torch_class="Adadelta",
         ),
         OptimizerInfo(
-            "adam", "Adam", rules.adam, rules.init_adam,
-            (_lr(1e-3), BETAS, _eps(1e-8), WEIGHT_DECAY,
-             H("amsgrad", False, kind="bool", help="use the running maximum of v_t (AMSGrad)"), DECOUPLED),
-            ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-            _ADAM_LATEX + r"\quad(\text{amsgrad: } \hat v_t \text{ from } \max_{s \le t} v_s)",
-            r"\eta_t / (\sqrt{\hat v_t} + \epsilon) \text{ on } \hat m_t",
-            "Kingma & Ba 2015; AMSGrad: Reddi, Kale & Kumar 2018", "Adam",
+            name="adam", title="Adam", **_ADAM_RULE,
+            specs=(_lr(1e-3), BETAS, _eps(1e-8), WEIGHT_DECAY, AMSGRAD, DECOUPLED),
+            latex=_ADAM_LATEX + r"\quad(\text{amsgrad: } \hat v_t \text{ from } \max_{s \le t} v_s)",
+            text=_ADAM_TEXT + " (amsgrad: v_hat from max_{s<=t} v_s)",
+            reference="Kingma & Ba 2015; AMSGrad: Reddi, Kale & Kumar 2018", torch_class="Adam",
         ),
         OptimizerInfo(
-            "adamw", "AdamW", rules.adam, rules.init_adam,
-            (_lr(1e-3), BETAS, _eps(1e-8),
-             H("weight_decay", 1e-2, low=0, high=10, ui_high=1.0, help="decoupled weight decay coefficient"),
-             H("amsgrad", False, kind="bool", help="use the running maximum of v_t (AMSGrad)")),
-            ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-            r"\theta \leftarrow \theta (1 - \eta_t \lambda)\\ " + _ADAM_LATEX,
-            r"\eta_t / (\sqrt{\hat v_t} + \epsilon) \text{ on } \hat m_t",
-            "Loshchilov & Hutter 2019", "AdamW", fixed={"decoupled_weight_decay": True},
+            name="adamw", title="AdamW", **_ADAM_RULE,
+            specs=(_lr(1e-3), BETAS, _eps(1e-8),
+                   H("weight_decay", 1e-2, low=0, high=10, ui_high=1.0, help="decoupled weight decay coefficient"),
+                   AMSGRAD),
+            latex=r"\theta \leftarrow \theta (1 - \eta_t \lambda)\\ " + _ADAM_LATEX,
+            text="theta *= 1 - eta_t weight_decay; then " + _ADAM_TEXT,
+            reference="Loshchilov & Hutter 2019", torch_class="AdamW", fixed={"decoupled_weight_decay": True},
         ),
         OptimizerInfo(
-            "adamax", "Adamax", rules.adamax, rules.init_adamax,
-            (_lr(2e-3), BETAS, _eps(1e-8), WEIGHT_DECAY),
-            ("exp_avg", "exp_inf"),
-            r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad u_t = \max(\beta_2 u_{t-1}, |g_t| + \epsilon)"
-            r"\\ \theta_t = \theta_{t-1} - \frac{\eta_t}{1-\beta_1^t} \frac{m_t}{u_t}",
-            r"\eta_t / u_t \text{ on } \hat m_t",
-            "Kingma & Ba 2015 (section 7)", "Adamax",
+            name="adamax", title="Adamax", rule=rules.adamax, init=rules.init_adamax,
+            specs=(_lr(2e-3), BETAS, _eps(1e-8), WEIGHT_DECAY),
+            state_names=("exp_avg", "exp_inf"), first_moment=("exp_avg",), second_moment=("exp_inf",),
+            latex=r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad u_t = \max(\beta_2 u_{t-1}, |g_t| + \epsilon)"
+                  r"\\ \theta_t = \theta_{t-1} - \frac{\eta_t}{1-\beta_1^t} \frac{m_t}{u_t}",
+            text="m_t = b1 m_{t-1} + (1-b1) g_t; u_t = max(b2 u_{t-1}, |g_t| + eps); theta -= eta_t/(1-b1^t) m_t / u_t",
+            eff_lr_latex=r"\eta_t / u_t", eff_lr_text="eta_t / u_t", direction=M_HAT,
+            reference="Kingma & Ba 2015 (section 7)", torch_class="Adamax",
         ),
         OptimizerInfo(
-            "nadam", "NAdam", rules.nadam, rules.init_nadam,
-            (_lr(2e-3), BETAS, _eps(1e-8), WEIGHT_DECAY,
-             H("momentum_decay", 4e-3, low=0, high=1, help="psi in mu_t = b1 (1 - 0.5 * 0.96^(t psi))"),
-             DECOUPLED),
-            ("exp_avg", "exp_avg_sq"),
-            r"\mu_t = \beta_1 (1 - \tfrac12 0.96^{t\psi}),\quad m_t, v_t \text{ as Adam}"
-            r"\\ \theta_t = \theta_{t-1} - \eta_t \frac{\frac{1-\mu_t}{1-\prod_{i\le t}\mu_i} g_t"
-            r" + \frac{\mu_{t+1}}{1-\prod_{i\le t+1}\mu_i} m_t}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}",
-            r"\eta_t / (\sqrt{\hat v_t} + \epsilon) \text{ on the Nesterov direction}",
-            "Dozat 2016", "NAdam",
+            name="nadam", title="NAdam", rule=rules.nadam, init=rules.init_nadam,
+            specs=(_lr(2e-3), BETAS, _eps(1e-8), WEIGHT_DECAY,
+                   H("momentum_decay", 4e-3, low=0, high=1, help="psi in mu_t = b1 (1 - 0.5 * 0.96^(t psi))"),
+                   DECOUPLED),
+            state_names=("exp_avg", "exp_avg_sq"), first_moment=("exp_avg",), second_moment=("exp_avg_sq",),
+            latex=r"\mu_t = \beta_1 (1 - \tfrac12 0.96^{t\psi}),\quad m_t, v_t \text{ as Adam}"
+                  r"\\ \theta_t = \theta_{t-1} - \eta_t \frac{\frac{1-\mu_t}{1-\prod_{i\le t}\mu_i} g_t"
+                  r" + \frac{\mu_{t+1}}{1-\prod_{i\le t+1}\mu_i} m_t}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}",
+            text="mu_t = b1 (1 - 0.5 * 0.96^(t psi)); m_t, v_t as Adam; theta -= eta_t [(1-mu_t)/(1-prod_{i<=t} mu_i) g_t"
+                 " + mu_{t+1}/(1-prod_{i<=t+1} mu_i) m_t] / (sqrt(v_t/(1-b2^t)) + eps)",
+            eff_lr_latex=r"\eta_t / (\sqrt{\hat v_t} + \epsilon)", eff_lr_text="eta_t / (sqrt(v_t/(1-b2^t)) + eps)",
+            direction=NESTEROV,
+            reference="Dozat 2016", torch_class="NAdam",
         ),
         OptimizerInfo(
-            "radam", "RAdam", rules.radam, rules.init_radam,
-            (_lr(1e-3), BETAS, _eps(1e-8), WEIGHT_DECAY, DECOUPLED),
-            ("exp_avg", "exp_avg_sq"),
-            r"\rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1-\beta_2^t},\quad r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}}"
-            r"\\ \theta_t = \theta_{t-1} - \eta_t \hat m_t \cdot \begin{cases} r_t \frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t}+\epsilon} & \rho_t > 5"
-            r"\\ 1 & \text{otherwise}\end{cases}",
-            r"\eta_t r_t \sqrt{1-\beta_2^t} / (\sqrt{v_t}+\epsilon) \text{ on } \hat m_t",
-            "Liu et al. 2020", "RAdam",
+            name="radam", title="RAdam", rule=rules.radam, init=rules.init_radam,
+            specs=(_lr(1e-3), BETAS, _eps(1e-8), WEIGHT_DECAY, DECOUPLED),
+            state_names=("exp_avg", "exp_avg_sq"), first_moment=("exp_avg",), second_moment=("exp_avg_sq",),
+            latex=r"\rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1-\beta_2^t},\quad r_t = \sqrt{\frac{(\rho_t-4)"
+                  r"(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}}"
+                  r"\\ \theta_t = \theta_{t-1} - \eta_t \hat m_t \cdot \begin{cases} r_t \frac{\sqrt{1-\beta_2^t}}"
+                  r"{\sqrt{v_t}+\epsilon} & \rho_t > 5\\ 1 & \text{otherwise}\end{cases}",
+            text="rho_t = rho_inf - 2 t b2^t/(1-b2^t); r_t = sqrt((rho_t-4)(rho_t-2) rho_inf / ((rho_inf-4)(rho_inf-2) "
+                 "rho_t)); theta -= eta_t r_t sqrt(1-b2^t)/(sqrt(v_t)+eps) m_hat if rho_t > 5, else theta -= eta_t m_hat",
+            eff_lr_latex=r"\eta_t r_t \sqrt{1-\beta_2^t} / (\sqrt{v_t}+\epsilon)",
+            eff_lr_text="eta_t r_t sqrt(1-b2^t)/(sqrt(v_t)+eps) if rho_t > 5, else eta_t", direction=M_HAT,
+            reference="Liu et al. 2020", torch_class="RAdam",
         ),
     ]
 }

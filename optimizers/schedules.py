@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .spec import Hyperparameter as H
-from .spec import validate
+from hyperparams import Hyperparameter as H
+from hyperparams import validate
 
 
 def constant(t, lr):

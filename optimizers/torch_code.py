@@ -60,8 +60,8 @@ def torch_code(
         lines.append(f"        torch.nn.utils.clip_grad_norm_([params], max_norm={float(clip_norm)!r})")
     if clip_value:
         lines.append(f"        torch.nn.utils.clip_grad_value_([params], clip_value={float(clip_value)!r})")
-    if config.name == "gnsgd":
-        lines += _gnsgd_lines(hp)
+    if config.info.torch_snippet is not None:
+        lines += ["        " + line for line in _filled(config, config.info.torch_snippet.loop)]
     lines.append("        optimizer.step()")
     lines += _scheduler_step_lines(config)
     lines += ["    return params", ""]
@@ -70,24 +70,15 @@ def torch_code(
 
 def _optimizer_lines(config: OptimizerConfig, hp: dict) -> list[str]:
     info = config.info
-    if info.torch_class is None:  # gnsgd: plain SGD on a gradient rescaled in the loop
-        return [
-            "",
-            f"# {info.title} has no torch.optim class: plain SGD on the gradient rescaled in train()",
-            "# by 1 / sqrt(1 + alpha * ||g||^2) (weight decay is added to g before the norm).",
-            f"alpha, weight_decay = {hp['alpha']!r}, {hp['weight_decay']!r}",
-            f"optimizer = torch.optim.SGD([params], lr={hp['lr']!r})",
-        ]
+    if info.torch_class is None:  # the registry's source for a rule torch.optim lacks
+        return ["", *_filled(config, info.torch_snippet.setup)]
     args = ", ".join(f"{name}={value!r}" for name, value in hp.items())
     return [f"optimizer = torch.optim.{info.torch_class}([params], {args})"]
 
 
-def _gnsgd_lines(hp: dict) -> list[str]:
-    return [
-        "        with torch.no_grad():",
-        "            g = params.grad + weight_decay * params if weight_decay else params.grad",
-        "            params.grad = g / torch.sqrt(1 + alpha * torch.sum(g * g))",
-    ]
+def _filled(config: OptimizerConfig, templates: tuple[str, ...]) -> list[str]:
+    """TorchSnippet template lines filled with the optimizer's title and hyperparameter values."""
+    return [line.format(title=config.info.title, **dict(config.hparams)) for line in templates]
 
 
 def _scheduler_lines(config: OptimizerConfig) -> list[str]:

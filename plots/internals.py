@@ -17,8 +17,6 @@ import numpy as np
 
 from .palette import color
 
-FIRST_MOMENT = ("momentum_buffer", "exp_avg", "grad_avg")
-SECOND_MOMENT = ("exp_avg_sq", "square_avg", "sum", "exp_inf", "max_exp_avg_sq")
 ARROW_KEY_MARGIN = 100  # bottom margin that leaves room for the key under the x axis title
 ARROW_LENGTH = 0.2  # the longest arrow of each kind spans this fraction of the shorter frame side
 
@@ -42,8 +40,8 @@ def internals_rows(res, step: int, start: int = 0) -> list[dict]:
 
     Keys: label, color, step (s), point theta_s (x, y), loss f(theta_s), gradient g_s (as the
     optimizer received it, after noise/clipping), first_moment_name / first_moment (the first
-    of FIRST_MOMENT the configuration has, else None), second_moment_name / second_moment (the
-    first of SECOND_MOMENT it has, else None), state {name: (x, y)} (all its state after the
+    of its registry entry's first_moment names the configuration records, else None),
+    second_moment_name / second_moment (likewise), state {name: (x, y)} (all its state after the
     update), eff_lr (x, y), update theta_{s+1} - theta_s, lr (scheduled), status ("moving",
     "converged at step c", "diverged at step d (...)" or "final point": once a trajectory has
     stopped its update is zero). Vectors are tuples of floats.
@@ -55,8 +53,9 @@ def internals_rows(res, step: int, start: int = 0) -> list[dict]:
     for k, names in enumerate(res.state_names):
         nxt = s < t
         state = {name: _vec(res.state[name][k, start, s]) for name in names} if nxt else {}
-        first = next((name for name in FIRST_MOMENT if name in names), None)
-        second = next((name for name in SECOND_MOMENT if name in names), None)
+        info = res.configs[k].info
+        first = next((name for name in info.first_moment if name in names), None)
+        second = next((name for name in info.second_moment if name in names), None)
         rows.append({
             "label": res.labels[k], "color": color(k), "step": s,
             "point": _vec(res.path[k, start, s]), "loss": float(res.loss[k, start, s]),
@@ -179,13 +178,14 @@ def _text(s: str) -> str:
 def _direction_form(res, k: int) -> bool:
     """Whether theta_{s+1} = theta_s - eff_lr * d holds with d the direction the registry names.
 
-    Two rules add a term outside that product: decoupled weight decay, and RMSProp's momentum
-    buffer (eff_lr there multiplies g_t entering the buffer, not the step)."""
+    Two things put a term outside that product: decoupled weight decay, and a buffer that the
+    step follows (the entry's buffered_by: with RMSProp's momentum eff_lr scales g_t entering
+    the buffer, not the step)."""
     config = res.configs[k]
-    hp = config.hp
+    hp, buffered_by = config.hp, config.info.buffered_by
     if hp.get("decoupled_weight_decay") and hp.get("weight_decay"):
         return False
-    return not (config.name == "rmsprop" and hp.get("momentum", 0) > 0)
+    return not (buffered_by is not None and hp[buffered_by] > 0)
 
 
 def update_equation(res, k: int, step: int, start: int = 0) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from optimizers.spec import Hyperparameter
+from hyperparams import Hyperparameter
 
 from .analytic import ANALYTIC
 from .base import Surface, SurfaceEntry

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from optimizers.spec import Hyperparameter
+from hyperparams import Hyperparameter
 
 from .base import Surface, SurfaceEntry, critical_points, latex_number, with_formula
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizers.spec import Hyperparameter, validate
+from hyperparams import Hyperparameter, validate
 
 Array = Any  # a NumPy array or a torch tensor
 Point = tuple[float, float]

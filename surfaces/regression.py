@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizers.spec import Hyperparameter
+from hyperparams import Hyperparameter
 
 from .base import Array, Surface, SurfaceEntry, with_formula
 

@@ -328,6 +328,27 @@ def test_internals_rows_read_the_result(res3):
     assert final["point"] == tuple(res3.path[0, 0, 200])
 
 
+# (optimizer, hyperparameters) -> the state shown as 1st and 2nd moment: the momentum-like
+# average the step follows and the squared-gradient (or max-norm) accumulator that scales it.
+MOMENTS = [
+    ("sgd", {}, None, None), ("gnsgd", {}, None, None), ("adagrad", {}, None, "sum"),
+    ("rmsprop", {}, None, "square_avg"), ("rmsprop", {"centered": True}, "grad_avg", "square_avg"),
+    ("rmsprop", {"centered": True, "momentum": 0.5}, "momentum_buffer", "square_avg"),
+    ("adadelta", {}, None, "square_avg"), ("adam", {"amsgrad": True}, "exp_avg", "exp_avg_sq"),
+    ("adamw", {}, "exp_avg", "exp_avg_sq"), ("adamax", {}, "exp_avg", "exp_inf"),
+    ("nadam", {}, "exp_avg", "exp_avg_sq"), ("radam", {}, "exp_avg", "exp_avg_sq"),
+]
+
+
+def test_internals_rows_name_each_rules_moments():
+    configs = [get_optimizer(name, lr=1e-3, **hp) for name, hp, _, _ in MOMENTS]
+    res = run(ROSENBROCK, configs, starts=[[-1.5, 2.0]], steps=5)
+    for k, (row, (name, hp, first, second)) in enumerate(zip(internals_rows(res, 3), MOMENTS)):
+        assert (row["first_moment_name"], row["second_moment_name"]) == (first, second), (name, hp)
+        for key, state in (("first_moment", first), ("second_moment", second)):
+            assert row[key] == (None if state is None else tuple(res.state[state][k, 0, 3])), (name, hp, key)
+
+
 def test_arrows_follow_the_vectors(res3):
     s = 30
     fig = contour_figure(res3, step=s, arrows=True)

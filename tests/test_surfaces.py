@@ -7,13 +7,16 @@ regression data.
 
 import math
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import array_api_compat.torch as xpt
 import numpy as np
 import pytest
 import torch
 
-from optimizers.spec import Hyperparameter
+from hyperparams import Hyperparameter
 from surfaces import SURFACES, get_surface, surface_params
 
 
@@ -214,6 +217,14 @@ def test_metadata():
         assert isinstance(s.log_levels, bool) and isinstance(s.stochastic, bool)
     assert get_surface("rosenbrock").log_levels and not get_surface("quadratic").log_levels
     assert "2500" in get_surface("rosenbrock", b=2500.0).latex
+
+
+def test_surfaces_do_not_import_the_engine():
+    """The 2-D surfaces share the spec type with optimizers/ through the top-level hyperparams."""
+    code = "import sys, surfaces; print(sorted(m for m in sys.modules if m.split('.')[0] == 'optimizers'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]"
 
 
 def test_equality_hash_and_pickle():

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from hyperparams import Hyperparameter as H
 from optimizers import OPTIMIZERS, SCHEDULES, OptimizerConfig, get_optimizer
-from optimizers.spec import Hyperparameter as H
 from plots.mnist import (
     accuracy_figure,
     digits_figure,

@@ -1,6 +1,8 @@
 """Hyperparameter specs: one source of truth for defaults, validation, UI widgets and code export.
 
 Every optimizer, schedule and surface declares its parameters as a tuple of `Hyperparameter`.
+This module sits at the top level, importing nothing of the project, so that `optimizers/`
+and `surfaces/` share it without the 2-D surfaces depending on the engine.
 `validate` turns user keyword arguments into a complete, checked dict, raising `ValueError`
 that names the owner, the parameter, the offending value and the allowed range.
 """

@@ -1,0 +1,109 @@
+"""`OptimizerInfo`: everything the engine and the app know of one optimizer, and its parts.
+
+The app reads what it shows of a rule from here instead of branching on the rule's name:
+which recorded state is a first or a second moment (the internals table and arrows), the
+direction the effective learning rate multiplies (the live equation), the formulas in LaTeX
+(the app) and plain text (the README table), and the PyTorch source of a rule torch.optim lacks
+("Copy as PyTorch").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hyperparams import Hyperparameter
+
+
+@dataclass(frozen=True)
+class Direction:
+    """The vector ([..., D], like the parameters) that a rule's eff_lr multiplies.
+
+    theta_t = theta_{t-1} - eff_lr ⊙ direction, unless decoupled weight decay or a buffer
+    (OptimizerInfo.buffered_by) adds a term outside that product.
+
+    key: "grad" (g_t), "d" (SGD's d_t), "m_hat" (m_t / (1 - b1^t)) or "nesterov" (NAdam's
+    bracketed Nesterov direction).
+    latex: the phrase the app writes after the eff_lr formula, e.g. r"\\text{ on } \\hat m_t".
+    text: its name in the README's plain-text table.
+    """
+
+    key: str
+    latex: str
+    text: str
+
+
+GRAD = Direction("grad", r"\text{ on } g_t", "g_t")
+SGD_DIRECTION = Direction("d", r"\text{ on } d_t", "d_t")
+M_HAT = Direction("m_hat", r"\text{ on } \hat m_t", "m_hat = m_t/(1-b1^t)")
+NESTEROV = Direction("nesterov", r"\text{ on the Nesterov direction}", "the bracket")
+
+
+@dataclass(frozen=True)
+class TorchSnippet:
+    """PyTorch source of a rule torch.optim lacks: torch.optim.SGD on a gradient rewritten in the loop.
+
+    setup: lines after `params = ...` that define `optimizer` and whatever the loop reads.
+    loop: lines of train() between `backward()` and `optimizer.step()`, indented relative to
+    the loop body.
+    Both are str.format templates of `title` and the hyperparameters, e.g. "lr={lr!r}".
+    """
+
+    setup: tuple[str, ...]
+    loop: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptimizerInfo:
+    """One optimizer: its rule and everything the app shows of it.
+
+    name, title: registry key and display name.
+    rule, init: the update rule and its initial state (optimizers/rules.py).
+    specs: its hyperparameters, torch.optim names; fixed: hyperparameters this entry pins (AdamW's
+    decoupling); check: cross-parameter rules, raising ValueError.
+    state_names: per-parameter state a configuration may record in Result.state.
+    first_moment, second_moment: the state names holding a first / second moment, in order of
+    preference: the app shows the first one a configuration records.
+    latex, text: the update exactly as implemented, in LaTeX (the app) and plain text (README).
+    eff_lr_latex, eff_lr_text: the effective learning rate alone, in LaTeX and plain text.
+    direction: the vector eff_lr multiplies.
+    buffered_by: the hyperparameter that, when > 0, puts a buffer between eff_lr ⊙ direction and
+    the step (RMSProp's momentum: eff_lr scales g_t entering the buffer, the step follows the
+    buffer), so the step is no longer eff_lr ⊙ direction.
+    reference: the paper(s).
+    torch_class: the torch.optim class, or None with torch_snippet the source written instead.
+    """
+
+    name: str
+    title: str
+    rule: Callable
+    init: Callable
+    specs: tuple[Hyperparameter, ...]
+    state_names: tuple[str, ...]
+    latex: str
+    text: str
+    eff_lr_latex: str
+    eff_lr_text: str
+    direction: Direction
+    reference: str
+    torch_class: str | None = None
+    torch_snippet: TorchSnippet | None = None
+    first_moment: tuple[str, ...] = ()
+    second_moment: tuple[str, ...] = ()
+    buffered_by: str | None = None
+    fixed: dict = field(default_factory=dict)
+    check: Callable | None = None
+
+    def __post_init__(self):
+        if (self.torch_class is None) == (self.torch_snippet is None):
+            raise ValueError(f"{self.name}: give exactly one of torch_class and torch_snippet")
+        unknown = sorted(set(self.first_moment + self.second_moment) - set(self.state_names))
+        if unknown:
+            raise ValueError(f"{self.name}: moments {unknown} are not among its state names {self.state_names}")
+        if self.buffered_by is not None and self.buffered_by not in {s.name for s in self.specs}:
+            raise ValueError(f"{self.name}: buffered_by={self.buffered_by!r} is not one of its hyperparameters")
+
+    @property
+    def eff_lr(self) -> str:
+        """LaTeX of the effective learning rate and the direction it multiplies, as the app shows it."""
+        return f"{self.eff_lr_latex} {self.direction.latex}"

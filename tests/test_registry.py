@@ -1,0 +1,145 @@
+"""What the registry says of each rule, checked against torch.optim, the trajectories and the README.
+
+References: torch.optim's own state keys, the published formulas of each rule's search direction
+(written out here from the recorded gradient and state), and the README as committed.
+"""
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from optimizers import OPTIMIZERS, OptimizerInfo, get_optimizer, run
+from optimizers import readme_table as rt
+from surfaces import get_surface
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+# torch.optim hyperparameters that make each class allocate all its optional state
+ALL_STATE = {"SGD": {"momentum": 0.9}, "RMSprop": {"momentum": 0.5, "centered": True},
+             "Adam": {"amsgrad": True}, "AdamW": {"amsgrad": True}}
+
+
+def test_entries_are_built_with_keywords():
+    adam = OPTIMIZERS["adam"]
+    fields = [getattr(adam, f.name) for f in dataclasses.fields(OptimizerInfo)]
+    with pytest.raises(TypeError):
+        OptimizerInfo(*fields)
+
+
+@pytest.mark.parametrize(("name", "change", "message"), [
+    ("adam", {"first_moment": ("momentum_buffer",)}, "not among its state names"),
+    ("adagrad", {"second_moment": ("sum", "exp_avg_sq")}, "not among its state names"),
+    ("rmsprop", {"buffered_by": "nesterov"}, "not one of its hyperparameters"),
+    ("gnsgd", {"torch_snippet": None}, "exactly one of torch_class and torch_snippet"),
+    ("sgd", {"torch_snippet": OPTIMIZERS["gnsgd"].torch_snippet}, "exactly one of torch_class and torch_snippet"),
+])
+def test_inconsistent_entries_are_refused(name, change, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(OPTIMIZERS[name], **change)
+
+
+@pytest.mark.parametrize("name", [n for n, o in OPTIMIZERS.items() if o.torch_class])
+def test_state_names_are_torch_state_keys(name):
+    info = OPTIMIZERS[name]
+    p = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    opt = getattr(torch.optim, info.torch_class)([p], lr=0.01, **ALL_STATE.get(info.torch_class, {}))
+    (p - 1.0).square().sum().backward()
+    opt.step()
+    keys = set(opt.state[p])
+    assert set(info.state_names) <= keys
+    assert set(info.first_moment) | set(info.second_moment) <= set(info.state_names)
+
+
+# --- the direction eff_lr multiplies -------------------------------------------------------------
+
+STEPS = 30
+
+
+def _sgd_direction(res, k, s, hp):
+    g = res.grad[k, 0, s]
+    if not hp["momentum"]:
+        return g
+    buf = res.state["momentum_buffer"][k, 0, s]
+    return g + hp["momentum"] * buf if hp["nesterov"] else buf
+
+
+def _m_hat(res, k, s, hp):
+    return res.state["exp_avg"][k, 0, s] / (1 - hp["betas"][0] ** (s + 1))
+
+
+def _nesterov(res, k, s, hp):
+    """Dozat's bracket: (1 - mu_t) / (1 - prod_{i<=t} mu_i) g_t + mu_{t+1} / (1 - prod_{i<=t+1} mu_i) m_t."""
+    t, b1, psi = s + 1, hp["betas"][0], hp["momentum_decay"]
+    mu = [b1 * (1 - 0.5 * 0.96 ** (i * psi)) for i in range(1, t + 2)]
+    prod, prod_next = np.prod(mu[:t]), np.prod(mu)
+    return (1 - mu[t - 1]) / (1 - prod) * res.grad[k, 0, s] + mu[t] / (1 - prod_next) * res.state["exp_avg"][k, 0, s]
+
+
+DIRECTIONS = {"grad": lambda res, k, s, hp: res.grad[k, 0, s], "d": _sgd_direction, "m_hat": _m_hat,
+              "nesterov": _nesterov}
+# configurations whose step is eff_lr ⊙ direction: coupled (here zero) weight decay, no buffer
+DIRECT = [("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.8, "nesterov": True}),
+          ("gnsgd", {"alpha": 0.5}), ("adagrad", {"lr_decay": 0.01}), ("rmsprop", {"centered": True}),
+          ("adadelta", {}), ("adam", {"amsgrad": True}), ("adamw", {"weight_decay": 0.0}), ("adamax", {}),
+          ("nadam", {}), ("radam", {})]
+
+
+def _realised_direction(res, k):
+    """-(theta_{s+1} - theta_s) / eff_lr_s for s < STEPS: [STEPS, 2]."""
+    return -(res.path[k, 0, 1:] - res.path[k, 0, :-1]) / res.eff_lr[k, 0]
+
+
+def test_direction_is_what_eff_lr_multiplies():
+    assert {name for name, _ in DIRECT} == set(OPTIMIZERS)
+    configs = [get_optimizer(name, lr=1e-2, **hp) for name, hp in DIRECT]
+    res = run(get_surface("quadratic"), configs, starts=[[-1.0, 1.5]], steps=STEPS, backend="numpy", compiled=False)
+    assert np.all(res.diverged_at == -1)
+    for k, config in enumerate(configs):
+        expected = DIRECTIONS[config.info.direction.key]
+        reference = np.array([expected(res, k, s, config.hp) for s in range(STEPS)])
+        np.testing.assert_allclose(_realised_direction(res, k), reference, rtol=1e-7, atol=1e-12, err_msg=config.label)
+
+
+def test_buffered_by_breaks_the_direction_form():
+    """With RMSProp's momentum the step follows the buffer: -Δθ / eff_lr is no longer g_t."""
+    (name, param), = [(n, o.buffered_by) for n, o in OPTIMIZERS.items() if o.buffered_by]
+    assert (name, param) == ("rmsprop", "momentum")
+    res = run(get_surface("rosenbrock"), [get_optimizer(name, lr=1e-3, momentum=0.9)], starts=[[-1.0, 1.5]],
+              steps=STEPS, backend="numpy", compiled=False)
+    realised, grad = _realised_direction(res, 0), res.grad[0, 0, :STEPS]
+    np.testing.assert_allclose(realised[0], grad[0], rtol=1e-9)  # the buffer starts empty
+    assert not np.allclose(realised[1:], grad[1:], rtol=1e-2, atol=0)
+
+
+# --- README -----------------------------------------------------------------------------------------
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of a Markdown table row, `\\|` read as a literal bar."""
+    return [c.strip().replace(r"\|", "|") for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+
+
+def test_readme_rows_are_the_registry():
+    readme = README.read_text(encoding="utf-8")
+    lines = rt.table_in(readme).splitlines()
+    assert _cells(lines[0]) == ["name", "torch", "update (as implemented)", "`eff_lr` multiplies", "`eff_lr`"]
+    rows = {cells[0].strip("`"): cells[1:] for cells in map(_cells, lines[2:])}
+    assert list(rows) == list(OPTIMIZERS), "README rows are not the registry's optimizers, in order"
+    for name, info in OPTIMIZERS.items():
+        expected = [info.torch_class or "(none)", info.text, info.direction.text, info.eff_lr_text]
+        assert rows[name] == expected, f"README row {name!r}; run `python -m optimizers.readme_table --write`"
+    assert rt.with_table(readme) == readme, "run `python -m optimizers.readme_table --write`"
+
+
+def test_with_table_replaces_only_the_marked_block():
+    stale = f"intro\n\n{rt.BEGIN}\n| old | table |\n{rt.END}\n\noutro\n"
+    fresh = rt.with_table(stale)
+    assert fresh.startswith(f"intro\n\n{rt.BEGIN}\n") and fresh.endswith(f"{rt.END}\n\noutro\n")
+    assert "| old |" not in fresh and rt.table_in(fresh) == rt.optimizer_table()
+    assert rt.with_table(fresh) == fresh
+    with pytest.raises(ValueError, match="no"):
+        rt.with_table("no markers here")
