@@ -64,6 +64,7 @@ _PROCESSES: dict[subprocess.Popen, Path] = {}  # running workers -> their stagin
 _QUEUE: queue.Queue = queue.Queue()
 _THREAD: list[threading.Thread] = []
 _CLOSING = threading.Event()
+SUPPORT = Path(__file__).with_name("support.py")  # imported by generated modules: part of every key
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class Kernel:
 @functools.cache
 def environment() -> str:
     """What compiled code depends on besides its source, as text that enters every key."""
-    support = (Path(__file__).with_name("support.py")).read_text()
+    support = SUPPORT.read_text()
     if not AVAILABLE:  # pragma: no cover
         return support
     cpu = llvmlite.binding.get_host_cpu_name() + llvmlite.binding.get_host_cpu_features().flatten()
