@@ -1,6 +1,6 @@
 """MNIST training speed, measured side by side in one run: python -m bench.mnist [--steps N]
 
-1. K = 6 optimizers trained side by side for one epoch (surfaces.mnist.train, NumPy, float32, with
+1. K = 6 optimizers trained side by side for one epoch (mnist.train, NumPy, float32, with
    every record the app keeps) against six sequential plain torch.nn + torch.optim loops on the
    same model (784-128-10), the same initial weights and the same batches of 128: optimizer-steps
    per second. --steps N times N steps instead (a short run pays relatively more for the final
@@ -35,10 +35,10 @@ import numpy as np
 import torch
 
 from bench.timing import best_of
+from mnist import data as mnist
+from mnist.mlp import Layout, init_params
+from mnist.train import TrainConfig, batch_indices, steps_per_epoch, train, train_stream
 from optimizers import get_optimizer
-from surfaces.mnist import data as mnist
-from surfaces.mnist.mlp import Layout, init_params
-from surfaces.mnist.train import TrainConfig, batch_indices, steps_per_epoch, train, train_stream
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 POLL = 1.0  # ui/mnist_page.py's polling interval of the live fragment

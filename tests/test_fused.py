@@ -13,10 +13,10 @@ import dataclasses
 import numpy as np
 import pytest
 
+from mnist import data as mnist
+from mnist.train import TrainConfig, train
 from optimizers import get_optimizer, kernels
 from optimizers.kernels.tracer import TraceError
-from surfaces.mnist import data as mnist
-from surfaces.mnist.train import TrainConfig, train
 from tests.test_compiled import SETTINGS
 
 RECORDS = ("loss", "grad_norm", "val_loss", "val_acc", "eff_lr", "snapshots", "final_params", "final_val_loss")

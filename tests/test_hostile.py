@@ -27,9 +27,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
+from mnist import data as mnist_data
 from optimizers import MAX_CONFIGS, MAX_STEPS, OPTIMIZERS, SCHEDULES, get_optimizer, run
 from surfaces import SURFACES, get_surface
-from surfaces.mnist import data as mnist_data
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

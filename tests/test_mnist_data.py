@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from surfaces.mnist import data as mnist
+from mnist import data as mnist
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 needs_shared = pytest.mark.skipif(

@@ -16,12 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from optimizers import get_optimizer
-from optimizers.kernels import mlp_step_kernels
-from surfaces.mnist import data as mnist
-from surfaces.mnist.landscape import loss_landscape, pca_plane, plane_loss
-from surfaces.mnist.mlp import Layout, NumpyMLP, TorchMLP, init_params
-from surfaces.mnist.train import (
+from mnist import data as mnist
+from mnist.landscape import loss_landscape, pca_plane, plane_loss
+from mnist.mlp import Layout, NumpyMLP, TorchMLP, init_params
+from mnist.train import (
     QUANTILE_SAMPLE,
     QUANTILES,
     TrainConfig,
@@ -32,6 +30,8 @@ from surfaces.mnist.train import (
     train,
     train_stream,
 )
+from optimizers import get_optimizer
+from optimizers.kernels import mlp_step_kernels
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 

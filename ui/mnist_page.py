@@ -1,6 +1,6 @@
 """The MNIST page: sidebar widgets -> TrainConfig -> a training job in a thread -> live charts.
 
-Pressing Train starts `surfaces.mnist.train.train_stream` in a background thread (or, for a
+Pressing Train starts `mnist.train.train_stream` in a background thread (or, for a
 configuration already trained, takes the finished run from a shared store: instant). The thread
 keeps the latest partial result on a `Job`; a fragment polls it every POLL seconds and redraws
 the progress bar and the live charts, so widgets stay usable while it trains. Stop sets an event
@@ -27,6 +27,10 @@ import pandas as pd
 import streamlit as st
 
 from hyperparams import Hyperparameter as H
+from mnist import data as mnist
+from mnist.landscape import Landscape, loss_landscape
+from mnist.mlp import HIDDEN_SIZES, make_model
+from mnist.train import MAX_STEPS, TrainConfig, TrainResult, steps_per_epoch, train_stream, warm_kernels
 from optimizers import OPTIMIZERS, SCHEDULES, OptimizerConfig, get_optimizer
 from plots.mnist import (
     accuracy_figure,
@@ -39,10 +43,6 @@ from plots.mnist import (
     schedule_figure,
 )
 from plots.palette import color
-from surfaces.mnist import data as mnist
-from surfaces.mnist.landscape import Landscape, loss_landscape
-from surfaces.mnist.mlp import HIDDEN_SIZES, make_model
-from surfaces.mnist.train import MAX_STEPS, TrainConfig, TrainResult, steps_per_epoch, train_stream, warm_kernels
 from ui import widgets
 from ui.widgets import MAX_PANELS
 

@@ -130,7 +130,7 @@ def plane_loss(layout: Layout, plane: Plane, coords: np.ndarray, x: np.ndarray, 
 
 def loss_landscape(result, x_val: np.ndarray, y_val: np.ndarray, *, resolution: int = 41, n_images: int = 500,
                    margin: float = 0.2, seed: int = 0) -> Landscape:
-    """The landscape of a TrainResult's snapshots (surfaces.mnist.train.TrainResult).
+    """The landscape of a TrainResult's snapshots (mnist.train.TrainResult).
 
     The plane is fitted to the configurations that did not diverge (all of them if every one
     did); the grid spans their projected paths with `margin` of the span added on each side,

@@ -287,7 +287,7 @@ def train_stream(
     """Train every configuration of `config` on `data`, yielding partial results as it goes.
 
     data: anything with x_train [n, 784] float32 in [0, 1], y_train [n] int, x_val, y_val
-        (surfaces.mnist.data.MnistData).
+        (mnist.data.MnistData).
     stop: polled after the first step and then every `every` steps (the shards meet only there);
         True ends training, keeping what was computed.
     every: steps between yielded partial results (one is yielded after the first step).
