@@ -39,7 +39,7 @@ def kernel_dir(tmp_path, monkeypatch):
     """An empty kernel folder and a cache that has loaded, failed or queued nothing yet."""
     directory = tmp_path / "kernels"
     monkeypatch.setenv("OPTVIS_KERNEL_DIR", str(directory))
-    for name in ("_LOADED", "_FAILED"):
+    for name in ("_LOADED", "_FAILED", "_UNUSABLE"):
         monkeypatch.setattr(cache, name, {})
     monkeypatch.setattr(cache, "_PENDING", set())
     monkeypatch.setattr(cache, "AUTO", True)  # the suite keeps it off elsewhere (conftest)

@@ -57,6 +57,7 @@ log = logging.getLogger("optimizers.kernels")
 
 _LOADED: dict[str, object] = {}  # key -> module
 _FAILED: dict[str, str] = {}  # key -> reason
+_UNUSABLE: dict[str, str] = {}  # kernel folder -> why it cannot be used (tried again on every call)
 _PENDING: set[str] = set()
 _LOCK = threading.Lock()
 _KEY_LOCKS: dict[str, threading.Lock] = {}
@@ -98,14 +99,18 @@ def environment() -> str:
     return versions + "\n" + support
 
 
-def kernel_dir() -> Path:
+def kernel_path() -> Path:
     """Where generated kernels live: $OPTVIS_KERNEL_DIR or the user cache directory."""
     base = os.environ.get("OPTVIS_KERNEL_DIR")
     if base:
-        directory = Path(base)
-    else:
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        directory = cache / "optimizer-visualizer" / "kernels"
+        return Path(base)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "optimizer-visualizer" / "kernels"
+
+
+def kernel_dir() -> Path:
+    """kernel_path(), created if missing (OSError when it cannot be)."""
+    directory = kernel_path()
     directory.mkdir(parents=True, exist_ok=True)
     return directory
 
@@ -126,9 +131,9 @@ def reason(kernel: Kernel) -> str | None:
         return "the numba package is not installed"
     if kernel.key in _FAILED:
         return _FAILED[kernel.key]
-    if is_ready(kernel):
-        return None
-    return "kernels are compiling in the background"
+    if str(kernel_path()) in _UNUSABLE:
+        return _UNUSABLE[str(kernel_path())]
+    return None if is_ready(kernel) else "kernels are compiling in the background"
 
 
 def get(kernel: Kernel, *, wait: bool = False):
@@ -161,9 +166,9 @@ def get_many(kernels: list[Kernel], *, wait: bool = False) -> list | None:
             if any(k.key in _FAILED for k in missing):
                 return None
         loaded = {k.key: load(directory, k) for k in unique}
+        _UNUSABLE.pop(str(directory), None)
     except OSError as error:
-        for k in unique:
-            _fail(k.key, f"the kernel folder is not usable ({error.strerror or error})")
+        _unusable(error)
         return None
     return [loaded[k.key] for k in kernels]
 
@@ -245,6 +250,21 @@ def _fail(key: str, why: str, details: str = "") -> None:
     log.error("kernel %s: %s%s", key, why, f"\n{details}" if details else "")
 
 
+def _folder_problem(error: OSError) -> str:
+    return f"the kernel folder is not usable ({error.strerror or error})"
+
+
+def _unusable(error: OSError) -> None:
+    """Note (and log once per folder) that the kernel folder cannot be used; not remembered per
+    key, so the same kernels work again once the folder does."""
+    where = str(kernel_path())
+    with _LOCK:
+        first = where not in _UNUSABLE
+        _UNUSABLE[where] = _folder_problem(error)
+    if first:
+        log.warning("kernel folder %s: %s; the array code serves", where, _UNUSABLE[where])
+
+
 def submit(kernels: list[Kernel]) -> None:
     """Queue a background compile of `kernels` (each key at most once at a time)."""
     with _LOCK:
@@ -268,8 +288,7 @@ def _serve() -> None:
         try:
             compile_now(batch)
         except OSError as error:
-            for k in batch:
-                _fail(k.key, f"the kernel folder is not usable ({error.strerror or error})")
+            _unusable(error)
         finally:
             with _LOCK:
                 _PENDING.difference_update(k.key for k in batch)
