@@ -163,6 +163,21 @@ def test_bad_input_shows_an_error_and_leaves_the_optimizer_out():
     assert len(results_table(at)) == 4
 
 
+def planned(at: AppTest) -> list[str]:
+    """The optimizers of the run Train would start, by the labels of the planned-lr chart."""
+    return [t["name"] for f in figures(at) for t in f["data"] if t.get("meta", {}).get("role") == "schedule"]
+
+
+def test_duplicate_adds_a_copy_right_after_its_panel():
+    at = page()
+    at.number_input(key=W + "opt.1.sgd.lr").set_value(0.02).run()
+    at.button(key="mnist.opt1.dup").click().run()
+    ok(at)
+    names = planned(at)
+    assert len(names) == 6 and names[1][3:] == names[2][3:] and "lr=0.02" in names[2]  # "2. ", "3. "
+    assert names[3].startswith("4. AdaGrad")
+
+
 def test_no_optimizer_disables_train():
     at = page()
     for _ in range(5):
