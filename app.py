@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from ui import surfaces_page
+from ui import mnist_page, surfaces_page
 
 st.set_page_config(page_title="Optimizer visualizer", page_icon=":material/insights:", layout="wide")
 st.navigation([
-    # A function page: its module is imported once, not recompiled on every rerun.
+    # Function pages: their modules are imported once, not recompiled on every rerun.
     st.Page(surfaces_page.main, title="2-D surfaces", icon=":material/map:", url_path="surfaces", default=True),
-    st.Page("ui/mnist_page.py", title="MNIST", icon=":material/grid_on:"),
+    # url_path: the address it had as the file page ui/mnist_page.py, so links keep working
+    st.Page(mnist_page.main, title="MNIST", icon=":material/grid_on:", url_path="mnist_page"),
 ]).run()

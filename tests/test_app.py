@@ -75,6 +75,13 @@ def as_lists(params: dict) -> dict[str, list[str]]:
     return {k: v if isinstance(v, list) else [v] for k, v in params.items()}
 
 
+def switch_to(at: AppTest, title: str) -> AppTest:
+    """Open the page titled `title` at the next run (AppTest.switch_page only knows file pages;
+    both pages are function pages)."""
+    at._page_hash = next(h for h, info in at._registered_pages.items() if info.get("page_name") == title)
+    return at
+
+
 def widget(elements, key: str):
     (found,) = [e for e in elements if e.key == key]
     return found
@@ -336,6 +343,26 @@ def test_scrubber_moves_markers_without_recomputing(monkeypatch):
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize("reason", ["kernels are compiling in the background", None])
+def test_a_view_on_the_slow_path_says_why_in_one_caption(monkeypatch, reason):
+    real = ui.compute.run
+
+    def engine_saying(*args, **kwargs):
+        res = real(*args, **kwargs)
+        object.__setattr__(res, "slow_reason", reason)  # Result is frozen; set as the engine would
+        return res
+
+    st.cache_data.clear()
+    monkeypatch.setattr(ui.compute, "run", engine_saying)
+    try:
+        at = ok(page())
+        notes = [c.value for c in at.caption if "array code" in c.value]
+        assert notes == ([f"Running on the array code: {reason}."] if reason else [])
+        assert contour(at)  # the map is drawn either way
+    finally:
+        st.cache_data.clear()  # the faked Result must not answer later tests
+
+
 def test_swarm_of_starts():
     cfg = state.make_config("himmelblau", swarm=40, swarm_seed=2, steps=60)
     at = ok(page(state.encode(cfg)))
@@ -399,10 +426,7 @@ def test_leaving_and_returning_to_the_page_keeps_the_setup():
     widget(at.number_input, "opt4.adam.lr").set_value(0.07).run()
     at.selectbox(key="opt1.schedule").set_value("cosine").run()
     before = config(at)
-    at.switch_page("ui/mnist_page.py").run()
-    ok(at)
-    # AppTest.switch_page only knows file pages; the surfaces page is a function page
-    at._page_hash = next(h for h, info in at._registered_pages.items() if info.get("page_name") == "2-D surfaces")
-    at.run()
-    ok(at)
+    ok(switch_to(at, "MNIST").run())
+    assert at.session_state["mnist.panels"]  # the MNIST page ran
+    ok(switch_to(at, "2-D surfaces").run())
     assert config(at) == before

@@ -15,6 +15,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from ui import mnist_jobs
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "ui" / "mnist_page.py")
 TIMEOUT = 60
@@ -27,8 +29,10 @@ def fresh(monkeypatch, tmp_path):
     monkeypatch.setenv("MNIST_DIR", str(tmp_path / "mnist"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     st.cache_resource.clear()
+    mnist_jobs.forget_runs()
     yield
     st.cache_resource.clear()
+    mnist_jobs.forget_runs()
 
 
 def ok(at: AppTest) -> AppTest:
@@ -105,6 +109,8 @@ def test_same_configuration_again_is_instant():
     at.button(key="mnist.train").click().run()
     at = finished(at)
     first = at.session_state["mnist.job"]
+    st.cache_resource.clear()  # what a client's "Clear caches" does: the server's store keeps its runs
+    st.cache_data.clear()
     started = time.perf_counter()
     at.button(key="mnist.train").click().run()
     ok(at)
@@ -157,10 +163,25 @@ def test_bad_input_shows_an_error_and_leaves_the_optimizer_out():
     assert len(results_table(at)) == 4
 
 
+def planned(at: AppTest) -> list[str]:
+    """The optimizers of the run Train would start, by the labels of the planned-lr chart."""
+    return [t["name"] for f in figures(at) for t in f["data"] if t.get("meta", {}).get("role") == "schedule"]
+
+
+def test_duplicate_adds_a_copy_right_after_its_panel():
+    at = page()
+    at.number_input(key=W + "opt.1.sgd.lr").set_value(0.02).run()
+    at.button(key="mnist.opt1.dup").click().run()
+    ok(at)
+    names = planned(at)
+    assert len(names) == 6 and names[1][3:] == names[2][3:] and "lr=0.02" in names[2]  # "2. ", "3. "
+    assert names[3].startswith("4. AdaGrad")
+
+
 def test_no_optimizer_disables_train():
     at = page()
     for _ in range(5):
-        remove = [b for b in at.button if b.key and b.key.startswith("mnist.rm")]
+        remove = [b for b in at.button if b.key and b.key.startswith("mnist.opt") and b.key.endswith(".remove")]
         remove[0].click().run()
     ok(at)
     assert at.button(key="mnist.train").disabled
@@ -188,18 +209,21 @@ def test_full_set_used_when_present(monkeypatch):
 
 
 def test_at_most_two_trainings_run_at_once_and_abandoned_ones_stop(monkeypatch):
-    """A classroom pressing Train together: two jobs train, the third waits with a note; a job
-    whose page stops polling is stopped (its tab was closed)."""
+    """A classroom pressing Train together: two jobs train, the third waits with a note (also after
+    a cache clear); a job whose page stops polling is stopped (its tab was closed)."""
     sessions = [page(steps=100_000, hidden=16) for _ in range(3)]
-    for at in sessions:
+    for at in sessions[:2]:
         ok(at.button(key="mnist.train").click().run())
-    jobs = [at.session_state["mnist.job"] for at in sessions]
     deadline = time.monotonic() + TIMEOUT
-    while sum(j.phase == "training" for j in jobs) < 2:
-        assert time.monotonic() < deadline, [j.phase for j in jobs]
+    while sum(at.session_state["mnist.job"].phase == "training" for at in sessions[:2]) < 2:
+        assert time.monotonic() < deadline, [at.session_state["mnist.job"].phase for at in sessions[:2]]
         time.sleep(0.05)
-    assert [j.phase for j in jobs].count("queued") == 1
-    waiting = sessions[[j.phase for j in jobs].index("queued")]
+    st.cache_resource.clear()  # a client's "Clear caches" hands out no new training slots
+    st.cache_data.clear()
+    waiting = sessions[2]
+    ok(waiting.button(key="mnist.train").click().run())
+    jobs = [at.session_state["mnist.job"] for at in sessions]
+    assert [j.phase for j in jobs] == ["training", "training", "queued"]
     assert any("Waiting for a free training slot" in p.proto.text for p in ok(waiting.run()).get("progress"))
 
     for job in jobs:

@@ -1,12 +1,12 @@
 """The MNIST page: sidebar widgets -> TrainConfig -> a training job in a thread -> live charts.
 
-Pressing Train starts `mnist.train.train_stream` in a background thread (or, for a
-configuration already trained, takes the finished run from a shared store: instant). The thread
-keeps the latest partial result on a `Job`; a fragment polls it every POLL seconds and redraws
-the progress bar and the live charts, so widgets stay usable while it trains. Stop sets an event
-the training loop polls; it ends after the current step and keeps what was computed. After
-training the same thread computes the landscape and the predictions; the fragment then reruns
-the page once to draw them, the results table and the digit grid.
+Pressing Train starts a job (ui/mnist_jobs.py): `mnist.train.train_stream` in a
+background thread, or, for a configuration already trained, the finished run from the server's
+store (instant). The thread keeps the latest partial result on the `Job`; a fragment polls it
+every POLL seconds and redraws the progress bar and the live charts, so widgets stay usable while
+it trains. Stop sets an event the training loop polls; it ends after the current step and keeps
+what was computed. After training the same thread computes the landscape and the predictions;
+the fragment then reruns the page once to draw them, the results table and the digit grid.
 
 The MNIST arrays live in st.cache_resource (st.cache_data would copy them on every hit). Widget
 values live under keys starting with WIDGET and are saved to a plain session key at the end of
@@ -16,11 +16,7 @@ every run, because Streamlit drops the state of widgets not drawn (while on the 
 from __future__ import annotations
 
 import html
-import itertools
-import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -28,10 +24,9 @@ import streamlit as st
 
 from hyperparams import Hyperparameter as H
 from mnist import data as mnist
-from mnist.landscape import Landscape, loss_landscape
-from mnist.mlp import HIDDEN_SIZES, make_model
-from mnist.train import MAX_STEPS, TrainConfig, TrainResult, steps_per_epoch, train_stream, warm_kernels
-from optimizers import OPTIMIZERS, SCHEDULES, OptimizerConfig, get_optimizer
+from mnist.mlp import HIDDEN_SIZES
+from mnist.train import MAX_STEPS, TrainConfig, TrainResult, steps_per_epoch, warm_kernels
+from optimizers import OptimizerConfig, get_optimizer
 from plots.mnist import (
     accuracy_figure,
     digits_figure,
@@ -43,13 +38,13 @@ from plots.mnist import (
     schedule_figure,
 )
 from plots.palette import color
+from ui import mnist_jobs as jobs
 from ui import widgets
-from ui.widgets import MAX_PANELS
+from ui.mnist_jobs import Finished, Job
+from ui.optimizer_panel import OptimizerPanels
 
 WIDGET = "mnist.w."  # prefix of every widget key of this page
 POLL = 1.0  # seconds between live updates (each redraw costs the browser and the server CPU)
-FIRST_WAIT = 1.5  # seconds a Train press waits for the first partial result before drawing
-STORE_SIZE = 6  # finished runs kept (shared by all sessions)
 N_DIGITS = 20
 N_EVALS = 25  # validation evaluations over a run (on EVAL_SIZE images)
 EVAL_SIZE = 1000
@@ -71,136 +66,18 @@ DEFAULT_OPTIMIZERS = (
     get_optimizer("rmsprop", lr=1e-3),
     get_optimizer("adam", lr=1e-3),
 )
+# Keys mnist.opt{pid}.* (buttons), values under WIDGET (saved while away), the list under "mnist.panels"
+PANELS = OptimizerPanels(default=get_optimizer("adam", lr=1e-3), namespace="mnist.", values=WIDGET + "opt.")
 ss = st.session_state
 
 
-# --- data and the shared store of finished runs -----------------------------------------------------
+# --- data ------------------------------------------------------------------------------------------------
 
 
 @st.cache_resource(show_spinner="Loading MNIST…", max_entries=4)
 def load_data(source: str, version: int) -> mnist.MnistData:
     """MNIST arrays, shared by every session; `version` changes after a download."""
     return mnist.load_mnist(source)
-
-
-@dataclass
-class Finished:
-    """A finished (or stopped) run with what the page draws after training."""
-
-    result: TrainResult
-    landscape: Landscape | None
-    landscape_error: str | None
-    predictions: np.ndarray  # [K, n_val] each optimizer's predicted class of every validation image
-
-
-@st.cache_resource
-def run_store() -> tuple[OrderedDict, threading.Lock]:
-    """Finished runs by TrainConfig (most recent last), shared by every session."""
-    return OrderedDict(), threading.Lock()
-
-
-def stored(config: TrainConfig) -> Finished | None:
-    runs, lock = run_store()
-    with lock:
-        if config in runs:
-            runs.move_to_end(config)
-            return runs[config]
-    return None
-
-
-def store(config: TrainConfig, finished: Finished) -> None:
-    runs, lock = run_store()
-    with lock:
-        runs[config] = finished
-        while len(runs) > STORE_SIZE:
-            runs.popitem(last=False)
-
-
-# --- the training job ---------------------------------------------------------------------------------
-
-_ids = itertools.count(1)
-MAX_JOBS = 2  # trainings running at once on this server (one per core); more wait in a queue
-ABANDON_S = 30.0  # a job whose page has not polled it for this long is stopped
-
-
-@dataclass
-class Job:
-    """One press of Train. The thread writes `latest`, `finished`, `error`, `phase`; the page reads."""
-
-    config: TrainConfig
-    id: int = field(default_factory=lambda: next(_ids))
-    stop: threading.Event = field(default_factory=threading.Event)
-    first: threading.Event = field(default_factory=threading.Event)
-    latest: TrainResult | None = None
-    finished: Finished | None = None
-    error: str | None = None
-    phase: str = "starting"  # starting, queued, training, landscape, done
-    cached: bool = False
-    seen: float = field(default_factory=time.monotonic)  # last time a page showed this job
-
-    def abandoned(self) -> bool:
-        """No page has polled this job for ABANDON_S seconds: its tab was closed."""
-        return time.monotonic() - self.seen > ABANDON_S
-
-    @property
-    def running(self) -> bool:
-        return self.phase != "done"
-
-
-def finish(result: TrainResult, data: mnist.MnistData) -> Finished:
-    """Landscape and predictions of a final result."""
-    try:
-        land, land_error = loss_landscape(result, data.x_val, data.y_val), None
-    except ValueError as exc:
-        land, land_error = None, str(exc)
-    model = make_model("numpy", result.config.hidden, len(result.labels), result.config.dtype)
-    with np.errstate(all="ignore"):
-        predictions = model.predict(result.final_params[:, None, :], data.x_val)
-    return Finished(result, land, land_error, predictions)
-
-
-@st.cache_resource
-def training_slots() -> threading.BoundedSemaphore:
-    """Server-wide: this page's script reruns, but the slots must be shared by every session."""
-    return threading.BoundedSemaphore(MAX_JOBS)
-
-
-def work(job: Job, data: mnist.MnistData, slots: threading.BoundedSemaphore) -> None:
-    """The thread: wait for a training slot, train streaming into job.latest, then the landscape,
-    then store the run. A job whose page is gone stops at its next step."""
-    try:
-        job.phase = "queued"
-        while not slots.acquire(timeout=0.5):
-            if job.stop.is_set() or job.abandoned():
-                return
-        try:
-            job.phase = "training"
-            for result in train_stream(job.config, data, stop=lambda: job.stop.is_set() or job.abandoned(), every=5):
-                job.latest = result
-                job.first.set()
-        finally:
-            slots.release()
-        job.phase = "landscape"
-        job.finished = finish(result, data)
-        if not result.stopped:
-            store(job.config, job.finished)
-    except Exception as exc:  # noqa: BLE001 - shown on the page instead of a traceback
-        job.error = f"Training failed: {type(exc).__name__}: {exc}"
-    finally:
-        job.phase = "done"
-        job.first.set()
-
-
-def start(config: TrainConfig, data: mnist.MnistData) -> Job:
-    """A finished run from the store, or a new job whose thread is started."""
-    done = stored(config)
-    if done is not None:
-        return Job(config, latest=done.result, finished=done, phase="done", cached=True)
-    job = Job(config)
-    threading.Thread(target=work, args=(job, data, training_slots()), name=f"mnist-train-{job.id}",
-                     daemon=True).start()
-    job.first.wait(FIRST_WAIT)
-    return job
 
 
 # --- widgets --------------------------------------------------------------------------------------------
@@ -219,68 +96,6 @@ def save_widgets() -> None:
 
 def key(*parts) -> str:
     return WIDGET + ".".join(str(p) for p in parts)
-
-
-def load_panel(pid: int, config: OptimizerConfig) -> None:
-    ss[key("opt", pid, "name")] = config.name
-    hp = dict(config.hparams)
-    for spec in config.info.specs:
-        widgets.put(spec, key("opt", pid, config.name, spec.name), hp[spec.name])
-    ss[key("opt", pid, "schedule")] = config.schedule.name
-    params = dict(config.schedule.params)
-    for spec in SCHEDULES[config.schedule.name].specs:
-        widgets.put(spec, key("opt", pid, "sched", config.schedule.name, spec.name), params[spec.name])
-
-
-def add_panel(config: OptimizerConfig | None = None) -> None:
-    pid = ss.get("mnist.next_panel", 0)
-    ss["mnist.next_panel"] = pid + 1
-    ss["mnist.panels"] = [*ss.get("mnist.panels", []), pid]
-    load_panel(pid, config or get_optimizer("adam", lr=1e-3))
-
-
-def remove_panel(pid: int) -> None:
-    ss["mnist.panels"] = [p for p in ss["mnist.panels"] if p != pid]
-
-
-def duplicate_panel(pid: int) -> None:
-    new = ss.get("mnist.next_panel", 0)
-    prefix, new_prefix = key("opt", pid) + ".", key("opt", new) + "."
-    for k in [k for k in ss if isinstance(k, str) and k.startswith(prefix)]:
-        ss[new_prefix + k[len(prefix):]] = ss[k]
-    ss["mnist.next_panel"] = new + 1
-    panels = list(ss["mnist.panels"])
-    panels.insert(panels.index(pid) + 1, new)
-    ss["mnist.panels"] = panels
-
-
-def optimizer_panel(pid: int, index: int) -> tuple[OptimizerConfig | None, str]:
-    """One optimizer: name, hyperparameters and schedule from the specs; (config or None, error)."""
-    name_key = key("opt", pid, "name")
-    ss.setdefault(name_key, "adam")
-    with st.expander(f"**{index + 1}. {OPTIMIZERS[ss[name_key]].title}**", expanded=index < 2):
-        st.markdown(f'<div style="height:4px;background:{color(index)};border-radius:2px"></div>',
-                    unsafe_allow_html=True)
-        name = st.selectbox("optimizer", list(OPTIMIZERS), format_func=lambda n: OPTIMIZERS[n].title, key=name_key)
-        hp = {spec.name: widgets.spec_input(spec, key("opt", pid, name, spec.name)) for spec in OPTIMIZERS[name].specs}
-        sched_key = key("opt", pid, "schedule")
-        ss.setdefault(sched_key, "constant")
-        schedule = st.selectbox("lr schedule", list(SCHEDULES), format_func=lambda n: SCHEDULES[n].title,
-                                key=sched_key, help="step counts of the schedules are optimizer steps")
-        params = {spec.name: widgets.spec_input(spec, key("opt", pid, "sched", schedule, spec.name))
-                  for spec in SCHEDULES[schedule].specs}
-        config, error = None, ""
-        try:
-            config = get_optimizer(name, schedule=(schedule, params), **hp)
-        except ValueError as exc:
-            error = str(exc)
-            st.error(error, icon="⚠️")
-        left, right = st.columns(2)
-        left.button("Duplicate", key=f"mnist.dup{pid}", on_click=duplicate_panel, args=(pid,),
-                    icon=":material/content_copy:", width="stretch")
-        right.button("Remove", key=f"mnist.rm{pid}", on_click=remove_panel, args=(pid,), icon=":material/delete:",
-                     width="stretch")
-    return config, error
 
 
 def checked(name: str, value, errors: list[str]):
@@ -364,16 +179,9 @@ def sidebar(errors: list[str]) -> tuple[mnist.MnistData | None, dict, tuple[Opti
         st.subheader("Model and training")
         settings = training_controls(data, errors)
         st.subheader("Optimizers")
-        configs = []
-        for i, pid in enumerate(list(ss["mnist.panels"])):
-            config, error = optimizer_panel(pid, i)
-            if error:
-                errors.append(f"Optimizer {i + 1}: {error}. It is left out.")
-            else:
-                configs.append(config)
-        st.button("Add optimizer", on_click=add_panel, icon=":material/add:", width="stretch",
-                  disabled=len(ss["mnist.panels"]) >= MAX_PANELS)
-    return data, settings, tuple(configs)
+        panels = PANELS.read(errors)
+        PANELS.sidebar(panels, color)
+    return data, settings, tuple(config for _, config, _ in panels if config is not None)
 
 
 # --- main area ------------------------------------------------------------------------------------------
@@ -409,7 +217,7 @@ def progress(job: Job) -> None:
     r = job.latest
     if r is None:
         waiting = job.phase == "queued"
-        st.progress(0.0, text=f"Waiting for a free training slot (at most {MAX_JOBS} trainings run at once on "
+        st.progress(0.0, text=f"Waiting for a free training slot (at most {jobs.MAX_JOBS} trainings run at once on "
                               "this server)…" if waiting else "Starting…")
         return
     if job.cached:
@@ -531,9 +339,9 @@ def plan(config: TrainConfig) -> None:
 
 
 def main() -> None:
-    if "mnist.panels" not in ss:
+    if not PANELS.started():
         for config in DEFAULT_OPTIMIZERS:
-            add_panel(config)
+            PANELS.add(config)
     restore_widgets()
     errors: list[str] = []
     data, settings, configs = sidebar(errors)
@@ -563,7 +371,7 @@ def main() -> None:
     if ss.pop("mnist.train_pressed", False) and config is not None:
         current = ss.get("mnist.job")
         if current is None or not current.running:
-            ss["mnist.job"] = start(config, data)
+            ss["mnist.job"] = jobs.start(config, data)
     job: Job | None = ss.get("mnist.job")
     cols = st.columns([1, 1, 4], vertical_alignment="center")
     cols[0].button("Train", type="primary", icon=":material/play_arrow:", key="mnist.train",
@@ -588,4 +396,5 @@ def main() -> None:
         results(job, data)
 
 
-main()
+if __name__ == "__main__":  # run as a page script (AppTest); app.py calls main()
+    main()

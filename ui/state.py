@@ -25,11 +25,11 @@ from optimizers import MAX_STEPS, OPTIMIZERS, SCHEDULES, Hyperparameter, Optimiz
 from surfaces import SURFACES, get_surface
 
 from . import widgets
+from .optimizer_panel import MAX_PANELS, OptimizerPanels
 
 H = Hyperparameter
 
 MAX_SWARM = 1000
-MAX_PANELS = widgets.MAX_PANELS
 APP_MAX_TRAJECTORY_STEPS = 1_000_000  # K * N * T the page will compute (~130 MB recorded)
 
 # Run settings as specs: one source for their widgets, their checks and their URL parsing.
@@ -51,6 +51,10 @@ RUN_SPECS: dict[str, Hyperparameter] = {s.name: s for s in (
 )}
 ZERO_MEANS_OFF = ("noise", "clip_norm", "clip_value", "tol")
 START_SPEC = H("start", 0.0, low=-1e6, high=1e6, help="starting coordinate")
+
+
+# The page's optimizer panels: keys opt{pid}.*, the list under "panels"; "Add optimizer" adds Adam.
+PANELS = OptimizerPanels(default=get_optimizer("adam", lr=1e-2))
 
 
 def default_optimizers() -> tuple[OptimizerConfig, ...]:
@@ -131,9 +135,9 @@ def load_into_session(config: RunConfig) -> None:
     specs = {spec.name: spec for spec in SURFACES[config.surface].specs}
     for name, value in config.surface_params:
         widgets.put(specs[name], widgets.surface_key(config.surface, name), value)
-    ss["panels"] = []
+    PANELS.clear()
     for optimizer in config.optimizers:
-        widgets.new_panel(optimizer)
+        PANELS.add(optimizer)
     ss["start.mode"] = "swarm" if config.swarm else "point"
     widgets.put(START_SPEC, "start.x", config.start[0])
     widgets.put(START_SPEC, "start.y", config.start[1])

@@ -54,7 +54,7 @@ ss = st.session_state
 
 def restore_state() -> None:
     """New session: the link's state (or the opening view). Page re-entry: the last config."""
-    if "panels" not in ss:
+    if not state.PANELS.started():
         loaded = state.read_url(PRESETS)
         config, preset, notes = loaded if loaded else (state.make_config(), None, [])
         state.load_into_session(config)
@@ -111,8 +111,10 @@ def checked(spec, value, errors: list[str]):
         return spec.default
 
 
-def schedule_preview(schedule, lr: float, steps: int) -> None:
-    plotly_chart(schedule_figure(schedule.values(lr, steps)), config={"displayModeBar": False})
+def schedule_preview(optimizer) -> None:
+    """An optimizer panel's lr schedule over the run's steps."""
+    steps = ss.get("steps", state.RUN_SPECS["steps"].default)
+    plotly_chart(schedule_figure(optimizer.schedule.values(optimizer.lr, steps)), config={"displayModeBar": False})
 
 
 def read_settings(errors: list[str]) -> tuple[state.RunConfig, dict]:
@@ -133,14 +135,8 @@ def read_settings(errors: list[str]) -> tuple[state.RunConfig, dict]:
         surface_error = str(exc)
         errors.append(f"{exc}; the surface's default parameters are used")
         surface = get_surface(name)
-    panels, optimizers = [], []
-    for i, pid in enumerate(list(ss["panels"])):
-        config, error = widgets.panel_config(pid)
-        panels.append((pid, config, error))
-        if error:
-            errors.append(f"Optimizer {i + 1}: {error}. It is left out; the others still run.")
-        else:
-            optimizers.append(config)
+    panels = state.PANELS.read(errors)
+    optimizers = [config for _, config, _ in panels if config is not None]
     specs = state.RUN_SPECS
     swarm = ss.setdefault("start.mode", "point") == "swarm"
     settings = {"swarm": checked(specs["swarm"], widgets.spec_value(specs["swarm"], "swarm"), errors) if swarm else 0,
@@ -162,17 +158,6 @@ def surface_controls(surface_error: str) -> None:
         widgets.spec_input(spec, widgets.surface_key(name, spec.name))
     if surface_error:
         st.error(surface_error, icon="⚠️")
-
-
-def optimizer_controls(panels: list) -> None:
-    steps = ss.get("steps", state.RUN_SPECS["steps"].default)
-    valid = 0
-    for i, (pid, config, error) in enumerate(panels):
-        widgets.optimizer_panel(pid, i, color(valid), steps, schedule_preview, config, error)
-        valid += config is not None
-    full = len(ss["panels"]) >= state.MAX_PANELS
-    st.button("Add optimizer", on_click=widgets.new_panel, icon=":material/add:", width="stretch", disabled=full,
-              help=f"at most {state.MAX_PANELS} optimizers" if full else None)
 
 
 def start_controls() -> None:
@@ -214,7 +199,7 @@ def sidebar(shown: dict) -> None:
         st.subheader("Surface")
         surface_controls(shown["surface_error"])
         st.subheader("Optimizers")
-        optimizer_controls(shown["panels"])
+        state.PANELS.sidebar(shown["panels"], color, preview=schedule_preview)
         st.subheader("Start")
         start_controls()
         st.subheader("Run")
@@ -282,6 +267,14 @@ def _side_figure(fig, caption: str) -> None:
         st.caption(caption)
 
 
+def slow_path_note(res) -> None:
+    """One quiet line under the map when the engine ran this view on its array code although
+    compiled kernels apply (Result.slow_reason; results of engines without it never show one)."""
+    reason = getattr(res, "slow_reason", None)
+    if reason:
+        st.caption(f"Running on the array code: {reason.rstrip('.')}.")
+
+
 def playback(res) -> None:
     """Scrubber, play/pause, the map (or 3-D view), the effective lr and the internals at a step."""
     total = res.shape[2]
@@ -317,6 +310,7 @@ def playback(res) -> None:
                 plotly_chart(fig, key="contour", on_select="rerun", selection_mode="points", config=CHART_CONFIG)
                 if click_pending():
                     st.rerun()  # the whole page: the click moves the start point
+            slow_path_note(res)
         with right:
             st.markdown("**Effective learning rate, per parameter**")
             _side_figure(eff_lr_figure(res, step=step, height=600),

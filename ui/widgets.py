@@ -1,4 +1,5 @@
-"""Sidebar widgets generated from Hyperparameter specs, and the session-state keys they live under.
+"""Sidebar widgets generated from Hyperparameter specs (the optimizer panels built from them are
+in ui/optimizer_panel.py).
 
 Every widget is keyed and never given `value=`: its value lives in st.session_state, written by
 `put` (defaults, presets, URL state, a click on the map) before the widget is drawn. That one
@@ -17,13 +18,11 @@ from typing import Any
 
 import streamlit as st
 
-from optimizers import OPTIMIZERS, SCHEDULES, Hyperparameter, OptimizerConfig, get_optimizer
+from optimizers import Hyperparameter
 
 MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
-PAIR_STEP = 1e-4
-MAX_PANELS = 12  # optimizer panels per page: each is a block of widgets on every rerun
+PAIR_STEP = 1e-4  # slider resolution of betas: 0.999 and 0.9999 are both reachable
 SLIDER_MAX_SPAN = 200.0  # wider linear ranges (OneCycle's div factors) get a number input
-PANEL_CONTROLS = ("expander", "dup", "remove")  # a panel's keys that hold no value to copy  # slider resolution of betas: 0.999 and 0.9999 are both reachable
 
 
 # --- keys ----------------------------------------------------------------------------------------
@@ -31,20 +30,6 @@ PANEL_CONTROLS = ("expander", "dup", "remove")  # a panel's keys that hold no va
 
 def surface_key(surface: str, param: str) -> str:
     return f"surface.{surface}.{param}"
-
-
-def opt_key(pid: int, field: str) -> str:
-    """Panel `pid`'s optimizer name ('name') or schedule name ('schedule')."""
-    return f"opt{pid}.{field}"
-
-
-def hp_key(pid: int, optimizer: str, param: str) -> str:
-    """Per optimizer name, so switching the optimizer of a panel never reuses a mismatched value."""
-    return f"opt{pid}.{optimizer}.{param}"
-
-
-def sched_key(pid: int, schedule: str, param: str) -> str:
-    return f"opt{pid}.sched.{schedule}.{param}"
 
 
 # --- spec widgets --------------------------------------------------------------------------------
@@ -183,93 +168,3 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
     if value is not None:
         low, high = min(low, value), max(high, value)
     return st.slider(label, float(low), float(high), step=step, format="%g", key=key, help=help_text)
-
-
-# --- optimizer panels ----------------------------------------------------------------------------
-
-
-def load_panel(pid: int, config: OptimizerConfig) -> None:
-    """Set panel `pid`'s widgets to `config`."""
-    ss = st.session_state
-    ss[opt_key(pid, "name")] = config.name
-    hp = dict(config.hparams)
-    for spec in config.info.specs:
-        put(spec, hp_key(pid, config.name, spec.name), hp[spec.name])
-    ss[opt_key(pid, "schedule")] = config.schedule.name
-    params = dict(config.schedule.params)
-    for spec in SCHEDULES[config.schedule.name].specs:
-        put(spec, sched_key(pid, config.schedule.name, spec.name), params[spec.name])
-
-
-def new_panel(config: OptimizerConfig | None = None) -> int:
-    """Append a panel (a copy of `config`, or Adam at its defaults) and return its id."""
-    ss = st.session_state
-    pid = ss.get("next_panel", 0)
-    ss["next_panel"] = pid + 1
-    ss["panels"] = [*ss.get("panels", []), pid]
-    load_panel(pid, config or get_optimizer("adam", lr=1e-2))
-    return pid
-
-
-def _duplicate(pid: int) -> None:
-    """Callback: a new panel right after `pid` holding exactly its widget values."""
-    ss = st.session_state
-    new = new_panel()
-    prefix, new_prefix = f"opt{pid}.", f"opt{new}."
-    for key in [k for k in ss if isinstance(k, str) and k.startswith(prefix)]:
-        if key[len(prefix):] not in PANEL_CONTROLS:
-            ss[new_prefix + key[len(prefix):]] = ss[key]
-    panels = [p for p in ss["panels"] if p != new]
-    panels.insert(panels.index(pid) + 1, new)
-    ss["panels"] = panels
-
-
-def _remove(pid: int) -> None:
-    st.session_state["panels"] = [p for p in st.session_state["panels"] if p != pid]
-
-
-def panel_config(pid: int) -> tuple[OptimizerConfig | None, str]:
-    """Panel `pid`'s optimizer as its widgets hold it (session state; before they are drawn):
-    (config, "") or (None, error message)."""
-    ss = st.session_state
-    name = ss.setdefault(opt_key(pid, "name"), "adam")
-    schedule = ss.setdefault(opt_key(pid, "schedule"), "constant")
-    hp = {spec.name: spec_value(spec, hp_key(pid, name, spec.name)) for spec in OPTIMIZERS[name].specs}
-    params = {spec.name: spec_value(spec, sched_key(pid, schedule, spec.name)) for spec in SCHEDULES[schedule].specs}
-    try:
-        return get_optimizer(name, schedule=(schedule, params), **hp), ""
-    except ValueError as exc:
-        return None, str(exc)
-
-
-def optimizer_panel(pid: int, index: int, color: str, steps: int, preview, config: OptimizerConfig | None,
-                    error: str) -> None:
-    """Draw one optimizer's panel in an expander, showing panel_config(pid) = (config, error).
-
-    `preview(schedule_config, lr, steps)` draws the schedule's curve (non-constant schedules).
-    """
-    ss = st.session_state
-    name_key = opt_key(pid, "name")
-    title = OPTIMIZERS[ss[name_key]].title
-    with st.expander(f"**{index + 1}. {title}**", expanded=index < 2, key=f"opt{pid}.expander"):
-        stripe = st.empty()  # this optimizer's colour on every figure; grey while it is left out
-        name = st.selectbox("optimizer", list(OPTIMIZERS), format_func=lambda n: OPTIMIZERS[n].title,
-                            key=name_key)
-        for spec in OPTIMIZERS[name].specs:
-            spec_input(spec, hp_key(pid, name, spec.name))
-        schedule = st.selectbox("lr schedule", list(SCHEDULES), format_func=lambda n: SCHEDULES[n].title,
-                                key=opt_key(pid, "schedule"))
-        for spec in SCHEDULES[schedule].specs:
-            spec_input(spec, sched_key(pid, schedule, spec.name))
-        if error:
-            st.error(error, icon="⚠️")
-        stripe.markdown(f'<div style="height:4px;background:{color if config else "#BBBBBB"};border-radius:2px">'
-                        "</div>", unsafe_allow_html=True)
-        if config is not None and schedule != "constant":
-            preview(config.schedule, config.lr, steps)
-        left, right, _ = st.columns([1, 1, 3])
-        left.button("", key=f"opt{pid}.dup", on_click=_duplicate, args=(pid,), icon=":material/content_copy:",
-                    help="Duplicate: add a copy of this optimizer, e.g. to compare two learning rates",
-                    disabled=len(st.session_state.get("panels", [])) >= MAX_PANELS)
-        right.button("", key=f"opt{pid}.remove", on_click=_remove, args=(pid,), icon=":material/delete:",
-                     help="Remove this optimizer")
