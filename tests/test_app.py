@@ -13,7 +13,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import ui.compute
-from optimizers import OPTIMIZERS, get_optimizer, run
+from optimizers import OPTIMIZERS, get_optimizer, kernels, run
 from surfaces import SURFACES
 from ui import state
 from ui.charts import typed_arrays
@@ -361,6 +361,28 @@ def test_a_view_on_the_slow_path_says_why_in_one_caption(monkeypatch, reason):
         assert contour(at)  # the map is drawn either way
     finally:
         st.cache_data.clear()  # the faked Result must not answer later tests
+
+
+def test_a_result_from_the_array_code_is_recomputed_once_kernels_are_built(monkeypatch):
+    """The page's cache is keyed by the compile generation: after a background compile finishes,
+    the same view runs again (on the kernels) instead of serving the slow result and its note."""
+    calls = []
+    real = ui.compute.run
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    st.cache_data.clear()
+    monkeypatch.setattr(ui.compute, "run", counting)
+    at = ok(page())
+    at.run()
+    assert len(calls) == 1
+    monkeypatch.setattr("optimizers.kernels.cache._BUILT", [kernels.generation() + 1])  # a compile finished
+    ok(at.run())
+    assert len(calls) == 2
+    ok(at.run())
+    assert len(calls) == 2
 
 
 def test_swarm_of_starts():

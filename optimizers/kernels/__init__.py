@@ -17,7 +17,7 @@ the automatic choice on the array code.
 """
 
 from . import cache
-from .cache import AVAILABLE, Kernel, get, get_many, is_ready, kernel_dir, reason, shutdown
+from .cache import AVAILABLE, Kernel, generation, get, get_many, is_ready, kernel_dir, reason, shutdown
 from .hyper import hp_values
 from .mlp_steps import StepKernels, mlp_step_kernels
 from .tracer import TraceError
@@ -25,7 +25,7 @@ from .trajectory import kernel_arguments, run_group, trajectory_kernel
 from .update import compiled_update, update_kernel
 
 __all__ = [
-    "AVAILABLE", "Kernel", "cache", "StepKernels", "TraceError", "compiled_update", "get", "get_many", "hp_values", "is_ready",
+    "AVAILABLE", "Kernel", "cache", "StepKernels", "TraceError", "compiled_update", "generation", "get", "get_many", "hp_values", "is_ready",
     "kernel_arguments", "kernel_dir", "mlp_step_kernels", "reason", "run_group", "shutdown", "trajectory_kernel",
     "update_kernel",
 ]

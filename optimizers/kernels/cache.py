@@ -65,6 +65,7 @@ _PROCESSES: dict[subprocess.Popen, Path] = {}  # running workers -> their stagin
 _QUEUE: queue.Queue = queue.Queue()
 _THREAD: list[threading.Thread] = []
 _CLOSING = threading.Event()
+_BUILT = [0]  # background compile batches finished in this process
 SUPPORT = Path(__file__).with_name("support.py")  # imported by generated modules: part of every key
 
 
@@ -97,6 +98,12 @@ def environment() -> str:
     versions = f"python {platform.python_version()} numpy {numpy.__version__} numba {numba.__version__} " \
                f"llvmlite {llvmlite.__version__} cpu {cpu} worker 1"
     return versions + "\n" + support
+
+
+def generation() -> int:
+    """How many background compiles have finished in this process: a result computed on the array
+    code while kernels compiled can be keyed by it, so that it is not served once they are ready."""
+    return _BUILT[0]
 
 
 def kernel_path() -> Path:
@@ -292,6 +299,7 @@ def _serve() -> None:
         finally:
             with _LOCK:
                 _PENDING.difference_update(k.key for k in batch)
+                _BUILT[0] += 1
 
 
 def compile_now(kernels: list[Kernel]) -> None:
