@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.app_server import process_tree, streamlit_server
@@ -54,7 +55,8 @@ def test_sigterm_during_background_compiles_exits_within_two_seconds(tmp_path):
             async with Session(server.url) as session:
                 await session.rerun()
 
-        asyncio.run(open_page())  # the opening view, on the array code, queues its kernels
+        with ThreadPoolExecutor(1) as pool:  # a loop of its own: Playwright's may run in this thread
+            pool.submit(asyncio.run, open_page()).result()  # the opening view queues its kernels
         assert _wait_for(lambda: _workers(server.pid), 60), "no compile process was started"
         workers = _workers(server.pid)
         started = time.monotonic()
