@@ -67,12 +67,12 @@ def _figure(data: list[dict], height: int, yaxis: dict, shapes=(), annotations=(
     return {"data": data, "layout": layout}
 
 
-def _hline(y: float, dash: str, text: str, where: str) -> tuple[dict, dict]:
-    """A horizontal line across the plot at y and its label at the right end (above or below)."""
+def _hline(y: float, dash: str, text: str, where: str, side: str = "right") -> tuple[dict, dict]:
+    """A horizontal line across the plot at y and its label at one end (side), above or below it (where)."""
     line = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": y, "y1": y,
             "line": {"color": OUTLINE, "width": 1.5, "dash": dash}}
-    label = {"xref": "paper", "x": 1, "y": y, "text": text, "showarrow": False, "xanchor": "right",
-             "yanchor": where, "font": {"size": 13}}
+    label = {"xref": "paper", "x": {"left": 0.01, "center": 0.5, "right": 1}[side], "y": y, "text": text, "showarrow": False,
+             "xanchor": side, "yanchor": where, "font": {"size": 13}}
     return line, label
 
 
@@ -84,7 +84,7 @@ def iterate_figure(res, *, height: int = 380) -> dict:
     shapes, notes = [], []
     if best is not None:
         line, label = _hline(best, "dash", f"x* = {best:+g}, the minimiser of the average loss",
-                             "bottom" if best < 0 else "top")
+                             "bottom" if best < 0 else "top", "left")  # where the paths are still near 0
         line["line"]["color"] = MINIMUM
         line["line"]["width"] = 3
         shapes, notes = [line], [label]
@@ -97,7 +97,7 @@ def average_regret_figure(res, *, height: int = 380) -> dict:
     data = _lines(res, res.average_regret, "average_regret")
     worst = res.problem.worst_average_regret()
     zero = _hline(0.0, "solid", "0: no regret", "top")
-    top = _hline(worst, "dot", f"2|C − 2|/3 = {worst:.4g}: the worst fixed point's limit", "bottom")
+    top = _hline(worst, "dot", f"2|C − 2|/3 = {worst:.4g}: the worst fixed point's limit", "bottom", "center")
     return _figure(data, height, {"title": {"text": "average regret R_t / t"}}, [zero[0], top[0]], [zero[1], top[1]])
 
 

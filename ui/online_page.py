@@ -159,10 +159,12 @@ def read(name: str, errors: list[str]):
         return spec.default
 
 
-def number(name: str, label: str, fmt: str | None = "%g") -> None:
-    """A number input without bounds: a value out of range gets the page's message, not Streamlit's."""
+def number(name: str, label: str, step: float) -> None:
+    """A number input without bounds: a value out of range gets the page's message, not Streamlit's.
+    Its type (int or float) is step's."""
     spec = SPECS[name]
-    st.number_input(label, format=fmt, key=key(name), help=f"{spec.help} · allowed {spec.range_text()}")
+    st.number_input(label, step=step, format=None if isinstance(step, int) else "%g", key=key(name),
+                    help=f"{spec.help} · allowed {spec.range_text()}")
 
 
 def sidebar(panels, n_paper: int) -> None:
@@ -171,12 +173,12 @@ def sidebar(panels, n_paper: int) -> None:
         st.selectbox("Teacher presets", list(PRESETS), key=key("preset"), on_change=apply_preset, index=None,
                      format_func=lambda n: PRESETS[n].title, placeholder="Pick a story to tell…")
         st.subheader("Problem")
-        number("C", "C (the rare gradient)")
+        number("C", "C (the rare gradient)", 0.5)
         st.slider("start x₁", -1.0, 1.0, step=0.05, key=key("start"), help=SPECS["start"].help)
-        number("steps", "steps T", None)
+        number("steps", "steps T", 1000)
         st.caption(f"At most {MAX_STEPS:,} steps: every step is one call of each optimizer's rule.")
         st.subheader("The paper's optimizers")
-        number("alpha", "α (lr_t = α / √t)")
+        number("alpha", "α (lr_t = α / √t)", 0.01)
         st.checkbox("Adam", key=key("adam"))
         st.checkbox("AMSGrad", key=key("amsgrad"))
         st.caption("β₁ = 0, β₂ = 1/(1+C²), torch's eps = 1e-8; lr_t = α/√t is the lr schedule "
