@@ -7,11 +7,11 @@ projected onto a box after each step, and the regret against the best fixed poin
     res.path[:, -1], res.average_regret[:, -1]   # Adam near +1, AMSGrad near -1
 """
 
-from .problem import MAX_C, PAPER_SCHEDULE, REFERENCE, ReddiProblem, get_problem, paper_optimizers
+from .problem import MAX_C, MIN_C, PAPER_SCHEDULE, REFERENCE, ReddiProblem, get_problem, paper_optimizers
 from .result import OnlineResult
 from .run import MAX_CONFIGS, MAX_STEPS, run_online
 
 __all__ = [
-    "MAX_C", "MAX_CONFIGS", "MAX_STEPS", "PAPER_SCHEDULE", "REFERENCE", "OnlineResult", "ReddiProblem",
+    "MAX_C", "MAX_CONFIGS", "MAX_STEPS", "MIN_C", "PAPER_SCHEDULE", "REFERENCE", "OnlineResult", "ReddiProblem",
     "get_problem", "paper_optimizers", "run_online",
 ]

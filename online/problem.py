@@ -21,11 +21,11 @@ from hyperparams import Hyperparameter as H
 from hyperparams import validate
 from optimizers import OptimizerConfig, get_optimizer
 
-MAX_C = 1e3
+MIN_C, MAX_C = 1e-3, 1e3  # below ~1e-8 the paper's beta2 = 1 / (1 + C^2) would round to 1
 PERIOD = 3  # f_t = C x at the first step of every cycle of three
 LOW, HIGH = -1.0, 1.0  # the box the iterate is projected onto
 SPECS = (
-    H("C", 3.0, low=0, low_open=True, high=MAX_C,
+    H("C", 3.0, low=MIN_C, high=MAX_C,
       help="the rare gradient (every third step; -1 otherwise); the paper's failure of Adam needs C > 2"),
 )
 # lr_t = alpha / sqrt(t) for the 1-based step t: the engine's lr_t / sqrt(1 + t) with its 0-based t,
@@ -37,7 +37,8 @@ REFERENCE = "Reddi, Kale & Kumar, On the Convergence of Adam and Beyond, ICLR 20
 
 @dataclass(frozen=True)
 class ReddiProblem:
-    """The problem for one C > 0 (validated by get_problem). Steps t are 1-based throughout."""
+    """The problem for one C in [MIN_C, MAX_C] (validated by get_problem; the lesson needs C > 2, smaller
+    values are allowed to show why). Steps t are 1-based throughout."""
 
     C: float = 3.0
 
@@ -97,7 +98,7 @@ class ReddiProblem:
 
 
 def get_problem(**params) -> ReddiProblem:
-    """Validate C (0 < C <= MAX_C); ValueError names the parameter and its range."""
+    """Validate C (MIN_C <= C <= MAX_C); ValueError names the parameter and its range."""
     return ReddiProblem(**validate("online problem", SPECS, params))
 
 

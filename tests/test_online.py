@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from online import MAX_STEPS, get_problem, paper_optimizers, run_online
+from online import MAX_C, MAX_STEPS, MIN_C, get_problem, paper_optimizers, run_online
 from optimizers import OPTIMIZERS, get_optimizer, get_schedule
 
 LambdaLR = torch.optim.lr_scheduler.LambdaLR
@@ -203,11 +203,11 @@ def test_backends_agree():
 
 
 BAD = [
-    (dict(C=0.0), "C", "(0, 1000]"),
-    (dict(C=-1.0), "C", "(0, 1000]"),
-    (dict(C=1001.0), "C", "(0, 1000]"),
-    (dict(C="three"), "C", "(0, 1000]"),
-    (dict(C=float("nan")), "C", "(0, 1000]"),
+    (dict(C=0.0), "C", "[0.001, 1000]"),
+    (dict(C=-1.0), "C", "[0.001, 1000]"),
+    (dict(C=1001.0), "C", "[0.001, 1000]"),
+    (dict(C="three"), "C", "[0.001, 1000]"),
+    (dict(C=float("nan")), "C", "[0.001, 1000]"),
 ]
 
 
@@ -231,3 +231,12 @@ def test_bad_run_settings_are_refused():
     for optimizers in ([], ["adam"], [adam] * 17):
         with pytest.raises(ValueError, match="optimizers"):
             run_online(problem, optimizers, 10)
+
+
+@pytest.mark.parametrize("C,alpha", [(MIN_C, 0.1), (MAX_C, 0.1), (MAX_C, 1000.0), (2.0, 1e-6)])
+def test_the_paper_settings_run_at_the_ends_of_the_ranges(C, alpha):
+    problem = get_problem(C=C)
+    adam, ams = paper_optimizers(problem, alpha)
+    assert dict(adam.hparams)["betas"] == (0.0, 1 / (1 + C**2)) and dict(ams.hparams)["amsgrad"]
+    res = run_online(problem, [adam, ams], 900)
+    assert (res.diverged_at == -1).all() and (np.abs(res.path) <= 1).all() and np.isfinite(res.regret).all()

@@ -66,7 +66,7 @@ def test_opening_view_tells_the_papers_story():
     assert float(rows["final x"][0]) > 0.9 and float(rows["final x"][1]) < -0.9
     text = story(at)
     assert f"x = {res.path[0, -1]:+.4f}" in text and f"x = {res.path[1, -1]:+.4f}" in text
-    assert "20,000" in text and "Reddi" in at.markdown[0].value
+    assert "20,000" in text and "Reddi" in at.markdown[0].value and "You changed" not in text
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert len(charts) == 3
     iterate = charts[0]
@@ -80,14 +80,16 @@ def test_preset_runs_and_changes_the_optimizers():
     ok(at)
     rows = table(at)
     assert len(rows) == 4 and "betas" not in rows["optimizer"][2]  # torch's default betas
-    assert "β₂ = 0.999" in story(at)
+    assert "β₂ = 0.999" in story(at) and "You changed" not in story(at)
+    at.number_input(key=W + "C").set_value(1.5).run()
+    assert "You changed the settings" in story(ok(at))
     at.selectbox(key=W + "preset").select("reddi").run()
     assert len(table(ok(at))) == 3
 
 
 @pytest.mark.parametrize("name,value,words", [
-    ("C", 0.0, ("C=0", "(0, 1000]")),
-    ("C", 5000.0, ("C=5000", "(0, 1000]")),
+    ("C", 0.0, ("C=0", "[0.001, 1000]")),
+    ("C", 5000.0, ("C=5000", "[0.001, 1000]")),
     ("steps", 10**6, ("steps=1000000", "[1, 50000]")),
     ("steps", 0, ("steps=0", "[1, 50000]")),
     ("alpha", -1.0, ("alpha=-1", "(0, 1000]")),
@@ -156,3 +158,20 @@ def test_figures_validate_and_show_the_result():
     assert iterate_figure(res)["layout"]["shapes"][0]["y0"] == -1.0
     assert not iterate_figure(run_online(get_problem(C=2.0), paper_optimizers(get_problem(C=2.0), 0.1),
                                          30))["layout"]["shapes"]
+
+
+def test_settings_survive_a_visit_to_another_page():
+    """Streamlit drops the state of widgets not drawn; the page keeps its own copy."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    pages = {info.get("page_name"): h for h, info in at._registered_pages.items()}
+    at._page_hash = pages["Online: Adam vs AMSGrad"]
+    at.session_state[W + "steps"] = 300
+    ok(at.run())
+    at.number_input(key=W + "C").set_value(5.0).run()
+    at._page_hash = pages["2-D surfaces"]
+    ok(at.run())
+    at._page_hash = pages["Online: Adam vs AMSGrad"]
+    ok(at.run())
+    assert at.number_input(key=W + "C").value == 5.0 and at.number_input(key=W + "steps").value == 300
+    assert "C = 5" in at.latex[0].value

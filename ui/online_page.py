@@ -103,8 +103,8 @@ def betas_story(res: OnlineResult, paper: list) -> str:
     return ("Same problem, same lr_t = α/√t; the extra Adam and AMSGrad use torch's default β₂ = 0.999. A long "
             "memory averages the rare big gradient with the small ones, the effective lr barely changes within a "
             "cycle (a thin line, not a band), and Adam follows the average gradient down as well. That is no cure "
-            "in general: Theorem 2 of the paper builds, for any β₁ < √β₂, an online problem on which Adam fails "
-            f"(a rarer, larger gradient); AMSGrad's maximum is the fix that holds for all of them. After "
+            "in general: Theorem 2 of the paper builds, for any β₁ < √β₂, an online problem on which Adam fails; "
+            f"AMSGrad's maximum is the fix that holds for all of them. After "
             f"{res.steps:,} steps — {rows}.")
 
 
@@ -186,6 +186,12 @@ def sidebar(panels, n_paper: int) -> None:
         st.subheader("More optimizers")
         st.caption("Any optimizer of the app, with its own lr and schedule (“Add” starts with SGD, lr_t = 0.1/√t).")
         PANELS.sidebar(panels, lambda k: color(k + n_paper))
+
+
+def changed(preset: Preset, values: dict, extra: tuple[OptimizerConfig, ...]) -> bool:
+    """Whether the settings and the panels' optimizers differ from the preset's."""
+    now = {**values, "adam": ss.get(key("adam")), "amsgrad": ss.get(key("amsgrad"))}
+    return any(now[name] != value for name, value in preset.settings.items()) or extra != preset.extra
 
 
 # --- main area --------------------------------------------------------------------------------------------
@@ -270,10 +276,18 @@ def main() -> None:
     if not configs:
         st.info("No optimizer to run: switch on Adam or AMSGrad, or add one in the sidebar.")
         return
-    res = compute(problem, configs, values["steps"], values["start"])
+    try:
+        res = compute(problem, configs, values["steps"], values["start"])
+    except ValueError as exc:  # settings the runner refuses: say so, keep the sidebar in reach
+        st.error(str(exc), icon="⚠️")
+        return
     preset = PRESETS.get(ss.get(key("preset")))
     if preset is not None:
-        st.info(f"**{preset.title}** — {preset.story(res, list(range(len(paper))))}", icon="🎓")
+        text = f"**{preset.title}** — {preset.story(res, list(range(len(paper))))}"
+        if changed(preset, values, configs[len(paper):]):
+            text += ("\n\n*You changed the settings since picking this story: its numbers are the current run's, "
+                     "its words are the preset's.*")
+        st.info(text, icon="🎓")
     st.dataframe(results_table(res), hide_index=True, width="stretch")
     st.caption(f"After T = {res.steps:,} steps from x₁ = {res.start:g}; x* is the minimiser of the average loss.")
     figures(res)
