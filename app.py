@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import mnist_page, surfaces_page
+from ui import mnist_page, online_page, surfaces_page
 
 st.set_page_config(page_title="Optimizer visualizer", page_icon=":material/insights:", layout="wide")
 st.navigation([
@@ -10,4 +10,5 @@ st.navigation([
     st.Page(surfaces_page.main, title="2-D surfaces", icon=":material/map:", url_path="surfaces", default=True),
     # url_path: the address it had as the file page ui/mnist_page.py, so links keep working
     st.Page(mnist_page.main, title="MNIST", icon=":material/grid_on:", url_path="mnist_page"),
+    st.Page(online_page.main, title="Online: Adam vs AMSGrad", icon=":material/swap_vert:", url_path="online"),
 ]).run()
