@@ -49,7 +49,8 @@ def test_optimal_momentum_preset_shows_measured_beside_closed_form():
     measured = [float(v) for v in rates["measured rate"]]
     assert rates["measured rate"][0] == f"{gd:.5g}"  # best GD: exactly geometric
     assert measured[1] == pytest.approx(hb, rel=0.02) and measured[1] > hb  # k r^k: a little above r
-    assert "double root" in rates["note"][1]
+    (note,) = [c.value for c in at.caption if "double root" in c.value]
+    assert note.startswith(rates["optimizer"][1])
     lo = math.sqrt(1 / kappa)
     beta, hb_lr = ((1 - lo) / (1 + lo)) ** 2, (2 / (lo + 1)) ** 2
     assert list(rates["stable for lr below"]) == [f"2 (lr = {2 / (1 / kappa + 1):.4g})",
@@ -88,32 +89,31 @@ def test_divergence_preset_measures_the_growth_rate():
 def test_other_optimizers_are_measured_without_a_closed_form():
     at = preset("conditioning")
     rates = table(at, "closed-form rate")
-    assert list(rates["closed-form rate"][2:]) == ["—"] * 3
-    assert all("no closed form" in n for n in rates["note"][2:])
+    assert all(v.startswith("— (") and "no closed form" in v for v in rates["closed-form rate"][2:])
 
 
 def test_saddle_escape_preset_shows_the_formula_and_the_measured_step():
     at = preset("saddle_escape")
     assert any("Lee et al." in m.value and "Jin et al." in m.value for m in at.markdown)
-    escape = table(at, "theory")
+    escape = table(at, "escape (theory)")
     for i, lr in enumerate((0.05, 0.1, 0.2)):
         formula = math.log(1000) / math.log(1 + 2 * lr)
-        assert escape["measured escape step (first |yₖ| ≥ 1)"][i] == str(math.ceil(formula))
-        assert escape["theory"][i] == f"⌈{formula:.4f}⌉ = {math.ceil(formula)}"
+        assert escape["escape (measured)"][i] == str(math.ceil(formula))
+        assert escape["escape (theory)"][i] == f"⌈{formula:.4f}⌉ = {math.ceil(formula)}"
 
 
 def test_noise_preset_escapes_from_the_ridge_and_the_button_removes_the_noise():
     at = preset("saddle_noise")
     assert config(at).start[1] == 0.0 and config(at).noise == 0.01
-    escape = table(at, "theory")
-    assert all(v.isdigit() for v in escape["measured escape step (first |yₖ| ≥ 1)"])
-    assert all(v.startswith("half of all noise draws by step") for v in escape["theory"])
+    escape = table(at, "escape (theory)")
+    assert all(v.isdigit() for v in escape["escape (measured)"])
+    assert all(v.startswith("half the draws by step") for v in escape["escape (theory)"])
     at.button(key="theory.noise").click().run()
     ok(at)
     assert config(at).noise == 0.0
-    escape = table(at, "theory")
-    assert list(escape["measured escape step (first |yₖ| ≥ 1)"]) == ["not within 120 steps"] * 2
-    assert list(escape["theory"]) == ["never: y₀ = 0, it converges to the saddle"] * 2
+    escape = table(at, "escape (theory)")
+    assert list(escape["escape (measured)"]) == ["not within 120 steps"] * 2
+    assert list(escape["escape (theory)"]) == ["never: y₀ = 0, it converges to the saddle"] * 2
 
 
 def test_ridge_button_moves_the_start_onto_y_zero():
@@ -125,7 +125,7 @@ def test_ridge_button_moves_the_start_onto_y_zero():
 
 def test_no_panel_where_there_is_no_textbook_result():
     at = ok(page())
-    assert not [d for d in at.dataframe if "closed-form rate" in d.value.columns or "theory" in d.value.columns]
+    assert not [d for d in at.dataframe if "closed-form rate" in d.value.columns or "escape (theory)" in d.value.columns]
     assert not any("Textbook result" in h.value for h in at.subheader)
 
 

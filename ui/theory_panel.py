@@ -65,11 +65,10 @@ def rate_frame(rows: list[report.RateRow]) -> pd.DataFrame:
         "optimizer": r.label,
         "measured rate": f"{r.fit.rate:.5g}" if r.fit else "— (too few points)",
         "fitted over steps": f"{r.fit.first}–{r.fit.last}" if r.fit else "—",
-        "closed-form rate": f"{r.rate:.5g}" if r.rate is not None else "—",
+        "closed-form rate": f"{r.rate:.5g}" if r.rate is not None else f"— ({r.reason})",
         "steps per ×10 (measured / theory)": f"{_per_decade(r.fit.rate if r.fit else None)} / {_per_decade(r.rate)}",
         "stable for lr below": (f"{r.threshold:.4g} (lr = {r.lr:.4g})" if r.threshold is not None else "—"),
         "outcome": r.outcome,
-        "note": r.reason or r.note,
     } for r in rows])
 
 
@@ -121,6 +120,9 @@ def rates_panel(res, config: state.RunConfig) -> None:
                    "dotted verticals: where each becomes unstable (the rate crosses 1). Dots: the rates the runs "
                    "measured, at their learning rates.")
     st.dataframe(rate_frame(rows), hide_index=True, width="stretch", key="theory.rates")
+    for row in rows:
+        if row.note:
+            st.caption(f"{row.label}: {row.note}.")
     st.markdown(f"**Why momentum's advantage grows like √κ** — best settings at κ = {condition:g}: gradient descent "
                 f"lr = 2/(λ₁ + λₙ), momentum lr = (2/(√λ₁ + √λₙ))², β = ((√λₙ − √λ₁)/(√λₙ + √λ₁))².")
     st.dataframe(sqrt_frame(condition), hide_index=True, width="stretch", key="theory.sqrt")
@@ -147,22 +149,21 @@ def start_on_ridge() -> None:
 
 def _theory_text(row: report.EscapeRow) -> str:
     if row.reason:
-        return "—"
+        return f"— ({row.reason})"
     if row.formula is not None:
         if math.isinf(row.formula):
             return "never: y₀ = 0, it converges to the saddle" if row.y0 == 0 else "never: lr = 0"
         return f"⌈{row.formula:.4f}⌉ = {row.predicted}"
     if row.median is None:
-        return "half of all noise draws: not within the run"
-    return f"half of all noise draws by step {row.median}"
+        return "half the draws: not within the run"
+    return f"half the draws by step {row.median}"
 
 
 def escape_frame(rows: list[report.EscapeRow], steps: int) -> pd.DataFrame:
     return pd.DataFrame([{
         "optimizer": r.label,
-        "measured escape step (first |yₖ| ≥ 1)": str(r.measured) if r.measured is not None else f"not within {steps} steps",
-        "theory": _theory_text(r),
-        "note": r.reason,
+        "escape (measured)": str(r.measured) if r.measured is not None else f"not within {steps} steps",
+        "escape (theory)": _theory_text(r),
     } for r in rows])
 
 
@@ -177,7 +178,7 @@ def saddle_panel(res, config: state.RunConfig) -> None:
         "in the dimension — even from the stable set. Here the kick is the run's gradient noise, added at every "
         "step."
     )
-    st.latex(r"x_k = (1 - 2\eta)^k x_0,\qquad y_k = (1 + 2\eta)^k y_0,\qquad"
+    st.latex(r"x_k = (1 - 2\eta)^k x_0,\qquad y_k = (1 + 2\eta)^k y_0,\qquad "
              r"k_{\text{escape}} = \left\lceil \frac{\log(1/|y_0|)}{\log(1 + 2\eta)} \right\rceil")
     rows = report.escape_rows(res, noise=config.noise, clipped=_clipped(config))
     expected = {}
@@ -191,9 +192,12 @@ def saddle_panel(res, config: state.RunConfig) -> None:
         st.caption("Solid: |yₖ| of each run (log scale, drawn as at least 10⁻¹⁶). Dashed: the theory's |yₖ| for plain "
                    "gradient descent — without noise the exact |y₀|(1 + 2·lr)ᵏ, on top of the solid line; with "
                    "noise the root-mean-square over noise draws, which one run follows only up to a random factor. "
-                   "Dotted: |y| = 1. Dashed verticals: the theory's escape steps." + _first_start_note(res))
+                   "Dotted: |y| = 1. Dashed verticals: the theory's escape steps"
+                   + (" (with noise: the step by which at least half of all noise draws have escaped)." if config.noise > 0
+                      else ".") + _first_start_note(res))
     with right:
         st.dataframe(escape_frame(rows, steps), hide_index=True, width="stretch", key="theory.escape")
+        st.caption("Escape step: the first step k with |yₖ| ≥ 1.")
         if config.noise > 0:
             st.caption(f"Gradient noise σ = {config.noise:g}: each run's escape step depends on the draw (change "
                        "the noise seed); the theory gives the step by which half of all draws have |yₖ| ≥ 1.")
