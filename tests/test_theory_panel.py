@@ -80,7 +80,7 @@ def test_divergence_preset_measures_the_growth_rate():
     """GD at lr = 2.2 on eigenvalues 0.1 and 1: the error grows by max |1 - 2.2 lambda| = 1.2 per step."""
     at = preset("divergence")
     rates = table(at, "closed-form rate")
-    assert rates["closed-form rate"][3] == "1.2" and rates["outcome"][3].startswith("diverged at step")
+    assert rates["closed-form rate"][3] == "1.2" and rates["run"][3].startswith("diverged at step")
     assert float(rates["measured rate"][3]) == pytest.approx(1.2, rel=1e-3)
     assert list(rates["steps per ×10 (measured / theory)"])[3] == "never (grows) / never (grows)"
     assert all(v.startswith("2 (") for v in rates["stable for lr below"])

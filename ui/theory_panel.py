@@ -68,7 +68,7 @@ def rate_frame(rows: list[report.RateRow]) -> pd.DataFrame:
         "closed-form rate": f"{r.rate:.5g}" if r.rate is not None else f"— ({r.reason})",
         "steps per ×10 (measured / theory)": f"{_per_decade(r.fit.rate if r.fit else None)} / {_per_decade(r.rate)}",
         "stable for lr below": (f"{r.threshold:.4g} (lr = {r.lr:.4g})" if r.threshold is not None else "—"),
-        "outcome": r.outcome,
+        "run": r.outcome,
     } for r in rows])
 
 
