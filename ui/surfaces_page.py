@@ -32,7 +32,7 @@ from plots import (
     update_equation,
 )
 from surfaces import SURFACES, get_surface
-from ui import state, widgets
+from ui import state, theory_panel, widgets
 from ui.charts import plotly_chart
 from ui.compute import compute
 from ui.export import summary_frame, trajectories_csv
@@ -437,6 +437,7 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
         st.error(str(exc), icon="⚠️")
         return
     playback(res)
+    theory_panel.show(res, config)
     results(res)
     update_rules(config)
     export(res, config)
