@@ -65,7 +65,7 @@ def test_section_renders_with_the_paper_and_its_controls():
     assert not at.error
     (section,) = [e for e in at.expander if "Edge of stability" in e.label]
     assert any("Cohen, Kaur, Li, Kolter & Talwalkar" in m.value and "2 / lr" in m.value for m in section.markdown)
-    assert at.text_input(key=W + "lrs").value == "0.05, 0.1, 0.2"
+    assert at.text_input(key=W + "lrs").value == "0.08, 0.1, 0.15"
     assert any("Steps capped at" in c.value and "float32" in c.value for c in section.caption)
     assert not at.button(key="eos.run").disabled and at.button(key="eos.cancel").disabled
     assert not traces(at, "sharpness")
@@ -77,17 +77,17 @@ def test_preset_runs_and_shows_sharpness_against_two_over_lr():
     at.button(key="eos.preset").click().run()
     ok(at)
     job = at.session_state[eos_section.JOB]
-    assert job.config.lrs == (0.05, 0.1, 0.2) and job.config.steps == 60 and job.config.n_train == 250
+    assert job.config.lrs == (0.08, 0.1, 0.15) and job.config.steps == 60 and job.config.n_train == 250
     assert job.config.source == "embedded"
     at = finished(at)
     assert not at.error
     result = job.latest
     assert result.done and result.sharpness.shape == (3, len(job.config.measure_steps))
     thresholds = traces(at, "threshold")
-    assert [t["y"] for t in thresholds] == [[40.0, 40.0], [20.0, 20.0], [10.0, 10.0]]
+    assert [t["y"] for t in thresholds] == [[2 / lr, 2 / lr] for lr in (0.08, 0.1, 0.15)]
     assert len(traces(at, "sharpness")) == 3 and len(traces(at, "eos-loss")) == 3
     table = plateau_table(at)
-    assert list(table["lr"]) == [0.05, 0.1, 0.2] and list(table["2 / lr"]) == [40.0, 20.0, 10.0]
+    assert list(table["lr"]) == [0.08, 0.1, 0.15] and list(table["2 / lr"]) == [25.0, 20.0, 2 / 0.15]
     assert (table["sharpness at step 0"] > 10).all() and list(table["status"]) == ["ok"] * 3
     assert any("Plateau: the sharpness measured from step 30" in c.value for c in at.caption)
 

@@ -47,8 +47,8 @@ def test_edge_of_stability_runs_and_shows_the_plateau(small_page, app_url):
     rows = wait_until(lambda: [t for t in tables(page) if "plateau median" in t["header"] and t["rows"]], bool,
                       "the plateau table", timeout=120)[0]
     wait_idle(page)
-    assert [r[rows["header"].index("lr")] for r in rows["rows"]] == ["0.05", "0.1", "0.2"]
-    assert [r[rows["header"].index("2 / lr")] for r in rows["rows"]] == ["40.00", "20.00", "10.00"]
+    assert [r[rows["header"].index("lr")] for r in rows["rows"]] == ["0.08", "0.1", "0.15"]
+    assert [r[rows["header"].index("2 / lr")] for r in rows["rows"]] == ["25.00", "20.00", "13.33"]
     roles = read_roles(page)
     assert len(roles["sharpness"]) == 3 and len(roles["threshold"]) == 3
     assert all(x[-1] == 200 for x in roles["sharpness"])
