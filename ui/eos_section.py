@@ -250,19 +250,19 @@ def section(data: mnist.MnistData | None) -> None:
         return
     job: jobs.Job | None = ss.get(JOB)
     running = job is not None and job.running
-    st.button("Load the paper's setting and run it", icon=":material/auto_stories:", key="eos.preset",
-              on_click=load_preset, disabled=running,
-              help=f"learning rates {PRESET['lrs']}, {PRESET['steps']:,} steps on {PRESET['n_train']:,} images")
     config = controls(data)
     if ss.pop("eos.run_pressed", False) and config is not None and not running:
         job = ss[JOB] = start(config, data)
         running = job.running
-    cols = st.columns([1, 1, 3], vertical_alignment="center")
+    cols = st.columns([2, 2, 3], vertical_alignment="center")
     cols[0].button("Run gradient descent", type="primary", icon=":material/play_arrow:", key="eos.run",
                    disabled=config is None or running, width="stretch",
                    on_click=lambda: ss.update({"eos.run_pressed": True}))
     cols[1].button("Cancel run", icon=":material/stop:", key="eos.cancel", disabled=not running,
                    on_click=lambda: job.stop.set(), width="stretch")
+    cols[2].button("Load the paper's setting and run it", icon=":material/auto_stories:", key="eos.preset",
+                   on_click=load_preset, disabled=running, width="stretch",
+                   help=f"learning rates {PRESET['lrs']}, {PRESET['steps']:,} steps on {PRESET['n_train']:,} images")
     if job is None:
         return
     if job.error:
