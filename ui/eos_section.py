@@ -167,7 +167,8 @@ def controls(data: mnist.MnistData) -> eos.EosConfig | None:
 
 
 def plateau_table(result: eos.EosResult) -> pd.DataFrame:
-    """Per learning rate: 2/lr, the sharpness at the start and over the second half, the loss."""
+    """Per learning rate: 2/lr, the sharpness at the start and over the second half, the last loss
+    (every rate starts from the same loss, shown in the chart)."""
     stats = result.plateau()
     rows = []
     for k, lr in enumerate(result.config.lrs):
@@ -181,7 +182,6 @@ def plateau_table(result: eos.EosResult) -> pd.DataFrame:
             "plateau min": stats["min"][k],
             "plateau max": stats["max"][k],
             "median ÷ (2/lr)": stats["median"][k] * lr / 2,
-            "loss at step 0": loss[0],
             "last loss": finite[-1] if len(finite) else np.nan,
             "steps the loss rose (%)": 100 * np.mean(np.diff(finite) > 0) if len(finite) > 1 else np.nan,
             "status": f"diverged at step {result.diverged_at[k]}" if result.diverged_at[k] >= 0 else "ok",
@@ -200,7 +200,7 @@ def show(result: eos.EosResult, key: str) -> None:
     st.dataframe(plateau_table(result), hide_index=True, width="stretch", column_config={
         "lr": fmt(format="%g"), "2 / lr": fmt(format="%.2f"), "sharpness at step 0": fmt(format="%.2f"),
         "plateau median": fmt(format="%.2f"), "plateau min": fmt(format="%.2f"), "plateau max": fmt(format="%.2f"),
-        "median ÷ (2/lr)": fmt(format="%.3f"), "loss at step 0": fmt(format="%.4f"), "last loss": fmt(format="%.4f"),
+        "median ÷ (2/lr)": fmt(format="%.3f"), "last loss": fmt(format="%.4f"),
         "steps the loss rose (%)": fmt(format="%.1f"),
     })
     st.caption(f"Plateau: the sharpness measured from step {stats['first']:,} to step {stats['last']:,} (the second "
