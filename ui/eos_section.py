@@ -156,10 +156,10 @@ def controls(data: mnist.MnistData) -> eos.EosConfig | None:
     except ValueError as exc:
         st.error(str(exc), icon="⚠️")
         return None
-    st.caption(f"Steps capped at {cap:,} for {len(lrs)} learning rate(s) on {n:,} images (the preset: about 25 s "
-               f"on this server). Sharpness every {config.every} steps from Hessian-vector products by Lanczos (power "
-               f"iteration's Krylov form; at most {eos.HVP_ITERS} products, warm-started), float32. Images: the first {n:,} training images of the "
-               f"{data.source} set.")
+    st.caption(f"Steps capped at {cap:,} for {len(lrs)} learning rate(s) on {n:,} images (the preset: about 25 s on "
+               f"an idle 2-core server). Sharpness every {config.every} steps from Hessian-vector products by "
+               f"Lanczos (power iteration's Krylov form; at most {eos.HVP_ITERS} products, warm-started), float32. "
+               f"Images: the first {n:,} training images of the {data.source} set.")
     return config
 
 
@@ -210,19 +210,18 @@ def show(result: eos.EosResult, key: str) -> None:
 
 
 def progress(job: jobs.Job) -> None:
+    """The bar: waiting for a slot, the step reached, cancelled, or a kept run."""
     r = job.latest
     if r is None:
-        waiting = job.phase == "queued"
-        st.progress(0.0, text=f"Waiting for a free slot (at most {jobs.MAX_JOBS} trainings and runs at once on this "
-                              "server)…" if waiting else "Starting…")
-        return
-    if job.cached:
-        text = f"Finished run from the cache: {r.steps_done:,} steps in {r.elapsed:.1f} s"
-    elif r.stopped:
-        text = f"Cancelled after {r.steps_done:,} of {r.config.steps:,} steps ({r.elapsed:.1f} s)"
+        fraction = 0.0
+        text = (f"Waiting for a free slot (at most {jobs.MAX_JOBS} trainings and runs at once on this server)…"
+                if job.phase == "queued" else "Starting…")
     else:
-        text = f"Step {r.steps_done:,} / {r.config.steps:,} · {r.elapsed:.1f} s"
-    st.progress(min(1.0, r.steps_done / r.config.steps), text=text)
+        fraction = min(1.0, r.steps_done / r.config.steps)
+        text = (f"Finished run from the cache: {r.steps_done:,} steps in {r.elapsed:.1f} s" if job.cached else
+                f"Cancelled after {r.steps_done:,} of {r.config.steps:,} steps ({r.elapsed:.1f} s)" if r.stopped else
+                f"Step {r.steps_done:,} / {r.config.steps:,} · {r.elapsed:.1f} s")
+    st.progress(fraction, text=text)
 
 
 def live(job: jobs.Job) -> None:
