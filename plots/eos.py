@@ -13,6 +13,8 @@ import plotly.graph_objects as go
 from .mnist import GRID, _layout
 from .palette import color
 
+LOG_TICKS = [m * 10.0 ** e for e in range(-4, 3) for m in (1, 2, 5)]  # 1-2-5 labels, each with its decade
+
 
 def lr_label(lr: float) -> str:
     """'lr = 0.1 (2/lr = 20)'."""
@@ -58,6 +60,7 @@ def eos_loss_figure(result, height: int = 380) -> go.Figure:
                         name=lr_label(lr), hovertemplate="%{y:.4g}", meta={"role": "eos-loss", "config": k})
     fig.update_layout(**_layout(height), xaxis={**GRID, "title": {"text": "step"},
                                                 "range": [0, max(int(result.config.steps), 1)]},
-                      yaxis={**GRID, "title": {"text": "training loss (full batch)"}, "type": "log"})
+                      yaxis={**GRID, "title": {"text": "training loss (full batch)"}, "type": "log",
+                             "tickvals": LOG_TICKS, "ticktext": [f"{v:g}" for v in LOG_TICKS]})
     _legend(fig)
     return fig
