@@ -38,8 +38,8 @@ from plots.mnist import (
     schedule_figure,
 )
 from plots.palette import color
+from ui import eos_section, widgets
 from ui import mnist_jobs as jobs
-from ui import widgets
 from ui.mnist_jobs import Finished, Job
 from ui.optimizer_panel import OptimizerPanels
 
@@ -352,6 +352,7 @@ def main() -> None:
                "optimizer, all trained in one batched pass.")
     for error in errors:
         st.error(error, icon="⚠️")
+    eos_section.render(data)
 
     config = None
     if data is not None and configs:
