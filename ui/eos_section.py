@@ -101,7 +101,7 @@ def start(config: eos.EosConfig, data: mnist.MnistData) -> jobs.Job:
         return jobs.Job(config, latest=done, phase="done", cached=True)
     job = jobs.Job(config)
     # the training page's slots: trainings and these runs share the server's cores
-    threading.Thread(target=_work, args=(job, data, jobs._slots), name=f"mnist-eos-{job.id}", daemon=True).start()
+    threading.Thread(target=_work, args=(job, data, jobs.SLOTS), name=f"mnist-eos-{job.id}", daemon=True).start()
     return job
 
 

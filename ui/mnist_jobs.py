@@ -29,7 +29,7 @@ STORE_SIZE = 6  # finished runs kept
 FIRST_WAIT = 1.5  # seconds a Train press waits for the first partial result before drawing
 ABANDON_S = 30.0  # a job whose page has not polled it for this long is stopped
 
-_slots = threading.BoundedSemaphore(MAX_JOBS)
+SLOTS = threading.BoundedSemaphore(MAX_JOBS)  # server-wide training slots, shared with the edge-of-stability runs
 _runs: OrderedDict[TrainConfig, Finished] = OrderedDict()  # most recently used last
 _runs_lock = threading.Lock()
 _ids = itertools.count(1)
@@ -110,7 +110,7 @@ def finish(result: TrainResult, data: mnist.MnistData) -> Finished:
     return Finished(result, land, land_error, predictions)
 
 
-def work(job: Job, data: mnist.MnistData, slots: threading.BoundedSemaphore = _slots) -> None:
+def work(job: Job, data: mnist.MnistData, slots: threading.BoundedSemaphore = SLOTS) -> None:
     """The thread: wait for a training slot, train streaming into job.latest, then the landscape,
     then store the run. A job whose page is gone stops at its next step."""
     try:
