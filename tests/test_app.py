@@ -319,7 +319,9 @@ def test_click_on_the_map_moves_the_start():
     assert config(at).start == (0.5, 1.0)
 
 
-def test_scrubber_moves_markers_without_recomputing(monkeypatch):
+@pytest.fixture
+def engine_calls(monkeypatch) -> list:
+    """A list that grows by one on every engine run the page asks for (caches cleared first)."""
     calls = []
     real = ui.compute.run
 
@@ -329,6 +331,11 @@ def test_scrubber_moves_markers_without_recomputing(monkeypatch):
 
     st.cache_data.clear()
     monkeypatch.setattr(ui.compute, "run", counting)
+    return calls
+
+
+def test_scrubber_moves_markers_without_recomputing(engine_calls):
+    calls = engine_calls
     at = ok(page())
     assert len(calls) == 1
     for step in (0, 123, 250):
@@ -363,18 +370,10 @@ def test_a_view_on_the_slow_path_says_why_in_one_caption(monkeypatch, reason):
         st.cache_data.clear()  # the faked Result must not answer later tests
 
 
-def test_a_result_from_the_array_code_is_recomputed_once_kernels_are_built(monkeypatch):
+def test_a_result_from_the_array_code_is_recomputed_once_kernels_are_built(engine_calls, monkeypatch):
     """The page's cache is keyed by the compile generation: after a background compile finishes,
     the same view runs again (on the kernels) instead of serving the slow result and its note."""
-    calls = []
-    real = ui.compute.run
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    st.cache_data.clear()
-    monkeypatch.setattr(ui.compute, "run", counting)
+    calls = engine_calls
     at = ok(page())
     at.run()
     assert len(calls) == 1

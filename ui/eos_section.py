@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -28,6 +27,7 @@ from mnist import eos
 from mnist.mlp import one_thread
 from plots.eos import eos_loss_figure, sharpness_figure
 from ui import mnist_jobs as jobs
+from ui.run_store import RunStore
 
 WIDGET = "mnist.w.eos."  # under the MNIST page's widget prefix: saved while on the other page
 JOB = "eos.job"
@@ -43,32 +43,16 @@ CHART = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale"
 PAPER = ("Cohen, Kaur, Li, Kolter & Talwalkar, [*Gradient Descent on Neural Networks Typically Occurs at the "
          "Edge of Stability*](https://arxiv.org/abs/2103.00065), ICLR 2021")
 
-_store: OrderedDict[eos.EosConfig, eos.EosResult] = OrderedDict()
-_store_lock = threading.Lock()
+_store = RunStore(STORE_SIZE)
 ss = st.session_state
 
 
 # --- runs ----------------------------------------------------------------------------------------------
 
 
-def _kept(config: eos.EosConfig) -> eos.EosResult | None:
-    with _store_lock:
-        if config in _store:
-            _store.move_to_end(config)
-        return _store.get(config)
-
-
-def _keep(config: eos.EosConfig, result: eos.EosResult) -> None:
-    with _store_lock:
-        _store[config] = result
-        while len(_store) > STORE_SIZE:
-            _store.popitem(last=False)
-
-
 def forget_runs() -> None:
     """Empty the store of finished runs (tests)."""
-    with _store_lock:
-        _store.clear()
+    _store.clear()
 
 
 def _work(job: jobs.Job, data: mnist.MnistData, slots: threading.BoundedSemaphore) -> None:
@@ -87,7 +71,7 @@ def _work(job: jobs.Job, data: mnist.MnistData, slots: threading.BoundedSemaphor
         finally:
             slots.release()
         if result.done and not result.stopped:
-            _keep(job.config, result)
+            _store.put(job.config, result)
     except Exception as exc:  # noqa: BLE001 - shown on the page instead of a traceback
         job.error = f"The run failed: {type(exc).__name__}: {exc}"
     finally:
@@ -96,7 +80,7 @@ def _work(job: jobs.Job, data: mnist.MnistData, slots: threading.BoundedSemaphor
 
 def start(config: eos.EosConfig, data: mnist.MnistData) -> jobs.Job:
     """A kept run of `config`, or a new job with its thread started."""
-    done = _kept(config)
+    done = _store.get(config)
     if done is not None:
         return jobs.Job(config, latest=done, phase="done", cached=True)
     job = jobs.Job(config)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,14 +23,15 @@ from mnist.landscape import Landscape, loss_landscape
 from mnist.mlp import make_model
 from mnist.train import TrainConfig, TrainResult, train_stream
 
+from .run_store import RunStore
+
 MAX_JOBS = 2  # trainings running at once on this server (one per core); more wait in a queue
 STORE_SIZE = 6  # finished runs kept
 FIRST_WAIT = 1.5  # seconds a Train press waits for the first partial result before drawing
 ABANDON_S = 30.0  # a job whose page has not polled it for this long is stopped
 
 SLOTS = threading.BoundedSemaphore(MAX_JOBS)  # server-wide training slots, shared with the edge-of-stability runs
-_runs: OrderedDict[TrainConfig, Finished] = OrderedDict()  # most recently used last
-_runs_lock = threading.Lock()
+_runs = RunStore(STORE_SIZE)
 _ids = itertools.count(1)
 
 
@@ -49,26 +49,18 @@ class Finished:
 
 
 def stored(config: TrainConfig) -> Finished | None:
-    """The finished run of `config`, if the store still holds it."""
-    with _runs_lock:
-        if config in _runs:
-            _runs.move_to_end(config)
-            return _runs[config]
-    return None
+    """The finished run of `config` kept on this server, or None."""
+    return _runs.get(config)
 
 
 def store(config: TrainConfig, finished: Finished) -> None:
     """Keep `finished` as the run of `config`, dropping the least recently used beyond STORE_SIZE."""
-    with _runs_lock:
-        _runs[config] = finished
-        while len(_runs) > STORE_SIZE:
-            _runs.popitem(last=False)
+    _runs.put(config, finished)
 
 
 def forget_runs() -> None:
     """Empty the store (tests: every test trains afresh)."""
-    with _runs_lock:
-        _runs.clear()
+    _runs.clear()
 
 
 # --- the training job ---------------------------------------------------------------------------------
