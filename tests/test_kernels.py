@@ -152,6 +152,22 @@ def test_a_failing_kernel_is_logged_once_and_not_retried(kernel_dir, caplog, mon
     assert kernels.get(broken, wait=True) is None and len(launches) == 1
 
 
+def test_a_stale_staging_folder_is_removed_by_the_next_compile(kernel_dir):
+    """A worker killed with SIGKILL leaves its staging folder; the next compile removes it once it
+    is older than any worker run, and leaves a fresh one (another worker's) alone."""
+    import os
+
+    stale, fresh = kernel_dir / ".stage-killed", kernel_dir / ".stage-running"
+    for stage in (stale, fresh):
+        (stage / "__pycache__").mkdir(parents=True)
+        (stage / "__pycache__" / "k_x.nbi.tmp.1").write_bytes(b"partial")
+    old = time.time() - cache.STALE_STAGE_S - 60
+    os.utime(stale, (old, old))
+    kernel = kernels.trajectory_kernel(get_surface("booth"), get_optimizer("sgd", lr=0.0371), 2, ())
+    assert kernels.get(kernel, wait=True) is not None
+    assert not stale.exists() and fresh.exists()
+
+
 def test_damaged_cache_files_are_compiled_again_not_loaded(kernel_dir):
     surface, configs = get_surface("booth"), [get_optimizer("radam", lr=0.05)]
     reference = run(surface, configs, STARTS, steps=40, compiled=False)

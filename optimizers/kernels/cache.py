@@ -53,6 +53,7 @@ except ImportError:  # pragma: no cover
 # OPTVIS_COMPILE=0 keeps the automatic choice on the array code (wait=True still compiles)
 AUTO = os.environ.get("OPTVIS_COMPILE", "1") != "0"
 COMPILE_TIMEOUT = 600.0  # seconds for one worker run
+STALE_STAGE_S = 2 * COMPILE_TIMEOUT  # a staging folder older than any worker run: its worker is gone
 log = logging.getLogger("optimizers.kernels")
 
 _LOADED: dict[str, object] = {}  # key -> module
@@ -309,6 +310,7 @@ def compile_now(kernels: list[Kernel]) -> None:
     directory = kernel_dir()
     for k in kernels:
         write_source(directory, k)
+    _remove_stale_stages(directory)
     stage = directory / f".stage-{uuid.uuid4().hex[:12]}"
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
@@ -337,6 +339,16 @@ def compile_now(kernels: list[Kernel]) -> None:
         elif not _marker_valid(directory, k.key):
             log.warning("kernel %s: the compile process ended without a result after %.0f s (exit %s): %s",
                         k.key, time.monotonic() - started, process.returncode, (errors or "")[-2000:])
+
+
+def _remove_stale_stages(directory: Path) -> None:
+    """Staging folders older than STALE_STAGE_S: left by a worker killed without cleanup (SIGKILL)."""
+    for stage in directory.glob(".stage-*"):
+        try:
+            if time.time() - stage.stat().st_mtime > STALE_STAGE_S:
+                shutil.rmtree(stage, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _end(process: subprocess.Popen) -> None:
