@@ -59,7 +59,7 @@ class Hyperparameter:
         """Return `value` converted to this parameter's kind, or raise ValueError."""
         where = f"{owner}: {self.name}"
         if self.kind == "bool":
-            if not isinstance(value, (bool, int)) or value not in (0, 1):
+            if not isinstance(value, (bool, int, _np_bool())) or value not in (0, 1):
                 raise ValueError(f"{where}={value!r} must be a bool, allowed {self.range_text()}")
             return bool(value)
         if self.kind == "choice":
@@ -68,6 +68,8 @@ class Hyperparameter:
             return value
         if self.kind == "pair":
             try:
+                if isinstance(value, (str, bytes, dict, set, frozenset)):
+                    raise TypeError  # not an ordered pair of numbers
                 pair = tuple(value)
             except TypeError:
                 raise ValueError(f"{where}={value!r} must be a pair of numbers, each in {self.range_text()}") from None
@@ -84,7 +86,10 @@ class Hyperparameter:
     def _check_number(self, value: Any, where: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) and not _is_real_scalar(value):
             raise ValueError(f"{where}={value!r} must be a number in {self.range_text()}")
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float64
+            number = math.inf if value > 0 else -math.inf
         too_low = number < self.low or (self.low_open and number == self.low)
         too_high = number > self.high or (self.high_open and number == self.high)
         if math.isnan(number) or too_low or too_high:
@@ -108,14 +113,24 @@ def validate(owner: str, specs: Iterable[Hyperparameter], given: dict[str, Any])
 
 
 def _is_real_scalar(value: Any) -> bool:
-    """NumPy scalars and 0-d arrays count as numbers."""
+    """NumPy integer and floating scalars (and 0-d arrays of them) count as numbers, as the Python
+    values they stand for; NumPy bools, time deltas and dates do not (as Python's bool does not)."""
     try:
         import numpy as np
     except ImportError:  # pragma: no cover
         return False
-    return isinstance(value, np.generic) and np.isrealobj(value) or (
-        isinstance(value, np.ndarray) and value.ndim == 0 and np.isrealobj(value)
-    )
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    return isinstance(value, (np.integer, np.floating)) and not isinstance(value, np.timedelta64)
+
+
+def _np_bool() -> type:
+    """numpy.bool_ (a bool flag given as a NumPy scalar), or bool when NumPy is missing."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover
+        return bool
+    return np.bool_
 
 
 def _fmt(x: float) -> str:

@@ -240,7 +240,7 @@ def get_optimizer(name: str, *, schedule=None, label: str | None = None, **hyper
     schedule: None (constant), a schedule name, a (name, params) pair or a ScheduleConfig.
     Raises ValueError naming the parameter, the value and the allowed range.
     """
-    if name not in OPTIMIZERS:
+    if not isinstance(name, str) or name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
     info = OPTIMIZERS[name]
     hp = validate(name, info.specs, hyperparameters)

@@ -60,7 +60,11 @@ def run(
         (Result.slow_reason then says so). Both give the same results (tests compare them).
     Returns a Result with float64 NumPy arrays (see Result for shapes).
     """
+    _check_surface(surface)
     configs = _check_configs(optimizers)
+    if compiled is not None and not isinstance(compiled, (bool, np.bool_)):
+        raise ValueError(f"compiled={compiled!r} must be None (automatic), True or False")
+    compiled = None if compiled is None else bool(compiled)
     starts = _check_starts(surface, starts)
     steps = _check_int("steps", steps, 1, MAX_STEPS)
     k, (n, d) = len(configs), starts.shape
@@ -232,9 +236,17 @@ def _recorded(config) -> tuple[str, ...]:
     return tuple(s for s in config.info.state_names if s in present)
 
 
+def _check_surface(surface) -> None:
+    if not all(hasattr(surface, a) for a in ("value", "grad", "default_starts", "bounds")):
+        raise TypeError(f"surface={surface!r} must be a Surface; build one with surfaces.get_surface(name, ...)")
+
+
 def _check_configs(optimizers):
     if isinstance(optimizers, OptimizerConfig):
         optimizers = [optimizers]
+    if isinstance(optimizers, (str, bytes)) or not hasattr(optimizers, "__iter__"):
+        raise TypeError(f"optimizers={optimizers!r} must be an OptimizerConfig or a list of them; "
+                        "build one with get_optimizer(...)")
     configs = list(optimizers)
     if not 1 <= len(configs) <= MAX_CONFIGS:
         raise ValueError(f"optimizers: {len(configs)} given, allowed 1 to {MAX_CONFIGS}")
@@ -249,7 +261,7 @@ def _check_starts(surface, starts):
         starts = surface.default_starts[:1]
     try:
         arr = np.array(starts, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"starts={starts!r} must be an [N, 2] array of numbers") from None
     if arr.ndim == 1:
         arr = arr[None, :]
@@ -269,11 +281,17 @@ def _check_int(name, value, low, high):
 
 
 def _check_float(name, value, low, high, low_open=False):
-    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+    given = value
+    ok = (isinstance(value, (int, float, np.integer, np.floating))
+          and not isinstance(value, (bool, np.timedelta64)))
     if ok:
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an int beyond float64
+            value = float("inf")
         ok = (low < value if low_open else low <= value) and value <= high
     if not ok:
+        value = given
         left = "(" if low_open else "["
         raise ValueError(f"{name}={value!r} is outside the allowed range {left}{low:g}, {high:g}]")
     return value

@@ -9,7 +9,7 @@ with parameters named as in torch.optim.lr_scheduler where torch has the schedul
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -207,7 +207,7 @@ class ScheduleConfig:
 
 def get_schedule(name: str = "constant", **params) -> ScheduleConfig:
     """Validate a schedule by name and parameters; ValueError names what is wrong."""
-    if name not in SCHEDULES:
+    if not isinstance(name, str) or name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULES)}")
     checked = validate(f"schedule {name}", SCHEDULES[name].specs, params)
     if SCHEDULES[name].check:
@@ -227,4 +227,6 @@ def as_schedule(schedule) -> ScheduleConfig:
         name, params = schedule
     except (TypeError, ValueError):
         raise ValueError(f"schedule={schedule!r} must be a name or a (name, params) pair") from None
+    if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+        raise ValueError(f"schedule={schedule!r}: its params must be a dict of parameter names to values")
     return get_schedule(name, **dict(params))

@@ -26,7 +26,7 @@ SURFACES: dict[str, SurfaceEntry] = {entry.name: entry for entry in (*ANALYTIC, 
 def _entry(name: str) -> SurfaceEntry:
     try:
         return SURFACES[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ValueError(f"unknown surface {name!r}; valid: {', '.join(SURFACES)}") from None
 
 

@@ -369,3 +369,53 @@ def test_random_schedule_parameters_validate_or_give_finite_rates(name):
         assert np.all(np.isfinite(values)) and np.all(values >= 0), given_params
 
     check()
+
+
+HUGE = 10**400  # a Python int beyond float64
+
+
+@pytest.mark.parametrize("call", [
+    lambda: get_optimizer("adam", lr=HUGE),
+    lambda: get_optimizer("adam", betas=(HUGE, 0.9)),
+    lambda: get_optimizer("adam", schedule=("cosine", {"T_max": HUGE})),
+    lambda: get_surface("rosenbrock", b=HUGE),
+    lambda: run(get_surface("rosenbrock"), get_optimizer("adam"), noise=HUGE),
+    lambda: run(get_surface("rosenbrock"), get_optimizer("adam"), starts=[[HUGE, 0]]),
+    lambda: get_optimizer("adam", schedule=("step", None)),
+    lambda: get_optimizer("adam", schedule=("step", [1, 2])),
+    lambda: get_optimizer("adam", schedule=(["step"], {})),
+    lambda: get_optimizer(["adam"]),
+    lambda: get_surface(["rosenbrock"]),
+    lambda: get_optimizer("adam", lr=np.bool_(True)),
+    lambda: get_optimizer("adam", lr=np.timedelta64(5)),
+    lambda: get_optimizer("adam", betas={0.5: "x", 0.6: "y"}),
+    lambda: run(get_surface("rosenbrock"), get_optimizer("adam"), steps=3, compiled="yes"),
+], ids=["lr-huge", "betas-huge", "T_max-huge", "surface-param-huge", "noise-huge", "start-huge",
+        "schedule-params-None", "schedule-params-list", "schedule-name-list", "optimizer-name-list",
+        "surface-name-list", "lr-numpy-bool", "lr-timedelta", "betas-dict", "compiled-string"])
+def test_bad_arguments_raise_value_error(call):
+    """Never OverflowError, AttributeError or an unhashable-type TypeError from deep inside."""
+    with pytest.raises(ValueError):
+        call()
+
+
+@pytest.mark.parametrize("surface, optimizers", [
+    (None, "adam"), ("rosenbrock", "adam"), ("rosenbrock-surface", None), ("rosenbrock-surface", "adam-name"),
+])
+def test_wrong_kinds_of_arguments_to_run_raise_type_error_naming_them(surface, optimizers):
+    s = get_surface("rosenbrock") if surface == "rosenbrock-surface" else surface
+    opts = {"adam": get_optimizer("adam"), "adam-name": "adam", None: None}[optimizers]
+    with pytest.raises(TypeError, match="surface=|optimizers="):
+        run(s, opts, steps=3)
+
+
+def test_numpy_scalars_count_as_the_python_values_they_stand_for():
+    assert get_optimizer("adam", lr=np.int64(1)).lr == get_optimizer("adam", lr=1).lr == 1.0
+    assert get_optimizer("adam", lr=np.float32(0.5)).lr == 0.5
+    assert get_optimizer("adam", amsgrad=np.bool_(True)).hp["amsgrad"] is True
+    s, adam = get_surface("rosenbrock"), get_optimizer("adam")
+    np.testing.assert_array_equal(run(s, adam, steps=5, noise=np.int64(1)).path, run(s, adam, steps=5, noise=1.0).path)
+    np.testing.assert_array_equal(run(s, adam, steps=5, compiled=np.bool_(False)).path,
+                                  run(s, adam, steps=5, compiled=False).path)
+    with pytest.raises(ValueError):
+        get_optimizer("adam", lr=True)  # as np.bool_ above: a bool is no learning rate
