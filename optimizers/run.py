@@ -212,6 +212,9 @@ def _finish(surface, configs, starts, lr, raw, tol, transformed, slow_reason) ->
     diverged_at = _first(bad)
     good_norm = np.where(np.arange(t1) < np.where(diverged_at < 0, t1, diverged_at)[..., None], grad_norm, np.inf)
     converged_at = _first(good_norm < tol) if tol > 0 else np.full((k, n), -1)
+    # a trajectory stops where it converged: what the loop computed past that point (and the
+    # compiled kernels never compute) is no divergence
+    diverged_at = np.where(converged_at >= 0, -1, diverged_at)
 
     points = {"path": path, "loss": loss, "grad": used_grad, "grad_norm": grad_norm}
     freeze(points, step_arrays, diverged_at, converged_at)
