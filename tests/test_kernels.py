@@ -21,6 +21,7 @@ import pytest
 from optimizers import freeze, get_optimizer, kernels, run
 from optimizers import transforms as tf
 from optimizers.kernels import cache
+from optimizers.kernels.trajectory import build_trajectory_kernel
 from surfaces import get_surface
 
 STARTS = [[-1.5, 2.0], [0.5, -0.5], [1.2, 1.2]]
@@ -59,7 +60,7 @@ def _distinct_cases():
 
 def test_tracing_from_many_threads_gives_the_single_threaded_source():
     cases = _distinct_cases()
-    trace = kernels.trajectory_kernel.__wrapped__  # past the cache: every call traces anew
+    trace = build_trajectory_kernel  # past the cache: every call traces anew
     expected = [trace(s, c, 2, ch).source for s, c, ch in cases]
     assert len(set(expected)) == len(cases)
     interval = sys.getswitchinterval()

@@ -18,6 +18,7 @@ gradient norm below tol, as in the array code.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ import numpy as np
 
 from .. import transforms as tf
 from ..freeze import GRAD_NORM_BOUND, LOSS_BOUND, PARAM_BOUND
+from ..schedules import ScheduleConfig
 from .cache import Kernel
 from .hyper import hp_leaves, hp_values
 from .source import Source, module_header
@@ -64,12 +66,24 @@ class _Trace:
     carried_new: list[str]  # new values of p and the state, in carried order
 
 
-@functools.lru_cache(maxsize=512)
 def trajectory_kernel(surface, config, d: int, transforms: tuple, record: bool = True) -> Kernel:
     """The kernel of `config` on `surface` with `transforms`; TraceError if not traceable.
 
-    Cached: surfaces, configurations and transforms are hashable by value.
+    Cached by value, with the lr, schedule and label left out (they are kernel inputs or play
+    no part), so dragging the lr slider traces nothing new.
     """
+    hparams = tuple((name, 0.0 if name == "lr" else value) for name, value in config.hparams)
+    return _cached(surface, dataclasses.replace(config, hparams=hparams, schedule=ScheduleConfig(), label=""),
+                   d, transforms, record)
+
+
+@functools.lru_cache(maxsize=512)
+def _cached(surface, config, d: int, transforms: tuple, record: bool) -> Kernel:
+    return build_trajectory_kernel(surface, config, d, transforms, record)
+
+
+def build_trajectory_kernel(surface, config, d: int, transforms: tuple, record: bool = True) -> Kernel:
+    """trajectory_kernel without its cache: traces and writes anew on every call."""
     trace = _trace(surface, config, d, transforms)
     return Kernel(_write(trace, record), trace.hp_names, trace.recorded if record else (), trace.coef_names)
 
