@@ -2,10 +2,12 @@
 
     from optimizers import get_optimizer, run
     res = run(surface, [get_optimizer("adam", lr=0.01)], starts=[[-1.5, 2.0]], steps=500)
+    fin = run_final(surface, configs, starts, steps)   # end states only: basin maps, sweeps
 """
 
 from hyperparams import Hyperparameter
 
+from .final import FinalResult, run_final
 from .registry import OPTIMIZERS, OptimizerConfig, OptimizerInfo, get_optimizer
 from .result import Result
 from .run import MAX_CONFIGS, MAX_STARTS, MAX_STEPS, MAX_TRAJECTORY_STEPS, run
@@ -13,6 +15,6 @@ from .schedules import SCHEDULES, ScheduleConfig, get_schedule
 
 __all__ = [
     "OPTIMIZERS", "SCHEDULES", "MAX_CONFIGS", "MAX_STARTS", "MAX_STEPS", "MAX_TRAJECTORY_STEPS",
-    "Hyperparameter", "OptimizerConfig", "OptimizerInfo", "Result", "ScheduleConfig",
-    "get_optimizer", "get_schedule", "run",
+    "FinalResult", "Hyperparameter", "OptimizerConfig", "OptimizerInfo", "Result", "ScheduleConfig",
+    "get_optimizer", "get_schedule", "run", "run_final",
 ]

@@ -259,7 +259,7 @@ def _check_configs(optimizers):
     return configs
 
 
-def _check_starts(surface, starts):
+def _check_starts(surface, starts, max_starts: int = MAX_STARTS):
     if starts is None:
         starts = surface.default_starts[:1]
     try:
@@ -270,8 +270,8 @@ def _check_starts(surface, starts):
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise ValueError(f"starts must have shape [N, 2], got {list(arr.shape)}")
-    if not 1 <= arr.shape[0] <= MAX_STARTS:
-        raise ValueError(f"starts: {arr.shape[0]} points given, allowed 1 to {MAX_STARTS}")
+    if not 1 <= arr.shape[0] <= max_starts:
+        raise ValueError(f"starts: {arr.shape[0]} points given, allowed 1 to {max_starts}")
     if not np.all(np.isfinite(arr)) or np.any(np.abs(arr) > MAX_START):
         raise ValueError(f"starts must be finite with |x| <= {MAX_START:g}, got {arr[~np.all(np.isfinite(arr) & (np.abs(arr) <= MAX_START), axis=1)][0].tolist()}")
     return arr
