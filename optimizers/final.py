@@ -29,7 +29,7 @@ MAX_FINAL_CONFIGS = 4_096
 MAX_FINAL_TRAJECTORIES = 1_000_000  # K * N
 MAX_FINAL_TRAJECTORY_STEPS = 250_000_000  # K * N * T: time, at most a second or two compiled
 MAX_NOISE_ENTRIES = 5_000_000  # T * N: the noise table is float64 [T, N, 2]
-_CHUNK = 65_536  # trajectories the array code advances together (bounds its memory)
+_CHUNK = 16_384  # trajectories the array code advances together (bounds its memory)
 _BIG = np.finfo(np.float64).max
 
 
@@ -210,13 +210,15 @@ def _array_chunk(surface, groups, starts, lr, table, chain, bounds, tol) -> dict
     for ti in range(steps + 1):
         loss = surface.value(p, xp)
         g = surface.grad(p, xp)
-        gn = np.sqrt(np.sum(g * g, axis=-1))
+        gn = np.sqrt(_sum_last(g * g))
         u = g if ti == steps else tf.apply(chain, g, {"noise": None if table is None else table[ti], **bounds}, xp)
         ok = (step_ok & np.isfinite(loss) & (loss <= LOSS_BOUND) & (gn <= GRAD_NORM_BOUND)
-              & np.all(np.isfinite(p) & (np.abs(p) <= PARAM_BOUND), axis=-1) & np.all(np.isfinite(u), axis=-1))
+              & _all_last(np.isfinite(p) & (np.abs(p) <= PARAM_BOUND)) & _all_last(np.isfinite(u)))
         conv = ok & (gn < tol)
         keep = alive & (ok | (ti == 0))
-        fin_p[keep], fin_loss[keep], fin_gn[keep] = p[keep], loss[keep], gn[keep]
+        np.copyto(fin_p, p, where=keep[..., None])
+        np.copyto(fin_loss, loss, where=keep)
+        np.copyto(fin_gn, gn, where=keep)
         d_at[alive & ~ok] = ti
         c_at[alive & conv] = ti
         alive &= ok & ~conv
@@ -226,13 +228,29 @@ def _array_chunk(surface, groups, starts, lr, table, chain, bounds, tol) -> dict
         for i, grp in enumerate(groups):
             a, b = grp.start, grp.stop
             p_next[a:b], states[i], eff = st.step(grp, p[a:b], u[a:b], states[i], ti + 1, lr_groups[i][ti], xp)
-            good = np.all(np.isfinite(eff), axis=-1)
+            good = _all_last(np.isfinite(eff))
             for name, value in states[i].items():
                 if name in recorded[i] and not isinstance(value, float):
-                    good &= np.all(np.isfinite(value), axis=-1)
+                    good &= _all_last(np.isfinite(value))
             step_ok[a:b] = good
         p = p_next
     return {"point": fin_p, "loss": fin_loss, "grad_norm": fin_gn, "diverged_at": d_at, "converged_at": c_at}
+
+
+def _all_last(mask: np.ndarray) -> np.ndarray:
+    """mask [..., D] all True along D (np.all over a short last axis is slow)."""
+    out = mask[..., 0].copy()
+    for j in range(1, mask.shape[-1]):
+        out &= mask[..., j]
+    return out
+
+
+def _sum_last(a: np.ndarray) -> np.ndarray:
+    """a [..., D] summed over D in order, as np.sum does for D < 8."""
+    out = a[..., 0].copy()
+    for j in range(1, a.shape[-1]):
+        out += a[..., j]
+    return out
 
 
 def _clean_start_failures(out: dict) -> None:
