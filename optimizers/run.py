@@ -25,7 +25,8 @@ from .result import Result
 MAX_STEPS = 20_000
 MAX_STARTS = 10_000
 MAX_CONFIGS = 64
-MAX_TRAJECTORY_STEPS = 20_000_000  # K * N * T, bounds memory (~130 bytes recorded per step)
+MAX_TRAJECTORY_STEPS = 20_000_000  # K * N * T
+MAX_RUN_BYTES = 2_500_000_000  # what a run records, ratio included (run_bytes)
 MAX_START = 1e6
 
 
@@ -78,6 +79,14 @@ def run(
     tol = _check_float("tol", tol, 0.0, 1e6)
     clip_norm = None if clip_norm is None else _check_float("clip_norm", clip_norm, 0.0, 1e12, low_open=True)
     clip_value = None if clip_value is None else _check_float("clip_value", clip_value, 0.0, 1e12, low_open=True)
+    need = run_bytes(configs, n, steps, d)
+    if need > MAX_RUN_BYTES:
+        kinds = len({s for c in configs for s in _recorded(c)})
+        raise ValueError(
+            f"this run would record about {need / 1e9:.1f} GB ({k} optimizers x {n:,} starts x {steps:,} steps, "
+            f"{need / (k * n * steps):.0f} bytes per step with {kinds} kinds of optimizer state), over the cap of "
+            f"{MAX_RUN_BYTES / 1e9:.1f} GB; use fewer starts, steps or optimizers (or run_final for end states only)"
+        )
     be = get_backend(backend, device)
 
     lr = st.lr_table(configs, steps)  # [K, T]
@@ -102,9 +111,33 @@ def run(
     order, groups = st.group_configs(configs)
     with np.errstate(all="ignore"):
         raw = _loop(be, surface, groups, starts, lr[order], steps, table, chain, bounds)
-    inverse = np.argsort(order)
-    raw = {name: a[:, inverse] for name, a in raw.items()}  # time-major [T(+1), K, ...]
-    return _finish(surface, configs, starts, lr, raw, tol, bool(chain), slow_reason)
+    arrays = _unpermute(raw, np.argsort(order))
+    return _finish(surface, configs, starts, lr, arrays, tol, bool(chain), slow_reason)
+
+
+def _unpermute(raw: dict, inverse: np.ndarray) -> dict:
+    """The loop's time-major records [T(+1), K, ...] in the configurations' order, as [K, N, T(+1), ...].
+
+    One array at a time, each time-major record dropped once copied, so the peak stays near one
+    copy of the record rather than two.
+    """
+    out = {}
+    for name in list(raw):
+        out[name] = np.moveaxis(raw.pop(name), 0, 2)[inverse]  # fancy indexing copies, C-contiguous
+    return out
+
+
+def run_bytes(configs, n: int, steps: int, d: int = 2) -> int:
+    """The bytes a run of `configs` from n starts over `steps` steps records, ratio included.
+
+    Per trajectory: path, grad (D each), loss and grad_norm at T+1 points; eff_lr and one array per
+    kind of state any configuration has (D each, K rows each: zeros where a configuration lacks
+    it) at T steps; ratio (D float64) and ratio_defined (D bool) once read. Computing it costs up
+    to about a quarter more on top, briefly (tests/test_memory.py measures it).
+    """
+    kinds = len({s for c in configs for s in _recorded(c)})
+    per_traj = (steps + 1) * (2 * d + 2) * 8 + steps * d * (1 + kinds) * 8 + steps * d * 9
+    return len(configs) * n * per_traj
 
 
 def _use_compiled(compiled, be, surface) -> bool:
@@ -191,11 +224,11 @@ def _loop(be, surface, groups, starts, lr, steps, table, chain, bounds):
     return {name: be.to_numpy(a) for name, a in out.items()}
 
 
-def _finish(surface, configs, starts, lr, raw, tol, transformed, slow_reason) -> Result:
+def _finish(surface, configs, starts, lr, arrays, tol, transformed, slow_reason) -> Result:
     """Losses, full gradients, divergence and convergence, then freezing (optimizers.freeze)."""
-    path = np.ascontiguousarray(np.moveaxis(raw["path"], 0, 2))  # [K, N, T+1, D]
+    path = arrays.pop("path")  # [K, N, T+1, D]
     k, n, t1, d = path.shape
-    step_arrays = {name: np.ascontiguousarray(np.moveaxis(a, 0, 2)) for name, a in raw.items() if name != "path"}
+    step_arrays = arrays
     with np.errstate(all="ignore"):
         loss = surface.value(path, np)
         full_grad = surface.grad(path, np)  # noise-free, full-batch
