@@ -7,10 +7,12 @@ Two sources, one result type (`MnistData`):
 - "full": the official 60,000 training and 10,000 test images, read from the directory named by
   the `MNIST_DIR` environment variable or, when it is unset, from the user cache directory
   (`$XDG_CACHE_HOME/optimizer-visualizer/mnist`, default `~/.cache/optimizer-visualizer/mnist`).
-  `download_full()` fills that directory. Every file's MD5 is checked against the published one.
+  `download_full()` fills that directory. Every file's size and MD5 are checked against the
+  published ones before it is decompressed, and no file is ever decompressed (or downloaded) past
+  its published size, so a hostile file costs at most that much memory and time.
 
-`load_mnist()` never raises on missing or damaged files: it falls back to the embedded set and says
-why in `MnistData.note`. NumPy and the standard library only (no torch, no streamlit).
+`load_mnist()` never raises on missing, unreadable or damaged files: it falls back to the embedded
+set and says why in `MnistData.note`. NumPy and the standard library only (no torch, no streamlit).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import hashlib
 import http.client
 import math
 import os
+import stat
 import tempfile
 import urllib.error
 import urllib.request
@@ -46,6 +49,9 @@ MD5 = {
     TEST_LABELS: "ec29112dd5afa0611ce80d1b7f02629c",
 }
 FULL_FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+# Sizes in bytes of the published files (fixed by their MD5s) and of their decompressed IDX data.
+GZ_SIZE = {TRAIN_IMAGES: 9_912_422, TRAIN_LABELS: 28_881, TEST_IMAGES: 1_648_877, TEST_LABELS: 4_542}
+RAW_SIZE = {TRAIN_IMAGES: 47_040_016, TRAIN_LABELS: 60_008, TEST_IMAGES: 7_840_016, TEST_LABELS: 10_008}
 
 # torchvision's mirrors, tried in order.
 MIRRORS = (
@@ -147,20 +153,41 @@ def parse_idx(data: bytes, name: str) -> np.ndarray:
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file, gzip'd or raw (told apart by content, not by name); see parse_idx."""
+    """Read an IDX file, gzip'd or raw (told apart by content, not by name); see parse_idx.
+
+    The IDX bytes are read (decompressed) in chunks up to a cap: RAW_SIZE of an MNIST file name,
+    else the largest MNIST file (47,040,016 bytes). A file holding more (a gzip bomb) raises
+    MnistDataError after reading at most cap + 64 KiB, so memory and time stay bounded.
+    """
     path = Path(path)
+    cap = RAW_SIZE.get(path.name, max(RAW_SIZE.values()))
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == _GZIP_MAGIC
+            f.seek(0)
+            data = _read_capped(gzip.GzipFile(fileobj=f) if gzipped else f, cap)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise MnistDataError(f"{path.name} is truncated or corrupt (gzip: {err})") from err
     except OSError as err:
         raise _unreadable(path, err) from err
-    if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as err:
-            raise MnistDataError(
-                f"{path.name} is truncated or corrupt (gzip: {err})"
-            ) from err
+    if data is None:
+        whose = "the canonical file's" if path.name in RAW_SIZE else "the largest MNIST file's"
+        raise MnistDataError(
+            f"{path.name} is too large: it {'decompresses to' if gzipped else 'holds'} more than "
+            f"{cap:,} bytes, the size of {whose} IDX data"
+        )
     return parse_idx(data, path.name)
+
+
+def _read_capped(stream: BinaryIO, cap: int) -> bytes | None:
+    """All of `stream`, or None as soon as it yields more than `cap` bytes."""
+    chunks, size = [], 0
+    while chunk := stream.read(_CHUNK):
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def read_images(path: str | os.PathLike) -> np.ndarray:
@@ -218,6 +245,16 @@ def _md5_of_version(path: str, mtime_ns: int, size: int) -> str:
     return file_md5(path)
 
 
+def _is_file(path: Path) -> bool:
+    """Path.is_file(), except that an OS refusal (EACCES on the directory...) is MnistDataError."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as err:
+        raise _unreadable(path, err) from err
+
+
 def _stamp(path: Path) -> tuple[str, int, int]:
     """(path, mtime_ns, size): identifies one version of a file for the memo caches."""
     try:
@@ -227,31 +264,46 @@ def _stamp(path: Path) -> tuple[str, int, int]:
     return str(path), st.st_mtime_ns, st.st_size
 
 
-def verify_md5(path: Path) -> None:
-    """Raise MnistDataError unless `path` has the published MD5 of its file name.
+def _canonical(path: Path) -> tuple[bool, str]:
+    """(whether `path` is the published file of its name, what was found: its size or MD5).
 
-    On a mismatch the file is parsed to report its concrete defect (truncated, bad magic...)
-    when it has one; otherwise the mismatch itself is reported.
+    The size is compared first, so a file that cannot match is never hashed; nothing is
+    decompressed. Raises MnistDataError if the file cannot be read.
     """
+    stamp = _stamp(path)
+    if stamp[2] != GZ_SIZE[path.name]:
+        return False, f"{stamp[2]:,} bytes"
     try:
-        actual = _md5_of_version(*_stamp(path))
+        actual = _md5_of_version(*stamp)
     except OSError as err:
         raise _unreadable(path, err) from err
-    expected = MD5[path.name]
-    if actual != expected:
+    return actual == MD5[path.name], f"MD5 {actual}"
+
+
+def verify_md5(path: Path) -> None:
+    """Raise MnistDataError unless `path` has the published size and MD5 of its file name.
+
+    The compressed file is checked first (see _canonical). On a mismatch it is read, within
+    read_idx's cap, to report its concrete defect (truncated, bad magic, too large...) when it has
+    one; the message always names the file and the published size and MD5.
+    """
+    is_canonical, found = _canonical(path)
+    if is_canonical:
+        return
+    published = f"the canonical file has {GZ_SIZE[path.name]:,} bytes and MD5 {MD5[path.name]}"
+    try:
         read_idx(path)
-        raise MnistDataError(
-            f"{path.name} is not the canonical MNIST file: MD5 {actual}, expected {expected}"
-        )
+    except MnistDataError as err:
+        raise MnistDataError(f"{err}; {published}") from err
+    raise MnistDataError(f"{path.name} is not the canonical MNIST file: {found}; {published}")
 
 
 def _has_md5(path: Path) -> bool:
-    """Whether `path` exists with its published MD5."""
+    """Whether `path` exists with its published size and MD5."""
     try:
-        verify_md5(path)
+        return _canonical(path)[0]
     except MnistDataError:
         return False
-    return True
 
 
 # ---------------------------------------------------------------- loading
@@ -343,7 +395,7 @@ def load_full(directory: str | os.PathLike | None = None) -> MnistData:
     Memoised on the directory and every file's (mtime, size).
     """
     directory = Path(directory) if directory is not None else full_dir()
-    missing = [name for name in FULL_FILES if not (directory / name).is_file()]
+    missing = [name for name in FULL_FILES if not _is_file(directory / name)]
     if missing:
         raise MnistDataError(f"{', '.join(missing)} not found")
     return _load_full(tuple(_stamp(directory / name) for name in FULL_FILES))
@@ -371,11 +423,12 @@ def _load_full(stamps: tuple) -> MnistData:
 
 
 def load_mnist(source: Source = "auto", n_val: int = 2000, seed: int | None = None) -> MnistData:
-    """Load MNIST without ever failing on missing or damaged files.
+    """Load MNIST without ever failing on missing, unreadable or damaged files.
 
     source: "full" (the full set; if unavailable or invalid, the embedded set with a note saying
     why), "auto" (the full set when all four files are present and valid, else the embedded set;
-    a note only when some file was present but broken), "embedded" (always the embedded set).
+    a note only when some file was present but broken, or the directory could not be searched),
+    "embedded" (always the embedded set).
     n_val, seed: the embedded split (see load_embedded); the full set uses the official test set.
     """
     if source not in ("auto", "embedded", "full"):
@@ -385,15 +438,18 @@ def load_mnist(source: Source = "auto", n_val: int = 2000, seed: int | None = No
     if source == "embedded":
         return load_embedded(n_val, seed)
     directory = full_dir()
-    absent = not any((directory / name).exists() for name in FULL_FILES)
+    absent = False
+    try:
+        absent = not any(_is_file(directory / name) for name in FULL_FILES)
+        if not absent:
+            return load_full(directory)
+        reason = "full MNIST not found (see download_full)"
+    except MnistDataError as err:
+        reason = str(err)
     if source == "auto" and absent:
         return load_embedded(n_val, seed)
-    try:
-        return load_full(directory)
-    except MnistDataError as err:
-        reason = "full MNIST not found (see download_full)" if absent else str(err)
-        note = f"{_dir_label(directory)}: {reason}; {_FALLBACK}"
-        return dataclasses.replace(load_embedded(n_val, seed), note=note)
+    note = f"{_dir_label(directory)}: {reason}; {_FALLBACK}"
+    return dataclasses.replace(load_embedded(n_val, seed), note=note)
 
 
 # ---------------------------------------------------------------- download
