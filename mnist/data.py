@@ -23,10 +23,13 @@ import functools
 import gzip
 import hashlib
 import http.client
+import io
 import math
 import os
 import stat
 import tempfile
+import time
+import types
 import urllib.error
 import urllib.request
 import zlib
@@ -460,64 +463,113 @@ def download_full(
     mirrors: Sequence[str] = MIRRORS,
     timeout: float = 30,
     progress: Progress | None = None,
+    deadline: float = 300,
 ) -> Path:
     """Fetch the four full-set files into `dest` (default full_dir()) and return `dest`.
 
-    Mirrors are tried in order per file; a file already in `dest` with its published MD5 is kept.
-    Each file is streamed to a temp file in `dest`, checked (length, MD5), fsync'd and renamed
-    into place, so `dest` never holds a partial file. timeout: seconds per socket operation.
-    progress(file_name, bytes_done, bytes_total or None) is called as bytes arrive.
-    Raises MnistDownloadError naming the file, the mirrors tried and what each did.
+    Mirrors are tried in order per file (the default list puts the HTTPS mirror first); a file
+    already in `dest` with its published size and MD5 is kept. Each file is streamed to a temp
+    file in `dest`, checked (size, MD5), fsync'd and renamed into place, so `dest` never holds a
+    partial file: the temp file is removed on every way out (an error, the deadline,
+    KeyboardInterrupt, a Streamlit stop), and one left by a killed process is removed by the next
+    call once it is older than that call's deadline.
+
+    Caps: nothing is written past a file's published size (GZ_SIZE). A declared Content-Length
+    other than that size is refused before the body is read; a longer body is cut off there.
+    deadline: seconds for the whole call. timeout: seconds one socket operation may wait. Each
+    read of a response (status line, headers, body) waits at most min(timeout, time left), so a
+    server that stalls or trickles is dropped at the deadline; connecting (and the TLS handshake)
+    waits at most min(timeout, time left when it starts).
+    progress(file_name, bytes_done, bytes_total) is called as bytes arrive (the total is the
+    published size). Raises MnistDownloadError naming the file, the mirrors tried and what each
+    did, and the deadline when it passed.
     """
     if not mirrors:
         raise ValueError("Invalid mirrors: at least one mirror URL is needed")
+    for label, seconds in (("timeout", timeout), ("deadline", deadline)):
+        if not seconds > 0:
+            raise ValueError(f"Invalid {label}: {seconds!r} (must be more than 0 seconds)")
+    limits = _Limits(timeout, deadline, time.monotonic() + deadline)
     dest = Path(dest) if dest is not None else full_dir()
     dest.mkdir(parents=True, exist_ok=True)
+    _remove_stale_parts(dest, deadline)
     for name in FULL_FILES:
         target = dest / name
         if _has_md5(target):
             if progress:
-                size = target.stat().st_size
-                progress(name, size, size)
+                progress(name, GZ_SIZE[name], GZ_SIZE[name])
             continue
-        _download_file(target, mirrors, timeout, progress)
+        _download_file(target, mirrors, limits, progress)
     return dest
 
 
+@dataclasses.dataclass(frozen=True)
+class _Limits:
+    """download_full's clock: `timeout` s per socket operation, `deadline` s ending at `end`."""
+
+    timeout: float
+    deadline: float
+    end: float  # on time.monotonic()
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.end
+
+    def wait(self) -> float:
+        """Seconds the next socket operation may wait; TimeoutError once the deadline has passed."""
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"the {self.deadline:g} s deadline passed")
+        return min(self.timeout, left)
+
+
 def _download_file(
-    target: Path, mirrors: Sequence[str], timeout: float, progress: Progress | None
+    target: Path, mirrors: Sequence[str], limits: _Limits, progress: Progress | None
 ) -> None:
-    """Fetch target.name from the first mirror that serves it intact."""
+    """Fetch target.name from the first mirror that serves it intact before the deadline."""
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + target.name
         try:
-            _fetch(url, target, timeout, progress)
+            _fetch(url, target, limits, progress)
             return
         except (OSError, http.client.HTTPException) as err:
             failures.append(f"{url}: {_describe(err)}")
+        if limits.expired():
+            break
+    late = f" within the {limits.deadline:g} s deadline" if limits.expired() else ""
     raise MnistDownloadError(
-        f"could not download {target.name}; tried {len(failures)} mirror(s): "
+        f"could not download {target.name}{late}; tried {len(failures)} mirror(s): "
         + "; ".join(failures)
     )
 
 
-def _fetch(url: str, target: Path, timeout: float, progress: Progress | None) -> None:
-    """Stream `url` into `target` atomically; raise MnistDownloadError if short or corrupt."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        total = _content_length(response)
+def _fetch(url: str, target: Path, limits: _Limits, progress: Progress | None) -> None:
+    """Stream `url` into `target` atomically; MnistDownloadError if short, long, late or corrupt."""
+    size = GZ_SIZE[target.name]
+    opener = urllib.request.build_opener(_LimitedHandler(limits))
+    with opener.open(url, timeout=limits.wait()) as response:
+        declared = _content_length(response)
+        if declared is not None and declared != size:
+            raise MnistDownloadError(
+                f"declares {declared:,} bytes, the published file has {size:,}"
+            )
         digest, done = hashlib.md5(usedforsecurity=False), 0
         with _atomic_write(target) as out:
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(target.name, done, total)
-            if total is not None and done != total:
-                raise MnistDownloadError(
-                    f"connection closed after {done:,} of {total:,} bytes"
-                )
+            try:
+                # read1: return what one socket read brings, so the deadline is checked between
+                # reads (read(n) keeps reading until it has n bytes, however slowly they come).
+                while chunk := response.read1(min(_CHUNK, size + 1 - done)):
+                    done += len(chunk)
+                    if done > size:
+                        raise MnistDownloadError(f"sent more than the published {size:,} bytes")
+                    out.write(chunk)
+                    digest.update(chunk)
+                    if progress:
+                        progress(target.name, done, size)
+            except TimeoutError as err:
+                raise MnistDownloadError(f"{err} after {done:,} of {size:,} bytes") from err
+            if done != size:
+                raise MnistDownloadError(f"connection closed after {done:,} of {size:,} bytes")
             if digest.hexdigest() != MD5[target.name]:
                 raise MnistDownloadError(
                     f"MD5 {digest.hexdigest()} does not match the published {MD5[target.name]}"
@@ -530,6 +582,78 @@ def _content_length(response) -> int | None:
         return int(response.headers["Content-Length"])
     except (TypeError, ValueError):
         return None
+
+
+class _LimitedReader(io.RawIOBase):
+    """The reading side of a socket; each read waits at most limits.wait() seconds."""
+
+    def __init__(self, sock, limits: _Limits):
+        super().__init__()
+        # A file of its own on the socket, as http.client makes: it keeps the socket open after
+        # urllib closes the connection's reference to it.
+        self._sock, self._file, self._limits = sock, sock.makefile("rb", buffering=0), limits
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self._sock.settimeout(self._limits.wait())
+        return self._file.readinto(buffer)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class _LimitedResponse(http.client.HTTPResponse):
+    """An HTTP response read through _LimitedReader (status line, headers and body alike)."""
+
+    def __init__(self, sock, *args, limits: _Limits, **kwargs):
+        # HTTPResponse uses its socket for one call, sock.makefile("rb"): answer it with ours.
+        reader = io.BufferedReader(_LimitedReader(sock, limits))
+        super().__init__(types.SimpleNamespace(makefile=lambda mode: reader), *args, **kwargs)
+
+
+class _LimitedConnection:
+    """Mixin for http.client connections: their responses are _LimitedResponses."""
+
+    def __init__(self, *args, limits: _Limits, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.response_class = functools.partial(_LimitedResponse, limits=limits)
+
+
+class _LimitedHTTP(_LimitedConnection, http.client.HTTPConnection):
+    pass
+
+
+class _LimitedHTTPS(_LimitedConnection, http.client.HTTPSConnection):
+    pass
+
+
+class _LimitedHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+    """urllib's HTTP and HTTPS handlers (default TLS context), on limited connections."""
+
+    def __init__(self, limits: _Limits):
+        super().__init__()
+        self._limits = limits
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(_LimitedHTTP, limits=self._limits), req)
+
+    def https_open(self, req):
+        return self.do_open(functools.partial(_LimitedHTTPS, limits=self._limits), req)
+
+
+def _remove_stale_parts(dest: Path, age: float) -> None:
+    """Remove temp files in `dest` last written over `age` seconds ago (their process was killed).
+
+    A live download with the same deadline started less than `age` seconds ago, so it is spared.
+    """
+    for name in FULL_FILES:
+        for part in dest.glob(f".{name}.*.part"):
+            with contextlib.suppress(OSError):
+                if time.time() - part.stat().st_mtime > age:
+                    part.unlink()
 
 
 @contextlib.contextmanager

@@ -8,13 +8,18 @@ started by these tests.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
+import shutil
+import ssl
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -28,8 +33,10 @@ from tests.test_mnist_data import (  # noqa: F401 (isolated_env is an autouse fi
     TEST_LABELS,
     TRAIN_IMAGES,
     isolated_env,
+    leftovers,
     link_shared,
     needs_shared,
+    serve,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,3 +208,225 @@ def test_read_idx_caps_files_with_unknown_names(tmp_path):
     err, seconds, peak = measured(lambda: mnist.read_idx(bomb))
     assert isinstance(err, mnist.MnistDataError) and "a.idx.gz is too large" in str(err)
     assert "47,040,016" in str(err) and seconds < 2 and peak < 80, (seconds, peak)
+
+
+# ---------------------------------------------------------------- download
+
+
+class Quiet(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def send_slowly(self, data: bytes, per_byte: float) -> None:
+        """Send `data` one byte at a time, `per_byte` seconds apart, until the client hangs up."""
+        try:
+            for byte in data:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(per_byte)
+        except OSError:
+            pass
+
+
+class Endless(Quiet):
+    """No Content-Length, then zeros far past any MNIST file (100 MiB, so that an unfixed client
+    ends too), the body ending when the connection closes (HTTP/1.0)."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            for _ in range(100):
+                self.wfile.write(bytes(MiB))
+
+
+class DeclaresTerabyte(Quiet):
+    """Content-Length 10**12, then 20 MiB of zeros."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(10**12))
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            for _ in range(20):
+                self.wfile.write(bytes(MiB))
+
+
+class TricklesBody(Quiet):
+    """The right Content-Length, then the body at 1 byte/s."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(CANONICAL_SIZE[TRAIN_IMAGES]))
+        self.end_headers()
+        self.send_slowly((SHARED / TRAIN_IMAGES).read_bytes()[:30], per_byte=1.0)
+
+
+class TricklesHeaders(Quiet):
+    """The status line and headers at 10 bytes/s: every read brings a byte well within timeout."""
+
+    def do_GET(self):
+        head = f"HTTP/1.0 200 OK\r\nContent-Length: {CANONICAL_SIZE[TRAIN_IMAGES]}\r\n\r\n"
+        self.send_slowly(head.encode(), per_byte=0.1)
+
+
+class Stalls(Quiet):
+    """Headers, then silence for 10 s (longer than the deadline, shorter than the timeout)."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(CANONICAL_SIZE[TRAIN_IMAGES]))
+        self.end_headers()
+        self.wfile.flush()
+        time.sleep(10)
+
+
+class NoLength(Quiet):
+    """The real files, without Content-Length: the body ends when the connection closes."""
+
+    def do_GET(self):
+        path = SHARED / Path(self.path).name
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(path.read_bytes())
+
+
+def download(tmp_path, url, **kwargs):
+    """(MnistDownloadError or dest, seconds, {file: largest bytes_done reported})."""
+    done = {}
+
+    def progress(name, n, total):
+        done[name] = max(n, done.get(name, 0))
+
+    start = time.monotonic()
+    try:
+        outcome = mnist.download_full(tmp_path / "dest", mirrors=[url], progress=progress, **kwargs)
+    except mnist.MnistDownloadError as err:
+        outcome = err
+    return outcome, time.monotonic() - start, done
+
+
+# Today's code wrote the whole body (the issue saw 360 MB) before the MD5 check refused it.
+def test_body_longer_than_the_file_is_cut_off_at_its_size(tmp_path):
+    with serve(handler=Endless) as url:
+        err, seconds, done = download(tmp_path, url, timeout=5)
+    assert isinstance(err, mnist.MnistDownloadError), err
+    assert TRAIN_IMAGES in str(err) and "sent more than the published 9,912,422 bytes" in str(err)
+    assert done[TRAIN_IMAGES] <= CANONICAL_SIZE[TRAIN_IMAGES] and seconds < 10
+    assert list((tmp_path / "dest").iterdir()) == []
+
+
+# Today's code accepted the length and wrote what came.
+def test_declared_length_other_than_the_files_is_refused_before_the_body(tmp_path):
+    with serve(handler=DeclaresTerabyte) as url:
+        err, seconds, done = download(tmp_path, url, timeout=5)
+    assert isinstance(err, mnist.MnistDownloadError), err
+    assert "declares 1,000,000,000,000 bytes, the published file has 9,912,422" in str(err)
+    assert done == {} and seconds < 5
+    assert list((tmp_path / "dest").iterdir()) == []
+
+
+# Today's code waited `timeout` per read, not per download: 1 byte/s never timed out.
+@needs_shared
+@pytest.mark.parametrize("handler", [TricklesBody, TricklesHeaders, Stalls])
+def test_slow_server_is_dropped_at_the_deadline(tmp_path, handler):
+    with serve(handler=handler) as url:
+        err, seconds, _ = download(tmp_path, url, timeout=3, deadline=2)
+    assert isinstance(err, mnist.MnistDownloadError), err
+    message = str(err)
+    assert f"could not download {TRAIN_IMAGES} within the 2 s deadline" in message
+    assert url in message and ("deadline passed" in message or "timed out" in message)
+    assert 1.9 < seconds < 2.8, seconds
+    assert list((tmp_path / "dest").iterdir()) == []
+
+
+@needs_shared
+@pytest.mark.parametrize("handler", [None, NoLength], ids=["content-length", "no-length"])
+def test_good_server_within_the_caps_and_deadline(tmp_path, handler):
+    mirror = link_shared(tmp_path / "mirror")
+    with serve(mirror, handler) as url:
+        dest, seconds, done = download(tmp_path, url, timeout=5, deadline=60)
+    assert dest == tmp_path / "dest", dest
+    assert done == {name: (SHARED / name).stat().st_size for name in CANONICAL_MD5}
+    assert leftovers(dest) == []
+
+
+# A process killed outright (SIGKILL) cannot remove its temp file: the next download does, unless
+# it could still belong to a live download (newer than the deadline).
+@needs_shared
+def test_download_removes_temp_files_left_by_killed_processes(tmp_path):
+    dest = link_shared(tmp_path / "dest")
+    stale, live = dest / f".{TRAIN_IMAGES}.dead.part", dest / f".{TEST_LABELS}.live.part"
+    stale.write_bytes(b"\0" * 1000)
+    live.write_bytes(b"\0" * 1000)
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    with serve(tmp_path / "dest") as url:
+        mnist.download_full(dest, mirrors=[url], timeout=5, deadline=600)
+    assert not stale.exists() and live.exists()
+
+
+def test_default_mirrors_try_https_first():
+    schemes = [url.split("://")[0] for url in mnist.MIRRORS]
+    assert schemes[0] == "https" and schemes == sorted(schemes, key=lambda s: s != "https")
+
+
+@pytest.mark.parametrize("kwargs", [{"deadline": 0}, {"deadline": float("nan")}, {"timeout": -1}])
+def test_invalid_time_limits_are_rejected(tmp_path, kwargs):
+    with pytest.raises(ValueError, match="Invalid (deadline|timeout)"):
+        mnist.download_full(tmp_path / "dest", mirrors=["http://127.0.0.1:9/"], **kwargs)
+
+
+@contextlib.contextmanager
+def serve_tls(tmp_path, monkeypatch, handler, trusted=True):
+    """Yield the base URL of an HTTPS server on 127.0.0.1 with a self-signed certificate, which
+    this process trusts (SSL_CERT_FILE, read by the default verifying TLS context) if `trusted`."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    if trusted:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+# The default mirror is HTTPS: the limited connections must speak it, certificate checks included.
+needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+
+
+@needs_shared
+@needs_openssl
+def test_https_mirror_downloads_with_a_verified_certificate(tmp_path, monkeypatch):
+    with serve_tls(tmp_path, monkeypatch, NoLength) as url:
+        dest, _, _ = download(tmp_path, url, timeout=5, deadline=60)
+    assert dest == tmp_path / "dest", dest
+    assert sorted(p.name for p in dest.iterdir()) == sorted(CANONICAL_MD5) and leftovers(dest) == []
+
+
+@needs_shared
+@needs_openssl
+def test_https_mirror_with_an_untrusted_certificate_is_refused(tmp_path, monkeypatch):
+    with serve_tls(tmp_path, monkeypatch, NoLength, trusted=False) as url:
+        err, _, _ = download(tmp_path, url, timeout=5, deadline=60)
+    assert isinstance(err, mnist.MnistDownloadError) and "CERTIFICATE_VERIFY_FAILED" in str(err), err
+    assert list((tmp_path / "dest").iterdir()) == []
+
+
+@needs_shared
+@needs_openssl
+def test_https_trickle_is_dropped_at_the_deadline(tmp_path, monkeypatch):
+    with serve_tls(tmp_path, monkeypatch, TricklesBody) as url:
+        err, seconds, _ = download(tmp_path, url, timeout=3, deadline=2)
+    assert "within the 2 s deadline" in str(err) and 1.9 < seconds < 2.8, (err, seconds)
+    assert list((tmp_path / "dest").iterdir()) == []
