@@ -7,10 +7,12 @@ Two sources, one result type (`MnistData`):
 - "full": the official 60,000 training and 10,000 test images, read from the directory named by
   the `MNIST_DIR` environment variable or, when it is unset, from the user cache directory
   (`$XDG_CACHE_HOME/optimizer-visualizer/mnist`, default `~/.cache/optimizer-visualizer/mnist`).
-  `download_full()` fills that directory. Every file's MD5 is checked against the published one.
+  `download_full()` fills that directory. Every file's size and MD5 are checked against the
+  published ones before it is decompressed, and no file is ever decompressed (or downloaded) past
+  its published size, so a hostile file costs at most that much memory and time.
 
-`load_mnist()` never raises on missing or damaged files: it falls back to the embedded set and says
-why in `MnistData.note`. NumPy and the standard library only (no torch, no streamlit).
+`load_mnist()` never raises on missing, unreadable or damaged files: it falls back to the embedded
+set and says why in `MnistData.note`. NumPy and the standard library only (no torch, no streamlit).
 """
 
 from __future__ import annotations
@@ -21,9 +23,13 @@ import functools
 import gzip
 import hashlib
 import http.client
+import io
 import math
 import os
+import stat
 import tempfile
+import time
+import types
 import urllib.error
 import urllib.request
 import zlib
@@ -46,6 +52,9 @@ MD5 = {
     TEST_LABELS: "ec29112dd5afa0611ce80d1b7f02629c",
 }
 FULL_FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+# Sizes in bytes of the published files (fixed by their MD5s) and of their decompressed IDX data.
+GZ_SIZE = {TRAIN_IMAGES: 9_912_422, TRAIN_LABELS: 28_881, TEST_IMAGES: 1_648_877, TEST_LABELS: 4_542}
+RAW_SIZE = {TRAIN_IMAGES: 47_040_016, TRAIN_LABELS: 60_008, TEST_IMAGES: 7_840_016, TEST_LABELS: 10_008}
 
 # torchvision's mirrors, tried in order.
 MIRRORS = (
@@ -147,20 +156,41 @@ def parse_idx(data: bytes, name: str) -> np.ndarray:
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file, gzip'd or raw (told apart by content, not by name); see parse_idx."""
+    """Read an IDX file, gzip'd or raw (told apart by content, not by name); see parse_idx.
+
+    The IDX bytes are read (decompressed) in chunks up to a cap: RAW_SIZE of an MNIST file name,
+    else the largest MNIST file (47,040,016 bytes). A file holding more (a gzip bomb) raises
+    MnistDataError after reading at most cap + 64 KiB, so memory and time stay bounded.
+    """
     path = Path(path)
+    cap = RAW_SIZE.get(path.name, max(RAW_SIZE.values()))
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == _GZIP_MAGIC
+            f.seek(0)
+            data = _read_capped(gzip.GzipFile(fileobj=f) if gzipped else f, cap)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise MnistDataError(f"{path.name} is truncated or corrupt (gzip: {err})") from err
     except OSError as err:
         raise _unreadable(path, err) from err
-    if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as err:
-            raise MnistDataError(
-                f"{path.name} is truncated or corrupt (gzip: {err})"
-            ) from err
+    if data is None:
+        whose = "the canonical file's" if path.name in RAW_SIZE else "the largest MNIST file's"
+        raise MnistDataError(
+            f"{path.name} is too large: it {'decompresses to' if gzipped else 'holds'} more than "
+            f"{cap:,} bytes, the size of {whose} IDX data"
+        )
     return parse_idx(data, path.name)
+
+
+def _read_capped(stream: BinaryIO, cap: int) -> bytes | None:
+    """All of `stream`, or None as soon as it yields more than `cap` bytes."""
+    chunks, size = [], 0
+    while chunk := stream.read(_CHUNK):
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def read_images(path: str | os.PathLike) -> np.ndarray:
@@ -218,6 +248,16 @@ def _md5_of_version(path: str, mtime_ns: int, size: int) -> str:
     return file_md5(path)
 
 
+def _is_file(path: Path) -> bool:
+    """Path.is_file(), except that an OS refusal (EACCES on the directory...) is MnistDataError."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as err:
+        raise _unreadable(path, err) from err
+
+
 def _stamp(path: Path) -> tuple[str, int, int]:
     """(path, mtime_ns, size): identifies one version of a file for the memo caches."""
     try:
@@ -227,31 +267,46 @@ def _stamp(path: Path) -> tuple[str, int, int]:
     return str(path), st.st_mtime_ns, st.st_size
 
 
-def verify_md5(path: Path) -> None:
-    """Raise MnistDataError unless `path` has the published MD5 of its file name.
+def _canonical(path: Path) -> tuple[bool, str]:
+    """(whether `path` is the published file of its name, what was found: its size or MD5).
 
-    On a mismatch the file is parsed to report its concrete defect (truncated, bad magic...)
-    when it has one; otherwise the mismatch itself is reported.
+    The size is compared first, so a file that cannot match is never hashed; nothing is
+    decompressed. Raises MnistDataError if the file cannot be read.
     """
+    stamp = _stamp(path)
+    if stamp[2] != GZ_SIZE[path.name]:
+        return False, f"{stamp[2]:,} bytes"
     try:
-        actual = _md5_of_version(*_stamp(path))
+        actual = _md5_of_version(*stamp)
     except OSError as err:
         raise _unreadable(path, err) from err
-    expected = MD5[path.name]
-    if actual != expected:
+    return actual == MD5[path.name], f"MD5 {actual}"
+
+
+def verify_md5(path: Path) -> None:
+    """Raise MnistDataError unless `path` has the published size and MD5 of its file name.
+
+    The compressed file is checked first (see _canonical). On a mismatch it is read, within
+    read_idx's cap, to report its concrete defect (truncated, bad magic, too large...) when it has
+    one; the message always names the file and the published size and MD5.
+    """
+    is_canonical, found = _canonical(path)
+    if is_canonical:
+        return
+    published = f"the canonical file has {GZ_SIZE[path.name]:,} bytes and MD5 {MD5[path.name]}"
+    try:
         read_idx(path)
-        raise MnistDataError(
-            f"{path.name} is not the canonical MNIST file: MD5 {actual}, expected {expected}"
-        )
+    except MnistDataError as err:
+        raise MnistDataError(f"{err}; {published}") from err
+    raise MnistDataError(f"{path.name} is not the canonical MNIST file: {found}; {published}")
 
 
 def _has_md5(path: Path) -> bool:
-    """Whether `path` exists with its published MD5."""
+    """Whether `path` exists with its published size and MD5."""
     try:
-        verify_md5(path)
+        return _canonical(path)[0]
     except MnistDataError:
         return False
-    return True
 
 
 # ---------------------------------------------------------------- loading
@@ -343,7 +398,7 @@ def load_full(directory: str | os.PathLike | None = None) -> MnistData:
     Memoised on the directory and every file's (mtime, size).
     """
     directory = Path(directory) if directory is not None else full_dir()
-    missing = [name for name in FULL_FILES if not (directory / name).is_file()]
+    missing = [name for name in FULL_FILES if not _is_file(directory / name)]
     if missing:
         raise MnistDataError(f"{', '.join(missing)} not found")
     return _load_full(tuple(_stamp(directory / name) for name in FULL_FILES))
@@ -371,11 +426,12 @@ def _load_full(stamps: tuple) -> MnistData:
 
 
 def load_mnist(source: Source = "auto", n_val: int = 2000, seed: int | None = None) -> MnistData:
-    """Load MNIST without ever failing on missing or damaged files.
+    """Load MNIST without ever failing on missing, unreadable or damaged files.
 
     source: "full" (the full set; if unavailable or invalid, the embedded set with a note saying
     why), "auto" (the full set when all four files are present and valid, else the embedded set;
-    a note only when some file was present but broken), "embedded" (always the embedded set).
+    a note only when some file was present but broken, or the directory could not be searched),
+    "embedded" (always the embedded set).
     n_val, seed: the embedded split (see load_embedded); the full set uses the official test set.
     """
     if source not in ("auto", "embedded", "full"):
@@ -385,15 +441,18 @@ def load_mnist(source: Source = "auto", n_val: int = 2000, seed: int | None = No
     if source == "embedded":
         return load_embedded(n_val, seed)
     directory = full_dir()
-    absent = not any((directory / name).exists() for name in FULL_FILES)
+    absent = False
+    try:
+        absent = not any(_is_file(directory / name) for name in FULL_FILES)
+        if not absent:
+            return load_full(directory)
+        reason = "full MNIST not found (see download_full)"
+    except MnistDataError as err:
+        reason = str(err)
     if source == "auto" and absent:
         return load_embedded(n_val, seed)
-    try:
-        return load_full(directory)
-    except MnistDataError as err:
-        reason = "full MNIST not found (see download_full)" if absent else str(err)
-        note = f"{_dir_label(directory)}: {reason}; {_FALLBACK}"
-        return dataclasses.replace(load_embedded(n_val, seed), note=note)
+    note = f"{_dir_label(directory)}: {reason}; {_FALLBACK}"
+    return dataclasses.replace(load_embedded(n_val, seed), note=note)
 
 
 # ---------------------------------------------------------------- download
@@ -404,64 +463,113 @@ def download_full(
     mirrors: Sequence[str] = MIRRORS,
     timeout: float = 30,
     progress: Progress | None = None,
+    deadline: float = 300,
 ) -> Path:
     """Fetch the four full-set files into `dest` (default full_dir()) and return `dest`.
 
-    Mirrors are tried in order per file; a file already in `dest` with its published MD5 is kept.
-    Each file is streamed to a temp file in `dest`, checked (length, MD5), fsync'd and renamed
-    into place, so `dest` never holds a partial file. timeout: seconds per socket operation.
-    progress(file_name, bytes_done, bytes_total or None) is called as bytes arrive.
-    Raises MnistDownloadError naming the file, the mirrors tried and what each did.
+    Mirrors are tried in order per file (the default list puts the HTTPS mirror first); a file
+    already in `dest` with its published size and MD5 is kept. Each file is streamed to a temp
+    file in `dest`, checked (size, MD5), fsync'd and renamed into place, so `dest` never holds a
+    partial file: the temp file is removed on every way out (an error, the deadline,
+    KeyboardInterrupt, a Streamlit stop), and one left by a killed process is removed by the next
+    call once it is older than that call's deadline.
+
+    Caps: nothing is written past a file's published size (GZ_SIZE). A declared Content-Length
+    other than that size is refused before the body is read; a longer body is cut off there.
+    deadline: seconds for the whole call. timeout: seconds one socket operation may wait. Each
+    read of a response (status line, headers, body) waits at most min(timeout, time left), so a
+    server that stalls or trickles is dropped at the deadline; connecting (and the TLS handshake)
+    waits at most min(timeout, time left when it starts).
+    progress(file_name, bytes_done, bytes_total) is called as bytes arrive (the total is the
+    published size). Raises MnistDownloadError naming the file, the mirrors tried and what each
+    did, and the deadline when it passed.
     """
     if not mirrors:
         raise ValueError("Invalid mirrors: at least one mirror URL is needed")
+    for label, seconds in (("timeout", timeout), ("deadline", deadline)):
+        if not seconds > 0:
+            raise ValueError(f"Invalid {label}: {seconds!r} (must be more than 0 seconds)")
+    limits = _Limits(timeout, deadline, time.monotonic() + deadline)
     dest = Path(dest) if dest is not None else full_dir()
     dest.mkdir(parents=True, exist_ok=True)
+    _remove_stale_parts(dest, deadline)
     for name in FULL_FILES:
         target = dest / name
         if _has_md5(target):
             if progress:
-                size = target.stat().st_size
-                progress(name, size, size)
+                progress(name, GZ_SIZE[name], GZ_SIZE[name])
             continue
-        _download_file(target, mirrors, timeout, progress)
+        _download_file(target, mirrors, limits, progress)
     return dest
 
 
+@dataclasses.dataclass(frozen=True)
+class _Limits:
+    """download_full's clock: `timeout` s per socket operation, `deadline` s ending at `end`."""
+
+    timeout: float
+    deadline: float
+    end: float  # on time.monotonic()
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.end
+
+    def wait(self) -> float:
+        """Seconds the next socket operation may wait; TimeoutError once the deadline has passed."""
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"the {self.deadline:g} s deadline passed")
+        return min(self.timeout, left)
+
+
 def _download_file(
-    target: Path, mirrors: Sequence[str], timeout: float, progress: Progress | None
+    target: Path, mirrors: Sequence[str], limits: _Limits, progress: Progress | None
 ) -> None:
-    """Fetch target.name from the first mirror that serves it intact."""
+    """Fetch target.name from the first mirror that serves it intact before the deadline."""
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + target.name
         try:
-            _fetch(url, target, timeout, progress)
+            _fetch(url, target, limits, progress)
             return
         except (OSError, http.client.HTTPException) as err:
             failures.append(f"{url}: {_describe(err)}")
+        if limits.expired():
+            break
+    late = f" within the {limits.deadline:g} s deadline" if limits.expired() else ""
     raise MnistDownloadError(
-        f"could not download {target.name}; tried {len(failures)} mirror(s): "
+        f"could not download {target.name}{late}; tried {len(failures)} mirror(s): "
         + "; ".join(failures)
     )
 
 
-def _fetch(url: str, target: Path, timeout: float, progress: Progress | None) -> None:
-    """Stream `url` into `target` atomically; raise MnistDownloadError if short or corrupt."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        total = _content_length(response)
+def _fetch(url: str, target: Path, limits: _Limits, progress: Progress | None) -> None:
+    """Stream `url` into `target` atomically; MnistDownloadError if short, long, late or corrupt."""
+    size = GZ_SIZE[target.name]
+    opener = urllib.request.build_opener(_LimitedHandler(limits))
+    with opener.open(url, timeout=limits.wait()) as response:
+        declared = _content_length(response)
+        if declared is not None and declared != size:
+            raise MnistDownloadError(
+                f"declares {declared:,} bytes, the published file has {size:,}"
+            )
         digest, done = hashlib.md5(usedforsecurity=False), 0
         with _atomic_write(target) as out:
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(target.name, done, total)
-            if total is not None and done != total:
-                raise MnistDownloadError(
-                    f"connection closed after {done:,} of {total:,} bytes"
-                )
+            try:
+                # read1: return what one socket read brings, so the deadline is checked between
+                # reads (read(n) keeps reading until it has n bytes, however slowly they come).
+                while chunk := response.read1(min(_CHUNK, size + 1 - done)):
+                    done += len(chunk)
+                    if done > size:
+                        raise MnistDownloadError(f"sent more than the published {size:,} bytes")
+                    out.write(chunk)
+                    digest.update(chunk)
+                    if progress:
+                        progress(target.name, done, size)
+            except TimeoutError as err:
+                raise MnistDownloadError(f"{err} after {done:,} of {size:,} bytes") from err
+            if done != size:
+                raise MnistDownloadError(f"connection closed after {done:,} of {size:,} bytes")
             if digest.hexdigest() != MD5[target.name]:
                 raise MnistDownloadError(
                     f"MD5 {digest.hexdigest()} does not match the published {MD5[target.name]}"
@@ -474,6 +582,78 @@ def _content_length(response) -> int | None:
         return int(response.headers["Content-Length"])
     except (TypeError, ValueError):
         return None
+
+
+class _LimitedReader(io.RawIOBase):
+    """The reading side of a socket; each read waits at most limits.wait() seconds."""
+
+    def __init__(self, sock, limits: _Limits):
+        super().__init__()
+        # A file of its own on the socket, as http.client makes: it keeps the socket open after
+        # urllib closes the connection's reference to it.
+        self._sock, self._file, self._limits = sock, sock.makefile("rb", buffering=0), limits
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self._sock.settimeout(self._limits.wait())
+        return self._file.readinto(buffer)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class _LimitedResponse(http.client.HTTPResponse):
+    """An HTTP response read through _LimitedReader (status line, headers and body alike)."""
+
+    def __init__(self, sock, *args, limits: _Limits, **kwargs):
+        # HTTPResponse uses its socket for one call, sock.makefile("rb"): answer it with ours.
+        reader = io.BufferedReader(_LimitedReader(sock, limits))
+        super().__init__(types.SimpleNamespace(makefile=lambda mode: reader), *args, **kwargs)
+
+
+class _LimitedConnection:
+    """Mixin for http.client connections: their responses are _LimitedResponses."""
+
+    def __init__(self, *args, limits: _Limits, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.response_class = functools.partial(_LimitedResponse, limits=limits)
+
+
+class _LimitedHTTP(_LimitedConnection, http.client.HTTPConnection):
+    pass
+
+
+class _LimitedHTTPS(_LimitedConnection, http.client.HTTPSConnection):
+    pass
+
+
+class _LimitedHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+    """urllib's HTTP and HTTPS handlers (default TLS context), on limited connections."""
+
+    def __init__(self, limits: _Limits):
+        super().__init__()
+        self._limits = limits
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(_LimitedHTTP, limits=self._limits), req)
+
+    def https_open(self, req):
+        return self.do_open(functools.partial(_LimitedHTTPS, limits=self._limits), req)
+
+
+def _remove_stale_parts(dest: Path, age: float) -> None:
+    """Remove temp files in `dest` last written over `age` seconds ago (their process was killed).
+
+    A live download with the same deadline started less than `age` seconds ago, so it is spared.
+    """
+    for name in FULL_FILES:
+        for part in dest.glob(f".{name}.*.part"):
+            with contextlib.suppress(OSError):
+                if time.time() - part.stat().st_mtime > age:
+                    part.unlink()
 
 
 @contextlib.contextmanager

@@ -340,11 +340,11 @@ class QuietFiles(SimpleHTTPRequestHandler):
 
 
 class ClosesMidFile(BaseHTTPRequestHandler):
-    """Promises 5,000 bytes, sends 1,000, then closes the connection."""
+    """Promises the 9,912,422 bytes of train-images, sends 1,000, then closes the connection."""
 
     def do_GET(self):
         self.send_response(200)
-        self.send_header("Content-Length", "5000")
+        self.send_header("Content-Length", "9912422")
         self.end_headers()
         self.wfile.write(b"\0" * 1000)
         self.wfile.flush()
@@ -446,7 +446,7 @@ def test_connection_closed_mid_file_leaves_nothing(tmp_path):
         pytest.raises(mnist.MnistDownloadError) as err,
     ):
         mnist.download_full(tmp_path / "dest", mirrors=[url], timeout=5)
-    assert "closed after 1,000 of 5,000 bytes" in str(err.value)
+    assert "closed after 1,000 of 9,912,422 bytes" in str(err.value)
     assert list((tmp_path / "dest").iterdir()) == []
 
 

@@ -114,7 +114,7 @@ def data_controls(errors: list[str]) -> mnist.MnistData | None:
                            "full: the official 60,000 training and 10,000 test images")
     try:
         data = load_data(source, ss.get("mnist.data_version", 0))
-    except mnist.MnistDataError as exc:
+    except (mnist.MnistDataError, OSError) as exc:
         errors.append(f"MNIST could not be loaded: {exc}")
         return None
     st.caption(data.description)
