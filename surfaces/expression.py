@@ -31,23 +31,26 @@ import numpy as np
 import sympy
 
 MAX_LENGTH = 200  # characters, checked before parsing
-MAX_NODES = 100  # operands, operators and calls
-MAX_DEPTH = 30  # nesting of operations and calls
+MAX_NODES = 100  # names, numbers, operations and calls (sin(x) is two: the call and x)
+MAX_DEPTH = 30  # nesting of operations and calls (a long sum or product counts once)
 MAX_NUMBER = 1e6  # magnitude of a number literal
 MAX_EXPONENT = 10  # magnitude of a constant exponent
 MAX_POWER_NESTING = 3  # powers within powers: ((x**2 + 1)**2 + 1)**2
+
+_COUNTED = "names, numbers, operations and calls"
 
 X, Y = sympy.symbols("x y", real=True)
 NAMES = {"x": X, "y": Y, "pi": sympy.pi, "e": sympy.E}
 FUNCTIONS = {"sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "exp": sympy.exp, "log": sympy.log,
              "sqrt": sympy.sqrt, "abs": sympy.Abs, "sinh": sympy.sinh, "cosh": sympy.cosh, "tanh": sympy.tanh}
 GRAMMAR = (f"numbers, x, y, pi, e; + - * / ** and parentheses; {', '.join(FUNCTIONS)}. At most {MAX_LENGTH} "
-           f"characters, {MAX_NODES} operations and numbers, nesting {MAX_DEPTH} deep; numbers up to "
+           f"characters, {MAX_NODES} {_COUNTED}, nesting {MAX_DEPTH} deep (a long sum counts once); numbers up to "
            f"{MAX_NUMBER:g}, constant exponents up to {MAX_EXPONENT}, no power in an exponent, powers nested "
            f"at most {MAX_POWER_NESTING} deep.")
 
 _BINARY = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
            ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a**b}
+_CHAINS = {ast.Add: "sum", ast.Sub: "sum", ast.Mult: "product", ast.Div: "product"}
 _OPERATORS = {ast.Mod: "%", ast.FloorDiv: "//", ast.MatMult: "@", ast.LShift: "<<", ast.RShift: ">>",
               ast.BitAnd: "&", ast.BitOr: "|", ast.Invert: "~", ast.Not: "not"}
 _REFUSED = {  # syntax outside the whitelist, in the user's words
@@ -100,14 +103,15 @@ def _parse(text: Any) -> sympy.Expr:
         raise _Refused(f"is not a formula Python can read ({exc.msg})") from None
     except (RecursionError, MemoryError, ValueError):  # unreachable below MAX_LENGTH; kept as a backstop
         raise _Refused("is nested too deeply") from None
-    nodes = sum(isinstance(node, ast.expr) for node in ast.walk(tree))
+    called = [node.func for node in ast.walk(tree) if isinstance(node, ast.Call)]  # counted with their calls
+    nodes = sum(isinstance(node, ast.expr) for node in ast.walk(tree)) - len(called)
     if nodes > MAX_NODES:
-        raise _Refused(f"has {nodes} operations and numbers; at most {MAX_NODES} are allowed")
+        raise _Refused(f"has {nodes} {_COUNTED}; at most {MAX_NODES} are allowed")
     expr = _convert(tree.body, depth=1, powers=0)
+    if expr.has(sympy.I, sympy.zoo, sympy.oo, sympy.nan):
+        raise _Refused(f"is not a finite real function (it simplifies to {_shown(str(expr))[1:-1]})")
     if not expr.free_symbols:
         raise _Refused("is a constant: the function must depend on x or y")
-    if expr.has(sympy.I, sympy.zoo, sympy.oo, sympy.nan):
-        raise _Refused(f"is not a finite real function (it simplifies to {expr})")
     return expr
 
 
@@ -155,7 +159,10 @@ def _binary(node: ast.BinOp, depth: int, powers: int) -> sympy.Expr:
         powers += 1
         if powers > MAX_POWER_NESTING:
             raise _Refused(f"nests powers more than {MAX_POWER_NESTING} deep")
-    left = _convert(node.left, depth + 1, powers)
+    # A sum or product of many terms nests to the left in the tree but counts once: SymPy
+    # flattens it, and x + x + ... + x is no deeper than x + x.
+    chained = _CHAINS.get(op) is not None and _CHAINS.get(type(getattr(node.left, "op", None))) == _CHAINS[op]
+    left = _convert(node.left, depth if chained else depth + 1, powers)
     right = _convert(node.right, depth + 1, powers)
     if op is ast.Pow and not right.free_symbols:
         exponent = _real(right)
