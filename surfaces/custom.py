@@ -15,7 +15,7 @@ from typing import Any
 from hyperparams import Hyperparameter
 
 from .base import Surface, SurfaceEntry
-from .expression import GRAMMAR, function
+from .expression import function
 
 DEFAULT_FORMULA = "0.1*(x**2 + y**2) + sin(x)*cos(y)"
 MAX_RANGE = 1e3  # plot limits, well inside the engine's divergence bound
@@ -56,7 +56,8 @@ CUSTOM = SurfaceEntry(
     "custom", "Custom f(x, y)",
     "A function you type; its gradient is SymPy's exact derivative.",
     (
-        Hyperparameter("f", DEFAULT_FORMULA, kind="text", help=f"f(x, y) from {GRAMMAR}"),
+        Hyperparameter("f", DEFAULT_FORMULA, kind="text",
+                       help="f(x, y) in ordinary math, e.g. sin(x)*y**2 + 0.1*(x**2 + y**2)"),
         _limit_spec("xmin", -3.0), _limit_spec("xmax", 3.0), _limit_spec("ymin", -3.0), _limit_spec("ymax", 3.0),
     ),
     log_levels=False, build=_build_custom,
