@@ -139,8 +139,8 @@ def _convert(node: ast.AST, depth: int, powers: int) -> sympy.Expr:
 
 def _number(value: Any) -> sympy.Expr:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        kind = {bool: "True and False", complex: "complex numbers", str: "strings", bytes: "bytes"}
-        raise _Refused(f"contains {kind.get(type(value), repr(value))}, which are not allowed")
+        kind = {bool: "True and False are", complex: "complex numbers are", str: "strings are", bytes: "bytes are"}
+        raise _Refused(f"contains {value!r:.20}: {kind.get(type(value), 'it is')} not allowed")
     if not abs(value) <= MAX_NUMBER:  # also NaN: inf and nan have no literal, but 1e999 is inf
         raise _Refused(f"contains the number {value:g}; numbers up to {MAX_NUMBER:g} in magnitude are allowed")
     # Floats keep their exact binary value; integers stay exact (x**2, not x**2.0).
@@ -204,7 +204,6 @@ class Function:
     value(x, y, xp) -> f; grad(x, y, xp) -> (df/dx, df/dy), as Surface.value_xy and grad_xy.
     """
 
-    text: str
     expr: sympy.Expr
     dx: sympy.Expr
     dy: sympy.Expr
@@ -231,7 +230,7 @@ def _function(text: str, owner: str) -> Function:
         value, grad = evaluator(expr), evaluator(dx, dy)
     except ValueError as exc:
         raise ValueError(f"{owner}={_shown(text)} {exc}") from None
-    return Function(text, expr, dx, dy, lambda x, y, xp: value(x, y, xp)[0], grad)
+    return Function(expr, dx, dy, lambda x, y, xp: value(x, y, xp)[0], grad)
 
 
 # --- SymPy expressions as array code --------------------------------------------------------------
