@@ -5,7 +5,9 @@ gradient from autograd; refusals against hostile input (code injection, inputs t
 the parser or SymPy's exact arithmetic explode), which must be fast and must run nothing.
 """
 
+import base64
 import builtins
+import json
 import os
 import pickle
 import subprocess
@@ -271,6 +273,18 @@ def test_compiled_kernels_and_torch_match_the_array_code():
     assert np.all(np.isfinite(slow.path[..., :40, :]))  # x**2.5 is nan left of 0: some paths may stop there
 
 
+def test_the_tracer_emits_the_functions_typed_formulas_need():
+    from optimizers.kernels.tracer import Emitter, TraceXP, leaf
+
+    with Emitter("v") as em:
+        x = leaf("x", traj=True)
+        for name in ("tan", "sinh", "cosh", "tanh", "sign"):
+            getattr(TraceXP, name)(x)
+    assert em.lines == ["v0 = math.tan(x)", "v1 = math.sinh(x)", "v2 = math.cosh(x)", "v3 = math.tanh(x)",
+                        "v4 = np.sign(x)"]
+    assert [TraceXP.sign(v) for v in (-2.0, 0.0, 3.0)] == [-1.0, 0.0, 1.0] and TraceXP.tanh(0.0) == 0.0
+
+
 # --- links and the page ----------------------------------------------------------------------------------
 
 
@@ -297,9 +311,7 @@ def _page(query: dict | None = None) -> AppTest:
 
 
 def _map_values(at: AppTest) -> np.ndarray:
-    import json
-
-    import base64
+    """f at the map's click grid, as the page sent it."""
     for chart in at.get("plotly_chart"):
         fig = json.loads(chart.proto.spec)
         for trace in fig["data"]:
