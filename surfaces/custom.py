@@ -57,7 +57,7 @@ CUSTOM = SurfaceEntry(
     "A function you type; its gradient is SymPy's exact derivative.",
     (
         Hyperparameter("f", DEFAULT_FORMULA, kind="text",
-                       help="f(x, y) in ordinary math, e.g. sin(x)*y**2 + 0.1*(x**2 + y**2)"),
+                       help="f(x, y) in ordinary math, e.g. `sin(x)*y**2 + 0.1*(x**2 + y**2)`"),
         _limit_spec("xmin", -3.0), _limit_spec("xmax", 3.0), _limit_spec("ymin", -3.0), _limit_spec("ymax", 3.0),
     ),
     log_levels=False, build=_build_custom,

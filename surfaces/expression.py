@@ -43,9 +43,9 @@ X, Y = sympy.symbols("x y", real=True)
 NAMES = {"x": X, "y": Y, "pi": sympy.pi, "e": sympy.E}
 FUNCTIONS = {"sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "exp": sympy.exp, "log": sympy.log,
              "sqrt": sympy.sqrt, "abs": sympy.Abs, "sinh": sympy.sinh, "cosh": sympy.cosh, "tanh": sympy.tanh}
-GRAMMAR = (f"numbers, x, y, pi, e; + - * / ** and parentheses; {', '.join(FUNCTIONS)}. At most {MAX_LENGTH} "
+GRAMMAR = (f"numbers, `x`, `y`, `pi`, `e`; `+ - * / **` and parentheses; `{' '.join(FUNCTIONS)}`. At most {MAX_LENGTH} "
            f"characters, {MAX_NODES} {_COUNTED}, nesting {MAX_DEPTH} deep (a long sum counts once); numbers up to "
-           f"{MAX_NUMBER:g}, constant exponents up to {MAX_EXPONENT}, no power in an exponent, powers nested "
+           f"{MAX_NUMBER:,.0f}, constant exponents up to {MAX_EXPONENT}, no power in an exponent (`9**9**9`), powers nested "
            f"at most {MAX_POWER_NESTING} deep.")
 
 _BINARY = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
@@ -142,7 +142,7 @@ def _number(value: Any) -> sympy.Expr:
         kind = {bool: "True and False are", complex: "complex numbers are", str: "strings are", bytes: "bytes are"}
         raise _Refused(f"contains {value!r:.20}: {kind.get(type(value), 'it is')} not allowed")
     if not abs(value) <= MAX_NUMBER:  # also NaN: inf and nan have no literal, but 1e999 is inf
-        raise _Refused(f"contains the number {value:g}; numbers up to {MAX_NUMBER:g} in magnitude are allowed")
+        raise _Refused(f"contains the number {value:g}; numbers up to {MAX_NUMBER:,.0f} in magnitude are allowed")
     # Floats keep their exact binary value; integers stay exact (x**2, not x**2.0).
     return sympy.Integer(value) if isinstance(value, int) else sympy.Float(value)
 
