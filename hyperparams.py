@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-Kind = str  # "float" | "int" | "bool" | "pair" | "choice"
+Kind = str  # "float" | "int" | "bool" | "pair" | "choice" | "text"
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class Hyperparameter:
     low, high: allowed closed/open interval for numbers (each element for "pair").
     low_open, high_open: whether the bound itself is excluded.
     log: the UI shows a log-scale slider (learning rates, eps).
-    kind: "float", "int", "bool", "pair" (two floats, e.g. betas) or "choice".
+    kind: "float", "int", "bool", "pair" (two floats, e.g. betas), "choice" or "text" (a string,
+        checked further by its owner: a custom surface's formula).
     choices: allowed values for kind "choice".
     ui_low, ui_high: slider range in the UI when narrower than the allowed range.
     help: one line shown as the widget's tooltip.
@@ -51,6 +52,8 @@ class Hyperparameter:
             return "{True, False}"
         if self.kind == "choice":
             return "{" + ", ".join(repr(c) for c in self.choices) + "}"
+        if self.kind == "text":
+            return "text"
         left = "(" if self.low_open else "["
         right = ")" if self.high_open else "]"
         return f"{left}{_fmt(self.low)}, {_fmt(self.high)}{right}"
@@ -62,6 +65,10 @@ class Hyperparameter:
             if not isinstance(value, (bool, int, _np_bool())) or value not in (0, 1):
                 raise ValueError(f"{where}={value!r} must be a bool, allowed {self.range_text()}")
             return bool(value)
+        if self.kind == "text":
+            if not isinstance(value, str):
+                raise ValueError(f"{where}={value!r} must be a string")
+            return value
         if self.kind == "choice":
             if value not in self.choices:
                 raise ValueError(f"{where}={value!r} is not allowed; allowed {self.range_text()}")

@@ -15,12 +15,13 @@ from hyperparams import Hyperparameter
 
 from .analytic import ANALYTIC
 from .base import Surface, SurfaceEntry
+from .custom import CUSTOM
 from .regression import REGRESSION, RegressionSurface
 
 __all__ = ["SURFACES", "RegressionSurface", "Surface", "SurfaceEntry", "get_surface", "surface_params"]
 
 # In the order the app lists them.
-SURFACES: dict[str, SurfaceEntry] = {entry.name: entry for entry in (*ANALYTIC, REGRESSION)}
+SURFACES: dict[str, SurfaceEntry] = {entry.name: entry for entry in (*ANALYTIC, REGRESSION, CUSTOM)}
 
 
 def _entry(name: str) -> SurfaceEntry:

@@ -57,6 +57,8 @@ def valid(spec):
         return st.booleans()
     if spec.kind == "choice":
         return st.sampled_from(spec.choices)
+    if spec.kind == "text":  # the custom surface's formula
+        return st.sampled_from([spec.default, "x**2 + y**2", "abs(x) + exp(-y**2)", "log(1 + x**2)*tanh(y)"])
     if spec.kind == "int":
         return st.integers(int(max(spec.low, -1e6)), int(min(spec.high, 1e4)))
     number = st.floats(spec.low, spec.high, exclude_min=spec.low_open, exclude_max=spec.high_open, allow_nan=False)

@@ -186,7 +186,7 @@ def _parse(spec: Hyperparameter, text: str, owner: str) -> Any:
         elif spec.kind == "int":
             number = float(text)
             value = int(number) if number.is_integer() else number
-        elif spec.kind == "choice":
+        elif spec.kind in ("choice", "text"):
             value = text
         else:
             value = float(text)

@@ -32,6 +32,7 @@ from plots import (
     update_equation,
 )
 from surfaces import SURFACES, get_surface
+from surfaces.expression import GRAMMAR
 from ui import state, theory_panel, widgets
 from ui.charts import plotly_chart
 from ui.compute import compute
@@ -156,6 +157,8 @@ def surface_controls(surface_error: str) -> None:
     name = ss["surface"]
     for spec in SURFACES[name].specs:
         widgets.spec_input(spec, widgets.surface_key(name, spec.name))
+    if name == "custom":
+        st.caption(f"f(x, y) may use {GRAMMAR}")
     if surface_error:
         st.error(surface_error, icon="⚠️")
 

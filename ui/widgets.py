@@ -117,7 +117,7 @@ def spec_value(spec: Hyperparameter, key: str) -> Any:
 def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero: bool = False) -> Any:
     """Draw the widget(s) for one parameter and return its value (not yet checked).
 
-    bool: checkbox; choice: selectbox; int: number input; pair: two sliders; float with
+    bool: checkbox; choice: selectbox; text: text input; int: number input; pair: two sliders; float with
     spec.log: log-grid select slider + exact number input (`zero`: the grid starts with 0,
     shown as "off"); other floats: a slider over the UI range (a number input when that range
     is unbounded or wider than SLIDER_MAX_SPAN).
@@ -130,6 +130,8 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
         return st.checkbox(label, key=key, help=help_text)
     if spec.kind == "choice":
         return st.selectbox(label, spec.choices, key=key, help=help_text)
+    if spec.kind == "text":
+        return st.text_input(label, key=key, help=spec.help)
     if spec.kind == "int":
         low = int(spec.low) if math.isfinite(spec.low) else None
         high = int(spec.high) if math.isfinite(spec.high) else None

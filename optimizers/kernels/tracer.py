@@ -281,6 +281,11 @@ def _binary(fn_name: str, py_fn):
     return f
 
 
+def _sign(a):
+    """np.sign of a Python float: -1.0, 0.0 or 1.0, NaN for NaN."""
+    return a if a != a or a == 0 else math.copysign(1.0, a)
+
+
 def _nan_max(a, b):
     return a if (a != a or a >= b) and not (b != b) else b
 
@@ -298,7 +303,12 @@ class TraceXP:
     log = staticmethod(_unary("math.log", math.log))
     sin = staticmethod(_unary("math.sin", math.sin))
     cos = staticmethod(_unary("math.cos", math.cos))
+    tan = staticmethod(_unary("math.tan", math.tan))
+    sinh = staticmethod(_unary("math.sinh", math.sinh))
+    cosh = staticmethod(_unary("math.cosh", math.cosh))
+    tanh = staticmethod(_unary("math.tanh", math.tanh))
     abs = staticmethod(_unary("abs", abs))
+    sign = staticmethod(_unary("np.sign", _sign))
     maximum = staticmethod(_binary("nan_max", _nan_max))
     minimum = staticmethod(_binary("nan_min", _nan_min))
 
