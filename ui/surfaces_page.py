@@ -33,7 +33,7 @@ from plots import (
 )
 from surfaces import SURFACES, get_surface
 from surfaces.expression import GRAMMAR
-from ui import state, theory_panel, widgets
+from ui import map_component, state, theory_panel, widgets
 from ui.charts import plotly_chart
 from ui.compute import compute
 from ui.export import summary_frame, trajectories_csv
@@ -331,6 +331,17 @@ def playback(res) -> None:
     view()
 
 
+def browser_view(res, config: state.RunConfig) -> None:
+    """The map, charts, playback, internals and lr preview in the browser (ui/map_component)."""
+    st.toggle("3-D view", key="view.3d", help="the surface in 3-D, drawn by the server (playback reruns the page)")
+    map_component.show(config, ss.get("map.panels", []))
+    slow_path_note(res)
+    last = max(0, res.shape[2] - 1)
+    with st.expander(f"Update equations at the last update (step {last}), typeset", expanded=False):
+        for k in range(res.shape[0]):
+            st.latex(update_equation(res, k, last))
+
+
 def results(res) -> None:
     st.subheader("Results")
     table = summary_frame(res)
@@ -413,6 +424,7 @@ def main() -> None:
     apply_click()
     errors: list[str] = []
     config, shown = read_settings(errors)
+    ss["map.panels"] = [pid for pid, optimizer, _ in shown["panels"] if optimizer is not None]
     preset = ss.get("preset")
     ss["preset_active"] = preset
     ss["config"] = config
@@ -439,7 +451,10 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
     except ValueError as exc:
         st.error(str(exc), icon="⚠️")
         return
-    playback(res)
+    if map_component.available() and not ss.get("view.3d"):
+        browser_view(res, config)
+    else:
+        playback(res)
     theory_panel.show(res, config)
     results(res)
     update_rules(config)

@@ -1,0 +1,184 @@
+"""What the map component (ui/map_component) receives: the figures once, then arrays per step.
+
+The server sends a run's data once; the browser draws, plays, scrubs and shows the internals at
+any step without asking the server again. `playback_payload(res)` gives:
+  map, eff, loss   figure dicts (plots.contour / plots.series) without a playback step: the
+                   component adds its cursor, arrow and preview traces and moves them itself;
+  frames [F]       the steps playback can show (every step up to MAX_FRAMES, else evenly spaced,
+                   always with 0 and T);
+  runs [K]         per configuration, at those steps, for the first start: path [F, 2], loss [F],
+                   gradient [F, 2] (as received), eff_lr, update (theta_{s+1} - theta_s), first and
+                   second moment (after the update) [F, 2] and the scheduled lr [F] (NaN at s = T,
+                   where there is no update), float64 so hover and the table show exact values;
+                   its stop index, diverged_at, converged_at; swarm [F', N, 2] float32 positions of
+                   every start when there are several (F' frames, evenly spaced);
+  arrows           one scale per kind for the whole run (plots.internals.ARROWS), so arrow
+                   lengths compare across steps and optimizers;
+  drawn_points     how many points the map's path traces hold (decimate keeps them under the
+                   pixel budget).
+Arrays are in Plotly's typed-array form (plots.typed), decoded in the browser without parsing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+
+from .contour import contour_figure
+from .internals import ARROW_LENGTH, ARROWS
+from .series import eff_lr_figure, loss_figure
+from .typed import typed_arrays
+
+MAX_FRAMES = 2_001
+MAX_SWARM_POINTS = 200_000  # F' * N * K positions sent for a swarm's playback
+TURN_DEGREES = 20.0  # decimate keeps every point where the path turns more sharply than this
+
+
+def frame_steps(steps: int, max_frames: int = MAX_FRAMES) -> np.ndarray:
+    """[F] int: 0..T when T + 1 <= max_frames, else max_frames steps evenly spread (0 and T kept)."""
+    if steps + 1 <= max_frames:
+        return np.arange(steps + 1)
+    return np.unique(np.round(np.linspace(0, steps, max_frames)).astype(np.int64))
+
+
+def decimate(path: np.ndarray, max_points: int, turn_degrees: float = TURN_DEGREES) -> np.ndarray:
+    """Indices of the points of path [P, 2] to draw: at most about max_points, always the first and
+    the last, and every point where the direction turns by more than `turn_degrees` (so corners
+    and oscillations survive), the rest evenly spaced."""
+    count = len(path)
+    if count <= max_points:
+        return np.arange(count)
+    step = np.diff(path, axis=0)
+    angle = np.arctan2(step[:, 1], step[:, 0])
+    turn = np.abs((np.diff(angle) + np.pi) % (2 * np.pi) - np.pi)
+    moving = np.hypot(step[:-1, 0], step[:-1, 1]) > 0
+    corners = np.nonzero((turn > math.radians(turn_degrees)) & moving)[0] + 1
+    even = np.round(np.linspace(0, count - 1, max_points)).astype(np.int64)
+    return np.unique(np.concatenate([[0, count - 1], corners, even]))
+
+
+def _moment(res, k: int, kind: str) -> tuple[str | None, np.ndarray | None]:
+    names = res.state_names[k]
+    wanted = getattr(res.configs[k].info, kind)
+    name = next((n for n in wanted if n in names), None)
+    return name, None if name is None else res.state[name][k, 0]
+
+
+def _at(values: np.ndarray, frames: np.ndarray, steps: int) -> np.ndarray:
+    """Step array [T, ...] at the frames, NaN at s = T (no update from the final point)."""
+    out = values[np.minimum(frames, steps - 1)].astype(np.float64)
+    out[frames >= steps] = np.nan
+    return out
+
+
+def _run(res, k: int, frames: np.ndarray) -> dict:
+    t = res.shape[2]
+    path = res.path[k, 0]
+    nxt = np.minimum(frames + 1, t)
+    update = path[nxt] - path[frames]
+    update[frames >= t] = np.nan
+    first_name, first = _moment(res, k, "first_moment")
+    second_name, second = _moment(res, k, "second_moment")
+    config = res.configs[k]
+    hp = config.hp
+    direction_form = not ((hp.get("decoupled_weight_decay") and hp.get("weight_decay"))
+                          or (config.info.buffered_by is not None and hp[config.info.buffered_by] > 0))
+    return {
+        "label": res.labels[k], "title": config.info.title,
+        "path": path[frames], "loss": res.loss[k, 0, frames], "grad": res.grad[k, 0, frames],
+        "eff": _at(res.eff_lr[k, 0], frames, t), "update": update,
+        "lr": _at(res.lr[k], frames, t),
+        "first_name": first_name, "first": None if first is None else _at(first, frames, t),
+        "second_name": second_name, "second": None if second is None else _at(second, frames, t),
+        "stop": int(res.stop_index()[k, 0]), "diverged_at": int(res.diverged_at[k, 0]),
+        "converged_at": int(res.converged_at[k, 0]), "direction_form": bool(direction_form),
+    }
+
+
+def _swarm(res, frames: np.ndarray) -> tuple[np.ndarray, list]:
+    k, n, t, _ = res.shape
+    count = max(2, min(len(frames), MAX_SWARM_POINTS // (n * k)))
+    sub = frames[np.unique(np.round(np.linspace(0, len(frames) - 1, count)).astype(np.int64))]
+    return sub, [res.path[i][:, sub].transpose(1, 0, 2).astype(np.float32) for i in range(k)]
+
+
+def arrow_scales(res, frames: np.ndarray) -> dict:
+    """{kind: factor} one per kind for the run: the 95th percentile of that kind's vector lengths
+    over every configuration and frame (first start, points inside the frame) spans ARROW_LENGTH
+    of the shorter side of the frame."""
+    (x0, x1), (y0, y1) = res.surface.bounds
+    side = min(x1 - x0, y1 - y0)
+    scales = {}
+    runs = [_run(res, k, frames) for k in range(res.shape[0])]
+    for key, _, _ in ARROWS:
+        field = {"gradient": "grad", "first_moment": "first", "update": "update"}[key]
+        lengths = []
+        for r in runs:
+            v = r[field]
+            if v is None:
+                continue
+            p = r["path"]
+            inside = (p[:, 0] >= x0) & (p[:, 0] <= x1) & (p[:, 1] >= y0) & (p[:, 1] <= y1)
+            norm = np.hypot(v[:, 0], v[:, 1])
+            lengths.append(norm[inside & np.isfinite(norm) & (norm > 0)])
+        lengths = np.concatenate(lengths) if lengths else np.zeros(0)
+        if len(lengths):
+            scales[key] = float(ARROW_LENGTH * side / np.percentile(lengths, 95))
+    return scales
+
+
+def _side(fig: dict) -> dict:
+    """A chart beside the map: no legend (colours as on the map)."""
+    return {"data": fig["data"], "layout": {**fig["layout"], "showlegend": False}}
+
+
+def _without_click_layer(fig: dict) -> dict:
+    return {"data": [t for t in fig["data"] if (t.get("meta") or {}).get("role") != "click"], "layout": fig["layout"]}
+
+
+def playback_payload(res, *, map_height: int = 620, side_height: int = 330) -> dict:
+    """The component's data for Result `res` (see the module docstring); JSON-ready."""
+    k, n, t, _ = res.shape
+    frames = frame_steps(t)
+    map_fig = _without_click_layer(contour_figure(res, height=map_height, click_grid=2))
+    payload = {
+        "steps": t, "frames": frames.astype(np.int32), "starts": n,
+        "map": map_fig, "eff": _side(eff_lr_figure(res, height=side_height)),
+        "loss": _side(loss_figure(res, height=side_height - 60)),
+        "runs": [_run(res, i, frames) for i in range(k)],
+        "arrows": arrow_scales(res, frames),
+        "arrow_kinds": [{"key": key, "text": text, "line": line} for key, text, line in ARROWS],
+        "bounds": [list(b) for b in res.surface.bounds],
+        "drawn_points": int(sum(len(tr.get("x", [])) for tr in map_fig["data"] if (tr.get("meta") or {}).get("role") == "path")),
+    }
+    if n > 1:
+        sub, positions = _swarm(res, frames)
+        payload["swarm_frames"] = sub.astype(np.int32)
+        payload["swarm"] = positions
+    payload = typed_arrays(payload)
+    payload["id"] = hashlib.sha256(repr(_identity(res)).encode()).hexdigest()[:16]
+    return payload
+
+
+def _identity(res) -> tuple:
+    return (res.labels, repr(res.surface), res.starts.tobytes(), res.shape, float(res.path[..., -1, :].sum()))
+
+
+def preview_payload(res, configs: list[int], lrs: list[np.ndarray], current: list[float], max_points: int = 300) -> dict:
+    """The lr preview's data from one run `res` of len(configs) x L configurations (row r * L + j
+    is configuration configs[r] at lr lrs[r][j]), first start: paths[r][j] decimated float32
+    [P, 2]; current[r] the index of the grid value nearest the configuration's own lr."""
+    count = len(lrs[0]) if lrs else 0
+    stop = res.stop_index()
+    paths = []
+    for r in range(len(configs)):
+        row = []
+        for j in range(count):
+            p = res.path[r * count + j, 0, : stop[r * count + j, 0] + 1]
+            row.append(p[decimate(p, max_points)].astype(np.float32))
+        paths.append(row)
+    nearest = [int(np.argmin(np.abs(np.log(grid) - np.log(max(lr, 1e-300))))) for grid, lr in zip(lrs, current)]
+    return typed_arrays({"configs": list(configs), "lrs": [list(map(float, g)) for g in lrs], "paths": paths,
+                         "current": nearest, "current_lr": [float(v) for v in current]})

@@ -1,0 +1,508 @@
+// The map component: map, effective-lr and loss charts, playback, internals and the lr preview,
+// all in the browser. The server sends a run's data once (plots/playback_data.py); playing,
+// scrubbing and previewing never ask it again. Figures are updated in place: Plotly.react when a
+// new run arrives, Plotly.restyle of the cursor and arrow traces and Plotly.relayout of the
+// charts' step lines on every frame.
+
+const PLOTLY_SRC = "app/static/plotly.min.js";
+const DTYPES = { f8: Float64Array, f4: Float32Array, i4: Int32Array, i2: Int16Array, i1: Int8Array,
+                 u1: Uint8Array, u2: Uint16Array, u4: Uint32Array };
+const CONFIG = { displaylogo: false, responsive: true, toImageButtonOptions: { format: "png", scale: 2 } };
+const PLAY_SECONDS = 10;
+const SVG = (d) => `<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path d="${d}" fill="currentColor"/></svg>`;
+const ICONS = {
+  play: SVG("M8 5v14l11-7z"), pause: SVG("M6 5h4v14H6zm8 0h4v14h-4z"),
+  first: SVG("M6 6h2v12H6zm3.5 6 8.5 6V6z"), back: SVG("M15.4 7.4 14 6l-6 6 6 6 1.4-1.4-4.6-4.6z"),
+  next: SVG("M8.6 16.6 10 18l6-6-6-6-1.4 1.4 4.6 4.6z"), last: SVG("M16 6h2v12h-2zm-2 6L5.5 6v12z"),
+};  // a whole run plays in this many seconds at speed 1x
+
+function loadPlotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!window.__optvisPlotly) {
+    window.__optvisPlotly = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = window.location.pathname.replace(/[^/]*$/, "") + PLOTLY_SRC;
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => reject(new Error("plotly.min.js could not be loaded from " + script.src));
+      document.head.appendChild(script);
+    });
+  }
+  return window.__optvisPlotly;
+}
+
+function decode(value) {
+  // Plotly's typed-array form {dtype, bdata[, shape]} -> a typed array; anything else as it is.
+  if (!value || typeof value !== "object" || !("bdata" in value)) return value;
+  const bytes = Uint8Array.from(atob(value.bdata), (c) => c.charCodeAt(0));
+  return new DTYPES[value.dtype](bytes.buffer);
+}
+
+function fmt(v) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "—";
+  if (!Number.isFinite(v)) return v > 0 ? "∞" : "−∞";
+  const text = Number(v.toPrecision(4)).toString();
+  return text.includes("e") ? Number(v).toExponential(3).replace("e", "·10^") : text;
+}
+
+function vec(a, i) {
+  return a ? [a[2 * i], a[2 * i + 1]] : null;
+}
+
+function vtext(v) {
+  return v && !Number.isNaN(v[0]) ? `(${fmt(v[0])}, ${fmt(v[1])})` : "—";
+}
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+function buildDom(root) {
+  root.innerHTML = `
+    <div class="ov-controls" role="toolbar" aria-label="playback">
+      <button class="ov-play" data-act="play" title="play / pause (space)" aria-label="play">${ICONS.play}</button>
+      <button data-act="first" title="first step" aria-label="first step">${ICONS.first}</button>
+      <button data-act="back" title="one step back" aria-label="one step back">${ICONS.back}</button>
+      <button data-act="next" title="one step forward" aria-label="one step forward">${ICONS.next}</button>
+      <button data-act="last" title="last step" aria-label="last step">${ICONS.last}</button>
+      <input class="ov-scrub" type="range" min="0" max="0" value="0" aria-label="playback step">
+      <span class="ov-step" aria-live="polite"></span>
+      <select class="ov-speed" title="playback speed" aria-label="playback speed">
+        <option value="0.25">¼×</option><option value="0.5">½×</option><option value="1" selected>1×</option>
+        <option value="2">2×</option><option value="4">4×</option>
+      </select>
+      <label class="ov-arrows-toggle"><input type="checkbox" class="ov-arrows" checked> internals as arrows</label>
+    </div>
+    <div class="ov-main">
+      <div class="ov-mapcol"><div class="ov-map"></div><div class="ov-key"></div></div>
+      <div class="ov-side"><div class="ov-eff"></div><div class="ov-loss"></div></div>
+    </div>
+    <div class="ov-preview"></div>
+    <div class="ov-internals"></div>`;
+}
+
+class Overlay {
+  // A canvas over the map's plot area, in data coordinates through the axes' own c2p maps.
+  constructor(gd) {
+    this.gd = gd;
+    this.canvas = document.createElement("canvas");
+    this.canvas.className = "ov-canvas";
+    gd.style.position = "relative";
+    gd.appendChild(this.canvas);
+    this.ctx = this.canvas.getContext("2d");
+  }
+
+  begin() {
+    const full = this.gd._fullLayout;
+    if (!full || !full.xaxis) return false;
+    const size = full._size, ratio = window.devicePixelRatio || 1;
+    const width = full.width, height = full.height;
+    if (this.canvas.width !== Math.round(width * ratio) || this.canvas.height !== Math.round(height * ratio)) {
+      this.canvas.width = Math.round(width * ratio);
+      this.canvas.height = Math.round(height * ratio);
+      this.canvas.style.width = width + "px";
+      this.canvas.style.height = height + "px";
+    }
+    this.xa = full.xaxis; this.ya = full.yaxis;
+    const c = this.ctx;
+    c.setTransform(ratio, 0, 0, ratio, 0, 0);
+    c.clearRect(0, 0, width, height);
+    c.save();
+    c.beginPath();
+    c.rect(this.xa._offset, this.ya._offset, this.xa._length, this.ya._length);
+    c.clip();
+    return true;
+  }
+
+  end() { this.ctx.restore(); }
+
+  px(x, y) { return [this.xa._offset + this.xa.c2p(x), this.ya._offset + this.ya.c2p(y)]; }
+
+  dot(x, y, color, r) {
+    if (!Number.isFinite(x) || !Number.isFinite(y)) return;
+    const c = this.ctx, [u, v] = this.px(x, y);
+    c.beginPath(); c.arc(u, v, r, 0, 2 * Math.PI);
+    c.fillStyle = color; c.fill(); c.lineWidth = 2; c.strokeStyle = "#1A1A1A"; c.stroke();
+  }
+
+  dots(pos, offset, n, color, r) {
+    const c = this.ctx;
+    c.fillStyle = color; c.strokeStyle = "#1A1A1A"; c.lineWidth = 1;
+    c.beginPath();
+    for (let j = 0; j < n; j++) {
+      const x = pos[(offset + j) * 2], y = pos[(offset + j) * 2 + 1];
+      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+      const [u, v] = this.px(x, y);
+      c.moveTo(u + r, v); c.arc(u, v, r, 0, 2 * Math.PI);
+    }
+    c.fill(); c.stroke();
+  }
+
+  polyline(path, color, width) {
+    const c = this.ctx;
+    c.beginPath();
+    for (let i = 0; i < path.length / 2; i++) {
+      const [u, v] = this.px(path[2 * i], path[2 * i + 1]);
+      if (i === 0) c.moveTo(u, v); else c.lineTo(u, v);
+    }
+    c.strokeStyle = color; c.lineWidth = width; c.setLineDash([]); c.globalAlpha = 0.9; c.stroke(); c.globalAlpha = 1;
+  }
+
+  arrow(seg, color, width, dash) {
+    const c = this.ctx;
+    const [u0, v0] = this.px(seg[0][0], seg[1][0]), [u1, v1] = this.px(seg[0][1], seg[1][1]);
+    const len = Math.hypot(u1 - u0, v1 - v0);
+    if (!(len > 1)) return;
+    c.strokeStyle = color; c.fillStyle = color; c.lineWidth = width + 1;
+    c.setLineDash(dash === "dot" ? [2, 4] : dash === "dash" ? [8, 5] : []);
+    c.beginPath(); c.moveTo(u0, v0); c.lineTo(u1, v1); c.stroke();
+    c.setLineDash([]);
+    const head = Math.min(16, 0.5 * len), ux = (u1 - u0) / len, uy = (v1 - v0) / len;
+    c.beginPath(); c.moveTo(u1, v1);
+    c.lineTo(u1 - head * ux + 0.5 * head * uy, v1 - head * uy - 0.5 * head * ux);
+    c.lineTo(u1 - head * ux - 0.5 * head * uy, v1 - head * uy + 0.5 * head * ux);
+    c.closePath(); c.fill();
+  }
+}
+
+class StepLine {
+  // A dashed vertical line at the playback step over a chart's plot area.
+  constructor(gd) {
+    this.gd = gd;
+    this.line = document.createElement("div");
+    this.line.className = "ov-stepline";
+    gd.style.position = "relative";
+    gd.appendChild(this.line);
+  }
+
+  at(step) {
+    const full = this.gd._fullLayout;
+    if (!full || !full.xaxis) return;
+    const xa = full.xaxis, size = full._size;
+    const u = xa._offset + xa.c2p(step);
+    this.line.style.left = u + "px";
+    this.line.style.top = size.t + "px";
+    this.line.style.height = size.h + "px";
+    this.line.style.display = Number.isFinite(u) && u >= xa._offset - 1 && u <= xa._offset + xa._length + 1 ? "block" : "none";
+  }
+}
+
+class MapView {
+  constructor(root, setTriggerValue) {
+    this.root = root;
+    this.trigger = setTriggerValue;
+    buildDom(root);
+    this.mapDiv = root.querySelector(".ov-map");
+    this.effDiv = root.querySelector(".ov-eff");
+    this.lossDiv = root.querySelector(".ov-loss");
+    this.scrub = root.querySelector(".ov-scrub");
+    this.stepText = root.querySelector(".ov-step");
+    this.playButton = root.querySelector(".ov-play");
+    this.arrowsBox = root.querySelector(".ov-arrows");
+    this.internals = root.querySelector(".ov-internals");
+    this.previewBox = root.querySelector(".ov-preview");
+    this.keyBox = root.querySelector(".ov-key");
+    this.playing = false;
+    this.frame = 0;
+    this.framesDrawn = 0;
+    this.lastDraw = 0;
+    root.querySelector(".ov-controls").addEventListener("click", (e) => this.onControl(e));
+    this.scrub.addEventListener("input", () => { this.pause(); this.show(Number(this.scrub.value)); });
+    this.arrowsBox.addEventListener("change", () => this.show(this.frame));
+    root.querySelector(".ov-speed").addEventListener("change", (e) => { this.speed = Number(e.target.value); });
+    this.speed = 1;
+    root.tabIndex = 0;
+    root.addEventListener("keydown", (e) => {
+      if (e.key === " " && e.target.tagName !== "SELECT") { e.preventDefault(); this.toggle(); }
+    });
+  }
+
+  async update(data) {
+    this.data = data;
+    const Plotly = await loadPlotly();
+    this.Plotly = Plotly;
+    const frames = decode(data.frames);
+    this.frames = frames;
+    this.runs = data.runs.map((r) => {
+      const out = { ...r };
+      for (const key of ["path", "loss", "grad", "eff", "update", "lr", "first", "second"]) out[key] = decode(r[key]);
+      return out;
+    });
+    this.swarm = data.swarm ? data.swarm.map(decode) : null;
+    this.swarmFrames = data.swarm_frames ? decode(data.swarm_frames) : null;
+    const map = { data: data.map.data.slice(), layout: { ...data.map.layout, autosize: true } };
+    delete map.layout.height;
+    map.layout.height = data.map.layout.height;
+    map.layout.margin = { ...map.layout.margin };
+    await Plotly.react(this.mapDiv, map.data, map.layout, CONFIG);
+    await Plotly.react(this.effDiv, data.eff.data, data.eff.layout, { ...CONFIG, displayModeBar: false });
+    await Plotly.react(this.lossDiv, data.loss.data, data.loss.layout, { ...CONFIG, displayModeBar: false });
+    this.attachClick();
+    this.overlay = this.overlay || new Overlay(this.mapDiv);
+    this.effLine = this.effLine || new StepLine(this.effDiv);
+    this.lossLine = this.lossLine || new StepLine(this.lossDiv);
+    if (!this.listening) {
+      this.listening = true;
+      for (const div of [this.mapDiv, this.effDiv, this.lossDiv]) {
+        div.on("plotly_relayout", () => this.show(this.frame));
+        div.on("plotly_afterplot", () => this.redrawSoon());
+      }
+    }
+    this.scrub.max = String(frames.length - 1);
+    const start = data.initial_step !== undefined ? data.initial_step : Math.max(0, data.steps - 1);
+    this.show(this.nearestFrame(start));
+    this.buildPreview(data.preview);
+  }
+
+  color(i) {
+    return this.data.colors[i];
+  }
+
+  nearestFrame(step) {
+    let best = 0;
+    for (let f = 0; f < this.frames.length; f++) if (Math.abs(this.frames[f] - step) < Math.abs(this.frames[best] - step)) best = f;
+    return best;
+  }
+
+  attachClick() {
+    if (this.clickAttached) return;
+    this.clickAttached = true;
+    let timer = null;
+    this.mapDiv.addEventListener("click", (e) => {
+      const drag = this.mapDiv.querySelector(".nsewdrag");
+      if (!drag || e.target !== drag) return;
+      const rect = drag.getBoundingClientRect();
+      const full = this.mapDiv._fullLayout;
+      const x = full.xaxis.p2l(e.clientX - rect.left);
+      const y = full.yaxis.p2l(e.clientY - rect.top);
+      clearTimeout(timer);
+      timer = setTimeout(() => this.trigger("click", { x, y }), 280);  // a double click zooms out instead
+    });
+    this.mapDiv.addEventListener("dblclick", () => clearTimeout(timer));
+  }
+
+  onControl(e) {
+    const act = e.target.closest("button")?.dataset.act;
+    if (!act) return;
+    const last = this.frames.length - 1;
+    if (act === "play") return this.toggle();
+    this.pause();
+    const target = { first: 0, back: this.frame - 1, next: this.frame + 1, last }[act];
+    this.show(Math.max(0, Math.min(last, target)));
+  }
+
+  toggle() {
+    if (this.playing) return this.pause();
+    if (this.frame >= this.frames.length - 2) this.show(0);  // at the end (or the last update): from the start
+    this.playing = true;
+    this.playButton.innerHTML = ICONS.pause;
+    this.playButton.setAttribute("aria-pressed", "true");
+    this.position = this.frame;
+    this.lastTime = performance.now();
+    const tick = (now) => {
+      if (!this.playing) return;
+      const rate = (this.frames.length - 1) / PLAY_SECONDS * this.speed;  // frames per second
+      this.position = Math.min(this.frames.length - 1, this.position + rate * (now - this.lastTime) / 1000);
+      this.lastTime = now;
+      const f = Math.floor(this.position);
+      if (f !== this.frame) this.show(f);
+      if (this.position >= this.frames.length - 1) return this.pause();
+      this.raf = requestAnimationFrame(tick);
+    };
+    this.raf = requestAnimationFrame(tick);
+  }
+
+  pause() {
+    this.playing = false;
+    cancelAnimationFrame(this.raf);
+    this.playButton.innerHTML = ICONS.play;
+    this.playButton.setAttribute("aria-pressed", "false");
+  }
+
+  show(f) {
+    // Draw frame f: cursor markers, arrows, the charts' step line, the readout and the table.
+    this.frame = f;
+    const step = this.frames[f];
+    this.scrub.value = String(f);
+    const k = this.runs.length;
+    this.stepText.textContent = `step ${step} / ${this.data.steps}` + (this.frames.length < this.data.steps + 1 ? " (every shown step is computed; the scrubber skips between them)" : "");
+    const t0 = performance.now();
+    this.draw(f, step);
+    this.effLine.at(step);
+    this.lossLine.at(step);
+    this.root.dataset.frameMs = String(performance.now() - t0);
+    this.table(f, step);
+    this.framesDrawn += 1;
+    this.root.dataset.step = String(step);
+    this.root.dataset.framesDrawn = String(this.framesDrawn);
+  }
+
+  redrawSoon() {
+    if (this.redrawPending) return;
+    this.redrawPending = true;
+    requestAnimationFrame(() => { this.redrawPending = false; if (this.frames) this.show(this.frame); });
+  }
+
+  draw(f, step) {
+    // The cursor markers, the arrows and the lr preview on the overlay canvas.
+    const ov = this.overlay;
+    if (!ov.begin()) return;
+    const k = this.runs.length;
+    const arrows = this.arrowsBox.checked ? this.arrowData(f) : null;
+    if (this.previewPath) ov.polyline(this.previewPath, this.previewColor, 4);
+    if (arrows) {
+      this.data.arrow_kinds.forEach((kind, a) => {
+        for (let i = 0; i < k; i++) {
+          const seg = arrows[a][i];
+          if (seg[0].length) ov.arrow(seg, this.color(i), kind.line.width, kind.line.dash);
+        }
+      });
+    }
+    for (let i = 0; i < k; i++) {
+      if (this.swarm) {
+        const sf = this.nearestSwarmFrame(step), pos = this.swarm[i], n = this.data.starts;
+        ov.dots(pos, sf * n, n, this.color(i), 4);
+      } else {
+        const p = vec(this.runs[i].path, f);
+        ov.dot(p[0], p[1], this.color(i), 8.5);
+      }
+    }
+    ov.end();
+    this.keyBox.innerHTML = arrows ? this.arrowKey(step) : "";
+  }
+
+  nearestSwarmFrame(step) {
+    let best = 0;
+    for (let f = 0; f < this.swarmFrames.length; f++) if (Math.abs(this.swarmFrames[f] - step) < Math.abs(this.swarmFrames[best] - step)) best = f;
+    return best;
+  }
+
+  arrowData(f) {
+    // Per kind and configuration: [[x0, x1], [y0, y1]] from theta_s along the kind's vector,
+    // at the run's one scale per kind, shortened at the frame's edge.
+    const [[x0, x1], [y0, y1]] = this.data.bounds;
+    const out = [];
+    for (const kind of this.data.arrow_kinds) {
+      const scale = this.data.arrows[kind.key];
+      const field = { gradient: "grad", first_moment: "first", update: "update" }[kind.key];
+      const sign = kind.key === "update" ? 1 : -1;
+      out.push(this.runs.map((r) => {
+        const p = vec(r.path, f), v = vec(r[field], f);
+        if (!scale || !v || !Number.isFinite(v[0]) || !Number.isFinite(v[1]) || (v[0] === 0 && v[1] === 0)) return [[], []];
+        if (p[0] < x0 || p[0] > x1 || p[1] < y0 || p[1] > y1) return [[], []];
+        let d = [sign * v[0] * scale, sign * v[1] * scale], frac = 1;
+        for (const [c, lo, hi] of [[0, x0, x1], [1, y0, y1]]) {
+          if (d[c] > 0) frac = Math.min(frac, (hi - p[c]) / d[c]);
+          else if (d[c] < 0) frac = Math.min(frac, (lo - p[c]) / d[c]);
+        }
+        frac = Math.max(frac, 0);
+        return [[p[0], p[0] + frac * d[0]], [p[1], p[1] + frac * d[1]]];
+      }));
+    }
+    return out;
+  }
+
+  arrowKey(step) {
+    const glyph = { gradient: "┈┈", first_moment: "╌╌", update: "━━" };
+    const items = this.data.arrow_kinds.filter((kd) => this.data.arrows[kd.key]).reverse()
+      .map((kd) => `${glyph[kd.key]} ${kd.text} ×${fmt(this.data.arrows[kd.key])}`);
+    return items.length ? `<b>arrows at step ${step}</b> (one scale per run): ` + items.join(" &nbsp; ") : "";
+  }
+
+  status(r, step) {
+    if (step < r.stop) return "moving";
+    if (r.diverged_at >= 0) return `diverged at step ${r.diverged_at} (frozen at its last finite point)`;
+    if (r.converged_at >= 0) return `converged at step ${r.converged_at}`;
+    return "final point";
+  }
+
+  table(f, step) {
+    const rows = this.runs.map((r, i) => {
+      const p = vec(r.path, f), g = vec(r.grad, f), eff = vec(r.eff, f), upd = vec(r.update, f);
+      const m1 = vec(r.first, f), m2 = vec(r.second, f);
+      const status = this.status(r, step);
+      const next = step < this.data.steps;
+      let eq;
+      if (!next) eq = `θ<sub>${step}</sub> = ${vtext(p)}: final point, no further update`;
+      else if (status !== "moving") eq = `${status}: θ<sub>${step + 1}</sub> = θ<sub>${step}</sub> = ${vtext(p)}`;
+      else if (r.direction_form && eff[0] !== 0 && eff[1] !== 0) {
+        const d = [-upd[0] / eff[0], -upd[1] / eff[1]];
+        eq = `θ<sub>${step + 1}</sub> = θ<sub>${step}</sub> − η<sup>eff</sup> ⊙ d = ${vtext(p)} − ${vtext(eff)} ⊙ ${vtext(d)} = ${vtext([p[0] + upd[0], p[1] + upd[1]])}`;
+      } else eq = `θ<sub>${step + 1}</sub> = θ<sub>${step}</sub> + Δθ = ${vtext(p)} + ${vtext(upd)} = ${vtext([p[0] + upd[0], p[1] + upd[1]])}`;
+      const name = (label, v) => (label && v ? `${escapeHtml(label)} ${vtext(v)}` : "—");
+      return `<tr><td><span class="ov-swatch" style="background:${this.color(i)}"></span>${escapeHtml(r.label)}</td>
+        <td>${vtext(p)}</td><td>${fmt(r.loss[f])}</td><td>${vtext(g)}</td><td>${name(r.first_name, m1)}</td>
+        <td>${name(r.second_name, m2)}</td><td>${vtext(eff)}</td><td>${vtext(upd)}</td><td>${escapeHtml(status)}</td></tr>
+        <tr class="ov-eq"><td colspan="9">${eq}</td></tr>`;
+    });
+    const first = this.data.starts > 1 ? " — first start of the swarm" : "";
+    this.internals.innerHTML = `<div class="ov-title">Internals at step ${step}${first}</div>
+      <table><thead><tr><th>optimizer</th><th>θ</th><th>f(θ)</th><th>gradient</th><th>1st moment</th>
+      <th>2nd moment</th><th>eff. lr</th><th>update Δθ</th><th>status</th></tr></thead><tbody>${rows.join("")}</tbody></table>
+      <div class="ov-note">Gradient as the optimizer received it (after noise and clipping); moments are its state
+      after this step's update (torch.optim names); eff. lr multiplies the update direction d.</div>`;
+  }
+
+  buildPreview(preview) {
+    // The lr preview: while the slider moves, the chosen optimizer's path is the engine's run at
+    // the nearest of the precomputed learning rates; on release the exact value goes to the server.
+    this.preview = preview || null;
+    if (!preview) { this.previewBox.innerHTML = ""; return; }
+    this.previewPaths = preview.paths.map((row) => row.map(decode));
+    const options = preview.configs.map((k) => `<option value="${k}">${escapeHtml(this.runs[k].label)}</option>`).join("");
+    this.previewBox.innerHTML = `<div class="ov-title">Drag to explore the learning rate</div>
+      <div class="ov-preview-row"><select class="ov-preview-which" aria-label="optimizer to preview">${options}</select>
+      <input class="ov-preview-lr" type="range" min="0" max="1" step="1" aria-label="learning rate">
+      <span class="ov-preview-text"></span></div>`;
+    const which = this.previewBox.querySelector(".ov-preview-which");
+    const slider = this.previewBox.querySelector(".ov-preview-lr");
+    const text = this.previewBox.querySelector(".ov-preview-text");
+    const rowOf = () => preview.configs.indexOf(Number(which.value));
+    const place = () => {
+      const row = rowOf();
+      slider.max = String(preview.lrs[row].length - 1);
+      slider.value = String(preview.current[row]);
+      text.textContent = `lr = ${fmt(preview.current_lr[row])}: drag to see the path at other learning rates`;
+      this.previewPath = null;
+      if (this.frames) this.draw(this.frame, this.frames[this.frame]);
+    };
+    which.addEventListener("change", place);
+    slider.addEventListener("input", () => {
+      const row = rowOf();
+      const lrs = preview.lrs[row];
+      const j = Number(slider.value);
+      const t0 = performance.now();
+      this.previewPath = this.previewPaths[row][j];
+      this.previewColor = this.color(Number(which.value));
+      this.draw(this.frame, this.frames[this.frame]);
+      text.textContent = `preview: lr = ${fmt(lrs[j])}, the engine's run at the nearest of ${lrs.length} computed values (release to run it exactly)`;
+      this.previewFrames = (this.previewFrames || 0) + 1;
+      this.root.dataset.previewFrames = String(this.previewFrames);
+      this.root.dataset.previewMs = String(performance.now() - t0);
+    });
+    slider.addEventListener("change", () => {
+      const k = Number(which.value);
+      this.trigger("lr_pick", { config: k, lr: preview.lrs[rowOf()][Number(slider.value)] });
+    });
+    place();
+  }
+}
+
+export default function (component) {
+  const { data, setTriggerValue, parentElement } = component;
+  let view = parentElement.__optvisView;
+  if (!view) {
+    const root = document.createElement("div");
+    root.className = "ov-root";
+    parentElement.appendChild(root);
+    view = new MapView(root, setTriggerValue);
+    parentElement.__optvisView = view;
+  }
+  view.trigger = setTriggerValue;
+  if (data && data.id !== view.dataId) {
+    view.dataId = data.id;
+    view.pause();
+    view.update(data).then(() => { view.root.dataset.ready = data.id; })
+      .catch((err) => { view.root.dataset.error = String(err); view.root.prepend(Object.assign(document.createElement("div"), { className: "ov-error", textContent: String(err) })); });
+  }
+  return () => { view.pause(); };
+}
