@@ -149,14 +149,16 @@ def sequential(t, lr, schedulers, milestones):
 def warmup_cosine(t, lr, warmup_steps, start_factor, T_max, eta_min):
     """Linear warm-up from lr * start_factor to lr over warmup_steps, then cosine annealing over T_max
     steps: SequentialLR([LinearLR, CosineAnnealingLR], milestones=[warmup_steps])."""
-    return sequential(t, lr, *_warmup_cosine_parts(warmup_steps, start_factor, T_max, eta_min))
+    return sequential(t, lr, *_warmup_cosine_parts(dict(warmup_steps=warmup_steps, start_factor=start_factor,
+                                                        T_max=T_max, eta_min=eta_min)))
 
 
-def _warmup_cosine_parts(warmup_steps, start_factor, T_max, eta_min):
+def _warmup_cosine_parts(p):
     """The (schedulers, milestones) of the SequentialLR that warmup_cosine is."""
-    warm = ScheduleConfig("warmup", (("start_factor", start_factor), ("end_factor", 1.0),
-                                     ("total_iters", warmup_steps)))
-    return (warm, ScheduleConfig("cosine", (("T_max", T_max), ("eta_min", eta_min)))), (warmup_steps,)
+    warm = ScheduleConfig("warmup", (("start_factor", p["start_factor"]), ("end_factor", 1.0),
+                                     ("total_iters", p["warmup_steps"])))
+    cos = ScheduleConfig("cosine", (("T_max", p["T_max"]), ("eta_min", p["eta_min"])))
+    return (warm, cos), (p["warmup_steps"],)
 
 
 def inverse_sqrt(t, lr, alpha):
@@ -181,9 +183,10 @@ class ScheduleInfo:
     torch_class: str | None
     check: Callable | None = None  # cross-parameter rules, raise ValueError
     # the parameter holding other schedules (SequentialLR's schedulers), validated apart from
-    # the specs; the panel has no widget for it and offers such a schedule only through presets
-    # of it (warmup_cosine)
+    # the specs; the panel has no widget for it and offers its ready-made chain (warmup_cosine)
     children: str | None = None
+    # a SequentialLR: params -> (its schedulers, milestones), for "Copy as PyTorch"
+    parts: Callable | None = None
 
 
 _INT_POS = dict(kind="int", low=1, high=1e7)
@@ -192,7 +195,7 @@ _MILESTONES = dict(kind="ints", low=1, high=1e7)
 MAX_SEQUENCE = 8  # schedulers in one sequential schedule
 # In a sequential schedule torch's OneCycleLR raises once stepped past total_steps, and a nested
 # SequentialLR's recursive undo shifts its children: neither is offered.
-NOT_IN_SEQUENCE = ("onecycle", "sequential", "warmup_cosine")
+NOT_IN_SEQUENCE = ("onecycle", "warmup_cosine", "sequential")
 
 
 def _check_sequential(p):
@@ -283,13 +286,13 @@ SCHEDULES: dict[str, ScheduleInfo] = {
              _ETA_MIN),
             r"\eta_t = \begin{cases} \eta\,(f_0 + (1 - f_0)\,t/W) & t < W \\ \eta_{min} + \tfrac12(\eta - "
             r"\eta_{min})(1 + \cos(\pi (t - W) / T_{max})) & t \ge W \end{cases}",
-            "SequentialLR",
+            "SequentialLR", parts=_warmup_cosine_parts,
         ),
         ScheduleInfo(
             "sequential", "Sequential", sequential,
             (H("milestones", (50,), **_MILESTONES, help="steps at which the next scheduler takes over"),),
             r"\eta_t = \text{schedulers}_i(t - m_{i-1}),\ m_{i-1} \le t < m_i", "SequentialLR",
-            _check_sequential, children="schedulers",
+            _check_sequential, children="schedulers", parts=lambda p: (p["schedulers"], p["milestones"]),
         ),
         ScheduleInfo(
             "inverse_sqrt", "Inverse-sqrt time decay", inverse_sqrt,

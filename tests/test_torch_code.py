@@ -27,6 +27,11 @@ SCHEDULE_PARAMS = {
     "step": {"step_size": 30, "gamma": 0.5}, "exponential": {"gamma": 0.99}, "polynomial": {"total_iters": 100},
     "cosine": {"T_max": 60}, "warmup": {"total_iters": 20}, "cyclic": {"step_size_up": 20},
     "onecycle": {"total_steps": 100}, "inverse_sqrt": {"alpha": 0.1}, "sawtooth": {"period": 40},
+    "multistep": {"milestones": (20, 50, 90), "gamma": 0.5}, "constant_factor": {"factor": 0.25, "total_iters": 30},
+    "cosine_restarts": {"T_0": 15, "T_mult": 2, "eta_min": 1e-4},
+    "warmup_cosine": {"warmup_steps": 25, "start_factor": 0.05, "T_max": 100},
+    "sequential": {"schedulers": [("constant_factor", {"factor": 0.5, "total_iters": 10}), ("inverse_sqrt", {}),
+                                  "constant", ("cosine_restarts", {"T_0": 20})], "milestones": (15, 40, 80)},
 }
 
 
