@@ -222,6 +222,8 @@ ROUND_TRIP = state.make_config(
                       schedule=("cosine", {"T_max": 40, "eta_min": 1e-4})),
         get_optimizer("sgd", lr=0.1, momentum=0.9, nesterov=True, schedule=("onecycle", {"anneal_strategy": "linear"})),
         get_optimizer("rmsprop", lr=0.01, centered=True, schedule=("inverse_sqrt", {"alpha": 0.5})),
+        get_optimizer("adam", lr=0.02, schedule=("multistep", {"milestones": (10, 30, 60), "gamma": 0.5})),
+        get_optimizer("sgd", lr=0.05, schedule=("warmup_cosine", {"warmup_steps": 7, "start_factor": 0.2, "T_max": 70})),
     ),
 )
 
@@ -244,6 +246,7 @@ def test_query_params_round_trip_through_the_page():
     assert widget(at.slider, "opt0.adam.betas#1").value == 0.95
     assert widget(at.checkbox, "opt1.sgd.nesterov").value is True
     assert at.selectbox(key="opt1.schedule").value == "onecycle"
+    assert at.text_input(key="opt3.sched.multistep.milestones").value == "10, 30, 60"
     assert widget(at.number_input, "start.x").value == 1.25
     assert at.selectbox(key="backend").value == "torch"
     # and the page writes the same link back
@@ -409,6 +412,19 @@ def test_schedule_panel_and_preview():
     ok(at)
     assert config(at).optimizers[4].schedule.name == "step"
     assert any(len(f["data"]) == 1 and f["data"][0]["name"] == "lr" for f in figures(at))
+
+
+def test_milestones_are_typed_and_checked_by_name():
+    at = ok(page())
+    at.selectbox(key="opt4.schedule").set_value("multistep").run()
+    ok(at)
+    assert config(at).optimizers[4].schedule.params == (("milestones", (100, 200)), ("gamma", 0.1))
+    at.text_input(key="opt4.sched.multistep.milestones").input("50, 20").run()
+    assert any("milestones=" in e.value and "strictly increasing" in e.value for e in at.error)
+    assert len(config(at).optimizers) == 4  # left out, the others still run
+    at.text_input(key="opt4.sched.multistep.milestones").input("20 50,90").run()
+    ok(at)
+    assert dict(config(at).optimizers[4].schedule.params)["milestones"] == (20, 50, 90)
 
 
 # --- exports ---------------------------------------------------------------------------------------------

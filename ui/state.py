@@ -181,7 +181,7 @@ def _parse(spec: Hyperparameter, text: str, owner: str) -> Any:
             if lowered not in ("true", "false", "1", "0"):
                 raise ValueError
             value: Any = lowered in ("true", "1")
-        elif spec.kind == "pair":
+        elif spec.kind in ("pair", "ints"):
             value = tuple(float(v) for v in text.split(","))
         elif spec.kind == "int":
             number = float(text)
