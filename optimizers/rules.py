@@ -288,11 +288,28 @@ def radam(p, g, state, t, lr, hp, xp):
     return p + -1.0 * update, {"exp_avg": m, "exp_avg_sq": v}, eff
 
 
+# --- Sign methods ---------------------------------------------------------------------------
+
+
+def lion(p, g, state, t, lr, hp, xp):
+    """Lion (Chen et al. 2023), as lion-pytorch's update: decoupled weight decay first,
+    p <- p (1 - lr_t weight_decay); then c_t = b1 m_{t-1} + (1 - b1) g_t, p <- p - lr_t sign(c_t),
+    and m_t = b2 m_{t-1} + (1 - b2) g_t. sign(0) = 0, as torch.sign.
+    eff_lr = lr_t, the multiplier of sign(c_t).
+    """
+    b1, b2 = hp["betas"]
+    p = _decay(p, lr, hp)
+    c = state["exp_avg"] * b1 + (1 - b1) * g
+    m = state["exp_avg"] * b2 + (1 - b2) * g
+    return p + (-lr) * xp.sign(c), {"exp_avg": m}, _full(p, lr)
+
+
 def init_adamax(p, hp, xp):
     return {"exp_avg": p * 0, "exp_inf": p * 0}
 
 
 init_adadelta = zeros_state("square_avg", "acc_delta")
 init_radam = zeros_state("exp_avg", "exp_avg_sq")
+init_lion = zeros_state("exp_avg")
 init_stateless = zeros_state()
 

@@ -30,6 +30,8 @@ SETTINGS = [
     ("nadam", {"lr": 1e-2, "decoupled_weight_decay": True, "weight_decay": 0.1, "momentum_decay": 0.01}),
     ("radam", {"lr": 1e-2}),
     ("radam", {"lr": 1e-2, "weight_decay": 0.1, "betas": (0.9, 0.9)}),
+    ("lion", {"lr": 1e-3}),
+    ("lion", {"lr": 1e-2, "betas": (0.5, 0.9), "weight_decay": 0.1}),
     ("sgd", {"lr": 0.5}),  # diverges on rosenbrock: exercises the freezing bookkeeping
 ]
 FIELDS = ("path", "loss", "grad", "grad_norm", "eff_lr", "lr", "diverged_at", "converged_at",

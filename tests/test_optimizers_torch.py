@@ -175,7 +175,7 @@ def test_matches_torch_optim(reference, formulas, backends, name, index, problem
 
 
 def test_every_optimizer_is_covered():
-    assert set(CASES) | {"gnsgd"} == set(OPTIMIZERS)
+    assert set(CASES) | {"gnsgd", "lion"} == set(OPTIMIZERS)
     for name, (torch_class, _) in CASES.items():
         assert OPTIMIZERS[name].torch_class == torch_class
 
@@ -254,3 +254,41 @@ def test_gnsgd_closed_form_and_torch_sgd(reference, formulas, backends, kw, prob
                             set_lr=gnsgd_lr)
             assert_close(res.path[0, n], ref.path, what=f"{engine} torch SGD path")
             assert_close(res.eff_lr[0, n, :, 0], ref.lr, what="torch SGD lr")
+
+
+# --- lion: no torch.optim class, so lion-pytorch (Chen et al.'s reference loop) ----------------------
+
+
+LION = [dict(lr=1e-3), dict(lr=0.01, betas=(0.95, 0.98), weight_decay=0.1), dict(lr=3e-3, betas=(0.5, 0.9)),
+        dict(lr=2e-3, betas=(0.0, 1.0), weight_decay=1.0)]
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+@pytest.mark.parametrize("kw", LION, ids=str)
+def test_lion_matches_lion_pytorch(reference, formulas, backends, kw, problem):
+    lion_pytorch = pytest.importorskip("lion_pytorch")
+    params, starts = PROBLEMS[problem]
+    surface = get_surface(problem, **params)
+    refs = [reference(lion_pytorch.Lion, kw, torch_loss(formulas, problem), start, 100) for start in starts]
+    for engine in backends:
+        res = run(surface, get_optimizer("lion", **kw), starts, 100, tol=0, **engine)
+        for n, ref in enumerate(refs):
+            what = f"lion {kw} {engine} start {n}"
+            assert res.diverged_at[0, n] == -1, what
+            assert_close(res.path[0, n], ref.path, what=what + " path")
+            assert_close(res.state["exp_avg"][0, n], ref.state["exp_avg"], what=what + " exp_avg")
+            np.testing.assert_array_equal(res.eff_lr[0, n], np.broadcast_to(ref.lr[:, None], (100, 2)))
+
+
+def test_lion_takes_no_step_where_the_direction_is_zero(reference, formulas, engines):
+    """sign(0) = 0, as torch.sign: on an axis-aligned bowl from a point with x = 0 the x gradient is
+    exactly 0 at every step, so x stays 0 while y moves by lr a step; the compiled kernel agrees."""
+    lion_pytorch = pytest.importorskip("lion_pytorch")
+    params = dict(condition=20.0, angle=0.0)
+    start = (0.0, 2.0)
+    ref = reference(lion_pytorch.Lion, dict(lr=0.01), functools.partial(formulas.quadratic, **params), start, 50)
+    assert np.all(ref.path[:, 0] == 0)
+    for engine in engines:
+        res = run(get_surface("quadratic", **params), get_optimizer("lion", lr=0.01), [start], 50, tol=0, **engine)
+        np.testing.assert_array_equal(res.path[0, 0, :, 0], 0.0)
+        assert_close(res.path[0, 0], ref.path, what=str(engine))

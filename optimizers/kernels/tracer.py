@@ -281,6 +281,16 @@ def _binary(fn_name: str, py_fn):
     return f
 
 
+def _sign(x):
+    """np.sign of a scalar: 1.0, -1.0, 0.0 for either zero, NaN for NaN (torch.sign through
+    array_api_compat, as the Torch backend calls it, agrees)."""
+    if x > 0:
+        return 1.0
+    if x < 0:
+        return -1.0
+    return x - x
+
+
 def _nan_max(a, b):
     return a if (a != a or a >= b) and not (b != b) else b
 
@@ -299,6 +309,17 @@ class TraceXP:
     sin = staticmethod(_unary("math.sin", math.sin))
     cos = staticmethod(_unary("math.cos", math.cos))
     abs = staticmethod(_unary("abs", abs))
+
+    @staticmethod
+    def sign(x):
+        """np.sign, one conditional expression; its literals take the kernel's dtype, so a float32
+        entry stays float32, and x - x is 0.0 for either zero and NaN for NaN."""
+        if isinstance(x, Vec):
+            return Vec(TraceXP.sign(a) for a in x.items)
+        if not isinstance(x, Sym):
+            return _sign(x)
+        return _emit("({1} if {0} > {3} else ({2} if {0} < {3} else {0} - {0}))",
+                     None if x.val is None else _sign(x.val), x, 1.0, -1.0, 0.0)
     maximum = staticmethod(_binary("nan_max", _nan_max))
     minimum = staticmethod(_binary("nan_min", _nan_min))
 
