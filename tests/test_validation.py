@@ -46,8 +46,20 @@ LR_OWNERS = sorted(OPTIMIZERS)
 @pytest.mark.parametrize("name", LR_OWNERS)
 @pytest.mark.parametrize("lr", [-0.1, -1e-12, 1e3 * (1 + 1e-9), math.inf, math.nan])
 def test_lr_out_of_range(name, lr):
-    with raises(name, "lr=", allowed="[0, 1000]"):
+    allowed = "(0, 1000]" if name == "lion" else "[0, 1000]"  # lion-pytorch asserts lr > 0
+    with raises(name, "lr=", allowed=allowed):
         get_optimizer(name, lr=lr)
+
+
+@pytest.mark.parametrize("kw,param,allowed", [(dict(lr=0.0), "lr=", "(0, 1000]"),
+                                              (dict(betas=(1.5, 0.99)), "betas[0]=", "[0, 1]"),
+                                              (dict(betas=(0.9, -0.1)), "betas[1]=", "[0, 1]"),
+                                              (dict(weight_decay=-1.0), "weight_decay=", "[0, 10]")])
+def test_lion_hyperparameters_follow_lion_pytorch(kw, param, allowed):
+    """lion-pytorch asserts lr > 0 and 0 <= beta <= 1 (both ends allowed)."""
+    with raises("lion", param, allowed=allowed):
+        get_optimizer("lion", **kw)
+    get_optimizer("lion", betas=(0.0, 1.0))
 
 
 ADAM_FAMILY = ["adam", "adamw", "adamax", "nadam", "radam"]
