@@ -13,7 +13,7 @@ from hyperparams import Hyperparameter as H
 from hyperparams import validate
 
 from . import rules
-from .info import GRAD, M_HAT, NESTEROV, SGD_DIRECTION, SIGN, OptimizerInfo, TorchSnippet
+from .info import GRAD, M_HAT, NESTEROV, SGD_DIRECTION, SIGN, SIGN_GRAD, OptimizerInfo, TorchSnippet
 from .schedules import ScheduleConfig, as_schedule
 
 MAX_LR = 1e3
@@ -59,6 +59,14 @@ _ADAM_RULE = {
     "eff_lr_latex": r"\eta_t / (\sqrt{\hat v_t} + \epsilon)", "eff_lr_text": "eta_t / (sqrt(v_hat) + eps)",
     "direction": M_HAT,
 }
+
+def _check_rprop(hp):
+    (minus, plus), (low, high) = hp["etas"], hp["step_sizes"]
+    if not 0 < minus < 1 < plus:
+        raise ValueError(f"rprop: etas={hp['etas']!r} must satisfy 0 < etas[0] < 1 < etas[1]")
+    if low > high:
+        raise ValueError(f"rprop: step_sizes={hp['step_sizes']!r} must satisfy step_sizes[0] <= step_sizes[1]")
+
 
 # gnsgd in torch: plain SGD stepping the gradient rescaled in the training loop.
 _GNSGD_TORCH = TorchSnippet(
@@ -216,6 +224,24 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             eff_lr_latex=r"\eta_t r_t \sqrt{1-\beta_2^t} / (\sqrt{v_t}+\epsilon)",
             eff_lr_text="eta_t r_t sqrt(1-b2^t)/(sqrt(v_t)+eps) if rho_t > 5, else eta_t", direction=M_HAT,
             reference="Liu et al. 2020", torch_class="RAdam",
+        ),
+        OptimizerInfo(
+            name="rprop", title="Rprop", rule=rules.rprop, init=rules.init_rprop,
+            specs=(H("lr", 1e-2, low=0, high=MAX_LR, log=True, ui_low=1e-6, ui_high=10.0,
+                     help="initial step size of every parameter (the lr of step 1; later lrs play no part)"),
+                   H("etas", (0.5, 1.2), kind="pair", low=0, high=10, low_open=True,
+                     help="step-size factors (decrease, increase): 0 < etas[0] < 1 < etas[1]"),
+                   H("step_sizes", (1e-6, 50.0), kind="pair", low=0, high=1e6, log=True,
+                     help="smallest and largest step size")),
+            state_names=("prev", "step_size"),
+            latex=r"s_t = \operatorname{clip}\big(s_{t-1} \cdot \begin{cases} \eta_+ & g_t \tilde g_{t-1} > 0 \\"
+                  r" \eta_- & g_t \tilde g_{t-1} < 0 \\ 1 & \text{else} \end{cases},\ s_{min}, s_{max}\big),\quad"
+                  r" s_0 = \eta_1\\ \tilde g_t = \begin{cases} 0 & g_t \tilde g_{t-1} < 0 \\ g_t & \text{else}"
+                  r" \end{cases},\quad \theta_t = \theta_{t-1} - s_t \operatorname{sign}(\tilde g_t)",
+            text="s_t = clip(s_{t-1} * (eta+ if g_t g~_{t-1} > 0, eta- if < 0, else 1), s_min, s_max), s_0 = eta_1 "
+                 "(the lr of step 1); g~_t = 0 where g_t g~_{t-1} < 0, else g_t; theta -= s_t sign(g~_t)",
+            eff_lr_latex=r"s_t", eff_lr_text="s_t (the step size)", direction=SIGN_GRAD,
+            reference="Riedmiller & Braun 1993", torch_class="Rprop", check=_check_rprop,
         ),
         OptimizerInfo(
             name="lion", title="Lion", rule=rules.lion, init=rules.init_lion,

@@ -31,6 +31,8 @@ SETTINGS = [
     ("radam", {"lr": 1e-2}),
     ("radam", {"lr": 1e-2, "weight_decay": 0.1, "betas": (0.9, 0.9)}),
     ("lion", {"lr": 1e-3}),
+    ("rprop", {"lr": 1e-3}),
+    ("rprop", {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-4, 0.5)}),
     ("lion", {"lr": 1e-2, "betas": (0.5, 0.9), "weight_decay": 0.1}),
     ("sgd", {"lr": 0.5}),  # diverges on rosenbrock: exercises the freezing bookkeeping
 ]

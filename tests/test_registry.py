@@ -86,13 +86,18 @@ def _sign(res, k, s, hp):
     return np.sign(previous * b1 + (1 - b1) * res.grad[k, 0, s])
 
 
+def _sign_grad(res, k, s, hp):
+    """Rprop's sign(g~_t): the stored gradient, zeroed where its sign flipped."""
+    return np.sign(res.state["prev"][k, 0, s])
+
+
 DIRECTIONS = {"grad": lambda res, k, s, hp: res.grad[k, 0, s], "d": _sgd_direction, "m_hat": _m_hat,
-              "nesterov": _nesterov, "sign": _sign}
+              "nesterov": _nesterov, "sign": _sign, "sign_grad": _sign_grad}
 # configurations whose step is eff_lr ⊙ direction: coupled (here zero) weight decay, no buffer
 DIRECT = [("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.8, "nesterov": True}),
           ("gnsgd", {"alpha": 0.5}), ("adagrad", {"lr_decay": 0.01}), ("rmsprop", {"centered": True}),
           ("adadelta", {}), ("adam", {"amsgrad": True}), ("adamw", {"weight_decay": 0.0}), ("adamax", {}),
-          ("nadam", {}), ("radam", {}), ("lion", {})]
+          ("nadam", {}), ("radam", {}), ("lion", {}), ("rprop", {})]
 
 
 def _realised_direction(res, k):

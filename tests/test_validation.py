@@ -51,6 +51,15 @@ def test_lr_out_of_range(name, lr):
         get_optimizer(name, lr=lr)
 
 
+@pytest.mark.parametrize("kw,param", [(dict(etas=(1.0, 1.2)), "etas=(1.0, 1.2)"), (dict(etas=(0.5, 1.0)), "etas="),
+                                      (dict(etas=(0.0, 1.2)), "etas[0]="), (dict(step_sizes=(1.0, 0.5)), "step_sizes="),
+                                      (dict(step_sizes=(-1.0, 0.5)), "step_sizes[0]=")])
+def test_rprop_hyperparameters_follow_torch(kw, param):
+    """torch.optim.Rprop refuses etas outside 0 < etas[0] < 1 < etas[1]; step sizes need min <= max."""
+    with raises("rprop", param):
+        get_optimizer("rprop", **kw)
+
+
 @pytest.mark.parametrize("kw,param,allowed", [(dict(lr=0.0), "lr=", "(0, 1000]"),
                                               (dict(betas=(1.5, 0.99)), "betas[0]=", "[0, 1]"),
                                               (dict(betas=(0.9, -0.1)), "betas[1]=", "[0, 1]"),
@@ -360,6 +369,13 @@ def hyperparameters(draw, specs):
     return given, [bad] if bad else []
 
 
+def _rprop_culprits(hp):
+    """The parameters of rprop's cross-parameter rules that `hp` breaks: 0 < etas[0] < 1 < etas[1],
+    step_sizes[0] <= step_sizes[1]."""
+    (minus, plus), (low, high) = hp.get("etas", (0.5, 1.2)), hp.get("step_sizes", (1e-6, 50.0))
+    return [name for name, broken in (("etas", not 0 < minus < 1 < plus), ("step_sizes", low > high)) if broken]
+
+
 def _all_finite(res):
     arrays = [res.path, res.loss, res.grad, res.grad_norm, res.lr, res.eff_lr, res.ratio, *res.state.values()]
     return all(np.all(np.isfinite(a)) for a in arrays)
@@ -377,10 +393,11 @@ def test_random_hyperparameters_validate_or_run_finite(name):
         given_hp, invalid = drawn
         nesterov_rule = (name == "sgd" and not invalid and given_hp.get("nesterov")
                          and (given_hp.get("momentum", 0.0) <= 0 or given_hp.get("dampening", 0.0) != 0))
-        if invalid or nesterov_rule:
+        rprop_rule = [] if name != "rprop" or invalid else _rprop_culprits(given_hp)
+        if invalid or nesterov_rule or rprop_rule:
             with pytest.raises(ValueError) as err:
                 get_optimizer(name, **given_hp)
-            culprits = invalid or ["nesterov"]
+            culprits = invalid or rprop_rule or ["nesterov"]
             assert any(f"{c}=" in str(err.value) or f"{c}[" in str(err.value) for c in culprits), str(err.value)
             return
         config = get_optimizer(name, **given_hp)
