@@ -176,6 +176,9 @@ TORCH_CASES = {
              {"scheduler": lambda o: torch.optim.lr_scheduler.SequentialLR(o, [
                  torch.optim.lr_scheduler.LinearLR(o, start_factor=0.1, total_iters=20),
                  torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=450)], milestones=[20])}),
+    # per-parameter step sizes, and a gradient zeroed after each sign flip
+    "rprop": (get_optimizer("rprop", lr=1e-4, etas=(0.4, 1.1), step_sizes=(1e-6, 1e-2)),
+              lambda ps: torch.optim.Rprop(ps, lr=1e-4, etas=(0.4, 1.1), step_sizes=(1e-6, 1e-2)), {}),
 }
 
 
