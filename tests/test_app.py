@@ -224,6 +224,8 @@ ROUND_TRIP = state.make_config(
         get_optimizer("rmsprop", lr=0.01, centered=True, schedule=("inverse_sqrt", {"alpha": 0.5})),
         get_optimizer("adam", lr=0.02, schedule=("multistep", {"milestones": (10, 30, 60), "gamma": 0.5})),
         get_optimizer("sgd", lr=0.05, schedule=("warmup_cosine", {"warmup_steps": 7, "start_factor": 0.2, "T_max": 70})),
+        get_optimizer("rprop", lr=0.02, etas=(0.4, 1.3), step_sizes=(1e-5, 2.5)),
+        get_optimizer("lion", lr=3e-3, betas=(0.8, 0.95), weight_decay=0.1),
     ),
 )
 
@@ -247,6 +249,7 @@ def test_query_params_round_trip_through_the_page():
     assert widget(at.checkbox, "opt1.sgd.nesterov").value is True
     assert at.selectbox(key="opt1.schedule").value == "onecycle"
     assert at.text_input(key="opt3.sched.multistep.milestones").value == "10, 30, 60"
+    assert widget(at.number_input, "opt5.rprop.step_sizes#0").value == 1e-5  # a log-scale pair: exact inputs
     assert widget(at.number_input, "start.x").value == 1.25
     assert at.selectbox(key="backend").value == "torch"
     # and the page writes the same link back

@@ -8,7 +8,8 @@ Session State" conflict.
 
 A log-scale number has two widgets kept in sync by callbacks: a select slider over a 1-1.2-1.5-2-
 2.5-3-4-5-6-8 grid per decade under `key + "#log"`, and an exact number input under `key`, which
-holds the value. A pair (betas) is two sliders under `key + "#0"` and `key + "#1"`. A list of
+holds the value. A pair (betas) is two sliders under `key + "#0"` and `key + "#1"` (two number
+inputs for a log-scale pair). A list of
 whole numbers (milestones) is a text input holding them comma-separated.
 """
 
@@ -131,7 +132,8 @@ def _numbers(text: str) -> tuple[float, ...] | str:
 def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero: bool = False) -> Any:
     """Draw the widget(s) for one parameter and return its value (not yet checked).
 
-    bool: checkbox; choice: selectbox; int: number input; pair: two sliders; ints: a text input
+    bool: checkbox; choice: selectbox; int: number input; pair: two sliders (two number inputs with
+    spec.log); ints: a text input
     of comma-separated whole numbers; float with
     spec.log: log-grid select slider + exact number input (`zero`: the grid starts with 0,
     shown as "off"); other floats: a slider over the UI range (a number input when that range
@@ -157,6 +159,10 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
         values = []
         for i, name in enumerate(names):
             k = f"{key}#{i}"
+            if spec.log:  # values over decades (Rprop's step sizes, 1e-6 to 50): exact inputs, no slider
+                values.append(st.number_input(name, min_value=float(spec.low), max_value=float(spec.high), format="%g",
+                                              key=k, help=help_text))
+                continue
             lo, hi = float(min(spec.low, ss[k])), float(max(high, ss[k]))
             values.append(st.slider(name, lo, hi, step=PAIR_STEP, format="%.4f", key=k, help=help_text))
         return tuple(values)
