@@ -238,6 +238,14 @@ def test_encode_decode_round_trip(cfg):
     assert (decoded, preset, notes) == (cfg, "saddle", [])
 
 
+def test_a_link_to_a_sequence_falls_back_to_a_constant_lr():
+    """The panel has no widgets for a sequence's schedules (warmup_cosine is its one-choice chain)."""
+    notes = []
+    config = state.decode_optimizer("adam~lr:0.01~schedule:sequential~milestones:10", notes)
+    assert config == get_optimizer("adam", lr=0.01)
+    assert "unknown schedule 'sequential'" in notes[0]
+
+
 def test_query_params_round_trip_through_the_page():
     at = ok(page(state.encode(ROUND_TRIP)))
     assert not at.warning
