@@ -193,8 +193,9 @@ _INT_POS = dict(kind="int", low=1, high=1e7)
 _ETA_MIN = H("eta_min", 0.0, low=0, high=10, help="lowest lr")
 _MILESTONES = dict(kind="ints", low=1, high=1e7)
 MAX_SEQUENCE = 8  # schedulers in one sequential schedule
-# In a sequential schedule torch's OneCycleLR raises once stepped past total_steps, and a nested
-# SequentialLR's recursive undo shifts its children: neither is offered.
+# Not offered in a sequence: torch's OneCycleLR raises once stepped past total_steps; a nested
+# SequentialLR runs one step ahead in first place (the outer one undoes its children's first step
+# again) and raises NotImplementedError (no get_lr) at a milestone in a later place.
 NOT_IN_SEQUENCE = ("onecycle", "warmup_cosine", "sequential")
 
 
