@@ -96,42 +96,48 @@ def _filled(config: OptimizerConfig, templates: tuple[str, ...]) -> list[str]:
 def _scheduler_lines(config: OptimizerConfig) -> list[str]:
     if config.schedule.name == "constant":
         return ["# constant learning rate: no scheduler"]
-    comments, expression = _scheduler(config.schedule, config.lr)
-    return [*comments, f"scheduler = {expression}"]
+    comments, (first, *rest) = _scheduler(config.schedule, config.lr)
+    return [*comments, f"scheduler = {first}", *rest]
 
 
-def _scheduler(schedule: ScheduleConfig, lr: float) -> tuple[list[str], str]:
-    """(comment lines, the expression constructing the torch scheduler) of one schedule."""
+def _scheduler(schedule: ScheduleConfig, lr: float) -> tuple[list[str], list[str]]:
+    """(comment lines, the lines of the expression constructing the torch scheduler) of one schedule."""
     name, p = schedule.name, dict(schedule.params)
     sched = "torch.optim.lr_scheduler"
     if name in _SCHEDULERS:
         cls, keys = _SCHEDULERS[name]
         args = ", ".join(f"{k}={_literal(p[k])}" for k in keys)
-        return [], f"{sched}.{cls}(optimizer, {args})"
+        return [], [f"{sched}.{cls}(optimizer, {args})"]
     if name == "constant":  # inside a sequence
-        return [], f"{sched}.ConstantLR(optimizer, factor=1.0)"
+        return [], [f"{sched}.ConstantLR(optimizer, factor=1.0)"]
     if name == "cyclic":
         down = p["step_size_down"] or None  # 0 means "same as up", torch spells it None
-        return [], (f"{sched}.CyclicLR(\n    optimizer, base_lr={lr!r}, max_lr={p['max_lr']!r}, "
-                    f"step_size_up={p['step_size_up']!r},\n    step_size_down={down!r}, mode='triangular', "
-                    "cycle_momentum=False)")
+        return [], [
+            f"{sched}.CyclicLR(",
+            f"    optimizer, base_lr={lr!r}, max_lr={p['max_lr']!r}, step_size_up={p['step_size_up']!r},",
+            f"    step_size_down={down!r}, mode='triangular', cycle_momentum=False)",
+        ]
     if name == "onecycle":
-        return ["# the app's one-cycle peaks at the optimizer's lr (max_lr = lr)"], (
-            f"{sched}.OneCycleLR(\n    optimizer, max_lr={lr!r}, total_steps={p['total_steps']!r}, "
-            f"pct_start={p['pct_start']!r},\n    anneal_strategy={p['anneal_strategy']!r}, "
-            f"div_factor={p['div_factor']!r},\n    final_div_factor={p['final_div_factor']!r}, "
-            f"three_phase={p['three_phase']!r}, cycle_momentum=False)")
+        return ["# the app's one-cycle peaks at the optimizer's lr (max_lr = lr)"], [
+            f"{sched}.OneCycleLR(",
+            f"    optimizer, max_lr={lr!r}, total_steps={p['total_steps']!r}, pct_start={p['pct_start']!r},",
+            f"    anneal_strategy={p['anneal_strategy']!r}, div_factor={p['div_factor']!r},",
+            f"    final_div_factor={p['final_div_factor']!r}, three_phase={p['three_phase']!r}, "
+            "cycle_momentum=False)",
+        ]
     if name in _LAMBDAS:
         title = name.replace("_", " ")
         return ([f"# {title} has no torch class: LambdaLR with the same factor of the step count t"],
-                f"{sched}.LambdaLR(optimizer, lr_lambda={_LAMBDAS[name].format(**p)})")
+                [f"{sched}.LambdaLR(optimizer, lr_lambda={_LAMBDAS[name].format(**p)})"])
     if SCHEDULES[name].parts:
         children, milestones = SCHEDULES[name].parts(p)
-        parts = [_scheduler(child, lr) for child in children]
-        comments = [line for part_comments, _ in parts for line in part_comments]
-        inner = ",\n".join("        " + expr.replace("\n", "\n        ") for _, expr in parts)
-        return comments, (f"{sched}.SequentialLR(\n    optimizer,\n    schedulers=[\n{inner},\n    ],\n"
-                          f"    milestones={list(milestones)!r},\n)")
+        comments, lines = [], [f"{sched}.SequentialLR(", "    optimizer,", "    schedulers=["]
+        for child in children:
+            child_comments, child_lines = _scheduler(child, lr)
+            comments += child_comments
+            child_lines[-1] += ","
+            lines += ["        " + line for line in child_lines]
+        return comments, [*lines, "    ],", f"    milestones={list(milestones)!r},", ")"]
     raise ValueError(f"no PyTorch equivalent written for schedule {name!r}")  # pragma: no cover
 
 
