@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-Kind = str  # "float" | "int" | "bool" | "pair" | "choice" | "text"
+Kind = str  # "float" | "int" | "bool" | "pair" | "choice" | "ints" | "text"
+MAX_INTS = 32  # most entries of an "ints" parameter (a scheduler's milestones)
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,9 @@ class Hyperparameter:
     low, high: allowed closed/open interval for numbers (each element for "pair").
     low_open, high_open: whether the bound itself is excluded.
     log: the UI shows a log-scale slider (learning rates, eps).
-    kind: "float", "int", "bool", "pair" (two floats, e.g. betas), "choice" or "text" (a string,
-        checked further by its owner: a custom surface's formula).
+    kind: "float", "int", "bool", "pair" (two floats, e.g. betas), "choice", "ints" (1 to
+    MAX_INTS strictly increasing whole numbers, each in the range: a scheduler's milestones) or
+    "text" (a string, checked further by its owner: a custom surface's formula).
     choices: allowed values for kind "choice".
     ui_low, ui_high: slider range in the UI when narrower than the allowed range.
     help: one line shown as the widget's tooltip.
@@ -83,12 +85,29 @@ class Hyperparameter:
             if len(pair) != 2:
                 raise ValueError(f"{where}={value!r} must be a pair of numbers, each in {self.range_text()}")
             return tuple(self._check_number(v, f"{where}[{i}]") for i, v in enumerate(pair))
+        if self.kind == "ints":
+            return self._check_ints(value, where)
         number = self._check_number(value, where)
         if self.kind == "int":
             if number != int(number):
                 raise ValueError(f"{where}={value!r} must be a whole number in {self.range_text()}")
             return int(number)
         return number
+
+    def _check_ints(self, value: Any, where: str) -> tuple[int, ...]:
+        rule = f"must be 1 to {MAX_INTS} strictly increasing whole numbers, each in {self.range_text()}"
+        if isinstance(value, (str, bytes, dict, set, frozenset)):
+            raise ValueError(f"{where}={value!r} {rule}")
+        try:
+            items = tuple(value)
+        except TypeError:
+            raise ValueError(f"{where}={value!r} {rule}") from None
+        if not 1 <= len(items) <= MAX_INTS:
+            raise ValueError(f"{where}={value!r} {rule}")
+        numbers = tuple(self._check_number(v, f"{where}[{i}]") for i, v in enumerate(items))
+        if any(n != int(n) for n in numbers) or any(b <= a for a, b in zip(numbers, numbers[1:])):
+            raise ValueError(f"{where}={value!r} {rule}")
+        return tuple(int(n) for n in numbers)
 
     def _check_number(self, value: Any, where: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) and not _is_real_scalar(value):

@@ -22,8 +22,9 @@ class Direction:
     theta_t = theta_{t-1} - eff_lr ⊙ direction, unless decoupled weight decay or a buffer
     (OptimizerInfo.buffered_by) adds a term outside that product.
 
-    key: "grad" (g_t), "d" (SGD's d_t), "m_hat" (m_t / (1 - b1^t)) or "nesterov" (NAdam's
-    bracketed Nesterov direction).
+    key: "grad" (g_t), "d" (SGD's d_t), "m_hat" (m_t / (1 - b1^t)), "nesterov" (NAdam's
+    bracketed Nesterov direction), "sign" (Lion's sign(c_t)) or "sign_grad" (Rprop's sign(g~_t),
+    the gradient zeroed where its sign flipped).
     latex: the phrase the app writes after the eff_lr formula, e.g. r"\\text{ on } \\hat m_t".
     text: its name in the README's plain-text table.
     """
@@ -37,6 +38,8 @@ GRAD = Direction("grad", r"\text{ on } g_t", "g_t")
 SGD_DIRECTION = Direction("d", r"\text{ on } d_t", "d_t")
 M_HAT = Direction("m_hat", r"\text{ on } \hat m_t", "m_hat = m_t/(1-b1^t)")
 NESTEROV = Direction("nesterov", r"\text{ on the Nesterov direction}", "the bracket")
+SIGN = Direction("sign", r"\text{ on } \operatorname{sign}(c_t)", "sign(c_t)")
+SIGN_GRAD = Direction("sign_grad", r"\text{ on } \operatorname{sign}(\tilde g_t)", "sign(g~_t)")
 
 
 @dataclass(frozen=True)

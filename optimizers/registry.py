@@ -13,7 +13,7 @@ from hyperparams import Hyperparameter as H
 from hyperparams import validate
 
 from . import rules
-from .info import GRAD, M_HAT, NESTEROV, SGD_DIRECTION, OptimizerInfo, TorchSnippet
+from .info import GRAD, M_HAT, NESTEROV, SGD_DIRECTION, SIGN, SIGN_GRAD, OptimizerInfo, TorchSnippet
 from .schedules import ScheduleConfig, as_schedule
 
 MAX_LR = 1e3
@@ -60,6 +60,14 @@ _ADAM_RULE = {
     "direction": M_HAT,
 }
 
+def _check_rprop(hp):
+    (minus, plus), (low, high) = hp["etas"], hp["step_sizes"]
+    if not 0 < minus < 1 < plus:
+        raise ValueError(f"rprop: etas={hp['etas']!r} must satisfy 0 < etas[0] < 1 < etas[1]")
+    if low > high:
+        raise ValueError(f"rprop: step_sizes={hp['step_sizes']!r} must satisfy step_sizes[0] <= step_sizes[1]")
+
+
 # gnsgd in torch: plain SGD stepping the gradient rescaled in the training loop.
 _GNSGD_TORCH = TorchSnippet(
     setup=("# {title} has no torch.optim class: plain SGD on the gradient rescaled in train()",
@@ -69,6 +77,20 @@ _GNSGD_TORCH = TorchSnippet(
     loop=("with torch.no_grad():",
           "    g = params.grad + weight_decay * params if weight_decay else params.grad",
           "    params.grad = g / torch.sqrt(1 + alpha * torch.sum(g * g))"),
+)
+
+# Lion in torch: plain SGD stepping the Lion direction written into the gradient in the loop.
+_LION_TORCH = TorchSnippet(
+    setup=("# {title} has no torch.optim class: plain SGD on sign(c_t) written into the gradient in train()",
+           "# (the update of lion_pytorch.Lion(lr, betas, weight_decay), Chen et al. 2023).",
+           "beta1, beta2, weight_decay = {betas[0]!r}, {betas[1]!r}, {weight_decay!r}",
+           "exp_avg = torch.zeros_like(params)",
+           "optimizer = torch.optim.SGD([params], lr={lr!r})"),
+    loop=("with torch.no_grad():",
+          "    params.mul_(1 - optimizer.param_groups[0]['lr'] * weight_decay)",
+          "    g = params.grad.clone()",
+          "    params.grad = torch.sign(exp_avg * beta1 + (1 - beta1) * g)",
+          "    exp_avg.mul_(beta2).add_(g, alpha=1 - beta2)"),
 )
 
 OPTIMIZERS: dict[str, OptimizerInfo] = {
@@ -202,6 +224,41 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             eff_lr_latex=r"\eta_t r_t \sqrt{1-\beta_2^t} / (\sqrt{v_t}+\epsilon)",
             eff_lr_text="eta_t r_t sqrt(1-b2^t)/(sqrt(v_t)+eps) if rho_t > 5, else eta_t", direction=M_HAT,
             reference="Liu et al. 2020", torch_class="RAdam",
+        ),
+        OptimizerInfo(
+            name="rprop", title="Rprop", rule=rules.rprop, init=rules.init_rprop,
+            specs=(H("lr", 1e-2, low=0, high=MAX_LR, log=True, ui_low=1e-6, ui_high=10.0,
+                     help="initial step size of every parameter (the lr of step 1; later lrs play no part)"),
+                   H("etas", (0.5, 1.2), kind="pair", low=0, high=10, low_open=True,
+                     help="step-size factors (decrease, increase): 0 < etas[0] < 1 < etas[1]"),
+                   H("step_sizes", (1e-6, 50.0), kind="pair", low=0, high=1e6, log=True,
+                     help="smallest and largest step size")),
+            state_names=("prev", "step_size"),
+            latex=r"s_t = \operatorname{clip}\big(s_{t-1} \cdot \begin{cases} \eta_+ & g_t \tilde g_{t-1} > 0 \\"
+                  r" \eta_- & g_t \tilde g_{t-1} < 0 \\ 1 & \text{else} \end{cases},\ s_{min}, s_{max}\big),\quad"
+                  r" s_0 = \eta_1\\ \tilde g_t = \begin{cases} 0 & g_t \tilde g_{t-1} < 0 \\ g_t & \text{else}"
+                  r" \end{cases},\quad \theta_t = \theta_{t-1} - s_t \operatorname{sign}(\tilde g_t)",
+            text="s_t = clip(s_{t-1} * (eta+ if g_t g~_{t-1} > 0, eta- if < 0, else 1), s_min, s_max), s_0 = eta_1 "
+                 "(the lr of step 1); g~_t = 0 where g_t g~_{t-1} < 0, else g_t; theta -= s_t sign(g~_t)",
+            eff_lr_latex=r"s_t", eff_lr_text="s_t (the step size)", direction=SIGN_GRAD,
+            reference="Riedmiller & Braun 1993", torch_class="Rprop", check=_check_rprop,
+        ),
+        OptimizerInfo(
+            name="lion", title="Lion", rule=rules.lion, init=rules.init_lion,
+            specs=(H("lr", 1e-4, low=0, high=MAX_LR, low_open=True, log=True, ui_low=1e-6, ui_high=1.0,
+                     help="learning rate (scheduled base value): the size of every coordinate's step"),
+                   H("betas", (0.9, 0.99), kind="pair", low=0, high=1,
+                     help="interpolation weight of the step direction, decay rate of the momentum"),
+                   H("weight_decay", 0.0, low=0, high=10, ui_high=1.0,
+                     help="decoupled weight decay: the weights shrink by lr * weight_decay")),
+            state_names=("exp_avg",), first_moment=("exp_avg",),
+            latex=r"\theta \leftarrow \theta (1 - \eta_t \lambda),\quad c_t = \beta_1 m_{t-1} + (1-\beta_1) g_t"
+                  r"\\ \theta_t = \theta - \eta_t \operatorname{sign}(c_t),\quad m_t = \beta_2 m_{t-1} + (1-\beta_2) g_t",
+            text="theta *= 1 - eta_t weight_decay; c_t = b1 m_{t-1} + (1-b1) g_t; theta -= eta_t sign(c_t); "
+                 "m_t = b2 m_{t-1} + (1-b2) g_t",
+            eff_lr_latex=r"\eta_t", eff_lr_text="eta_t", direction=SIGN,
+            reference="Chen et al. 2023 (Symbolic Discovery of Optimization Algorithms); reference: lion-pytorch",
+            torch_snippet=_LION_TORCH,
         ),
     ]
 }

@@ -288,11 +288,50 @@ def radam(p, g, state, t, lr, hp, xp):
     return p + -1.0 * update, {"exp_avg": m, "exp_avg_sq": v}, eff
 
 
+# --- Sign methods ---------------------------------------------------------------------------
+
+
+def lion(p, g, state, t, lr, hp, xp):
+    """Lion (Chen et al. 2023), as lion-pytorch's update: decoupled weight decay first,
+    p <- p (1 - lr_t weight_decay); then c_t = b1 m_{t-1} + (1 - b1) g_t, p <- p - lr_t sign(c_t),
+    and m_t = b2 m_{t-1} + (1 - b2) g_t. sign(0) = 0, as torch.sign.
+    eff_lr = lr_t, the multiplier of sign(c_t).
+    """
+    b1, b2 = hp["betas"]
+    p = _decay(p, lr, hp)
+    c = state["exp_avg"] * b1 + (1 - b1) * g
+    m = state["exp_avg"] * b2 + (1 - b2) * g
+    return p + (-lr) * xp.sign(c), {"exp_avg": m}, _full(p, lr)
+
+
+def rprop(p, g, state, t, lr, hp, xp):
+    """Rprop (torch.optim.Rprop): a step size per parameter, grown by etas[1] while g_t keeps the
+    sign of the previous step's gradient, shrunk by etas[0] when it flips, within step_sizes.
+
+    The step sizes start at the lr of step 1 (torch fills them from the group's lr at the first
+    step; later lrs play no part). After a sign change the gradient counts as 0: no step, and the
+    next step compares with 0, as torch's Rprop does.
+    p <- p - step_size_t sign(g~_t), g~_t = 0 where the sign flipped, else g_t.
+    eff_lr = step_size_t, the multiplier of sign(g~_t).
+    """
+    eta_minus, eta_plus = hp["etas"]
+    low, high = hp["step_sizes"]
+    size = _select(t == 1, lambda: _full(p, lr), lambda: state["step_size"], xp)
+    agreement = xp.sign(g * state["prev"])
+    flipped = agreement < 0
+    factor = xp.where(agreement > 0, eta_plus, xp.where(flipped, eta_minus, _full(p, 1.0)))
+    size = xp.clip(size * factor, low, high)
+    g = xp.where(flipped, 0.0, g)
+    return p - xp.sign(g) * size, {"prev": g, "step_size": size}, size
+
+
 def init_adamax(p, hp, xp):
     return {"exp_avg": p * 0, "exp_inf": p * 0}
 
 
 init_adadelta = zeros_state("square_avg", "acc_delta")
 init_radam = zeros_state("exp_avg", "exp_avg_sq")
+init_lion = zeros_state("exp_avg")
+init_rprop = zeros_state("prev", "step_size")
 init_stateless = zeros_state()
 

@@ -101,6 +101,66 @@ def _check_onecycle(p):
         )
 
 
+def multistep(t, lr, milestones, gamma):
+    """MultiStepLR: lr * gamma ** (number of milestones <= t)."""
+    return lr * gamma ** np.searchsorted(milestones, t, side="right")
+
+
+def constant_factor(t, lr, factor, total_iters):
+    """ConstantLR: lr * factor before step total_iters, lr from there on."""
+    return lr * np.where(t < total_iters, factor, 1.0)
+
+
+def cosine_restarts(t, lr, T_0, T_mult, eta_min):
+    """CosineAnnealingWarmRestarts: cosine from lr down towards eta_min over a cycle of T_i steps,
+    then back to lr; T_i = T_0 T_mult^i."""
+    begin, length = _restart_cycles(t, T_0, T_mult)
+    return eta_min + (lr - eta_min) * (1 + np.cos(math.pi * (t - begin) / length)) / 2
+
+
+def _restart_cycles(t, T_0, T_mult):
+    """(first step, length) of the warm-restart cycle holding each step, in integers as torch counts."""
+    if T_mult == 1:
+        return t - t % T_0, np.full(t.shape, T_0)
+    begin, length = np.zeros_like(t), np.full(t.shape, T_0)
+    start, size = T_0, T_0 * T_mult  # cycle lengths grow geometrically: a few dozen cycles at most
+    while t.size and start <= t.max():
+        later = t >= start
+        begin[later], length[later] = start, size
+        start, size = start + size, size * T_mult
+    return begin, length
+
+
+def sequential(t, lr, schedulers, milestones):
+    """SequentialLR: schedulers[i] from milestones[i - 1] on, its step count starting again at 0 there.
+
+    At a milestone torch sets the next scheduler's closed form at step 0 (`_update_lr(0)`), then
+    steps it on: the closed forms here, restarted, are torch's numbers.
+    """
+    part = np.searchsorted(milestones, t, side="right")
+    starts = (0, *milestones)
+    out = np.empty(t.shape, dtype=np.float64)
+    for i, schedule in enumerate(schedulers):
+        here = part == i
+        out[here] = schedule.at(t[here] - starts[i], lr)
+    return out
+
+
+def warmup_cosine(t, lr, warmup_steps, start_factor, T_max, eta_min):
+    """Linear warm-up from lr * start_factor to lr over warmup_steps, then cosine annealing over T_max
+    steps: SequentialLR([LinearLR, CosineAnnealingLR], milestones=[warmup_steps])."""
+    return sequential(t, lr, *_warmup_cosine_parts(dict(warmup_steps=warmup_steps, start_factor=start_factor,
+                                                        T_max=T_max, eta_min=eta_min)))
+
+
+def _warmup_cosine_parts(p):
+    """The (schedulers, milestones) of the SequentialLR that warmup_cosine is."""
+    warm = ScheduleConfig("warmup", (("start_factor", p["start_factor"]), ("end_factor", 1.0),
+                                     ("total_iters", p["warmup_steps"])))
+    cos = ScheduleConfig("cosine", (("T_max", p["T_max"]), ("eta_min", p["eta_min"])))
+    return (warm, cos), (p["warmup_steps"],)
+
+
 def inverse_sqrt(t, lr, alpha):
     """Inverse-square-root time decay: lr / sqrt(1 + alpha t)."""
     return lr / np.sqrt(1 + alpha * t)
@@ -122,9 +182,30 @@ class ScheduleInfo:
     latex: str
     torch_class: str | None
     check: Callable | None = None  # cross-parameter rules, raise ValueError
+    # the parameter holding other schedules (SequentialLR's schedulers), validated apart from
+    # the specs; the panel has no widget for it and offers its ready-made chain (warmup_cosine)
+    children: str | None = None
+    # a SequentialLR: params -> (its schedulers, milestones), for "Copy as PyTorch"
+    parts: Callable | None = None
 
 
 _INT_POS = dict(kind="int", low=1, high=1e7)
+_ETA_MIN = H("eta_min", 0.0, low=0, high=10, help="lowest lr")
+_MILESTONES = dict(kind="ints", low=1, high=1e7)
+MAX_SEQUENCE = 8  # schedulers in one sequential schedule
+# Not offered in a sequence: torch's OneCycleLR raises once stepped past total_steps; a nested
+# SequentialLR runs one step ahead in first place (the outer one undoes its children's first step
+# again) and raises NotImplementedError (no get_lr) at a milestone in a later place.
+NOT_IN_SEQUENCE = ("onecycle", "warmup_cosine", "sequential")
+
+
+def _check_sequential(p):
+    schedulers, milestones = p["schedulers"], p["milestones"]
+    if len(milestones) != len(schedulers) - 1:
+        raise ValueError(
+            f"schedule sequential: milestones={milestones!r} must hold one step fewer than there are "
+            f"schedulers ({len(schedulers)})"
+        )
 
 SCHEDULES: dict[str, ScheduleInfo] = {
     s.name: s
@@ -149,8 +230,7 @@ SCHEDULES: dict[str, ScheduleInfo] = {
         ),
         ScheduleInfo(
             "cosine", "Cosine annealing", cosine,
-            (H("T_max", 500, **_INT_POS, help="half-period in steps"),
-             H("eta_min", 0.0, low=0, high=10, help="lowest lr")),
+            (H("T_max", 500, **_INT_POS, help="half-period in steps"), _ETA_MIN),
             r"\eta_t = \eta_{min} + \tfrac12(\eta - \eta_{min})(1 + \cos(\pi t / T_{max}))",
             "CosineAnnealingLR",
         ),
@@ -179,6 +259,43 @@ SCHEDULES: dict[str, ScheduleInfo] = {
             r"\eta_t:\ \eta/d \nearrow \eta \searrow \eta/(d\,d_f)", "OneCycleLR", _check_onecycle,
         ),
         ScheduleInfo(
+            "multistep", "Multi-step decay", multistep,
+            (H("milestones", (100, 200), **_MILESTONES, help="steps at which the lr is multiplied by gamma"),
+             H("gamma", 0.1, low=0, high=1, low_open=True, help="decay factor")),
+            r"\eta_t = \eta\,\gamma^{|\{m_i \le t\}|}", "MultiStepLR",
+        ),
+        ScheduleInfo(
+            "constant_factor", "Constant factor, then full lr", constant_factor,
+            (H("factor", 1 / 3, low=0, high=1, low_open=True, help="lr multiplier before total_iters"),
+             H("total_iters", 5, **_INT_POS, help="steps run at the reduced lr")),
+            r"\eta_t = \eta\,(f \text{ if } t < T \text{ else } 1)", "ConstantLR",
+        ),
+        ScheduleInfo(
+            "cosine_restarts", "Cosine with warm restarts", cosine_restarts,
+            (H("T_0", 100, **_INT_POS, help="length of the first cycle in steps"),
+             H("T_mult", 1, kind="int", low=1, high=10, help="each cycle is T_mult times longer than the last"),
+             _ETA_MIN),
+            r"\eta_t = \eta_{min} + \tfrac12(\eta - \eta_{min})(1 + \cos(\pi T_{cur} / T_i)),\ "
+            r"T_i = T_0 T_{mult}^i",
+            "CosineAnnealingWarmRestarts",
+        ),
+        ScheduleInfo(
+            "warmup_cosine", "Warm-up, then cosine", warmup_cosine,
+            (H("warmup_steps", 50, **_INT_POS, help="steps of linear warm-up from start_factor * lr to lr"),
+             H("start_factor", 0.1, low=0, high=1, low_open=True, help="lr multiplier at step 0"),
+             H("T_max", 450, **_INT_POS, help="cosine half-period in steps, counted from the end of the warm-up"),
+             _ETA_MIN),
+            r"\eta_t = \begin{cases} \eta\,(f_0 + (1 - f_0)\,t/W) & t < W \\ \eta_{min} + \tfrac12(\eta - "
+            r"\eta_{min})(1 + \cos(\pi (t - W) / T_{max})) & t \ge W \end{cases}",
+            "SequentialLR", parts=_warmup_cosine_parts,
+        ),
+        ScheduleInfo(
+            "sequential", "Sequential", sequential,
+            (H("milestones", (50,), **_MILESTONES, help="steps at which the next scheduler takes over"),),
+            r"\eta_t = \text{schedulers}_i(t - m_{i-1}),\ m_{i-1} \le t < m_i", "SequentialLR",
+            _check_sequential, children="schedulers", parts=lambda p: (p["schedulers"], p["milestones"]),
+        ),
+        ScheduleInfo(
             "inverse_sqrt", "Inverse-sqrt time decay", inverse_sqrt,
             (H("alpha", 0.01, low=0, high=1e3, help="decay rate per step"),),
             r"\eta_t = \eta / \sqrt{1 + \alpha t}", None,
@@ -201,7 +318,10 @@ class ScheduleConfig:
 
     def values(self, lr: float, steps: int) -> np.ndarray:
         """The learning rate used at each of `steps` steps: float64 [steps]."""
-        t = np.arange(steps)
+        return self.at(np.arange(steps), lr)
+
+    def at(self, t: np.ndarray, lr: float) -> np.ndarray:
+        """The learning rate at the integer steps t [T]: float64 [T]."""
         return np.asarray(SCHEDULES[self.name].fn(t, lr, **dict(self.params)), dtype=np.float64)
 
 
@@ -209,10 +329,36 @@ def get_schedule(name: str = "constant", **params) -> ScheduleConfig:
     """Validate a schedule by name and parameters; ValueError names what is wrong."""
     if not isinstance(name, str) or name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULES)}")
-    checked = validate(f"schedule {name}", SCHEDULES[name].specs, params)
-    if SCHEDULES[name].check:
-        SCHEDULES[name].check(checked)
+    info = SCHEDULES[name]
+    children = {}
+    if info.children:
+        if info.children not in params:
+            raise ValueError(f"schedule {name}: {info.children} is missing: give a list of schedules")
+        children[info.children] = _children(name, info.children, params.pop(info.children))
+    checked = {**children, **validate(f"schedule {name}", info.specs, params)}
+    if info.check:
+        info.check(checked)
     return ScheduleConfig(name, tuple(checked.items()))
+
+
+def _children(owner: str, field: str, value) -> tuple[ScheduleConfig, ...]:
+    """A list of 2 to MAX_SEQUENCE schedules (names, (name, params) pairs or ScheduleConfigs), validated."""
+    where = f"schedule {owner}: {field}"
+    if isinstance(value, (str, bytes, Mapping, ScheduleConfig)) or not hasattr(value, "__len__"):
+        raise ValueError(f"{where}={value!r} must be a list of 2 to {MAX_SEQUENCE} schedules")
+    if not 2 <= len(value) <= MAX_SEQUENCE:
+        raise ValueError(f"{where}={value!r} must be a list of 2 to {MAX_SEQUENCE} schedules")
+    out = []
+    for i, child in enumerate(value):
+        try:
+            config = as_schedule(child)
+        except ValueError as exc:
+            raise ValueError(f"{where}[{i}]: {exc}") from None
+        if config.name in NOT_IN_SEQUENCE:
+            raise ValueError(f"{where}[{i}]={config.name!r} cannot be part of a sequence; allowed: "
+                             f"{', '.join(n for n in SCHEDULES if n not in NOT_IN_SEQUENCE)}")
+        out.append(config)
+    return tuple(out)
 
 
 def as_schedule(schedule) -> ScheduleConfig:

@@ -9,6 +9,7 @@ values, and defines `train(loss_fn, steps)`, the loop that `optimizers.run` mirr
 from __future__ import annotations
 
 from .registry import OptimizerConfig
+from .schedules import SCHEDULES, ScheduleConfig
 
 # Our schedule parameters use torch's names; these are passed through unchanged.
 _SCHEDULERS = {
@@ -17,7 +18,11 @@ _SCHEDULERS = {
     "polynomial": ("PolynomialLR", ("total_iters", "power")),
     "cosine": ("CosineAnnealingLR", ("T_max", "eta_min")),
     "warmup": ("LinearLR", ("start_factor", "end_factor", "total_iters")),
+    "multistep": ("MultiStepLR", ("milestones", "gamma")),
+    "constant_factor": ("ConstantLR", ("factor", "total_iters")),
+    "cosine_restarts": ("CosineAnnealingWarmRestarts", ("T_0", "T_mult", "eta_min")),
 }
+
 
 # Schedules torch lacks, written as LambdaLR factors of the step count t (lr_t = lr * factor).
 _LAMBDAS = {
@@ -42,7 +47,7 @@ def torch_code(
     loop when given. Gradient noise has no torch.optim counterpart and is left as a comment.
     """
     hp = dict(config.hparams)
-    lines = ["import math", ""] if config.schedule.name in _LAMBDAS else []
+    lines = ["import math", ""] if _uses_math(config.schedule) else []
     # float64 throughout, as the app computes: torch keeps step counters and NAdam's momentum
     # product in the default dtype, which would otherwise be float32.
     lines += ["import torch", "", "torch.set_default_dtype(torch.float64)"]
@@ -68,6 +73,13 @@ def torch_code(
     return "\n".join(lines)
 
 
+def _uses_math(schedule: ScheduleConfig) -> bool:
+    """Whether the snippet's scheduler needs `import math` (a LambdaLR, alone or in a sequence)."""
+    parts = SCHEDULES[schedule.name].parts
+    children = parts(dict(schedule.params))[0] if parts else ()
+    return schedule.name in _LAMBDAS or any(_uses_math(child) for child in children)
+
+
 def _optimizer_lines(config: OptimizerConfig, hp: dict) -> list[str]:
     info = config.info
     if info.torch_class is None:  # the registry's source for a rule torch.optim lacks
@@ -82,25 +94,32 @@ def _filled(config: OptimizerConfig, templates: tuple[str, ...]) -> list[str]:
 
 
 def _scheduler_lines(config: OptimizerConfig) -> list[str]:
-    name, p, lr = config.schedule.name, dict(config.schedule.params), config.lr
-    if name == "constant":
+    if config.schedule.name == "constant":
         return ["# constant learning rate: no scheduler"]
+    comments, (first, *rest) = _scheduler(config.schedule, config.lr)
+    return [*comments, f"scheduler = {first}", *rest]
+
+
+def _scheduler(schedule: ScheduleConfig, lr: float) -> tuple[list[str], list[str]]:
+    """(comment lines, the lines of the expression constructing the torch scheduler) of one schedule."""
+    name, p = schedule.name, dict(schedule.params)
     sched = "torch.optim.lr_scheduler"
     if name in _SCHEDULERS:
         cls, keys = _SCHEDULERS[name]
-        args = ", ".join(f"{k}={p[k]!r}" for k in keys)
-        return [f"scheduler = {sched}.{cls}(optimizer, {args})"]
+        args = ", ".join(f"{k}={_literal(p[k])}" for k in keys)
+        return [], [f"{sched}.{cls}(optimizer, {args})"]
+    if name == "constant":  # inside a sequence
+        return [], [f"{sched}.ConstantLR(optimizer, factor=1.0)"]
     if name == "cyclic":
         down = p["step_size_down"] or None  # 0 means "same as up", torch spells it None
-        return [
-            f"scheduler = {sched}.CyclicLR(",
+        return [], [
+            f"{sched}.CyclicLR(",
             f"    optimizer, base_lr={lr!r}, max_lr={p['max_lr']!r}, step_size_up={p['step_size_up']!r},",
             f"    step_size_down={down!r}, mode='triangular', cycle_momentum=False)",
         ]
     if name == "onecycle":
-        return [
-            "# the app's one-cycle peaks at the optimizer's lr (max_lr = lr)",
-            f"scheduler = {sched}.OneCycleLR(",
+        return ["# the app's one-cycle peaks at the optimizer's lr (max_lr = lr)"], [
+            f"{sched}.OneCycleLR(",
             f"    optimizer, max_lr={lr!r}, total_steps={p['total_steps']!r}, pct_start={p['pct_start']!r},",
             f"    anneal_strategy={p['anneal_strategy']!r}, div_factor={p['div_factor']!r},",
             f"    final_div_factor={p['final_div_factor']!r}, three_phase={p['three_phase']!r}, "
@@ -108,11 +127,23 @@ def _scheduler_lines(config: OptimizerConfig) -> list[str]:
         ]
     if name in _LAMBDAS:
         title = name.replace("_", " ")
-        return [
-            f"# {title} has no torch class: LambdaLR with the same factor of the step count t",
-            f"scheduler = {sched}.LambdaLR(optimizer, lr_lambda={_LAMBDAS[name].format(**p)})",
-        ]
+        return ([f"# {title} has no torch class: LambdaLR with the same factor of the step count t"],
+                [f"{sched}.LambdaLR(optimizer, lr_lambda={_LAMBDAS[name].format(**p)})"])
+    if SCHEDULES[name].parts:
+        children, milestones = SCHEDULES[name].parts(p)
+        comments, lines = [], [f"{sched}.SequentialLR(", "    optimizer,", "    schedulers=["]
+        for child in children:
+            child_comments, child_lines = _scheduler(child, lr)
+            comments += child_comments
+            child_lines[-1] += ","
+            lines += ["        " + line for line in child_lines]
+        return comments, [*lines, "    ],", f"    milestones={list(milestones)!r},", ")"]
     raise ValueError(f"no PyTorch equivalent written for schedule {name!r}")  # pragma: no cover
+
+
+def _literal(value) -> str:
+    """Python source of a schedule parameter: milestones as the list torch documents."""
+    return repr(list(value)) if isinstance(value, tuple) else repr(value)
 
 
 def _scheduler_step_lines(config: OptimizerConfig) -> list[str]:

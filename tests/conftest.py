@@ -102,12 +102,14 @@ def _torch_reference(optimizer, kw, loss, start, steps, *, scheduler=None, clip_
                      noise=None, set_lr=None):
     """Run torch.optim.<optimizer>(**kw) from `start` for `steps` steps on `loss` (a callable p -> loss).
 
+    optimizer: a torch.optim class name, or a class of the same interface (lion_pytorch.Lion).
+
     scheduler: callable opt -> lr_scheduler, stepped after each optimizer step.
     noise: [steps, 2] added to the gradient before clipping.
     set_lr: callable (t, p, grad) -> lr set on the optimizer just before step t.
     """
     p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
-    opt = getattr(torch.optim, optimizer)([p], **kw)
+    opt = (getattr(torch.optim, optimizer) if isinstance(optimizer, str) else optimizer)([p], **kw)
     sched = scheduler(opt) if scheduler else None
     path, grads, lrs, states = [p.detach().clone()], [], [], []
     for t in range(steps):

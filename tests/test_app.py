@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import ui.compute
+import ui.map_component
 from optimizers import OPTIMIZERS, get_optimizer, kernels, run
 from surfaces import SURFACES
 from ui import state
@@ -48,8 +49,22 @@ def figures(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 
+def component_data(at: AppTest) -> dict | None:
+    """The data the map component (ui/map_component) received, None when the page drew none."""
+    found = [e for e in at.get("bidi_component") if e.proto.component_name == "optvis_map"]
+    if not found:
+        return None
+    (element,) = found
+    proto = element.proto
+    return json.loads(proto.json if proto.WhichOneof("data") == "json" else proto.mixed.json)
+
+
 def contour(at: AppTest) -> dict:
-    """The map: the figure with the click grid."""
+    """The map: the component's map figure, or (3-D toggle off, component unavailable) the
+    server-drawn figure with the click grid."""
+    data = component_data(at)
+    if data is not None:
+        return data["map"]
     (fig,) = [f for f in figures(at) if any(t.get("meta", {}).get("role") == "click" for t in f["data"])]
     return fig
 
@@ -120,8 +135,9 @@ def test_default_view():
     assert len(traces(fig, "path")) == 5
     assert not at.error
     assert query(at)["surface"] == ["rosenbrock"] and len(query(at)["opt"]) == 5
-    # the views: map, loss, distance, gradient norm, effective lr; the results table; the rules
-    assert len(figures(at)) >= 5
+    # the views: map, loss, distance, gradient norm, effective lr (the map component holds the
+    # map, the effective lr and a loss chart); the results table; the rules
+    assert len(figures(at)) + (3 if component_data(at) else 0) >= 5
     assert len(summary_table(at)) == 5
     assert any("torch.optim.Adam(" in c.value for c in at.code)
     assert len(at.latex) >= 5
@@ -222,6 +238,10 @@ ROUND_TRIP = state.make_config(
                       schedule=("cosine", {"T_max": 40, "eta_min": 1e-4})),
         get_optimizer("sgd", lr=0.1, momentum=0.9, nesterov=True, schedule=("onecycle", {"anneal_strategy": "linear"})),
         get_optimizer("rmsprop", lr=0.01, centered=True, schedule=("inverse_sqrt", {"alpha": 0.5})),
+        get_optimizer("adam", lr=0.02, schedule=("multistep", {"milestones": (10, 30, 60), "gamma": 0.5})),
+        get_optimizer("sgd", lr=0.05, schedule=("warmup_cosine", {"warmup_steps": 7, "start_factor": 0.2, "T_max": 70})),
+        get_optimizer("rprop", lr=0.02, etas=(0.4, 1.3), step_sizes=(1e-5, 2.5)),
+        get_optimizer("lion", lr=3e-3, betas=(0.8, 0.95), weight_decay=0.1),
     ),
 )
 
@@ -234,6 +254,14 @@ def test_encode_decode_round_trip(cfg):
     assert (decoded, preset, notes) == (cfg, "saddle", [])
 
 
+def test_a_link_to_a_sequence_falls_back_to_a_constant_lr():
+    """The panel has no widgets for a sequence's schedules (warmup_cosine is its one-choice chain)."""
+    notes = []
+    config = state.decode_optimizer("adam~lr:0.01~schedule:sequential~milestones:10", notes)
+    assert config == get_optimizer("adam", lr=0.01)
+    assert "unknown schedule 'sequential'" in notes[0]
+
+
 def test_query_params_round_trip_through_the_page():
     at = ok(page(state.encode(ROUND_TRIP)))
     assert not at.warning
@@ -244,6 +272,8 @@ def test_query_params_round_trip_through_the_page():
     assert widget(at.slider, "opt0.adam.betas#1").value == 0.95
     assert widget(at.checkbox, "opt1.sgd.nesterov").value is True
     assert at.selectbox(key="opt1.schedule").value == "onecycle"
+    assert at.text_input(key="opt3.sched.multistep.milestones").value == "10, 30, 60"
+    assert widget(at.number_input, "opt5.rprop.step_sizes#0").value == 1e-5  # a log-scale pair: exact inputs
     assert widget(at.number_input, "start.x").value == 1.25
     assert at.selectbox(key="backend").value == "torch"
     # and the page writes the same link back
@@ -334,7 +364,14 @@ def engine_calls(monkeypatch) -> list:
     return calls
 
 
-def test_scrubber_moves_markers_without_recomputing(engine_calls):
+@pytest.fixture
+def server_drawn_map(monkeypatch):
+    """The page as it draws without the map component (Plotly.js cannot be served): playback by
+    server reruns."""
+    monkeypatch.setattr(ui.map_component, "available", lambda: False)
+
+
+def test_scrubber_moves_markers_without_recomputing(engine_calls, server_drawn_map):
     calls = engine_calls
     at = ok(page())
     assert len(calls) == 1
@@ -411,6 +448,19 @@ def test_schedule_panel_and_preview():
     assert any(len(f["data"]) == 1 and f["data"][0]["name"] == "lr" for f in figures(at))
 
 
+def test_milestones_are_typed_and_checked_by_name():
+    at = ok(page())
+    at.selectbox(key="opt4.schedule").set_value("multistep").run()
+    ok(at)
+    assert config(at).optimizers[4].schedule.params == (("milestones", (100, 200)), ("gamma", 0.1))
+    at.text_input(key="opt4.sched.multistep.milestones").input("50, 20").run()
+    assert any("milestones=" in e.value and "strictly increasing" in e.value for e in at.error)
+    assert len(config(at).optimizers) == 4  # left out, the others still run
+    at.text_input(key="opt4.sched.multistep.milestones").input("20 50,90").run()
+    ok(at)
+    assert dict(config(at).optimizers[4].schedule.params)["milestones"] == (20, 50, 90)
+
+
 # --- exports ---------------------------------------------------------------------------------------------
 
 
@@ -430,7 +480,7 @@ def test_csv_rows_match_the_result():
     assert table["final loss"][3] == res.loss[3, 0, stop[3, 0]]
 
 
-def test_play_button_starts_and_pauses_playback():
+def test_play_button_starts_and_pauses_playback(server_drawn_map):
     at = ok(page())
     total = config(at).steps
     assert at.session_state["play.step"] == total - 1  # opens on the last update

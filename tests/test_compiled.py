@@ -30,6 +30,10 @@ SETTINGS = [
     ("nadam", {"lr": 1e-2, "decoupled_weight_decay": True, "weight_decay": 0.1, "momentum_decay": 0.01}),
     ("radam", {"lr": 1e-2}),
     ("radam", {"lr": 1e-2, "weight_decay": 0.1, "betas": (0.9, 0.9)}),
+    ("lion", {"lr": 1e-3}),
+    ("rprop", {"lr": 1e-3}),
+    ("rprop", {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-4, 0.5)}),
+    ("lion", {"lr": 1e-2, "betas": (0.5, 0.9), "weight_decay": 0.1}),
     ("sgd", {"lr": 0.5}),  # diverges on rosenbrock: exercises the freezing bookkeeping
 ]
 FIELDS = ("path", "loss", "grad", "grad_norm", "eff_lr", "lr", "diverged_at", "converged_at",
@@ -82,6 +86,21 @@ def test_noise_clipping_convergence_and_lr_sweeps_match():
     assert (converged.converged_at > 0).all()
     assert_same(converged, run(surface, [get_optimizer("adam", lr=0.1)], STARTS, steps=2000, tol=1e-6,
                                compiled=False))
+
+
+def test_new_schedules_run_compiled_as_the_array_code():
+    """The lr table is a kernel input: a schedule needs nothing of the kernels, whatever its kind."""
+    surface = get_surface("rosenbrock")
+    schedules = [("warmup_cosine", {"warmup_steps": 20, "T_max": 100}),
+                 ("cosine_restarts", {"T_0": 15, "T_mult": 2}), ("multistep", {"milestones": (30, 60)}),
+                 ("constant_factor", {"factor": 0.2, "total_iters": 40}),
+                 ("sequential", {"schedulers": ["warmup", ("exponential", {"gamma": 0.98})], "milestones": (10,)})]
+    configs = [get_optimizer("adam", lr=0.05, schedule=schedule) for schedule in schedules]
+    fast = run(surface, configs, STARTS, steps=120, compiled=True)
+    slow = run(surface, configs, STARTS, steps=120, compiled=False)
+    assert_same(fast, slow)
+    for k, schedule in enumerate(configs):
+        np.testing.assert_array_equal(fast.lr[k], schedule.schedule.values(0.05, 120))
 
 
 def test_start_outside_bounds_diverges_at_zero_identically():

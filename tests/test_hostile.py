@@ -29,6 +29,7 @@ from streamlit.testing.v1 import AppTest
 
 from mnist import data as mnist_data
 from optimizers import MAX_CONFIGS, MAX_STEPS, OPTIMIZERS, SCHEDULES, get_optimizer, run
+from optimizers.schedules import NOT_IN_SEQUENCE
 from surfaces import SURFACES, get_surface
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +62,9 @@ def valid(spec):
         return st.sampled_from([spec.default, "x**2 + y**2", "abs(x) + exp(-y**2)", "log(1 + x**2)*tanh(y)"])
     if spec.kind == "int":
         return st.integers(int(max(spec.low, -1e6)), int(min(spec.high, 1e4)))
+    if spec.kind == "ints":
+        entries = st.integers(int(spec.low), int(min(spec.high, 1e4)))
+        return st.lists(entries, min_size=1, max_size=4, unique=True).map(sorted)
     number = st.floats(spec.low, spec.high, exclude_min=spec.low_open, exclude_max=spec.high_open, allow_nan=False)
     if spec.log:  # learning rates and eps over their decades, so that large ones (which diverge) come up
         decades = st.floats(-8, math.log10(spec.high)).map(lambda e: 10.0**e).filter(lambda v: spec.low < v <= spec.high)
@@ -70,7 +74,7 @@ def valid(spec):
 
 def anything(spec):
     """Any value at all for a spec: of its kind but out of range, of another kind, or not a value."""
-    if spec.kind == "pair":
+    if spec.kind in ("pair", "ints"):
         return st.one_of(st.tuples(numbers(), numbers()), numbers(), st.lists(numbers(), max_size=3))
     return st.one_of(numbers(), st.sampled_from(HOSTILE_OBJECTS), st.text(max_size=5))
 
@@ -96,7 +100,15 @@ def optimizer_request(draw, hostile: bool):
     sched_name = draw(st.sampled_from([*SCHEDULES, "nope"] if hostile else list(SCHEDULES)))
     if sched_name not in SCHEDULES:
         return name, hp, sched_name
-    return name, hp, (sched_name, draw(params(SCHEDULES[sched_name].specs, hostile)))
+    sched_params = draw(params(SCHEDULES[sched_name].specs, hostile))
+    if SCHEDULES[sched_name].children:  # a sequence: its schedules (hostile: anything), one milestone fewer
+        parts = draw(st.lists(st.sampled_from([n for n in SCHEDULES if n not in NOT_IN_SEQUENCE]), min_size=2,
+                              max_size=3))
+        sched_params["schedulers"] = draw(st.one_of(st.just(parts), *[anything(SCHEDULES["multistep"].specs[0])]
+                                                    * hostile))
+        if not hostile or draw(st.booleans()):
+            sched_params["milestones"] = list(range(10, 10 * len(parts), 10))
+    return name, hp, (sched_name, sched_params)
 
 
 def starts(hostile: bool):

@@ -169,7 +169,21 @@ TORCH_CASES = {
                                  schedule=("step", {"step_size": 50, "gamma": 0.5})),
                    lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.5, weight_decay=1e-3),
                    {"scheduler": lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=50, gamma=0.5)}),
+    # a sign method: every parameter moves by exactly lr a step, so a rounding difference that flipped
+    # one sign would show as a 2 lr jump
+    "lion": (get_optimizer("lion", lr=1e-4, weight_decay=0.1, schedule=("warmup_cosine", {"warmup_steps": 20})),
+             lambda ps: _lion(ps, lr=1e-4, weight_decay=0.1),
+             {"scheduler": lambda o: torch.optim.lr_scheduler.SequentialLR(o, [
+                 torch.optim.lr_scheduler.LinearLR(o, start_factor=0.1, total_iters=20),
+                 torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=450)], milestones=[20])}),
+    # per-parameter step sizes, and a gradient zeroed after each sign flip
+    "rprop": (get_optimizer("rprop", lr=1e-4, etas=(0.4, 1.1), step_sizes=(1e-6, 1e-2)),
+              lambda ps: torch.optim.Rprop(ps, lr=1e-4, etas=(0.4, 1.1), step_sizes=(1e-6, 1e-2)), {}),
 }
+
+
+def _lion(params, **kw):
+    return pytest.importorskip("lion_pytorch").Lion(params, **kw)
 
 
 @pytest.mark.parametrize("backend", ["torch", "numpy", "numpy-compiled"])

@@ -77,6 +77,13 @@ CASES = {
         dict(lr=1e-3, decoupled_weight_decay=True, weight_decay=0.1),
         dict(lr=5e-4, weight_decay=0.1, eps=1e-6),
     ]),
+    # Rprop: every sign change zeroes the gradient for one step (no move, the next step compares with 0)
+    "rprop": ("Rprop", [
+        dict(lr=1e-3),
+        dict(lr=0.01, etas=(0.3, 1.5), step_sizes=(1e-4, 0.5)),
+        dict(lr=0.1, step_sizes=(0.0, 1.0)),
+        dict(lr=0.05, etas=(0.9, 1.01), step_sizes=(1e-3, 50.0)),
+    ]),
 }
 
 # surface name (and formula in conftest) -> (its parameters, starts)
@@ -107,6 +114,8 @@ def _bias(beta, t):
 def expected_eff_lr(name, kw, ref):
     """Effective lr [T, 2] recomputed from torch's state after each step (formulas in DESIGN.md)."""
     hp = {s.name: s.default for s in OPTIMIZERS[name].specs} | kw
+    if name == "rprop":
+        return ref.state["step_size"]
     t = np.arange(1, len(ref.lr) + 1)[:, None]
     lr = ref.lr[:, None]
     st = ref.state
@@ -175,7 +184,7 @@ def test_matches_torch_optim(reference, formulas, backends, name, index, problem
 
 
 def test_every_optimizer_is_covered():
-    assert set(CASES) | {"gnsgd"} == set(OPTIMIZERS)
+    assert set(CASES) | {"gnsgd", "lion"} == set(OPTIMIZERS)
     for name, (torch_class, _) in CASES.items():
         assert OPTIMIZERS[name].torch_class == torch_class
 
@@ -254,3 +263,76 @@ def test_gnsgd_closed_form_and_torch_sgd(reference, formulas, backends, kw, prob
                             set_lr=gnsgd_lr)
             assert_close(res.path[0, n], ref.path, what=f"{engine} torch SGD path")
             assert_close(res.eff_lr[0, n, :, 0], ref.lr, what="torch SGD lr")
+
+
+# --- lion: no torch.optim class, so lion-pytorch (Chen et al.'s reference loop) ----------------------
+
+
+LION = [dict(lr=1e-3), dict(lr=0.01, betas=(0.95, 0.98), weight_decay=0.1), dict(lr=3e-3, betas=(0.5, 0.9)),
+        dict(lr=2e-3, betas=(0.0, 1.0), weight_decay=1.0)]
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+@pytest.mark.parametrize("kw", LION, ids=str)
+def test_lion_matches_lion_pytorch(reference, formulas, backends, kw, problem):
+    lion_pytorch = pytest.importorskip("lion_pytorch")
+    params, starts = PROBLEMS[problem]
+    surface = get_surface(problem, **params)
+    refs = [reference(lion_pytorch.Lion, kw, torch_loss(formulas, problem), start, 100) for start in starts]
+    for engine in backends:
+        res = run(surface, get_optimizer("lion", **kw), starts, 100, tol=0, **engine)
+        for n, ref in enumerate(refs):
+            what = f"lion {kw} {engine} start {n}"
+            assert res.diverged_at[0, n] == -1, what
+            assert_close(res.path[0, n], ref.path, what=what + " path")
+            assert_close(res.state["exp_avg"][0, n], ref.state["exp_avg"], what=what + " exp_avg")
+            np.testing.assert_array_equal(res.eff_lr[0, n], np.broadcast_to(ref.lr[:, None], (100, 2)))
+
+
+def test_lion_takes_no_step_where_the_direction_is_zero(reference, formulas, engines):
+    """sign(0) = 0, as torch.sign: on an axis-aligned bowl from a point with x = 0 the x gradient is
+    exactly 0 at every step, so x stays 0 while y moves by lr a step; the compiled kernel agrees."""
+    lion_pytorch = pytest.importorskip("lion_pytorch")
+    params = dict(condition=20.0, angle=0.0)
+    start = (0.0, 2.0)
+    ref = reference(lion_pytorch.Lion, dict(lr=0.01), functools.partial(formulas.quadratic, **params), start, 50)
+    assert np.all(ref.path[:, 0] == 0)
+    for engine in engines:
+        res = run(get_surface("quadratic", **params), get_optimizer("lion", lr=0.01), [start], 50, tol=0, **engine)
+        np.testing.assert_array_equal(res.path[0, 0, :, 0], 0.0)
+        assert_close(res.path[0, 0], ref.path, what=str(engine))
+
+
+def test_rprop_sign_change_zeroes_the_gradient_for_one_step(reference, formulas, engines):
+    """torch's Rprop after a sign change: the step size shrinks, the parameter stays, and the stored
+    gradient is 0, so the next step neither grows nor shrinks the step size. A bowl with a large
+    initial step overshoots at once: check the recorded steps and sizes against that rule."""
+    params = dict(condition=20.0, angle=0.0)
+    kw = dict(lr=0.5, etas=(0.5, 1.2))
+    ref = reference("Rprop", kw, functools.partial(formulas.quadratic, **params), (1.0, 1.0), 30)
+    flips = (ref.grad[1:] * ref.state["prev"][:-1]) < 0
+    assert flips.any()
+    for engine in engines:
+        res = run(get_surface("quadratic", **params), get_optimizer("rprop", **kw), [(1.0, 1.0)], 30, tol=0, **engine)
+        assert_close(res.path[0, 0], ref.path, what=str(engine))
+        size, prev, path = res.state["step_size"][0, 0], res.state["prev"][0, 0], res.path[0, 0]
+        np.testing.assert_array_equal(prev[1:][flips], 0.0)
+        np.testing.assert_array_equal(path[2:][flips], path[1:-1][flips])  # no move on a flip
+        np.testing.assert_array_equal(size[1:][flips], np.maximum(size[:-1][flips] * 0.5, 1e-6))
+        after = np.zeros_like(flips)
+        after[1:] = flips[:-1]  # the step after a flip compares with 0: factor 1
+        np.testing.assert_array_equal(size[1:][after], size[:-1][after])
+
+
+def test_rprop_step_sizes_start_at_the_lr_of_step_1(reference, formulas, backends):
+    """Rprop fills its step sizes from the lr at its first step; a schedule changes nothing after."""
+    from tests.test_schedules import torch_scheduler
+
+    schedule = ("warmup", {"start_factor": 0.1, "total_iters": 10})
+    config = get_optimizer("rprop", lr=0.01, schedule=schedule)
+    ref = reference("Rprop", dict(lr=0.01), formulas.rosenbrock, (-1.5, 2.0), 60,
+                    scheduler=torch_scheduler(*schedule, 0.01))
+    for engine in backends:
+        res = run(get_surface("rosenbrock"), config, [(-1.5, 2.0)], 60, tol=0, **engine)
+        assert_close(res.path[0, 0], ref.path, what=str(engine))
+        assert_close(res.state["step_size"][0, 0, 0], np.full(2, 0.001 * 1.0), what="first step size")

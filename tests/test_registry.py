@@ -79,13 +79,25 @@ def _nesterov(res, k, s, hp):
     return (1 - mu[t - 1]) / (1 - prod) * res.grad[k, 0, s] + mu[t] / (1 - prod_next) * res.state["exp_avg"][k, 0, s]
 
 
+def _sign(res, k, s, hp):
+    """Lion's sign(c_t), c_t = b1 m_{t-1} + (1 - b1) g_t, from the recorded momentum of the step before."""
+    b1 = hp["betas"][0]
+    previous = res.state["exp_avg"][k, 0, s - 1] if s else 0.0
+    return np.sign(previous * b1 + (1 - b1) * res.grad[k, 0, s])
+
+
+def _sign_grad(res, k, s, hp):
+    """Rprop's sign(g~_t): the stored gradient, zeroed where its sign flipped."""
+    return np.sign(res.state["prev"][k, 0, s])
+
+
 DIRECTIONS = {"grad": lambda res, k, s, hp: res.grad[k, 0, s], "d": _sgd_direction, "m_hat": _m_hat,
-              "nesterov": _nesterov}
+              "nesterov": _nesterov, "sign": _sign, "sign_grad": _sign_grad}
 # configurations whose step is eff_lr ⊙ direction: coupled (here zero) weight decay, no buffer
 DIRECT = [("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.8, "nesterov": True}),
           ("gnsgd", {"alpha": 0.5}), ("adagrad", {"lr_decay": 0.01}), ("rmsprop", {"centered": True}),
           ("adadelta", {}), ("adam", {"amsgrad": True}), ("adamw", {"weight_decay": 0.0}), ("adamax", {}),
-          ("nadam", {}), ("radam", {})]
+          ("nadam", {}), ("radam", {}), ("lion", {}), ("rprop", {})]
 
 
 def _realised_direction(res, k):

@@ -14,19 +14,25 @@ STEPS = 150
 
 # Learning rates that keep every optimizer on Rosenbrock stable for STEPS steps.
 LR = {"sgd": 1e-3, "gnsgd": 1e-3, "adagrad": 0.1, "rmsprop": 1e-2, "adadelta": 1.0, "adam": 1e-2,
-      "adamw": 1e-2, "adamax": 1e-2, "nadam": 1e-2, "radam": 1e-2}
+      "adamw": 1e-2, "adamax": 1e-2, "nadam": 1e-2, "radam": 1e-2, "lion": 1e-3, "rprop": 1e-3}
 VARIANTS = [
     ("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
     ("sgd", {"momentum": 0.5, "dampening": 0.3}), ("gnsgd", {"alpha": 0.5, "weight_decay": 0.1}),
     ("adagrad", {"lr_decay": 0.01, "initial_accumulator_value": 0.1}), ("rmsprop", {}),
     ("rmsprop", {"momentum": 0.5, "centered": True}), ("adadelta", {}), ("adam", {"amsgrad": True}),
     ("adam", {"decoupled_weight_decay": True, "weight_decay": 0.1}), ("adamw", {}), ("adamax", {}),
-    ("nadam", {}), ("radam", {"weight_decay": 0.01}),
+    ("nadam", {}), ("radam", {"weight_decay": 0.01}), ("lion", {}), ("lion", {"betas": (0.8, 0.95), "weight_decay": 0.5}),
+    ("rprop", {}), ("rprop", {"etas": (0.3, 1.5), "step_sizes": (1e-4, 0.5)}),
 ]
 SCHEDULE_PARAMS = {
     "step": {"step_size": 30, "gamma": 0.5}, "exponential": {"gamma": 0.99}, "polynomial": {"total_iters": 100},
     "cosine": {"T_max": 60}, "warmup": {"total_iters": 20}, "cyclic": {"step_size_up": 20},
     "onecycle": {"total_steps": 100}, "inverse_sqrt": {"alpha": 0.1}, "sawtooth": {"period": 40},
+    "multistep": {"milestones": (20, 50, 90), "gamma": 0.5}, "constant_factor": {"factor": 0.25, "total_iters": 30},
+    "cosine_restarts": {"T_0": 15, "T_mult": 2, "eta_min": 1e-4},
+    "warmup_cosine": {"warmup_steps": 25, "start_factor": 0.05, "T_max": 100},
+    "sequential": {"schedulers": [("constant_factor", {"factor": 0.5, "total_iters": 10}), ("inverse_sqrt", {}),
+                                  "constant", ("cosine_restarts", {"T_0": 20})], "milestones": (15, 40, 80)},
 }
 
 

@@ -46,8 +46,29 @@ LR_OWNERS = sorted(OPTIMIZERS)
 @pytest.mark.parametrize("name", LR_OWNERS)
 @pytest.mark.parametrize("lr", [-0.1, -1e-12, 1e3 * (1 + 1e-9), math.inf, math.nan])
 def test_lr_out_of_range(name, lr):
-    with raises(name, "lr=", allowed="[0, 1000]"):
+    allowed = "(0, 1000]" if name == "lion" else "[0, 1000]"  # lion-pytorch asserts lr > 0
+    with raises(name, "lr=", allowed=allowed):
         get_optimizer(name, lr=lr)
+
+
+@pytest.mark.parametrize("kw,param", [(dict(etas=(1.0, 1.2)), "etas=(1.0, 1.2)"), (dict(etas=(0.5, 1.0)), "etas="),
+                                      (dict(etas=(0.0, 1.2)), "etas[0]="), (dict(step_sizes=(1.0, 0.5)), "step_sizes="),
+                                      (dict(step_sizes=(-1.0, 0.5)), "step_sizes[0]=")])
+def test_rprop_hyperparameters_follow_torch(kw, param):
+    """torch.optim.Rprop refuses etas outside 0 < etas[0] < 1 < etas[1]; step sizes need min <= max."""
+    with raises("rprop", param):
+        get_optimizer("rprop", **kw)
+
+
+@pytest.mark.parametrize("kw,param,allowed", [(dict(lr=0.0), "lr=", "(0, 1000]"),
+                                              (dict(betas=(1.5, 0.99)), "betas[0]=", "[0, 1]"),
+                                              (dict(betas=(0.9, -0.1)), "betas[1]=", "[0, 1]"),
+                                              (dict(weight_decay=-1.0), "weight_decay=", "[0, 10]")])
+def test_lion_hyperparameters_follow_lion_pytorch(kw, param, allowed):
+    """lion-pytorch asserts lr > 0 and 0 <= beta <= 1 (both ends allowed)."""
+    with raises("lion", param, allowed=allowed):
+        get_optimizer("lion", **kw)
+    get_optimizer("lion", betas=(0.0, 1.0))
 
 
 ADAM_FAMILY = ["adam", "adamw", "adamax", "nadam", "radam"]
@@ -156,6 +177,33 @@ BAD_SCHEDULES = [
     ("inverse_sqrt", dict(alpha=-0.1), "alpha=", "[0, 1000]"),
     ("sawtooth", dict(period=0), "period=", "[1, 1e+07]"),
     ("step", dict(gamma=0.5, decay=0.1), "decay", "step_size"),
+    ("multistep", dict(milestones=(80, 30)), "milestones=", "strictly increasing whole numbers, each in [1, 1e+07]"),
+    ("multistep", dict(milestones=(0, 30)), "milestones[0]=", "[1, 1e+07]"),
+    ("multistep", dict(milestones=()), "milestones=", "1 to 32"),
+    ("multistep", dict(milestones="30,80"), "milestones=", "1 to 32"),
+    ("multistep", dict(milestones=(10.5,)), "milestones=", "whole numbers"),
+    ("multistep", dict(gamma=0.0), "gamma=", "(0, 1]"),
+    ("constant_factor", dict(factor=0.0), "factor=", "(0, 1]"),  # torch divides by it at total_iters
+    ("constant_factor", dict(factor=1.5), "factor=", "(0, 1]"),
+    ("constant_factor", dict(total_iters=0), "total_iters=", "[1, 1e+07]"),
+    ("cosine_restarts", dict(T_0=0), "T_0=", "[1, 1e+07]"),
+    ("cosine_restarts", dict(T_mult=0), "T_mult=", "[1, 10]"),
+    ("cosine_restarts", dict(T_mult=1.5), "T_mult=", "[1, 10]"),
+    ("cosine_restarts", dict(eta_min=-1.0), "eta_min=", "[0, 10]"),
+    ("warmup_cosine", dict(warmup_steps=0), "warmup_steps=", "[1, 1e+07]"),
+    ("warmup_cosine", dict(start_factor=0.0), "start_factor=", "(0, 1]"),
+    ("warmup_cosine", dict(T_max=0), "T_max=", "[1, 1e+07]"),
+    ("warmup_cosine", dict(eta_min=11.0), "eta_min=", "[0, 10]"),
+    ("sequential", dict(milestones=(5,)), "schedulers", "list of schedules"),
+    ("sequential", dict(schedulers="cosine", milestones=(5,)), "schedulers=", "2 to 8"),
+    ("sequential", dict(schedulers=["cosine"], milestones=()), "schedulers=", "2 to 8"),
+    ("sequential", dict(schedulers=["warmup", ("cosine", dict(T_max=0))], milestones=(5,)),
+     "schedulers[1]", "T_max=0 is outside the allowed range [1, 1e+07]"),
+    ("sequential", dict(schedulers=["warmup", "nope"], milestones=(5,)), "schedulers[1]", "unknown schedule"),
+    ("sequential", dict(schedulers=["warmup", "onecycle"], milestones=(5,)), "schedulers[1]='onecycle'", "cosine"),
+    ("sequential", dict(schedulers=["warmup", "warmup_cosine"], milestones=(5,)), "schedulers[1]", "part of a sequence"),
+    ("sequential", dict(schedulers=["warmup", "cosine"], milestones=(5, 10)), "milestones=(5, 10)", "one step fewer"),
+    ("sequential", dict(schedulers=["warmup", "cosine"], milestones=(5,), extra=1), "extra", "milestones"),
 ]
 
 
@@ -294,6 +342,12 @@ def _value(spec, valid):
     if spec.kind == "int":
         return st.integers(int(spec.low), min(int(spec.high), 10_000)) if valid \
             else st.integers(max_value=int(spec.low) - 1)
+    if spec.kind == "ints":
+        entries = st.integers(int(spec.low), min(int(spec.high), 10_000))
+        if valid:
+            return st.lists(entries, min_size=1, max_size=4, unique=True).map(lambda v: tuple(sorted(v)))
+        return st.one_of(st.just(()), st.tuples(entries, entries).map(lambda v: (max(v), min(v))),
+                         st.tuples(st.integers(max_value=int(spec.low) - 1)))
     if spec.kind == "pair":
         if valid:
             return st.tuples(_number(spec, True), _number(spec, True))
@@ -315,6 +369,13 @@ def hyperparameters(draw, specs):
     return given, [bad] if bad else []
 
 
+def _rprop_culprits(hp):
+    """The parameters of rprop's cross-parameter rules that `hp` breaks: 0 < etas[0] < 1 < etas[1],
+    step_sizes[0] <= step_sizes[1]."""
+    (minus, plus), (low, high) = hp.get("etas", (0.5, 1.2)), hp.get("step_sizes", (1e-6, 50.0))
+    return [name for name, broken in (("etas", not 0 < minus < 1 < plus), ("step_sizes", low > high)) if broken]
+
+
 def _all_finite(res):
     arrays = [res.path, res.loss, res.grad, res.grad_norm, res.lr, res.eff_lr, res.ratio, *res.state.values()]
     return all(np.all(np.isfinite(a)) for a in arrays)
@@ -332,10 +393,11 @@ def test_random_hyperparameters_validate_or_run_finite(name):
         given_hp, invalid = drawn
         nesterov_rule = (name == "sgd" and not invalid and given_hp.get("nesterov")
                          and (given_hp.get("momentum", 0.0) <= 0 or given_hp.get("dampening", 0.0) != 0))
-        if invalid or nesterov_rule:
+        rprop_rule = [] if name != "rprop" or invalid else _rprop_culprits(given_hp)
+        if invalid or nesterov_rule or rprop_rule:
             with pytest.raises(ValueError) as err:
                 get_optimizer(name, **given_hp)
-            culprits = invalid or ["nesterov"]
+            culprits = invalid or rprop_rule or ["nesterov"]
             assert any(f"{c}=" in str(err.value) or f"{c}[" in str(err.value) for c in culprits), str(err.value)
             return
         config = get_optimizer(name, **given_hp)
@@ -347,7 +409,8 @@ def test_random_hyperparameters_validate_or_run_finite(name):
     check()
 
 
-@pytest.mark.parametrize("name", sorted(SCHEDULES))
+# sequential's schedulers have no spec (each is a schedule of its own): its cases are in BAD_SCHEDULES
+@pytest.mark.parametrize("name", sorted(n for n in SCHEDULES if not SCHEDULES[n].children))
 def test_random_schedule_parameters_validate_or_give_finite_rates(name):
     @settings(max_examples=100, deadline=None, derandomize=True, database=None)
     @given(drawn=hyperparameters(SCHEDULES[name].specs), lr=st.floats(0, 1e3))
@@ -356,7 +419,7 @@ def test_random_schedule_parameters_validate_or_give_finite_rates(name):
         if invalid:
             with pytest.raises(ValueError) as err:
                 get_schedule(name, **given_params)
-            assert any(f"{c}=" in str(err.value) for c in invalid), str(err.value)
+            assert any(f"{c}=" in str(err.value) or f"{c}[" in str(err.value) for c in invalid), str(err.value)
             return
         try:
             schedule = get_schedule(name, **given_params)

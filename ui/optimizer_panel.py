@@ -25,6 +25,8 @@ from .widgets import put, spec_input, spec_value
 MAX_PANELS = 12  # optimizer panels per page: each is a block of widgets on every rerun
 CONTROLS = ("expander", "dup", "remove")  # a panel's keys that hold no value to copy
 LEFT_OUT = "#BBBBBB"  # the stripe of a panel whose settings are invalid (it is left out of the run)
+# A schedule made of other schedules (sequential) has no widgets; its ready-made chain (warmup_cosine) has.
+PANEL_SCHEDULES = [name for name, info in SCHEDULES.items() if not info.children]
 
 Preview = Callable[[OptimizerConfig], None]
 
@@ -157,7 +159,7 @@ class OptimizerPanels:
                                 key=name_key)
             for spec in OPTIMIZERS[name].specs:
                 spec_input(spec, self.hp_key(pid, name, spec.name))
-            schedule = st.selectbox("lr schedule", list(SCHEDULES), format_func=lambda n: SCHEDULES[n].title,
+            schedule = st.selectbox("lr schedule", PANEL_SCHEDULES, format_func=lambda n: SCHEDULES[n].title,
                                     key=self.key(pid, "schedule"), help="step counts of the schedules are "
                                                                         "optimizer steps")
             for spec in SCHEDULES[schedule].specs:

@@ -25,7 +25,7 @@ from optimizers import MAX_STEPS, OPTIMIZERS, SCHEDULES, Hyperparameter, Optimiz
 from surfaces import SURFACES, get_surface
 
 from . import widgets
-from .optimizer_panel import MAX_PANELS, OptimizerPanels
+from .optimizer_panel import MAX_PANELS, PANEL_SCHEDULES, OptimizerPanels
 
 H = Hyperparameter
 
@@ -181,7 +181,7 @@ def _parse(spec: Hyperparameter, text: str, owner: str) -> Any:
             if lowered not in ("true", "false", "1", "0"):
                 raise ValueError
             value: Any = lowered in ("true", "1")
-        elif spec.kind == "pair":
+        elif spec.kind in ("pair", "ints"):
             value = tuple(float(v) for v in text.split(","))
         elif spec.kind == "int":
             number = float(text)
@@ -221,7 +221,7 @@ def decode_optimizer(text: str, notes: list[str]) -> OptimizerConfig | None:
         key, _, value = item.partition(":")
         try:
             if key == "schedule":
-                if value not in SCHEDULES:
+                if value not in PANEL_SCHEDULES:  # a sequence's schedules have no panel widgets
                     raise ValueError(f"{name}: unknown schedule {value!r}, using a constant lr")
                 schedule = value
             elif schedule != "constant":

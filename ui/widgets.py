@@ -8,7 +8,9 @@ Session State" conflict.
 
 A log-scale number has two widgets kept in sync by callbacks: a select slider over a 1-1.2-1.5-2-
 2.5-3-4-5-6-8 grid per decade under `key + "#log"`, and an exact number input under `key`, which
-holds the value. A pair (betas) is two sliders under `key + "#0"` and `key + "#1"`.
+holds the value. A pair (betas) is two sliders under `key + "#0"` and `key + "#1"` (two number
+inputs for a log-scale pair). A list of
+whole numbers (milestones) is a text input holding them comma-separated.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ def put(spec: Hyperparameter, key: str, value: Any) -> None:
     ss = st.session_state
     if spec.kind == "pair":
         ss[f"{key}#0"], ss[f"{key}#1"] = (float(v) for v in value)
+    elif spec.kind == "ints":
+        ss[key] = ", ".join(str(v) for v in value)
     elif spec.kind == "float":
         ss[key] = float(value)
         ss.pop(f"{key}#log", None)  # re-derived from the exact value when drawn
@@ -111,13 +115,25 @@ def spec_value(spec: Hyperparameter, key: str) -> Any:
     state before the widget is drawn: a keyed widget's value is its session state."""
     _default(spec, key)
     ss = st.session_state
+    if spec.kind == "ints":
+        return _numbers(ss[key])
     return (ss[f"{key}#0"], ss[f"{key}#1"]) if spec.kind == "pair" else ss[key]
+
+
+def _numbers(text: str) -> tuple[float, ...] | str:
+    """'30, 80' -> (30.0, 80.0); text that is no list of numbers comes back as it is, for the
+    spec's check to refuse by name."""
+    try:
+        return tuple(float(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        return text
 
 
 def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero: bool = False) -> Any:
     """Draw the widget(s) for one parameter and return its value (not yet checked).
 
-    bool: checkbox; choice: selectbox; text: text input; int: number input; pair: two sliders; float with
+    bool: checkbox; choice: selectbox; text: text input; int: number input; pair: two sliders (two
+    number inputs with spec.log); ints: a text input of comma-separated whole numbers; float with
     spec.log: log-grid select slider + exact number input (`zero`: the grid starts with 0,
     shown as "off"); other floats: a slider over the UI range (a number input when that range
     is unbounded or wider than SLIDER_MAX_SPAN).
@@ -132,6 +148,8 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
         return st.selectbox(label, spec.choices, key=key, help=help_text)
     if spec.kind == "text":
         return st.text_input(label, key=key, help=spec.help)
+    if spec.kind == "ints":
+        return _numbers(st.text_input(label, key=key, help=f"comma-separated · {help_text}"))
     if spec.kind == "int":
         low = int(spec.low) if math.isfinite(spec.low) else None
         high = int(spec.high) if math.isfinite(spec.high) else None
@@ -142,6 +160,10 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
         values = []
         for i, name in enumerate(names):
             k = f"{key}#{i}"
+            if spec.log:  # values over decades (Rprop's step sizes, 1e-6 to 50): exact inputs, no slider
+                values.append(st.number_input(name, min_value=float(spec.low), max_value=float(spec.high), format="%g",
+                                              key=k, help=help_text))
+                continue
             lo, hi = float(min(spec.low, ss[k])), float(max(high, ss[k]))
             values.append(st.slider(name, lo, hi, step=PAIR_STEP, format="%.4f", key=k, help=help_text))
         return tuple(values)

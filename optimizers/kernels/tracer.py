@@ -281,9 +281,14 @@ def _binary(fn_name: str, py_fn):
     return f
 
 
-def _sign(a):
-    """np.sign of a Python float: -1.0, 0.0 or 1.0, NaN for NaN."""
-    return a if a != a or a == 0 else math.copysign(1.0, a)
+def _sign(x):
+    """np.sign of a scalar: 1.0, -1.0, 0.0 for either zero, NaN for NaN (torch.sign through
+    array_api_compat, as the Torch backend calls it, agrees)."""
+    if x > 0:
+        return 1.0
+    if x < 0:
+        return -1.0
+    return x - x
 
 
 def _nan_max(a, b):
@@ -308,7 +313,17 @@ class TraceXP:
     cosh = staticmethod(_unary("math.cosh", math.cosh))
     tanh = staticmethod(_unary("math.tanh", math.tanh))
     abs = staticmethod(_unary("abs", abs))
-    sign = staticmethod(_unary("np.sign", _sign))
+
+    @staticmethod
+    def sign(x):
+        """np.sign, one conditional expression; its literals take the kernel's dtype, so a float32
+        entry stays float32, and x - x is 0.0 for either zero and NaN for NaN."""
+        if isinstance(x, Vec):
+            return Vec(TraceXP.sign(a) for a in x.items)
+        if not isinstance(x, Sym):
+            return _sign(x)
+        return _emit("({1} if {0} > {3} else ({2} if {0} < {3} else {0} - {0}))",
+                     None if x.val is None else _sign(x.val), x, 1.0, -1.0, 0.0)
     maximum = staticmethod(_binary("nan_max", _nan_max))
     minimum = staticmethod(_binary("nan_min", _nan_min))
 
