@@ -17,19 +17,33 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--di
 VIEWPORT = {"width": 1600, "height": 1100}
 TIMEOUT_S = 60.0  # one rerun of the page, including a cold engine run, on a busy 2-core machine
 
-# The 2-D map is the Plotly figure with the invisible click grid (meta.role "click").
-FIND_MAP = """() => [...document.querySelectorAll('.js-plotly-plot')]
+# The 2-D map: the map component's figure (ui/map_component.js), or the server-drawn Plotly
+# figure with the invisible click grid (meta.role "click") when the component is off.
+FIND_MAP = """() => document.querySelector('.ov-map.js-plotly-plot') || [...document.querySelectorAll('.js-plotly-plot')]
     .find(gd => gd._fullData && gd.data && gd.data.some(t => t.meta && t.meta.role === 'click'))"""
+
+# The map component's view object (its playback state and decoded data).
+VIEW = "(document.querySelector('.ov-root') || {}).parentElement?.__optvisView"
 
 # The map's marks, from _fullData, where Plotly has decoded the base64 arrays the server sends.
 READ_MAP = f"""() => {{
     const gd = ({FIND_MAP})();
     if (!gd) return null;
     const roles = new Set(['path', 'start', 'end', 'diverged', 'playback', 'minimum', 'saddle']);
-    return gd._fullData.filter(t => t.meta && roles.has(t.meta.role)).map(t => ({{
+    const out = gd._fullData.filter(t => t.meta && roles.has(t.meta.role)).map(t => ({{
         role: t.meta.role, config: t.meta.config ?? null, name: t.name, showlegend: t.showlegend,
         x: Array.from(t.x || []), y: Array.from(t.y || []),
     }}));
+    const view = {VIEW};
+    if (view && view.frames && view.root.dataset.ready === view.dataId) {{
+        // the component's playback markers, as the server-drawn map names its playback traces
+        const step = view.frames[view.frame];
+        view.runs.forEach((r, k) => out.push({{role: 'playback', config: k, name: `${{r.label}} at step ${{step}}`,
+            showlegend: false, x: [r.path[2 * view.frame]], y: [r.path[2 * view.frame + 1]]}}));
+    }} else if (view) {{
+        return null;  // a new run is being drawn
+    }}
+    return out;
 }}"""
 
 # Pixel (in the page) of a data point (x, y) of the map: the axes' own data-to-pixel maps.
