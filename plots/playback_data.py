@@ -129,6 +129,33 @@ def arrow_scales(res, frames: np.ndarray) -> dict:
     return scales
 
 
+def _with_step_hover(res, fig: dict) -> dict:
+    """One start: each path point's hover also shows the gradient received and the effective lr
+    of the update from it (customdata columns: step, f, g_x, g_y, eff_x, eff_y)."""
+    if res.shape[1] != 1:
+        return fig
+    t = res.shape[2]
+    data = []
+    for trace in fig["data"]:
+        meta = trace.get("meta") or {}
+        if meta.get("role") == "path" and "customdata" in trace:
+            k = meta["config"]
+            steps = np.asarray(trace["customdata"])[:, 0]
+            s = np.nan_to_num(steps, nan=0).astype(np.int64)
+            grad = res.grad[k, 0, s]
+            eff = res.eff_lr[k, 0, np.minimum(s, t - 1)].copy()
+            eff[s >= t] = np.nan
+            custom = np.column_stack([steps, np.asarray(trace["customdata"])[:, 1], grad, eff])
+            custom[np.isnan(steps)] = np.nan
+            name = trace["hovertemplate"].split("<br>")[0]
+            trace = {**trace, "customdata": custom, "hovertemplate": (
+                name + "<br>step %{customdata[0]}: θ = (%{x:.4g}, %{y:.4g})<br>f = %{customdata[1]:.4g}"
+                "<br>gradient (%{customdata[2]:.4g}, %{customdata[3]:.4g})"
+                "<br>eff. lr (%{customdata[4]:.4g}, %{customdata[5]:.4g})<extra></extra>")}
+        data.append(trace)
+    return {"data": data, "layout": fig["layout"]}
+
+
 def _side(fig: dict) -> dict:
     """A chart beside the map: no legend (colours as on the map)."""
     return {"data": fig["data"], "layout": {**fig["layout"], "showlegend": False}}
@@ -142,7 +169,7 @@ def playback_payload(res, *, map_height: int = 620, side_height: int = 330) -> d
     """The component's data for Result `res` (see the module docstring); JSON-ready."""
     k, n, t, _ = res.shape
     frames = frame_steps(t)
-    map_fig = _without_click_layer(contour_figure(res, height=map_height, click_grid=2))
+    map_fig = _with_step_hover(res, _without_click_layer(contour_figure(res, height=map_height, click_grid=2)))
     payload = {
         "steps": t, "frames": frames.astype(np.int32), "starts": n,
         "map": map_fig, "eff": _side(eff_lr_figure(res, height=side_height)),

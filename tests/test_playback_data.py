@@ -1,0 +1,120 @@
+"""The map component's data contract (plots.playback_data), in Python alone: what the browser
+receives has the documented shapes and dtypes, holds the engine's values at every playable step,
+and the drawn paths keep what a reader needs (first and last points, every sharp turn)."""
+
+import base64
+import json
+import math
+
+import numpy as np
+import pytest
+
+from optimizers import get_optimizer, run
+from plots.playback_data import MAX_FRAMES, MAX_SWARM_POINTS, decimate, frame_steps, playback_payload, preview_payload
+from surfaces import get_surface
+from ui.map_component import preview_grid
+
+
+def typed(value) -> np.ndarray:
+    assert set(value) >= {"dtype", "bdata"}, value
+    return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+
+
+CONFIGS = [get_optimizer("sgd", lr=1e-3, momentum=0.9), get_optimizer("adam", lr=0.05), get_optimizer("sgd", lr=0.5)]
+
+
+@pytest.fixture(scope="module")
+def single():
+    surface = get_surface("rosenbrock")
+    return run(surface, CONFIGS, [[-1.5, 2.0]], 300, compiled=False)
+
+
+def test_frames_are_every_step_or_an_even_spread_with_both_ends():
+    assert frame_steps(10).tolist() == list(range(11))
+    f = frame_steps(20_000)
+    assert f[0] == 0 and f[-1] == 20_000 and len(f) <= MAX_FRAMES and np.all(np.diff(f) > 0)
+    assert np.diff(f).max() - np.diff(f).min() <= 1
+
+
+def test_decimation_keeps_the_ends_and_every_sharp_turn():
+    t = np.linspace(0, 1, 5000)
+    line = np.stack([t, 2 * t], axis=-1)
+    idx = decimate(line, 100)
+    assert idx[0] == 0 and idx[-1] == 4999 and len(idx) <= 102
+    zigzag = np.stack([np.arange(3000.0), np.where(np.arange(3000) % 2, 1.0, -1.0)], axis=-1)
+    assert len(decimate(zigzag, 100)) == 3000  # every point is a corner: none may go
+    spiral = np.stack([np.cos(np.linspace(0, 60, 4000)), np.sin(np.linspace(0, 60, 4000))], axis=-1)
+    kept = decimate(spiral, 300)
+    turn = np.degrees(np.abs(np.diff(np.arctan2(*np.diff(spiral[kept], axis=0).T[::-1]))))
+    assert len(kept) <= 302 and np.all((turn < 25) | (turn > 335))  # the curve stays smooth where drawn
+
+
+def test_runs_hold_the_engine_values_at_every_frame_in_float64(single):
+    res = single
+    data = json.loads(json.dumps(playback_payload(res)))  # what goes over the wire
+    k, n, t, d = res.shape
+    frames = typed(data["frames"])
+    assert frames.tolist() == list(range(t + 1)) and data["steps"] == t and data["starts"] == 1
+    for i, r in enumerate(data["runs"]):
+        assert r["label"] == res.labels[i]
+        assert r["path"]["dtype"] == "f8"
+        np.testing.assert_array_equal(typed(r["path"]).reshape(-1, 2), res.path[i, 0])
+        np.testing.assert_array_equal(typed(r["loss"]), res.loss[i, 0])
+        np.testing.assert_array_equal(typed(r["grad"]).reshape(-1, 2), res.grad[i, 0])
+        eff = typed(r["eff"]).reshape(-1, 2)
+        np.testing.assert_array_equal(eff[:t], res.eff_lr[i, 0])
+        assert np.all(np.isnan(eff[t]))  # no update from the final point
+        update = typed(r["update"]).reshape(-1, 2)
+        np.testing.assert_array_equal(update[:t], np.diff(res.path[i, 0], axis=0))
+        assert (r["stop"], r["diverged_at"], r["converged_at"]) == (
+            res.stop_index()[i, 0], res.diverged_at[i, 0], res.converged_at[i, 0])
+    assert data["runs"][2]["diverged_at"] > 0  # lr 0.5 diverges: its outcome travels with it
+    assert data["runs"][1]["first_name"] == "exp_avg" and data["runs"][1]["second_name"] == "exp_avg_sq"
+    assert data["runs"][0]["first_name"] == "momentum_buffer" and data["runs"][0]["second"] is None
+    assert set(data["arrows"]) == {"gradient", "first_moment", "update"}
+    assert all(v > 0 and math.isfinite(v) for v in data["arrows"].values())
+    roles = {(tr.get("meta") or {}).get("role") for tr in data["map"]["data"]}
+    assert "path" in roles and "click" not in roles  # clicks are read from the pixel, exactly
+
+
+def test_path_hover_names_step_point_loss_gradient_and_eff_lr(single):
+    data = playback_payload(single)
+    (path,) = [tr for tr in data["map"]["data"] if (tr.get("meta") or {}).get("role") == "path"
+               and tr["meta"]["config"] == 1]
+    custom = typed(path["customdata"]).reshape(-1, 6)
+    assert "gradient" in path["hovertemplate"] and "eff. lr" in path["hovertemplate"]
+    s = 17
+    row = custom[custom[:, 0] == s][0]
+    np.testing.assert_array_equal(row[1:], [single.loss[1, 0, s], *single.grad[1, 0, s], *single.eff_lr[1, 0, s]])
+
+
+def test_a_swarm_sends_every_start_in_float32_within_its_budget():
+    surface = get_surface("himmelblau")
+    starts = np.random.default_rng(1).uniform(-5, 5, size=(400, 2))
+    res = run(surface, CONFIGS[:2], starts, 500, compiled=False)
+    data = playback_payload(res)
+    frames = typed(data["swarm_frames"])
+    assert frames[0] == 0 and frames[-1] == 500
+    for i, pos in enumerate(data["swarm"]):
+        assert pos["dtype"] == "f4"
+        arr = typed(pos).reshape(len(frames), 400, 2)
+        np.testing.assert_array_equal(arr, res.path[i][:, frames].transpose(1, 0, 2).astype(np.float32))
+    assert len(frames) * 400 * 2 <= MAX_SWARM_POINTS
+
+
+def test_the_lr_preview_paths_are_the_engine_runs_at_their_learning_rates():
+    surface = get_surface("rosenbrock")
+    base = [get_optimizer("adam", lr=0.05), get_optimizer("sgd", lr=1e-3, momentum=0.9)]
+    lrs = [preview_grid(c.name, 16) for c in base]
+    configs = [get_optimizer(c.name, **{**dict(c.hparams), "lr": float(v)}) for c, grid in zip(base, lrs) for v in grid]
+    res = run(surface, configs, [[-1.5, 2.0]], 200, compiled=False)
+    data = preview_payload(res, [0, 1], lrs, [c.lr for c in base])
+    for r, c in enumerate(base):
+        for j in (0, 7, 15):
+            single = run(surface, [get_optimizer(c.name, **{**dict(c.hparams), "lr": float(lrs[r][j])})],
+                         [[-1.5, 2.0]], 200, compiled=False)
+            drawn = typed(data["paths"][r][j]).reshape(-1, 2)
+            path = single.path[0, 0, : single.stop_index()[0, 0] + 1]
+            assert drawn[0].tolist() == pytest.approx(path[0].tolist()) and len(drawn) <= 302
+            np.testing.assert_allclose(drawn[-1], path[-1].astype(np.float32), rtol=1e-6, atol=1e-6)
+        assert data["lrs"][r][data["current"][r]] == pytest.approx(c.lr, rel=0.5)
