@@ -339,6 +339,7 @@ def plan(config: TrainConfig) -> None:
 
 
 def main() -> None:
+    widgets.mark_live()
     if not PANELS.started():
         for config in DEFAULT_OPTIMIZERS:
             PANELS.add(config)
@@ -377,7 +378,7 @@ def main() -> None:
     cols = st.columns([1, 1, 4], vertical_alignment="center")
     cols[0].button("Train", type="primary", icon=":material/play_arrow:", key="mnist.train",
                    disabled=config is None or (job is not None and job.running), width="stretch",
-                   on_click=lambda: ss.update({"mnist.train_pressed": True}))
+                   on_click=widgets.callback(lambda: ss.update({"mnist.train_pressed": True})))
     cols[1].button("Stop", icon=":material/stop:", key="mnist.stop", disabled=job is None or not job.running,
                    on_click=lambda: job.stop.set(), width="stretch")
     if job is not None and config is not None and job.config != config and not job.running:

@@ -148,6 +148,7 @@ def load_into_session(config: RunConfig) -> None:
         widgets.put(RUN_SPECS[name], name, getattr(config, name))
 
 
+@widgets.callback
 def reset_start() -> None:
     """Callback of the surface picker: start from the new surface's default point."""
     ss = st.session_state

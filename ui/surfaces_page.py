@@ -92,6 +92,7 @@ def apply_click() -> None:
             widgets.put(state.START_SPEC, f"start.{axis}", float(f"{value:.4g}"))
 
 
+@widgets.callback
 def apply_preset() -> None:
     """Callback of the preset picker."""
     name = ss.get("preset")
@@ -226,10 +227,12 @@ def internals_frame(rows: list[dict]) -> pd.DataFrame:
     } for r in rows])
 
 
+@widgets.callback
 def _set_step(value: int) -> None:
     ss["play.step"] = value
 
 
+@widgets.callback
 def _set_playing(on: bool, total: int) -> None:
     """Callback: set (not toggle) the state the button showed, so a queued duplicate click is harmless."""
     ss["play.on"] = on
@@ -289,6 +292,8 @@ def playback(res) -> None:
 
     @st.fragment(run_every=FRAME_SECONDS if playing else None)
     def view():
+        if not widgets.live():
+            st.rerun()  # a client cleared the session's state: the whole page sets it up again
         if ss.get("play.on"):
             ss["play.step"] = min(total, ss["play.step"] + stride)
             if ss["play.step"] >= total:
@@ -396,7 +401,7 @@ def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
         with st.container(border=True):
             st.warning("Some settings in the link could not be used; they fell back to their defaults:\n\n"
                        + "\n".join(f"- {note}" for note in ss["url_notes"]), icon="🔗")
-            st.button("Dismiss", key="dismiss_notes", on_click=lambda: ss.update(url_notes=[]))
+            st.button("Dismiss", key="dismiss_notes", on_click=widgets.callback(lambda: ss.update(url_notes=[])))
     for error in errors:
         st.error(error, icon="⚠️")
     steps = state.capped_steps(config)
@@ -406,6 +411,7 @@ def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
 
 
 def main() -> None:
+    widgets.mark_live()
     restore_state()
     apply_click()
     errors: list[str] = []

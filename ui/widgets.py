@@ -9,11 +9,18 @@ Session State" conflict.
 A log-scale number has two widgets kept in sync by callbacks: a select slider over a 1-1.2-1.5-2-
 2.5-3-4-5-6-8 grid per decade under `key + "#log"`, and an exact number input under `key`, which
 holds the value. A pair (betas) is two sliders under `key + "#0"` and `key + "#1"`.
+
+Any client may send Streamlit's clear_cache message, which empties the session's state but keeps
+its widgets' callbacks: the next rerun calls them (every widget counts as changed) before the page
+has set anything up. Every page run starts with `mark_live()`, every callback that touches session
+state is a `callback`, and a wiped session skips them: the page then restores its link's state.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -23,6 +30,32 @@ from optimizers import Hyperparameter
 MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
 PAIR_STEP = 1e-4  # slider resolution of betas: 0.999 and 0.9999 are both reachable
 SLIDER_MAX_SPAN = 200.0  # wider linear ranges (OneCycle's div factors) get a number input
+
+
+LIVE = "session.live"  # set by every page run, gone after a client's clear_cache
+
+
+# --- a session whose state a client cleared --------------------------------------------------------
+
+
+def mark_live() -> None:
+    """First in every page run: the session's state is set up from here on."""
+    st.session_state[LIVE] = True
+
+
+def live() -> bool:
+    """Whether the session's state is still there (False after a clear_cache, until the next page run)."""
+    return LIVE in st.session_state
+
+
+def callback(fn: Callable) -> Callable:
+    """`fn` as a widget callback that does nothing in a session whose state was cleared."""
+
+    @functools.wraps(fn)
+    def guarded(*args, **kwargs):
+        return fn(*args, **kwargs) if live() else None
+
+    return guarded
 
 
 # --- keys ----------------------------------------------------------------------------------------
@@ -92,10 +125,12 @@ def _fmt(v: float) -> str:
     return "off" if v == 0 else f"{v:g}"
 
 
+@callback
 def _slider_to_number(key: str) -> None:
     st.session_state[key] = st.session_state[f"{key}#log"]
 
 
+@callback
 def _number_to_slider(key: str, grid: tuple[float, ...]) -> None:
     value = st.session_state[key]
     if value is not None:
