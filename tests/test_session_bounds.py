@@ -111,3 +111,51 @@ def test_clear_cache_message_over_the_websocket_then_rerun_has_no_exception():
     assert not errors and not other_errors, (errors, other_errors)
     assert n_figures > 0
     assert "Traceback" not in log, log[-3000:]
+
+
+# --- crafted widget values ---------------------------------------------------------------------------
+
+
+def crafted(at: AppTest, key: str, value: str | list[str]) -> AppTest:
+    """Rerun as a client that sends `value` for the choice widget `key` (a list for a segmented
+    control), every other widget as shown. Streamlit passes a selectbox or radio value that is none
+    of the options through unchanged, and an empty segmented control's as None."""
+    states = at._tree.get_widget_states()
+    (state,) = [w for w in states.widgets if w.id.endswith(f"-{key}")]
+    if isinstance(value, list):
+        state.string_array_value.data[:] = value
+    else:
+        state.string_value = value
+    return at._run(states)
+
+
+def errors_shown(at: AppTest) -> str:
+    return "\n".join(e.value for e in at.error)
+
+
+@pytest.mark.parametrize(("key", "what"), [("opt0.name", "Optimizer 1"), ("opt0.schedule", "lr schedule"),
+                                           ("surface", "Surface"), ("preset", "Teacher presets")])
+def test_a_crafted_choice_on_the_2d_page_is_refused_with_a_note(key, what):
+    at = ok(page({"surface": "quadratic", "opt": "adam~lr:0.02", "steps": "60"}))
+    if key == "preset":
+        at.selectbox(key="preset").set_value("saddle")
+        ok(at.run())
+    before = at.session_state["config"]
+    ok(crafted(at, key, "nope"))  # today: KeyError 'nope' (optimizer), ValueError (surface)
+    assert what in errors_shown(at) and "'nope'" in errors_shown(at), errors_shown(at)
+    assert at.get("plotly_chart")
+    if key in ("opt0.schedule", "preset"):  # the run itself is unchanged
+        assert at.session_state["config"] == before
+    ok(at.run())
+
+
+@pytest.mark.parametrize(("key", "value", "what"), [
+    ("mnist.w.source", "nope", "Data"), ("mnist.w.length", [], "Train for"), ("mnist.w.backend", "nope", "backend"),
+    ("mnist.w.opt.0.name", "nope", "Optimizer 1"),
+])
+def test_a_crafted_choice_on_the_mnist_page_is_refused_with_a_note(no_full_mnist, key, value, what):
+    at = ok(page(script=MNIST_PAGE))
+    ok(crafted(at, key, value))
+    assert what in errors_shown(at) and ("'nope'" if value else "None") in errors_shown(at), errors_shown(at)
+    assert not at.button(key="mnist.train").disabled
+    ok(at.run())

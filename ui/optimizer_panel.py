@@ -20,7 +20,7 @@ import streamlit as st
 
 from optimizers import OPTIMIZERS, SCHEDULES, OptimizerConfig, get_optimizer
 
-from .widgets import callback, put, spec_input, spec_value
+from .widgets import callback, known_choice, put, spec_input, spec_value
 
 MAX_PANELS = 12  # optimizer panels per page: each is a block of widgets on every rerun
 CONTROLS = ("expander", "dup", "remove")  # a panel's keys that hold no value to copy
@@ -137,6 +137,8 @@ class OptimizerPanels:
         """(pid, config or None, error) of every panel; each invalid one adds a line to `errors`."""
         panels = []
         for i, pid in enumerate(self.ids):
+            known_choice(self.key(pid, "name"), OPTIMIZERS, self.default.name, errors, f"Optimizer {i + 1}")
+            known_choice(self.key(pid, "schedule"), SCHEDULES, "constant", errors, f"Optimizer {i + 1}'s lr schedule")
             config, error = self.config(pid)
             panels.append((pid, config, error))
             if error:

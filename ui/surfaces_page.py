@@ -95,9 +95,9 @@ def apply_click() -> None:
 @widgets.callback
 def apply_preset() -> None:
     """Callback of the preset picker."""
-    name = ss.get("preset")
-    if name:
-        state.load_into_session(PRESETS[name].config)
+    preset = PRESETS.get(ss.get("preset"))  # a crafted name is refused in main
+    if preset is not None:
+        state.load_into_session(preset.config)
         ss.pop("play.step", None)
 
 
@@ -126,7 +126,7 @@ def read_settings(errors: list[str]) -> tuple[state.RunConfig, dict]:
     Read first so that the main area, the map above all, goes to the browser before the ~100
     sidebar widgets: the browser handles the messages of a run one by one, in order.
     """
-    name = ss["surface"]
+    name = widgets.known_choice("surface", SURFACES, state.make_config().surface, errors, "Surface")
     params = {spec.name: widgets.spec_value(spec, widgets.surface_key(name, spec.name))
               for spec in SURFACES[name].specs}
     surface_error = ""
@@ -415,8 +415,8 @@ def main() -> None:
     restore_state()
     apply_click()
     errors: list[str] = []
+    preset = widgets.known_choice("preset", (None, *PRESETS), None, errors, "Teacher presets")
     config, shown = read_settings(errors)
-    preset = ss.get("preset")
     ss["preset_active"] = preset
     ss["config"] = config
     try:

@@ -111,6 +111,26 @@ def put(spec: Hyperparameter, key: str, value: Any) -> None:
         ss[key] = value
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """repr(value), cut to `limit` characters: what a note quotes of a value a client sent."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def known_choice(key: str, options, default: Any, errors: list[str], what: str) -> Any:
+    """The value the choice widget `key` (selectbox, radio, segmented control) holds, before it is
+    drawn. Streamlit keeps a value that is none of the options as the client sent it (a crafted
+    client): that one is replaced by `default`, with a line in `errors`."""
+    ss = st.session_state
+    value = ss.setdefault(key, default)
+    if value in list(options):
+        return value
+    errors.append(f"{what}: {shown(value)} is not one of the choices; "
+                  + ("none is picked" if default is None else f"using {default!r}"))
+    ss[key] = default
+    return default
+
+
 def _default(spec: Hyperparameter, key: str) -> None:
     probe = f"{key}#0" if spec.kind == "pair" else key
     if probe not in st.session_state:
