@@ -35,7 +35,7 @@ from surfaces import SURFACES, get_surface
 from ui import state, theory_panel, widgets
 from ui.charts import plotly_chart
 from ui.compute import compute
-from ui.export import summary_frame, trajectories_csv
+from ui.export import CSV_MAX_BYTES, plan_csv, summary_frame, trajectories_csv
 from ui.presets import PRESETS
 
 FRAME_SECONDS = 0.5  # playback tick: slower than a redraw of the map takes, so ticks do not queue up
@@ -368,16 +368,33 @@ def _file_stem(config: state.RunConfig) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", f"{config.surface}-{len(config.optimizers)}-optimizers")
 
 
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def export(res, config: state.RunConfig) -> None:
     st.subheader("Share and export")
     st.caption("The address bar holds the whole setup — copy the URL to share it. "
                "PNG: the camera button on any chart.")
-    left, right, _ = st.columns([1, 1, 2])
-    left.download_button("Trajectories (CSV)", data=lambda: trajectories_csv(res), file_name=_file_stem(config) + ".csv",
-                         mime="text/csv", on_click="ignore", icon=":material/download:", width="stretch")
+    plan = plan_csv(res)
+    cap = f"{CSV_MAX_BYTES / 1e6:g} MB"
+    left, right, final = st.columns([1, 1, 2])
+    every = "" if plan.stride == 1 else f"every {_ordinal(plan.stride)} step, "
+    left.download_button(f"Trajectories (CSV, {every}≤ {cap})", data=lambda: trajectories_csv(res, plan.stride),
+                         file_name=_file_stem(config) + ".csv", mime="text/csv", on_click="ignore",
+                         icon=":material/download:", width="stretch",
+                         help=f"Every step of every trajectory while that stays within {cap}; past it every k-th "
+                              "step and each trajectory's last one.")
     right.download_button("Playback animation (HTML)", data=lambda: animation_html(res),
                           file_name=_file_stem(config) + "-animation.html", mime="text/html", on_click="ignore",
                           icon=":material/movie:", width="stretch")
+    if plan.stride > 1:
+        final.download_button("Final states (CSV)", data=lambda: trajectories_csv(res, final=True),
+                              file_name=_file_stem(config) + "-final.csv", mime="text/csv", on_click="ignore",
+                              icon=":material/download:", help="one row per optimizer and start: its last step")
+        st.caption(f"Every step would be up to {plan.full_bytes / 1e6:,.0f} MB, over the {cap} an export may weigh: "
+                   f"the trajectories keep every {_ordinal(plan.stride)} step and each one's last step "
+                   f"({plan.rows:,} rows).")
     st.markdown("**Copy as PyTorch** — the same torch.optim optimizer and lr_scheduler with these values")
     start = tuple(config.starts()[0])
     tabs = st.tabs([f"{i + 1}. {c.label}" for i, c in enumerate(config.optimizers)])
