@@ -276,3 +276,58 @@ def test_the_worst_link_exports_within_the_cap_every_kth_step_and_final_states()
     final_rows = pd.read_csv(io.BytesIO(export.trajectories_csv(res, final=True)))
     assert len(final_rows) == stop.size
     np.testing.assert_array_equal(final_rows.step.to_numpy(), stop.ravel())
+
+
+# --- huge links ----------------------------------------------------------------------------------------
+
+
+def link_warning(at: AppTest) -> str:
+    (note,) = [w.value for w in at.warning if "could not be used" in w.value]
+    return note
+
+
+def test_a_link_with_125000_problems_gets_twenty_notes_and_a_count():
+    """One opt= value of 375 KB naming 125,000 unknown hyperparameters (within what Streamlit reads):
+    today one warning of several MB with 125,000 bullets."""
+    at = ok(page({"opt": "adam~" + "~".join(f"q{i % 10}" for i in range(125_000)), "rosenbrock.b": "x" * 20_000}))
+    note = link_warning(at)
+    bullets = [line for line in note.splitlines() if line.startswith("- ")]
+    assert len(bullets) == 21 and bullets[-1] == "- and 124,981 more problems", bullets[-3:]
+    assert len(note) < 8_000, len(note)
+    assert 250 < len(bullets[0]) <= 302 and bullets[0].endswith("…")  # a quoted 20,000-character value is cut
+    assert at.session_state["config"].optimizers[0].name == "adam"
+    assert len(at.session_state["url_notes"]) == 21  # what the session keeps, too
+
+
+def test_a_few_notes_are_listed_in_full():
+    at = ok(page({"steps": "-5", "zzz": "1"}))
+    bullets = [line for line in link_warning(at).splitlines() if line.startswith("- ")]
+    assert len(bullets) == 2 and not any("more problems" in b for b in bullets)
+
+
+def unread_link_checks(at: AppTest) -> list[str]:
+    return [h.proto.body for h in at.get("html") if "optvis-unread-link" in h.proto.body]
+
+
+def test_a_link_streamlit_drops_gets_the_browser_side_note():
+    """Over 1,000 fields: Streamlit hands the script no query parameters at all. The page opens its
+    default view with the check that tells the reader (in the browser, which still has the link);
+    tests/e2e/test_session_bounds_browser.py sees it shown."""
+    from streamlit.runtime.state import query_params as streamlit_query
+
+    from ui import surfaces_page
+
+    assert (surfaces_page.LINK_MAX_FIELDS, surfaces_page.LINK_MAX_CHARS) == (
+        streamlit_query.CLIENT_STATE_QUERY_STRING_MAX_FIELDS, streamlit_query.CLIENT_STATE_QUERY_STRING_MAX_LENGTH)
+    at = ok(page({f"p{i}": "1" for i in range(1001)}))
+    assert at.session_state["config"] == state.make_config()  # nothing of the link was read
+    assert not [w for w in at.warning if "could not be used" in w.value]
+    (check,) = unread_link_checks(at)
+    assert "too long to read" in check and "1000" in check and str(512 * 1024) in check
+    ok(at.number_input(key="steps").set_value(300).run())
+    assert not unread_link_checks(at)  # the view is no longer the default one the note speaks of
+
+
+def test_a_link_that_was_read_gets_no_unread_check():
+    at = ok(page({"steps": "300"}))
+    assert not unread_link_checks(at)

@@ -46,6 +46,25 @@ CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", 
 # page in the browser (~40 ms in Chromium, before the map can be redrawn): elements stay opaque.
 NO_STALE_FADE = ('<style>.stElementContainer[data-stale="true"]'
                  "{opacity: 1 !important; transition: none !important}</style>")
+MAX_NOTES, NOTE_CHARS = 20, 300  # a link's notes listed, each cut to this length; the rest are counted
+# Streamlit drops a query string of more than 1,000 fields or 512 Ki characters before the script
+# sees it (streamlit.runtime.state.query_params, checked by tests/test_session_bounds.py): the page
+# opens with no st.query_params. Only the browser still knows the link, as the URL its navigation
+# entry was opened with (the address bar is rewritten since), so it says so in this element.
+LINK_MAX_FIELDS, LINK_MAX_CHARS = 1000, 512 * 1024
+UNREAD_LINK = f"""<style>.stElementContainer:has(#optvis-unread-link:empty){{display:none}}</style>
+<div id="optvis-unread-link"></div><script>(() => {{
+  const box = document.getElementById("optvis-unread-link");
+  const nav = performance.getEntriesByType("navigation")[0];
+  const query = new URL(nav ? nav.name : location.href).search.slice(1);
+  const fields = query ? query.split("&").length : 0;
+  if (!box || (fields <= {LINK_MAX_FIELDS} && query.length <= {LINK_MAX_CHARS})) return;
+  box.textContent = "This link was too long to read (" + fields.toLocaleString("en") + " parameters, "
+    + query.length.toLocaleString("en") + " characters; a link may hold at most {LINK_MAX_FIELDS:,} parameters "
+    + "and {LINK_MAX_CHARS:,} characters): the page shows its default view.";
+  box.setAttribute("role", "alert");
+  box.style.cssText = "padding:1rem;border-radius:0.5rem;background:#FFFBE6;color:#7A5C00";
+}})();</script>"""
 ss = st.session_state
 
 
@@ -59,11 +78,20 @@ def restore_state() -> None:
         config, preset, notes = loaded if loaded else (state.make_config(), None, [])
         state.load_into_session(config)
         ss["preset"] = preset
-        ss["url_notes"] = notes
+        ss["url_notes"] = summarised(notes)
+        ss["url_unread"] = loaded is None  # no link, or one Streamlit dropped (UNREAD_LINK)
     elif "surface" not in ss and "config" in ss:  # Streamlit dropped the widgets while away
         preset = ss.get("preset_active")
         state.load_into_session(ss["config"])
         ss["preset"] = preset
+
+
+def summarised(notes: list[str]) -> list[str]:
+    """The first MAX_NOTES notes cut to NOTE_CHARS characters, then how many more there are."""
+    shown = [note if len(note) <= NOTE_CHARS else note[: NOTE_CHARS - 1] + "…" for note in notes[:MAX_NOTES]]
+    if len(notes) > MAX_NOTES:
+        shown.append(f"and {len(notes) - MAX_NOTES:,} more problems")
+    return shown
 
 
 def selected_point() -> tuple[float, float] | None:
@@ -414,6 +442,8 @@ def header(config: state.RunConfig) -> None:
 
 
 def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
+    if ss.get("url_unread") and config == state.make_config():  # the opening view, as yet unchanged
+        st.html(UNREAD_LINK, unsafe_allow_javascript=True)
     if ss.get("url_notes"):
         with st.container(border=True):
             st.warning("Some settings in the link could not be used; they fell back to their defaults:\n\n"
