@@ -20,7 +20,7 @@ from optimizers import Result
 CSV_MAX_BYTES = 20_000_000  # the most one CSV export weighs (stated on its button)
 CHUNK_ROWS = 5_000  # rows formatted at a time: other sessions' threads run between chunks
 FLOAT_CHARS = 24  # the longest "%.17g" of a float64 (-2.2250738585072014e-308)
-FLOAT_COLUMNS = 10  # x, y, loss, grad_x, grad_y, grad_norm, lr, eff_lr_x, eff_lr_y and slack for signs
+FLOAT_COLUMNS = 9  # x, y, loss, grad_x, grad_y, grad_norm, lr, eff_lr_x, eff_lr_y
 
 
 @dataclass(frozen=True)
