@@ -331,3 +331,18 @@ def test_a_link_streamlit_drops_gets_the_browser_side_note():
 def test_a_link_that_was_read_gets_no_unread_check():
     at = ok(page({"steps": "300"}))
     assert not unread_link_checks(at)
+
+
+def test_the_animation_states_its_cap_and_the_heaviest_view_stays_within_it():
+    """The heaviest view (12 optimizers x 1000 starts, as many steps as the page runs): today a
+    35 MB animation of 84 frames. The opening view keeps its 200 frames."""
+    from plots import animation_html
+
+    at = ok(page())
+    (label,) = [b.proto.label for b in at.get("download_button") if "animation" in b.proto.label]
+    assert label == "Playback animation (HTML, ≤ 20 MB)"
+    assert export.animation_frames(result_of(at.session_state["config"])) == export.ANIMATION_MAX_FRAMES
+
+    res = result_of(ok(page(WORST_LINK)).session_state["config"])
+    html = animation_html(res, max_frames=export.animation_frames(res))
+    assert len(html.encode()) <= export.ANIMATION_MAX_BYTES, len(html) / 1e6

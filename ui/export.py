@@ -21,6 +21,11 @@ CSV_MAX_BYTES = 20_000_000  # the most one CSV export weighs (stated on its butt
 CHUNK_ROWS = 5_000  # rows formatted at a time: other sessions' threads run between chunks
 FLOAT_CHARS = 24  # the longest "%.17g" of a float64 (-2.2250738585072014e-308)
 FLOAT_COLUMNS = 9  # x, y, loss, grad_x, grad_y, grad_norm, lr, eff_lr_x, eff_lr_y
+ANIMATION_MAX_FRAMES = 200
+# Markers over all frames of the HTML animation (~27 bytes each): with the map of the heaviest view
+# (~7.5 MB, its K * N * T bounded by the page's trajectory cap) it stays within ANIMATION_MAX_BYTES.
+ANIMATION_MAX_MARKERS = 400_000
+ANIMATION_MAX_BYTES = 20_000_000  # stated on its button; tests/test_session_bounds.py checks the heaviest view
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,13 @@ def trajectories_csv(res: Result, stride: int = 1, final: bool = False) -> bytes
                                                                    float_format="%.17g").encode())
         time.sleep(0)
     return b"".join(parts)
+
+
+def animation_frames(res: Result) -> int:
+    """Frames of the playback animation: ANIMATION_MAX_FRAMES, fewer for swarms (each frame moves
+    K * N markers)."""
+    k_count, n, _, _ = res.shape
+    return max(2, min(ANIMATION_MAX_FRAMES, ANIMATION_MAX_MARKERS // (k_count * n)))
 
 
 def _fate(res: Result, k: int, j: int) -> str:

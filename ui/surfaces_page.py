@@ -35,7 +35,14 @@ from surfaces import SURFACES, get_surface
 from ui import state, theory_panel, widgets
 from ui.charts import plotly_chart
 from ui.compute import compute
-from ui.export import CSV_MAX_BYTES, plan_csv, summary_frame, trajectories_csv
+from ui.export import (
+    ANIMATION_MAX_BYTES,
+    CSV_MAX_BYTES,
+    animation_frames,
+    plan_csv,
+    summary_frame,
+    trajectories_csv,
+)
 from ui.presets import PRESETS
 
 FRAME_SECONDS = 0.5  # playback tick: slower than a redraw of the map takes, so ticks do not queue up
@@ -413,9 +420,12 @@ def export(res, config: state.RunConfig) -> None:
                          icon=":material/download:", width="stretch",
                          help=f"Every step of every trajectory while that stays within {cap}; past it every k-th "
                               "step and each trajectory's last one.")
-    right.download_button("Playback animation (HTML)", data=lambda: animation_html(res),
+    frames = animation_frames(res)
+    right.download_button(f"Playback animation (HTML, ≤ {ANIMATION_MAX_BYTES / 1e6:g} MB)",
+                          data=lambda: animation_html(res, max_frames=frames),
                           file_name=_file_stem(config) + "-animation.html", mime="text/html", on_click="ignore",
-                          icon=":material/movie:", width="stretch")
+                          icon=":material/movie:", width="stretch",
+                          help=f"at most {frames} frames: a swarm's frames each move every start's marker")
     if plan.stride > 1:
         final.download_button("Final states (CSV)", data=lambda: trajectories_csv(res, final=True),
                               file_name=_file_stem(config) + "-final.csv", mime="text/csv", on_click="ignore",
