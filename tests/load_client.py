@@ -152,6 +152,13 @@ class Session:
         await self.ws.send(msg.SerializeToString())
         return await asyncio.wait_for(self._read_run(started), self.timeout)
 
+    async def clear_cache(self) -> None:
+        """Send what the menu's "Clear caches" sends (any client may, whatever the toolbar mode): the
+        server empties st.cache_data, st.cache_resource and this session's state."""
+        msg = BackMsg()
+        msg.clear_cache = True
+        await self.ws.send(msg.SerializeToString())
+
     async def _read_run(self, started: float) -> Run:
         elements = []
         while True:

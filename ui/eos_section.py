@@ -27,6 +27,7 @@ from mnist import eos
 from mnist.mlp import one_thread
 from plots.eos import eos_loss_figure, sharpness_figure
 from ui import mnist_jobs as jobs
+from ui import widgets
 from ui.run_store import RunStore
 
 WIDGET = "mnist.w.eos."  # under the MNIST page's widget prefix: saved while on the other page
@@ -111,6 +112,7 @@ def max_steps(k: int, n: int) -> int:
     return max(50, min(eos.MAX_STEPS, WORK_CAP // (k * n) // 50 * 50))
 
 
+@widgets.callback
 def load_preset() -> None:
     """Callback of the preset button: the paper's setting into the widgets, then run it."""
     for name, value in PRESET.items():
@@ -240,7 +242,7 @@ def section(data: mnist.MnistData | None) -> None:
     cols = st.columns([2, 2, 3], vertical_alignment="center")
     cols[0].button("Run gradient descent", type="primary", icon=":material/play_arrow:", key="eos.run",
                    disabled=config is None or running, width="stretch",
-                   on_click=lambda: ss.update({"eos.run_pressed": True}))
+                   on_click=widgets.callback(lambda: ss.update({"eos.run_pressed": True})))
     cols[1].button("Cancel run", icon=":material/stop:", key="eos.cancel", disabled=not running,
                    on_click=lambda: job.stop.set(), width="stretch")
     cols[2].button("Load the paper's setting and run it", icon=":material/auto_stories:", key="eos.preset",

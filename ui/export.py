@@ -1,48 +1,145 @@
-"""Tables of a Result: the trajectories as CSV rows and the per-optimizer results summary."""
+"""Tables of a Result: the trajectories as CSV rows and the per-optimizer results summary.
+
+A CSV export is built when its button is pressed (a deferred download, in a server thread) and
+weighs at most CSV_MAX_BYTES: `plan_csv` bounds its size before anything is written and, past the
+cap, keeps every k-th step of each trajectory (and its stop step).
+"""
 
 from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from optimizers import Result
 
-CSV_MAX_ROWS = 1_000_000  # a swarm's CSV keeps its first starts up to this many rows
+CSV_MAX_BYTES = 20_000_000  # the most one CSV export weighs (stated on its button)
+CHUNK_ROWS = 5_000  # rows formatted at a time: other sessions' threads run between chunks
+FLOAT_CHARS = 24  # the longest "%.17g" of a float64 (-2.2250738585072014e-308)
+FLOAT_COLUMNS = 9  # x, y, loss, grad_x, grad_y, grad_norm, lr, eff_lr_x, eff_lr_y
+ANIMATION_MAX_FRAMES = 200
+# Markers over all frames of the HTML animation (~27 bytes each): with the map of the heaviest view
+# (~7.5 MB, its K * N * T bounded by the page's trajectory cap) it stays within ANIMATION_MAX_BYTES.
+ANIMATION_MAX_MARKERS = 400_000
+ANIMATION_MAX_BYTES = 20_000_000  # stated on its button; tests/test_session_bounds.py checks the heaviest view
 
 
-def trajectories_frame(res: Result, max_rows: int = CSV_MAX_ROWS) -> pd.DataFrame:
-    """One row per optimizer, start and step s = 0 .. its stop point.
+@dataclass(frozen=True)
+class CsvPlan:
+    """What a trajectories CSV of a Result holds: every `stride`-th step of each trajectory and its
+    stop step (stride 1: every step), and bounds of its size in bytes."""
+
+    stride: int
+    rows: int
+    max_bytes: int  # an upper bound of the file's size at this stride
+    full_bytes: int  # the same bound with every step
+
+
+def _quoted_bytes(text: str) -> int:
+    """The UTF-8 length of `text` as one CSV field (quoted when it holds a comma, quote or newline)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow([text])
+    return len(out.getvalue().encode())
+
+
+def _row_counts(stop: np.ndarray, stride: int) -> np.ndarray:
+    """[K, N] rows of each trajectory at `stride`: ceil(end / stride) + 1 (1 for end = 0)."""
+    return np.where(stop > 0, -(-stop // stride) + 1, 1)
+
+
+def _row_bytes(res: Result) -> np.ndarray:
+    """[K] an upper bound of one row's bytes for each configuration."""
+    k_count, n, t, _ = res.shape
+    fixed = (len(str(k_count - 1)) + len(str(n - 1)) + len(str(t)) + FLOAT_COLUMNS * FLOAT_CHARS
+             + len("converged at step ") + len(str(t)) + 14)  # 13 commas and the newline
+    return np.array([fixed + _quoted_bytes(label) for label in res.labels])
+
+
+def plan_csv(res: Result, max_bytes: int = CSV_MAX_BYTES) -> CsvPlan:
+    """The smallest stride whose CSV stays within `max_bytes` (by the bound), and its size."""
+    stop, per_row = res.stop_index(), _row_bytes(res)
+    header = len(",".join(COLUMNS)) + 1
+
+    def size(stride: int) -> int:
+        return header + int((_row_counts(stop, stride).sum(axis=1) * per_row).sum())
+
+    low, high = 1, max(1, int(stop.max()))
+    while low < high:  # size is non-increasing in the stride
+        mid = (low + high) // 2
+        low, high = (mid + 1, high) if size(mid) > max_bytes else (low, mid)
+    return CsvPlan(low, int(_row_counts(stop, low).sum()), size(low), size(1))
+
+
+COLUMNS = ("optimizer", "config", "start", "step", "x", "y", "loss", "grad_x", "grad_y", "grad_norm", "lr",
+           "eff_lr_x", "eff_lr_y", "status")
+
+
+def _rows(res: Result, stride: int, final: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(config, start, step) of every row, trajectory by trajectory: every `stride`-th step and the
+    stop step, or only the stop step (`final`)."""
+    stop = res.stop_index()
+    k, j = (a.ravel() for a in np.indices(stop.shape))
+    end = stop.ravel()
+    if final:
+        return k, j, end
+    counts = _row_counts(end, stride)
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    steps = np.minimum((np.arange(counts.sum()) - first) * stride, np.repeat(end, counts))
+    return np.repeat(k, counts), np.repeat(j, counts), steps
+
+
+def _frame(res: Result, k: np.ndarray, j: np.ndarray, s: np.ndarray) -> pd.DataFrame:
+    """The rows (config k, start j, step s) of the trajectories table (see trajectories_frame)."""
+    t = res.shape[2]
+    has_next = s < t  # update quantities exist for s < T only
+    nxt = np.where(has_next, s, 0)
+    fates = {(a, b): _fate(res, a, b) for a, b in set(zip(k.tolist(), j.tolist()))}
+    return pd.DataFrame({
+        "optimizer": np.asarray(res.labels, dtype=object)[k], "config": k, "start": j, "step": s,
+        "x": res.path[k, j, s, 0], "y": res.path[k, j, s, 1], "loss": res.loss[k, j, s],
+        "grad_x": res.grad[k, j, s, 0], "grad_y": res.grad[k, j, s, 1], "grad_norm": res.grad_norm[k, j, s],
+        "lr": np.where(has_next, res.lr[k, nxt], np.nan),
+        "eff_lr_x": np.where(has_next, res.eff_lr[k, j, nxt, 0], np.nan),
+        "eff_lr_y": np.where(has_next, res.eff_lr[k, j, nxt, 1], np.nan),
+        "status": [fates[a, b] for a, b in zip(k.tolist(), j.tolist())],
+    }, columns=list(COLUMNS))
+
+
+def trajectories_frame(res: Result, stride: int = 1) -> pd.DataFrame:
+    """One row per optimizer, start and step s = 0 .. its stop point (every `stride`-th step and the
+    stop point when stride > 1).
 
     Columns: optimizer (label), config, start, step, x, y, loss, grad_x, grad_y (the gradient the
     optimizer received at theta_s), grad_norm (full, noise-free), then for the update from theta_s
     to theta_{s+1} (empty on the last row): lr (scheduled), eff_lr_x, eff_lr_y; and status
     ("diverged at step d", "converged at step c" or "") on every row of that trajectory.
-    With many starts, only the first starts that fit in `max_rows` rows are written.
     """
-    k_count, n, t, _ = res.shape
-    stop = res.stop_index()
-    n_kept = max(1, min(n, max_rows // (k_count * (t + 1))))
-    frames = []
-    for k in range(k_count):
-        for j in range(n_kept):
-            end = int(stop[k, j])
-            s = np.arange(end + 1)
-            nxt = np.where(s < t, s, 0)  # update quantities exist for s < T only
-            has_next = s < t
-            frames.append(pd.DataFrame({
-                "optimizer": res.labels[k], "config": k, "start": j, "step": s,
-                "x": res.path[k, j, s, 0], "y": res.path[k, j, s, 1], "loss": res.loss[k, j, s],
-                "grad_x": res.grad[k, j, s, 0], "grad_y": res.grad[k, j, s, 1], "grad_norm": res.grad_norm[k, j, s],
-                "lr": np.where(has_next, res.lr[k, nxt], np.nan),
-                "eff_lr_x": np.where(has_next, res.eff_lr[k, j, nxt, 0], np.nan),
-                "eff_lr_y": np.where(has_next, res.eff_lr[k, j, nxt, 1], np.nan),
-                "status": _fate(res, k, j),
-            }))
-    return pd.concat(frames, ignore_index=True)
+    return _frame(res, *_rows(res, stride))
 
 
-def trajectories_csv(res: Result) -> str:
-    return trajectories_frame(res).to_csv(index=False, float_format="%.17g")
+def trajectories_csv(res: Result, stride: int = 1, final: bool = False) -> bytes:
+    """trajectories_frame as CSV (floats exact to 17 digits), or only each trajectory's stop row
+    (`final`). Written CHUNK_ROWS rows at a time, yielding the GIL between chunks: it runs in a
+    server thread while other sessions' scripts run."""
+    k, j, s = _rows(res, stride, final)
+    parts = []
+    for first in range(0, len(k), CHUNK_ROWS):
+        rows = slice(first, first + CHUNK_ROWS)
+        parts.append(_frame(res, k[rows], j[rows], s[rows]).to_csv(index=False, header=first == 0,
+                                                                   float_format="%.17g").encode())
+        time.sleep(0)
+    return b"".join(parts)
+
+
+def animation_frames(res: Result) -> int:
+    """Frames of the playback animation: ANIMATION_MAX_FRAMES, fewer for swarms (each frame moves
+    K * N markers)."""
+    k_count, n, _, _ = res.shape
+    return max(2, min(ANIMATION_MAX_FRAMES, ANIMATION_MAX_MARKERS // (k_count * n)))
 
 
 def _fate(res: Result, k: int, j: int) -> str:

@@ -80,6 +80,7 @@ def _preview(config: RunConfig) -> dict | None:
     return preview_payload(res, rows, lrs, [config.optimizers[r].lr for r in rows])
 
 
+@widgets.callback
 def _on_click() -> None:
     point = (ss.get("map") or {}).get("click")
     if not point:
@@ -89,6 +90,7 @@ def _on_click() -> None:
         widgets.put(state.START_SPEC, f"start.{axis}", float(point[axis]))
 
 
+@widgets.callback
 def _on_lr_pick() -> None:
     pick = (ss.get("map") or {}).get("lr_pick")
     pids = ss.get("map.panels") or []

@@ -107,7 +107,7 @@ def checked(name: str, value, errors: list[str]):
 
 
 def data_controls(errors: list[str]) -> mnist.MnistData | None:
-    ss.setdefault(key("source"), "embedded")
+    widgets.known_choice(key("source"), ("embedded", "full"), "embedded", errors, "Data")
     source = st.radio("Data", ["embedded", "full"], key=key("source"), horizontal=True,
                       format_func={"embedded": "Embedded 10k", "full": "Full 60k / 10k"}.get,
                       help="embedded: the 10,000 official test images shipped with the app, split 8,000 / 2,000; "
@@ -144,7 +144,7 @@ def download() -> None:
 def training_controls(data: mnist.MnistData | None, errors: list[str]) -> dict:
     ss.setdefault(key("hidden"), 64)
     ss.setdefault(key("batch"), 64)
-    ss.setdefault(key("length"), "epochs")
+    widgets.known_choice(key("length"), ("epochs", "steps"), "epochs", errors, "Train for")
     hidden = st.select_slider("Hidden units H (784 → H → 10)", HIDDEN_SIZES, key=key("hidden"))
     batch = st.select_slider("Batch size", BATCH_SIZES, key=key("batch"))
     mode = st.segmented_control("Train for", ["epochs", "steps"], key=key("length"), required=True)
@@ -166,7 +166,7 @@ def training_controls(data: mnist.MnistData | None, errors: list[str]) -> dict:
         for name in ("clip_norm", "clip_value"):
             value = checked(name, widgets.spec_input(SPECS[name], key(name), zero=True), errors)
             clip[name] = value or None
-        ss.setdefault(key("backend"), "numpy")
+        widgets.known_choice(key("backend"), ("numpy", "torch"), "numpy", errors, "backend")
         backend = st.selectbox("backend", ["numpy", "torch"], key=key("backend"),
                                help="numpy: hand-written backprop; torch: autograd (same update rules, same numbers)")
     return {"hidden": hidden, "batch_size": batch, "steps": steps, "seed": seed, "backend": backend, **clip}
@@ -339,6 +339,7 @@ def plan(config: TrainConfig) -> None:
 
 
 def main() -> None:
+    widgets.mark_live()
     if not PANELS.started():
         for config in DEFAULT_OPTIMIZERS:
             PANELS.add(config)
@@ -377,7 +378,7 @@ def main() -> None:
     cols = st.columns([1, 1, 4], vertical_alignment="center")
     cols[0].button("Train", type="primary", icon=":material/play_arrow:", key="mnist.train",
                    disabled=config is None or (job is not None and job.running), width="stretch",
-                   on_click=lambda: ss.update({"mnist.train_pressed": True}))
+                   on_click=widgets.callback(lambda: ss.update({"mnist.train_pressed": True})))
     cols[1].button("Stop", icon=":material/stop:", key="mnist.stop", disabled=job is None or not job.running,
                    on_click=lambda: job.stop.set(), width="stretch")
     if job is not None and config is not None and job.config != config and not job.running:

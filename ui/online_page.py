@@ -26,6 +26,7 @@ from optimizers import OptimizerConfig, get_optimizer
 from optimizers.registry import MAX_LR
 from plots.online import average_regret_figure, eff_lr_figure, iterate_figure
 from plots.palette import color
+from ui import widgets
 from ui.charts import plotly_chart
 from ui.optimizer_panel import OptimizerPanels
 
@@ -126,6 +127,7 @@ def key(name: str) -> str:
     return WIDGET + name
 
 
+@widgets.callback
 def apply_preset(overwrite: bool = True) -> None:
     """Callback of the preset picker; the opening view (overwrite=False) keeps what is already set."""
     preset = PRESETS.get(ss.get(key("preset")))
@@ -250,6 +252,7 @@ print(x.item())""", language="python")
 
 
 def main() -> None:
+    widgets.mark_live()
     if not PANELS.started():  # the opening view is the paper's counterexample
         ss.setdefault(key("preset"), "reddi")
         apply_preset(overwrite=False)

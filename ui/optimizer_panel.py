@@ -20,7 +20,7 @@ import streamlit as st
 
 from optimizers import OPTIMIZERS, SCHEDULES, OptimizerConfig, get_optimizer
 
-from .widgets import put, spec_input, spec_value
+from .widgets import callback, known_choice, put, spec_input, spec_value
 
 MAX_PANELS = 12  # optimizer panels per page: each is a block of widgets on every rerun
 CONTROLS = ("expander", "dup", "remove")  # a panel's keys that hold no value to copy
@@ -101,6 +101,7 @@ class OptimizerPanels:
         self.load(pid, config or self.default)
         return pid
 
+    @callback
     def duplicate(self, pid: int) -> None:
         """Callback: a new panel right after `pid` holding exactly its widget values."""
         ss = st.session_state
@@ -113,6 +114,7 @@ class OptimizerPanels:
         pids.insert(pids.index(pid) + 1, new)
         self._set_ids(pids)
 
+    @callback
     def remove(self, pid: int) -> None:
         """Callback: panel `pid` leaves the page (its values stay in session state, unused)."""
         self._set_ids([p for p in self.ids if p != pid])
@@ -137,6 +139,8 @@ class OptimizerPanels:
         """(pid, config or None, error) of every panel; each invalid one adds a line to `errors`."""
         panels = []
         for i, pid in enumerate(self.ids):
+            known_choice(self.key(pid, "name"), OPTIMIZERS, self.default.name, errors, f"Optimizer {i + 1}")
+            known_choice(self.key(pid, "schedule"), SCHEDULES, "constant", errors, f"Optimizer {i + 1}'s lr schedule")
             config, error = self.config(pid)
             panels.append((pid, config, error))
             if error:
@@ -186,5 +190,5 @@ class OptimizerPanels:
             self.draw(pid, i, colors(valid), config, error, preview)
             valid += config is not None
         full = self.full()
-        st.button("Add optimizer", on_click=self.add, icon=":material/add:", width="stretch", disabled=full,
+        st.button("Add optimizer", on_click=callback(self.add), icon=":material/add:", width="stretch", disabled=full,
                   help=f"at most {MAX_PANELS} optimizers" if full else None)

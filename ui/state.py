@@ -148,10 +148,14 @@ def load_into_session(config: RunConfig) -> None:
         widgets.put(RUN_SPECS[name], name, getattr(config, name))
 
 
+@widgets.callback
 def reset_start() -> None:
     """Callback of the surface picker: start from the new surface's default point."""
     ss = st.session_state
-    x, y = get_surface(ss["surface"]).default_starts[0]
+    try:
+        x, y = get_surface(ss["surface"]).default_starts[0]
+    except ValueError:  # a crafted surface name: the page refuses it before drawing
+        return
     widgets.put(START_SPEC, "start.x", x)
     widgets.put(START_SPEC, "start.y", y)
 

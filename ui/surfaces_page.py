@@ -36,7 +36,14 @@ from surfaces.expression import GRAMMAR
 from ui import map_component, state, theory_panel, widgets
 from ui.charts import plotly_chart
 from ui.compute import compute
-from ui.export import summary_frame, trajectories_csv
+from ui.export import (
+    ANIMATION_MAX_BYTES,
+    CSV_MAX_BYTES,
+    animation_frames,
+    plan_csv,
+    summary_frame,
+    trajectories_csv,
+)
 from ui.presets import PRESETS
 
 FRAME_SECONDS = 0.5  # playback tick: slower than a redraw of the map takes, so ticks do not queue up
@@ -47,6 +54,25 @@ CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", 
 # page in the browser (~40 ms in Chromium, before the map can be redrawn): elements stay opaque.
 NO_STALE_FADE = ('<style>.stElementContainer[data-stale="true"]'
                  "{opacity: 1 !important; transition: none !important}</style>")
+MAX_NOTES, NOTE_CHARS = 20, 300  # a link's notes listed, each cut to this length; the rest are counted
+# Streamlit drops a query string of more than 1,000 fields or 512 Ki characters before the script
+# sees it (streamlit.runtime.state.query_params, checked by tests/test_session_bounds.py): the page
+# opens with no st.query_params. Only the browser still knows the link, as the URL its navigation
+# entry was opened with (the address bar is rewritten since), so it says so in this element.
+LINK_MAX_FIELDS, LINK_MAX_CHARS = 1000, 512 * 1024
+UNREAD_LINK = f"""<style>.stElementContainer:has(#optvis-unread-link:empty){{display:none}}</style>
+<div id="optvis-unread-link"></div><script>(() => {{
+  const box = document.getElementById("optvis-unread-link");
+  const nav = performance.getEntriesByType("navigation")[0];
+  const query = new URL(nav ? nav.name : location.href).search.slice(1);
+  const fields = query ? query.split("&").length : 0;
+  if (!box || (fields <= {LINK_MAX_FIELDS} && query.length <= {LINK_MAX_CHARS})) return;
+  box.textContent = "This link was too long to read (" + fields.toLocaleString("en") + " parameters, "
+    + query.length.toLocaleString("en") + " characters; a link may hold at most {LINK_MAX_FIELDS:,} parameters "
+    + "and {LINK_MAX_CHARS:,} characters): the page shows its default view.";
+  box.setAttribute("role", "alert");
+  box.style.cssText = "padding:1rem;border-radius:0.5rem;background:#FFFBE6;color:#7A5C00";
+}})();</script>"""
 ss = st.session_state
 
 
@@ -60,11 +86,20 @@ def restore_state() -> None:
         config, preset, notes = loaded if loaded else (state.make_config(), None, [])
         state.load_into_session(config)
         ss["preset"] = preset
-        ss["url_notes"] = notes
+        ss["url_notes"] = summarised(notes)
+        ss["url_unread"] = loaded is None  # no link, or one Streamlit dropped (UNREAD_LINK)
     elif "surface" not in ss and "config" in ss:  # Streamlit dropped the widgets while away
         preset = ss.get("preset_active")
         state.load_into_session(ss["config"])
         ss["preset"] = preset
+
+
+def summarised(notes: list[str]) -> list[str]:
+    """The first MAX_NOTES notes cut to NOTE_CHARS characters, then how many more there are."""
+    shown = [note if len(note) <= NOTE_CHARS else note[: NOTE_CHARS - 1] + "…" for note in notes[:MAX_NOTES]]
+    if len(notes) > MAX_NOTES:
+        shown.append(f"and {len(notes) - MAX_NOTES:,} more problems")
+    return shown
 
 
 def selected_point() -> tuple[float, float] | None:
@@ -93,11 +128,12 @@ def apply_click() -> None:
             widgets.put(state.START_SPEC, f"start.{axis}", float(f"{value:.4g}"))
 
 
+@widgets.callback
 def apply_preset() -> None:
     """Callback of the preset picker."""
-    name = ss.get("preset")
-    if name:
-        state.load_into_session(PRESETS[name].config)
+    preset = PRESETS.get(ss.get("preset"))  # a crafted name is refused in main
+    if preset is not None:
+        state.load_into_session(preset.config)
         ss.pop("play.step", None)
 
 
@@ -126,7 +162,7 @@ def read_settings(errors: list[str]) -> tuple[state.RunConfig, dict]:
     Read first so that the main area, the map above all, goes to the browser before the ~100
     sidebar widgets: the browser handles the messages of a run one by one, in order.
     """
-    name = ss["surface"]
+    name = widgets.known_choice("surface", SURFACES, state.make_config().surface, errors, "Surface")
     params = {spec.name: widgets.spec_value(spec, widgets.surface_key(name, spec.name))
               for spec in SURFACES[name].specs}
     surface_error = ""
@@ -229,10 +265,12 @@ def internals_frame(rows: list[dict]) -> pd.DataFrame:
     } for r in rows])
 
 
+@widgets.callback
 def _set_step(value: int) -> None:
     ss["play.step"] = value
 
 
+@widgets.callback
 def _set_playing(on: bool, total: int) -> None:
     """Callback: set (not toggle) the state the button showed, so a queued duplicate click is harmless."""
     ss["play.on"] = on
@@ -292,6 +330,8 @@ def playback(res) -> None:
 
     @st.fragment(run_every=FRAME_SECONDS if playing else None)
     def view():
+        if not widgets.live():
+            st.rerun()  # a client cleared the session's state: the whole page sets it up again
         if ss.get("play.on"):
             ss["play.step"] = min(total, ss["play.step"] + stride)
             if ss["play.step"] >= total:
@@ -377,16 +417,36 @@ def _file_stem(config: state.RunConfig) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", f"{config.surface}-{len(config.optimizers)}-optimizers")
 
 
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def export(res, config: state.RunConfig) -> None:
     st.subheader("Share and export")
     st.caption("The address bar holds the whole setup — copy the URL to share it. "
                "PNG: the camera button on any chart.")
-    left, right, _ = st.columns([1, 1, 2])
-    left.download_button("Trajectories (CSV)", data=lambda: trajectories_csv(res), file_name=_file_stem(config) + ".csv",
-                         mime="text/csv", on_click="ignore", icon=":material/download:", width="stretch")
-    right.download_button("Playback animation (HTML)", data=lambda: animation_html(res),
+    plan = plan_csv(res)
+    cap = f"{CSV_MAX_BYTES / 1e6:g} MB"
+    left, right, final = st.columns([1, 1, 2])
+    every = "" if plan.stride == 1 else f"every {_ordinal(plan.stride)} step, "
+    left.download_button(f"Trajectories (CSV, {every}≤ {cap})", data=lambda: trajectories_csv(res, plan.stride),
+                         file_name=_file_stem(config) + ".csv", mime="text/csv", on_click="ignore",
+                         icon=":material/download:", width="stretch",
+                         help=f"Every step of every trajectory while that stays within {cap}; past it every k-th "
+                              "step and each trajectory's last one.")
+    frames = animation_frames(res)
+    right.download_button(f"Playback animation (HTML, ≤ {ANIMATION_MAX_BYTES / 1e6:g} MB)",
+                          data=lambda: animation_html(res, max_frames=frames),
                           file_name=_file_stem(config) + "-animation.html", mime="text/html", on_click="ignore",
-                          icon=":material/movie:", width="stretch")
+                          icon=":material/movie:", width="stretch",
+                          help=f"at most {frames} frames: a swarm's frames each move every start's marker")
+    if plan.stride > 1:
+        final.download_button("Final states (CSV)", data=lambda: trajectories_csv(res, final=True),
+                              file_name=_file_stem(config) + "-final.csv", mime="text/csv", on_click="ignore",
+                              icon=":material/download:", help="one row per optimizer and start: its last step")
+        st.caption(f"Every step would be up to {plan.full_bytes / 1e6:,.0f} MB, over the {cap} an export may weigh: "
+                   f"the trajectories keep every {_ordinal(plan.stride)} step and each one's last step "
+                   f"({plan.rows:,} rows).")
     st.markdown("**Copy as PyTorch** — the same torch.optim optimizer and lr_scheduler with these values")
     start = tuple(config.starts()[0])
     tabs = st.tabs([f"{i + 1}. {c.label}" for i, c in enumerate(config.optimizers)])
@@ -406,11 +466,13 @@ def header(config: state.RunConfig) -> None:
 
 
 def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
+    if ss.get("url_unread") and config == state.make_config():  # the opening view, as yet unchanged
+        st.html(UNREAD_LINK, unsafe_allow_javascript=True)
     if ss.get("url_notes"):
         with st.container(border=True):
             st.warning("Some settings in the link could not be used; they fell back to their defaults:\n\n"
                        + "\n".join(f"- {note}" for note in ss["url_notes"]), icon="🔗")
-            st.button("Dismiss", key="dismiss_notes", on_click=lambda: ss.update(url_notes=[]))
+            st.button("Dismiss", key="dismiss_notes", on_click=widgets.callback(lambda: ss.update(url_notes=[])))
     for error in errors:
         st.error(error, icon="⚠️")
     steps = state.capped_steps(config)
@@ -420,12 +482,13 @@ def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
 
 
 def main() -> None:
+    widgets.mark_live()
     restore_state()
     apply_click()
     errors: list[str] = []
+    preset = widgets.known_choice("preset", (None, *PRESETS), None, errors, "Teacher presets")
     config, shown = read_settings(errors)
     ss["map.panels"] = [pid for pid, optimizer, _ in shown["panels"] if optimizer is not None]
-    preset = ss.get("preset")
     ss["preset_active"] = preset
     ss["config"] = config
     try:

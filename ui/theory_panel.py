@@ -46,6 +46,7 @@ def _clipped(config: state.RunConfig) -> bool:
 # --- rates on the quadratic ---------------------------------------------------------------------------
 
 
+@widgets.callback
 def set_optimal(condition: float) -> None:
     """Callback: the optimizers become gradient descent and heavy ball at their best settings."""
     state.PANELS.clear()
@@ -136,11 +137,13 @@ def rates_panel(res, config: state.RunConfig) -> None:
 # --- escaping the saddle --------------------------------------------------------------------------------
 
 
+@widgets.callback
 def set_noise(value: float) -> None:
     """Callback: the run's gradient noise becomes `value` (0 = off)."""
     widgets.put(state.RUN_SPECS["noise"], "noise", value)
 
 
+@widgets.callback
 def start_on_ridge() -> None:
     """Callback: a single start at the current x on the ridge line y = 0."""
     ss["start.mode"] = "point"

@@ -11,11 +11,18 @@ A log-scale number has two widgets kept in sync by callbacks: a select slider ov
 holds the value. A pair (betas) is two sliders under `key + "#0"` and `key + "#1"` (two number
 inputs for a log-scale pair). A list of
 whole numbers (milestones) is a text input holding them comma-separated.
+
+Any client may send Streamlit's clear_cache message, which empties the session's state but keeps
+its widgets' callbacks: the next rerun calls them (every widget counts as changed) before the page
+has set anything up. Every page run starts with `mark_live()`, every callback that touches session
+state is a `callback`, and a wiped session skips them: the page then restores its link's state.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -25,6 +32,32 @@ from optimizers import Hyperparameter
 MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
 PAIR_STEP = 1e-4  # slider resolution of betas: 0.999 and 0.9999 are both reachable
 SLIDER_MAX_SPAN = 200.0  # wider linear ranges (OneCycle's div factors) get a number input
+
+
+LIVE = "session.live"  # set by every page run, gone after a client's clear_cache
+
+
+# --- a session whose state a client cleared --------------------------------------------------------
+
+
+def mark_live() -> None:
+    """First in every page run: the session's state is set up from here on."""
+    st.session_state[LIVE] = True
+
+
+def live() -> bool:
+    """Whether the session's state is still there (False after a clear_cache, until the next page run)."""
+    return LIVE in st.session_state
+
+
+def callback(fn: Callable) -> Callable:
+    """`fn` as a widget callback that does nothing in a session whose state was cleared."""
+
+    @functools.wraps(fn)
+    def guarded(*args, **kwargs):
+        return fn(*args, **kwargs) if live() else None
+
+    return guarded
 
 
 # --- keys ----------------------------------------------------------------------------------------
@@ -82,6 +115,26 @@ def put(spec: Hyperparameter, key: str, value: Any) -> None:
         ss[key] = value
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """repr(value), cut to `limit` characters: what a note quotes of a value a client sent."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def known_choice(key: str, options, default: Any, errors: list[str], what: str) -> Any:
+    """The value the choice widget `key` (selectbox, radio, segmented control) holds, before it is
+    drawn. Streamlit keeps a value that is none of the options as the client sent it (a crafted
+    client): that one is replaced by `default`, with a line in `errors`."""
+    ss = st.session_state
+    value = ss.setdefault(key, default)
+    if value in list(options):
+        return value
+    errors.append(f"{what}: {shown(value)} is not one of the choices; "
+                  + ("none is picked" if default is None else f"using {default!r}"))
+    ss[key] = default
+    return default
+
+
 def _default(spec: Hyperparameter, key: str) -> None:
     probe = f"{key}#0" if spec.kind == "pair" else key
     if probe not in st.session_state:
@@ -96,10 +149,12 @@ def _fmt(v: float) -> str:
     return "off" if v == 0 else f"{v:g}"
 
 
+@callback
 def _slider_to_number(key: str) -> None:
     st.session_state[key] = st.session_state[f"{key}#log"]
 
 
+@callback
 def _number_to_slider(key: str, grid: tuple[float, ...]) -> None:
     value = st.session_state[key]
     if value is not None:
