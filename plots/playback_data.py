@@ -147,6 +147,7 @@ def _with_step_hover(res, fig: dict) -> dict:
             eff[s >= t] = np.nan
             custom = np.column_stack([steps, np.asarray(trace["customdata"])[:, 1], grad, eff])
             custom[np.isnan(steps)] = np.nan
+            custom = custom.astype(np.float32)  # hover shows 4 significant digits
             name = trace["hovertemplate"].split("<br>")[0]
             trace = {**trace, "customdata": custom, "hovertemplate": (
                 name + "<br>step %{customdata[0]}: θ = (%{x:.4g}, %{y:.4g})<br>f = %{customdata[1]:.4g}"
@@ -157,8 +158,11 @@ def _with_step_hover(res, fig: dict) -> dict:
 
 
 def _side(fig: dict) -> dict:
-    """A chart beside the map: no legend (colours as on the map)."""
-    return {"data": fig["data"], "layout": {**fig["layout"], "showlegend": False}}
+    """A chart beside the map: no legend (colours as on the map), values in float32 (drawing
+    needs no more; the exact values are in the runs)."""
+    data = [{**t, "y": np.asarray(t["y"], dtype=np.float32)} if isinstance(t.get("y"), np.ndarray) else t
+            for t in fig["data"]]
+    return {"data": data, "layout": {**fig["layout"], "showlegend": False}}
 
 
 def _without_click_layer(fig: dict) -> dict:
@@ -193,17 +197,17 @@ def _identity(res) -> tuple:
     return (res.labels, repr(res.surface), res.starts.tobytes(), res.shape, float(res.path[..., -1, :].sum()))
 
 
-def preview_payload(res, configs: list[int], lrs: list[np.ndarray], current: list[float], max_points: int = 300) -> dict:
-    """The lr preview's data from one run `res` of len(configs) x L configurations (row r * L + j
-    is configuration configs[r] at lr lrs[r][j]), first start: paths[r][j] decimated float32
-    [P, 2]; current[r] the index of the grid value nearest the configuration's own lr."""
-    count = len(lrs[0]) if lrs else 0
-    stop = res.stop_index()
+def preview_payload(runs: list, configs: list[int], lrs: list[np.ndarray], current: list[float],
+                    max_points: int = 300) -> dict:
+    """The lr preview's data: runs[r] is the Result of configuration configs[r] at each lr of
+    lrs[r] (row j at lrs[r][j]), first start. paths[r][j]: that run's path decimated, float32
+    [P, 2]; current[r]: the index of the grid value nearest the configuration's own lr."""
     paths = []
-    for r in range(len(configs)):
+    for res in runs:
+        stop = res.stop_index()
         row = []
-        for j in range(count):
-            p = res.path[r * count + j, 0, : stop[r * count + j, 0] + 1]
+        for j in range(res.shape[0]):
+            p = res.path[j, 0, : stop[j, 0] + 1]
             row.append(p[decimate(p, max_points)].astype(np.float32))
         paths.append(row)
     nearest = [int(np.argmin(np.abs(np.log(grid) - np.log(max(lr, 1e-300))))) for grid, lr in zip(lrs, current)]

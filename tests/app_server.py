@@ -64,16 +64,17 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict[str, str] | None = None, name: str = "server") -> Iterator[Server]:
+def streamlit_server(env: dict[str, str] | None = None, name: str = "server", script: str = "app.py") -> Iterator[Server]:
     """Start the app headless on 127.0.0.1, wait for /_stcore/health, yield it, always stop it.
 
     env: extra environment variables for the server. Its output goes to artifacts/<name>.log.
+    script: the page script, relative to the repository root (benchmarks time a bare app too).
     """
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / f"{name}.log"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+    command = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1",
                "--browser.gatherUsageStats", "false"]
     with open(log, "wb") as out:

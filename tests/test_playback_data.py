@@ -85,7 +85,7 @@ def test_path_hover_names_step_point_loss_gradient_and_eff_lr(single):
     assert "gradient" in path["hovertemplate"] and "eff. lr" in path["hovertemplate"]
     s = 17
     row = custom[custom[:, 0] == s][0]
-    np.testing.assert_array_equal(row[1:], [single.loss[1, 0, s], *single.grad[1, 0, s], *single.eff_lr[1, 0, s]])
+    np.testing.assert_allclose(row[1:], [single.loss[1, 0, s], *single.grad[1, 0, s], *single.eff_lr[1, 0, s]], rtol=1e-6)
 
 
 def test_a_swarm_sends_every_start_in_float32_within_its_budget():
@@ -106,9 +106,9 @@ def test_the_lr_preview_paths_are_the_engine_runs_at_their_learning_rates():
     surface = get_surface("rosenbrock")
     base = [get_optimizer("adam", lr=0.05), get_optimizer("sgd", lr=1e-3, momentum=0.9)]
     lrs = [preview_grid(c.name, 16) for c in base]
-    configs = [get_optimizer(c.name, **{**dict(c.hparams), "lr": float(v)}) for c, grid in zip(base, lrs) for v in grid]
-    res = run(surface, configs, [[-1.5, 2.0]], 200, compiled=False)
-    data = preview_payload(res, [0, 1], lrs, [c.lr for c in base])
+    runs = [run(surface, [get_optimizer(c.name, **{**dict(c.hparams), "lr": float(v)}) for v in grid],
+                [[-1.5, 2.0]], 200, compiled=False) for c, grid in zip(base, lrs)]
+    data = preview_payload(runs, [0, 1], lrs, [c.lr for c in base])
     for r, c in enumerate(base):
         for j in (0, 7, 15):
             single = run(surface, [get_optimizer(c.name, **{**dict(c.hparams), "lr": float(lrs[r][j])})],

@@ -250,7 +250,8 @@ class MapView {
     this.scrub.max = String(frames.length - 1);
     const start = data.initial_step !== undefined ? data.initial_step : Math.max(0, data.steps - 1);
     this.show(this.nearestFrame(start));
-    this.buildPreview(data.preview);
+    const pending = window.__optvisPreview;
+    this.buildPreview(pending && pending.run === data.id ? pending.preview : null);
   }
 
   color(i) {
@@ -496,12 +497,17 @@ export default function (component) {
     parentElement.appendChild(root);
     view = new MapView(root, setTriggerValue);
     parentElement.__optvisView = view;
+    window.__optvisMapView = view;
   }
   view.trigger = setTriggerValue;
   if (data && data.id !== view.dataId) {
     view.dataId = data.id;
     view.pause();
-    view.update(data).then(() => { view.root.dataset.ready = data.id; })
+    const received = performance.now();
+    view.update(data).then(() => {
+      view.root.dataset.ready = data.id;
+      view.root.dataset.drawMs = String(performance.now() - received);  // new run: decode and draw
+    })
       .catch((err) => { view.root.dataset.error = String(err); view.root.prepend(Object.assign(document.createElement("div"), { className: "ov-error", textContent: String(err) })); });
   }
   return () => { view.pause(); };

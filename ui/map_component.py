@@ -39,6 +39,9 @@ _COMPONENT = st.components.v2.component(
     css=(HERE / "map_component.css").read_text(),
     isolate_styles=False,  # Plotly's hover and mode-bar styles live in the document's head
 )
+# The lr preview's data travels in a second, invisible instance sent at the end of the page's run,
+# so that the map is drawn before the preview's paths arrive; it hands them to the map's view.
+_PREVIEW = st.components.v2.component("optvis_map_preview", js=(HERE / "map_preview.js").read_text())
 
 
 def available() -> bool:
@@ -61,23 +64,31 @@ def _payload(config: RunConfig, generation: int) -> dict:
     res = compute(config)
     data = playback_payload(res)
     data["colors"] = [color(k) for k in range(res.shape[0])]
-    data["preview"] = _preview(config)
     return data
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def _preview_payload(config: RunConfig, generation: int, run_id: str) -> dict:
+    return {"run": run_id, "preview": _preview(config)}
+
+
 def _preview(config: RunConfig) -> dict | None:
+    """The lr preview's paths: per optimizer, one vectorised run over its grid of learning rates."""
     rows = list(range(min(len(config.optimizers), PREVIEW_CONFIGS)))
     steps = capped_steps(config)
     count = min(PREVIEW_VALUES, PREVIEW_BUDGET // max(1, len(rows) * steps))
     if not rows or count < PREVIEW_MIN_VALUES:
         return None
     lrs = [preview_grid(config.optimizers[r].name, count) for r in rows]
-    configs = [with_value(config.optimizers[r], "lr", float(v)) for r, grid in zip(rows, lrs) for v in grid]
+    surface, start = config.get_surface(), config.starts()[:1]
+    parts = []
     try:
-        res = run(config.get_surface(), configs, config.starts()[:1], steps, **config.run_kwargs())
+        for r, grid in zip(rows, lrs):
+            configs = [with_value(config.optimizers[r], "lr", float(v)) for v in grid]
+            parts.append(run(surface, configs, start, steps, **config.run_kwargs()))
     except ValueError:
         return None
-    return preview_payload(res, rows, lrs, [config.optimizers[r].lr for r in rows])
+    return preview_payload(parts, rows, lrs, [config.optimizers[r].lr for r in rows])
 
 
 @widgets.callback
@@ -107,4 +118,14 @@ def show(config: RunConfig, panel_ids: list[int]) -> None:
     of each of config.optimizers, in order, for the lr preview's release."""
     ss["map.panels"] = list(panel_ids)
     data = _payload(config, kernels.generation())
+    ss["map.shown"] = (config, data["id"])
     _COMPONENT(key="map", data=data, on_click_change=_on_click, on_lr_pick_change=_on_lr_pick)
+
+
+def show_preview() -> None:
+    """The lr preview of the map shown in this run (call last in the page): nothing drawn."""
+    shown = ss.pop("map.shown", None)
+    if shown is None:
+        return
+    config, run_id = shown
+    _PREVIEW(key="map_preview", data=_preview_payload(config, kernels.generation(), run_id))

@@ -498,6 +498,7 @@ def main() -> None:
         # The link last: the query-string update is one more message the browser handles
         # (a page-wide re-render, ~20 ms) before it reaches the map when sent first.
         state.write_url(config, preset)
+        map_component.show_preview()
     st.html(NO_STALE_FADE)  # last: it takes no space, and nothing waits behind it
 
 
