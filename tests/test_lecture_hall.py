@@ -1,0 +1,190 @@
+"""A lecture hall (deploy/lecture_hall.py): sixty sessions through nginx to two Streamlit processes.
+
+The hall is started as the README's command starts it (two servers, nginx in front), and the
+classroom load of tests/test_load.py comes through nginx with twice the sessions: each a websocket
+client on its own link, three runs each, every run checked against the engine. nginx's access log
+names the process that served each request (`upstream=`), so it tells how the sessions spread.
+Then a browser's way through: the page's first response pins it to a process by a cookie, its
+websocket and its download (a file made on that process, fetched by plain HTTP) follow, and a
+browser pinned to a process that is gone is served by another. About a minute in all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import re
+import shutil
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from deploy.lecture_hall import COOKIE, Backend, lecture_hall, nginx_config
+from tests.app_server import ARTIFACTS, free_port, peak_rss_mib
+from tests.load_client import Session
+from tests.test_load import CLASSROOM, check, expected, load, query, report, run_async, settings
+from ui.export import trajectories_csv
+
+SESSIONS = 60
+PROCESSES = 2
+needs_nginx = pytest.mark.skipif(shutil.which("nginx", path="/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin") is None,
+                                 reason="nginx is not installed (CI installs it: apt-get install -y nginx)")
+
+
+def free_ports(n: int) -> int:
+    """The first of n consecutive free loopback ports."""
+    while True:
+        first = free_port()
+        with contextlib.ExitStack() as held:
+            try:
+                for i in range(n):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", first + i))
+            except OSError:
+                continue
+        return first
+
+
+def start(processes: int, name: str, upstreams=()):
+    state = ARTIFACTS / name
+    shutil.rmtree(state, ignore_errors=True)
+    return lecture_hall(processes, free_port(), first_port=free_ports(max(processes, 1)), listen="127.0.0.1",
+                        upstreams=upstreams, state_dir=state)
+
+
+def log_lines(hall, pattern: str) -> list[str]:
+    """The access log's lines matching the regular expression `pattern`."""
+    return [line for line in hall.access_log().splitlines() if re.search(pattern, line)]
+
+
+def upstream(line: str) -> str:
+    return re.search(r"upstream=(\S+)", line).group(1)
+
+
+def wait_for_lines(hall, pattern: str, count: int, timeout: float = 10.0) -> list[str]:
+    """The lines matching `pattern` once there are `count` (nginx logs a websocket when it closes)."""
+    deadline = time.monotonic() + timeout
+    while len(lines := log_lines(hall, pattern)) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return lines
+
+
+def get(url: str, cookie: str | None = None) -> tuple[int, str | None, bytes]:
+    """(status, the hall's cookie value it set or None, body) of a GET."""
+    request = urllib.request.Request(url, headers={"Cookie": f"{COOKIE}={cookie}"} if cookie is not None else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            status, headers, body = reply.status, reply.headers, reply.read()
+    except urllib.error.HTTPError as e:
+        status, headers, body = e.code, e.headers, e.read()
+    set_cookies = [v for v in headers.get_all("Set-Cookie") or [] if v.startswith(f"{COOKIE}=")]
+    return status, set_cookies[0].split(";")[0].split("=")[1] if set_cookies else None, body
+
+
+@pytest.fixture(scope="module")
+def hall():
+    with start(PROCESSES, "lecture-hall") as running:
+        yield running
+
+
+@needs_nginx
+def test_sixty_sessions_through_nginx_spread_over_both_processes(hall, capsys):
+    """60 sessions at a classroom's pace through nginx: each gets its own correct result (checked
+    in `load`), they spread over both processes, and nothing fails on the way."""
+    warm = [settings(SESSIONS + j) for j in range(PROCESSES)]
+
+    async def warm_up(s):
+        async with Session(hall.url, query(s)) as session:
+            check(await session.rerun(), s)
+
+    async def warm_each():  # open together, so that nginx sends one to each process
+        await asyncio.gather(*map(warm_up, warm))
+
+    run_async(asyncio.wait_for(warm_each(), 180))
+    pids = [proc.pid for proc in hall.servers.values()]
+    run = load(hall.url, pids, CLASSROOM, SESSIONS)
+    peak = sum(map(peak_rss_mib, pids))
+
+    streams = wait_for_lines(hall, "GET /_stcore/stream ", SESSIONS + PROCESSES)
+    per_process = Counter(map(upstream, streams))
+    with capsys.disabled():
+        print(f"\n{report(f'lecture hall, {PROCESSES} processes via nginx', run)}\npeak RSS of the servers "
+              f"{peak:.0f} MiB; websockets per process: {dict(per_process)}")
+    assert len(streams) == SESSIONS + PROCESSES, streams
+    assert all(" 101 " in line for line in streams), [line for line in streams if " 101 " not in line]
+    assert set(per_process) == {b.address for b in hall.backends}, per_process
+    assert min(per_process.values()) >= SESSIONS // 4, per_process
+    failed = [line for line in hall.access_log().splitlines() if not re.search(r'" (101|200|304) ', line)]
+    assert not failed, failed
+    assert not re.search(r"\[(error|crit|alert|emerg)\]", (hall.state / "error.log").read_text()), \
+        (hall.state / "error.log").read_text()
+    for b in hall.backends:
+        assert "Traceback" not in hall.server_log(b), hall.server_log(b)
+
+
+@needs_nginx
+def test_a_browser_stays_on_its_process_and_gets_its_download(hall):
+    """The page's first response sets the cookie; the websocket and the download's /media/ request
+    that carry it reach that process (the file exists there only), and the file is the session's."""
+    status, pinned, _ = get(hall.url + "/")
+    assert status == 200 and pinned in {"0", "1"}, (status, pinned)
+    other = str(1 - int(pinned))
+    s = settings(7)
+
+    async def download() -> str:
+        async with Session(hall.url, query(s), headers={"Cookie": f"{COOKIE}={pinned}"}) as session:
+            shown = await session.rerun()
+            check(shown, s)
+            button = [b for b in shown.of_type("download_button") if b.label == "Trajectories (CSV)"]
+            assert len(button) == 1 and button[0].deferred_file_id
+            return await session.deferred_file(button[0].deferred_file_id)
+
+    path = run_async(asyncio.wait_for(download(), 120))
+    assert path.startswith("/media/"), path
+    status, moved, body = get(hall.url + path, pinned)
+    assert (status, moved) == (200, None), (status, moved)
+    shown = pd.read_csv(io.BytesIO(body))
+    pd.testing.assert_frame_equal(shown, pd.read_csv(io.StringIO(trajectories_csv(expected(s)))),
+                                  check_exact=False, rtol=1e-9, atol=1e-12)
+    assert get(hall.url + path, other)[0] == 404  # why the cookie: the other process never made it
+
+    address = hall.backends[int(pinned)].address
+    media = log_lines(hall, re.escape(f"GET {path} "))
+    assert [upstream(line) for line in media] == [address, hall.backends[int(other)].address], media
+    stream = wait_for_lines(hall, f"GET /_stcore/stream .* cookie={pinned} ", 1)
+    assert [upstream(line) for line in stream] == [address], stream
+
+
+@needs_nginx
+def test_a_browser_pinned_to_a_stopped_process_moves_to_a_running_one():
+    """Cookie 1 names a server that does not answer: nginx serves the request from server 0 and
+    moves the cookie there; requests without a cookie skip the dead server too."""
+    dead = Backend("127.0.0.1", free_port())
+    with start(1, "lecture-hall-failover", upstreams=[dead]) as hall:
+        assert get(hall.url + "/_stcore/health", "1")[:2] == (200, "0")
+        assert get(hall.url + "/_stcore/health", "0")[:2] == (200, None)
+        assert [get(hall.url + "/_stcore/health")[0] for _ in range(4)] == [200] * 4
+
+
+def test_the_config_lists_every_server_and_pins_each():
+    """--print-config's text: the balanced upstream holds local and remote servers; each has its
+    own pinned upstream and cookie value; websockets are upgraded; nothing outside the state folder."""
+    backends = [Backend("127.0.0.1", 8501), Backend("127.0.0.1", 8502), Backend("10.0.0.2", 8501)]
+    text = nginx_config(backends, 8080, ARTIFACTS / "state", listen="0.0.0.0")
+    hall_block = re.search(r"upstream hall \{(.*?)\}", text, re.S).group(1)
+    assert re.findall(r"server (\S+) ", hall_block) == [b.address for b in backends]
+    for i, b in enumerate(backends):
+        assert re.search(rf"upstream hall_{i} \{{\s*server {re.escape(b.address)};\s*\}}", text)
+        assert f"    {i} hall_{i};" in text
+    for directive in ("proxy_set_header Upgrade $http_upgrade;", "proxy_set_header Connection $connection_upgrade;",
+                      "proxy_http_version 1.1;", "listen 0.0.0.0:8080;"):
+        assert directive in text
+    paths = re.findall(r"^\s*(?:pid|error_log|access_log|\w+_temp_path) (\S+?);?(?:\s|$)", text, re.M)
+    assert len(paths) == 8 and all(p.startswith(str(ARTIFACTS / "state")) for p in paths), paths
+    with pytest.raises(ValueError, match="backends is empty"):
+        nginx_config([], 8080, ARTIFACTS)
