@@ -196,16 +196,17 @@ def nginx_config(backends: Sequence[Backend], port: int, state: Path, listen: st
     return "\n".join(lines) + "\n"
 
 
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin:/usr/local/nginx/sbin")
-    if found is None:
-        raise FileNotFoundError("nginx is not installed (Debian: apt-get install -y nginx)")
-    return found
+def find_nginx() -> str | None:
+    """The nginx binary, also where PATH leaves out the sbin folders; None if it is not installed."""
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin:/usr/local/nginx/sbin")
 
 
 def nginx_command(state: Path) -> list[str]:
     """nginx in the foreground on state/nginx.conf, its startup errors in state/error.log too."""
-    return [nginx_binary(), "-p", str(state), "-c", str(state / "nginx.conf"), "-e", str(state / "error.log"),
+    nginx = find_nginx()
+    if nginx is None:
+        raise FileNotFoundError("nginx is not installed (Debian: apt-get install -y nginx)")
+    return [nginx, "-p", str(state), "-c", str(state / "nginx.conf"), "-e", str(state / "error.log"),
             "-g", "daemon off;"]
 
 

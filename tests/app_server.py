@@ -1,6 +1,7 @@
 """`streamlit run app.py` on a free loopback port, as a context manager, and its memory.
 
-Shared by the browser tests (tests/e2e), the load tests and bench/browser_latency.py. The server
+Shared by the browser tests (tests/e2e), the load tests and the benchmarks; `loopback_hall` is a
+lecture hall (several servers behind nginx) the same way. The server
 runs in its own process group (deploy/lecture_hall.py starts and stops it as it does each of the
 hall's servers), so that closing the context ends it and any worker it started (the background
 kernel compiler) by that group's id, and nothing else.
@@ -9,12 +10,13 @@ kernel compiler) by that group's id, and nothing else.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.lecture_hall import start_group, stop_group, streamlit_command, wait_healthy
+from deploy.lecture_hall import Backend, Hall, lecture_hall, start_group, stop_group, streamlit_command, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
@@ -37,6 +39,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(n: int) -> int:
+    """The first of n consecutive free loopback ports (a lecture hall's servers)."""
+    while True:
+        first = free_port()
+        with contextlib.ExitStack() as held:
+            try:
+                for i in range(n):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", first + i))
+            except OSError:
+                continue
+        return first
+
+
 @contextlib.contextmanager
 def streamlit_server(env: dict[str, str] | None = None, name: str = "server") -> Iterator[Server]:
     """Start the app headless on 127.0.0.1, wait for /_stcore/health, yield it, always stop it.
@@ -54,6 +69,17 @@ def streamlit_server(env: dict[str, str] | None = None, name: str = "server") ->
         yield Server(url, proc.pid, log)
     finally:
         stop_group(proc)
+
+
+@contextlib.contextmanager
+def loopback_hall(processes: int, name: str, upstreams: Sequence[Backend] = ()) -> Iterator[Hall]:
+    """deploy.lecture_hall's hall of `processes` servers, nginx and servers on free loopback ports;
+    its config and logs in artifacts/<name>/."""
+    state = ARTIFACTS / name
+    shutil.rmtree(state, ignore_errors=True)
+    with lecture_hall(processes, free_port(), first_port=free_ports(max(processes, 1)), listen="127.0.0.1",
+                      upstreams=upstreams, state_dir=state) as hall:
+        yield hall
 
 
 # --- memory ---------------------------------------------------------------------------------------

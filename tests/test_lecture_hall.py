@@ -12,11 +12,8 @@ browser pinned to a process that is gone is served by another. About a minute in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import re
-import shutil
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -25,36 +22,15 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from deploy.lecture_hall import COOKIE, Backend, lecture_hall, nginx_config
-from tests.app_server import ARTIFACTS, free_port, peak_rss_mib
+from deploy.lecture_hall import COOKIE, Backend, find_nginx, nginx_config
+from tests.app_server import ARTIFACTS, free_port, loopback_hall, peak_rss_mib
 from tests.load_client import Session
-from tests.test_load import CLASSROOM, check, expected, load, query, report, run_async, settings
+from tests.test_load import CLASSROOM, check, expected, load, query, report, run_async, settings, warm_up
 from ui.export import trajectories_csv
 
 SESSIONS = 60
 PROCESSES = 2
-needs_nginx = pytest.mark.skipif(shutil.which("nginx", path="/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin") is None,
-                                 reason="nginx is not installed (CI installs it: apt-get install -y nginx)")
-
-
-def free_ports(n: int) -> int:
-    """The first of n consecutive free loopback ports."""
-    while True:
-        first = free_port()
-        with contextlib.ExitStack() as held:
-            try:
-                for i in range(n):
-                    held.enter_context(socket.socket()).bind(("127.0.0.1", first + i))
-            except OSError:
-                continue
-        return first
-
-
-def start(processes: int, name: str, upstreams=()):
-    state = ARTIFACTS / name
-    shutil.rmtree(state, ignore_errors=True)
-    return lecture_hall(processes, free_port(), first_port=free_ports(max(processes, 1)), listen="127.0.0.1",
-                        upstreams=upstreams, state_dir=state)
+needs_nginx = pytest.mark.skipif(find_nginx() is None, reason="nginx is not installed (CI installs it: apt-get install -y nginx)")
 
 
 def log_lines(hall, pattern: str) -> list[str]:
@@ -88,7 +64,7 @@ def get(url: str, cookie: str | None = None) -> tuple[int, str | None, bytes]:
 
 @pytest.fixture(scope="module")
 def hall():
-    with start(PROCESSES, "lecture-hall") as running:
+    with loopback_hall(PROCESSES, "lecture-hall") as running:
         yield running
 
 
@@ -96,16 +72,7 @@ def hall():
 def test_sixty_sessions_through_nginx_spread_over_both_processes(hall, capsys):
     """60 sessions at a classroom's pace through nginx: each gets its own correct result (checked
     in `load`), they spread over both processes, and nothing fails on the way."""
-    warm = [settings(SESSIONS + j) for j in range(PROCESSES)]
-
-    async def warm_up(s):
-        async with Session(hall.url, query(s)) as session:
-            check(await session.rerun(), s)
-
-    async def warm_each():  # open together, so that nginx sends one to each process
-        await asyncio.gather(*map(warm_up, warm))
-
-    run_async(asyncio.wait_for(warm_each(), 180))
+    warm_up(hall.url, PROCESSES)
     pids = [proc.pid for proc in hall.servers.values()]
     run = load(hall.url, pids, CLASSROOM, SESSIONS)
     peak = sum(map(peak_rss_mib, pids))
@@ -165,7 +132,7 @@ def test_a_browser_pinned_to_a_stopped_process_moves_to_a_running_one():
     """Cookie 1 names a server that does not answer: nginx serves the request from server 0 and
     moves the cookie there; requests without a cookie skip the dead server too."""
     dead = Backend("127.0.0.1", free_port())
-    with start(1, "lecture-hall-failover", upstreams=[dead]) as hall:
+    with loopback_hall(1, "lecture-hall-failover", upstreams=[dead]) as hall:
         assert get(hall.url + "/_stcore/health", "1")[:2] == (200, "0")
         assert get(hall.url + "/_stcore/health", "0")[:2] == (200, None)
         assert [get(hall.url + "/_stcore/health")[0] for _ in range(4)] == [200] * 4

@@ -149,26 +149,32 @@ def report(name: str, r: dict) -> str:
             f"({(r['open'] - r['baseline']) / n:.1f} MiB per session)")
 
 
-def classroom_and_burst(name: str) -> tuple[dict, dict, float, str]:
-    """One server, a warm-up session, then the classroom and the burst: their runs, peak RSS, log."""
-    with streamlit_server(name=name) as server:
-        warm = settings(SESSIONS)  # a session of its own: imports, first figures, the engine's kernels
+def warm_up(url: str, processes: int = 1) -> None:
+    """A session of its own on each of the `processes` behind url, opened together so that a
+    balancer sends one to each: imports, first figures, the engine's kernels."""
+    async def one(s: dict) -> None:
+        async with Session(url, query(s)) as session:
+            check(await session.rerun(), s)
 
-        async def warm_up():
-            async with Session(server.url, query(warm)) as session:
-                check(await session.rerun(), warm)
+    async def each() -> None:
+        await asyncio.gather(*(one(settings(SESSIONS + j)) for j in range(processes)))
 
-        run_async(warm_up())
-        classroom_run = load(server.url, [server.pid], CLASSROOM)
-        burst_run = load(server.url, [server.pid], BURST)
-        peak = peak_rss_mib(server.pid)
-        logged = server.log_text()
-    return classroom_run, burst_run, peak, logged
+    run_async(asyncio.wait_for(each(), LOAD_TIMEOUT))
+
+
+def classroom_and_burst(url: str, pids: list[int], sessions: int = SESSIONS) -> tuple[dict, dict, float]:
+    """The warm-up, then the classroom and the burst against the servers `pids` behind url: their
+    runs and the servers' peak RSS."""
+    warm_up(url, len(pids))
+    classroom_run = load(url, pids, CLASSROOM, sessions)
+    burst_run = load(url, pids, BURST, sessions)
+    return classroom_run, burst_run, sum(map(peak_rss_mib, pids))
 
 
 @pytest.fixture(scope="module")
 def load_runs():
-    return classroom_and_burst("load-server")
+    with streamlit_server(name="load-server") as server:
+        return *classroom_and_burst(server.url, [server.pid]), server.log_text()
 
 
 def test_thirty_sessions_at_once_each_get_their_own_result(load_runs, capsys):
