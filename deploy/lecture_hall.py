@@ -190,7 +190,9 @@ def nginx_config(backends: Sequence[Backend], port: int, state: Path, listen: st
         "worker_processes 1;",  # one event loop proxies thousands of websockets; the cores go to Streamlit
         f"pid {state / 'nginx.pid'};",
         f"error_log {state / 'error.log'} warn;",
-        *_block("events", ["worker_connections 4096;"]),
+        # Two per websocket (browser and server side): 500 students. More would exceed the 1,024
+        # open files a user gets by default.
+        *_block("events", ["worker_connections 1024;"]),
         *_block("http", http),
     ]
     return "\n".join(lines) + "\n"
@@ -304,6 +306,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
+    if args.no_proxy and args.processes <= 0:
+        print("--no-proxy starts servers only: give --processes > 0", file=sys.stderr)
+        return 2
     if args.print_config:
         local = [Backend(args.address, args.first_port + i) for i in range(args.processes)]
         state = args.state_dir or Path("/var/lib/lecture-hall")
