@@ -304,6 +304,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _interrupt(signum, frame) -> None:
+    """SIGTERM as Ctrl-C, at any point (a start takes a while); once, so that the stopping finishes."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     if args.no_proxy and args.processes <= 0:
@@ -314,8 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         state = args.state_dir or Path("/var/lib/lecture-hall")
         print(nginx_config(local + args.upstream, args.port, state.resolve(), args.listen), end="")
         return 0
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         with lecture_hall(args.processes, args.port, first_port=args.first_port, address=args.address,
                           upstreams=args.upstream, listen=args.listen, proxy=not args.no_proxy,
@@ -323,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             servers = ", ".join(b.address for b in hall.backends)
             print(f"Lecture hall: {hall.url if hall.proxy else 'servers'} ({servers}); logs in {hall.state}; "
                   "Ctrl-C stops it", flush=True)
-            while not stopping:
+            while True:
                 if hall.proxy is not None and hall.proxy.poll() is not None:
                     print(f"nginx exited with code {hall.proxy.returncode}: see {hall.state / 'error.log'}",
                           file=sys.stderr)

@@ -13,17 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import re
+import shutil
+import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from deploy.lecture_hall import COOKIE, Backend, find_nginx, nginx_config
-from tests.app_server import ARTIFACTS, free_port, loopback_hall, peak_rss_mib
+from deploy.lecture_hall import COOKIE, ROOT, Backend, find_nginx, healthy, nginx_config
+from tests.app_server import ARTIFACTS, free_port, free_ports, loopback_hall, peak_rss_mib, process_tree
 from tests.load_client import Session
 from tests.test_load import CLASSROOM, check, expected, load, query, report, run_async, settings, warm_up
 from ui.export import trajectories_csv
@@ -136,6 +142,57 @@ def test_a_browser_pinned_to_a_stopped_process_moves_to_a_running_one():
         assert get(hall.url + "/_stcore/health", "1")[:2] == (200, "0")
         assert get(hall.url + "/_stcore/health", "0")[:2] == (200, None)
         assert [get(hall.url + "/_stcore/health")[0] for _ in range(4)] == [200] * 4
+
+
+def wait_for(condition, what: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(0.2)
+    return value
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@needs_nginx
+def test_the_command_restarts_a_server_that_exits_and_stops_everything_on_sigterm():
+    """`python -m deploy.lecture_hall` as the README starts it: it serves through nginx, starts
+    again a server that was killed, and on SIGTERM ends nginx, the servers and itself."""
+    state = ARTIFACTS / "lecture-hall-command"
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True)
+    port, first = free_port(), free_ports(2)
+    out = state / "command.out"
+    with open(out, "w") as sink:
+        hall = subprocess.Popen([sys.executable, "-m", "deploy.lecture_hall", "--processes", "2", "--port", str(port),
+                                 "--first-port", str(first), "--listen", "127.0.0.1", "--state-dir", str(state)],
+                                cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: "Lecture hall: " in out.read_text() or hall.poll() is not None, "the hall to start")
+        assert out.read_text().startswith(f"Lecture hall: http://127.0.0.1:{port} "), out.read_text()
+        assert healthy(f"http://127.0.0.1:{port}")
+        server = [p for p in process_tree(hall.pid) if f"--server.port {first} " in command_line(p)]
+        assert len(server) == 1, [command_line(p) for p in process_tree(hall.pid)]
+        os.kill(server[0], signal.SIGKILL)
+        wait_for(lambda: f"127.0.0.1:{first} exited; started again" in out.read_text(), "the restart")
+        wait_for(lambda: healthy(f"http://127.0.0.1:{first}"), "the restarted server")
+        tree = process_tree(hall.pid)
+        assert sum("nginx" in command_line(p) for p in tree) == 2, [command_line(p) for p in tree]  # master, worker
+        assert sum("streamlit run app.py" in command_line(p) for p in tree) == 2, [command_line(p) for p in tree]
+        hall.send_signal(signal.SIGTERM)
+        assert hall.wait(timeout=30) == 0, out.read_text()
+        left = [command_line(p) for p in tree if command_line(p)]
+        assert not left, left
+        assert not healthy(f"http://127.0.0.1:{port}")
+    finally:
+        if hall.poll() is None:
+            os.killpg(hall.pid, signal.SIGKILL)
+            hall.wait()
 
 
 def test_the_config_lists_every_server_and_pins_each():
