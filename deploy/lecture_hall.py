@@ -42,6 +42,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -222,6 +223,7 @@ class Hall:
     state: Path  # nginx.conf, access.log, error.log, streamlit-<port>.log
     servers: dict[Backend, subprocess.Popen]  # the local servers
     proxy: subprocess.Popen | None
+    address: str  # what the local servers listen on
     env: dict[str, str]  # what the local servers' environment adds to ours
 
     def access_log(self) -> str:
@@ -234,9 +236,14 @@ class Hall:
         """Start again every local server that has exited; the ones restarted."""
         restarted = [b for b, proc in self.servers.items() if proc.poll() is not None]
         for b in restarted:
-            self.servers[b] = start_group(streamlit_command(b.port, b.host), self.state / f"streamlit-{b.port}.log",
-                                          self.env)
+            self.servers[b] = start_group(streamlit_command(b.port, self.address),
+                                          self.state / f"streamlit-{b.port}.log", self.env)
         return restarted
+
+
+def _reachable(address: str) -> str:
+    """Where this machine reaches a server listening on `address` (every interface: loopback)."""
+    return "127.0.0.1" if address in ("0.0.0.0", "::", "") else address
 
 
 def _server_env() -> dict[str, str]:
@@ -253,7 +260,7 @@ def lecture_hall(processes: int, port: int, *, first_port: int = 8501, address: 
     listen:port in front of them and of `upstreams`; yield the running Hall; always stop it all."""
     if processes < 0:
         raise ValueError(f"lecture_hall: processes={processes} is negative")
-    local = [Backend(address, first_port + i) for i in range(processes)]
+    local = [Backend(_reachable(address), first_port + i) for i in range(processes)]
     backends = local + list(upstreams)
     if not backends:
         raise ValueError("lecture_hall: no servers; give processes > 0 or upstreams")
@@ -264,20 +271,19 @@ def lecture_hall(processes: int, port: int, *, first_port: int = 8501, address: 
     nginx: subprocess.Popen | None = None
     try:
         for b in local:  # all start at once, then each is waited for
-            servers[b] = start_group(streamlit_command(b.port, b.host), state / f"streamlit-{b.port}.log", env)
+            servers[b] = start_group(streamlit_command(b.port, address), state / f"streamlit-{b.port}.log", env)
         for b in local:
-            host = "127.0.0.1" if b.host in ("0.0.0.0", "::") else b.host
-            wait_healthy(f"http://{host}:{b.port}", servers[b], state / f"streamlit-{b.port}.log")
-        url = f"http://127.0.0.1:{first_port}" if local else ""
+            wait_healthy(f"http://{b.address}", servers[b], state / f"streamlit-{b.port}.log")
+        url = f"http://{local[0].address}" if local else ""
         if proxy:
             (state / "nginx.conf").write_text(nginx_config(backends, port, state, listen))
             checked = subprocess.run([*nginx_command(state)[:-2], "-t", "-q"], capture_output=True, text=True)
             if checked.returncode != 0:
                 raise RuntimeError(f"nginx rejected {state / 'nginx.conf'}:\n{checked.stderr}")
             nginx = start_group(nginx_command(state), state / "nginx.out")
-            url = f"http://{'127.0.0.1' if listen in ('0.0.0.0', '::') else listen}:{port}"
+            url = f"http://{_reachable(listen)}:{port}"
             wait_healthy(url, nginx, state / "error.log")
-        yield Hall(url, backends, state, servers, nginx, env)
+        yield Hall(url, backends, state, servers, nginx, address, env)
     finally:
         if nginx is not None:  # first: no new connections to servers that are leaving
             stop_group(nginx)
@@ -316,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("--no-proxy starts servers only: give --processes > 0", file=sys.stderr)
         return 2
     if args.print_config:
-        local = [Backend(args.address, args.first_port + i) for i in range(args.processes)]
+        local = [Backend(_reachable(args.address), args.first_port + i) for i in range(args.processes)]
         state = args.state_dir or Path("/var/lib/lecture-hall")
         print(nginx_config(local + args.upstream, args.port, state.resolve(), args.listen), end="")
         return 0
@@ -326,8 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                           upstreams=args.upstream, listen=args.listen, proxy=not args.no_proxy,
                           state_dir=args.state_dir) as hall:
             servers = ", ".join(b.address for b in hall.backends)
-            print(f"Lecture hall: {hall.url if hall.proxy else 'servers'} ({servers}); logs in {hall.state}; "
-                  "Ctrl-C stops it", flush=True)
+            where = (f"{hall.url} (from other machines: http://{socket.gethostname()}:{args.port})" if hall.proxy
+                     else f"servers only, listening on {args.address}")
+            print(f"Lecture hall: {where}; servers {servers}; logs in {hall.state}; Ctrl-C stops it", flush=True)
             while True:
                 if hall.proxy is not None and hall.proxy.poll() is not None:
                     print(f"nginx exited with code {hall.proxy.returncode}: see {hall.state / 'error.log'}",

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deploy.lecture_hall import COOKIE, ROOT, Backend, find_nginx, healthy, nginx_config
+from deploy.lecture_hall import COOKIE, ROOT, Backend, find_nginx, healthy, lecture_hall, nginx_config
 from tests.app_server import ARTIFACTS, free_port, free_ports, loopback_hall, peak_rss_mib, process_tree
 from tests.load_client import Session
 from tests.test_load import CLASSROOM, check, expected, load, query, report, run_async, settings, warm_up
@@ -142,6 +142,22 @@ def test_a_browser_pinned_to_a_stopped_process_moves_to_a_running_one():
         assert get(hall.url + "/_stcore/health", "1")[:2] == (200, "0")
         assert get(hall.url + "/_stcore/health", "0")[:2] == (200, None)
         assert [get(hall.url + "/_stcore/health")[0] for _ in range(4)] == [200] * 4
+
+
+@needs_nginx
+def test_several_machines_a_front_with_no_servers_and_workers_with_no_proxy(hall):
+    """The README's several-machine variant, on this machine: a worker's servers (--no-proxy, on
+    every interface) answer on their ports with no nginx; a front (--processes 0 --upstream ...)
+    spreads sessions over servers it did not start (here the module's hall's two)."""
+    with lecture_hall(1, 0, first_port=free_port(), address="0.0.0.0", proxy=False,
+                      state_dir=ARTIFACTS / "lecture-hall-worker") as worker:
+        assert worker.proxy is None and not (worker.state / "nginx.conf").exists()
+        assert healthy(worker.url) and worker.url == f"http://{worker.backends[0].address}"
+    with loopback_hall(0, "lecture-hall-front", upstreams=hall.backends) as front:
+        assert not front.servers
+        warm_up(front.url, PROCESSES)  # two sessions at once, each result checked
+        streams = wait_for_lines(front, "GET /_stcore/stream ", PROCESSES)
+    assert sorted(map(upstream, streams)) == [b.address for b in hall.backends], streams
 
 
 def wait_for(condition, what: str, timeout: float = 60.0):
