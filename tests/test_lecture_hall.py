@@ -49,7 +49,8 @@ def upstream(line: str) -> str:
 
 
 def wait_for_lines(hall, pattern: str, count: int, timeout: float = 10.0) -> list[str]:
-    """The lines matching `pattern` once there are `count` (nginx logs a websocket when it closes)."""
+    """The lines matching `pattern` once there are `count`: nginx logs a request after its answer,
+    a websocket when it closes."""
     deadline = time.monotonic() + timeout
     while len(lines := log_lines(hall, pattern)) < count and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -127,7 +128,7 @@ def test_a_browser_stays_on_its_process_and_gets_its_download(hall):
     assert get(hall.url + path, other)[0] == 404  # why the cookie: the other process never made it
 
     address = hall.backends[int(pinned)].address
-    media = log_lines(hall, re.escape(f"GET {path} "))
+    media = wait_for_lines(hall, re.escape(f"GET {path} "), 2)  # nginx logs a request after answering it
     assert [upstream(line) for line in media] == [address, hall.backends[int(other)].address], media
     stream = wait_for_lines(hall, f"GET /_stcore/stream .* cookie={pinned} ", 1)
     assert [upstream(line) for line in stream] == [address], stream
