@@ -1,23 +1,22 @@
 """`streamlit run app.py` on a free loopback port, as a context manager, and its memory.
 
-Shared by the browser tests (tests/e2e), the load test and bench/browser_latency.py. The server
-runs in its own process group, so that closing the context ends it and any worker it started
-(the background kernel compiler) by that group's id, and nothing else.
+Shared by the browser tests (tests/e2e), the load tests and the benchmarks; `loopback_hall` is a
+lecture hall (several servers behind nginx) the same way. The server
+runs in its own process group (deploy/lecture_hall.py starts and stops it as it does each of the
+hall's servers), so that closing the context ends it and any worker it started (the background
+kernel compiler) by that group's id, and nothing else.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
+import shutil
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from deploy.lecture_hall import Backend, Hall, lecture_hall, start_group, stop_group, streamlit_command, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
@@ -40,27 +39,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-            return reply.status == 200 and reply.read().strip() == b"ok"
-    except OSError:
-        return False
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the server's own process group, SIGKILL if it has not left after 10 s."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # a worker left behind by the server
+def free_ports(n: int) -> int:
+    """The first of n consecutive free loopback ports (a lecture hall's servers)."""
+    while True:
+        first = free_port()
+        with contextlib.ExitStack() as held:
+            try:
+                for i in range(n):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", first + i))
+            except OSError:
+                continue
+        return first
 
 
 @contextlib.contextmanager
@@ -72,25 +61,26 @@ def streamlit_server(env: dict[str, str] | None = None, name: str = "server", sc
     """
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / f"{name}.log"
+    log.unlink(missing_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = start_group(streamlit_command(port, script=script), log, env)
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _healthy(url):
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with code {proc.returncode}:\n{log.read_text(errors='replace')}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit not healthy after {START_TIMEOUT:.0f} s:\n{log.read_text(errors='replace')}")
-            time.sleep(0.2)
+        wait_healthy(url, proc, log, START_TIMEOUT)
         yield Server(url, proc.pid, log)
     finally:
-        _stop(proc)
+        stop_group(proc)
+
+
+@contextlib.contextmanager
+def loopback_hall(processes: int, name: str, upstreams: Sequence[Backend] = ()) -> Iterator[Hall]:
+    """deploy.lecture_hall's hall of `processes` servers, nginx and servers on free loopback ports;
+    its config and logs in artifacts/<name>/."""
+    state = ARTIFACTS / name
+    shutil.rmtree(state, ignore_errors=True)
+    with lecture_hall(processes, free_port(), first_port=free_ports(max(processes, 1)), listen="127.0.0.1",
+                      upstreams=upstreams, state_dir=state) as hall:
+        yield hall
 
 
 # --- memory ---------------------------------------------------------------------------------------

@@ -116,17 +116,20 @@ def _shown_value(kind: str, widget):
 class Session:
     """One browser-less session of the app (the same protocol as the page's websocket)."""
 
-    def __init__(self, url: str, query_string: str = "", timeout: float = 120.0):
+    def __init__(self, url: str, query_string: str = "", timeout: float = 120.0, headers: dict[str, str] | None = None):
         self.uri = url.replace("http://", "ws://") + "/_stcore/stream"
         self.query_string = query_string
         self.timeout = timeout
+        self.headers = headers or {}  # e.g. the Cookie a browser sends with its websocket
         self.page_script_hash = ""
+        self.session_id = ""  # the server's id of this session, from its new_session message
         self.ws: Any = None
         self.widgets: dict[str, tuple[str, Any, Any]] = {}  # id -> (kind, element, value shown)
 
     async def __aenter__(self) -> Session:
         self.ws = await websockets.connect(self.uri, subprotocols=["streamlit"], max_size=MAX_MESSAGE,
-                                           open_timeout=self.timeout, compression=None)
+                                           open_timeout=self.timeout, compression=None,
+                                           additional_headers=self.headers)
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -159,6 +162,26 @@ class Session:
         msg.clear_cache = True
         await self.ws.send(msg.SerializeToString())
 
+    async def deferred_file(self, file_id: str) -> str:
+        """Ask for a deferred download's file as the page does when its button is clicked: the
+        path it is then served at (/media/...), by the process of this session."""
+        msg = BackMsg()
+        msg.backend_operation_request.request_id = file_id
+        msg.backend_operation_request.session_id = self.session_id
+        msg.backend_operation_request.deferred_file.file_id = file_id
+        await self.ws.send(msg.SerializeToString())
+
+        async def response() -> str:
+            while True:
+                fm = ForwardMsg()
+                fm.ParseFromString(await self.ws.recv())
+                if fm.WhichOneof("type") == "backend_operation_response":
+                    reply = fm.backend_operation_response
+                    assert not reply.error_msg, reply.error_msg
+                    return reply.deferred_file.url
+
+        return await asyncio.wait_for(response(), self.timeout)
+
     async def _read_run(self, started: float) -> Run:
         elements = []
         while True:
@@ -167,6 +190,7 @@ class Session:
             kind = fm.WhichOneof("type")
             if kind == "new_session":
                 self.page_script_hash = fm.new_session.page_script_hash
+                self.session_id = fm.new_session.initialize.session_id
             elif kind == "page_info_changed":
                 self.query_string = fm.page_info_changed.query_string
             elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":

@@ -76,8 +76,9 @@ def check(shown: Run, s: dict) -> None:
         np.testing.assert_allclose(drawn, res.path[k, 0, : stop[k] + 1], rtol=1e-9, atol=1e-12)
 
 
-async def student(url: str, i: int, all_done: asyncio.Event, finished: list, pace: Pace) -> list[float]:
-    """One session: open the link, change steps, change Adam's lr; check each run; wait for the others."""
+async def student(url: str, i: int, all_done: asyncio.Event, finished: list, pace: Pace, sessions: int) -> list[float]:
+    """One session of `sessions`: open the link, change steps, change Adam's lr; check each run; wait
+    for the others."""
     s = settings(i)
     rng = random.Random(i)
     await asyncio.sleep(rng.uniform(0, pace.arrival))
@@ -98,18 +99,19 @@ async def student(url: str, i: int, all_done: asyncio.Event, finished: list, pac
         times.append(shown.seconds)
         assert f"adam~lr%3A{s['lr']!r}" in session.query_string
         finished.append(i)
-        if len(finished) == SESSIONS:
+        if len(finished) == sessions:
             all_done.set()
         await all_done.wait()  # stay connected until every session is done: memory is measured then
     return times
 
 
-async def classroom(url: str, pid: int, pace: Pace) -> tuple[list[float], float]:
-    """All sessions at once; returns (run times, resident memory with all sessions open)."""
+async def classroom(url: str, pids: list[int], pace: Pace, sessions: int) -> tuple[list[float], float]:
+    """All sessions at once; returns (run times, resident memory of the servers `pids` with all
+    sessions open)."""
     all_done, finished = asyncio.Event(), []
-    tasks = [asyncio.create_task(student(url, i, all_done, finished, pace)) for i in range(SESSIONS)]
+    tasks = [asyncio.create_task(student(url, i, all_done, finished, pace, sessions)) for i in range(sessions)]
     await all_done.wait()
-    open_rss = rss_mib(pid)
+    open_rss = sum(map(rss_mib, pids))
     times = await asyncio.gather(*tasks)
     return [t for per_session in times for t in per_session], open_rss
 
@@ -125,47 +127,54 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def load(server, pace: Pace) -> dict:
-    """Run SESSIONS sessions at `pace`; their run times and the server's memory."""
-    baseline = rss_mib(server.pid)
+def load(url: str, pids: list[int], pace: Pace, sessions: int = SESSIONS) -> dict:
+    """Run `sessions` sessions at `pace` against url; their run times and the memory of the
+    servers `pids` (every process behind url)."""
+    baseline = sum(map(rss_mib, pids))
     started = time.perf_counter()
     try:
-        times, open_rss = run_async(asyncio.wait_for(classroom(server.url, server.pid, pace), LOAD_TIMEOUT))
+        times, open_rss = run_async(asyncio.wait_for(classroom(url, pids, pace, sessions), LOAD_TIMEOUT))
     except TimeoutError:
-        pytest.fail(f"{SESSIONS} sessions did not finish within {LOAD_TIMEOUT:.0f} s")
-    assert len(times) == 3 * SESSIONS
-    return {"times": times, "wall": time.perf_counter() - started, "baseline": baseline, "open": open_rss,
-            "median": statistics.median(times)}
+        pytest.fail(f"{sessions} sessions did not finish within {LOAD_TIMEOUT:.0f} s")
+    assert len(times) == 3 * sessions
+    return {"times": times, "sessions": sessions, "wall": time.perf_counter() - started, "baseline": baseline,
+            "open": open_rss, "median": statistics.median(times), "p95": percentile(times, 95)}
 
 
 def report(name: str, r: dict) -> str:
-    t = r["times"]
-    return (f"{name}: {SESSIONS} sessions x 3 runs in {r['wall']:.1f} s; rerun latency median {r['median']:.2f} s, "
-            f"p90 {percentile(t, 90):.2f} s, p95 {percentile(t, 95):.2f} s, max {max(t):.2f} s; server RSS "
+    t, n = r["times"], r["sessions"]
+    return (f"{name}: {n} sessions x 3 runs in {r['wall']:.1f} s; rerun latency median {r['median']:.2f} s, "
+            f"p90 {percentile(t, 90):.2f} s, p95 {r['p95']:.2f} s, max {max(t):.2f} s; server RSS "
             f"{r['baseline']:.0f} MiB before, {r['open']:.0f} MiB with all sessions open "
-            f"({(r['open'] - r['baseline']) / SESSIONS:.1f} MiB per session)")
+            f"({(r['open'] - r['baseline']) / n:.1f} MiB per session)")
 
 
-def classroom_and_burst(name: str) -> tuple[dict, dict, float, str]:
-    """One server, a warm-up session, then the classroom and the burst: their runs, peak RSS, log."""
-    with streamlit_server(name=name) as server:
-        warm = settings(SESSIONS)  # a session of its own: imports, first figures, the engine's kernels
+def warm_up(url: str, processes: int = 1) -> None:
+    """A session of its own on each of the `processes` behind url, opened together so that a
+    balancer sends one to each: imports, first figures, the engine's kernels."""
+    async def one(s: dict) -> None:
+        async with Session(url, query(s)) as session:
+            check(await session.rerun(), s)
 
-        async def warm_up():
-            async with Session(server.url, query(warm)) as session:
-                check(await session.rerun(), warm)
+    async def each() -> None:
+        await asyncio.gather(*(one(settings(SESSIONS + j)) for j in range(processes)))
 
-        run_async(warm_up())
-        classroom_run = load(server, CLASSROOM)
-        burst_run = load(server, BURST)
-        peak = peak_rss_mib(server.pid)
-        logged = server.log_text()
-    return classroom_run, burst_run, peak, logged
+    run_async(asyncio.wait_for(each(), LOAD_TIMEOUT))
+
+
+def classroom_and_burst(url: str, pids: list[int], sessions: int = SESSIONS) -> tuple[dict, dict, float]:
+    """The warm-up, then the classroom and the burst against the servers `pids` behind url: their
+    runs and the servers' peak RSS."""
+    warm_up(url, len(pids))
+    classroom_run = load(url, pids, CLASSROOM, sessions)
+    burst_run = load(url, pids, BURST, sessions)
+    return classroom_run, burst_run, sum(map(peak_rss_mib, pids))
 
 
 @pytest.fixture(scope="module")
 def load_runs():
-    return classroom_and_burst("load-server")
+    with streamlit_server(name="load-server") as server:
+        return *classroom_and_burst(server.url, [server.pid]), server.log_text()
 
 
 def test_thirty_sessions_at_once_each_get_their_own_result(load_runs, capsys):

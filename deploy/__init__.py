@@ -1,0 +1,1 @@
+"""Serving the app to a classroom: several Streamlit processes behind nginx (lecture_hall.py)."""
