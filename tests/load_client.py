@@ -53,7 +53,13 @@ class Run:
         return [json.loads(chart.spec) for chart in self.of_type("plotly_chart")]
 
     def map_figure(self) -> dict:
-        """The 2-D page's map: the figure with the click grid."""
+        """The 2-D page's map: the map component's figure, or the server-drawn figure with the
+        click grid."""
+        maps = [c for c in self.of_type("bidi_component") if c.component_name == "optvis_map"]
+        if maps:
+            assert len(maps) == 1, f"{len(maps)} maps in the run"
+            data = json.loads(maps[0].json if maps[0].WhichOneof("data") == "json" else maps[0].mixed.json)
+            return data["map"]
         specs = [chart.spec for chart in self.of_type("plotly_chart") if '"role":"click"' in chart.spec.replace(" ", "")]
         found = [f for f in map(json.loads, specs) if any(t.get("meta", {}).get("role") == "click" for t in f["data"])]
         assert len(found) == 1, f"{len(found)} maps in the run"
