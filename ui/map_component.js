@@ -217,6 +217,7 @@ class MapView {
   }
 
   async update(data) {
+    this.tUpdate = performance.now();
     this.data = data;
     const Plotly = await loadPlotly();
     this.Plotly = Plotly;
@@ -233,9 +234,15 @@ class MapView {
     delete map.layout.height;
     map.layout.height = data.map.layout.height;
     map.layout.margin = { ...map.layout.margin };
+    const tReact = performance.now();
+    this.root.dataset.decodeMs = String(tReact - this.tUpdate);
     await Plotly.react(this.mapDiv, map.data, map.layout, CONFIG);
+    this.root.dataset.reactMapMs = String(performance.now() - tReact);
+    // the charts beside the map after the map has been painted: the map is what the user watches
+    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
     await Plotly.react(this.effDiv, data.eff.data, data.eff.layout, { ...CONFIG, displayModeBar: false });
     await Plotly.react(this.lossDiv, data.loss.data, data.loss.layout, { ...CONFIG, displayModeBar: false });
+    this.root.dataset.reactMs = String(performance.now() - tReact);
     this.attachClick();
     this.overlay = this.overlay || new Overlay(this.mapDiv);
     this.effLine = this.effLine || new StepLine(this.effDiv);
@@ -490,6 +497,7 @@ class MapView {
 
 export default function (component) {
   const { data, setTriggerValue, parentElement } = component;
+  window.__optvisReceived = window.__optvisReceived || performance.now();  // first data of this page
   let view = parentElement.__optvisView;
   if (!view) {
     const root = document.createElement("div");
