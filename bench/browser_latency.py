@@ -195,10 +195,30 @@ def bare_floor(browser, changes: int) -> list[dict[str, float]]:
     return timeline, statistics.median(firsts)
 
 
+def server_drawn(changes: int) -> int:
+    """The slider timings of the page with the map drawn by the server, and the bare app's."""
+    with streamlit_server(env={"OPTVIS_MAP_COMPONENT": "0"}, name="bench-server-drawn") as server, \
+            sync_playwright() as playwright:
+        browser = launch(playwright)
+        floor, _ = bare_floor(browser, changes)
+        page = browser.new_page(viewport=VIEWPORT)
+        open_app(page, server.url)
+        slider = panel(page, "5. Adam").locator('input[type="range"][aria-label="lr"]')
+        timeline = series(page, slider, changes)
+        browser.close()
+    print(report("bare one-slider app (the floor)", floor))
+    print(report("Adam's lr, server-drawn map", timeline))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--server-drawn", action="store_true",
+                        help="time the page with the map component off (OPTVIS_MAP_COMPONENT=0), for comparison")
     args = parser.parse_args()
+    if args.server_drawn:
+        return server_drawn(args.changes)
 
     rows, medians = [], {}
     with streamlit_server(name="bench-browser-latency") as server, sync_playwright() as playwright:

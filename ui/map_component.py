@@ -13,6 +13,7 @@ stays within PREVIEW_BUDGET trajectory-steps; none past PREVIEW_MIN_VALUES).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +46,9 @@ _PREVIEW = st.components.v2.component("optvis_map_preview", js=(HERE / "map_prev
 
 
 def available() -> bool:
-    """Whether the browser can load Plotly.js from this server (else the page draws server-side)."""
-    return assets.ensure_plotly_js()
+    """Whether the page uses the component: Plotly.js can be served from here and
+    OPTVIS_MAP_COMPONENT is not "0" (else the page draws server-side)."""
+    return os.environ.get("OPTVIS_MAP_COMPONENT", "1") != "0" and assets.ensure_plotly_js()
 
 
 def preview_grid(optimizer: str, count: int) -> np.ndarray:
