@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .palette import FONT, MINIMUM, OUTLINE, color
+from .ticks import readable_log_axes
 
 MAX_POINTS = 1500  # per line
 _AXIS = {"showgrid": True, "gridcolor": "#E5E5E5", "zeroline": False, "showline": True, "linecolor": "#444444",
@@ -64,7 +65,7 @@ def _figure(data: list[dict], height: int, yaxis: dict, shapes=(), annotations=(
                          "font": {"size": 13}},
               "xaxis": _STEP_AXIS, "yaxis": {**_AXIS, **yaxis},
               "shapes": list(shapes), "annotations": list(annotations)}
-    return {"data": data, "layout": layout}
+    return readable_log_axes({"data": data, "layout": layout})
 
 
 def _hline(y: float, dash: str, text: str, where: str, side: str = "right") -> tuple[dict, dict]:

@@ -13,6 +13,7 @@ import numpy as np
 
 from .contour import legend_label
 from .palette import FONT, color, rgba
+from .ticks import readable_log_axes
 
 FLOOR = 1e-16
 BAND = (10, 90)  # percentiles of the band drawn over many starts
@@ -80,7 +81,7 @@ def series_figure(res, values: np.ndarray, title: str, *, step: int | None = Non
         # fit the axis to the configurations that did not diverge and let the others leave it.
         yaxis["range"] = _padded_range(values[calm], log)
     layout = _layout(height, step, xaxis={"title": {"text": "step"}}, yaxis=yaxis)
-    return {"data": data, "layout": layout}
+    return readable_log_axes({"data": data, "layout": layout})
 
 
 def _padded_range(values: np.ndarray, log: bool) -> list[float]:
@@ -174,7 +175,7 @@ def eff_lr_figure(res, *, start: int = 0, step: int | None = None, height: int =
         yaxis={**log, "domain": [0.54, 1], "title": {"text": "effective lr, x"}},
         yaxis2={**log, "domain": [0, 0.46], "title": {"text": "effective lr, y"}},
     )
-    return {"data": data, "layout": layout}
+    return readable_log_axes({"data": data, "layout": layout})
 
 
 def schedule_figure(lr_values, *, height: int = 140) -> dict:
