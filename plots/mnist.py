@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .palette import COLORSCALE, DIVERGED, FONT, OUTLINE, color, rgba
+from .palette import COLORSCALE, DIVERGED, FONT, OUTLINE, color, line, rgba, symbol
 from .ticks import readable_log_axes
 
 MAX_POINTS = 400
@@ -68,7 +68,7 @@ def loss_figure(result, height: int = 330) -> go.Figure:
         c = color(k)
         fig.add_scatter(x=steps[idx], y=result.loss[k, idx], mode="lines", line={"color": rgba(c, 0.25), "width": 1},
                         legendgroup=str(k), showlegend=False, hoverinfo="skip", meta={"role": "raw", "config": k})
-        fig.add_scatter(x=steps[idx], y=smooth[k, idx], mode="lines", line={"color": c, "width": 2.5},
+        fig.add_scatter(x=steps[idx], y=smooth[k, idx], mode="lines", line=line(k),
                         name=label(result, k), legendgroup=str(k), hovertemplate="%{y:.4g}",
                         meta={"role": "smooth", "config": k})
     fig.update_layout(**_layout(height), xaxis={**GRID, "title": {"text": "step"}},
@@ -91,7 +91,7 @@ def accuracy_figure(result, height: int = 330, full_range: bool = False) -> go.F
     fig = go.Figure()
     for k in range(len(result.labels)):
         fig.add_scatter(x=result.eval_steps, y=100 * result.val_acc[k], mode="lines+markers",
-                        line={"color": color(k), "width": 2.5}, marker={"size": 5}, name=label(result, k),
+                        line=line(k), marker={"size": 7, "symbol": symbol(k)}, name=label(result, k),
                         hovertemplate="%{y:.2f} %", meta={"role": "accuracy", "config": k})
     low, high = accuracy_range(result, full_range)
     title = "validation accuracy (%)" + (f", {low:g}–{high:g} % shown" if low > 0 else "")
@@ -120,7 +120,7 @@ def _per_layer(result, values, steps, title: str, height: int, band: bool) -> go
                                 legendgroup=str(k), row=1, col=col, meta={"role": "band", "config": k, "layer": i})
             else:
                 mid = values[k, i, idx]
-            fig.add_scatter(x=x, y=mid, mode="lines", line={"color": c, "width": 2.2}, name=label(result, k),
+            fig.add_scatter(x=x, y=mid, mode="lines", line=line(k, 2.2), name=label(result, k),
                             legendgroup=str(k), showlegend=i == 0, hovertemplate="%{y:.3g}", row=1, col=col,
                             meta={"role": "median" if band else "line", "config": k, "layer": i})
     fig.update_layout(**_layout(height))
@@ -146,7 +146,7 @@ def schedule_figure(lrs: np.ndarray, labels, height: int = 260) -> go.Figure:
     fig = go.Figure()
     idx = _thin(lrs.shape[1])
     for k, name in enumerate(labels):
-        fig.add_scatter(x=idx + 1, y=lrs[k, idx], mode="lines", line={"color": color(k), "width": 2.5},
+        fig.add_scatter(x=idx + 1, y=lrs[k, idx], mode="lines", line=line(k),
                         name=f"{k + 1}. {name}", hovertemplate="%{y:.3g}", meta={"role": "schedule", "config": k})
     fig.update_layout(**_layout(height), xaxis={**GRID, "title": {"text": "step"}},
                       yaxis={**GRID, "title": {"text": "scheduled lr"}, "type": "log", "exponentformat": "power"})
@@ -172,8 +172,8 @@ def landscape_figure(landscape, result, height: int = 560) -> go.Figure:
     for k in range(len(result.labels)):
         c = color(k)
         path = landscape.paths[k]
-        fig.add_scatter(x=path[:, 0], y=path[:, 1], mode="lines+markers", line={"color": c, "width": 2.5},
-                        marker={"size": 5, "color": c}, name=label(result, k), customdata=landscape.steps,
+        fig.add_scatter(x=path[:, 0], y=path[:, 1], mode="lines+markers", line=line(k),
+                        marker={"size": 5, "color": c, "symbol": symbol(k)}, name=label(result, k), customdata=landscape.steps,
                         hovertemplate="step %{customdata}<extra>" + html.escape(result.labels[k]) + "</extra>",
                         meta={"role": "path", "config": k})
         diverged = result.diverged_at[k] >= 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .palette import FONT, MINIMUM, OUTLINE, color
+from .palette import FONT, MINIMUM, OUTLINE, color, line
 from .ticks import readable_log_axes
 
 MAX_POINTS = 1500  # per line
@@ -53,7 +53,7 @@ def _lines(res, values: np.ndarray, role: str) -> list[dict]:
     for k in range(k_count):
         idx = thinned(_stop(res, k, n), res.problem.period)
         data.append({"type": "scatter", "mode": "lines", "x": t[idx], "y": values[k, idx], "name": legend_name(res, k),
-                     "line": {"color": color(k), "width": 2.5}, "legendgroup": f"config {k}",
+                     "line": line(k), "legendgroup": f"config {k}",
                      "hovertemplate": "t = %{x}: %{y:.4g}", "meta": {"config": k, "role": role}})
     return data
 

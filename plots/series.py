@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .contour import legend_label
-from .palette import FONT, color, rgba
+from .palette import FONT, color, line, rgba, symbol
 from .ticks import readable_log_axes
 
 FLOOR = 1e-16
@@ -39,7 +39,7 @@ def _layout(height: int, step: int | None, **axes) -> dict:
 def _line(x, y, k: int, name: str, **extra) -> dict:
     return {
         "type": "scatter", "x": x, "y": y, "name": name, "mode": "lines" if len(x) > 1 else "markers",
-        "line": {"color": color(k), "width": 2.5}, "marker": {"color": color(k), "size": 8},
+        "line": line(k), "marker": {"color": color(k), "size": 8, "symbol": symbol(k)},
         "legendgroup": f"config {k}", "hovertemplate": "%{y:.4g}", **extra,
     }
 

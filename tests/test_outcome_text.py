@@ -6,7 +6,17 @@ import pytest
 from optimizers import get_optimizer, run
 from surfaces import get_surface
 from surfaces.base import critical_points
-from ui.outcomes import DEGENERATE, GLOBAL, LOCAL, MAXIMUM, SADDLE, critical_kind, end_kinds, outcome_counts, outcome_text
+from ui.outcomes import (
+    DEGENERATE,
+    GLOBAL,
+    LOCAL,
+    MAXIMUM,
+    SADDLE,
+    critical_kind,
+    end_kinds,
+    outcome_counts,
+    outcome_text,
+)
 
 SGD = get_optimizer("sgd", lr=1e-3)
 

@@ -11,7 +11,7 @@ from ui.presets import PRESETS
 CASES = [(name, i) for name, p in PRESETS.items() for i in range(len(p.claims))]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def result(name: str, variant: tuple):
     return result_of(PRESETS[name].config, variant)
 
