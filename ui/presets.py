@@ -46,11 +46,11 @@ PRESETS: dict[str, Preset] = {
         ". Momentum keeps a running sum of past gradients, so it picks up speed along the valley — and carries "
         "that speed past the minimum: with momentum 0.9 the path ",
         C("overshoot_along", 2, "≈", "0.38", "overshoots along the valley by 38 % of its starting distance"),
-        ", ", C("crossings_along", 2, "=", 4, "crosses the valley's minimum line 4 times"),
+        ", ", C("crossings_along", 2, "=", 4, "passes the minimum along the valley 4 times"),
         " as it spirals in, and its loss curve oscillates: ",
         C("loss_rises", 2, "=", 36, "the loss rises at 36 of the 80 steps"),
         ". Momentum 0.6 ", C("overshoot_along", 1, "<", 0.0, "never passes the minimum along the valley"),
-        " (it only zig-zags across it) and ends ", C("final_distance", 1, "≈", "0.00093", "0.00093"),
+        " (", C("crossings_across", 1, "=", 15, "it zig-zags across it 15 times"), ") and ends ", C("final_distance", 1, "≈", "0.00093", "0.00093"),
         " from it, against ", C("final_distance", 2, "≈", "0.012", "0.012"),
         " for momentum 0.9. The theory panel's closed-form rates per step: ",
         C("rate_formula", 0, "≈", "0.97", "0.97"), " for SGD, ", C("rate_formula", 1, "≈", "0.912", "0.912"),
@@ -96,7 +96,8 @@ PRESETS: dict[str, Preset] = {
         "which starts tiny, so ", C("escape_step", 0, "=", -1, "it does not leave within the 100 steps"),
         " — its gradient norm falls steadily to ", C("final_grad_norm", 0, "≈", "0.53", "0.53"),
         " at step 100, ", C("min_grad_norm", 0, ">", 0.5, "never below 0.5"),
-        ", as it keeps heading in. Momentum builds speed along x, passes the saddle and is pushed out along y: "
+        ", as it keeps heading in. Momentum builds speed along x, ",
+        C("min_distance", 1, "<", 0.03, "passes within 0.03 of the saddle"), " and is pushed out along y: "
         "its gradient norm ", C("min_grad_norm", 1, "<", 0.05, "dips to 0.045"), " at step ",
         C("argmin_grad_norm", 1, "=", 14, "14"),
         " as it crosses the centre — where a tolerance-based stopping rule would wrongly declare victory — and it "
