@@ -16,9 +16,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .palette import COLORSCALE, DIVERGED, FONT, OUTLINE, color, rgba
+from .palette import COLORSCALE, DIVERGED, FONT, OUTLINE, color, line, rgba, symbol
+from .ticks import readable_log_axes
 
 MAX_POINTS = 400
+ZOOM = 90.0  # % accuracy above which the accuracy axis zooms in (accuracy_range)
 SMOOTH = 0.9  # EMA factor of the smoothed training loss (per step; debiased like TensorBoard's)
 GRID = {"showgrid": True, "gridcolor": "#E5E5E5", "zeroline": False, "showline": True, "linecolor": "#444444",
         "ticks": "outside"}
@@ -66,23 +68,37 @@ def loss_figure(result, height: int = 330) -> go.Figure:
         c = color(k)
         fig.add_scatter(x=steps[idx], y=result.loss[k, idx], mode="lines", line={"color": rgba(c, 0.25), "width": 1},
                         legendgroup=str(k), showlegend=False, hoverinfo="skip", meta={"role": "raw", "config": k})
-        fig.add_scatter(x=steps[idx], y=smooth[k, idx], mode="lines", line={"color": c, "width": 2.5},
+        fig.add_scatter(x=steps[idx], y=smooth[k, idx], mode="lines", line=line(k),
                         name=label(result, k), legendgroup=str(k), hovertemplate="%{y:.4g}",
                         meta={"role": "smooth", "config": k})
     fig.update_layout(**_layout(height), xaxis={**GRID, "title": {"text": "step"}},
-                      yaxis={**GRID, "title": {"text": "training loss (moving average)"}, "type": "log"})
-    return fig
+                      yaxis={**GRID, "title": {"text": "training loss (moving average)"}, "type": "log",
+                             "exponentformat": "power"})
+    return readable_log_axes(fig)
 
 
-def accuracy_figure(result, height: int = 330) -> go.Figure:
-    """Validation accuracy (on the fixed validation subset) at the evaluation steps."""
+def accuracy_range(result, full_range: bool = False) -> list[float]:
+    """The accuracy axis in %: [ZOOM, 100] once every optimizer's latest accuracy is at least
+    ZOOM (where the differences that matter are a few points), else, or with full_range, [0, 100]."""
+    latest = [acc[np.isfinite(acc)][-1] if np.isfinite(acc).any() else np.nan for acc in 100 * result.val_acc]
+    zoom = not full_range and len(latest) > 0 and all(v >= ZOOM for v in latest)
+    return [ZOOM, 100.0] if zoom else [0.0, 100.0]
+
+
+def accuracy_figure(result, height: int = 330, full_range: bool = False) -> go.Figure:
+    """Validation accuracy (on the fixed validation subset) at the evaluation steps; the y range
+    is accuracy_range's (the early points below ZOOM leave the zoomed axis at its bottom)."""
     fig = go.Figure()
     for k in range(len(result.labels)):
         fig.add_scatter(x=result.eval_steps, y=100 * result.val_acc[k], mode="lines+markers",
-                        line={"color": color(k), "width": 2.5}, marker={"size": 5}, name=label(result, k),
+                        line=line(k), marker={"size": 7, "symbol": symbol(k)}, name=label(result, k),
                         hovertemplate="%{y:.2f} %", meta={"role": "accuracy", "config": k})
+    low, high = accuracy_range(result, full_range)
+    title = "validation accuracy (%)" + (f", {low:g}–{high:g} % shown" if low > 0 else "")
     fig.update_layout(**_layout(height), xaxis={**GRID, "title": {"text": "step"}},
-                      yaxis={**GRID, "title": {"text": "validation accuracy (%)"}})
+                      yaxis={**GRID, "title": {"text": title}, "range": [low, high + 0.5],  # room for a marker at 100
+                             "dtick": 2 if low > 0 else 10,
+                             "uirevision": f"{low:g}"})  # switching the range drops a zoom made on the other one
     return fig
 
 
@@ -104,14 +120,14 @@ def _per_layer(result, values, steps, title: str, height: int, band: bool) -> go
                                 legendgroup=str(k), row=1, col=col, meta={"role": "band", "config": k, "layer": i})
             else:
                 mid = values[k, i, idx]
-            fig.add_scatter(x=x, y=mid, mode="lines", line={"color": c, "width": 2.2}, name=label(result, k),
+            fig.add_scatter(x=x, y=mid, mode="lines", line=line(k, 2.2), name=label(result, k),
                             legendgroup=str(k), showlegend=i == 0, hovertemplate="%{y:.3g}", row=1, col=col,
                             meta={"role": "median" if band else "line", "config": k, "layer": i})
     fig.update_layout(**_layout(height))
     fig.update_xaxes(**GRID, title_text="step")
     fig.update_yaxes(**GRID, type="log", exponentformat="power")
     fig.update_yaxes(title_text=title, row=1, col=1)
-    return fig
+    return readable_log_axes(fig)
 
 
 def eff_lr_figure(result, height: int = 330) -> go.Figure:
@@ -130,11 +146,11 @@ def schedule_figure(lrs: np.ndarray, labels, height: int = 260) -> go.Figure:
     fig = go.Figure()
     idx = _thin(lrs.shape[1])
     for k, name in enumerate(labels):
-        fig.add_scatter(x=idx + 1, y=lrs[k, idx], mode="lines", line={"color": color(k), "width": 2.5},
+        fig.add_scatter(x=idx + 1, y=lrs[k, idx], mode="lines", line=line(k),
                         name=f"{k + 1}. {name}", hovertemplate="%{y:.3g}", meta={"role": "schedule", "config": k})
     fig.update_layout(**_layout(height), xaxis={**GRID, "title": {"text": "step"}},
                       yaxis={**GRID, "title": {"text": "scheduled lr"}, "type": "log", "exponentformat": "power"})
-    return fig
+    return readable_log_axes(fig)
 
 
 def landscape_figure(landscape, result, height: int = 560) -> go.Figure:
@@ -156,8 +172,8 @@ def landscape_figure(landscape, result, height: int = 560) -> go.Figure:
     for k in range(len(result.labels)):
         c = color(k)
         path = landscape.paths[k]
-        fig.add_scatter(x=path[:, 0], y=path[:, 1], mode="lines+markers", line={"color": c, "width": 2.5},
-                        marker={"size": 5, "color": c}, name=label(result, k), customdata=landscape.steps,
+        fig.add_scatter(x=path[:, 0], y=path[:, 1], mode="lines+markers", line=line(k),
+                        marker={"size": 5, "color": c, "symbol": symbol(k)}, name=label(result, k), customdata=landscape.steps,
                         hovertemplate="step %{customdata}<extra>" + html.escape(result.labels[k]) + "</extra>",
                         meta={"role": "path", "config": k})
         diverged = result.diverged_at[k] >= 0

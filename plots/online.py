@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .palette import FONT, MINIMUM, OUTLINE, color
+from .palette import FONT, MINIMUM, OUTLINE, color, line
+from .ticks import readable_log_axes
 
 MAX_POINTS = 1500  # per line
 _AXIS = {"showgrid": True, "gridcolor": "#E5E5E5", "zeroline": False, "showline": True, "linecolor": "#444444",
@@ -52,7 +53,7 @@ def _lines(res, values: np.ndarray, role: str) -> list[dict]:
     for k in range(k_count):
         idx = thinned(_stop(res, k, n), res.problem.period)
         data.append({"type": "scatter", "mode": "lines", "x": t[idx], "y": values[k, idx], "name": legend_name(res, k),
-                     "line": {"color": color(k), "width": 2.5}, "legendgroup": f"config {k}",
+                     "line": line(k), "legendgroup": f"config {k}",
                      "hovertemplate": "t = %{x}: %{y:.4g}", "meta": {"config": k, "role": role}})
     return data
 
@@ -64,7 +65,7 @@ def _figure(data: list[dict], height: int, yaxis: dict, shapes=(), annotations=(
                          "font": {"size": 13}},
               "xaxis": _STEP_AXIS, "yaxis": {**_AXIS, **yaxis},
               "shapes": list(shapes), "annotations": list(annotations)}
-    return {"data": data, "layout": layout}
+    return readable_log_axes({"data": data, "layout": layout})
 
 
 def _hline(y: float, dash: str, text: str, where: str, side: str = "right") -> tuple[dict, dict]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .contour import legend_label
-from .palette import FONT, color, rgba
+from .palette import FONT, color, line, rgba, symbol
+from .ticks import readable_log_axes
 
 FLOOR = 1e-16
 BAND = (10, 90)  # percentiles of the band drawn over many starts
@@ -38,7 +39,7 @@ def _layout(height: int, step: int | None, **axes) -> dict:
 def _line(x, y, k: int, name: str, **extra) -> dict:
     return {
         "type": "scatter", "x": x, "y": y, "name": name, "mode": "lines" if len(x) > 1 else "markers",
-        "line": {"color": color(k), "width": 2.5}, "marker": {"color": color(k), "size": 8},
+        "line": line(k), "marker": {"color": color(k), "size": 8, "symbol": symbol(k)},
         "legendgroup": f"config {k}", "hovertemplate": "%{y:.4g}", **extra,
     }
 
@@ -80,7 +81,7 @@ def series_figure(res, values: np.ndarray, title: str, *, step: int | None = Non
         # fit the axis to the configurations that did not diverge and let the others leave it.
         yaxis["range"] = _padded_range(values[calm], log)
     layout = _layout(height, step, xaxis={"title": {"text": "step"}}, yaxis=yaxis)
-    return {"data": data, "layout": layout}
+    return readable_log_axes({"data": data, "layout": layout})
 
 
 def _padded_range(values: np.ndarray, log: bool) -> list[float]:
@@ -174,7 +175,7 @@ def eff_lr_figure(res, *, start: int = 0, step: int | None = None, height: int =
         yaxis={**log, "domain": [0.54, 1], "title": {"text": "effective lr, x"}},
         yaxis2={**log, "domain": [0, 0.46], "title": {"text": "effective lr, y"}},
     )
-    return {"data": data, "layout": layout}
+    return readable_log_axes({"data": data, "layout": layout})
 
 
 def schedule_figure(lr_values, *, height: int = 140) -> dict:

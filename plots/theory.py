@@ -12,6 +12,7 @@ import numpy as np
 from .contour import legend_label
 from .palette import color
 from .series import FLOOR, _layout, _line, _padded_range
+from .ticks import readable_log_axes
 
 GUIDE = "#555555"  # reference lines that belong to no optimizer (rate 1, |y| = 1)
 
@@ -62,7 +63,7 @@ def rate_distance_figure(res, distance: np.ndarray, rows, *, height: int = 380) 
     yaxis = {"title": {"text": "distance to the minimum ‖θ − θ*‖"}, "type": "log", "exponentformat": "power"}
     if shown:
         yaxis["range"] = _padded_range(np.concatenate(shown), True)
-    return {"data": data, "layout": _layout(height, None, xaxis={"title": {"text": "step"}}, yaxis=yaxis)}
+    return readable_log_axes({"data": data, "layout": _layout(height, None, xaxis={"title": {"text": "step"}}, yaxis=yaxis)})
 
 
 def rate_lr_figure(rows, curves, *, height: int = 380) -> dict:
@@ -95,7 +96,7 @@ def rate_lr_figure(rows, curves, *, height: int = 380) -> dict:
                      yaxis={"title": {"text": "rate per step"}, "range": [0, top]})
     layout["shapes"] = shapes
     layout["hovermode"] = "closest"
-    return {"data": data, "layout": layout}
+    return readable_log_axes({"data": data, "layout": layout})
 
 
 def escape_figure(res, rows, expected: dict, *, height: int = 380) -> dict:
@@ -118,4 +119,4 @@ def escape_figure(res, rows, expected: dict, *, height: int = 380) -> dict:
                      yaxis={"title": {"text": "|y|, distance from the ridge line y = 0"}, "type": "log",
                             "exponentformat": "power"})
     layout["shapes"] = shapes
-    return {"data": data, "layout": layout}
+    return readable_log_axes({"data": data, "layout": layout})

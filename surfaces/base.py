@@ -140,22 +140,29 @@ def with_formula(formula: Formula, coefficients: dict[str, float]) -> dict[str, 
                 coefficients=tuple((name, float(v)) for name, v in coefficients.items()))
 
 
+def hessian(grad_xy: GradXY, points, h: float = 1e-6) -> np.ndarray:
+    """[..., 2, 2] Hessian at points [..., 2] by central differences of the closed-form gradient
+    (symmetrised; its error, about h^2 times the third derivatives, is far below what tells a
+    minimum from a saddle)."""
+    p = np.asarray(points, dtype=float)
+    x, y = p[..., 0], p[..., 1]
+    d_dx = np.stack(grad_xy(x + h, y, np), axis=-1) - np.stack(grad_xy(x - h, y, np), axis=-1)
+    d_dy = np.stack(grad_xy(x, y + h, np), axis=-1) - np.stack(grad_xy(x, y - h, np), axis=-1)
+    hess = np.stack((d_dx, d_dy), axis=-1) / (2 * h)
+    return 0.5 * (hess + np.swapaxes(hess, -1, -2))
+
+
 def critical_points(grad_xy: GradXY, guesses: tuple[Point, ...], iterations: int = 10) -> tuple[Point, ...]:
     """Refine approximate critical points until the gradient vanishes to rounding error.
 
     Newton's method on the closed-form gradient, all guesses at once: guesses [m, 2] -> m points.
-    The Hessian comes from central differences of the gradient; its small error only slows the
-    convergence (still a factor ~1e-9 per step), it does not move the point converged to.
+    The Hessian comes from central differences of the gradient (`hessian`); its small error only
+    slows the convergence (still a factor ~1e-9 per step), it does not move the point converged to.
     """
     p = np.array(guesses, dtype=float)
-    h = 1e-6
     for _ in range(iterations):
-        x, y = p[:, 0], p[:, 1]
-        g = np.stack(grad_xy(x, y, np), axis=-1)  # [m, 2]
-        d_dx = np.stack(grad_xy(x + h, y, np), axis=-1) - np.stack(grad_xy(x - h, y, np), axis=-1)
-        d_dy = np.stack(grad_xy(x, y + h, np), axis=-1) - np.stack(grad_xy(x, y - h, np), axis=-1)
-        hessian = np.stack((d_dx, d_dy), axis=-1) / (2 * h)  # [m, 2, 2]
-        p = p - np.linalg.solve(hessian, g[..., None])[..., 0]
+        g = np.stack(grad_xy(p[:, 0], p[:, 1], np), axis=-1)  # [m, 2]
+        p = p - np.linalg.solve(hessian(grad_xy, p), g[..., None])[..., 0]
     return tuple((float(px), float(py)) for px, py in p)
 
 

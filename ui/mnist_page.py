@@ -199,7 +199,7 @@ def live_charts(result: TrainResult, key_prefix: str) -> None:
     legend([label(result, k) for k in range(len(result.labels))])
     top = st.columns(2)
     top[0].plotly_chart(loss_figure(result), key=f"{key_prefix}.loss", config=CHART)
-    top[1].plotly_chart(accuracy_figure(result), key=f"{key_prefix}.acc", config=CHART)
+    top[1].plotly_chart(accuracy_figure(result, full_range=top[1].toggle("Show 0–100 %", key=f"mnist.acc_full.{key_prefix}", help="once every optimizer is above 90 % the axis shows 90–100 %")), key=f"{key_prefix}.acc", config=CHART)
     bottom = st.columns(2)
     with bottom[0]:
         st.markdown("**Effective learning rate per layer** — median and 10th–90th percentile over the layer's "
