@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import time
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,7 @@ from plots.mnist import (
 from plots.palette import color
 from ui import eos_section, widgets
 from ui import mnist_jobs as jobs
+from ui import mnist_limits as limits
 from ui.mnist_jobs import Finished, Job
 from ui.optimizer_panel import OptimizerPanels
 
@@ -159,7 +161,9 @@ def training_controls(data: mnist.MnistData | None, errors: list[str]) -> dict:
     if steps > MAX_STEPS:
         errors.append(f"{amount} epochs of {per_epoch:,} steps is more than the {MAX_STEPS:,} steps a run may take")
         steps = MAX_STEPS
-    st.caption(f"{steps:,} steps · {per_epoch:,} steps per epoch of {n:,} images")
+    st.caption(f"{steps:,} steps · {per_epoch:,} steps per epoch of {n:,} images · a run may take at most "
+               f"{limits.max_optimizer_steps(batch, hidden):,} optimizer-steps (optimizers × steps) at batch "
+               f"{batch} and H = {hidden}")
     clip = {}
     changed = any(ss.get(key(c), 0.0) for c in ("clip_norm", "clip_value"))
     with st.expander("Gradient clipping, backend", expanded=bool(changed)):
@@ -338,6 +342,32 @@ def plan(config: TrainConfig) -> None:
     st.plotly_chart(schedule_figure(lrs, config.labels), key="plan", config=CHART)
 
 
+def owner() -> str:
+    """This session's token for the server's one-running-job-per-session rule (ui/mnist_limits.py)."""
+    return ss.setdefault("mnist.owner", uuid.uuid4().hex)
+
+
+def cap_steps(settings: dict, k: int) -> None:
+    """Lower settings["steps"] to the work cap for k optimizers, with a note."""
+    steps = limits.capped_steps(k, settings["steps"], settings["batch_size"], settings["hidden"])
+    if steps < settings["steps"]:
+        st.warning(f"{k} optimizers × {settings['steps']:,} steps at batch {settings['batch_size']} and "
+                   f"H = {settings['hidden']} is more than a run on this shared server may take "
+                   f"({limits.max_optimizer_steps(settings['batch_size'], settings['hidden']):,} optimizer-steps): "
+                   f"training {steps:,} steps.", icon="✂️")
+        settings["steps"] = steps
+
+
+def start(config: TrainConfig, data: mnist.MnistData) -> Job | None:
+    """jobs.start for this session; None after a note when the session already has a job running."""
+    try:
+        return jobs.start(config, data, owner())
+    except limits.Busy:
+        st.warning("This session already has a training running (a run, a sweep or an edge-of-stability run): "
+                   "stop it or wait for it to end — one running job per session.", icon="⏳")
+        return None
+
+
 def main() -> None:
     if not PANELS.started():
         for config in DEFAULT_OPTIMIZERS:
@@ -352,10 +382,11 @@ def main() -> None:
                "optimizer, all trained in one batched pass.")
     for error in errors:
         st.error(error, icon="⚠️")
-    eos_section.render(data)
+    sections = st.container()  # drawn below, once a Train press has started its job (so they see it)
 
     config = None
     if data is not None and configs:
+        cap_steps(settings, len(configs))
         try:
             config = TrainConfig(configs, eval_size=EVAL_SIZE, eval_every=max(1, settings["steps"] // N_EVALS),
                                  source=data.source, **settings)
@@ -370,18 +401,20 @@ def main() -> None:
         st.info("No optimizer to train: add one in the sidebar.")
 
     if ss.pop("mnist.train_pressed", False) and config is not None:
-        current = ss.get("mnist.job")
-        if current is None or not current.running:
-            ss["mnist.job"] = jobs.start(config, data)
+        ss["mnist.job"] = start(config, data) or ss.get("mnist.job")
     job: Job | None = ss.get("mnist.job")
+    busy = jobs.running_job(owner())
     cols = st.columns([1, 1, 4], vertical_alignment="center")
     cols[0].button("Train", type="primary", icon=":material/play_arrow:", key="mnist.train",
-                   disabled=config is None or (job is not None and job.running), width="stretch",
-                   on_click=lambda: ss.update({"mnist.train_pressed": True}))
+                   disabled=config is None or busy is not None, width="stretch",
+                   on_click=lambda: ss.update({"mnist.train_pressed": True}),
+                   help="one running job per session: stop the running one first" if busy is not None else None)
     cols[1].button("Stop", icon=":material/stop:", key="mnist.stop", disabled=job is None or not job.running,
                    on_click=lambda: job.stop.set(), width="stretch")
     if job is not None and config is not None and job.config != config and not job.running:
         cols[2].caption("The settings changed since this run: press Train to train them.")
+    with sections:
+        eos_section.render(data, owner())
 
     if job is None:
         st.info("Pick optimizers in the sidebar and press **Train**. Every optimizer starts from the same weights "
