@@ -8,6 +8,11 @@ it trains. Stop sets an event the training loop polls; it ends after the current
 what was computed. After training the same thread computes the landscape and the predictions;
 the fragment then reruns the page once to draw them, the results table and the digit grid.
 
+Two sections sit above the training: the edge-of-stability runs (ui/eos_section.py) and the
+learning-rate sweep (ui/mnist_sweep.py, one batched job of K learning rates of one optimizer). A
+session runs one job at a time, and a job's work is capped (ui/mnist_limits.py): the steps are
+lowered with a note.
+
 The MNIST arrays live in st.cache_resource (st.cache_data would copy them on every hit). Widget
 values live under keys starting with WIDGET and are saved to a plain session key at the end of
 every run, because Streamlit drops the state of widgets not drawn (while on the other page).
@@ -39,7 +44,7 @@ from plots.mnist import (
     schedule_figure,
 )
 from plots.palette import color
-from ui import eos_section, widgets
+from ui import eos_section, mnist_sweep, widgets
 from ui import mnist_jobs as jobs
 from ui import mnist_limits as limits
 from ui.mnist_jobs import Finished, Job
@@ -415,6 +420,7 @@ def main() -> None:
         cols[2].caption("The settings changed since this run: press Train to train them.")
     with sections:
         eos_section.render(data, owner())
+        mnist_sweep.render(data, settings, PANELS, owner())
 
     if job is None:
         st.info("Pick optimizers in the sidebar and press **Train**. Every optimizer starts from the same weights "
