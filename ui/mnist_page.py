@@ -45,6 +45,7 @@ from plots.mnist import (
 )
 from plots.palette import color
 from ui import eos_section, mnist_sweep, widgets
+from ui.charts import plotly_chart
 from ui import mnist_jobs as jobs
 from ui import mnist_limits as limits
 from ui.mnist_jobs import Finished, Job
@@ -207,8 +208,10 @@ def legend(labels) -> None:
 def live_charts(result: TrainResult, key_prefix: str) -> None:
     legend([label(result, k) for k in range(len(result.labels))])
     top = st.columns(2)
-    top[0].plotly_chart(loss_figure(result), key=f"{key_prefix}.loss", config=CHART)
-    top[1].plotly_chart(accuracy_figure(result), key=f"{key_prefix}.acc", config=CHART)
+    with top[0]:
+        plotly_chart(loss_figure(result), key=f"{key_prefix}.loss", config=CHART)
+    with top[1]:
+        plotly_chart(accuracy_figure(result), key=f"{key_prefix}.acc", config=CHART)
     bottom = st.columns(2)
     with bottom[0]:
         st.markdown("**Effective learning rate per layer** — median and 10th–90th percentile over the layer's "
@@ -216,10 +219,10 @@ def live_charts(result: TrainResult, key_prefix: str) -> None:
                     help="Adaptive rules divide by a running gradient size: weights of pixels that are blank in "
                          "every image so far never got a gradient, so their effective lr is lr / eps — the top "
                          "of the bands. SGD's is its (scheduled) lr for every parameter.")
-        st.plotly_chart(eff_lr_figure(result), key=f"{key_prefix}.eff", config=CHART)
+        plotly_chart(eff_lr_figure(result), key=f"{key_prefix}.eff", config=CHART)
     with bottom[1]:
         st.markdown("**Gradient norm per layer** — of each mini-batch gradient, before clipping (moving average)")
-        st.plotly_chart(grad_norm_figure(result), key=f"{key_prefix}.grad", config=CHART)
+        plotly_chart(grad_norm_figure(result), key=f"{key_prefix}.grad", config=CHART)
 
 
 def progress(job: Job) -> None:
@@ -344,7 +347,7 @@ def plan(config: TrainConfig) -> None:
     lrs = np.stack([c.schedule.values(c.lr, config.steps) for c in config.optimizers])
     st.markdown(f"**Planned learning rates** over {config.steps:,} steps")
     legend([f"{k + 1}. {text}" for k, text in enumerate(config.labels)])
-    st.plotly_chart(schedule_figure(lrs, config.labels), key="plan", config=CHART)
+    plotly_chart(schedule_figure(lrs, config.labels), key="plan", config=CHART)
 
 
 def owner() -> str:

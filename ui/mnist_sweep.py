@@ -26,6 +26,7 @@ from plots.mnist_sweep import sweep_figure
 from ui import mnist_jobs as jobs
 from ui import mnist_limits as limits
 from ui import widgets
+from ui.charts import plotly_chart
 from ui.optimizer_panel import OptimizerPanels
 
 WIDGET = "mnist.w.sweep."  # under the MNIST page's widget prefix: saved while on the other page
@@ -106,7 +107,7 @@ def title(p: lr_sweep.Points) -> str:
 def chart(result, key: str) -> tuple[lr_sweep.Points, int | None]:
     p = lr_sweep.points(result)
     best = lr_sweep.best(p)
-    st.plotly_chart(sweep_figure(p, best, title(p)), key=f"mnist.sweep.{key}", config=CHART)
+    plotly_chart(sweep_figure(p, best, title(p)), key=f"mnist.sweep.{key}", config=CHART)
     return p, best
 
 
