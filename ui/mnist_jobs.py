@@ -109,8 +109,8 @@ def finish(result: TrainResult, data: mnist.MnistData) -> Finished:
 
 def work(job: Job, data: mnist.MnistData, slots: threading.BoundedSemaphore = SLOTS) -> None:
     """The thread: wait for a training slot, train streaming into job.latest, then the landscape,
-    then store the run. A job whose page is gone stops at its next step. The thread runs at a
-    lowered priority, so other sessions' scripts get the cores first."""
+    then store the run. A job whose page is gone stops at its next step. It trains on
+    limits.THREADS thread(s) at a lowered priority, so other sessions' scripts get the cores first."""
     limits.lower_priority()
     try:
         job.phase = "queued"
@@ -119,7 +119,8 @@ def work(job: Job, data: mnist.MnistData, slots: threading.BoundedSemaphore = SL
                 return
         try:
             job.phase = "training"
-            for result in train_stream(job.config, data, stop=lambda: job.stop.is_set() or job.abandoned(), every=5):
+            for result in train_stream(job.config, data, stop=lambda: job.stop.is_set() or job.abandoned(), every=5,
+                                       workers=limits.THREADS):
                 job.latest = result
                 job.first.set()
         finally:

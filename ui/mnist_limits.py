@@ -6,9 +6,13 @@
   (`capped_steps`), as the 2-D page does with K x N x T.
 - One running job per session: `SessionJobs.claim` refuses a second start while the session's
   first job runs (`Busy`). A session is one browser tab; the page passes its own token.
-- Priority: a training thread runs at a raised nice value (`lower_priority`), so that on a server
-  with as many cores as training slots the scripts of other sessions (the 2-D page's reruns)
-  still get a core when they ask for one (bench/mnist_contention.py measures it).
+- Priority: a job trains on THREADS thread(s) at a raised nice value (`lower_priority`). On the
+  2-core server, two jobs of two threads each (the trainer's default) oversubscribed the cores
+  and their shards handed work to each other through a thread pool: the 2-D page's median rerun
+  went from 0.07 s to 0.39 s while two such jobs trained. One thread each plus the nice value:
+  0.064 s -> 0.078 s, and the trainings ran faster too (13 against 5 steps/s each, 12 optimizers,
+  H = 128, batch 512). Either alone was not enough (about 2x). bench/mnist_contention.py
+  measures it.
 
 Nothing here imports Streamlit: the page passes what it needs.
 """
@@ -20,10 +24,11 @@ import os
 import threading
 from typing import Protocol
 
-# K * steps * batch * H: at about 1e7 a second on one core of the 2-core server, about five minutes
-# alone and ten while two jobs train (12 optimizers, H = 128, batch 512: 3,814 steps).
+# K * steps * batch * H: a job does about 1e7 a second on its core of the 2-core server, alone or
+# beside another, so about five minutes (12 optimizers, H = 128, batch 512: 3,814 steps).
 MAX_WORK = 3_000_000_000
 NICE = 10  # added to a training thread's nice value: the scheduler prefers the scripts' threads
+THREADS = 1  # threads a job trains on: MAX_JOBS jobs on as many cores, none shared between two jobs
 
 
 def work(k: int, steps: int, batch_size: int, hidden: int) -> int:
