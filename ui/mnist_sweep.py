@@ -202,7 +202,7 @@ def section(data: mnist.MnistData | None, settings: dict, panels: OptimizerPanel
                    disabled=config is None or busy is not None, width="stretch",
                    on_click=lambda: ss.update({"mnist.sweep.pressed": True}),
                    help="one running job per session: stop the running one first" if busy is not None else None)
-    cols[1].button("Stop sweep", icon=":material/stop:", key="mnist.sweep.stop",
+    cols[1].button("Cancel sweep", icon=":material/stop:", key="mnist.sweep.stop",
                    disabled=job is None or not job.running, on_click=lambda: job.stop.set(), width="stretch")
     if job is None:
         return
