@@ -45,9 +45,9 @@ from plots.mnist import (
 )
 from plots.palette import color
 from ui import eos_section, mnist_sweep, widgets
-from ui.charts import plotly_chart
 from ui import mnist_jobs as jobs
 from ui import mnist_limits as limits
+from ui.charts import plotly_chart
 from ui.mnist_jobs import Finished, Job
 from ui.optimizer_panel import OptimizerPanels
 
