@@ -1,10 +1,13 @@
-"""Figures of the MNIST page: a TrainResult (or its Landscape) in, a go.Figure out.
+"""Figures of the MNIST page: a TrainResult (or its Landscape) in, a figure out.
 
 Training curves (loss per step, validation accuracy, per-layer effective lr and gradient norm),
 the loss landscape with the projected paths, and a grid of validation digits with each
 optimizer's prediction. Long series are thinned to at most MAX_POINTS per line; the training
-loss is drawn raw (faint) with an exponential moving average on top. Nothing here computes
-optimizer math or imports Streamlit.
+loss is drawn raw (faint) with an exponential moving average on top. The training charts and
+the planned schedule are plain figure dicts (ui/charts.py sends them as built: they are redrawn
+every second while a run trains, and building go.Figure objects cost ~250 ms a redraw); the
+landscape and the digits, drawn once, are go.Figure. Nothing here computes optimizer math or
+imports Streamlit.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ import html
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from .palette import COLORSCALE, DIVERGED, FONT, OUTLINE, color, line, rgba, symbol
 from .ticks import readable_log_axes
 
-MAX_POINTS = 400
 ZOOM = 90.0  # % accuracy above which the accuracy axis zooms in (accuracy_range)
+
+MAX_POINTS = 400
 SMOOTH = 0.9  # EMA factor of the smoothed training loss (per step; debiased like TensorBoard's)
 GRID = {"showgrid": True, "gridcolor": "#E5E5E5", "zeroline": False, "showline": True, "linecolor": "#444444",
         "ticks": "outside"}
@@ -58,23 +61,28 @@ def ema(values: np.ndarray, factor: float = SMOOTH) -> np.ndarray:
     return np.where(np.isfinite(flat), smooth, np.nan).reshape(values.shape)
 
 
-def loss_figure(result, height: int = 330) -> go.Figure:
+def _line(x, y, color: str, width: float, meta: dict, k: int | None = None, **extra) -> dict:
+    """A line trace; with k, configuration k's line style (its dash past the palette's colours)."""
+    style = line(k, width) if k is not None else {"color": color, "width": width}
+    return {"type": "scatter", "x": x, "y": y, "mode": "lines", "line": style, "meta": meta, **extra}
+
+
+def loss_figure(result, height: int = 330) -> dict:
     """Training loss of every step's mini-batch (faint) and its moving average, log scale."""
-    fig = go.Figure()
     steps = np.arange(1, result.steps_done + 1)
     idx = _thin(result.steps_done)
     smooth = ema(result.loss) if result.steps_done else result.loss
+    data = []
     for k in range(len(result.labels)):
         c = color(k)
-        fig.add_scatter(x=steps[idx], y=result.loss[k, idx], mode="lines", line={"color": rgba(c, 0.25), "width": 1},
-                        legendgroup=str(k), showlegend=False, hoverinfo="skip", meta={"role": "raw", "config": k})
-        fig.add_scatter(x=steps[idx], y=smooth[k, idx], mode="lines", line=line(k),
-                        name=label(result, k), legendgroup=str(k), hovertemplate="%{y:.4g}",
-                        meta={"role": "smooth", "config": k})
-    fig.update_layout(**_layout(height), xaxis={**GRID, "title": {"text": "step"}},
-                      yaxis={**GRID, "title": {"text": "training loss (moving average)"}, "type": "log",
-                             "exponentformat": "power"})
-    return readable_log_axes(fig)
+        data.append(_line(steps[idx], result.loss[k, idx], rgba(c, 0.25), 1, {"role": "raw", "config": k},
+                          legendgroup=str(k), showlegend=False, hoverinfo="skip"))
+        data.append(_line(steps[idx], smooth[k, idx], c, 2.5, {"role": "smooth", "config": k}, k,
+                          name=label(result, k), legendgroup=str(k), hovertemplate="%{y:.4g}"))
+    return readable_log_axes({"data": data, "layout": {
+        **_layout(height), "xaxis": {**GRID, "title": {"text": "step"}},
+        "yaxis": {**GRID, "title": {"text": "training loss (moving average)"}, "type": "log",
+                  "exponentformat": "power"}}})
 
 
 def accuracy_range(result, full_range: bool = False) -> list[float]:
@@ -85,72 +93,84 @@ def accuracy_range(result, full_range: bool = False) -> list[float]:
     return [ZOOM, 100.0] if zoom else [0.0, 100.0]
 
 
-def accuracy_figure(result, height: int = 330, full_range: bool = False) -> go.Figure:
+def accuracy_figure(result, height: int = 330, full_range: bool = False) -> dict:
     """Validation accuracy (on the fixed validation subset) at the evaluation steps; the y range
     is accuracy_range's (the early points below ZOOM leave the zoomed axis at its bottom)."""
-    fig = go.Figure()
-    for k in range(len(result.labels)):
-        fig.add_scatter(x=result.eval_steps, y=100 * result.val_acc[k], mode="lines+markers",
-                        line=line(k), marker={"size": 7, "symbol": symbol(k)}, name=label(result, k),
-                        hovertemplate="%{y:.2f} %", meta={"role": "accuracy", "config": k})
+    data = [{**_line(result.eval_steps, 100 * result.val_acc[k], color(k), 2.5, {"role": "accuracy", "config": k}, k,
+                     name=label(result, k), hovertemplate="%{y:.2f} %"),
+             "mode": "lines+markers", "marker": {"size": 7, "symbol": symbol(k)}} for k in range(len(result.labels))]
     low, high = accuracy_range(result, full_range)
     title = "validation accuracy (%)" + (f", {low:g}–{high:g} % shown" if low > 0 else "")
-    fig.update_layout(**_layout(height), xaxis={**GRID, "title": {"text": "step"}},
-                      yaxis={**GRID, "title": {"text": title}, "range": [low, high + 0.5],  # room for a marker at 100
-                             "dtick": 2 if low > 0 else 10,
-                             "uirevision": f"{low:g}"})  # switching the range drops a zoom made on the other one
-    return fig
+    return {"data": data, "layout": {**_layout(height), "xaxis": {**GRID, "title": {"text": "step"}},
+                                     "yaxis": {**GRID, "title": {"text": title}, "range": [low, high + 0.5],
+                                               "dtick": 2 if low > 0 else 10,
+                                               # switching the range drops a zoom made on the other one
+                                               "uirevision": f"{low:g}"}}}
 
 
-def _per_layer(result, values, steps, title: str, height: int, band: bool) -> go.Figure:
-    """One subplot per layer; values [K, L, 3, n] (10/50/90 percentiles, band) or [K, L, n] (line)."""
+SUBPLOT_GAP = 0.1  # horizontal space between the per-layer panels, as a fraction of the width
+
+
+def _columns(titles) -> tuple[list[list[float]], list[dict]]:
+    """x domains of len(titles) side-by-side panels and their titles (make_subplots' layout)."""
+    n = len(titles)
+    width = (1 - SUBPLOT_GAP * (n - 1)) / n
+    domains = [[i * (width + SUBPLOT_GAP), i * (width + SUBPLOT_GAP) + width] for i in range(n)]
+    notes = [{"text": t, "x": (a + b) / 2, "y": 1.0, "xref": "paper", "yref": "paper", "xanchor": "center",
+              "yanchor": "bottom", "showarrow": False, "font": {"size": 16}} for t, (a, b) in zip(titles, domains)]
+    return domains, notes
+
+
+def _per_layer(result, values, steps, title: str, height: int, band: bool) -> dict:
+    """One panel per layer; values [K, L, 3, n] (10/50/90 percentiles, band) or [K, L, n] (line)."""
     names = result.layer_names
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[n.capitalize() for n in names],
-                        horizontal_spacing=0.1)
     idx = _thin(len(steps))
     x = np.asarray(steps)[idx]
+    data = []
     for k in range(len(result.labels)):
         c = color(k)
         for i in range(len(names)):
-            col = i + 1
+            axes = {"xaxis": f"x{i + 1 if i else ''}", "yaxis": f"y{i + 1 if i else ''}"}
             if band:
                 lo, mid, hi = (values[k, i, q, idx] for q in range(3))
-                fig.add_scatter(x=np.r_[x, x[::-1]], y=np.r_[hi, lo[::-1]], fill="toself", fillcolor=rgba(c, 0.15),
-                                line={"width": 0}, mode="lines", hoverinfo="skip", showlegend=False,
-                                legendgroup=str(k), row=1, col=col, meta={"role": "band", "config": k, "layer": i})
+                data.append({**_line(np.r_[x, x[::-1]], np.r_[hi, lo[::-1]], c, 0,
+                                     {"role": "band", "config": k, "layer": i}, fill="toself",
+                                     fillcolor=rgba(c, 0.15), hoverinfo="skip", showlegend=False,
+                                     legendgroup=str(k)), **axes})
             else:
                 mid = values[k, i, idx]
-            fig.add_scatter(x=x, y=mid, mode="lines", line=line(k, 2.2), name=label(result, k),
-                            legendgroup=str(k), showlegend=i == 0, hovertemplate="%{y:.3g}", row=1, col=col,
-                            meta={"role": "median" if band else "line", "config": k, "layer": i})
-    fig.update_layout(**_layout(height))
-    fig.update_xaxes(**GRID, title_text="step")
-    fig.update_yaxes(**GRID, type="log", exponentformat="power")
-    fig.update_yaxes(title_text=title, row=1, col=1)
-    return readable_log_axes(fig)
+            data.append({**_line(x, mid, c, 2.2, {"role": "median" if band else "line", "config": k, "layer": i}, k,
+                                 name=label(result, k), legendgroup=str(k), showlegend=i == 0,
+                                 hovertemplate="%{y:.3g}"), **axes})
+    domains, notes = _columns([n.capitalize() for n in names])
+    layout = {**_layout(height), "annotations": notes}
+    for i, domain in enumerate(domains):
+        suffix = str(i + 1) if i else ""
+        layout[f"xaxis{suffix}"] = {**GRID, "domain": domain, "anchor": f"y{suffix}", "title": {"text": "step"}}
+        layout[f"yaxis{suffix}"] = {**GRID, "anchor": f"x{suffix}", "type": "log", "exponentformat": "power",
+                                    **({"title": {"text": title}} if i == 0 else {})}
+    return readable_log_axes({"data": data, "layout": layout})
 
 
-def eff_lr_figure(result, height: int = 330) -> go.Figure:
+def eff_lr_figure(result, height: int = 330) -> dict:
     """Per-layer effective learning rate: median line and 10–90th percentile band per optimizer."""
     return _per_layer(result, result.eff_lr, result.record_steps, "effective lr", height, band=True)
 
 
-def grad_norm_figure(result, height: int = 330) -> go.Figure:
+def grad_norm_figure(result, height: int = 330) -> dict:
     """Per-layer norm of each step's mini-batch gradient (moving average)."""
     smooth = ema(result.grad_norm) if result.steps_done else result.grad_norm
     return _per_layer(result, smooth, np.arange(1, result.steps_done + 1), "gradient norm", height, band=False)
 
 
-def schedule_figure(lrs: np.ndarray, labels, height: int = 260) -> go.Figure:
+def schedule_figure(lrs: np.ndarray, labels, height: int = 260) -> dict:
     """The learning rate each optimizer will use at every step: lrs [K, T], log scale."""
-    fig = go.Figure()
     idx = _thin(lrs.shape[1])
-    for k, name in enumerate(labels):
-        fig.add_scatter(x=idx + 1, y=lrs[k, idx], mode="lines", line=line(k),
-                        name=f"{k + 1}. {name}", hovertemplate="%{y:.3g}", meta={"role": "schedule", "config": k})
-    fig.update_layout(**_layout(height), xaxis={**GRID, "title": {"text": "step"}},
-                      yaxis={**GRID, "title": {"text": "scheduled lr"}, "type": "log", "exponentformat": "power"})
-    return readable_log_axes(fig)
+    data = [_line(idx + 1, lrs[k, idx], color(k), 2.5, {"role": "schedule", "config": k}, k, name=f"{k + 1}. {name}",
+                  hovertemplate="%{y:.3g}") for k, name in enumerate(labels)]
+    return readable_log_axes({"data": data, "layout": {
+        **_layout(height), "xaxis": {**GRID, "title": {"text": "step"}},
+        "yaxis": {**GRID, "title": {"text": "scheduled lr"}, "type": "log", "exponentformat": "power"}}})
 
 
 def landscape_figure(landscape, result, height: int = 560) -> go.Figure:

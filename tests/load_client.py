@@ -4,6 +4,7 @@ server's protobuf (BackMsg out, ForwardMsg in), as Streamlit's own load tests do
     async with Session(url, query_string) as s:
         run = await s.rerun()                       # the page as the link opens it
         run = await s.rerun({steps_widget_id: 300})  # a widget changed
+        run = await s.rerun(click=train_button_id)       # a button pressed
 
 Like the browser, the session keeps the value of every widget it was sent and returns all of
 them with each rerun request (a request carrying only the changed widget is not what the page
@@ -122,13 +123,16 @@ def _shown_value(kind: str, widget):
 class Session:
     """One browser-less session of the app (the same protocol as the page's websocket)."""
 
-    def __init__(self, url: str, query_string: str = "", timeout: float = 120.0, headers: dict[str, str] | None = None):
+    def __init__(self, url: str, query_string: str = "", timeout: float = 120.0,
+                 headers: dict[str, str] | None = None, page_name: str = ""):
         self.uri = url.replace("http://", "ws://") + "/_stcore/stream"
         self.query_string = query_string
         self.timeout = timeout
         self.headers = headers or {}  # e.g. the Cookie a browser sends with its websocket
+        self.page_name = page_name  # a page's url_path ("mnist_page"); "" the default page
         self.page_script_hash = ""
         self.session_id = ""  # the server's id of this session, from its new_session message
+        self.fragments: dict[str, float] = {}  # fragment id -> the run_every interval it asked for
         self.ws: Any = None
         self.widgets: dict[str, tuple[str, Any, Any]] = {}  # id -> (kind, element, value shown)
 
@@ -141,10 +145,12 @@ class Session:
     async def __aexit__(self, *exc) -> None:
         await self.ws.close()
 
-    async def rerun(self, changes: dict[str, Any] | None = None) -> Run:
+    async def rerun(self, changes: dict[str, Any] | None = None, *, click: str = "", fragment_id: str = "") -> Run:
         """Request a run with every widget's value, `changes` ({id: value}) applied, and wait for its end.
 
         Values as the widget holds them: a number, a bool, an option's text, a list for sliders.
+        click: the id of a button pressed for this run; fragment_id: rerun that fragment only, as
+        the browser does every run_every seconds (the ids are in `fragments`).
         """
         for widget_id, value in (changes or {}).items():
             kind, widget, _ = self.widgets[widget_id]
@@ -153,10 +159,15 @@ class Session:
         state = msg.rerun_script
         state.query_string = self.query_string
         state.page_script_hash = self.page_script_hash
+        state.page_name = self.page_name
+        state.fragment_id = fragment_id
+        state.is_auto_rerun = bool(fragment_id)
         for kind, widget, value in self.widgets.values():
             ws = _widget_state(kind, widget, value)
             if ws is not None:
                 state.widget_states.widgets.append(ws)
+        if click:
+            state.widget_states.widgets.append(WidgetState(id=click, trigger_value=True))
         started = time.perf_counter()
         await self.ws.send(msg.SerializeToString())
         return await asyncio.wait_for(self._read_run(started), self.timeout)
@@ -197,6 +208,10 @@ class Session:
             if kind == "new_session":
                 self.page_script_hash = fm.new_session.page_script_hash
                 self.session_id = fm.new_session.initialize.session_id
+            elif kind == "navigation":  # the page st.navigation ran: the browser asks for it by this hash
+                self.page_script_hash = fm.navigation.page_script_hash
+            elif kind == "auto_rerun":
+                self.fragments[fm.auto_rerun.fragment_id] = fm.auto_rerun.interval
             elif kind == "page_info_changed":
                 self.query_string = fm.page_info_changed.query_string
             elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":

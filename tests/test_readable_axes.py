@@ -77,7 +77,7 @@ def train_result(acc, diverged=None):
 
 
 def accuracy_range(result, **kw):
-    return mnist.accuracy_figure(result, **kw).layout.yaxis.range
+    return tuple(mnist.accuracy_figure(result, **kw)["layout"]["yaxis"]["range"])
 
 
 def test_accuracy_zooms_once_every_optimizer_is_above_90():
@@ -95,11 +95,11 @@ def test_accuracy_zoom_reads_the_latest_evaluated_point():
 
 
 def test_accuracy_axis_title_and_ticks():
-    zoomed = mnist.accuracy_figure(train_result([[95, 96]]))
-    assert "90–100 % shown" in zoomed.layout.yaxis.title.text and zoomed.layout.yaxis.dtick == 2
-    full = mnist.accuracy_figure(train_result([[95, 96]]), full_range=True)
-    assert full.layout.yaxis.title.text == "validation accuracy (%)" and full.layout.yaxis.dtick == 10
-    assert zoomed.layout.yaxis.uirevision != full.layout.yaxis.uirevision
+    zoomed = mnist.accuracy_figure(train_result([[95, 96]]))["layout"]["yaxis"]
+    assert "90–100 % shown" in zoomed["title"]["text"] and zoomed["dtick"] == 2
+    full = mnist.accuracy_figure(train_result([[95, 96]]), full_range=True)["layout"]["yaxis"]
+    assert full["title"]["text"] == "validation accuracy (%)" and full["dtick"] == 10
+    assert zoomed["uirevision"] != full["uirevision"]
 
 
 def test_mnist_log_axes():

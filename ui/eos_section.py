@@ -7,8 +7,8 @@ and loss charts and a table of the measured plateau against 2 / lr per learning 
 A run is a thread (`_work`) on one of the MNIST page's training slots (ui.mnist_jobs: at most
 MAX_JOBS trainings and runs at once on the server), tracked by a ui.mnist_jobs.Job in the session
 (its `latest` holds the EosResult so far). A fragment polls it every POLL seconds; a run whose page
-stops polling is cancelled. Work is bounded: one run per session at a time, and steps x learning
-rates x images at most WORK_CAP. Finished runs are kept server-wide (STORE_SIZE), so a class that
+stops polling is cancelled. Work is bounded: one running job per session (this run, a training or
+a sweep: ui/mnist_limits.py), and steps x learning rates x images at most WORK_CAP. Finished runs are kept server-wide (STORE_SIZE), so a class that
 loads the preset together computes it once.
 """
 
@@ -27,6 +27,7 @@ from mnist import eos
 from mnist.mlp import one_thread
 from plots.eos import eos_loss_figure, sharpness_figure
 from ui import mnist_jobs as jobs
+from ui import mnist_limits as limits
 from ui import widgets
 from ui.run_store import RunStore
 
@@ -57,7 +58,9 @@ def forget_runs() -> None:
 
 
 def _work(job: jobs.Job, data: mnist.MnistData, slots: threading.BoundedSemaphore) -> None:
-    """The thread: wait for a slot, run streaming into job.latest, keep a finished run."""
+    """The thread: wait for a slot, run streaming into job.latest, keep a finished run (at a
+    lowered priority, as the trainings)."""
+    limits.lower_priority()
     cancelled = lambda: job.stop.is_set() or job.abandoned()  # noqa: E731
     try:
         job.phase = "queued"
@@ -79,12 +82,14 @@ def _work(job: jobs.Job, data: mnist.MnistData, slots: threading.BoundedSemaphor
         job.phase = "done"
 
 
-def start(config: eos.EosConfig, data: mnist.MnistData) -> jobs.Job:
-    """A kept run of `config`, or a new job with its thread started."""
+def start(config: eos.EosConfig, data: mnist.MnistData, owner: str | None = None) -> jobs.Job:
+    """A kept run of `config`, or a new job with its thread started; limits.Busy while session
+    `owner` has another job running (one per session, trainings and sweeps included)."""
     done = _store.get(config)
-    if done is not None:
-        return jobs.Job(config, latest=done, phase="done", cached=True)
-    job = jobs.Job(config)
+    job = jobs.Job(config) if done is None else jobs.Job(config, latest=done, phase="done", cached=True)
+    jobs.claim(owner, job)
+    if job.cached:
+        return job
     # the training page's slots: trainings and these runs share the server's cores
     threading.Thread(target=_work, args=(job, data, jobs.SLOTS), name=f"mnist-eos-{job.id}", daemon=True).start()
     return job
@@ -223,7 +228,7 @@ def live(job: jobs.Job) -> None:
     view()
 
 
-def section(data: mnist.MnistData | None) -> None:
+def section(data: mnist.MnistData | None, owner: str | None) -> None:
     st.markdown(
         f"{PAPER}: full-batch gradient descent raises the **sharpness** (the largest eigenvalue of the loss's "
         "Hessian) until it reaches **2 / lr**, then hovers at or just above it while the loss keeps falling, "
@@ -237,16 +242,23 @@ def section(data: mnist.MnistData | None) -> None:
     running = job is not None and job.running
     config = controls(data)
     if ss.pop("eos.run_pressed", False) and config is not None and not running:
-        job = ss[JOB] = start(config, data)
-        running = job.running
+        try:
+            job = ss[JOB] = start(config, data, owner)
+            if job.running:
+                st.rerun()  # the page's other start buttons were drawn before this run began
+        except limits.Busy:
+            st.warning("This session already has a training or a sweep running: stop it or wait for it to end — "
+                       "one running job per session.", icon="⏳")
+        running = job is not None and job.running
+    other = owner is not None and jobs.running_job(owner) not in (None, job)
     cols = st.columns([2, 2, 3], vertical_alignment="center")
     cols[0].button("Run gradient descent", type="primary", icon=":material/play_arrow:", key="eos.run",
-                   disabled=config is None or running, width="stretch",
+                   disabled=config is None or running or other, width="stretch",
                    on_click=widgets.callback(lambda: ss.update({"eos.run_pressed": True})))
     cols[1].button("Cancel run", icon=":material/stop:", key="eos.cancel", disabled=not running,
                    on_click=lambda: job.stop.set(), width="stretch")
     cols[2].button("Load the paper's setting and run it", icon=":material/auto_stories:", key="eos.preset",
-                   on_click=load_preset, disabled=running, width="stretch",
+                   on_click=load_preset, disabled=running or other, width="stretch",
                    help=f"learning rates {PRESET['lrs']}, {PRESET['steps']:,} steps on {PRESET['n_train']:,} images")
     if job is None:
         return
@@ -259,8 +271,9 @@ def section(data: mnist.MnistData | None) -> None:
         show(job.latest, "final")
 
 
-def render(data: mnist.MnistData | None) -> None:
-    """The section, in an expander (open while this session has a run)."""
+def render(data: mnist.MnistData | None, owner: str | None = None) -> None:
+    """The section, in an expander (open while this session has a run); owner: the session's
+    token for the one-running-job-per-session rule."""
     label = "Edge of stability: full-batch gradient descent and the sharpness (Cohen et al., ICLR 2021)"
     with st.expander(label, expanded=ss.get(JOB) is not None, icon=":material/show_chart:"):
-        section(data)
+        section(data, owner)

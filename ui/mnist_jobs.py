@@ -4,6 +4,9 @@ A press of Train becomes a `Job` (`start`): a finished run from the store, or a 
 that waits for one of MAX_JOBS training slots, trains streaming its partial results into the job,
 then computes the landscape and the predictions (`finish`) and stores the run.
 
+What a job may take is limited (ui/mnist_limits.py): its work (K x steps x batch x H), one running
+job per session (`start`'s owner), and its thread's priority (lowered, for the other sessions).
+
 The slots and the store are module state guarded by locks, not st.cache_resource: a client's
 "Clear caches" empties those, which would forget the finished runs and hand out fresh slots
 while trainings are still running.
@@ -23,6 +26,7 @@ from mnist.landscape import Landscape, loss_landscape
 from mnist.mlp import make_model
 from mnist.train import TrainConfig, TrainResult, train_stream
 
+from . import mnist_limits as limits
 from .run_store import RunStore
 
 MAX_JOBS = 2  # trainings running at once on this server (one per core); more wait in a queue
@@ -32,6 +36,7 @@ ABANDON_S = 30.0  # a job whose page has not polled it for this long is stopped
 
 SLOTS = threading.BoundedSemaphore(MAX_JOBS)  # server-wide training slots, shared with the edge-of-stability runs
 _runs = RunStore(STORE_SIZE)
+_sessions = limits.SessionJobs()  # one running job per session (ui/mnist_limits.py)
 _ids = itertools.count(1)
 
 
@@ -104,7 +109,9 @@ def finish(result: TrainResult, data: mnist.MnistData) -> Finished:
 
 def work(job: Job, data: mnist.MnistData, slots: threading.BoundedSemaphore = SLOTS) -> None:
     """The thread: wait for a training slot, train streaming into job.latest, then the landscape,
-    then store the run. A job whose page is gone stops at its next step."""
+    then store the run. A job whose page is gone stops at its next step. It trains on
+    limits.THREADS thread(s) at a lowered priority, so other sessions' scripts get the cores first."""
+    limits.lower_priority()
     try:
         job.phase = "queued"
         while not slots.acquire(timeout=0.5):
@@ -112,7 +119,8 @@ def work(job: Job, data: mnist.MnistData, slots: threading.BoundedSemaphore = SL
                 return
         try:
             job.phase = "training"
-            for result in train_stream(job.config, data, stop=lambda: job.stop.is_set() or job.abandoned(), every=5):
+            for result in train_stream(job.config, data, stop=lambda: job.stop.is_set() or job.abandoned(), every=5,
+                                       workers=limits.THREADS):
                 job.latest = result
                 job.first.set()
         finally:
@@ -128,13 +136,31 @@ def work(job: Job, data: mnist.MnistData, slots: threading.BoundedSemaphore = SL
         job.first.set()
 
 
-def start(config: TrainConfig, data: mnist.MnistData) -> Job:
+def running_job(owner: str) -> Job | None:
+    """The job of session `owner` still running (a training, a sweep or an edge-of-stability run), or None."""
+    return _sessions.running(owner)
+
+
+def claim(owner: str | None, job: Job) -> None:
+    """Make `job` the running job of session `owner` (None: no session, tests and benchmarks);
+    limits.Busy while its previous one runs."""
+    if owner is not None:
+        _sessions.claim(owner, job)
+
+
+def start(config: TrainConfig, data: mnist.MnistData, owner: str | None = None) -> Job:
     """A finished run from the store, or a new job whose thread is started (waits up to FIRST_WAIT
-    seconds for its first partial result, so the page can draw it at once)."""
+    seconds for its first partial result, so the page can draw it at once).
+
+    owner: the session's token; a second start while its job runs raises limits.Busy. A job over
+    limits.MAX_WORK raises ValueError (the page lowers the steps first).
+    """
+    limits.check_work(len(config.optimizers), config.steps, config.batch_size, config.hidden)
     done = stored(config)
-    if done is not None:
-        return Job(config, latest=done.result, finished=done, phase="done", cached=True)
-    job = Job(config)
+    job = Job(config) if done is None else Job(config, latest=done.result, finished=done, phase="done", cached=True)
+    claim(owner, job)  # also a stored run: the session's running job would no longer be polled
+    if job.cached:
+        return job
     threading.Thread(target=work, args=(job, data), name=f"mnist-train-{job.id}", daemon=True).start()
     job.first.wait(FIRST_WAIT)
     return job

@@ -8,6 +8,11 @@ it trains. Stop sets an event the training loop polls; it ends after the current
 what was computed. After training the same thread computes the landscape and the predictions;
 the fragment then reruns the page once to draw them, the results table and the digit grid.
 
+Two sections sit above the training: the edge-of-stability runs (ui/eos_section.py) and the
+learning-rate sweep (ui/mnist_sweep.py, one batched job of K learning rates of one optimizer). A
+session runs one job at a time, and a job's work is capped (ui/mnist_limits.py): the steps are
+lowered with a note.
+
 The MNIST arrays live in st.cache_resource (st.cache_data would copy them on every hit). Widget
 values live under keys starting with WIDGET and are saved to a plain session key at the end of
 every run, because Streamlit drops the state of widgets not drawn (while on the other page).
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import html
 import time
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -38,8 +44,10 @@ from plots.mnist import (
     schedule_figure,
 )
 from plots.palette import color
-from ui import eos_section, widgets
+from ui import eos_section, mnist_sweep, widgets
 from ui import mnist_jobs as jobs
+from ui import mnist_limits as limits
+from ui.charts import plotly_chart
 from ui.mnist_jobs import Finished, Job
 from ui.optimizer_panel import OptimizerPanels
 
@@ -159,7 +167,9 @@ def training_controls(data: mnist.MnistData | None, errors: list[str]) -> dict:
     if steps > MAX_STEPS:
         errors.append(f"{amount} epochs of {per_epoch:,} steps is more than the {MAX_STEPS:,} steps a run may take")
         steps = MAX_STEPS
-    st.caption(f"{steps:,} steps · {per_epoch:,} steps per epoch of {n:,} images")
+    st.caption(f"{steps:,} steps · {per_epoch:,} steps per epoch of {n:,} images · a run may take at most "
+               f"{limits.max_optimizer_steps(batch, hidden):,} optimizer-steps (optimizers × steps) at batch "
+               f"{batch} and H = {hidden}")
     clip = {}
     changed = any(ss.get(key(c), 0.0) for c in ("clip_norm", "clip_value"))
     with st.expander("Gradient clipping, backend", expanded=bool(changed)):
@@ -198,8 +208,12 @@ def legend(labels) -> None:
 def live_charts(result: TrainResult, key_prefix: str) -> None:
     legend([label(result, k) for k in range(len(result.labels))])
     top = st.columns(2)
-    top[0].plotly_chart(loss_figure(result), key=f"{key_prefix}.loss", config=CHART)
-    top[1].plotly_chart(accuracy_figure(result, full_range=top[1].toggle("Show 0–100 %", key=f"mnist.acc_full.{key_prefix}", help="once every optimizer is above 90 % the axis shows 90–100 %")), key=f"{key_prefix}.acc", config=CHART)
+    with top[0]:
+        plotly_chart(loss_figure(result), key=f"{key_prefix}.loss", config=CHART)
+    with top[1]:
+        full = st.toggle("Show 0–100 %", key=f"mnist.acc_full.{key_prefix}",
+                         help="once every optimizer is above 90 % the axis shows 90–100 %")
+        plotly_chart(accuracy_figure(result, full_range=full), key=f"{key_prefix}.acc", config=CHART)
     bottom = st.columns(2)
     with bottom[0]:
         st.markdown("**Effective learning rate per layer** — median and 10th–90th percentile over the layer's "
@@ -207,10 +221,10 @@ def live_charts(result: TrainResult, key_prefix: str) -> None:
                     help="Adaptive rules divide by a running gradient size: weights of pixels that are blank in "
                          "every image so far never got a gradient, so their effective lr is lr / eps — the top "
                          "of the bands. SGD's is its (scheduled) lr for every parameter.")
-        st.plotly_chart(eff_lr_figure(result), key=f"{key_prefix}.eff", config=CHART)
+        plotly_chart(eff_lr_figure(result), key=f"{key_prefix}.eff", config=CHART)
     with bottom[1]:
         st.markdown("**Gradient norm per layer** — of each mini-batch gradient, before clipping (moving average)")
-        st.plotly_chart(grad_norm_figure(result), key=f"{key_prefix}.grad", config=CHART)
+        plotly_chart(grad_norm_figure(result), key=f"{key_prefix}.grad", config=CHART)
 
 
 def progress(job: Job) -> None:
@@ -335,7 +349,33 @@ def plan(config: TrainConfig) -> None:
     lrs = np.stack([c.schedule.values(c.lr, config.steps) for c in config.optimizers])
     st.markdown(f"**Planned learning rates** over {config.steps:,} steps")
     legend([f"{k + 1}. {text}" for k, text in enumerate(config.labels)])
-    st.plotly_chart(schedule_figure(lrs, config.labels), key="plan", config=CHART)
+    plotly_chart(schedule_figure(lrs, config.labels), key="plan", config=CHART)
+
+
+def owner() -> str:
+    """This session's token for the server's one-running-job-per-session rule (ui/mnist_limits.py)."""
+    return ss.setdefault("mnist.owner", uuid.uuid4().hex)
+
+
+def cap_steps(settings: dict, k: int) -> None:
+    """Lower settings["steps"] to the work cap for k optimizers, with a note."""
+    steps = limits.capped_steps(k, settings["steps"], settings["batch_size"], settings["hidden"])
+    if steps < settings["steps"]:
+        st.warning(f"{k} optimizers × {settings['steps']:,} steps at batch {settings['batch_size']} and "
+                   f"H = {settings['hidden']} is more than a run on this shared server may take "
+                   f"({limits.max_optimizer_steps(settings['batch_size'], settings['hidden']):,} optimizer-steps): "
+                   f"training {steps:,} steps.", icon="✂️")
+        settings["steps"] = steps
+
+
+def start(config: TrainConfig, data: mnist.MnistData) -> Job | None:
+    """jobs.start for this session; None after a note when the session already has a job running."""
+    try:
+        return jobs.start(config, data, owner())
+    except limits.Busy:
+        st.warning("This session already has a training running (a run, a sweep or an edge-of-stability run): "
+                   "stop it or wait for it to end — one running job per session.", icon="⏳")
+        return None
 
 
 def main() -> None:
@@ -353,10 +393,11 @@ def main() -> None:
                "optimizer, all trained in one batched pass.")
     for error in errors:
         st.error(error, icon="⚠️")
-    eos_section.render(data)
+    sections = st.container()  # drawn below, once a Train press has started its job (so they see it)
 
     config = None
     if data is not None and configs:
+        cap_steps(settings, len(configs))
         try:
             config = TrainConfig(configs, eval_size=EVAL_SIZE, eval_every=max(1, settings["steps"] // N_EVALS),
                                  source=data.source, **settings)
@@ -371,18 +412,21 @@ def main() -> None:
         st.info("No optimizer to train: add one in the sidebar.")
 
     if ss.pop("mnist.train_pressed", False) and config is not None:
-        current = ss.get("mnist.job")
-        if current is None or not current.running:
-            ss["mnist.job"] = jobs.start(config, data)
+        ss["mnist.job"] = start(config, data) or ss.get("mnist.job")
     job: Job | None = ss.get("mnist.job")
+    busy = jobs.running_job(owner())
     cols = st.columns([1, 1, 4], vertical_alignment="center")
     cols[0].button("Train", type="primary", icon=":material/play_arrow:", key="mnist.train",
-                   disabled=config is None or (job is not None and job.running), width="stretch",
-                   on_click=widgets.callback(lambda: ss.update({"mnist.train_pressed": True})))
+                   disabled=config is None or busy is not None, width="stretch",
+                   on_click=widgets.callback(lambda: ss.update({"mnist.train_pressed": True})),
+                   help="one running job per session: stop the running one first" if busy is not None else None)
     cols[1].button("Stop", icon=":material/stop:", key="mnist.stop", disabled=job is None or not job.running,
                    on_click=lambda: job.stop.set(), width="stretch")
     if job is not None and config is not None and job.config != config and not job.running:
         cols[2].caption("The settings changed since this run: press Train to train them.")
+    with sections:
+        eos_section.render(data, owner())
+        mnist_sweep.render(data, settings, PANELS, owner())
 
     if job is None:
         st.info("Pick optimizers in the sidebar and press **Train**. Every optimizer starts from the same weights "
