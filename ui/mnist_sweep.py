@@ -166,7 +166,7 @@ def results(job: jobs.Job, panels: OptimizerPanels) -> None:
     position = panels.ids.index(pid) + 1 if pid in panels.ids else None
     where = f"optimizer {position}" if position else "a new optimizer panel"
     st.button(f"Use lr = {config.lr:g} in {where}", icon=":material/input:", key="mnist.sweep.load",
-              on_click=load_best, args=(panels, pid, config), disabled=position is None and panels.full(),
+              on_click=widgets.callback(load_best), args=(panels, pid, config), disabled=position is None and panels.full(),
               help="sets the panel to the swept optimizer at this lr (its other hyperparameters as swept)")
 
 
@@ -200,7 +200,7 @@ def section(data: mnist.MnistData | None, settings: dict, panels: OptimizerPanel
     cols = st.columns([1, 1, 3], vertical_alignment="center")
     cols[0].button("Run sweep", type="primary", icon=":material/play_arrow:", key="mnist.sweep.run",
                    disabled=config is None or busy is not None, width="stretch",
-                   on_click=lambda: ss.update({"mnist.sweep.pressed": True}),
+                   on_click=widgets.callback(lambda: ss.update({"mnist.sweep.pressed": True})),
                    help="one running job per session: stop the running one first" if busy is not None else None)
     cols[1].button("Cancel sweep", icon=":material/stop:", key="mnist.sweep.stop",
                    disabled=job is None or not job.running, on_click=lambda: job.stop.set(), width="stretch")
