@@ -32,7 +32,7 @@ from plots import (
     update_equation,
 )
 from surfaces import SURFACES, get_surface
-from ui import state, theory_panel, widgets
+from ui import state, sweeps_section, theory_panel, widgets
 from ui.charts import plotly_chart
 from ui.compute import compute
 from ui.export import summary_frame, trajectories_csv
@@ -408,6 +408,7 @@ def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
 def main() -> None:
     restore_state()
     apply_click()
+    sweeps_section.apply_clicks()
     errors: list[str] = []
     config, shown = read_settings(errors)
     preset = ss.get("preset")
@@ -438,6 +439,7 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
         return
     playback(res)
     theory_panel.show(res, config)
+    sweeps_section.show(res, config)
     results(res)
     update_rules(config)
     export(res, config)
