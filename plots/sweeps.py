@@ -62,7 +62,7 @@ def lr_sweep_figure(sweep, labels, *, min_value: float | None, height: int = 380
             legend = labels[k] + (f" — best lr {sweep.lrs[best]:.3g}" if best >= 0 else " — diverged at every lr")
             if math.isfinite(threshold):
                 legend += f", diverges from lr {threshold:.3g}"
-            custom = np.stack([np.full(len(sweep.lrs), float(k)), sweep.lrs], axis=-1)
+            custom = [[float(k), lr] for lr in sweep.lrs.tolist()]  # lists: what a selection event returns
             name_html = html.escape(labels[k])
             data.append({
                 "type": "scatter", "x": sweep.lrs, "y": y, "xaxis": "x" + suffix, "yaxis": "y" + suffix,
@@ -155,7 +155,7 @@ def param_grid_figure(sweep, label: str, metric: str = "loss", *, min_value: flo
                      "marker": {"symbol": "star", "size": 18, "color": "#FFFFFF", "line": {"width": 2, "color": OUTLINE}},
                      "hoverinfo": "skip", "meta": {"role": "best"}})
     gx, gy = np.meshgrid(x, y)
-    cv, cl = np.meshgrid(sweep.lrs, sweep.values)
+    cell_lr, cell_value = np.meshgrid(sweep.lrs, sweep.values)
     raw, what = (sweep.steps, "mean steps to converge") if metric == "steps" else (sweep.loss, "mean final f")
     text = [("every start diverged" if d >= 1 else f"{what}: {v:.4g}" if v == v else "did not converge")
             + (f" ({d:.0%} of starts diverged)" if 0 < d < 1 else "")
@@ -163,7 +163,7 @@ def param_grid_figure(sweep, label: str, metric: str = "loss", *, min_value: flo
     hidden = {"marker": {"opacity": 0.0}}
     data.append({
         "type": "scatter", "x": gx.ravel(), "y": gy.ravel(), "mode": "markers", "showlegend": False, "name": "cells",
-        "customdata": np.stack([cl.ravel(), cv.ravel()], axis=-1), "text": text,
+        "customdata": np.stack([cell_value.ravel(), cell_lr.ravel()], axis=-1).tolist(), "text": text,
         "marker": {"size": 10, "opacity": 0.0, "color": "#000000", "maxdisplayed": 1},
         "selected": hidden, "unselected": hidden,
         "hovertemplate": f"lr %{{customdata[1]:.4g}}, {html.escape(sweep.axis)} %{{customdata[0]:.4g}}<br>%{{text}}"

@@ -41,7 +41,9 @@ def _selection(key: str) -> tuple | None:
     if not points or "x" not in points[0]:
         return None
     custom = points[0].get("customdata")
-    custom = tuple(custom) if isinstance(custom, (list, tuple)) else (custom,)
+    if isinstance(custom, dict):  # a typed array's row, as the browser's JSON writes it: {"0": a, "1": b}
+        custom = [custom[key] for key in sorted(custom, key=int)]
+    custom = tuple(custom) if isinstance(custom, (list, tuple)) else () if custom is None else (custom,)
     return (float(points[0]["x"]), float(points[0]["y"]), *custom)
 
 
