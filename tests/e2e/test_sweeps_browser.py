@@ -4,13 +4,14 @@ panel. Screenshots of the open section at 1400 x 1000 and 1920 x 1080 (artifacts
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
 
 from surfaces import get_surface
-from tests.e2e.browser import first_point, marks, open_app, settle, wait_idle, wait_until
+from tests.e2e.browser import first_point, marks, open_app, read_map, settle, wait_idle, wait_until
 from tests.e2e.conftest import SCREENSHOTS
 
 HIMMELBLAU = "surface=himmelblau&opt=sgd~lr%3A0.01&opt=sgd~lr%3A0.005~momentum%3A0.9&opt=adam~lr%3A0.05&start=0.5,0.5&steps=100"
@@ -71,12 +72,22 @@ def open_view(page, title: str, role: str) -> list[dict]:
     return read(page, role) or traces
 
 
-def click(page, role: str, trace: dict, i: int) -> None:
+def click(page, role: str, trace: dict, i: int, done, what: str) -> None:
+    """Click point i of `trace` in the figure with `role` until done() holds (a click that lands
+    while Plotly is still redrawing the figure selects nothing: up to three tries)."""
     x, y = trace["x"][i], trace["y"][i]
-    px, py = page.evaluate(PIXEL, [role, x, y, _axis(trace["xaxis"], "x"), _axis(trace["yaxis"], "y")])
-    page.mouse.move(px - 4, py - 4)
-    page.mouse.move(px, py)
-    page.mouse.click(px, py)
+    for attempt in range(3):
+        px, py = page.evaluate(PIXEL, [role, x, y, _axis(trace["xaxis"], "x"), _axis(trace["yaxis"], "y")])
+        page.mouse.move(px - 4, py - 4)
+        page.mouse.move(px, py)
+        time.sleep(1.0)  # Plotly picks the point under the hover (throttled) before the click selects it
+        page.mouse.click(px, py)
+        try:
+            wait_until(done, bool, what, timeout=20 if attempt < 2 else 60)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
 
 
 def _axis(name: str, letter: str) -> str:
@@ -98,7 +109,8 @@ def test_basin_map_click_moves_the_start(sized_page, app_url):
     side = int(round(np.sqrt(len(grid["x"]))))
     i = 30 * side + 45
     target = (grid["x"][i], grid["y"][i])
-    click(page, "basin-click", grid, i)
+    click(page, "basin-click", grid, i, lambda: first_point(marks(read_map(page), "start")[0]) == target,
+          "the start at the clicked pixel")
     shown = settle(page, lambda m: first_point(marks(m, "start")[0]) == target, "the start at the clicked pixel")
     assert all(first_point(t) == target for t in marks(shown, "path"))
     assert f"start={target[0]!r}%2C{target[1]!r}" in page.url
@@ -117,8 +129,7 @@ def test_lr_curve_and_heatmap_clicks_load_the_setting(sized_page, app_url):
     (adam,) = [t for t in traces if t["role"] == "lr-curve" and t["config"] == 2 and t["metric"] == "distance"]
     i = next(i for i, y in enumerate(adam["y"]) if y == y and i > 20)
     lr = adam["x"][i]
-    click(page, "lr-curve", adam, i)
-    wait_until(lambda: options(page), lambda o: o[2] == f"adam~lr:{lr!r}", "Adam's lr in the link")
+    click(page, "lr-curve", adam, i, lambda: options(page)[2] == f"adam~lr:{lr!r}", "Adam's lr in the link")
     wait_idle(page)
     assert page.get_by_text("Loaded Adam").count() >= 1
 
@@ -128,9 +139,8 @@ def test_lr_curve_and_heatmap_clicks_load_the_setting(sized_page, app_url):
     (cells,) = [t for t in traces if t["role"] == "grid-click"]
     i = len(cells["x"]) // 2 + 3
     momentum, lr = cells["customdata"][i]
-    click(page, "grid-click", cells, i)
-    wait_until(lambda: options(page), lambda o: o[0] == f"sgd~lr:{lr!r}~momentum:{momentum!r}",
-               "the cell's setting in the link")
+    click(page, "grid-click", cells, i, lambda: options(page)[0] == f"sgd~lr:{lr!r}~momentum:{momentum!r}",
+          "the cell's setting in the link")
 
 
 def shoot(page, name: str) -> None:
