@@ -183,7 +183,7 @@ def _overlays(res, k: int, suffix: str, minima: np.ndarray) -> list[dict]:
 
 
 def basin_figure(surface, maps, labels, metric: str = "basin", *, steps: int, global_count: int = 1,
-                 res=None, width_per_map: int = 420) -> dict:
+                 res=None, row_height: int = 330) -> dict:
     """One map per configuration, COLUMNS to a row, all at one scale, as a figure dict.
 
     maps: per configuration an object with xs [G], ys [G], minima [M, 2], basin [G, G], steps
@@ -215,11 +215,11 @@ def basin_figure(surface, maps, labels, metric: str = "basin", *, steps: int, gl
         data.append(_colorbar_trace(title, span, metric == "loss" and surface.min_value is not None))
     (x0, x1), (y0, y1) = surface.bounds
     layout: dict = {
-        "height": int(rows * width_per_map * min(1.2, max(0.6, (y1 - y0) / (x1 - x0))) + 110),
-        "margin": {"l": 50, "r": 20 if metric == "basin" else 90, "t": 90, "b": 40}, "font": FONT,
+        "height": rows * row_height + 130,
+        "margin": {"l": 50, "r": 20 if metric == "basin" else 90, "t": 100, "b": 30}, "font": FONT,
         "paper_bgcolor": "#FFFFFF", "plot_bgcolor": "#FFFFFF", "hovermode": "closest",
         "clickmode": "event+select", "dragmode": "zoom", "images": [], "annotations": [],
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0 + 60 / (rows * width_per_map), "xanchor": "left",
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0 + 30 / (rows * row_height), "xanchor": "left",
                    "x": 0, "font": {"size": 13}, "itemclick": False, "itemdoubleclick": False},
         "uirevision": repr(surface),
     }
@@ -238,7 +238,7 @@ def basin_figure(surface, maps, labels, metric: str = "basin", *, steps: int, gl
         layout["images"].append(_image(rgb, surface, suffix))
         layout["annotations"].append({
             "text": f"<b>{labels[k]}</b>", "xref": "x" + suffix + " domain", "yref": "y" + suffix + " domain",
-            "x": 0, "y": 1.0, "xanchor": "left", "yanchor": "bottom", "showarrow": False,
+            "x": 0, "y": 1.0, "xanchor": "left", "yanchor": "bottom", "yshift": 3, "showarrow": False,
             "font": {"size": 13, "color": color(k)}})
         data += _overlays(res, k, suffix, minima)
         data.append(_click_trace(m, k, names, suffix))

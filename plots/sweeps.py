@@ -171,7 +171,7 @@ def param_grid_figure(sweep, label: str, metric: str = "loss", *, min_value: flo
         "meta": {"role": "grid-click"}})
     y_title = f"log10 {sweep.axis}" if log_axis else sweep.axis
     layout = {
-        "height": height, "margin": {"l": 70, "r": 10, "t": 60, "b": 50}, "font": FONT, "paper_bgcolor": "#FFFFFF",
+        "height": height, "margin": {"l": 70, "r": 30, "t": 60, "b": 50}, "font": FONT, "paper_bgcolor": "#FFFFFF",
         "plot_bgcolor": NOWHERE_COLOR, "hovermode": "closest", "clickmode": "event+select", "dragmode": "zoom",
         "xaxis": _axis(title={"text": "learning rate"}, range=[x[0] - (x[1] - x[0]) / 2, x[-1] + (x[-1] - x[-2]) / 2],
                        showgrid=False, **_log_ticks(float(x[0]), float(x[-1]))),

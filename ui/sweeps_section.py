@@ -130,7 +130,7 @@ def show(res, config: state.RunConfig) -> None:
                  (toggles[2], "Two-parameter sweep", grid_view))
         for key, title, view in views:
             if st.toggle(title, key=key):
-                with st.container(border=True, key=key.replace(".", "-")):
+                with st.container(border=True, key=key.replace(".on", "-view").replace(".", "-")):
                     try:
                         view(res, config, surface)
                     except ValueError as exc:

@@ -144,10 +144,13 @@ def test_lr_curve_and_heatmap_clicks_load_the_setting(sized_page, app_url):
 
 
 def shoot(page, name: str) -> None:
+    """One PNG per open view (each fits a viewport; the page scrolls inside its own container)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    section = page.get_by_test_id("stExpander").filter(has_text="Which settings work").first
-    section.scroll_into_view_if_needed()
-    section.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    for view in ("basins", "lr", "grid"):
+        box = page.locator(f".st-key-sweeps-{view}-view")
+        if box.count():
+            box.scroll_into_view_if_needed()
+            box.screenshot(path=str(SCREENSHOTS / f"{name}-{view}.png"))
 
 
 @pytest.mark.parametrize("size", [(1400, 1000), (1920, 1080)])
