@@ -25,6 +25,9 @@ BASIN_COLORS = ("#77AADD", "#EE8866", "#EEDD88", "#44BB99", "#FFAABB", "#99DDFF"
 NOWHERE_COLOR = "#D9D9D9"  # ended away from every known minimum / did not converge
 VIRIDIS = ("#440154", "#482878", "#3E4989", "#31688E", "#26828E", "#1F9E89", "#35B779", "#6DCD59",
            "#B4DE2C", "#FDE725")
+# Many minima: the global ones keep their own colours, the local ones cycle through four that are
+# none of the first few (Rastrigin's rows hold 11 minima, so neighbours in both directions differ).
+LOCAL_COLORS = ("#EE8866", "#EEDD88", "#44BB99", "#FFAABB")
 MAX_INDIVIDUAL = len(BASIN_COLORS)  # more minima than this (Rastrigin): locals share repeating colours
 CLICK_SIDE = 60  # click points per side of a map at most
 IMAGE_SIDE = 480  # images are upscaled by whole pixels to about this, so browsers do not blur them
@@ -49,7 +52,7 @@ def basin_colors(minima: np.ndarray, global_count: int) -> list[str]:
     m = len(minima)
     if m <= MAX_INDIVIDUAL:
         return list(BASIN_COLORS[:m])
-    rest = BASIN_COLORS[global_count:] or BASIN_COLORS
+    rest = LOCAL_COLORS
     return list(BASIN_COLORS[:global_count]) + [rest[i % len(rest)] for i in range(m - global_count)]
 
 
@@ -164,10 +167,12 @@ def _colorbar_trace(title: str, span: tuple[float, float], log_ticks: bool) -> d
             "meta": {"role": "colorbar"}}
 
 
-def _overlays(res, k: int, suffix: str, minima: np.ndarray) -> list[dict]:
+def _overlays(res, k: int, suffix: str, minima: np.ndarray, global_count: int) -> list[dict]:
     axes = {"xaxis": "x" + suffix, "yaxis": "y" + suffix}
+    if len(minima) > MAX_INDIVIDUAL:  # a star on each of Rastrigin's 121 minima hides the map
+        minima = minima[:global_count]
     out = [{"type": "scatter", "x": minima[:, 0], "y": minima[:, 1], "mode": "markers", **axes, "showlegend": False,
-            "name": "minimum", "marker": {"symbol": "star", "size": 9 if len(minima) > MAX_INDIVIDUAL else 14,
+            "name": "minimum", "marker": {"symbol": "star", "size": 14,
                                           "color": MINIMUM, "line": {"width": 1, "color": OUTLINE}},
             "hoverinfo": "skip", "meta": {"role": "minimum", "config": k}}] if len(minima) else []
     if res is not None and res.shape[1] == 1 and k < res.shape[0]:
@@ -240,6 +245,6 @@ def basin_figure(surface, maps, labels, metric: str = "basin", *, steps: int, gl
             "text": f"<b>{labels[k]}</b>", "xref": "x" + suffix + " domain", "yref": "y" + suffix + " domain",
             "x": 0, "y": 1.0, "xanchor": "left", "yanchor": "bottom", "yshift": 3, "showarrow": False,
             "font": {"size": 13, "color": color(k)}})
-        data += _overlays(res, k, suffix, minima)
+        data += _overlays(res, k, suffix, minima, global_count)
         data.append(_click_trace(m, k, names, suffix))
     return {"data": data, "layout": layout}

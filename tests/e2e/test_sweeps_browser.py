@@ -15,6 +15,7 @@ from tests.e2e.browser import first_point, marks, open_app, read_map, settle, wa
 from tests.e2e.conftest import SCREENSHOTS
 
 HIMMELBLAU = "surface=himmelblau&opt=sgd~lr%3A0.01&opt=sgd~lr%3A0.005~momentum%3A0.9&opt=adam~lr%3A0.05&start=0.5,0.5&steps=100"
+RASTRIGIN = "surface=rastrigin&opt=sgd~lr%3A0.002&opt=adam~lr%3A0.1&start=2.2,-1.3&steps=150"
 QUADRATIC = "surface=quadratic&opt=sgd~lr%3A0.1~momentum%3A0.5&start=2,2&steps=200"
 
 # A figure of the page by the role of one of its traces, and what its traces hold (decoded).
@@ -164,3 +165,6 @@ def test_screenshots_of_the_open_section(sized_page, app_url, size):
     open_app(page, f"{app_url}/?{QUADRATIC}")
     open_view(page, "Two-parameter sweep", "grid-click")
     shoot(page, f"sweeps-quadratic-{size[0]}x{size[1]}")
+    open_app(page, f"{app_url}/?{RASTRIGIN}")
+    open_view(page, "Basin-of-convergence maps", "basin-click")
+    shoot(page, f"sweeps-rastrigin-{size[0]}x{size[1]}")
