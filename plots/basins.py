@@ -47,13 +47,11 @@ def _ramp(t: np.ndarray) -> np.ndarray:
 
 def basin_colors(minima: np.ndarray, global_count: int) -> list[str]:
     """The colour of each known minimum's basin: one each when there are few; otherwise the global
-    minima first and the local ones cycling through the rest (Rastrigin's lattice, listed row by
-    row with an odd row length, so neighbouring basins differ)."""
+    minima first and the local ones cycling through LOCAL_COLORS."""
     m = len(minima)
     if m <= MAX_INDIVIDUAL:
         return list(BASIN_COLORS[:m])
-    rest = LOCAL_COLORS
-    return list(BASIN_COLORS[:global_count]) + [rest[i % len(rest)] for i in range(m - global_count)]
+    return list(BASIN_COLORS[:global_count]) + [LOCAL_COLORS[i % len(LOCAL_COLORS)] for i in range(m - global_count)]
 
 
 def basin_legend(minima: np.ndarray, global_count: int) -> list[tuple[str, str]]:
