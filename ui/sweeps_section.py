@@ -152,7 +152,7 @@ def _labels(config: state.RunConfig) -> list[str]:
 def basin_frame(maps, labels, minima: np.ndarray, n_global: int) -> pd.DataFrame:
     """Per optimizer: the share of starts in each basin (locals pooled past eight minima), of those
     that reached no known minimum and of those that diverged, and the median steps to converge."""
-    names = [name for name, _ in basin_legend(minima, n_global)]
+    names = [name.removeprefix("reached ") for name, _ in basin_legend(minima, n_global)]
     rows = []
     for label, m in zip(labels, maps):
         shares = [float(np.mean(m.basin == i)) for i in range(len(minima))]
