@@ -33,7 +33,7 @@ from plots import (
 )
 from surfaces import SURFACES, get_surface
 from surfaces.expression import GRAMMAR
-from ui import map_component, state, theory_panel, widgets
+from ui import map_component, state, sweeps_section, theory_panel, widgets
 from ui.charts import plotly_chart
 from ui.compute import compute
 from ui.export import (
@@ -485,6 +485,7 @@ def main() -> None:
     widgets.mark_live()
     restore_state()
     apply_click()
+    sweeps_section.apply_clicks()
     errors: list[str] = []
     preset = widgets.known_choice("preset", (None, *PRESETS), None, errors, "Teacher presets")
     config, shown = read_settings(errors)
@@ -520,6 +521,7 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
     else:
         playback(res)
     theory_panel.show(res, config)
+    sweeps_section.show(res, config)
     results(res)
     update_rules(config)
     export(res, config)

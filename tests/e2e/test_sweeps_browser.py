@@ -1,0 +1,170 @@
+"""The sweeps section in a real browser: the basin maps are drawn and a click on a pixel moves the
+start there; a click on an lr curve and on a heatmap cell loads that setting into the optimizer's
+panel. Screenshots of the open section at 1400 x 1000 and 1920 x 1080 (artifacts/screenshots)."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pytest
+
+from surfaces import get_surface
+from tests.e2e.browser import first_point, marks, open_app, read_map, settle, wait_idle, wait_until
+from tests.e2e.conftest import SCREENSHOTS
+
+HIMMELBLAU = "surface=himmelblau&opt=sgd~lr%3A0.01&opt=sgd~lr%3A0.005~momentum%3A0.9&opt=adam~lr%3A0.05&start=0.5,0.5&steps=100"
+RASTRIGIN = "surface=rastrigin&opt=sgd~lr%3A0.002&opt=adam~lr%3A0.1&start=2.2,-1.3&steps=150"
+QUADRATIC = "surface=quadratic&opt=sgd~lr%3A0.1~momentum%3A0.5&start=2,2&steps=200"
+
+# A figure of the page by the role of one of its traces, and what its traces hold (decoded).
+FIND = """(role) => [...document.querySelectorAll('.js-plotly-plot')]
+    .find(gd => gd._fullData && gd._fullData.some(t => t.meta && t.meta.role === role))"""
+READ = f"""(role) => {{
+    const gd = ({FIND})(role);
+    if (!gd) return null;
+    return gd._fullData.filter(t => t.meta).map(t => ({{
+        role: t.meta.role, config: t.meta.config ?? null, metric: t.meta.metric ?? null,
+        x: Array.from(t.x || []), y: Array.from(t.y || []), xaxis: t.xaxis, yaxis: t.yaxis,
+        customdata: Array.from(t.customdata || []).map(c => Array.isArray(c) || ArrayBuffer.isView(c) ? Array.from(c) : c),
+    }}));
+}}"""
+# Page pixel of data point (x, y) on the subplot axes (xaxis, yaxis) of that figure.
+PIXEL = f"""([role, x, y, xname, yname]) => {{
+    const gd = ({FIND})(role);
+    gd.scrollIntoView({{block: 'center'}});
+    const xa = gd._fullLayout[xname], ya = gd._fullLayout[yname], box = gd.getBoundingClientRect();
+    return [box.left + xa._offset + xa.c2p(x), box.top + ya._offset + ya.c2p(y)];
+}}"""
+
+
+@pytest.fixture
+def sized_page(browser, app_server):
+    """A page factory at a given viewport; fails the test if the server logged a traceback."""
+    contexts = []
+    before = len(app_server.log_text())
+
+    def make(width: int, height: int):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        context.set_default_timeout(60_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+    logged = app_server.log_text()[before:]
+    assert "Traceback" not in logged, f"the server logged an error during the test:\n{logged}"
+
+
+def read(page, role: str):
+    return page.evaluate(READ, role)
+
+
+def open_view(page, title: str, role: str) -> list[dict]:
+    """Open the section (once) and switch on the view titled `title`; wait for its figure."""
+    section = page.get_by_test_id("stExpander").filter(has_text="Which settings work").first
+    if section.locator("details").get_attribute("open") is None:
+        section.locator("summary").click()
+    section.get_by_text(title, exact=True).click()
+    traces = wait_until(lambda: read(page, role), bool, f"the {title} figure")
+    wait_idle(page)
+    return read(page, role) or traces
+
+
+def click(page, role: str, trace: dict, i: int, done, what: str) -> None:
+    """Click point i of `trace` in the figure with `role` until done() holds (a click that lands
+    while Plotly is still redrawing the figure selects nothing: up to three tries)."""
+    x, y = trace["x"][i], trace["y"][i]
+    for attempt in range(3):
+        px, py = page.evaluate(PIXEL, [role, x, y, _axis(trace["xaxis"], "x"), _axis(trace["yaxis"], "y")])
+        page.mouse.move(px - 4, py - 4)
+        page.mouse.move(px, py)
+        time.sleep(1.0)  # Plotly picks the point under the hover (throttled) before the click selects it
+        page.mouse.click(px, py)
+        try:
+            wait_until(done, bool, what, timeout=20 if attempt < 2 else 60)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
+
+
+def _axis(name: str, letter: str) -> str:
+    return letter + "axis" + name[1:]  # "x2" -> "xaxis2", "x" -> "xaxis"
+
+
+def options(page) -> list[str]:
+    return parse_qs(urlparse(page.url).query)["opt"]
+
+
+def test_basin_map_click_moves_the_start(sized_page, app_url):
+    page = sized_page(1600, 1100)
+    open_app(page, f"{app_url}/?{HIMMELBLAU}")
+    traces = open_view(page, "Basin-of-convergence maps", "basin-click")
+    grids = [t for t in traces if t["role"] == "basin-click"]
+    assert len(grids) == 3
+    # a click point of the second map: row 30, column 45 of its grid
+    grid = grids[1]
+    side = int(round(np.sqrt(len(grid["x"]))))
+    i = 30 * side + 45
+    target = (grid["x"][i], grid["y"][i])
+    click(page, "basin-click", grid, i, lambda: first_point(marks(read_map(page), "start")[0]) == target,
+          "the start at the clicked pixel")
+    shown = settle(page, lambda m: first_point(marks(m, "start")[0]) == target, "the start at the clicked pixel")
+    assert all(first_point(t) == target for t in marks(shown, "path"))
+    assert f"start={target[0]!r}%2C{target[1]!r}" in page.url
+    (x0, x1), (y0, y1) = get_surface("himmelblau").bounds
+    assert x0 < target[0] < x1 and y0 < target[1] < y1
+    paths = wait_until(lambda: [t for t in read(page, "basin-click") or [] if t["role"] == "basin-path"],
+                       lambda p: len(p) == 3 and all((t["x"][0], t["y"][0]) == target for t in p),
+                       "the basin maps' paths from the new start")
+    assert len(paths) == 3
+
+
+def test_lr_curve_and_heatmap_clicks_load_the_setting(sized_page, app_url):
+    page = sized_page(1600, 1100)
+    open_app(page, f"{app_url}/?{HIMMELBLAU}")
+    traces = open_view(page, "Learning-rate sweep", "lr-curve")
+    (adam,) = [t for t in traces if t["role"] == "lr-curve" and t["config"] == 2 and t["metric"] == "distance"]
+    i = next(i for i, y in enumerate(adam["y"]) if y == y and i > 20)
+    lr = adam["x"][i]
+    click(page, "lr-curve", adam, i, lambda: options(page)[2] == f"adam~lr:{lr!r}", "Adam's lr in the link")
+    wait_idle(page)
+    assert page.get_by_text("Loaded Adam").count() >= 1
+
+    open_app(page, f"{app_url}/?{QUADRATIC}")
+    traces = open_view(page, "Two-parameter sweep", "grid-click")
+    assert len([t for t in traces if t["role"] == "bound"]) == 2
+    (cells,) = [t for t in traces if t["role"] == "grid-click"]
+    i = len(cells["x"]) // 2 + 3
+    momentum, lr = cells["customdata"][i]
+    click(page, "grid-click", cells, i, lambda: options(page)[0] == f"sgd~lr:{lr!r}~momentum:{momentum!r}",
+          "the cell's setting in the link")
+
+
+def shoot(page, name: str) -> None:
+    """One PNG per open view (each fits a viewport; the page scrolls inside its own container)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for view in ("basins", "lr", "grid"):
+        box = page.locator(f".st-key-sweeps-{view}-view")
+        if box.count():
+            box.scroll_into_view_if_needed()
+            box.screenshot(path=str(SCREENSHOTS / f"{name}-{view}.png"))
+
+
+@pytest.mark.parametrize("size", [(1400, 1000), (1920, 1080)])
+def test_screenshots_of_the_open_section(sized_page, app_url, size):
+    page = sized_page(*size)
+    open_app(page, f"{app_url}/?{HIMMELBLAU}")
+    for title, role in (("Basin-of-convergence maps", "basin-click"), ("Learning-rate sweep", "lr-curve"),
+                        ("Two-parameter sweep", "grid-click")):
+        open_view(page, title, role)
+    shoot(page, f"sweeps-himmelblau-{size[0]}x{size[1]}")
+    open_app(page, f"{app_url}/?{QUADRATIC}")
+    open_view(page, "Two-parameter sweep", "grid-click")
+    shoot(page, f"sweeps-quadratic-{size[0]}x{size[1]}")
+    open_app(page, f"{app_url}/?{RASTRIGIN}")
+    open_view(page, "Basin-of-convergence maps", "basin-click")
+    shoot(page, f"sweeps-rastrigin-{size[0]}x{size[1]}")
