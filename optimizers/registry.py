@@ -260,6 +260,27 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             reference="Chen et al. 2023 (Symbolic Discovery of Optimization Algorithms); reference: lion-pytorch",
             torch_snippet=_LION_TORCH,
         ),
+        OptimizerInfo(
+            name="asgd", title="ASGD", rule=rules.asgd, init=rules.init_asgd,
+            specs=(_lr(1e-2),
+                   H("lambd", 1e-4, low=0, high=10, log=True, ui_low=1e-6, ui_high=1.0,
+                     help="decay term: shrinks the step size over time and the weights by 1 - lambd * eta_t"),
+                   H("alpha", 0.75, low=0, high=10, ui_high=2.0, help="power of the step-size decay"),
+                   H("t0", 1e6, low=0, high=1e12, log=True, ui_low=1.0, ui_high=1e6,
+                     help="step after which the iterates are averaged (ax is the point itself until then)"),
+                   WEIGHT_DECAY),
+            state_names=("ax",),
+            latex=r"\tilde\eta_t = \frac{\eta_{t-1}}{(1 + \lambda \eta_{t-1} (t-1))^\alpha}\ (\tilde\eta_1 = \eta_1),"
+                  r"\quad \theta_t = \theta_{t-1}(1 - \lambda \tilde\eta_t) - \tilde\eta_t g_t"
+                  r"\\ \mu_t = \frac{1}{\max(1,\, t - 1 - t_0)},\quad \bar\theta_t = \bar\theta_{t-1}"
+                  r" + \mu_t (\theta_t - \bar\theta_{t-1})\quad(\bar\theta\text{: the averaged point ax})",
+            text="eta~_t = eta_{t-1} / (1 + lambd eta_{t-1} (t-1))^alpha (eta~_1 = eta_1); "
+                 "theta = theta (1 - lambd eta~_t) - eta~_t g_t; mu_t = 1 / max(1, t - 1 - t0); "
+                 "ax_t = ax_{t-1} + mu_t (theta_t - ax_{t-1}) (ax: the averaged point)",
+            eff_lr_latex=r"\tilde\eta_t", eff_lr_text="eta~_t", direction=GRAD,
+            reference="Polyak & Juditsky 1992 (averaging); step sizes as torch.optim.ASGD (Bottou 2010)",
+            torch_class="ASGD",
+        ),
     ]
 }
 

@@ -113,6 +113,28 @@ def gnsgd(p, g, state, t, lr, hp, xp):
     return p - eff * g, {}, _full(p, eff)
 
 
+def asgd(p, g, state, t, lr, hp, xp):
+    """ASGD (torch.optim.ASGD, Polyak & Juditsky 1992): SGD with a decaying step size and a
+    running average ax of the iterates, which is what the method returns.
+
+    The step size eta~_t is computed after the previous step from that step's lr (step 1: the lr):
+    eta~_t = lr_{t-1} / (1 + lambd lr_{t-1} (t - 1))^alpha. The weights shrink by 1 - lambd eta~_t,
+    then p <- p - eta~_t g_t. The average starts once t - 1 > t0 + 1: mu_t = 1 / max(1, t - 1 - t0),
+    ax_t = ax_{t-1} + mu_t (p_t - ax_{t-1}) (ax_t = p_t while mu_t = 1, as torch copies it).
+    eff_lr = eta~_t, the multiplier of g_t.
+    """
+    lambd = hp["lambd"]
+    g = _l2(g, p, hp["weight_decay"])
+    eta = _select(t == 1, lambda: _full(p, lr), lambda: state["eta"], xp)
+    p = p * (1 - lambd * eta)
+    p = p + (-eta) * g
+    since = t - 1 - hp["t0"]  # torch's step count before this step, less t0
+    mu = _select(since > 1, lambda: 1 / since, lambda: 1.0, xp)
+    ax = _select(mu == 1, lambda: p, lambda: state["ax"] + (p - state["ax"]) * mu, xp)
+    next_eta = lr / ((1 + lambd * lr * t) ** hp["alpha"])
+    return p, {"ax": ax, "eta": _full(p, next_eta)}, eta
+
+
 # --- Adaptive per-parameter rules -------------------------------------------------------------
 
 
@@ -333,5 +355,6 @@ init_adadelta = zeros_state("square_avg", "acc_delta")
 init_radam = zeros_state("exp_avg", "exp_avg_sq")
 init_lion = zeros_state("exp_avg")
 init_rprop = zeros_state("prev", "step_size")
+init_asgd = zeros_state("ax", "eta")
 init_stateless = zeros_state()
 

@@ -19,6 +19,7 @@ from surfaces import SURFACES
 from ui import state
 from ui.charts import typed_arrays
 from ui.export import summary_frame, trajectories_frame
+from ui.optimizer_panel import MAX_PANELS
 from ui.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,15 +153,20 @@ def test_page_script_runs_on_its_own():
 # --- every surface with every optimizer ------------------------------------------------------------------
 
 
+# every optimizer, in pages of at most MAX_PANELS (a link may name no more)
+OPTIMIZER_PAGES = [list(OPTIMIZERS)[i:i + MAX_PANELS] for i in range(0, len(OPTIMIZERS), MAX_PANELS)]
+
+
+@pytest.mark.parametrize("names", OPTIMIZER_PAGES, ids=lambda names: f"{names[0]}-{names[-1]}")
 @pytest.mark.parametrize("surface", list(SURFACES))
-def test_every_surface_with_every_optimizer(surface):
-    optimizers = [get_optimizer(name, lr=OPTIMIZERS[name].specs[0].default) for name in OPTIMIZERS]
+def test_every_surface_with_every_optimizer(surface, names):
+    optimizers = [get_optimizer(name, lr=OPTIMIZERS[name].specs[0].default) for name in names]
     cfg = state.make_config(surface, optimizers=tuple(optimizers), steps=20)
     at = ok(page(state.encode(cfg)))
     assert not at.error and not at.warning
     assert config(at) == cfg
-    assert len(traces(contour(at), "path")) == len(OPTIMIZERS)
-    assert len(summary_table(at)) == len(OPTIMIZERS)
+    assert len(traces(contour(at), "path")) == len(names)
+    assert len(summary_table(at)) == len(names)
 
 
 def test_surface_picker_switches_surface_and_start():
@@ -242,6 +248,7 @@ ROUND_TRIP = state.make_config(
         get_optimizer("sgd", lr=0.05, schedule=("warmup_cosine", {"warmup_steps": 7, "start_factor": 0.2, "T_max": 70})),
         get_optimizer("rprop", lr=0.02, etas=(0.4, 1.3), step_sizes=(1e-5, 2.5)),
         get_optimizer("lion", lr=3e-3, betas=(0.8, 0.95), weight_decay=0.1),
+        get_optimizer("asgd", lr=0.02, lambd=1e-3, alpha=0.5, t0=30.0),
     ),
 )
 

@@ -34,6 +34,8 @@ SETTINGS = [
     ("rprop", {"lr": 1e-3}),
     ("rprop", {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-4, 0.5)}),
     ("lion", {"lr": 1e-2, "betas": (0.5, 0.9), "weight_decay": 0.1}),
+    ("asgd", {"lr": 1e-3}),
+    ("asgd", {"lr": 1e-3, "lambd": 0.5, "alpha": 0.5, "t0": 10.0, "weight_decay": 0.1}),
     ("sgd", {"lr": 0.5}),  # diverges on rosenbrock: exercises the freezing bookkeeping
 ]
 FIELDS = ("path", "loss", "grad", "grad_norm", "eff_lr", "lr", "diverged_at", "converged_at",

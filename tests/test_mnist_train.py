@@ -179,6 +179,12 @@ TORCH_CASES = {
     # per-parameter step sizes, and a gradient zeroed after each sign flip
     "rprop": (get_optimizer("rprop", lr=1e-4, etas=(0.4, 1.1), step_sizes=(1e-6, 1e-2)),
               lambda ps: torch.optim.Rprop(ps, lr=1e-4, etas=(0.4, 1.1), step_sizes=(1e-6, 1e-2)), {}),
+    # a step size computed from the previous step's lr (the schedule's drop shows one step late),
+    # the weights shrunk by lambd * eta and averaging from step 50 on
+    "asgd": (get_optimizer("asgd", lr=0.1, lambd=0.01, t0=50.0, weight_decay=1e-3,
+                           schedule=("step", {"step_size": 60, "gamma": 0.5})),
+             lambda ps: torch.optim.ASGD(ps, lr=0.1, lambd=0.01, t0=50.0, weight_decay=1e-3),
+             {"scheduler": lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=60, gamma=0.5)}),
 }
 
 

@@ -84,6 +84,13 @@ CASES = {
         dict(lr=0.1, step_sizes=(0.0, 1.0)),
         dict(lr=0.05, etas=(0.9, 1.01), step_sizes=(1e-3, 50.0)),
     ]),
+    # ASGD: t0 below the run's length starts the averaging of ax mid-run (mu_t < 1)
+    "asgd": ("ASGD", [
+        dict(lr=2e-4),
+        dict(lr=2e-4, lambd=0.5, alpha=0.5, t0=10.0),
+        dict(lr=1e-4, t0=0.0, weight_decay=0.1),
+        dict(lr=2e-4, lambd=5.0, alpha=1.0, t0=50.0, weight_decay=0.05),
+    ]),
 }
 
 # surface name (and formula in conftest) -> (its parameters, starts)
@@ -116,6 +123,11 @@ def expected_eff_lr(name, kw, ref):
     hp = {s.name: s.default for s in OPTIMIZERS[name].specs} | kw
     if name == "rprop":
         return ref.state["step_size"]
+    if name == "asgd":  # the step size computed after the previous step from its lr (step 1: the lr)
+        previous = np.concatenate([ref.lr[:1], ref.lr[:-1]])
+        steps = np.arange(len(ref.lr))
+        eta = previous / (1 + hp["lambd"] * previous * steps) ** hp["alpha"]
+        return np.broadcast_to(eta[:, None], ref.grad.shape)
     t = np.arange(1, len(ref.lr) + 1)[:, None]
     lr = ref.lr[:, None]
     st = ref.state

@@ -97,7 +97,8 @@ DIRECTIONS = {"grad": lambda res, k, s, hp: res.grad[k, 0, s], "d": _sgd_directi
 DIRECT = [("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.8, "nesterov": True}),
           ("gnsgd", {"alpha": 0.5}), ("adagrad", {"lr_decay": 0.01}), ("rmsprop", {"centered": True}),
           ("adadelta", {}), ("adam", {"amsgrad": True}), ("adamw", {"weight_decay": 0.0}), ("adamax", {}),
-          ("nadam", {}), ("radam", {}), ("lion", {}), ("rprop", {})]
+          ("nadam", {}), ("radam", {}), ("lion", {}), ("rprop", {}),
+          ("asgd", {"lambd": 0.0})]
 
 
 def _realised_direction(res, k):

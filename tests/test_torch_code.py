@@ -14,7 +14,8 @@ STEPS = 150
 
 # Learning rates that keep every optimizer on Rosenbrock stable for STEPS steps.
 LR = {"sgd": 1e-3, "gnsgd": 1e-3, "adagrad": 0.1, "rmsprop": 1e-2, "adadelta": 1.0, "adam": 1e-2,
-      "adamw": 1e-2, "adamax": 1e-2, "nadam": 1e-2, "radam": 1e-2, "lion": 1e-3, "rprop": 1e-3}
+      "adamw": 1e-2, "adamax": 1e-2, "nadam": 1e-2, "radam": 1e-2, "lion": 1e-3, "rprop": 1e-3,
+      "asgd": 1e-3}
 VARIANTS = [
     ("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
     ("sgd", {"momentum": 0.5, "dampening": 0.3}), ("gnsgd", {"alpha": 0.5, "weight_decay": 0.1}),
@@ -23,6 +24,7 @@ VARIANTS = [
     ("adam", {"decoupled_weight_decay": True, "weight_decay": 0.1}), ("adamw", {}), ("adamax", {}),
     ("nadam", {}), ("radam", {"weight_decay": 0.01}), ("lion", {}), ("lion", {"betas": (0.8, 0.95), "weight_decay": 0.5}),
     ("rprop", {}), ("rprop", {"etas": (0.3, 1.5), "step_sizes": (1e-4, 0.5)}),
+    ("asgd", {}), ("asgd", {"lambd": 0.5, "alpha": 0.5, "t0": 20.0, "weight_decay": 0.01}),
 ]
 SCHEDULE_PARAMS = {
     "step": {"step_size": 30, "gamma": 0.5}, "exponential": {"gamma": 0.99}, "polynomial": {"total_iters": 100},
