@@ -75,6 +75,9 @@ class OptimizerInfo:
     buffer), so the step is no longer eff_lr ⊙ direction.
     reference: the paper(s).
     torch_class: the torch.optim class, or None with torch_snippet the source written instead.
+    two_d_only: why the rule runs on the 2-D surfaces only (None: it also trains the MNIST MLP,
+    whose parameters the trainer holds as one flat vector per model, so a rule there may only
+    work entry by entry).
     """
 
     name: str
@@ -96,6 +99,7 @@ class OptimizerInfo:
     buffered_by: str | None = None
     fixed: dict = field(default_factory=dict)
     check: Callable | None = None
+    two_d_only: str | None = None
 
     def __post_init__(self):
         if (self.torch_class is None) == (self.torch_snippet is None):

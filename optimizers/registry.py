@@ -17,6 +17,7 @@ from .info import GRAD, M_HAT, NESTEROV, SGD_DIRECTION, SIGN, SIGN_GRAD, Optimiz
 from .schedules import ScheduleConfig, as_schedule
 
 MAX_LR = 1e3
+FLOAT64_EPS = 2.220446049250313e-16  # torch.finfo(torch.float64).eps, Adafactor's eps1 when None
 
 
 def _lr(default):
@@ -280,6 +281,36 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             eff_lr_latex=r"\tilde\eta_t", eff_lr_text="eta~_t", direction=GRAD,
             reference="Polyak & Juditsky 1992 (averaging); step sizes as torch.optim.ASGD (Bottou 2010)",
             torch_class="ASGD",
+        ),
+        OptimizerInfo(
+            name="adafactor", title="Adafactor", rule=rules.adafactor, init=rules.init_adafactor,
+            specs=(H("lr", 1e-2, low=0, high=MAX_LR, log=True, ui_low=1e-5, ui_high=10.0,
+                     help="cap of the relative step size rho_t = min(lr, 1/sqrt(t)) (scheduled base value)"),
+                   H("beta2_decay", -0.8, low=-10, high=0, ui_low=-2.0,
+                     help="the second-moment average takes weight t^beta2_decay of the new g^2"),
+                   H("eps", (FLOAT64_EPS, 1e-3), kind="pair", low=0, high=1, log=True,
+                     help="eps1: floor of the second moment's sqrt (torch's None: the dtype's eps, here "
+                          "float64's); eps2: floor of the parameters' RMS in the step size"),
+                   H("d", 1.0, low=1, high=1e6, log=True, ui_low=1.0, ui_high=100.0,
+                     help="clipping threshold: the update's RMS is scaled down to at most d"),
+                   H("weight_decay", 0.0, low=0, high=10, ui_high=1.0,
+                     help="decoupled weight decay: the weights shrink by lr * weight_decay")),
+            state_names=("variance",), second_moment=("variance",),
+            latex=r"\rho_t = \min(\eta_t, 1/\sqrt t),\quad a_t = \max(\epsilon_2, \operatorname{RMS}(\theta_{t-1}))"
+                  r" \rho_t,\quad \theta \leftarrow \theta (1 - \eta_t \lambda)"
+                  r"\\ v_t = v_{t-1} + t^{c} (g_t^2 - v_{t-1}),\quad u_t = \frac{g_t}{\sqrt{\max(v_t, \epsilon_1^2)}}"
+                  r"\\ \theta_t = \theta - \frac{a_t}{\max(1, \operatorname{RMS}(u_t)/d)} u_t"
+                  r"\quad(c = \text{beta2\_decay}; \text{RMS over the point's 2 coordinates, one vector})",
+            text="rho_t = min(eta_t, 1/sqrt(t)); a_t = max(eps2, RMS(theta_{t-1})) rho_t; "
+                 "theta *= 1 - eta_t weight_decay; v_t = v_{t-1} + t^beta2_decay (g_t^2 - v_{t-1}); "
+                 "u_t = g_t / sqrt(max(v_t, eps1^2)); theta -= a_t / max(1, RMS(u_t)/d) u_t "
+                 "(the point is one vector: v is not factored)",
+            eff_lr_latex=r"\frac{a_t}{\max(1, \operatorname{RMS}(u_t)/d) \sqrt{\max(v_t, \epsilon_1^2)}}",
+            eff_lr_text="a_t / (max(1, RMS(u_t)/d) sqrt(max(v_t, eps1^2)))", direction=GRAD,
+            reference="Shazeer & Stern 2018; as torch.optim.Adafactor (unfactored: vectors)",
+            torch_class="Adafactor",
+            two_d_only="torch factors the second moment of each weight matrix, and the MLP's parameters "
+                       "here are one flat vector per model",
         ),
     ]
 }

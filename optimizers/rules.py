@@ -22,15 +22,18 @@ torch.optim to the last bits wherever the arithmetic allows. No rule mutates its
 
 from __future__ import annotations
 
+import math
 
-def _lerp(start, end, weight: float):
+
+def _lerp(start, end, weight, xp=None):
     """torch.lerp with a scalar weight, in the form ATen's CPU kernel uses.
 
-    Where torch's build fuses the multiply-add, its result can differ in the last bit.
+    Where torch's build fuses the multiply-add, its result can differ in the last bit. A weight
+    that changes with the step (Adafactor's t^beta2_decay) is a traced value in the compiled
+    path, so the kernel's branch goes through _select and needs xp.
     """
-    if weight < 0.5:
-        return start + weight * (end - start)
-    return end - (end - start) * (1 - weight)
+    return _select(weight < 0.5, lambda: start + weight * (end - start), lambda: end - (end - start) * (1 - weight),
+                   xp)
 
 
 def _l2(g, p, weight_decay: float):
@@ -310,6 +313,42 @@ def radam(p, g, state, t, lr, hp, xp):
     return p + -1.0 * update, {"exp_avg": m, "exp_avg_sq": v}, eff
 
 
+# --- Relative step sizes --------------------------------------------------------------------
+
+
+def _norm(x, xp):
+    """Euclidean norm over each trajectory's parameter vector (last axis), keepdims."""
+    return xp.sqrt(xp.sum(x * x, axis=-1, keepdims=True))
+
+
+def _sqrt_size(x, xp):
+    """sqrt of the vector's length, as torch's x.numel() ** 0.5 (a traced vector has no shape)."""
+    return xp.sqrt(xp.sum(_full(x, 1.0), axis=-1, keepdims=True))
+
+
+def adafactor(p, g, state, t, lr, hp, xp):
+    """Adafactor (torch.optim.Adafactor, Shazeer & Stern 2018) for one vector parameter: the 2-D
+    point is one vector, so its second moment is not factored (torch factors matrices only).
+
+    rho_t = min(lr_t, 1 / sqrt(t)), a_t = max(eps2, RMS(p_{t-1})) rho_t (relative step size);
+    decoupled weight decay p <- p (1 - lr_t weight_decay);
+    v_t = lerp(v_{t-1}, g_t^2, t^beta2_decay) (v_1 = g_1^2), u_t = g_t / sqrt(max(v_t, eps1^2)),
+    p <- p - a_t / max(1, RMS(u_t) / d) u_t (update clipping at RMS d).
+    eff_lr = a_t / (max(1, RMS(u_t) / d) sqrt(max(v_t, eps1^2))), the multiplier of g_t.
+    """
+    eps1, eps2 = hp["eps"]
+    rho = xp.minimum(lr, 1 / (t**0.5))
+    alpha = xp.maximum(eps2, _norm(p, xp) / _sqrt_size(p, xp)) * rho
+    p = _decay(p, lr, hp)
+    variance = _lerp(state["variance"], g * g, t ** hp["beta2_decay"], xp)
+    scale = 1 / xp.sqrt(xp.clip(variance, eps1 * eps1, math.inf))
+    update = scale * g
+    ratio = _norm(update, xp) / (_sqrt_size(update, xp) * hp["d"])
+    denom = xp.where(ratio > 1.0, ratio, 1.0 + 0 * ratio)
+    step = alpha / denom
+    return p + (-step) * update, {"variance": variance}, step * scale
+
+
 # --- Sign methods ---------------------------------------------------------------------------
 
 
@@ -356,5 +395,6 @@ init_radam = zeros_state("exp_avg", "exp_avg_sq")
 init_lion = zeros_state("exp_avg")
 init_rprop = zeros_state("prev", "step_size")
 init_asgd = zeros_state("ax", "eta")
+init_adafactor = zeros_state("variance")
 init_stateless = zeros_state()
 

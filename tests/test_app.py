@@ -249,6 +249,7 @@ ROUND_TRIP = state.make_config(
         get_optimizer("rprop", lr=0.02, etas=(0.4, 1.3), step_sizes=(1e-5, 2.5)),
         get_optimizer("lion", lr=3e-3, betas=(0.8, 0.95), weight_decay=0.1),
         get_optimizer("asgd", lr=0.02, lambd=1e-3, alpha=0.5, t0=30.0),
+        get_optimizer("adafactor", lr=0.05, beta2_decay=-0.6, eps=(1e-12, 1e-2), d=2.0),
     ),
 )
 

@@ -36,6 +36,8 @@ SETTINGS = [
     ("lion", {"lr": 1e-2, "betas": (0.5, 0.9), "weight_decay": 0.1}),
     ("asgd", {"lr": 1e-3}),
     ("asgd", {"lr": 1e-3, "lambd": 0.5, "alpha": 0.5, "t0": 10.0, "weight_decay": 0.1}),
+    ("adafactor", {"lr": 1e-2}),
+    ("adafactor", {"lr": 0.05, "beta2_decay": -0.5, "eps": (1e-8, 1e-2), "d": 2.0, "weight_decay": 0.1}),
     ("sgd", {"lr": 0.5}),  # diverges on rosenbrock: exercises the freezing bookkeeping
 ]
 FIELDS = ("path", "loss", "grad", "grad_norm", "eff_lr", "lr", "diverged_at", "converged_at",

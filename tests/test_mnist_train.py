@@ -30,7 +30,7 @@ from mnist.train import (
     train,
     train_stream,
 )
-from optimizers import get_optimizer
+from optimizers import OPTIMIZERS, get_optimizer
 from optimizers.kernels import mlp_step_kernels
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
@@ -206,6 +206,13 @@ def test_matches_torch_optim_over_200_steps(embedded, float64, case, backend):
     np.testing.assert_allclose(res.loss[0], ref_loss, rtol=0, atol=1e-6)
     np.testing.assert_allclose(res.final_params[0], ref_params, rtol=0, atol=1e-6)
     assert np.abs(res.final_params[0] - init_params(hidden, seed, "float64")).max() > 1e-2  # it did train
+
+
+@pytest.mark.parametrize("name", [n for n, info in OPTIMIZERS.items() if info.two_d_only])
+def test_two_d_only_rules_are_refused(name):
+    """Adafactor factors each weight matrix in torch; the trainer's flat vector per model cannot."""
+    with pytest.raises(ValueError, match=f"{name}.*2-D surfaces only"):
+        TrainConfig((get_optimizer(name),))
 
 
 def test_backends_agree(embedded):

@@ -98,7 +98,7 @@ DIRECT = [("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.8, "ne
           ("gnsgd", {"alpha": 0.5}), ("adagrad", {"lr_decay": 0.01}), ("rmsprop", {"centered": True}),
           ("adadelta", {}), ("adam", {"amsgrad": True}), ("adamw", {"weight_decay": 0.0}), ("adamax", {}),
           ("nadam", {}), ("radam", {}), ("lion", {}), ("rprop", {}),
-          ("asgd", {"lambd": 0.0})]
+          ("asgd", {"lambd": 0.0}), ("adafactor", {})]
 
 
 def _realised_direction(res, k):

@@ -71,6 +71,17 @@ def test_lion_hyperparameters_follow_lion_pytorch(kw, param, allowed):
     get_optimizer("lion", betas=(0.0, 1.0))
 
 
+@pytest.mark.parametrize("kw,param,allowed", [(dict(beta2_decay=0.1), "beta2_decay=", "[-10, 0]"),
+                                              (dict(d=0.5), "d=", "[1, 1e+06]"),
+                                              (dict(eps=(-1e-30, 1e-3)), "eps[0]=", "[0, 1]"),
+                                              (dict(eps=(1e-30, -1e-3)), "eps[1]=", "[0, 1]")])
+def test_adafactor_hyperparameters_follow_torch(kw, param, allowed):
+    """torch.optim.Adafactor refuses beta2_decay > 0, d < 1 and negative epsilons."""
+    with raises("adafactor", param, allowed=allowed):
+        get_optimizer("adafactor", **kw)
+    get_optimizer("adafactor", beta2_decay=0.0, d=1.0, eps=(0.0, 0.0))
+
+
 ADAM_FAMILY = ["adam", "adamw", "adamax", "nadam", "radam"]
 
 
