@@ -23,8 +23,8 @@ class Direction:
     (OptimizerInfo.buffered_by) adds a term outside that product.
 
     key: "grad" (g_t), "d" (SGD's d_t), "m_hat" (m_t / (1 - b1^t)), "nesterov" (NAdam's
-    bracketed Nesterov direction), "sign" (Lion's sign(c_t)) or "sign_grad" (Rprop's sign(g~_t),
-    the gradient zeroed where its sign flipped).
+    bracketed Nesterov direction), "sign" (Lion's sign(c_t)), "sign_grad" (Rprop's sign(g~_t),
+    the gradient zeroed where its sign flipped) or "newton" (the damped Newton direction).
     latex: the phrase the app writes after the eff_lr formula, e.g. r"\\text{ on } \\hat m_t".
     text: its name in the README's plain-text table.
     """
@@ -40,6 +40,7 @@ M_HAT = Direction("m_hat", r"\text{ on } \hat m_t", "m_hat = m_t/(1-b1^t)")
 NESTEROV = Direction("nesterov", r"\text{ on the Nesterov direction}", "the bracket")
 SIGN = Direction("sign", r"\text{ on } \operatorname{sign}(c_t)", "sign(c_t)")
 SIGN_GRAD = Direction("sign_grad", r"\text{ on } \operatorname{sign}(\tilde g_t)", "sign(g~_t)")
+NEWTON = Direction("newton", r"\text{ on } d_t = (H_t + \lambda I)^{-1} g_t", "d_t = (H_t + damping I)^-1 g_t")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class OptimizerInfo:
     two_d_only: why the rule runs on the 2-D surfaces only (None: it also trains the MNIST MLP,
     whose parameters the trainer holds as one flat vector per model, so a rule there may only
     work entry by entry).
+    curvature: the rule also takes the surface's Hessian, as rule(..., hess=(f_xx, f_xy, f_yy));
+    only the 2-D runners' array code provides it (the compiled kernels do not trace it).
     """
 
     name: str
@@ -100,6 +103,7 @@ class OptimizerInfo:
     fixed: dict = field(default_factory=dict)
     check: Callable | None = None
     two_d_only: str | None = None
+    curvature: bool = False
 
     def __post_init__(self):
         if (self.torch_class is None) == (self.torch_snippet is None):

@@ -13,7 +13,7 @@ from hyperparams import Hyperparameter as H
 from hyperparams import validate
 
 from . import rules
-from .info import GRAD, M_HAT, NESTEROV, SGD_DIRECTION, SIGN, SIGN_GRAD, OptimizerInfo, TorchSnippet
+from .info import GRAD, M_HAT, NESTEROV, NEWTON, SGD_DIRECTION, SIGN, SIGN_GRAD, OptimizerInfo, TorchSnippet
 from .schedules import ScheduleConfig, as_schedule
 
 MAX_LR = 1e3
@@ -92,6 +92,17 @@ _LION_TORCH = TorchSnippet(
           "    g = params.grad.clone()",
           "    params.grad = torch.sign(exp_avg * beta1 + (1 - beta1) * g)",
           "    exp_avg.mul_(beta2).add_(g, alpha=1 - beta2)"),
+)
+
+# Newton in torch: plain SGD stepping the Newton direction, solved from autograd's Hessian in the loop.
+_NEWTON_TORCH = TorchSnippet(
+    setup=("# {title} has no torch.optim class: plain SGD on d_t = (H + damping I)^-1 g_t, written into",
+           "# the gradient in train(); H is autograd's Hessian of loss_fn at params.",
+           "damping = {damping!r}",
+           "optimizer = torch.optim.SGD([params], lr={lr!r})"),
+    loop=("with torch.no_grad():",
+          "    hessian = torch.autograd.functional.hessian(loss_fn, params.detach())",
+          "    params.grad = torch.linalg.solve(hessian + damping * torch.eye(2), params.grad)"),
 )
 
 OPTIMIZERS: dict[str, OptimizerInfo] = {
@@ -311,6 +322,24 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             torch_class="Adafactor",
             two_d_only="torch factors the second moment of each weight matrix, and the MLP's parameters "
                        "here are one flat vector per model",
+        ),
+        OptimizerInfo(
+            name="newton", title="Newton (damped)", rule=rules.newton, init=rules.init_stateless,
+            specs=(H("lr", 1.0, low=0, high=MAX_LR, log=True, ui_low=1e-3, ui_high=10.0,
+                     help="step length along the Newton direction (1: the minimum of the local quadratic model)"),
+                   H("damping", 0.0, low=0, high=1e6, log=True, ui_low=1e-4, ui_high=1e3,
+                     help="lambda added to the Hessian's diagonal: large values turn the step into "
+                          "gradient descent with lr / lambda")),
+            state_names=(),
+            latex=r"d_t = (H_t + \lambda I)^{-1} g_t,\quad H_t = \nabla^2 f(\theta_{t-1})"
+                  r"\\ \theta_t = \theta_{t-1} - \eta_t d_t",
+            text="d_t = (H_t + damping I)^-1 g_t with H_t the surface's Hessian at theta_{t-1} (closed form); "
+                 "theta -= eta_t d_t",
+            eff_lr_latex=r"\eta_t", eff_lr_text="eta_t", direction=NEWTON,
+            reference="Newton's method; damping: Levenberg 1944, Marquardt 1963 (fixed lambda here)",
+            torch_snippet=_NEWTON_TORCH,
+            two_d_only="it solves with the Hessian of the surface in closed form",
+            curvature=True,
         ),
     ]
 }

@@ -349,6 +349,27 @@ def adafactor(p, g, state, t, lr, hp, xp):
     return p + (-step) * update, {"variance": variance}, step * scale
 
 
+# --- Second order ---------------------------------------------------------------------------
+
+
+def newton(p, g, state, t, lr, hp, xp, hess):
+    """Damped Newton's method on a 2-D point: p <- p - lr_t (H_t + damping I)^-1 g_t.
+
+    hess: the surface's Hessian at p, (f_xx, f_xy, f_yy), each [...] (p's shape less the last
+    axis). The 2x2 system is solved in closed form (Cramer's rule); a singular H + damping I
+    gives an infinite step, which the runner flags as divergence. Without damping, the step goes
+    to the critical point of the local quadratic model: a saddle or a maximum as readily as a
+    minimum.
+    eff_lr = lr_t, the multiplier of d_t = (H_t + damping I)^-1 g_t.
+    """
+    hxx, hxy, hyy = hess
+    a, c = hxx + hp["damping"], hyy + hp["damping"]
+    det = a * c - hxy * hxy
+    gx, gy = g[..., 0], g[..., 1]
+    d = xp.stack(((c * gx - hxy * gy) / det, (a * gy - hxy * gx) / det), axis=-1)
+    return p + (-lr) * d, {}, _full(p, lr)
+
+
 # --- Sign methods ---------------------------------------------------------------------------
 
 

@@ -169,6 +169,15 @@ def test_every_surface_with_every_optimizer(surface, names):
     assert len(summary_table(at)) == len(names)
 
 
+def test_newton_is_left_out_where_the_surface_has_no_hessian():
+    cfg = state.make_config("custom", {"f": "abs(x) + y**2"},
+                            optimizers=(get_optimizer("newton"), get_optimizer("sgd", lr=0.1)), steps=20)
+    at = ok(page(state.encode(cfg)))
+    notes = " ".join(e.value for e in [*at.error, *at.warning])
+    assert "Newton (damped) needs the surface's Hessian" in notes and "left out" in notes
+    assert len(traces(contour(at), "path")) == 1
+
+
 def test_surface_picker_switches_surface_and_start():
     at = ok(page())
     at.selectbox(key="surface").set_value("himmelblau").run()
@@ -250,6 +259,7 @@ ROUND_TRIP = state.make_config(
         get_optimizer("lion", lr=3e-3, betas=(0.8, 0.95), weight_decay=0.1),
         get_optimizer("asgd", lr=0.02, lambd=1e-3, alpha=0.5, t0=30.0),
         get_optimizer("adafactor", lr=0.05, beta2_decay=-0.6, eps=(1e-12, 1e-2), d=2.0),
+        get_optimizer("newton", lr=0.5, damping=3.0),
     ),
 )
 

@@ -17,8 +17,10 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from optimizers import OPTIMIZERS, get_optimizer, run
+from online import get_problem, run_online
+from optimizers import OPTIMIZERS, get_optimizer, kernels, run
 from surfaces import get_surface
 
 STEPS = 120
@@ -196,7 +198,7 @@ def test_matches_torch_optim(reference, formulas, backends, name, index, problem
 
 
 def test_every_optimizer_is_covered():
-    assert set(CASES) | {"gnsgd", "lion", "adafactor"} == set(OPTIMIZERS)
+    assert set(CASES) | {"gnsgd", "lion", "adafactor", "newton"} == set(OPTIMIZERS)
     for name, (torch_class, _) in CASES.items():
         assert OPTIMIZERS[name].torch_class == torch_class
 
@@ -415,3 +417,61 @@ def test_adafactor_eps1_default_is_float64_eps(reference, formulas):
     res = run(get_surface("rosenbrock"), get_optimizer("adafactor", lr=1e-2), [start], 50, tol=0, compiled=False)
     assert OPTIMIZERS["adafactor"].specs[2].default[0] == np.finfo(np.float64).eps
     assert_close(res.path[0, 0], ref.path, what="default eps")
+
+
+# --- newton: a plain torch loop, autograd's gradient and Hessian, torch.linalg.solve ---------------------
+
+NEWTON = [dict(), dict(lr=0.5), dict(damping=10.0), dict(lr=0.8, damping=1.0)]
+
+
+def _torch_newton(loss, start, steps, lr=1.0, damping=0.0):
+    """theta <- theta - lr (H + damping I)^-1 g in float64 torch: path [steps + 1, 2]."""
+    p = torch.tensor(start, dtype=torch.float64)
+    path = [p.clone()]
+    for _ in range(steps):
+        q = p.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(loss(q), q)
+        hessian = torch.autograd.functional.hessian(loss, p)
+        p = p - lr * torch.linalg.solve(hessian + damping * torch.eye(2, dtype=torch.float64), g)
+        path.append(p.clone())
+    return torch.stack(path).numpy()
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+@pytest.mark.parametrize("kw", NEWTON, ids=str)
+def test_newton_matches_a_torch_loop(float64, formulas, backends, kw, problem):
+    params, starts = PROBLEMS[problem]
+    surface, loss = get_surface(problem, **params), torch_loss(formulas, problem)
+    refs = [_torch_newton(loss, start, 100, **kw) for start in starts]
+    for engine in backends:
+        res = run(surface, get_optimizer("newton", **kw), starts, 100, tol=0, **engine)
+        for n, ref in enumerate(refs):
+            what = f"newton {kw} {engine} start {n}"
+            assert res.diverged_at[0, n] == -1, what
+            assert_close(res.path[0, n], ref, what=what + " path")
+            np.testing.assert_array_equal(res.eff_lr[0, n], kw.get("lr", 1.0))
+
+
+def test_newton_reaches_a_quadratics_minimum_in_one_step():
+    """At lr = 1 the step solves A theta = 0 exactly (to rounding), from any start; damping or a
+    shorter step does not."""
+    surface = get_surface("quadratic", condition=1e3, angle=25.0)
+    starts = [(-2.5, 2.0), (2.5, -0.5), (0.5, 2.5)]
+    res = run(surface, [get_optimizer("newton"), get_optimizer("newton", damping=0.1), get_optimizer("newton", lr=0.5)],
+              starts, 1, tol=0, compiled=False)
+    assert np.abs(res.path[0, :, 1]).max() < 1e-12
+    assert np.abs(res.path[1:, :, 1]).max(axis=-1).min() > 1e-3
+
+
+def test_newton_is_array_code_only_and_needs_a_hessian():
+    """The kernels do not trace it (run falls back to the array code, compiled=True refuses); a
+    surface without a Hessian and the 1-D online runner refuse it by name."""
+    newton = get_optimizer("newton")
+    with pytest.raises(kernels.TraceError, match="Hessian"):
+        kernels.trajectory_kernel(get_surface("rosenbrock"), newton, 2, ())
+    with pytest.raises(ValueError, match="cannot be traced"):
+        run(get_surface("rosenbrock"), newton, [(-1.5, 2.0)], 5, compiled=True)
+    with pytest.raises(ValueError, match="newton needs the surface's Hessian"):
+        run(get_surface("custom", f="abs(x) + y**2"), newton, [(1.0, 1.0)], 5)
+    with pytest.raises(ValueError, match="run_online: newton needs"):
+        run_online(get_problem(C=3.0), [newton], 10)
