@@ -24,7 +24,8 @@ class Direction:
 
     key: "grad" (g_t), "d" (SGD's d_t), "m_hat" (m_t / (1 - b1^t)), "nesterov" (NAdam's
     bracketed Nesterov direction), "sign" (Lion's sign(c_t)), "sign_grad" (Rprop's sign(g~_t),
-    the gradient zeroed where its sign flipped) or "newton" (the damped Newton direction).
+    the gradient zeroed where its sign flipped), "newton" (the damped Newton direction) or "m"
+    (Prodigy's m_t, the average of d-weighted gradients).
     latex: the phrase the app writes after the eff_lr formula, e.g. r"\\text{ on } \\hat m_t".
     text: its name in the README's plain-text table.
     """
@@ -40,14 +41,17 @@ M_HAT = Direction("m_hat", r"\text{ on } \hat m_t", "m_hat = m_t/(1-b1^t)")
 NESTEROV = Direction("nesterov", r"\text{ on the Nesterov direction}", "the bracket")
 SIGN = Direction("sign", r"\text{ on } \operatorname{sign}(c_t)", "sign(c_t)")
 SIGN_GRAD = Direction("sign_grad", r"\text{ on } \operatorname{sign}(\tilde g_t)", "sign(g~_t)")
+M_T = Direction("m", r"\text{ on } m_t", "m_t")
 NEWTON = Direction("newton", r"\text{ on } d_t = (H_t + \lambda I)^{-1} g_t", "d_t = (H_t + damping I)^-1 g_t")
 
 
 @dataclass(frozen=True)
 class TorchSnippet:
-    """PyTorch source of a rule torch.optim lacks: torch.optim.SGD on a gradient rewritten in the loop.
+    """PyTorch source of a rule torch.optim lacks: its package's optimizer class, or torch.optim.SGD
+    on a gradient rewritten in the loop.
 
-    setup: lines after `params = ...` that define `optimizer` and whatever the loop reads.
+    setup: lines after `params = ...` that define `optimizer` (importing its package) and whatever
+    the loop reads.
     loop: lines of train() between `backward()` and `optimizer.step()`, indented relative to
     the loop body.
     Both are str.format templates of `title` and the hyperparameters, e.g. "lr={lr!r}".

@@ -13,7 +13,7 @@ from hyperparams import Hyperparameter as H
 from hyperparams import validate
 
 from . import rules
-from .info import GRAD, M_HAT, NESTEROV, NEWTON, SGD_DIRECTION, SIGN, SIGN_GRAD, OptimizerInfo, TorchSnippet
+from .info import GRAD, M_HAT, M_T, NESTEROV, NEWTON, SGD_DIRECTION, SIGN, SIGN_GRAD, OptimizerInfo, TorchSnippet
 from .schedules import ScheduleConfig, as_schedule
 
 MAX_LR = 1e3
@@ -103,6 +103,16 @@ _NEWTON_TORCH = TorchSnippet(
     loop=("with torch.no_grad():",
           "    hessian = torch.autograd.functional.hessian(loss_fn, params.detach())",
           "    params.grad = torch.linalg.solve(hessian + damping * torch.eye(2), params.grad)"),
+)
+
+# Prodigy in torch: the package's own optimizer (beta3=None: sqrt(betas[1]); growth_rate: inf).
+_PRODIGY_TORCH = TorchSnippet(
+    setup=("from prodigyopt import Prodigy  # pip install prodigyopt==1.1.2",
+           "",
+           "optimizer = Prodigy([params], lr={lr!r}, betas={betas!r}, eps={eps!r}, weight_decay={weight_decay!r},",
+           "                    decouple={decouple!r}, use_bias_correction={use_bias_correction!r},",
+           "                    safeguard_warmup={safeguard_warmup!r}, d0={d0!r}, d_coef={d_coef!r})"),
+    loop=(),
 )
 
 OPTIMIZERS: dict[str, OptimizerInfo] = {
@@ -340,6 +350,39 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             torch_snippet=_NEWTON_TORCH,
             two_d_only="it solves with the Hessian of the surface in closed form",
             curvature=True,
+        ),
+        OptimizerInfo(
+            name="prodigy", title="Prodigy", rule=rules.prodigy, init=rules.init_prodigy,
+            specs=(H("lr", 1.0, low=0, high=MAX_LR, low_open=True, log=True, ui_low=1e-3, ui_high=10.0,
+                     help="multiplier of the estimated step size d (scheduled base value; leave at 1)"),
+                   H("betas", (0.9, 0.999), kind="pair", low=0, high=1, high_open=True,
+                     help="decay rates of the first and second moment averages"),
+                   _eps(1e-8),
+                   H("weight_decay", 0.0, low=0, high=10, ui_high=1.0, help="weight decay (decoupled by default)"),
+                   H("decouple", True, kind="bool", help="decoupled weight decay (AdamW style), else an L2 gradient"),
+                   H("use_bias_correction", False, kind="bool", help="Adam's bias correction in the step size"),
+                   H("safeguard_warmup", False, kind="bool",
+                     help="leave lr out of the d estimate's denominator (for warm-up schedules)"),
+                   H("d0", 1e-6, low=0, high=1, low_open=True, log=True, ui_low=1e-10, ui_high=1e-2,
+                     help="initial estimate of d"),
+                   H("d_coef", 1.0, low=0, high=100, low_open=True, log=True, ui_low=0.1, ui_high=10.0,
+                     help="coefficient of the d estimate (the preferred knob)")),
+            state_names=("d", "exp_avg", "exp_avg_sq"), first_moment=("exp_avg",), second_moment=("exp_avg_sq",),
+            fixed={"growth_rate": math.inf},
+            latex=r"\beta_3 = \sqrt{\beta_2},\ \ \delta_t = d_{t-1} \eta_t,\quad r_t = \beta_3 r_{t-1} + \tfrac{d_{t-1}}{d_0}"
+                  r" \delta_t \langle g_t, \theta_0 - \theta_{t-1} \rangle,\quad s_t = \beta_3 s_{t-1}"
+                  r" + \tfrac{d_{t-1}}{d_0} \delta_t g_t"
+                  r"\\ d_t = \max\!\big(d_{t-1}, \tfrac{r_t}{\lVert s_t \rVert_1}\big),\quad"
+                  r" m_t = \beta_1 m_{t-1} + d_{t-1} (1-\beta_1) g_t,\quad v_t = \beta_2 v_{t-1} + d_{t-1}^2 (1-\beta_2) g_t^2"
+                  r"\\ \theta_t = \theta_{t-1} - \delta_t \frac{m_t}{\sqrt{v_t} + d_t \epsilon}",
+            text="beta3 = sqrt(b2); delta_t = d_{t-1} eta_t; r_t = beta3 r + (d_{t-1}/d0) delta_t <g_t, theta_0 - theta>; "
+                 "s_t = beta3 s + (d_{t-1}/d0) delta_t g_t; d_t = max(d_{t-1}, d_coef r_t / ||s_t||_1); "
+                 "m_t = b1 m + d_{t-1} (1-b1) g_t, v_t = b2 v + d_{t-1}^2 (1-b2) g_t^2; "
+                 "theta -= delta_t m_t / (sqrt(v_t) + d_t eps) (the package's details: rules.prodigy)",
+            eff_lr_latex=r"\delta_t / (\sqrt{v_t} + d_t \epsilon)", eff_lr_text="delta_t / (sqrt(v_t) + d_t eps)",
+            direction=M_T,
+            reference="Mishchenko & Defazio 2024 (Prodigy); reference: prodigyopt 1.1.2",
+            torch_snippet=_PRODIGY_TORCH,
         ),
     ]
 }

@@ -370,6 +370,82 @@ def newton(p, g, state, t, lr, hp, xp, hess):
     return p + (-lr) * d, {}, _full(p, lr)
 
 
+# --- Learning-rate-free ---------------------------------------------------------------------
+
+
+def init_prodigy(p, hp, xp):
+    state = {"exp_avg_sq": p * 0, "s": p * 0, "p0": p * 1, "d": _full(p, hp["d0"]), "d_max": _full(p, hp["d0"]),
+             "d_numerator": p * 0, "k": p * 0}
+    if hp["betas"][0] > 0:
+        state["exp_avg"] = p * 0
+    return state
+
+
+def prodigy(p, g, state, t, lr, hp, xp):
+    """Prodigy (prodigyopt 1.1.2, Mishchenko & Defazio 2024): Adam whose step size d_t is
+    estimated from the distance travelled from the start p0, one estimate per parameter vector
+    (a trajectory here; on MNIST the whole model, as one param group in the package).
+
+    With beta3 = sqrt(b2) and the step size of the previous estimate dlr = d_{t-1} lr_t bc_t
+    (bc_t = sqrt(1 - b2^k) / (1 - b1^k) with use_bias_correction, k the steps taken, else 1):
+    r_t = beta3 r_{t-1} + (d_{t-1} / d0) dlr <g_t, p0 - p>,
+    s_t = beta3 s_{t-1} + (d_{t-1} / d0) dlr g_t (safeguard_warmup: d_{t-1} instead of dlr),
+    d_hat = d_coef r_t / ||s_t||_1, d_t = max(d_{t-1}, d_hat) while d is still d0, then
+    d_max = max(d_max, d_hat), d_t = min(d_max, d_t growth_rate) (growth_rate inf: d_max);
+    m_t = b1 m + d_{t-1} (1 - b1) g_t, v_t = b2 v + d_{t-1}^2 (1 - b2) g_t^2,
+    p <- p - dlr m_t / (sqrt(v_t) + d_t eps) (b1 = 0: m_t = d_t g_t); weight decay coupled into g_t,
+    or decoupled (decouple, the default) as p <- p - weight_decay dlr p.
+    A step with ||s_t||_1 = 0 (a zero gradient, or lr 0) changes nothing but the averages, as the
+    package returns early; lr_t = 0 leaves the averages too.
+    eff_lr = dlr / (sqrt(v_t) + d_t eps), the multiplier of m_t.
+    """
+    b1, b2 = hp["betas"]
+    beta3 = b2**0.5
+    d, d0, k = state["d"], hp["d0"], state["k"]
+    if not hp["decouple"]:
+        g = _l2(g, p, hp["weight_decay"])
+    bias = 1
+    if hp["use_bias_correction"]:
+        def correction(n):
+            return ((1 - b2**n) ** 0.5) / (1 - b1**n)
+
+        # k + 1 = t unless a step was skipped: then the power of the Python int t, as the package
+        # takes it (NumPy's power of an array can differ from it in the last bit)
+        bias = _select(k == t - 1, lambda: correction(t), lambda: correction(k + 1), xp)
+    dlr = d * lr * bias
+    active = lr > 0.0
+
+    def kept(new, old):
+        return _select(active, lambda: new, lambda: old, xp)
+
+    numerator = state["d_numerator"] * beta3
+    delta = (d / d0) * dlr * xp.sum(g * (state["p0"] - p), axis=-1, keepdims=True)
+    new_state = {"p0": state["p0"]}
+    if b1 > 0:
+        new_state["exp_avg"] = kept(state["exp_avg"] * b1 + (d * (1 - b1)) * g, state["exp_avg"])
+    v = kept(state["exp_avg_sq"] * b2 + (d * d * (1 - b2)) * g * g, state["exp_avg_sq"])
+    weight = (d / d0) * d if hp["safeguard_warmup"] else (d / d0) * dlr
+    s = kept(state["s"] * beta3 + weight * g, state["s"])
+    denom_d = kept(xp.sum(xp.abs(s), axis=-1, keepdims=True), 0 * delta)  # the package sums only where lr > 0
+    total = numerator + _select(active, lambda: delta, lambda: 0 * delta, xp)
+    d_hat = hp["d_coef"] * total / denom_d
+    grown = xp.where(d == d0, xp.maximum(d, d_hat), d)
+    d_max = xp.maximum(state["d_max"], d_hat)
+    d_new = xp.minimum(d_max, grown * hp["growth_rate"])
+    denom = xp.sqrt(v) + d_new * hp["eps"]
+    q = p + (-hp["weight_decay"] * dlr) * p if hp["decouple"] and hp["weight_decay"] != 0 else p
+    if b1 > 0:
+        q = q + (-dlr) * (new_state["exp_avg"] / denom)
+    else:
+        q = q + (-dlr * d_new) * (g / denom)
+    skip = denom_d == 0
+    new_state.update(
+        exp_avg_sq=v, s=s, d=xp.where(skip, d, d_new), d_max=xp.where(skip, state["d_max"], d_max),
+        d_numerator=xp.where(skip, state["d_numerator"], total), k=xp.where(skip, k, k + 1),
+    )
+    return xp.where(skip, p, q), new_state, xp.where(skip, 0 * d, dlr / denom)
+
+
 # --- Sign methods ---------------------------------------------------------------------------
 
 

@@ -260,6 +260,7 @@ ROUND_TRIP = state.make_config(
         get_optimizer("asgd", lr=0.02, lambd=1e-3, alpha=0.5, t0=30.0),
         get_optimizer("adafactor", lr=0.05, beta2_decay=-0.6, eps=(1e-12, 1e-2), d=2.0),
         get_optimizer("newton", lr=0.5, damping=3.0),
+        get_optimizer("prodigy", betas=(0.8, 0.99), use_bias_correction=True, d0=1e-5, d_coef=0.5),
     ),
 )
 

@@ -9,6 +9,8 @@ compared.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -185,7 +187,17 @@ TORCH_CASES = {
                            schedule=("step", {"step_size": 60, "gamma": 0.5})),
              lambda ps: torch.optim.ASGD(ps, lr=0.1, lambd=0.01, t0=50.0, weight_decay=1e-3),
              {"scheduler": lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=60, gamma=0.5)}),
+    # one d estimate for the whole model (the package's one param group): the rule's sums over the
+    # trainer's flat vector are the package's sums over every tensor
+    "prodigy": (get_optimizer("prodigy", weight_decay=0.01, use_bias_correction=True),
+                lambda ps: _prodigy(ps, weight_decay=0.01, use_bias_correction=True), {}),
 }
+
+
+def _prodigy(params, **kw):
+    prodigyopt = pytest.importorskip("prodigyopt")
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints a note for decoupled weight decay
+        return prodigyopt.Prodigy(params, **kw)
 
 
 def _lion(params, **kw):

@@ -12,7 +12,9 @@ configurations amplify (an Adam-type denominator near eps turns a 1e-16 gradient
 1e-10 step error); the configurations below keep the amplification under 1e-12.
 """
 
+import contextlib
 import functools
+import io
 import math
 
 import numpy as np
@@ -198,7 +200,7 @@ def test_matches_torch_optim(reference, formulas, backends, name, index, problem
 
 
 def test_every_optimizer_is_covered():
-    assert set(CASES) | {"gnsgd", "lion", "adafactor", "newton"} == set(OPTIMIZERS)
+    assert set(CASES) | {"gnsgd", "lion", "adafactor", "newton", "prodigy"} == set(OPTIMIZERS)
     for name, (torch_class, _) in CASES.items():
         assert OPTIMIZERS[name].torch_class == torch_class
 
@@ -475,3 +477,61 @@ def test_newton_is_array_code_only_and_needs_a_hessian():
         run(get_surface("custom", f="abs(x) + y**2"), newton, [(1.0, 1.0)], 5)
     with pytest.raises(ValueError, match="run_online: newton needs"):
         run_online(get_problem(C=3.0), [newton], 10)
+
+
+# --- prodigy: prodigyopt 1.1.2, the package's own step() -------------------------------------------------
+
+PRODIGY = [dict(), dict(lr=0.5, betas=(0.8, 0.99), weight_decay=0.1),
+           dict(d0=1e-4, d_coef=0.5, use_bias_correction=True),
+           dict(weight_decay=0.1, decouple=False, safeguard_warmup=True), dict(betas=(0.0, 0.99))]
+
+
+def _prodigy_reference(kw, loss, start, steps):
+    """prodigyopt.Prodigy(**kw) from start: (path [T+1, 2], d [T], {exp_avg, exp_avg_sq: [T, 2]})."""
+    prodigyopt = pytest.importorskip("prodigyopt")
+    p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints a note for decoupled weight decay
+        opt = prodigyopt.Prodigy([p], **kw)
+    path, ds, moments = [p.detach().clone()], [], {"exp_avg": [], "exp_avg_sq": []}
+    for _ in range(steps):
+        opt.zero_grad()
+        loss(p).backward()
+        opt.step()
+        path.append(p.detach().clone())
+        ds.append(opt.param_groups[0]["d"])
+        for name in moments:
+            moments[name].append(opt.state[p].get(name, torch.zeros(2)).detach().clone().numpy())
+    return torch.stack(path).numpy(), np.array(ds), {k: np.array(v) for k, v in moments.items()}
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+@pytest.mark.parametrize("kw", PRODIGY, ids=str)
+def test_prodigy_matches_prodigyopt(float64, formulas, backends, kw, problem):
+    """Paths, d and the moments over 100 steps. The engine keeps the package's operation order, so
+    it holds all 100 steps even from Rosenbrock's (-1, 1), where the package's own path separates
+    from a start moved by 1e-15 within 1 to 25 steps (g_y = 0 there)."""
+    params, starts = PROBLEMS[problem]
+    surface, loss = get_surface(problem, **params), torch_loss(formulas, problem)
+    refs = [_prodigy_reference(kw, loss, start, 100) for start in starts]
+    for engine in backends:
+        res = run(surface, get_optimizer("prodigy", **kw), starts, 100, tol=0, **engine)
+        for n, (path, ds, moments) in enumerate(refs):
+            what = f"prodigy {kw} {engine} start {n}"
+            assert res.diverged_at[0, n] == -1, what
+            assert_close(res.path[0, n], path, what=what + " path")
+            assert_close(res.state["d"][0, n], np.broadcast_to(ds[:, None], (100, 2)), what=what + " d")
+            for name in res.state_names[0]:
+                if name != "d":
+                    assert_close(res.state[name][0, n], moments[name], what=f"{what} {name}")
+
+
+def test_prodigy_takes_no_step_on_a_zero_gradient(float64, formulas, engines):
+    """At Rosenbrock's minimum ||s_t||_1 = 0 at every step: the package returns early, so the point
+    and d stay, and eff_lr is 0."""
+    path, ds, _ = _prodigy_reference({}, formulas.rosenbrock, (1.0, 1.0), 10)
+    assert np.all(path == 1.0) and np.all(ds == 1e-6)
+    for engine in engines:
+        res = run(get_surface("rosenbrock"), get_optimizer("prodigy"), [(1.0, 1.0)], 10, tol=0, **engine)
+        np.testing.assert_array_equal(res.path[0, 0], path)
+        np.testing.assert_array_equal(res.state["d"][0, 0], 1e-6)
+        np.testing.assert_array_equal(res.eff_lr[0, 0], 0.0)

@@ -99,13 +99,15 @@ def _newton(res, k, s, hp):
 
 
 DIRECTIONS = {"grad": lambda res, k, s, hp: res.grad[k, 0, s], "d": _sgd_direction, "m_hat": _m_hat,
-              "nesterov": _nesterov, "sign": _sign, "sign_grad": _sign_grad, "newton": _newton}
+              "nesterov": _nesterov, "sign": _sign, "sign_grad": _sign_grad, "newton": _newton,
+              "m": lambda res, k, s, hp: res.state["exp_avg"][k, 0, s]}
 # configurations whose step is eff_lr ⊙ direction: coupled (here zero) weight decay, no buffer
 DIRECT = [("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.8, "nesterov": True}),
           ("gnsgd", {"alpha": 0.5}), ("adagrad", {"lr_decay": 0.01}), ("rmsprop", {"centered": True}),
           ("adadelta", {}), ("adam", {"amsgrad": True}), ("adamw", {"weight_decay": 0.0}), ("adamax", {}),
           ("nadam", {}), ("radam", {}), ("lion", {}), ("rprop", {}),
-          ("asgd", {"lambd": 0.0}), ("adafactor", {}), ("newton", {"damping": 5.0})]
+          ("asgd", {"lambd": 0.0}), ("adafactor", {}), ("newton", {"damping": 5.0}),
+          ("prodigy", {})]
 
 
 def _realised_direction(res, k):

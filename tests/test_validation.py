@@ -46,7 +46,7 @@ LR_OWNERS = sorted(OPTIMIZERS)
 @pytest.mark.parametrize("name", LR_OWNERS)
 @pytest.mark.parametrize("lr", [-0.1, -1e-12, 1e3 * (1 + 1e-9), math.inf, math.nan])
 def test_lr_out_of_range(name, lr):
-    allowed = "(0, 1000]" if name == "lion" else "[0, 1000]"  # lion-pytorch asserts lr > 0
+    allowed = "(0, 1000]" if name in ("lion", "prodigy") else "[0, 1000]"  # lion-pytorch asserts, prodigyopt checks lr > 0
     with raises(name, "lr=", allowed=allowed):
         get_optimizer(name, lr=lr)
 
@@ -80,6 +80,14 @@ def test_adafactor_hyperparameters_follow_torch(kw, param, allowed):
     with raises("adafactor", param, allowed=allowed):
         get_optimizer("adafactor", **kw)
     get_optimizer("adafactor", beta2_decay=0.0, d=1.0, eps=(0.0, 0.0))
+
+
+@pytest.mark.parametrize("kw,param", [(dict(d0=0.0), "d0="), (dict(eps=0.0), "eps="), (dict(betas=(1.0, 0.9)), "betas[0]="),
+                                      (dict(betas=(0.9, 1.0)), "betas[1]="), (dict(d_coef=0.0), "d_coef=")])
+def test_prodigy_hyperparameters_follow_prodigyopt(kw, param):
+    """prodigyopt refuses d0 <= 0, lr <= 0, eps <= 0 and betas outside [0, 1); d_coef must be > 0 here."""
+    with raises("prodigy", param):
+        get_optimizer("prodigy", **kw)
 
 
 ADAM_FAMILY = ["adam", "adamw", "adamax", "nadam", "radam"]
