@@ -85,6 +85,8 @@ class OptimizerInfo:
     work entry by entry).
     curvature: the rule also takes the surface's Hessian, as rule(..., hess=(f_xx, f_xy, f_yy));
     only the 2-D runners' array code provides it (the compiled kernels do not trace it).
+    stepped: the recorded state that moves by -eff_lr ⊙ direction where the path does not (the
+    schedule-free rules: z takes the steps, the path y interpolates towards it).
     """
 
     name: str
@@ -108,6 +110,7 @@ class OptimizerInfo:
     check: Callable | None = None
     two_d_only: str | None = None
     curvature: bool = False
+    stepped: str | None = None
 
     def __post_init__(self):
         if (self.torch_class is None) == (self.torch_snippet is None):
@@ -115,6 +118,8 @@ class OptimizerInfo:
         unknown = sorted(set(self.first_moment + self.second_moment) - set(self.state_names))
         if unknown:
             raise ValueError(f"{self.name}: moments {unknown} are not among its state names {self.state_names}")
+        if self.stepped is not None and self.stepped not in self.state_names:
+            raise ValueError(f"{self.name}: stepped={self.stepped!r} is not among its state names {self.state_names}")
         if self.buffered_by is not None and self.buffered_by not in {s.name for s in self.specs}:
             raise ValueError(f"{self.name}: buffered_by={self.buffered_by!r} is not one of its hyperparameters")
 

@@ -69,6 +69,23 @@ def _check_rprop(hp):
         raise ValueError(f"rprop: step_sizes={hp['step_sizes']!r} must satisfy step_sizes[0] <= step_sizes[1]")
 
 
+# what the two schedule-free rules share: their averaging hyperparameters and the update of y, z, x
+_SCHEDULE_FREE = (
+    H("weight_decay", 0.0, low=0, high=10, ui_high=1.0, help="L2 penalty, added to u at y"),
+    H("warmup_steps", 0, low=0, high=100_000, kind="int", help="linear lr warm-up over this many steps"),
+    H("r", 0.0, low=0, high=10, ui_high=2.0, help="the average weighs step t by t^r"),
+    H("weight_lr_power", 2.0, low=0, high=10, ui_high=4.0, help="the average weighs step t by lr_max^power"),
+)
+_SF_LATEX = (r"\eta'_t = \eta_t \min(1, t / T_w),\quad c_t = \frac{{t^r \eta_{{max}}^p}}{{\sum_{{i \le t}} i^r"
+             r" \eta_{{max,i}}^p}},\quad u_t = {u}"
+             r"\\ y_t = (1 - c_t) y_{{t-1}} + c_t z_{{t-1}} + \eta'_t ({beta} (1 - c_t) - 1) u_t,\quad"
+             r" z_t = z_{{t-1}} - \eta'_t u_t"
+             r"\\ x_t = y_t + (1 - 1/{beta}) (z_t - y_t)\quad(\text{{the averaged point; the path is }} y)")
+_SF_TEXT = ("eta'_t = eta_t min(1, t / warmup_steps); c_t = t^r lr_max^p / sum_i i^r lr_max,i^p; u_t = {u}; "
+            "y_t = (1 - c_t) y + c_t z + eta'_t ({beta} (1 - c_t) - 1) u_t; z_t = z - eta'_t u_t; "
+            "x_t = y_t + (1 - 1/{beta}) (z_t - y_t) (x: the averaged point, the path is y)")
+
+
 # gnsgd in torch: plain SGD stepping the gradient rescaled in the training loop.
 _GNSGD_TORCH = TorchSnippet(
     setup=("# {title} has no torch.optim class: plain SGD on the gradient rescaled in train()",
@@ -114,6 +131,18 @@ _PRODIGY_TORCH = TorchSnippet(
            "                    safeguard_warmup={safeguard_warmup!r}, d0={d0!r}, d_coef={d_coef!r})"),
     loop=(),
 )
+
+# Schedule-free in torch: the package's optimizers, stepped in train mode (eval() moves params to x).
+def _schedule_free_torch(cls: str, args: str) -> TorchSnippet:
+    return TorchSnippet(
+        setup=(f"from schedulefree import {cls}  # pip install schedulefree==1.4.1",
+               "",
+               f"optimizer = {cls}([params], {args}, weight_decay={{weight_decay!r}},",
+               "    warmup_steps={warmup_steps!r}, r={r!r}, weight_lr_power={weight_lr_power!r})",
+               "optimizer.train()  # params hold y, where gradients are taken; optimizer.eval() sets them to x"),
+        loop=(),
+    )
+
 
 OPTIMIZERS: dict[str, OptimizerInfo] = {
     o.name: o
@@ -383,6 +412,37 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             direction=M_T,
             reference="Mishchenko & Defazio 2024 (Prodigy); reference: prodigyopt 1.1.2",
             torch_snippet=_PRODIGY_TORCH,
+        ),
+        OptimizerInfo(
+            name="sgd_schedule_free", title="Schedule-Free SGD", rule=rules.sgd_schedule_free,
+            init=rules.init_schedule_free,
+            specs=(_lr(1.0),
+                   H("momentum", 0.9, low=0, high=1, low_open=True, high_open=True,
+                     help="interpolation between the average x and the SGD sequence z (0 < momentum < 1)"),
+                   *_SCHEDULE_FREE),
+            state_names=("x", "z"), stepped="z",
+            latex=_SF_LATEX.format(u=r"g_t + \lambda y_{t-1}", beta=r"\beta"),
+            text=_SF_TEXT.format(u="g_t + weight_decay y_{t-1}", beta="momentum"),
+            eff_lr_latex=r"\eta'_t", eff_lr_text="eta'_t (the step of z)", direction=GRAD,
+            reference="Defazio et al. 2024 (The Road Less Scheduled); reference: schedulefree 1.4.1",
+            torch_snippet=_schedule_free_torch("SGDScheduleFree", "lr={lr!r}, momentum={momentum!r}"),
+        ),
+        OptimizerInfo(
+            name="adamw_schedule_free", title="Schedule-Free AdamW", rule=rules.adamw_schedule_free,
+            init=rules.init_schedule_free,
+            specs=(_lr(2.5e-3),
+                   H("betas", (0.9, 0.999), kind="pair", low=0, high=1, low_open=True, high_open=True,
+                     help="interpolation between x and z (beta1), decay rate of the second moment"),
+                   _eps(1e-8), *_SCHEDULE_FREE),
+            state_names=("x", "z", "exp_avg_sq"), second_moment=("exp_avg_sq",), stepped="z",
+            latex=r"v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad \hat v_t = v_t / (1 - \beta_2^t)\\ "
+                  + _SF_LATEX.format(u=r"\frac{g_t}{\sqrt{\hat v_t} + \epsilon} + \lambda y_{t-1}", beta=r"\beta_1"),
+            text="v_t = b2 v + (1-b2) g_t^2, v_hat = v_t/(1-b2^t); "
+                 + _SF_TEXT.format(u="g_t / (sqrt(v_hat) + eps) + weight_decay y_{t-1}", beta="b1"),
+            eff_lr_latex=r"\eta'_t / (\sqrt{\hat v_t} + \epsilon)",
+            eff_lr_text="eta'_t / (sqrt(v_hat) + eps) (the step of z)", direction=GRAD,
+            reference="Defazio et al. 2024 (The Road Less Scheduled); reference: schedulefree 1.4.1",
+            torch_snippet=_schedule_free_torch("AdamWScheduleFree", "lr={lr!r}, betas={betas!r}, eps={eps!r}"),
         ),
     ]
 }

@@ -446,6 +446,59 @@ def prodigy(p, g, state, t, lr, hp, xp):
     return xp.where(skip, p, q), new_state, xp.where(skip, 0 * d, dlr / denom)
 
 
+# --- Schedule-free --------------------------------------------------------------------------
+
+
+def init_schedule_free(p, hp, xp):
+    state = {"z": p * 1, "x": p * 1, "lr_max": _full(p, -1.0), "weight_sum": p * 0}
+    if "betas" in hp:
+        state["exp_avg_sq"] = p * 0
+    return state
+
+
+def _schedule_free(y, u, state, t, lr, beta, hp, xp):
+    """The schedule-free step shared by SGD and AdamW (schedulefree 1.4.1's foreach path) on u, the
+    gradient or Adam's normalised gradient: (y_new, the new state without exp_avg_sq, lr_s).
+
+    lr_s = lr_t min(1, t / warmup_steps); c_t = t^r lr_max^p / sum_{i<=t} i^r lr_max,i^p (0 while
+    that sum is 0), lr_max the largest lr_s so far; y <- lerp(y, z, c_t) + lr_s (beta (1 - c_t) - 1) u,
+    z <- z - lr_s u, and the averaged point x = lerp(y, z, 1 - 1/beta), as the package's eval() sets it.
+    """
+    warmup = hp["warmup_steps"]
+    lr = _select(t - 1 < warmup, lambda: lr * (t / warmup), lambda: lr, xp) if warmup else lr
+    lr_max = xp.maximum(lr + 0 * state["lr_max"], state["lr_max"])
+    weight = (t ** hp["r"]) * (lr_max ** hp["weight_lr_power"])
+    weight_sum = state["weight_sum"] + weight
+    ckp1 = xp.where(weight_sum == 0, 0 * weight, weight / weight_sum)
+    y = _lerp(y, state["z"], ckp1, xp) + (lr * (beta * (1 - ckp1) - 1)) * u
+    z = state["z"] - lr * u
+    x = _lerp(y, z, 1 - 1 / beta, xp)
+    return y, {"z": z, "x": x, "lr_max": lr_max, "weight_sum": weight_sum}, lr
+
+
+def sgd_schedule_free(p, g, state, t, lr, hp, xp):
+    """Schedule-free SGD (schedulefree.SGDScheduleFree, Defazio et al. 2024): gradients are taken
+    at y (the path), z takes plain SGD steps, x is the average the method returns (state).
+    L2 weight decay: u = g_t + weight_decay y. eff_lr = lr_s, the multiplier of u in z's step.
+    """
+    u = _l2(g, p, hp["weight_decay"])
+    y, new_state, lr_s = _schedule_free(p, u, state, t, lr, hp["momentum"], hp, xp)
+    return y, new_state, _full(p, lr_s)
+
+
+def adamw_schedule_free(p, g, state, t, lr, hp, xp):
+    """Schedule-free AdamW (schedulefree.AdamWScheduleFree): as sgd_schedule_free on Adam's
+    normalised gradient u = g_t / (sqrt(v_t / (1 - b2^t)) + eps) + weight_decay y, v_t = b2 v + (1 - b2) g^2,
+    and beta = b1. eff_lr = lr_s / (sqrt(v_t / (1 - b2^t)) + eps), the multiplier of g_t in z's step.
+    """
+    b1, b2 = hp["betas"]
+    v = state["exp_avg_sq"] * b2 + (1 - b2) * g * g
+    denom = xp.sqrt(v / (1 - b2**t)) + hp["eps"]
+    u = _l2(g / denom, p, hp["weight_decay"])
+    y, new_state, lr_s = _schedule_free(p, u, state, t, lr, b1, hp, xp)
+    return y, {**new_state, "exp_avg_sq": v}, lr_s / denom
+
+
 # --- Sign methods ---------------------------------------------------------------------------
 
 

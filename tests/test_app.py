@@ -260,12 +260,19 @@ ROUND_TRIP = state.make_config(
         get_optimizer("asgd", lr=0.02, lambd=1e-3, alpha=0.5, t0=30.0),
         get_optimizer("adafactor", lr=0.05, beta2_decay=-0.6, eps=(1e-12, 1e-2), d=2.0),
         get_optimizer("newton", lr=0.5, damping=3.0),
+    ),
+)
+# more optimizers than one link may name (MAX_PANELS): the rest in a second link
+ROUND_TRIP_MORE = state.make_config(
+    "rosenbrock", {}, steps=40, optimizers=(
         get_optimizer("prodigy", betas=(0.8, 0.99), use_bias_correction=True, d0=1e-5, d_coef=0.5),
+        get_optimizer("sgd_schedule_free", lr=0.01, momentum=0.8, warmup_steps=5),
+        get_optimizer("adamw_schedule_free", lr=0.02, betas=(0.85, 0.99), r=0.5, weight_lr_power=1.5),
     ),
 )
 
 
-@pytest.mark.parametrize("cfg", [ROUND_TRIP, *[p.config for p in PRESETS.values()],
+@pytest.mark.parametrize("cfg", [ROUND_TRIP, ROUND_TRIP_MORE, *[p.config for p in PRESETS.values()],
                                  state.make_config("regression", {"batch_size": 10, "noise": 1.5}, swarm=30,
                                                    swarm_seed=4)])
 def test_encode_decode_round_trip(cfg):
@@ -279,6 +286,12 @@ def test_a_link_to_a_sequence_falls_back_to_a_constant_lr():
     config = state.decode_optimizer("adam~lr:0.01~schedule:sequential~milestones:10", notes)
     assert config == get_optimizer("adam", lr=0.01)
     assert "unknown schedule 'sequential'" in notes[0]
+
+
+def test_the_second_link_round_trips_through_the_page():
+    at = ok(page(state.encode(ROUND_TRIP_MORE)))
+    assert not at.warning and config(at) == ROUND_TRIP_MORE
+    assert query(at) == as_lists(state.encode(ROUND_TRIP_MORE))
 
 
 def test_query_params_round_trip_through_the_page():

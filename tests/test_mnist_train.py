@@ -191,7 +191,19 @@ TORCH_CASES = {
     # trainer's flat vector are the package's sums over every tensor
     "prodigy": (get_optimizer("prodigy", weight_decay=0.01, use_bias_correction=True),
                 lambda ps: _prodigy(ps, weight_decay=0.01, use_bias_correction=True), {}),
+    # the schedule-free pair, per parameter: the trainer's parameters are y, where gradients are taken
+    "sgd_schedule_free": (get_optimizer("sgd_schedule_free", lr=0.1, weight_decay=1e-3, warmup_steps=20),
+                          lambda ps: _schedule_free("SGDScheduleFree", ps, lr=0.1, weight_decay=1e-3, warmup_steps=20),
+                          {}),
+    "adamw_schedule_free": (get_optimizer("adamw_schedule_free", lr=2e-3, r=0.5),
+                            lambda ps: _schedule_free("AdamWScheduleFree", ps, lr=2e-3, r=0.5), {}),
 }
+
+
+def _schedule_free(cls, params, **kw):
+    opt = getattr(pytest.importorskip("schedulefree"), cls)(params, **kw)
+    opt.train()
+    return opt
 
 
 def _prodigy(params, **kw):

@@ -200,7 +200,8 @@ def test_matches_torch_optim(reference, formulas, backends, name, index, problem
 
 
 def test_every_optimizer_is_covered():
-    assert set(CASES) | {"gnsgd", "lion", "adafactor", "newton", "prodigy"} == set(OPTIMIZERS)
+    assert set(CASES) | {"gnsgd", "lion", "adafactor", "newton", "prodigy", "sgd_schedule_free",
+                                 "adamw_schedule_free"} == set(OPTIMIZERS)
     for name, (torch_class, _) in CASES.items():
         assert OPTIMIZERS[name].torch_class == torch_class
 
@@ -535,3 +536,55 @@ def test_prodigy_takes_no_step_on_a_zero_gradient(float64, formulas, engines):
         np.testing.assert_array_equal(res.path[0, 0], path)
         np.testing.assert_array_equal(res.state["d"][0, 0], 1e-6)
         np.testing.assert_array_equal(res.eff_lr[0, 0], 0.0)
+
+
+# --- schedule-free SGD and AdamW: schedulefree 1.4.1 ---------------------------------------------------
+
+SCHEDULE_FREE = {
+    "sgd_schedule_free": ("SGDScheduleFree", [dict(lr=2e-4), dict(lr=1e-4, momentum=0.5, weight_decay=0.1),
+                                              dict(lr=2e-4, warmup_steps=20, r=1.0, weight_lr_power=1.0)]),
+    "adamw_schedule_free": ("AdamWScheduleFree", [dict(lr=0.01), dict(lr=0.02, betas=(0.8, 0.99), weight_decay=0.1),
+                                                  dict(lr=0.01, warmup_steps=30, r=0.5, weight_lr_power=3.0, eps=1e-6)]),
+}
+SF_CASES = [(name, i) for name, (_, kws) in SCHEDULE_FREE.items() for i in range(len(kws))]
+
+
+def _schedule_free_reference(cls, kw, loss, start, steps):
+    """The package's optimizer in train mode from start: y path [T+1, 2], and after each step z and
+    x (the point eval() sets) [T, 2]."""
+    schedulefree = pytest.importorskip("schedulefree")
+    p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    opt = getattr(schedulefree, cls)([p], **kw)
+    opt.train()
+    path, zs, xs = [p.detach().clone()], [], []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss(p).backward()
+        opt.step()
+        path.append(p.detach().clone())
+        zs.append(opt.state[p]["z"].clone())
+        opt.eval()
+        xs.append(p.detach().clone())
+        opt.train()  # back to y, as the package's train loop does (y = lerp(x, z, 1 - beta))
+        p.data.copy_(path[-1])  # ... which may differ from the y it left in the last bit; keep the y it stepped
+    return torch.stack(path).numpy(), torch.stack(zs).numpy(), torch.stack(xs).numpy()
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+@pytest.mark.parametrize("name,index", SF_CASES, ids=[f"{n}-{i}" for n, i in SF_CASES])
+def test_schedule_free_matches_schedulefree(float64, formulas, backends, name, index, problem):
+    """The path y (where gradients are taken), z and the averaged point x over 100 steps."""
+    cls, kws = SCHEDULE_FREE[name]
+    kw = kws[index]
+    params, starts = PROBLEMS[problem]
+    surface, loss = get_surface(problem, **params), torch_loss(formulas, problem)
+    refs = [_schedule_free_reference(cls, kw, loss, start, 100) for start in starts]
+    for engine in backends:
+        res = run(surface, get_optimizer(name, **kw), starts, 100, tol=0, **engine)
+        for n, (path, z, x) in enumerate(refs):
+            what = f"{name} {kw} {engine} start {n}"
+            assert res.diverged_at[0, n] == -1, what
+            assert_close(res.path[0, n], path, what=what + " y")
+            assert_close(res.state["z"][0, n], z, what=what + " z")
+            assert_close(res.state["x"][0, n], x, what=what + " x")
+    assert np.abs(res.state["x"][0, 0, -1] - res.path[0, 0, -1]).max() > 1e-4  # the lesson: x is not y

@@ -107,12 +107,15 @@ DIRECT = [("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.8, "ne
           ("adadelta", {}), ("adam", {"amsgrad": True}), ("adamw", {"weight_decay": 0.0}), ("adamax", {}),
           ("nadam", {}), ("radam", {}), ("lion", {}), ("rprop", {}),
           ("asgd", {"lambd": 0.0}), ("adafactor", {}), ("newton", {"damping": 5.0}),
-          ("prodigy", {})]
+          ("prodigy", {}), ("sgd_schedule_free", {}), ("adamw_schedule_free", {})]
 
 
 def _realised_direction(res, k):
-    """-(theta_{s+1} - theta_s) / eff_lr_s for s < STEPS: [STEPS, 2]."""
-    return -(res.path[k, 0, 1:] - res.path[k, 0, :-1]) / res.eff_lr[k, 0]
+    """-(theta_{s+1} - theta_s) / eff_lr_s for s < STEPS: [STEPS, 2]; of the state that takes the
+    steps instead where the registry names one (schedule-free: z, which starts at theta_0)."""
+    stepped = res.configs[k].info.stepped
+    moved = res.path[k, 0] if stepped is None else np.concatenate([res.path[k, 0, :1], res.state[stepped][k, 0]])
+    return -(moved[1:] - moved[:-1]) / res.eff_lr[k, 0]
 
 
 def test_direction_is_what_eff_lr_multiplies():

@@ -16,7 +16,8 @@ STEPS = 150
 # the chaos its update clipping reaches at lr=1e-2 after about 50 steps, see test_optimizers_torch).
 LR = {"sgd": 1e-3, "gnsgd": 1e-3, "adagrad": 0.1, "rmsprop": 1e-2, "adadelta": 1.0, "adam": 1e-2,
       "adamw": 1e-2, "adamax": 1e-2, "nadam": 1e-2, "radam": 1e-2, "lion": 1e-3, "rprop": 1e-3,
-      "asgd": 1e-3, "adafactor": 3e-3, "prodigy": 1.0}
+      "asgd": 1e-3, "adafactor": 3e-3, "prodigy": 1.0,
+      "sgd_schedule_free": 1e-3, "adamw_schedule_free": 1e-2}
 VARIANTS = [
     ("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
     ("sgd", {"momentum": 0.5, "dampening": 0.3}), ("gnsgd", {"alpha": 0.5, "weight_decay": 0.1}),
@@ -27,6 +28,8 @@ VARIANTS = [
     ("rprop", {}), ("rprop", {"etas": (0.3, 1.5), "step_sizes": (1e-4, 0.5)}),
     ("asgd", {}), ("asgd", {"lambd": 0.5, "alpha": 0.5, "t0": 20.0, "weight_decay": 0.01}),
     ("adafactor", {}), ("adafactor", {"beta2_decay": -0.5, "eps": (1e-10, 1e-2), "d": 2.0, "weight_decay": 0.1}),
+    ("sgd_schedule_free", {}), ("sgd_schedule_free", {"momentum": 0.5, "warmup_steps": 10, "r": 1.0, "weight_decay": 0.01}),
+    ("adamw_schedule_free", {}), ("adamw_schedule_free", {"betas": (0.8, 0.99), "warmup_steps": 15, "weight_lr_power": 1.0}),
     ("prodigy", {}), ("prodigy", {"betas": (0.0, 0.99), "weight_decay": 0.1, "decouple": False, "use_bias_correction": True,
                                   "d_coef": 0.5}),
 ]

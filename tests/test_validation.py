@@ -90,6 +90,16 @@ def test_prodigy_hyperparameters_follow_prodigyopt(kw, param):
         get_optimizer("prodigy", **kw)
 
 
+@pytest.mark.parametrize("name,kw,param", [("sgd_schedule_free", dict(momentum=0.0), "momentum="),
+                                           ("sgd_schedule_free", dict(momentum=1.0), "momentum="),
+                                           ("adamw_schedule_free", dict(betas=(0.0, 0.999)), "betas[0]="),
+                                           ("sgd_schedule_free", dict(warmup_steps=-1), "warmup_steps=")])
+def test_schedule_free_hyperparameters(name, kw, param):
+    """schedulefree refuses momentum outside (0, 1); x = lerp(y, z, 1 - 1/beta) needs beta1 > 0 too."""
+    with raises(name, param):
+        get_optimizer(name, **kw)
+
+
 ADAM_FAMILY = ["adam", "adamw", "adamax", "nadam", "radam"]
 
 
