@@ -39,12 +39,12 @@ SETTINGS = [
     ("adafactor", {"lr": 1e-2}),
     ("adafactor", {"lr": 0.05, "beta2_decay": -0.5, "eps": (1e-8, 1e-2), "d": 2.0, "weight_decay": 0.1}),
     ("prodigy", {}),
+    ("prodigy", {"lr": 0.5, "betas": (0.0, 0.99), "weight_decay": 0.1, "decouple": False, "use_bias_correction": True,
+                 "safeguard_warmup": True, "d0": 1e-4}),
     ("sgd_schedule_free", {"lr": 1e-3}),
     ("sgd_schedule_free", {"lr": 1e-3, "momentum": 0.5, "weight_decay": 0.1, "warmup_steps": 20, "r": 0.5,
                            "weight_lr_power": 1.0}),  # lr_max^p: powers 1 and 2 are exact in NumPy and libm alike
     ("adamw_schedule_free", {"lr": 1e-2, "betas": (0.8, 0.99), "weight_decay": 0.1, "warmup_steps": 10, "r": 1.0}),
-    ("prodigy", {"lr": 0.5, "betas": (0.0, 0.99), "weight_decay": 0.1, "decouple": False, "use_bias_correction": True,
-                 "safeguard_warmup": True, "d0": 1e-4}),
     ("sgd", {"lr": 0.5}),  # diverges on rosenbrock: exercises the freezing bookkeeping
 ]
 FIELDS = ("path", "loss", "grad", "grad_norm", "eff_lr", "lr", "diverged_at", "converged_at",
