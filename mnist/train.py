@@ -87,6 +87,8 @@ class TrainConfig:
         for c in self.optimizers:
             if not isinstance(c, OptimizerConfig):
                 raise ValueError(f"Invalid optimizer {c!r}: build one with optimizers.get_optimizer(...)")
+            if c.info.two_d_only:
+                raise ValueError(f"Invalid optimizer {c.name!r}: it runs on the 2-D surfaces only ({c.info.two_d_only})")
         Layout(self.hidden)
         _check_int("batch_size", self.batch_size, 1, MAX_BATCH)
         _check_int("steps", self.steps, 1, MAX_STEPS)

@@ -41,6 +41,7 @@ def run_online(problem, optimizers: Sequence[OptimizerConfig] | OptimizerConfig,
     if not 1 <= len(configs) <= MAX_CONFIGS or not all(isinstance(c, OptimizerConfig) for c in configs):
         raise ValueError(f"run_online: optimizers must be 1 to {MAX_CONFIGS} OptimizerConfig from "
                          f"get_optimizer(...), got {len(configs)} item(s)")
+    st.check_curvature(configs, None, "run_online")  # a linear loss: no curvature to invert
     checked = validate("run_online", SPECS, {"steps": steps, "start": start})
     steps, start = checked["steps"], checked["start"]
     be = get_backend(backend, device)

@@ -93,6 +93,7 @@ def run_final(
     """
     _check_surface(surface)
     configs = _check_configs(optimizers)
+    st.check_curvature(configs, surface, "run_final")
     if compiled is not None and not isinstance(compiled, (bool, np.bool_)):
         raise ValueError(f"compiled={compiled!r} must be None (automatic), True or False")
     compiled = None if compiled is None else bool(compiled)
@@ -227,7 +228,8 @@ def _array_chunk(surface, groups, starts, lr, table, chain, bounds, tol) -> dict
         p_next = np.empty_like(p)
         for i, grp in enumerate(groups):
             a, b = grp.start, grp.stop
-            p_next[a:b], states[i], eff = st.step(grp, p[a:b], u[a:b], states[i], ti + 1, lr_groups[i][ti], xp)
+            p_next[a:b], states[i], eff = st.step(grp, p[a:b], u[a:b], states[i], ti + 1, lr_groups[i][ti], xp,
+                                                  surface.hess)
             good = _all_last(np.isfinite(eff))
             for name, value in states[i].items():
                 if name in recorded[i] and not isinstance(value, float):

@@ -23,8 +23,9 @@ class Direction:
     (OptimizerInfo.buffered_by) adds a term outside that product.
 
     key: "grad" (g_t), "d" (SGD's d_t), "m_hat" (m_t / (1 - b1^t)), "nesterov" (NAdam's
-    bracketed Nesterov direction), "sign" (Lion's sign(c_t)) or "sign_grad" (Rprop's sign(g~_t),
-    the gradient zeroed where its sign flipped).
+    bracketed Nesterov direction), "sign" (Lion's sign(c_t)), "sign_grad" (Rprop's sign(g~_t),
+    the gradient zeroed where its sign flipped), "newton" (the damped Newton direction) or "m"
+    (Prodigy's m_t, the average of d-weighted gradients).
     latex: the phrase the app writes after the eff_lr formula, e.g. r"\\text{ on } \\hat m_t".
     text: its name in the README's plain-text table.
     """
@@ -40,13 +41,17 @@ M_HAT = Direction("m_hat", r"\text{ on } \hat m_t", "m_hat = m_t/(1-b1^t)")
 NESTEROV = Direction("nesterov", r"\text{ on the Nesterov direction}", "the bracket")
 SIGN = Direction("sign", r"\text{ on } \operatorname{sign}(c_t)", "sign(c_t)")
 SIGN_GRAD = Direction("sign_grad", r"\text{ on } \operatorname{sign}(\tilde g_t)", "sign(g~_t)")
+M_T = Direction("m", r"\text{ on } m_t", "m_t")
+NEWTON = Direction("newton", r"\text{ on } d_t = (H_t + \lambda I)^{-1} g_t", "d_t = (H_t + damping I)^-1 g_t")
 
 
 @dataclass(frozen=True)
 class TorchSnippet:
-    """PyTorch source of a rule torch.optim lacks: torch.optim.SGD on a gradient rewritten in the loop.
+    """PyTorch source of a rule torch.optim lacks: its package's optimizer class, or torch.optim.SGD
+    on a gradient rewritten in the loop.
 
-    setup: lines after `params = ...` that define `optimizer` and whatever the loop reads.
+    setup: lines after `params = ...` that define `optimizer` (importing its package) and whatever
+    the loop reads.
     loop: lines of train() between `backward()` and `optimizer.step()`, indented relative to
     the loop body.
     Both are str.format templates of `title` and the hyperparameters, e.g. "lr={lr!r}".
@@ -75,6 +80,13 @@ class OptimizerInfo:
     buffer), so the step is no longer eff_lr ⊙ direction.
     reference: the paper(s).
     torch_class: the torch.optim class, or None with torch_snippet the source written instead.
+    two_d_only: why the rule runs on the 2-D surfaces only (None: it also trains the MNIST MLP,
+    whose parameters the trainer holds as one flat vector per model, so a rule there may only
+    work entry by entry).
+    curvature: the rule also takes the surface's Hessian, as rule(..., hess=(f_xx, f_xy, f_yy));
+    only the 2-D runners' array code provides it (the compiled kernels do not trace it).
+    stepped: the recorded state that moves by -eff_lr ⊙ direction where the path does not (the
+    schedule-free rules: z takes the steps, the path y interpolates towards it).
     """
 
     name: str
@@ -96,6 +108,9 @@ class OptimizerInfo:
     buffered_by: str | None = None
     fixed: dict = field(default_factory=dict)
     check: Callable | None = None
+    two_d_only: str | None = None
+    curvature: bool = False
+    stepped: str | None = None
 
     def __post_init__(self):
         if (self.torch_class is None) == (self.torch_snippet is None):
@@ -103,6 +118,8 @@ class OptimizerInfo:
         unknown = sorted(set(self.first_moment + self.second_moment) - set(self.state_names))
         if unknown:
             raise ValueError(f"{self.name}: moments {unknown} are not among its state names {self.state_names}")
+        if self.stepped is not None and self.stepped not in self.state_names:
+            raise ValueError(f"{self.name}: stepped={self.stepped!r} is not among its state names {self.state_names}")
         if self.buffered_by is not None and self.buffered_by not in {s.name for s in self.specs}:
             raise ValueError(f"{self.name}: buffered_by={self.buffered_by!r} is not one of its hyperparameters")
 

@@ -13,10 +13,11 @@ from hyperparams import Hyperparameter as H
 from hyperparams import validate
 
 from . import rules
-from .info import GRAD, M_HAT, NESTEROV, SGD_DIRECTION, SIGN, SIGN_GRAD, OptimizerInfo, TorchSnippet
+from .info import GRAD, M_HAT, M_T, NESTEROV, NEWTON, SGD_DIRECTION, SIGN, SIGN_GRAD, OptimizerInfo, TorchSnippet
 from .schedules import ScheduleConfig, as_schedule
 
 MAX_LR = 1e3
+FLOAT64_EPS = 2.220446049250313e-16  # torch.finfo(torch.float64).eps, Adafactor's eps1 when None
 
 
 def _lr(default):
@@ -68,6 +69,23 @@ def _check_rprop(hp):
         raise ValueError(f"rprop: step_sizes={hp['step_sizes']!r} must satisfy step_sizes[0] <= step_sizes[1]")
 
 
+# what the two schedule-free rules share: their averaging hyperparameters and the update of y, z, x
+_SCHEDULE_FREE = (
+    H("weight_decay", 0.0, low=0, high=10, ui_high=1.0, help="L2 penalty, added to u at y"),
+    H("warmup_steps", 0, low=0, high=100_000, kind="int", help="linear lr warm-up over this many steps"),
+    H("r", 0.0, low=0, high=10, ui_high=2.0, help="the average weighs step t by t^r"),
+    H("weight_lr_power", 2.0, low=0, high=10, ui_high=4.0, help="the average weighs step t by lr_max^power"),
+)
+_SF_LATEX = (r"\eta'_t = \eta_t \min(1, t / T_w),\quad c_t = \frac{{t^r \eta_{{max}}^p}}{{\sum_{{i \le t}} i^r"
+             r" \eta_{{max,i}}^p}},\quad u_t = {u}"
+             r"\\ y_t = (1 - c_t) y_{{t-1}} + c_t z_{{t-1}} + \eta'_t ({beta} (1 - c_t) - 1) u_t,\quad"
+             r" z_t = z_{{t-1}} - \eta'_t u_t"
+             r"\\ x_t = y_t + (1 - 1/{beta}) (z_t - y_t)\quad(\text{{the averaged point; the path is }} y)")
+_SF_TEXT = ("eta'_t = eta_t min(1, t / warmup_steps); c_t = t^r lr_max^p / sum_i i^r lr_max,i^p; u_t = {u}; "
+            "y_t = (1 - c_t) y + c_t z + eta'_t ({beta} (1 - c_t) - 1) u_t; z_t = z - eta'_t u_t; "
+            "x_t = y_t + (1 - 1/{beta}) (z_t - y_t) (x: the averaged point, the path is y)")
+
+
 # gnsgd in torch: plain SGD stepping the gradient rescaled in the training loop.
 _GNSGD_TORCH = TorchSnippet(
     setup=("# {title} has no torch.optim class: plain SGD on the gradient rescaled in train()",
@@ -92,6 +110,39 @@ _LION_TORCH = TorchSnippet(
           "    params.grad = torch.sign(exp_avg * beta1 + (1 - beta1) * g)",
           "    exp_avg.mul_(beta2).add_(g, alpha=1 - beta2)"),
 )
+
+# Newton in torch: plain SGD stepping the Newton direction, solved from autograd's Hessian in the loop.
+_NEWTON_TORCH = TorchSnippet(
+    setup=("# {title} has no torch.optim class: plain SGD on d_t = (H + damping I)^-1 g_t, written into",
+           "# the gradient in train(); H is autograd's Hessian of loss_fn at params.",
+           "damping = {damping!r}",
+           "optimizer = torch.optim.SGD([params], lr={lr!r})"),
+    loop=("with torch.no_grad():",
+          "    hessian = torch.autograd.functional.hessian(loss_fn, params.detach())",
+          "    params.grad = torch.linalg.solve(hessian + damping * torch.eye(2), params.grad)"),
+)
+
+# Prodigy in torch: the package's own optimizer (beta3=None: sqrt(betas[1]); growth_rate: inf).
+_PRODIGY_TORCH = TorchSnippet(
+    setup=("from prodigyopt import Prodigy  # pip install prodigyopt==1.1.2",
+           "",
+           "optimizer = Prodigy([params], lr={lr!r}, betas={betas!r}, eps={eps!r}, weight_decay={weight_decay!r},",
+           "                    decouple={decouple!r}, use_bias_correction={use_bias_correction!r},",
+           "                    safeguard_warmup={safeguard_warmup!r}, d0={d0!r}, d_coef={d_coef!r})"),
+    loop=(),
+)
+
+# Schedule-free in torch: the package's optimizers, stepped in train mode (eval() moves params to x).
+def _schedule_free_torch(cls: str, args: str) -> TorchSnippet:
+    return TorchSnippet(
+        setup=(f"from schedulefree import {cls}  # pip install schedulefree==1.4.1",
+               "",
+               f"optimizer = {cls}([params], {args}, weight_decay={{weight_decay!r}},",
+               "    warmup_steps={warmup_steps!r}, r={r!r}, weight_lr_power={weight_lr_power!r})",
+               "optimizer.train()  # params hold y, where gradients are taken; optimizer.eval() sets them to x"),
+        loop=(),
+    )
+
 
 OPTIMIZERS: dict[str, OptimizerInfo] = {
     o.name: o
@@ -259,6 +310,139 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             eff_lr_latex=r"\eta_t", eff_lr_text="eta_t", direction=SIGN,
             reference="Chen et al. 2023 (Symbolic Discovery of Optimization Algorithms); reference: lion-pytorch",
             torch_snippet=_LION_TORCH,
+        ),
+        OptimizerInfo(
+            name="asgd", title="ASGD", rule=rules.asgd, init=rules.init_asgd,
+            specs=(_lr(1e-2),
+                   H("lambd", 1e-4, low=0, high=10, log=True, ui_low=1e-6, ui_high=1.0,
+                     help="decay term: shrinks the step size over time and the weights by 1 - lambd * eta_t"),
+                   H("alpha", 0.75, low=0, high=10, ui_high=2.0, help="power of the step-size decay"),
+                   H("t0", 1e6, low=0, high=1e12, log=True, ui_low=1.0, ui_high=1e6,
+                     help="step after which the iterates are averaged (ax is the point itself until then)"),
+                   WEIGHT_DECAY),
+            state_names=("ax",),
+            latex=r"\tilde\eta_t = \frac{\eta_{t-1}}{(1 + \lambda \eta_{t-1} (t-1))^\alpha}\ (\tilde\eta_1 = \eta_1),"
+                  r"\quad \theta_t = \theta_{t-1}(1 - \lambda \tilde\eta_t) - \tilde\eta_t g_t"
+                  r"\\ \mu_t = \frac{1}{\max(1,\, t - 1 - t_0)},\quad \bar\theta_t = \bar\theta_{t-1}"
+                  r" + \mu_t (\theta_t - \bar\theta_{t-1})\quad(\bar\theta\text{: the averaged point ax})",
+            text="eta~_t = eta_{t-1} / (1 + lambd eta_{t-1} (t-1))^alpha (eta~_1 = eta_1); "
+                 "theta = theta (1 - lambd eta~_t) - eta~_t g_t; mu_t = 1 / max(1, t - 1 - t0); "
+                 "ax_t = ax_{t-1} + mu_t (theta_t - ax_{t-1}) (ax: the averaged point)",
+            eff_lr_latex=r"\tilde\eta_t", eff_lr_text="eta~_t", direction=GRAD,
+            reference="Polyak & Juditsky 1992 (averaging); step sizes as torch.optim.ASGD (Bottou 2010)",
+            torch_class="ASGD",
+        ),
+        OptimizerInfo(
+            name="adafactor", title="Adafactor", rule=rules.adafactor, init=rules.init_adafactor,
+            specs=(H("lr", 1e-2, low=0, high=MAX_LR, log=True, ui_low=1e-5, ui_high=10.0,
+                     help="cap of the relative step size rho_t = min(lr, 1/sqrt(t)) (scheduled base value)"),
+                   H("beta2_decay", -0.8, low=-10, high=0, ui_low=-2.0,
+                     help="the second-moment average takes weight t^beta2_decay of the new g^2"),
+                   H("eps", (FLOAT64_EPS, 1e-3), kind="pair", low=0, high=1, log=True,
+                     help="eps1: floor of the second moment's sqrt (torch's None: the dtype's eps, here "
+                          "float64's); eps2: floor of the parameters' RMS in the step size"),
+                   H("d", 1.0, low=1, high=1e6, log=True, ui_low=1.0, ui_high=100.0,
+                     help="clipping threshold: the update's RMS is scaled down to at most d"),
+                   H("weight_decay", 0.0, low=0, high=10, ui_high=1.0,
+                     help="decoupled weight decay: the weights shrink by lr * weight_decay")),
+            state_names=("variance",), second_moment=("variance",),
+            latex=r"\rho_t = \min(\eta_t, 1/\sqrt t),\quad a_t = \max(\epsilon_2, \operatorname{RMS}(\theta_{t-1}))"
+                  r" \rho_t,\quad \theta \leftarrow \theta (1 - \eta_t \lambda)"
+                  r"\\ v_t = v_{t-1} + t^{c} (g_t^2 - v_{t-1}),\quad u_t = \frac{g_t}{\sqrt{\max(v_t, \epsilon_1^2)}}"
+                  r"\\ \theta_t = \theta - \frac{a_t}{\max(1, \operatorname{RMS}(u_t)/d)} u_t"
+                  r"\quad(c = \text{beta2\_decay}; \text{RMS over the point's 2 coordinates, one vector})",
+            text="rho_t = min(eta_t, 1/sqrt(t)); a_t = max(eps2, RMS(theta_{t-1})) rho_t; "
+                 "theta *= 1 - eta_t weight_decay; v_t = v_{t-1} + t^beta2_decay (g_t^2 - v_{t-1}); "
+                 "u_t = g_t / sqrt(max(v_t, eps1^2)); theta -= a_t / max(1, RMS(u_t)/d) u_t "
+                 "(the point is one vector: v is not factored)",
+            eff_lr_latex=r"\frac{a_t}{\max(1, \operatorname{RMS}(u_t)/d) \sqrt{\max(v_t, \epsilon_1^2)}}",
+            eff_lr_text="a_t / (max(1, RMS(u_t)/d) sqrt(max(v_t, eps1^2)))", direction=GRAD,
+            reference="Shazeer & Stern 2018; as torch.optim.Adafactor (unfactored: vectors)",
+            torch_class="Adafactor",
+            two_d_only="torch factors the second moment of each weight matrix, and the MLP's parameters "
+                       "here are one flat vector per model",
+        ),
+        OptimizerInfo(
+            name="newton", title="Newton (damped)", rule=rules.newton, init=rules.init_stateless,
+            specs=(H("lr", 1.0, low=0, high=MAX_LR, log=True, ui_low=1e-3, ui_high=10.0,
+                     help="step length along the Newton direction (1: the minimum of the local quadratic model)"),
+                   H("damping", 0.0, low=0, high=1e6, log=True, ui_low=1e-4, ui_high=1e3,
+                     help="lambda added to the Hessian's diagonal: large values turn the step into "
+                          "gradient descent with lr / lambda")),
+            state_names=(),
+            latex=r"d_t = (H_t + \lambda I)^{-1} g_t,\quad H_t = \nabla^2 f(\theta_{t-1})"
+                  r"\\ \theta_t = \theta_{t-1} - \eta_t d_t",
+            text="d_t = (H_t + damping I)^-1 g_t with H_t the surface's Hessian at theta_{t-1} (closed form); "
+                 "theta -= eta_t d_t",
+            eff_lr_latex=r"\eta_t", eff_lr_text="eta_t", direction=NEWTON,
+            reference="Newton's method; damping: Levenberg 1944, Marquardt 1963 (fixed lambda here)",
+            torch_snippet=_NEWTON_TORCH,
+            two_d_only="it solves with the Hessian of the surface in closed form",
+            curvature=True,
+        ),
+        OptimizerInfo(
+            name="prodigy", title="Prodigy", rule=rules.prodigy, init=rules.init_prodigy,
+            specs=(H("lr", 1.0, low=0, high=MAX_LR, low_open=True, log=True, ui_low=1e-3, ui_high=10.0,
+                     help="multiplier of the estimated step size d (scheduled base value; leave at 1)"),
+                   H("betas", (0.9, 0.999), kind="pair", low=0, high=1, high_open=True,
+                     help="decay rates of the first and second moment averages"),
+                   _eps(1e-8),
+                   H("weight_decay", 0.0, low=0, high=10, ui_high=1.0, help="weight decay (decoupled by default)"),
+                   H("decouple", True, kind="bool", help="decoupled weight decay (AdamW style), else an L2 gradient"),
+                   H("use_bias_correction", False, kind="bool", help="Adam's bias correction in the step size"),
+                   H("safeguard_warmup", False, kind="bool",
+                     help="leave lr out of the d estimate's denominator (for warm-up schedules)"),
+                   H("d0", 1e-6, low=0, high=1, low_open=True, log=True, ui_low=1e-10, ui_high=1e-2,
+                     help="initial estimate of d"),
+                   H("d_coef", 1.0, low=0, high=100, low_open=True, log=True, ui_low=0.1, ui_high=10.0,
+                     help="coefficient of the d estimate (the preferred knob)")),
+            state_names=("d", "exp_avg", "exp_avg_sq"), first_moment=("exp_avg",), second_moment=("exp_avg_sq",),
+            fixed={"growth_rate": math.inf},
+            latex=r"\beta_3 = \sqrt{\beta_2},\ \ \delta_t = d_{t-1} \eta_t,\quad r_t = \beta_3 r_{t-1} + \tfrac{d_{t-1}}{d_0}"
+                  r" \delta_t \langle g_t, \theta_0 - \theta_{t-1} \rangle,\quad s_t = \beta_3 s_{t-1}"
+                  r" + \tfrac{d_{t-1}}{d_0} \delta_t g_t"
+                  r"\\ d_t = \max\!\big(d_{t-1}, \tfrac{r_t}{\lVert s_t \rVert_1}\big),\quad"
+                  r" m_t = \beta_1 m_{t-1} + d_{t-1} (1-\beta_1) g_t,\quad v_t = \beta_2 v_{t-1} + d_{t-1}^2 (1-\beta_2) g_t^2"
+                  r"\\ \theta_t = \theta_{t-1} - \delta_t \frac{m_t}{\sqrt{v_t} + d_t \epsilon}",
+            text="beta3 = sqrt(b2); delta_t = d_{t-1} eta_t; r_t = beta3 r + (d_{t-1}/d0) delta_t <g_t, theta_0 - theta>; "
+                 "s_t = beta3 s + (d_{t-1}/d0) delta_t g_t; d_t = max(d_{t-1}, d_coef r_t / ||s_t||_1); "
+                 "m_t = b1 m + d_{t-1} (1-b1) g_t, v_t = b2 v + d_{t-1}^2 (1-b2) g_t^2; "
+                 "theta -= delta_t m_t / (sqrt(v_t) + d_t eps) (the package's details: rules.prodigy)",
+            eff_lr_latex=r"\delta_t / (\sqrt{v_t} + d_t \epsilon)", eff_lr_text="delta_t / (sqrt(v_t) + d_t eps)",
+            direction=M_T,
+            reference="Mishchenko & Defazio 2024 (Prodigy); reference: prodigyopt 1.1.2",
+            torch_snippet=_PRODIGY_TORCH,
+        ),
+        OptimizerInfo(
+            name="sgd_schedule_free", title="Schedule-Free SGD", rule=rules.sgd_schedule_free,
+            init=rules.init_schedule_free,
+            specs=(_lr(1.0),
+                   H("momentum", 0.9, low=0, high=1, low_open=True, high_open=True,
+                     help="interpolation between the average x and the SGD sequence z (0 < momentum < 1)"),
+                   *_SCHEDULE_FREE),
+            state_names=("x", "z"), stepped="z",
+            latex=_SF_LATEX.format(u=r"g_t + \lambda y_{t-1}", beta=r"\beta"),
+            text=_SF_TEXT.format(u="g_t + weight_decay y_{t-1}", beta="momentum"),
+            eff_lr_latex=r"\eta'_t", eff_lr_text="eta'_t (the step of z)", direction=GRAD,
+            reference="Defazio et al. 2024 (The Road Less Scheduled); reference: schedulefree 1.4.1",
+            torch_snippet=_schedule_free_torch("SGDScheduleFree", "lr={lr!r}, momentum={momentum!r}"),
+        ),
+        OptimizerInfo(
+            name="adamw_schedule_free", title="Schedule-Free AdamW", rule=rules.adamw_schedule_free,
+            init=rules.init_schedule_free,
+            specs=(_lr(2.5e-3),
+                   H("betas", (0.9, 0.999), kind="pair", low=0, high=1, low_open=True, high_open=True,
+                     help="interpolation between x and z (beta1), decay rate of the second moment"),
+                   _eps(1e-8), *_SCHEDULE_FREE),
+            state_names=("x", "z", "exp_avg_sq"), second_moment=("exp_avg_sq",), stepped="z",
+            latex=r"v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad \hat v_t = v_t / (1 - \beta_2^t)\\ "
+                  + _SF_LATEX.format(u=r"\frac{g_t}{\sqrt{\hat v_t} + \epsilon} + \lambda y_{t-1}", beta=r"\beta_1"),
+            text="v_t = b2 v + (1-b2) g_t^2, v_hat = v_t/(1-b2^t); "
+                 + _SF_TEXT.format(u="g_t / (sqrt(v_hat) + eps) + weight_decay y_{t-1}", beta="b1"),
+            eff_lr_latex=r"\eta'_t / (\sqrt{\hat v_t} + \epsilon)",
+            eff_lr_text="eta'_t / (sqrt(v_hat) + eps) (the step of z)", direction=GRAD,
+            reference="Defazio et al. 2024 (The Road Less Scheduled); reference: schedulefree 1.4.1",
+            torch_snippet=_schedule_free_torch("AdamWScheduleFree", "lr={lr!r}, betas={betas!r}, eps={eps!r}"),
         ),
     ]
 }

@@ -22,15 +22,18 @@ torch.optim to the last bits wherever the arithmetic allows. No rule mutates its
 
 from __future__ import annotations
 
+import math
 
-def _lerp(start, end, weight: float):
+
+def _lerp(start, end, weight, xp=None):
     """torch.lerp with a scalar weight, in the form ATen's CPU kernel uses.
 
-    Where torch's build fuses the multiply-add, its result can differ in the last bit.
+    Where torch's build fuses the multiply-add, its result can differ in the last bit. A weight
+    that changes with the step (Adafactor's t^beta2_decay) is a traced value in the compiled
+    path, so the kernel's branch goes through _select and needs xp.
     """
-    if weight < 0.5:
-        return start + weight * (end - start)
-    return end - (end - start) * (1 - weight)
+    return _select(weight < 0.5, lambda: start + weight * (end - start), lambda: end - (end - start) * (1 - weight),
+                   xp)
 
 
 def _l2(g, p, weight_decay: float):
@@ -111,6 +114,28 @@ def gnsgd(p, g, state, t, lr, hp, xp):
     sq_norm = xp.sum(g * g, axis=-1, keepdims=True)
     eff = lr / xp.sqrt(1 + hp["alpha"] * sq_norm)
     return p - eff * g, {}, _full(p, eff)
+
+
+def asgd(p, g, state, t, lr, hp, xp):
+    """ASGD (torch.optim.ASGD, Polyak & Juditsky 1992): SGD with a decaying step size and a
+    running average ax of the iterates, which is what the method returns.
+
+    The step size eta~_t is computed after the previous step from that step's lr (step 1: the lr):
+    eta~_t = lr_{t-1} / (1 + lambd lr_{t-1} (t - 1))^alpha. The weights shrink by 1 - lambd eta~_t,
+    then p <- p - eta~_t g_t. The average starts once t - 1 > t0 + 1: mu_t = 1 / max(1, t - 1 - t0),
+    ax_t = ax_{t-1} + mu_t (p_t - ax_{t-1}) (ax_t = p_t while mu_t = 1, as torch copies it).
+    eff_lr = eta~_t, the multiplier of g_t.
+    """
+    lambd = hp["lambd"]
+    g = _l2(g, p, hp["weight_decay"])
+    eta = _select(t == 1, lambda: _full(p, lr), lambda: state["eta"], xp)
+    p = p * (1 - lambd * eta)
+    p = p + (-eta) * g
+    since = t - 1 - hp["t0"]  # torch's step count before this step, less t0
+    mu = _select(since > 1, lambda: 1 / since, lambda: 1.0, xp)
+    ax = _select(mu == 1, lambda: p, lambda: state["ax"] + (p - state["ax"]) * mu, xp)
+    next_eta = lr / ((1 + lambd * lr * t) ** hp["alpha"])
+    return p, {"ax": ax, "eta": _full(p, next_eta)}, eta
 
 
 # --- Adaptive per-parameter rules -------------------------------------------------------------
@@ -288,6 +313,192 @@ def radam(p, g, state, t, lr, hp, xp):
     return p + -1.0 * update, {"exp_avg": m, "exp_avg_sq": v}, eff
 
 
+# --- Relative step sizes --------------------------------------------------------------------
+
+
+def _norm(x, xp):
+    """Euclidean norm over each trajectory's parameter vector (last axis), keepdims."""
+    return xp.sqrt(xp.sum(x * x, axis=-1, keepdims=True))
+
+
+def _sqrt_size(x, xp):
+    """sqrt of the vector's length, as torch's x.numel() ** 0.5 (a traced vector has no shape)."""
+    return xp.sqrt(xp.sum(_full(x, 1.0), axis=-1, keepdims=True))
+
+
+def adafactor(p, g, state, t, lr, hp, xp):
+    """Adafactor (torch.optim.Adafactor, Shazeer & Stern 2018) for one vector parameter: the 2-D
+    point is one vector, so its second moment is not factored (torch factors matrices only).
+
+    rho_t = min(lr_t, 1 / sqrt(t)), a_t = max(eps2, RMS(p_{t-1})) rho_t (relative step size);
+    decoupled weight decay p <- p (1 - lr_t weight_decay);
+    v_t = lerp(v_{t-1}, g_t^2, t^beta2_decay) (v_1 = g_1^2), u_t = g_t / sqrt(max(v_t, eps1^2)),
+    p <- p - a_t / max(1, RMS(u_t) / d) u_t (update clipping at RMS d).
+    eff_lr = a_t / (max(1, RMS(u_t) / d) sqrt(max(v_t, eps1^2))), the multiplier of g_t.
+    """
+    eps1, eps2 = hp["eps"]
+    rho = xp.minimum(lr, 1 / (t**0.5))
+    alpha = xp.maximum(eps2, _norm(p, xp) / _sqrt_size(p, xp)) * rho
+    p = _decay(p, lr, hp)
+    variance = _lerp(state["variance"], g * g, t ** hp["beta2_decay"], xp)
+    scale = 1 / xp.sqrt(xp.clip(variance, eps1 * eps1, math.inf))
+    update = scale * g
+    ratio = _norm(update, xp) / (_sqrt_size(update, xp) * hp["d"])
+    denom = xp.where(ratio > 1.0, ratio, 1.0 + 0 * ratio)
+    step = alpha / denom
+    return p + (-step) * update, {"variance": variance}, step * scale
+
+
+# --- Second order ---------------------------------------------------------------------------
+
+
+def newton(p, g, state, t, lr, hp, xp, hess):
+    """Damped Newton's method on a 2-D point: p <- p - lr_t (H_t + damping I)^-1 g_t.
+
+    hess: the surface's Hessian at p, (f_xx, f_xy, f_yy), each [...] (p's shape less the last
+    axis). The 2x2 system is solved in closed form (Cramer's rule); a singular H + damping I
+    gives an infinite step, which the runner flags as divergence. Without damping, the step goes
+    to the critical point of the local quadratic model: a saddle or a maximum as readily as a
+    minimum.
+    eff_lr = lr_t, the multiplier of d_t = (H_t + damping I)^-1 g_t.
+    """
+    hxx, hxy, hyy = hess
+    a, c = hxx + hp["damping"], hyy + hp["damping"]
+    det = a * c - hxy * hxy
+    gx, gy = g[..., 0], g[..., 1]
+    d = xp.stack(((c * gx - hxy * gy) / det, (a * gy - hxy * gx) / det), axis=-1)
+    return p + (-lr) * d, {}, _full(p, lr)
+
+
+# --- Learning-rate-free ---------------------------------------------------------------------
+
+
+def init_prodigy(p, hp, xp):
+    state = {"exp_avg_sq": p * 0, "s": p * 0, "p0": p * 1, "d": _full(p, hp["d0"]), "d_max": _full(p, hp["d0"]),
+             "d_numerator": p * 0, "k": p * 0}
+    if hp["betas"][0] > 0:
+        state["exp_avg"] = p * 0
+    return state
+
+
+def prodigy(p, g, state, t, lr, hp, xp):
+    """Prodigy (prodigyopt 1.1.2, Mishchenko & Defazio 2024): Adam whose step size d_t is
+    estimated from the distance travelled from the start p0, one estimate per parameter vector
+    (a trajectory here; on MNIST the whole model, as one param group in the package).
+
+    With beta3 = sqrt(b2) and the step size of the previous estimate dlr = d_{t-1} lr_t bc_t
+    (bc_t = sqrt(1 - b2^k) / (1 - b1^k) with use_bias_correction, k the steps taken, else 1):
+    r_t = beta3 r_{t-1} + (d_{t-1} / d0) dlr <g_t, p0 - p>,
+    s_t = beta3 s_{t-1} + (d_{t-1} / d0) dlr g_t (safeguard_warmup: d_{t-1} instead of dlr),
+    d_hat = d_coef r_t / ||s_t||_1, d_t = max(d_{t-1}, d_hat) while d is still d0, then
+    d_max = max(d_max, d_hat), d_t = min(d_max, d_t growth_rate) (growth_rate inf: d_max);
+    m_t = b1 m + d_{t-1} (1 - b1) g_t, v_t = b2 v + d_{t-1}^2 (1 - b2) g_t^2,
+    p <- p - dlr m_t / (sqrt(v_t) + d_t eps) (b1 = 0: m_t = d_t g_t); weight decay coupled into g_t,
+    or decoupled (decouple, the default) as p <- p - weight_decay dlr p.
+    A step with ||s_t||_1 = 0 (a zero gradient, or lr 0) changes nothing but the averages, as the
+    package returns early; lr_t = 0 leaves the averages too.
+    eff_lr = dlr / (sqrt(v_t) + d_t eps), the multiplier of m_t.
+    """
+    b1, b2 = hp["betas"]
+    beta3 = b2**0.5
+    d, d0, k = state["d"], hp["d0"], state["k"]
+    if not hp["decouple"]:
+        g = _l2(g, p, hp["weight_decay"])
+    bias = 1
+    if hp["use_bias_correction"]:
+        def correction(n):
+            return ((1 - b2**n) ** 0.5) / (1 - b1**n)
+
+        # k + 1 = t unless a step was skipped: then the power of the Python int t, as the package
+        # takes it (NumPy's power of an array can differ from it in the last bit)
+        bias = _select(k == t - 1, lambda: correction(t), lambda: correction(k + 1), xp)
+    dlr = d * lr * bias
+    active = lr > 0.0
+
+    def kept(new, old):
+        return _select(active, lambda: new, lambda: old, xp)
+
+    numerator = state["d_numerator"] * beta3
+    delta = (d / d0) * dlr * xp.sum(g * (state["p0"] - p), axis=-1, keepdims=True)
+    new_state = {"p0": state["p0"]}
+    if b1 > 0:
+        new_state["exp_avg"] = kept(state["exp_avg"] * b1 + (d * (1 - b1)) * g, state["exp_avg"])
+    v = kept(state["exp_avg_sq"] * b2 + (d * d * (1 - b2)) * g * g, state["exp_avg_sq"])
+    weight = (d / d0) * d if hp["safeguard_warmup"] else (d / d0) * dlr
+    s = kept(state["s"] * beta3 + weight * g, state["s"])
+    denom_d = kept(xp.sum(xp.abs(s), axis=-1, keepdims=True), 0 * delta)  # the package sums only where lr > 0
+    total = numerator + _select(active, lambda: delta, lambda: 0 * delta, xp)
+    d_hat = hp["d_coef"] * total / denom_d
+    grown = xp.where(d == d0, xp.maximum(d, d_hat), d)
+    d_max = xp.maximum(state["d_max"], d_hat)
+    d_new = xp.minimum(d_max, grown * hp["growth_rate"])
+    denom = xp.sqrt(v) + d_new * hp["eps"]
+    q = p + (-hp["weight_decay"] * dlr) * p if hp["decouple"] and hp["weight_decay"] != 0 else p
+    if b1 > 0:
+        q = q + (-dlr) * (new_state["exp_avg"] / denom)
+    else:
+        q = q + (-dlr * d_new) * (g / denom)
+    skip = denom_d == 0
+    new_state.update(
+        exp_avg_sq=v, s=s, d=xp.where(skip, d, d_new), d_max=xp.where(skip, state["d_max"], d_max),
+        d_numerator=xp.where(skip, state["d_numerator"], total), k=xp.where(skip, k, k + 1),
+    )
+    return xp.where(skip, p, q), new_state, xp.where(skip, 0 * d, dlr / denom)
+
+
+# --- Schedule-free --------------------------------------------------------------------------
+
+
+def init_schedule_free(p, hp, xp):
+    state = {"z": p * 1, "x": p * 1, "lr_max": _full(p, -1.0), "weight_sum": p * 0}
+    if "betas" in hp:
+        state["exp_avg_sq"] = p * 0
+    return state
+
+
+def _schedule_free(y, u, state, t, lr, beta, hp, xp):
+    """The schedule-free step shared by SGD and AdamW (schedulefree 1.4.1's foreach path) on u, the
+    gradient or Adam's normalised gradient: (y_new, the new state without exp_avg_sq, lr_s).
+
+    lr_s = lr_t min(1, t / warmup_steps); c_t = t^r lr_max^p / sum_{i<=t} i^r lr_max,i^p (0 while
+    that sum is 0), lr_max the largest lr_s so far; y <- lerp(y, z, c_t) + lr_s (beta (1 - c_t) - 1) u,
+    z <- z - lr_s u, and the averaged point x = lerp(y, z, 1 - 1/beta), as the package's eval() sets it.
+    """
+    warmup = hp["warmup_steps"]
+    lr = _select(t - 1 < warmup, lambda: lr * (t / warmup), lambda: lr, xp) if warmup else lr
+    lr_max = xp.maximum(lr + 0 * state["lr_max"], state["lr_max"])
+    weight = (t ** hp["r"]) * (lr_max ** hp["weight_lr_power"])
+    weight_sum = state["weight_sum"] + weight
+    ckp1 = xp.where(weight_sum == 0, 0 * weight, weight / weight_sum)
+    y = _lerp(y, state["z"], ckp1, xp) + (lr * (beta * (1 - ckp1) - 1)) * u
+    z = state["z"] - lr * u
+    x = _lerp(y, z, 1 - 1 / beta, xp)
+    return y, {"z": z, "x": x, "lr_max": lr_max, "weight_sum": weight_sum}, lr
+
+
+def sgd_schedule_free(p, g, state, t, lr, hp, xp):
+    """Schedule-free SGD (schedulefree.SGDScheduleFree, Defazio et al. 2024): gradients are taken
+    at y (the path), z takes plain SGD steps, x is the average the method returns (state).
+    L2 weight decay: u = g_t + weight_decay y. eff_lr = lr_s, the multiplier of u in z's step.
+    """
+    u = _l2(g, p, hp["weight_decay"])
+    y, new_state, lr_s = _schedule_free(p, u, state, t, lr, hp["momentum"], hp, xp)
+    return y, new_state, _full(p, lr_s)
+
+
+def adamw_schedule_free(p, g, state, t, lr, hp, xp):
+    """Schedule-free AdamW (schedulefree.AdamWScheduleFree): as sgd_schedule_free on Adam's
+    normalised gradient u = g_t / (sqrt(v_t / (1 - b2^t)) + eps) + weight_decay y, v_t = b2 v + (1 - b2) g^2,
+    and beta = b1. eff_lr = lr_s / (sqrt(v_t / (1 - b2^t)) + eps), the multiplier of g_t in z's step.
+    """
+    b1, b2 = hp["betas"]
+    v = state["exp_avg_sq"] * b2 + (1 - b2) * g * g
+    denom = xp.sqrt(v / (1 - b2**t)) + hp["eps"]
+    u = _l2(g / denom, p, hp["weight_decay"])
+    y, new_state, lr_s = _schedule_free(p, u, state, t, lr, b1, hp, xp)
+    return y, {**new_state, "exp_avg_sq": v}, lr_s / denom
+
+
 # --- Sign methods ---------------------------------------------------------------------------
 
 
@@ -333,5 +544,7 @@ init_adadelta = zeros_state("square_avg", "acc_delta")
 init_radam = zeros_state("exp_avg", "exp_avg_sq")
 init_lion = zeros_state("exp_avg")
 init_rprop = zeros_state("prev", "step_size")
+init_asgd = zeros_state("ax", "eta")
+init_adafactor = zeros_state("variance")
 init_stateless = zeros_state()
 

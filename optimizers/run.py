@@ -87,6 +87,7 @@ def run(
             f"{need / (k * n * steps):.0f} bytes per step with {kinds} kinds of optimizer state), over the cap of "
             f"{MAX_RUN_BYTES / 1e9:.1f} GB; use fewer starts, steps or optimizers (or run_final for end states only)"
         )
+    st.check_curvature(configs, surface, "run")
     be = get_backend(backend, device)
 
     lr = st.lr_table(configs, steps)  # [K, T]
@@ -213,7 +214,8 @@ def _loop(be, surface, groups, starts, lr, steps, table, chain, bounds):
         grads[t] = g
         for i, grp in enumerate(groups):
             a, b = grp.start, grp.stop
-            p_new, group_state[i], eff[t, a:b] = st.step(grp, p[a:b], g[a:b], group_state[i], t + 1, lr_groups[i][t], xp)
+            p_new, group_state[i], eff[t, a:b] = st.step(grp, p[a:b], g[a:b], group_state[i], t + 1, lr_groups[i][t], xp,
+                                                         surface.hess)
             path[t + 1, a:b] = p_new
             for s, value in group_state[i].items():
                 if s in states and not isinstance(value, float):

@@ -52,10 +52,23 @@ def init_states(groups, p, xp) -> list[dict]:
     return [g.config.info.init(p[g.start:g.stop], g.config.hp, xp) for g in groups]
 
 
-def step(group: Group, p, g, state: dict, t: int, lr, xp):
+def step(group: Group, p, g, state: dict, t: int, lr, xp, hessian=None):
     """One update of a group's rows: (p_new, state_new, eff_lr) for p, g of the group's rows.
 
     t: 1-based step count; lr: the group's scheduled lrs, broadcastable to p ([k, 1, 1]).
+    hessian: (p, xp) -> the surface's Hessian entries at p (Surface.hess), for a rule that takes
+    them (OptimizerInfo.curvature); runners check beforehand that it is given (check_curvature).
     """
     cfg = group.config
+    if cfg.info.curvature:
+        return cfg.info.rule(p, g, state, t, lr, cfg.hp, xp, hess=hessian(p, xp))
     return cfg.info.rule(p, g, state, t, lr, cfg.hp, xp)
+
+
+def check_curvature(configs, surface, owner: str) -> None:
+    """ValueError unless every configuration whose rule takes a Hessian has one from `surface`
+    (None: the runner gives none)."""
+    for c in configs:
+        if c.info.curvature and getattr(surface, "hess_xy", None) is None:
+            where = "this runner" if surface is None else f"surface {surface.name!r}"
+            raise ValueError(f"{owner}: {c.name} needs the surface's Hessian, which {where} does not provide")

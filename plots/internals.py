@@ -183,6 +183,8 @@ def _direction_form(res, k: int) -> bool:
     the buffer, not the step)."""
     config = res.configs[k]
     hp, buffered_by = config.hp, config.info.buffered_by
+    if config.info.stepped is not None:  # the product moves a state (schedule-free: z), not the path
+        return False
     if hp.get("decoupled_weight_decay") and hp.get("weight_decay"):
         return False
     return not (buffered_by is not None and hp[buffered_by] > 0)

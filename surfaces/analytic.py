@@ -13,7 +13,7 @@ from typing import Any
 
 from hyperparams import Hyperparameter
 
-from .base import Surface, SurfaceEntry, critical_points, latex_number, with_formula
+from .base import Surface, SurfaceEntry, constant_hess, critical_points, latex_number, with_formula
 
 TWO_PI = 2.0 * math.pi
 
@@ -31,6 +31,13 @@ def _rosenbrock(c):
     return value, grad
 
 
+def _rosenbrock_hess(b):
+    def hess(x, y, xp):
+        return 2.0 - 4.0 * b * (y - x * x) + 8.0 * b * x * x, -4.0 * b * x, 2.0 * b + 0.0 * x
+
+    return hess
+
+
 def _build_rosenbrock(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
     a, b = params["a"], params["b"]
     return Surface(
@@ -42,6 +49,7 @@ def _build_rosenbrock(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
         minima=((a, a * a),),
         default_starts=((-1.5, 2.0), (-1.0, 1.0), (1.5, -0.5)),
         min_value=0.0,
+        hess_xy=_rosenbrock_hess(b),
     )
 
 
@@ -75,6 +83,7 @@ def _build_quadratic(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
         minima=((0.0, 0.0),),
         default_starts=((-2.5, 2.0), (2.5, -0.5), (0.5, 2.5)),
         min_value=0.0,
+        hess_xy=constant_hess(matrix["a11"], matrix["a12"], matrix["a22"]),
     )
 
 
@@ -90,7 +99,7 @@ def _build_saddle(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
     return Surface(
         entry, params,
         latex=r"f(x, y) = x^2 - y^2",
-        value_xy=_saddle_value, grad_xy=_saddle_grad,
+        value_xy=_saddle_value, grad_xy=_saddle_grad, hess_xy=constant_hess(2.0, 0.0, -2.0),
         bounds=((-2.5, 2.5), (-2.5, 2.5)),
         minima=(),
         saddles=((0.0, 0.0),),
@@ -108,11 +117,15 @@ def _monkey_grad(x, y, xp):
     return 3.0 * (x * x - y * y), -6.0 * x * y
 
 
+def _monkey_hess(x, y, xp):
+    return 6.0 * x, -6.0 * y, -6.0 * x
+
+
 def _build_monkey_saddle(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
     return Surface(
         entry, params,
         latex=r"f(x, y) = x^3 - 3 x y^2",
-        value_xy=_monkey_value, grad_xy=_monkey_grad,
+        value_xy=_monkey_value, grad_xy=_monkey_grad, hess_xy=_monkey_hess,
         bounds=((-2.0, 2.0), (-2.0, 2.0)),
         minima=(),
         saddles=((0.0, 0.0),),
@@ -130,6 +143,11 @@ def _himmelblau_grad(x, y, xp):
     return 4.0 * x * u + 2.0 * v, 2.0 * u + 4.0 * y * v
 
 
+def _himmelblau_hess(x, y, xp):
+    u, v = x * x + y - 11.0, x + y * y - 7.0
+    return 4.0 * u + 8.0 * x * x + 2.0, 4.0 * (x + y), 2.0 + 4.0 * v + 8.0 * y * y
+
+
 # Six-digit locations (the minima as published), refined here to double precision.
 HIMMELBLAU_MINIMA = critical_points(
     _himmelblau_grad, ((3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186), (3.584428, -1.848126))
@@ -143,7 +161,7 @@ def _build_himmelblau(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
     return Surface(
         entry, params,
         latex=r"f(x, y) = (x^2 + y - 11)^2 + (x + y^2 - 7)^2",
-        value_xy=_himmelblau_value, grad_xy=_himmelblau_grad,
+        value_xy=_himmelblau_value, grad_xy=_himmelblau_grad, hess_xy=_himmelblau_hess,
         bounds=((-5.0, 5.0), (-5.0, 5.0)),
         minima=HIMMELBLAU_MINIMA,
         saddles=HIMMELBLAU_SADDLES,
@@ -169,6 +187,16 @@ def _beale_grad(x, y, xp):
     return gx, gy
 
 
+def _beale_hess(x, y, xp):
+    y2, t1, t2, t3 = _beale_terms(x, y)
+    a1, a2, a3 = y - 1.0, y2 - 1.0, y2 * y - 1.0  # d t_i / dx
+    b1, b2, b3 = x, 2.0 * x * y, 3.0 * x * y2  # d t_i / dy
+    hxx = 2.0 * (a1 * a1 + a2 * a2 + a3 * a3)
+    hxy = 2.0 * (a1 * b1 + t1 + a2 * b2 + 2.0 * y * t2 + a3 * b3 + 3.0 * y2 * t3)
+    hyy = 2.0 * (b1 * b1 + b2 * b2 + 2.0 * x * t2 + b3 * b3 + 6.0 * x * y * t3)
+    return hxx, hxy, hyy
+
+
 # On the line x = 0 the y-derivative vanishes; (0, 1) is where the x-derivative does too.
 BEALE_SADDLES = ((0.0, 1.0),) + critical_points(_beale_grad, ((0.100538, -2.644514),))
 
@@ -177,7 +205,7 @@ def _build_beale(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
     return Surface(
         entry, params,
         latex=r"f(x, y) = (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2",
-        value_xy=_beale_value, grad_xy=_beale_grad,
+        value_xy=_beale_value, grad_xy=_beale_grad, hess_xy=_beale_hess,
         bounds=((-4.5, 4.5), (-4.5, 4.5)),
         minima=((3.0, 0.5),),
         saddles=BEALE_SADDLES,
@@ -200,6 +228,15 @@ def _rastrigin(c):
     return value, grad
 
 
+def _rastrigin_hess(amplitude):
+    k = TWO_PI * TWO_PI * amplitude
+
+    def hess(x, y, xp):
+        return 2.0 + k * xp.cos(TWO_PI * x), 0.0 * x, 2.0 + k * xp.cos(TWO_PI * y)
+
+    return hess
+
+
 def _build_rastrigin(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
     amplitude = params["A"]
     return Surface(
@@ -209,6 +246,7 @@ def _build_rastrigin(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
             rf" - {latex_number(amplitude)}\,(\cos 2\pi x + \cos 2\pi y)"
         ),
         **with_formula(_rastrigin, {"A": amplitude}),
+        hess_xy=_rastrigin_hess(amplitude),
         bounds=((-5.12, 5.12), (-5.12, 5.12)),
         minima=((0.0, 0.0),),
         default_starts=((-4.2, 4.6), (3.3, -2.7), (0.4, 0.6)),
@@ -231,6 +269,23 @@ def _ackley_grad(x, y, xp):
     return cone * x + ripples * xp.sin(TWO_PI * x), cone * y + ripples * xp.sin(TWO_PI * y)
 
 
+def _ackley_hess(x, y, xp):
+    r2 = 0.5 * (x * x + y * y)
+    r = xp.sqrt(r2)
+    safe_r = xp.where(r > 0.0, r, 1.0)
+    # the cone term is (20 - 20 e^{-0.2 r}): its gradient c(r) (x, y), c = 2 e^{-0.2 r} / r, and
+    # its Hessian c I + c'(r) / (2 r) (x, y)(x, y)^T; unbounded at the origin, taken as 0 there
+    decay = 2.0 * xp.exp(-0.2 * r)
+    cone = xp.where(r > 0.0, decay / safe_r, 0.0)
+    radial = xp.where(r > 0.0, -decay * (0.2 / safe_r + 1.0 / (safe_r * safe_r)) / (2.0 * safe_r), 0.0)
+    ripples = math.pi * xp.exp(0.5 * (xp.cos(TWO_PI * x) + xp.cos(TWO_PI * y)))
+    sx, sy = xp.sin(TWO_PI * x), xp.sin(TWO_PI * y)
+    hxx = cone + radial * x * x + ripples * (TWO_PI * xp.cos(TWO_PI * x) - math.pi * sx * sx)
+    hyy = cone + radial * y * y + ripples * (TWO_PI * xp.cos(TWO_PI * y) - math.pi * sy * sy)
+    hxy = radial * x * y - math.pi * ripples * sx * sy
+    return hxx, hxy, hyy
+
+
 def _build_ackley(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
     return Surface(
         entry, params,
@@ -238,7 +293,7 @@ def _build_ackley(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
             r"f(x, y) = -20\, e^{-0.2 \sqrt{(x^2 + y^2)/2}}"
             r" - e^{(\cos 2\pi x + \cos 2\pi y)/2} + e + 20"
         ),
-        value_xy=_ackley_value, grad_xy=_ackley_grad,
+        value_xy=_ackley_value, grad_xy=_ackley_grad, hess_xy=_ackley_hess,
         bounds=((-5.0, 5.0), (-5.0, 5.0)),
         minima=((0.0, 0.0),),
         default_starts=((-4.0, 3.5), (3.0, -4.2), (1.2, -0.7)),
@@ -254,6 +309,11 @@ def _camel_value(x, y, xp):
 def _camel_grad(x, y, xp):
     x2 = x * x
     return (8.0 - 8.4 * x2 + 2.0 * x2 * x2) * x + y, x + (16.0 * y * y - 8.0) * y
+
+
+def _camel_hess(x, y, xp):
+    x2 = x * x
+    return 8.0 - 25.2 * x2 + 10.0 * x2 * x2, 0.0 * x + 1.0, 48.0 * y * y - 8.0
 
 
 # Six-digit locations (the minima as published), refined here to double precision.
@@ -279,7 +339,7 @@ def _build_six_hump_camel(entry: SurfaceEntry, params: dict[str, Any]) -> Surfac
     return Surface(
         entry, params,
         latex=r"f(x, y) = \left(4 - 2.1 x^2 + \tfrac{x^4}{3}\right) x^2 + xy + (4y^2 - 4)\, y^2",
-        value_xy=_camel_value, grad_xy=_camel_grad,
+        value_xy=_camel_value, grad_xy=_camel_grad, hess_xy=_camel_hess,
         bounds=((-3.0, 3.0), (-2.0, 2.0)),
         minima=CAMEL_MINIMA,
         saddles=CAMEL_SADDLES,
@@ -301,7 +361,7 @@ def _build_booth(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
     return Surface(
         entry, params,
         latex=r"f(x, y) = (x + 2y - 7)^2 + (2x + y - 5)^2",
-        value_xy=_booth_value, grad_xy=_booth_grad,
+        value_xy=_booth_value, grad_xy=_booth_grad, hess_xy=constant_hess(10.0, 8.0, 10.0),
         bounds=((-10.0, 10.0), (-10.0, 10.0)),
         minima=((1.0, 3.0),),
         default_starts=((-8.0, 8.0), (8.0, -6.0), (-8.0, -8.0)),

@@ -25,6 +25,7 @@ Array = Any  # a NumPy array or a torch tensor
 Point = tuple[float, float]
 ValueXY = Callable[[Array, Array, Any], Array]  # (x, y, xp) -> loss, all [...]
 GradXY = Callable[[Array, Array, Any], tuple[Array, Array]]  # (x, y, xp) -> (d/dx, d/dy)
+HessXY = Callable[[Array, Array, Any], tuple[Array, Array, Array]]  # (x, y, xp) -> (d2/dx2, d2/dxdy, d2/dy2)
 Formula = Callable[[dict[str, Any]], tuple[ValueXY, GradXY]]  # coefficients -> (value_xy, grad_xy)
 
 
@@ -61,6 +62,9 @@ class Surface:
     stochastic: `grad` depends on its `step` argument (mini-batches).
     coefficients: (name, float) pairs that `formula` turns into value_xy and grad_xy (empty for a
         surface without parameters, whose value_xy and grad_xy need none).
+    hess_xy: the closed-form Hessian (x, y, xp) -> (f_xx, f_xy, f_yy), each [...], for Newton's
+        method; None where there is none (a custom formula whose second derivative SymPy cannot
+        write as array code). Array code only: the compiled kernels do not trace it.
     Equality and hashing go by name and parameter values; pickling rebuilds from them.
     """
 
@@ -77,6 +81,7 @@ class Surface:
     stochastic: bool = False
     coefficients: tuple[tuple[str, float], ...] = ()
     formula: Formula | None = None
+    hess_xy: HessXY | None = None
 
     @property
     def name(self) -> str:
@@ -101,6 +106,12 @@ class Surface:
     def grad(self, p: Array, xp: Any = np, step: int | None = None) -> Array:
         """Closed-form gradient at p: [..., 2] -> [..., 2]. Deterministic, so `step` is unused."""
         return xp.stack(self.grad_xy(p[..., 0], p[..., 1], xp), axis=-1)
+
+    def hess(self, p: Array, xp: Any = np) -> tuple[Array, Array, Array]:
+        """The Hessian's entries (f_xx, f_xy, f_yy) at p: [..., 2] -> three [...] arrays (full batch)."""
+        if self.hess_xy is None:
+            raise ValueError(f"surface {self.name!r} has no closed-form Hessian")
+        return self.hess_xy(p[..., 0], p[..., 1], xp)
 
     def functions(self, coefficients: dict[str, Any]) -> tuple[Callable, Callable]:
         """(value, grad) over p [..., 2] with `coefficients` in place of the surface's own (traced
@@ -150,6 +161,16 @@ def hessian(grad_xy: GradXY, points, h: float = 1e-6) -> np.ndarray:
     d_dy = np.stack(grad_xy(x, y + h, np), axis=-1) - np.stack(grad_xy(x, y - h, np), axis=-1)
     hess = np.stack((d_dx, d_dy), axis=-1) / (2 * h)
     return 0.5 * (hess + np.swapaxes(hess, -1, -2))
+
+
+def constant_hess(hxx: float, hxy: float, hyy: float):
+    """The Hessian of a quadratic: the same matrix everywhere, in x's shape."""
+
+    def hess(x, y, xp):
+        zero = 0.0 * x
+        return zero + hxx, zero + hxy, zero + hyy
+
+    return hess
 
 
 def critical_points(grad_xy: GradXY, guesses: tuple[Point, ...], iterations: int = 10) -> tuple[Point, ...]:

@@ -28,7 +28,7 @@ def _build_custom(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
     return Surface(
         entry, params,
         latex=f"f(x, y) = {f.latex}",
-        value_xy=f.value, grad_xy=f.grad,
+        value_xy=f.value, grad_xy=f.grad, hess_xy=f.hess,
         bounds=bounds,
         minima=(),
         default_starts=tuple((_at(bounds[0], u), _at(bounds[1], v)) for u, v in START_FRACTIONS),

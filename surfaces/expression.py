@@ -201,7 +201,9 @@ def _real(constant: sympy.Expr) -> float | None:
 class Function:
     """A typed function with its exact partial derivatives, and both as array code over x, y: [...].
 
-    value(x, y, xp) -> f; grad(x, y, xp) -> (df/dx, df/dy), as Surface.value_xy and grad_xy.
+    value(x, y, xp) -> f; grad(x, y, xp) -> (df/dx, df/dy), as Surface.value_xy and grad_xy;
+    hess(x, y, xp) -> (f_xx, f_xy, f_yy), as Surface.hess_xy, or None where a second derivative has
+    no array counterpart (abs differentiates to sign, sign to a Dirac delta).
     """
 
     expr: sympy.Expr
@@ -209,6 +211,7 @@ class Function:
     dy: sympy.Expr
     value: Callable[[Any, Any, Any], Any]
     grad: Callable[[Any, Any, Any], tuple]
+    hess: Callable[[Any, Any, Any], tuple] | None
 
     @property
     def latex(self) -> str:
@@ -230,7 +233,11 @@ def _function(text: str, owner: str) -> Function:
         value, grad = evaluator(expr), evaluator(dx, dy)
     except ValueError as exc:
         raise ValueError(f"{owner}={_shown(text)} {exc}") from None
-    return Function(expr, dx, dy, lambda x, y, xp: value(x, y, xp)[0], grad)
+    try:
+        hess = evaluator(sympy.diff(dx, X), sympy.diff(dx, Y), sympy.diff(dy, Y))
+    except ValueError:  # Newton's method is then not offered on this surface
+        hess = None
+    return Function(expr, dx, dy, lambda x, y, xp: value(x, y, xp)[0], grad, hess)
 
 
 # --- SymPy expressions as array code --------------------------------------------------------------

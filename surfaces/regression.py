@@ -19,7 +19,7 @@ import numpy as np
 
 from hyperparams import Hyperparameter
 
-from .base import Array, Surface, SurfaceEntry, with_formula
+from .base import Array, Surface, SurfaceEntry, constant_hess, with_formula
 
 TRUE_W, TRUE_B = 3.0, 1.0
 
@@ -104,6 +104,7 @@ def _build_regression(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
         min_value=loss_star,
         stochastic=batch_size not in (0, n),
         data=(x, y),
+        hess_xy=constant_hess(2.0 * mxx, 2.0 * mx, 2.0),  # full batch, also for mini-batch gradients
     )
 
 

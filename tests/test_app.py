@@ -19,6 +19,7 @@ from surfaces import SURFACES
 from ui import state
 from ui.charts import typed_arrays
 from ui.export import summary_frame, trajectories_frame
+from ui.optimizer_panel import MAX_PANELS
 from ui.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,15 +153,29 @@ def test_page_script_runs_on_its_own():
 # --- every surface with every optimizer ------------------------------------------------------------------
 
 
+# every optimizer, in pages of at most MAX_PANELS (a link may name no more)
+OPTIMIZER_PAGES = [list(OPTIMIZERS)[i:i + MAX_PANELS] for i in range(0, len(OPTIMIZERS), MAX_PANELS)]
+
+
+@pytest.mark.parametrize("names", OPTIMIZER_PAGES, ids=lambda names: f"{names[0]}-{names[-1]}")
 @pytest.mark.parametrize("surface", list(SURFACES))
-def test_every_surface_with_every_optimizer(surface):
-    optimizers = [get_optimizer(name, lr=OPTIMIZERS[name].specs[0].default) for name in OPTIMIZERS]
+def test_every_surface_with_every_optimizer(surface, names):
+    optimizers = [get_optimizer(name, lr=OPTIMIZERS[name].specs[0].default) for name in names]
     cfg = state.make_config(surface, optimizers=tuple(optimizers), steps=20)
     at = ok(page(state.encode(cfg)))
     assert not at.error and not at.warning
     assert config(at) == cfg
-    assert len(traces(contour(at), "path")) == len(OPTIMIZERS)
-    assert len(summary_table(at)) == len(OPTIMIZERS)
+    assert len(traces(contour(at), "path")) == len(names)
+    assert len(summary_table(at)) == len(names)
+
+
+def test_newton_is_left_out_where_the_surface_has_no_hessian():
+    cfg = state.make_config("custom", {"f": "abs(x) + y**2"},
+                            optimizers=(get_optimizer("newton"), get_optimizer("sgd", lr=0.1)), steps=20)
+    at = ok(page(state.encode(cfg)))
+    notes = " ".join(e.value for e in [*at.error, *at.warning])
+    assert "Newton (damped) needs the surface's Hessian" in notes and "left out" in notes
+    assert len(traces(contour(at), "path")) == 1
 
 
 def test_surface_picker_switches_surface_and_start():
@@ -242,11 +257,22 @@ ROUND_TRIP = state.make_config(
         get_optimizer("sgd", lr=0.05, schedule=("warmup_cosine", {"warmup_steps": 7, "start_factor": 0.2, "T_max": 70})),
         get_optimizer("rprop", lr=0.02, etas=(0.4, 1.3), step_sizes=(1e-5, 2.5)),
         get_optimizer("lion", lr=3e-3, betas=(0.8, 0.95), weight_decay=0.1),
+        get_optimizer("asgd", lr=0.02, lambd=1e-3, alpha=0.5, t0=30.0),
+        get_optimizer("adafactor", lr=0.05, beta2_decay=-0.6, eps=(1e-12, 1e-2), d=2.0),
+        get_optimizer("newton", lr=0.5, damping=3.0),
+    ),
+)
+# more optimizers than one link may name (MAX_PANELS): the rest in a second link
+ROUND_TRIP_MORE = state.make_config(
+    "rosenbrock", {}, steps=40, optimizers=(
+        get_optimizer("prodigy", betas=(0.8, 0.99), use_bias_correction=True, d0=1e-5, d_coef=0.5),
+        get_optimizer("sgd_schedule_free", lr=0.01, momentum=0.8, warmup_steps=5),
+        get_optimizer("adamw_schedule_free", lr=0.02, betas=(0.85, 0.99), r=0.5, weight_lr_power=1.5),
     ),
 )
 
 
-@pytest.mark.parametrize("cfg", [ROUND_TRIP, *[p.config for p in PRESETS.values()],
+@pytest.mark.parametrize("cfg", [ROUND_TRIP, ROUND_TRIP_MORE, *[p.config for p in PRESETS.values()],
                                  state.make_config("regression", {"batch_size": 10, "noise": 1.5}, swarm=30,
                                                    swarm_seed=4)])
 def test_encode_decode_round_trip(cfg):
@@ -260,6 +286,12 @@ def test_a_link_to_a_sequence_falls_back_to_a_constant_lr():
     config = state.decode_optimizer("adam~lr:0.01~schedule:sequential~milestones:10", notes)
     assert config == get_optimizer("adam", lr=0.01)
     assert "unknown schedule 'sequential'" in notes[0]
+
+
+def test_the_second_link_round_trips_through_the_page():
+    at = ok(page(state.encode(ROUND_TRIP_MORE)))
+    assert not at.warning and config(at) == ROUND_TRIP_MORE
+    assert query(at) == as_lists(state.encode(ROUND_TRIP_MORE))
 
 
 def test_query_params_round_trip_through_the_page():

@@ -20,7 +20,8 @@ from optimizers.kernels.tracer import TraceError
 from tests.test_compiled import SETTINGS
 
 RECORDS = ("loss", "grad_norm", "val_loss", "val_acc", "eff_lr", "snapshots", "final_params", "final_val_loss")
-CONFIGS = tuple(get_optimizer(name, **hp) for name, hp in SETTINGS)
+# every setting the MNIST trainer takes (Adafactor runs on the 2-D surfaces only)
+CONFIGS = tuple(c for c in (get_optimizer(name, **hp) for name, hp in SETTINGS) if not c.info.two_d_only)
 
 
 @pytest.fixture(scope="module")

@@ -43,11 +43,13 @@ def test_the_peak_of_a_run_and_its_ratio_stays_within_a_third_of_the_estimate(co
 
 
 def test_a_run_over_the_memory_cap_is_refused_before_it_allocates():
-    """The issue's case: 64 optimizers x 10,000 starts x 31 steps peaked at 4.1 GB (5.4 GB with ratio)."""
+    """The issue's case: 64 optimizers x 10,000 starts x 31 steps peaked at 4.1 GB (5.4 GB with ratio;
+    4.5 GB estimated for the mix of then, more now that the mix holds more kinds of state)."""
     surface = get_surface("rosenbrock")
     starts = np.zeros((10_000, 2))
-    assert run_bytes(CONFIGS, 10_000, 31) > MAX_RUN_BYTES
-    with pytest.raises(ValueError, match=r"record about [4-9]\.\d GB .* cap of 2\.5 GB"):
+    need = run_bytes(CONFIGS, 10_000, 31)
+    assert need > 4.5e9 > MAX_RUN_BYTES
+    with pytest.raises(ValueError, match=rf"record about {need / 1e9:.1f} GB .* cap of 2\.5 GB"):
         run(surface, CONFIGS, starts, 31)
     peak = traced_peak(lambda: pytest.raises(ValueError, run, surface, CONFIGS, starts, 31))
     assert peak < 50e6

@@ -83,6 +83,18 @@ def test_opening_view_has_five_optimizers_and_no_run():
     assert "embedded" in at.caption[0].value or any("embedded MNIST" in c.value for c in at.caption)
 
 
+def test_two_d_only_optimizers_are_not_offered_and_a_note_says_why():
+    from optimizers import OPTIMIZERS
+
+    at = ok(AppTest.from_file(PAGE, default_timeout=TIMEOUT).run())
+    two_d = [name for name, info in OPTIMIZERS.items() if info.two_d_only]
+    assert "adafactor" in two_d
+    for box in at.selectbox:
+        if box.label == "optimizer":
+            assert set(box.options) == {OPTIMIZERS[n].title for n in OPTIMIZERS if n not in two_d}
+    assert any("On the 2-D page only" in c.value and "Adafactor" in c.value for c in at.caption)
+
+
 def test_trains_briefly_and_shows_results():
     at = page()
     at.button(key="mnist.train").click().run()

@@ -9,6 +9,8 @@ compared.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -30,7 +32,7 @@ from mnist.train import (
     train,
     train_stream,
 )
-from optimizers import get_optimizer
+from optimizers import OPTIMIZERS, get_optimizer
 from optimizers.kernels import mlp_step_kernels
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
@@ -179,7 +181,35 @@ TORCH_CASES = {
     # per-parameter step sizes, and a gradient zeroed after each sign flip
     "rprop": (get_optimizer("rprop", lr=1e-4, etas=(0.4, 1.1), step_sizes=(1e-6, 1e-2)),
               lambda ps: torch.optim.Rprop(ps, lr=1e-4, etas=(0.4, 1.1), step_sizes=(1e-6, 1e-2)), {}),
+    # a step size computed from the previous step's lr (the schedule's drop shows one step late),
+    # the weights shrunk by lambd * eta and averaging from step 50 on
+    "asgd": (get_optimizer("asgd", lr=0.1, lambd=0.01, t0=50.0, weight_decay=1e-3,
+                           schedule=("step", {"step_size": 60, "gamma": 0.5})),
+             lambda ps: torch.optim.ASGD(ps, lr=0.1, lambd=0.01, t0=50.0, weight_decay=1e-3),
+             {"scheduler": lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=60, gamma=0.5)}),
+    # one d estimate for the whole model (the package's one param group): the rule's sums over the
+    # trainer's flat vector are the package's sums over every tensor
+    "prodigy": (get_optimizer("prodigy", weight_decay=0.01, use_bias_correction=True),
+                lambda ps: _prodigy(ps, weight_decay=0.01, use_bias_correction=True), {}),
+    # the schedule-free pair, per parameter: the trainer's parameters are y, where gradients are taken
+    "sgd_schedule_free": (get_optimizer("sgd_schedule_free", lr=0.1, weight_decay=1e-3, warmup_steps=20),
+                          lambda ps: _schedule_free("SGDScheduleFree", ps, lr=0.1, weight_decay=1e-3, warmup_steps=20),
+                          {}),
+    "adamw_schedule_free": (get_optimizer("adamw_schedule_free", lr=2e-3, r=0.5),
+                            lambda ps: _schedule_free("AdamWScheduleFree", ps, lr=2e-3, r=0.5), {}),
 }
+
+
+def _schedule_free(cls, params, **kw):
+    opt = getattr(pytest.importorskip("schedulefree"), cls)(params, **kw)
+    opt.train()
+    return opt
+
+
+def _prodigy(params, **kw):
+    prodigyopt = pytest.importorskip("prodigyopt")
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints a note for decoupled weight decay
+        return prodigyopt.Prodigy(params, **kw)
 
 
 def _lion(params, **kw):
@@ -200,6 +230,13 @@ def test_matches_torch_optim_over_200_steps(embedded, float64, case, backend):
     np.testing.assert_allclose(res.loss[0], ref_loss, rtol=0, atol=1e-6)
     np.testing.assert_allclose(res.final_params[0], ref_params, rtol=0, atol=1e-6)
     assert np.abs(res.final_params[0] - init_params(hidden, seed, "float64")).max() > 1e-2  # it did train
+
+
+@pytest.mark.parametrize("name", [n for n, info in OPTIMIZERS.items() if info.two_d_only])
+def test_two_d_only_rules_are_refused(name):
+    """Adafactor factors each weight matrix in torch; the trainer's flat vector per model cannot."""
+    with pytest.raises(ValueError, match=f"{name}.*2-D surfaces only"):
+        TrainConfig((get_optimizer(name),))
 
 
 def test_backends_agree(embedded):

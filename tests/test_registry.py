@@ -91,18 +91,31 @@ def _sign_grad(res, k, s, hp):
     return np.sign(res.state["prev"][k, 0, s])
 
 
+def _newton(res, k, s, hp):
+    """(H + damping I)^-1 g_t, H the surface's Hessian at the point the step starts from."""
+    hxx, hxy, hyy = res.surface.hess(res.path[k, 0, s])
+    matrix = np.array([[hxx, hxy], [hxy, hyy]]) + hp["damping"] * np.eye(2)
+    return np.linalg.solve(matrix, res.grad[k, 0, s])
+
+
 DIRECTIONS = {"grad": lambda res, k, s, hp: res.grad[k, 0, s], "d": _sgd_direction, "m_hat": _m_hat,
-              "nesterov": _nesterov, "sign": _sign, "sign_grad": _sign_grad}
+              "nesterov": _nesterov, "sign": _sign, "sign_grad": _sign_grad, "newton": _newton,
+              "m": lambda res, k, s, hp: res.state["exp_avg"][k, 0, s]}
 # configurations whose step is eff_lr ⊙ direction: coupled (here zero) weight decay, no buffer
 DIRECT = [("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.8, "nesterov": True}),
           ("gnsgd", {"alpha": 0.5}), ("adagrad", {"lr_decay": 0.01}), ("rmsprop", {"centered": True}),
           ("adadelta", {}), ("adam", {"amsgrad": True}), ("adamw", {"weight_decay": 0.0}), ("adamax", {}),
-          ("nadam", {}), ("radam", {}), ("lion", {}), ("rprop", {})]
+          ("nadam", {}), ("radam", {}), ("lion", {}), ("rprop", {}),
+          ("asgd", {"lambd": 0.0}), ("adafactor", {}), ("newton", {"damping": 5.0}),
+          ("prodigy", {}), ("sgd_schedule_free", {}), ("adamw_schedule_free", {})]
 
 
 def _realised_direction(res, k):
-    """-(theta_{s+1} - theta_s) / eff_lr_s for s < STEPS: [STEPS, 2]."""
-    return -(res.path[k, 0, 1:] - res.path[k, 0, :-1]) / res.eff_lr[k, 0]
+    """-(theta_{s+1} - theta_s) / eff_lr_s for s < STEPS: [STEPS, 2]; of the state that takes the
+    steps instead where the registry names one (schedule-free: z, which starts at theta_0)."""
+    stepped = res.configs[k].info.stepped
+    moved = res.path[k, 0] if stepped is None else np.concatenate([res.path[k, 0, :1], res.state[stepped][k, 0]])
+    return -(moved[1:] - moved[:-1]) / res.eff_lr[k, 0]
 
 
 def test_direction_is_what_eff_lr_multiplies():

@@ -114,6 +114,27 @@ def test_grad_matches_autograd(name, params):
 
 
 @cases
+def test_hess_matches_autograd_hessian(name, params):
+    """f_xx, f_xy, f_yy against torch.autograd.functional.hessian of the value, point by point,
+    on NumPy and Torch arrays."""
+    s = get_surface(name, **params)
+    p = _points(s, n=20)
+    expected = np.stack([torch.autograd.functional.hessian(lambda t: s.value(t, xpt), torch.tensor(q)).numpy()
+                         for q in p])  # [n, 2, 2]
+    for xp, points in ((np, p), (xpt, torch.tensor(p))):
+        hxx, hxy, hyy = (np.asarray(h) for h in s.hess(points, xp))
+        assert hxx.shape == hxy.shape == hyy.shape == (len(p),)
+        _assert_close(np.stack([np.stack([hxx, hxy], -1), np.stack([hxy, hyy], -1)], -2), expected, 1e-9)
+
+
+def test_a_custom_formula_without_array_second_derivatives_has_no_hessian():
+    s = get_surface("custom", f="abs(x) + y**2")
+    assert s.hess_xy is None
+    with pytest.raises(ValueError, match="no closed-form Hessian"):
+        s.hess(np.zeros((1, 2)))
+
+
+@cases
 def test_value_numpy_equals_torch(name, params):
     s = get_surface(name, **params)
     p = _points(s, seed=1)

@@ -46,7 +46,7 @@ LR_OWNERS = sorted(OPTIMIZERS)
 @pytest.mark.parametrize("name", LR_OWNERS)
 @pytest.mark.parametrize("lr", [-0.1, -1e-12, 1e3 * (1 + 1e-9), math.inf, math.nan])
 def test_lr_out_of_range(name, lr):
-    allowed = "(0, 1000]" if name == "lion" else "[0, 1000]"  # lion-pytorch asserts lr > 0
+    allowed = "(0, 1000]" if name in ("lion", "prodigy") else "[0, 1000]"  # lion-pytorch asserts, prodigyopt checks lr > 0
     with raises(name, "lr=", allowed=allowed):
         get_optimizer(name, lr=lr)
 
@@ -69,6 +69,35 @@ def test_lion_hyperparameters_follow_lion_pytorch(kw, param, allowed):
     with raises("lion", param, allowed=allowed):
         get_optimizer("lion", **kw)
     get_optimizer("lion", betas=(0.0, 1.0))
+
+
+@pytest.mark.parametrize("kw,param,allowed", [(dict(beta2_decay=0.1), "beta2_decay=", "[-10, 0]"),
+                                              (dict(d=0.5), "d=", "[1, 1e+06]"),
+                                              (dict(eps=(-1e-30, 1e-3)), "eps[0]=", "[0, 1]"),
+                                              (dict(eps=(1e-30, -1e-3)), "eps[1]=", "[0, 1]")])
+def test_adafactor_hyperparameters_follow_torch(kw, param, allowed):
+    """torch.optim.Adafactor refuses beta2_decay > 0, d < 1 and negative epsilons."""
+    with raises("adafactor", param, allowed=allowed):
+        get_optimizer("adafactor", **kw)
+    get_optimizer("adafactor", beta2_decay=0.0, d=1.0, eps=(0.0, 0.0))
+
+
+@pytest.mark.parametrize("kw,param", [(dict(d0=0.0), "d0="), (dict(eps=0.0), "eps="), (dict(betas=(1.0, 0.9)), "betas[0]="),
+                                      (dict(betas=(0.9, 1.0)), "betas[1]="), (dict(d_coef=0.0), "d_coef=")])
+def test_prodigy_hyperparameters_follow_prodigyopt(kw, param):
+    """prodigyopt refuses d0 <= 0, lr <= 0, eps <= 0 and betas outside [0, 1); d_coef must be > 0 here."""
+    with raises("prodigy", param):
+        get_optimizer("prodigy", **kw)
+
+
+@pytest.mark.parametrize("name,kw,param", [("sgd_schedule_free", dict(momentum=0.0), "momentum="),
+                                           ("sgd_schedule_free", dict(momentum=1.0), "momentum="),
+                                           ("adamw_schedule_free", dict(betas=(0.0, 0.999)), "betas[0]="),
+                                           ("sgd_schedule_free", dict(warmup_steps=-1), "warmup_steps=")])
+def test_schedule_free_hyperparameters(name, kw, param):
+    """schedulefree refuses momentum outside (0, 1); x = lerp(y, z, 1 - 1/beta) needs beta1 > 0 too."""
+    with raises(name, param):
+        get_optimizer(name, **kw)
 
 
 ADAM_FAMILY = ["adam", "adamw", "adamax", "nadam", "radam"]

@@ -32,7 +32,7 @@ from hyperparams import Hyperparameter as H
 from mnist import data as mnist
 from mnist.mlp import HIDDEN_SIZES
 from mnist.train import MAX_STEPS, TrainConfig, TrainResult, steps_per_epoch, warm_kernels
-from optimizers import OptimizerConfig, get_optimizer
+from optimizers import OPTIMIZERS, OptimizerConfig, get_optimizer
 from plots.mnist import (
     accuracy_figure,
     digits_figure,
@@ -75,7 +75,10 @@ DEFAULT_OPTIMIZERS = (
     get_optimizer("adam", lr=1e-3),
 )
 # Keys mnist.opt{pid}.* (buttons), values under WIDGET (saved while away), the list under "mnist.panels"
-PANELS = OptimizerPanels(default=get_optimizer("adam", lr=1e-3), namespace="mnist.", values=WIDGET + "opt.")
+# The trainer holds each model's parameters as one flat vector: rules needing a tensor's shape stay on the 2-D page
+PANELS = OptimizerPanels(default=get_optimizer("adam", lr=1e-3), namespace="mnist.", values=WIDGET + "opt.",
+                         names=tuple(name for name, info in OPTIMIZERS.items() if not info.two_d_only))
+TWO_D_ONLY = [info for info in OPTIMIZERS.values() if info.two_d_only]
 ss = st.session_state
 
 
@@ -191,6 +194,9 @@ def sidebar(errors: list[str]) -> tuple[mnist.MnistData | None, dict, tuple[Opti
         st.subheader("Optimizers")
         panels = PANELS.read(errors)
         PANELS.sidebar(panels, color)
+        if TWO_D_ONLY:
+            st.caption("On the 2-D page only: " + "; ".join(f"{info.title} ({info.two_d_only})" for info in TWO_D_ONLY)
+                       + ".")
     return data, settings, tuple(config for _, config, _ in panels if config is not None)
 
 

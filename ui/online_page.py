@@ -22,7 +22,7 @@ from online import PAPER_SCHEDULE, REFERENCE, OnlineResult, get_problem, paper_o
 from online.problem import SPECS as PROBLEM_SPECS
 from online.run import MAX_STEPS
 from online.run import SPECS as RUN_SPECS
-from optimizers import OptimizerConfig, get_optimizer
+from optimizers import OPTIMIZERS, OptimizerConfig, get_optimizer
 from optimizers.registry import MAX_LR
 from plots.online import average_regret_figure, eff_lr_figure, iterate_figure
 from plots.palette import color
@@ -40,7 +40,9 @@ SPECS = {s.name: s for s in (
 )}
 SGD = get_optimizer("sgd", lr=0.1, schedule=PAPER_SCHEDULE)
 # Keys online.opt{pid}.* (buttons), values under WIDGET (saved while away), the list under "online.panels"
-PANELS = OptimizerPanels(default=SGD, namespace="online.", values=WIDGET + "opt.")
+# A linear loss has no curvature for Newton's method to invert: it is not offered here
+PANELS = OptimizerPanels(default=SGD, namespace="online.", values=WIDGET + "opt.",
+                         names=tuple(name for name, info in OPTIMIZERS.items() if not info.curvature))
 CITATION = (f"**{REFERENCE}**, Theorem 1: on this online convex problem Adam with β₁ = 0, β₂ = 1/(1+C²) and "
             "lr_t = α/√t has an average regret R_T/T that does not go to 0 (it drifts to the worst point, +1), "
             "while AMSGrad — Adam dividing by the running maximum of v_t — has R_T/T → 0.")
@@ -188,6 +190,10 @@ def sidebar(panels, n_paper: int) -> None:
         st.subheader("More optimizers")
         st.caption("Any optimizer of the app, with its own lr and schedule (“Add” starts with SGD, lr_t = 0.1/√t).")
         PANELS.sidebar(panels, lambda k: color(k + n_paper))
+        left_out = [OPTIMIZERS[name].title for name in OPTIMIZERS if name not in PANELS.names]
+        if left_out:
+            st.caption(f"On the 2-D page only: {', '.join(left_out)} (these losses are linear, with no curvature "
+                       "to invert).")
 
 
 def changed(preset: Preset, values: dict, extra: tuple[OptimizerConfig, ...]) -> bool:

@@ -36,11 +36,13 @@ class OptimizerPanels:
     """The optimizer panels of one page (see the module docstring for the keys).
 
     default: what "Add optimizer" adds.
+    names: the optimizers a panel offers (the MNIST page leaves out the 2-D-only ones).
     """
 
     default: OptimizerConfig
     namespace: str = ""
     values: str = "opt"
+    names: tuple[str, ...] = tuple(OPTIMIZERS)
 
     # --- keys ------------------------------------------------------------------------------------
 
@@ -159,7 +161,7 @@ class OptimizerPanels:
         title = OPTIMIZERS[ss[name_key]].title
         with st.expander(f"**{index + 1}. {title}**", expanded=index < 2, key=self.control_key(pid, "expander")):
             stripe = st.empty()  # this optimizer's colour on every figure; grey while it is left out
-            name = st.selectbox("optimizer", list(OPTIMIZERS), format_func=lambda n: OPTIMIZERS[n].title,
+            name = st.selectbox("optimizer", list(self.names), format_func=lambda n: OPTIMIZERS[n].title,
                                 key=name_key)
             for spec in OPTIMIZERS[name].specs:
                 spec_input(spec, self.hp_key(pid, name, spec.name))

@@ -172,7 +172,7 @@ def read_settings(errors: list[str]) -> tuple[state.RunConfig, dict]:
         surface_error = str(exc)
         errors.append(f"{exc}; the surface's default parameters are used")
         surface = get_surface(name)
-    panels = state.PANELS.read(errors)
+    panels = [_without_hessian(panel, i, surface, errors) for i, panel in enumerate(state.PANELS.read(errors))]
     optimizers = [config for _, config, _ in panels if config is not None]
     specs = state.RUN_SPECS
     swarm = ss.setdefault("start.mode", "point") == "swarm"
@@ -185,6 +185,16 @@ def read_settings(errors: list[str]) -> tuple[state.RunConfig, dict]:
     config = state.RunConfig(surface=surface.name, surface_params=tuple(surface.params.items()),
                              optimizers=tuple(optimizers), **settings)
     return config, {"surface_error": surface_error, "panels": panels}
+
+
+def _without_hessian(panel, index: int, surface, errors: list[str]):
+    """A panel whose rule needs the surface's Hessian (Newton) is left out where the surface has none."""
+    pid, config, error = panel
+    if config is None or not config.info.curvature or surface.hess_xy is not None:
+        return panel
+    error = f"{config.info.title} needs the surface's Hessian, which this formula's second derivatives do not give"
+    errors.append(f"Optimizer {index + 1}: {error}. It is left out; the others still run.")
+    return pid, None, error
 
 
 def surface_controls(surface_error: str) -> None:

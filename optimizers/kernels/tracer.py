@@ -210,6 +210,7 @@ class Vec:
     """A [D] vector of traced scalars: the tracer's stand-in for an array [..., D]."""
 
     __slots__ = ("items",)
+    __hash__ = object.__hash__  # == compares elementwise, as on arrays
 
     def __init__(self, items):
         self.items = tuple(items)
@@ -236,6 +237,8 @@ class Vec:
     def __gt__(self, o): return self._map(o, operator.gt)
     def __le__(self, o): return self._map(o, operator.le)
     def __ge__(self, o): return self._map(o, operator.ge)
+    def __eq__(self, o): return self._map(o, operator.eq)
+    def __ne__(self, o): return self._map(o, operator.ne)
 
     def __getitem__(self, key):
         if isinstance(key, tuple) and len(key) == 2 and key[0] is Ellipsis and isinstance(key[1], int):

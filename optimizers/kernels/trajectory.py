@@ -75,6 +75,8 @@ def trajectory_kernel(surface, config, d: int, transforms: tuple, record: bool =
     Cached by value, with the lr, schedule and label left out (they are kernel inputs or play
     no part), so dragging the lr slider traces nothing new.
     """
+    if config.info.curvature:
+        raise TraceError(f"{config.name}: the rule takes the surface's Hessian, which the kernels do not trace")
     hparams = tuple((name, 0.0 if name == "lr" else value) for name, value in config.hparams)
     return _cached(surface, dataclasses.replace(config, hparams=hparams, schedule=ScheduleConfig(), label=""),
                    d, transforms, record)
