@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from ui import mnist_page, online_page, surfaces_page
+from ui import memory, mnist_page, online_page, surfaces_page
+
+memory.tune_allocator()
 
 st.set_page_config(page_title="Optimizer visualizer", page_icon=":material/insights:", layout="wide")
 st.navigation([

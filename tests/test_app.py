@@ -34,6 +34,13 @@ def page(query: dict | None = None) -> AppTest:
     return at.run()
 
 
+def clear_caches() -> None:
+    """Forget every computed view: Streamlit's caches and the results all sessions share."""
+    st.cache_data.clear()
+    ui.compute.RESULTS.clear()
+    ui.map_component.PAYLOADS.clear()
+
+
 def ok(at: AppTest) -> AppTest:
     assert not at.exception, [e.message for e in at.exception]
     return at
@@ -391,7 +398,7 @@ def engine_calls(monkeypatch) -> list:
         calls.append(1)
         return real(*args, **kwargs)
 
-    st.cache_data.clear()
+    clear_caches()
     monkeypatch.setattr(ui.compute, "run", counting)
     return calls
 
@@ -428,7 +435,7 @@ def test_a_view_on_the_slow_path_says_why_in_one_caption(monkeypatch, reason):
         object.__setattr__(res, "slow_reason", reason)  # Result is frozen; set as the engine would
         return res
 
-    st.cache_data.clear()
+    clear_caches()
     monkeypatch.setattr(ui.compute, "run", engine_saying)
     try:
         at = ok(page())
@@ -436,7 +443,7 @@ def test_a_view_on_the_slow_path_says_why_in_one_caption(monkeypatch, reason):
         assert notes == ([f"Running on the array code: {reason}."] if reason else [])
         assert contour(at)  # the map is drawn either way
     finally:
-        st.cache_data.clear()  # the faked Result must not answer later tests
+        clear_caches()  # the faked Result must not answer later tests
 
 
 def test_a_result_from_the_array_code_is_recomputed_once_kernels_are_built(engine_calls, monkeypatch):

@@ -25,6 +25,8 @@ from plots.playback_data import playback_payload, preview_payload
 from sweeps import with_value
 
 from . import assets, state, widgets
+from .compute import compute
+from .shared_results import SharedResults
 from .state import RunConfig, capped_steps
 
 PREVIEW_VALUES = 48
@@ -59,19 +61,23 @@ def preview_grid(optimizer: str, count: int) -> np.ndarray:
     return np.geomspace(low, high, count)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _payload(config: RunConfig, generation: int) -> dict:
-    from .compute import compute
+PAYLOADS = SharedResults(max_entries=16)  # base64 text, a few MB at most each: kept by count
 
+
+def _payload(config: RunConfig, generation: int) -> dict:
+    """The component's data for config's run, built once for every session on that link."""
+    return PAYLOADS.get(("map", config, generation), lambda: _build_payload(config))
+
+
+def _build_payload(config: RunConfig) -> dict:
     res = compute(config)
     data = playback_payload(res)
     data["colors"] = [color(k) for k in range(res.shape[0])]
     return data
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
 def _preview_payload(config: RunConfig, generation: int, run_id: str) -> dict:
-    return {"run": run_id, "preview": _preview(config)}
+    return PAYLOADS.get(("preview", config, generation), lambda: {"run": run_id, "preview": _preview(config)})
 
 
 def _preview(config: RunConfig) -> dict | None:

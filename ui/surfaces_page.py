@@ -31,11 +31,12 @@ from plots import (
     surface3d_figure,
     update_equation,
 )
+from plots.typed import typed_arrays
 from surfaces import SURFACES, get_surface
 from surfaces.expression import GRAMMAR
 from ui import map_component, state, sweeps_section, theory_panel, widgets
 from ui.charts import plotly_chart
-from ui.compute import compute
+from ui.compute import compute, derived, page_claim
 from ui.export import (
     ANIMATION_MAX_BYTES,
     CSV_MAX_BYTES,
@@ -392,17 +393,25 @@ def browser_view(res, config: state.RunConfig) -> None:
             st.latex(update_equation(res, k, last))
 
 
-def results(res) -> None:
-    st.subheader("Results")
+def _results_views(res) -> tuple[pd.DataFrame, list[dict]]:
+    """The results table and the loss, distance and gradient-norm figures (their arrays in
+    Plotly's typed-array form): built once per result for every session that shows it."""
     table = summary_frame(res)
     for column in table.columns:
         if column.startswith(("final loss", "distance")):
             table[column] = [f"{v:.4g}" if pd.notna(v) else "— (no known minimum)" for v in table[column]]
+    figures = [figure(res, height=300) for figure in (loss_figure, distance_figure, grad_norm_figure)]
+    return table, [{"data": typed_arrays(f["data"]), "layout": f["layout"]} for f in figures]
+
+
+def results(res, config: state.RunConfig) -> None:
+    st.subheader("Results")
+    table, figures = derived(config, "results", lambda: _results_views(res))
     st.dataframe(table, hide_index=True, width="stretch")
     cols = st.columns(3)
-    for col, figure in zip(cols, (loss_figure, distance_figure, grad_norm_figure)):
+    for col, fig in zip(cols, figures):
         with col:
-            _side_figure(figure(res, height=300), "")
+            _side_figure({"data": fig["data"], "layout": dict(fig["layout"])}, "")
     st.caption("Against the step, log scale; colours as on the map. With many starts: median and 10–90 % band.")
 
 
@@ -439,19 +448,22 @@ def export(res, config: state.RunConfig) -> None:
     cap = f"{CSV_MAX_BYTES / 1e6:g} MB"
     left, right, final = st.columns([1, 1, 2])
     every = "" if plan.stride == 1 else f"every {_ordinal(plan.stride)} step, "
-    left.download_button(f"Trajectories (CSV, {every}≤ {cap})", data=lambda: trajectories_csv(res, plan.stride),
+    # The files are built from the shared result when asked for: the callables hold the config,
+    # not the Result, which would otherwise stay in memory as long as the session lives.
+    stride = plan.stride
+    left.download_button(f"Trajectories (CSV, {every}≤ {cap})", data=lambda: trajectories_csv(compute(config), stride),
                          file_name=_file_stem(config) + ".csv", mime="text/csv", on_click="ignore",
                          icon=":material/download:", width="stretch",
                          help=f"Every step of every trajectory while that stays within {cap}; past it every k-th "
                               "step and each trajectory's last one.")
     frames = animation_frames(res)
     right.download_button(f"Playback animation (HTML, ≤ {ANIMATION_MAX_BYTES / 1e6:g} MB)",
-                          data=lambda: animation_html(res, max_frames=frames),
+                          data=lambda: animation_html(compute(config), max_frames=frames),
                           file_name=_file_stem(config) + "-animation.html", mime="text/html", on_click="ignore",
                           icon=":material/movie:", width="stretch",
                           help=f"at most {frames} frames: a swarm's frames each move every start's marker")
     if plan.stride > 1:
-        final.download_button("Final states (CSV)", data=lambda: trajectories_csv(res, final=True),
+        final.download_button("Final states (CSV)", data=lambda: trajectories_csv(compute(config), final=True),
                               file_name=_file_stem(config) + "-final.csv", mime="text/csv", on_click="ignore",
                               icon=":material/download:", help="one row per optimizer and start: its last step")
         st.caption(f"Every step would be up to {plan.full_bytes / 1e6:,.0f} MB, over the {cap} an export may weigh: "
@@ -521,18 +533,19 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
     if not config.optimizers:
         st.info("No optimizer to run: add one in the sidebar.")
         return
-    try:
-        res = compute(config)
-    except ValueError as exc:
-        st.error(str(exc), icon="⚠️")
-        return
-    if map_component.available() and not ss.get("view.3d"):
-        browser_view(res, config)
-    else:
-        playback(res)
-    theory_panel.show(res, config)
-    sweeps_section.show(res, config)
-    results(res)
+    with page_claim(config):  # the server's memory for runs in flight (ui/compute.py)
+        try:
+            res = compute(config)
+        except ValueError as exc:
+            st.error(str(exc), icon="⚠️")
+            return
+        if map_component.available() and not ss.get("view.3d"):
+            browser_view(res, config)
+        else:
+            playback(res)
+        theory_panel.show(res, config)
+        sweeps_section.show(res, config)
+        results(res, config)
     update_rules(config)
     export(res, config)
 
