@@ -41,7 +41,7 @@ def test_each_student_stays_on_one_process_and_downloads_their_own_file(hall, ne
         with page.expect_download() as info:
             page.get_by_role("button", name=re.compile(r"^Trajectories \(CSV")).click()
         shown = pd.read_csv(info.value.path())
-        pd.testing.assert_frame_equal(shown, pd.read_csv(io.StringIO(trajectories_csv(expected(s)))),
+        pd.testing.assert_frame_equal(shown, pd.read_csv(io.BytesIO(trajectories_csv(expected(s)))),
                                       check_exact=False, rtol=1e-9, atol=1e-12)
         page.goto("about:blank")  # closes the websocket: nginx logs it then
 

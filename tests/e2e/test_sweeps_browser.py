@@ -73,6 +73,14 @@ def open_view(page, title: str, role: str) -> list[dict]:
     return read(page, role) or traces
 
 
+def _safely(check):
+    """check(), False while the page is half drawn (the map is between two runs: no marks yet)."""
+    try:
+        return check()
+    except (TypeError, LookupError):
+        return False
+
+
 def click(page, role: str, trace: dict, i: int, done, what: str) -> None:
     """Click point i of `trace` in the figure with `role` until done() holds (a click that lands
     while Plotly is still redrawing the figure selects nothing: up to three tries)."""
@@ -84,7 +92,7 @@ def click(page, role: str, trace: dict, i: int, done, what: str) -> None:
         time.sleep(1.0)  # Plotly picks the point under the hover (throttled) before the click selects it
         page.mouse.click(px, py)
         try:
-            wait_until(done, bool, what, timeout=20 if attempt < 2 else 60)
+            wait_until(lambda: _safely(done), bool, what, timeout=20 if attempt < 2 else 60)
             return
         except AssertionError:
             if attempt == 2:
