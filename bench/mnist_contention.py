@@ -8,8 +8,11 @@ before every rerun (each a new computation) and times it, from the request to sc
 first with the server idle, then while two other sessions train on the MNIST page, each as the
 issue's heavy job (12 optimizers, H = 128, batch 512, 100,000 steps asked for: the page lowers
 them to its work cap) and each polling its live view every second as a browser does (a job
-whose page stops polling is stopped). Prints both medians and their ratio; target: the median
-while two jobs train at most 2x the idle one. Also the trainings' speed as their pages show it.
+whose page stops polling is stopped), and a third session exports the worst link's trajectories
+(1,000 starts, 12 optimizers, 20,000 steps asked for) as CSV again and again, fetching each file
+over HTTP as a browser does. Prints both medians and their ratio; target: the median while two
+jobs train and the export runs at most 2x the idle one. Also the trainings' speed as their pages
+show it and how many exports were made.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import asyncio
 import re
 import statistics
 import sys
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +57,27 @@ async def two_d_reruns(url: str, n: int) -> list[float]:
             times.append(checked(await session.rerun({steps: 200 + i})).seconds)
             await asyncio.sleep(THINK_S)
     return times
+
+
+WORST_LINK = "swarm=1000&steps=20000&" + "&".join(f"opt=adam~lr:{0.01 * (i + 1):g}" for i in range(12))
+
+
+class Exporter:
+    """A session on the worst link that asks for its trajectories CSV until stopped."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.session = Session(url, WORST_LINK)
+        self.files: list[int] = []  # bytes of each export
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with self.session as s:
+            run = checked(await s.rerun())
+            (button,) = [b for b in run.of_type("download_button") if b.label.startswith("Trajectories (CSV")]
+            while not stop.is_set():
+                path = await s.deferred_file(button.deferred_file_id)
+                body = await asyncio.to_thread(lambda: urllib.request.urlopen(urllib.parse.urljoin(self.url, path)).read())
+                self.files.append(len(body))
 
 
 def progress_text(run: Run) -> str:
@@ -95,14 +121,16 @@ async def measure(url: str, n: int) -> tuple[list[float], list[float], list[Trai
     idle = await two_d_reruns(url, n)
     stop = asyncio.Event()
     trainers = [Trainer(url) for _ in range(JOBS)]
+    exporter = Exporter(url)
     tasks = [asyncio.create_task(t.run(stop)) for t in trainers]
     try:
         await asyncio.wait_for(asyncio.gather(*(t.training.wait() for t in trainers)), 120)
+        tasks.append(asyncio.create_task(exporter.run(stop)))
         busy = await two_d_reruns(url, n)
     finally:
         stop.set()
         await asyncio.gather(*tasks)
-    return idle, busy, trainers
+    return idle, busy, trainers, exporter
 
 
 def main() -> int:
@@ -110,14 +138,16 @@ def main() -> int:
     parser.add_argument("--reruns", type=int, default=20)
     args = parser.parse_args()
     with streamlit_server(name="bench-mnist-contention") as server:
-        idle, busy, trainers = asyncio.run(measure(server.url, args.reruns))
+        idle, busy, trainers, exporter = asyncio.run(measure(server.url, args.reruns))
         logged = server.log_text()
     if "Traceback" in logged:
         print(logged)
     a, b = statistics.median(idle), statistics.median(busy)
     print(f"2-D page rerun after a change of steps, n={args.reruns} each (request to script_finished):")
     print(f"  idle server:             median {a:.3f} s   max {max(idle):.3f} s")
-    print(f"  while {JOBS} MNIST jobs train: median {b:.3f} s   max {max(busy):.3f} s")
+    print(f"  while {JOBS} MNIST jobs train and the worst export runs: median {b:.3f} s   max {max(busy):.3f} s")
+    print(f"  worst link's CSV exported {len(exporter.files)} times meanwhile "
+          f"({statistics.median(exporter.files) / 1e6 if exporter.files else 0:.1f} MB each)")
     for i, t in enumerate(trainers):
         print(f"  job {i + 1} ({JOB['optimizers']} optimizers, H = {JOB['hidden']}, batch {JOB['batch']}): {t.speed()}")
     ratio = b / a
