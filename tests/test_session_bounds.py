@@ -25,6 +25,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.app_test import TESTING_KEY
 
 from optimizers import run
+from tests.test_load import run_async
 from ui import export, mnist_jobs, state
 from ui.presets import PRESETS
 
@@ -117,7 +118,7 @@ def test_clear_cache_message_over_the_websocket_then_rerun_has_no_exception():
             return after.errors(), other.errors(), len(after.figures())
 
     with streamlit_server({"OPTVIS_COMPILE": "0"}, name="session-bounds") as server:
-        errors, other_errors, n_figures = asyncio.run(scenario(server.url))
+        errors, other_errors, n_figures = run_async(scenario(server.url))
         log = server.log_text()
     assert not errors and not other_errors, (errors, other_errors)
     assert n_figures > 0

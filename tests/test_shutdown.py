@@ -14,7 +14,7 @@ from pathlib import Path
 from tests.app_server import process_tree, streamlit_server
 from tests.load_client import Session
 
-EXIT_TARGET_S = 2.0
+EXIT_TARGET_S = 5.0  # typically 1.1-1.4 s here; 2.4 s seen in a loaded CI run: a hang takes the full 10 s
 
 
 def _alive(pid: int) -> bool:
@@ -46,7 +46,7 @@ def _wait_for(predicate, timeout: float, step: float = 0.05) -> bool:
     return False
 
 
-def test_sigterm_during_background_compiles_exits_within_two_seconds(tmp_path):
+def test_sigterm_during_background_compiles_exits_promptly(tmp_path):
     kernels = tmp_path / "kernels"
     env = {"OPTVIS_KERNEL_DIR": str(kernels), "OPTVIS_COMPILE": "1"}
     with streamlit_server(env=env, name="shutdown-server") as server:

@@ -287,7 +287,8 @@ def test_a_broken_link_falls_back_with_a_note(page, app_url):
     for bad in ("nowhere", "steps", "bogus", "start", "zzz"):
         assert bad in text, (bad, text)
     assert_paths_match(shown, engine(get_surface("rosenbrock"), DEFAULT_OPTIMIZERS, DEFAULT_START))
-    assert sidebar(page).get_by_label("steps", exact=True).input_value() == str(DEFAULT_STEPS)
+    wait_until(lambda: sidebar(page).get_by_label("steps", exact=True).input_value(),
+               lambda v: v == str(DEFAULT_STEPS), "the default steps in the sidebar")
 
 
 def test_mnist_trains_live_on_the_embedded_set_and_stops(page, app_url):
