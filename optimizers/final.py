@@ -22,6 +22,7 @@ from . import transforms as tf
 from .freeze import GRAD_NORM_BOUND, LOSS_BOUND, PARAM_BOUND
 from .registry import OptimizerConfig
 from .run import MAX_STEPS, _check_float, _check_int, _check_surface, _recorded
+from .run import _check_configs as _check_run_configs
 from .run import _check_starts as _check_run_starts
 
 MAX_FINAL_STARTS = 250_000
@@ -137,18 +138,7 @@ def run_final(
 
 
 def _check_configs(optimizers) -> list:
-    if isinstance(optimizers, OptimizerConfig):
-        optimizers = [optimizers]
-    if isinstance(optimizers, (str, bytes)) or not hasattr(optimizers, "__iter__"):
-        raise TypeError(f"optimizers={optimizers!r} must be an OptimizerConfig or a list of them; "
-                        "build one with get_optimizer(...)")
-    configs = list(optimizers)
-    if not 1 <= len(configs) <= MAX_FINAL_CONFIGS:
-        raise ValueError(f"optimizers: {len(configs)} given, allowed 1 to {MAX_FINAL_CONFIGS}")
-    for c in configs:
-        if not isinstance(c, OptimizerConfig):
-            raise ValueError(f"optimizers: {c!r} is not an OptimizerConfig; build one with get_optimizer(...)")
-    return configs
+    return _check_run_configs(optimizers, MAX_FINAL_CONFIGS)
 
 
 def _check_starts(surface, starts) -> np.ndarray:

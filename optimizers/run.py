@@ -279,15 +279,15 @@ def _check_surface(surface) -> None:
         raise TypeError(f"surface={surface!r} must be a Surface; build one with surfaces.get_surface(name, ...)")
 
 
-def _check_configs(optimizers):
+def _check_configs(optimizers, max_configs: int = MAX_CONFIGS):
     if isinstance(optimizers, OptimizerConfig):
         optimizers = [optimizers]
     if isinstance(optimizers, (str, bytes)) or not hasattr(optimizers, "__iter__"):
         raise TypeError(f"optimizers={optimizers!r} must be an OptimizerConfig or a list of them; "
                         "build one with get_optimizer(...)")
     configs = list(optimizers)
-    if not 1 <= len(configs) <= MAX_CONFIGS:
-        raise ValueError(f"optimizers: {len(configs)} given, allowed 1 to {MAX_CONFIGS}")
+    if not 1 <= len(configs) <= max_configs:
+        raise ValueError(f"optimizers: {len(configs)} given, allowed 1 to {max_configs}")
     for c in configs:
         if not isinstance(c, OptimizerConfig):
             raise ValueError(f"optimizers: {c!r} is not an OptimizerConfig; build one with get_optimizer(...)")

@@ -24,55 +24,37 @@ from typing import Any
 import numpy as np
 
 
-def freeze_arrays(value: Any) -> Any:
-    """Set every NumPy array reachable through the value's attributes, dicts and sequences
-    read-only (in place); returns the value."""
+def _arrays(value: Any):
+    """The distinct NumPy arrays reachable through value's attributes, dicts and sequences (a
+    few levels deep: a Result's fields and its state dict)."""
     seen: set[int] = set()
-
-    def walk(v, depth=0):
+    todo = [(value, 0)]
+    while todo:
+        v, depth = todo.pop()
         if id(v) in seen or depth > 4:
-            return
+            continue
         seen.add(id(v))
         if isinstance(v, np.ndarray):
-            v.flags.writeable = False
+            yield v
         elif isinstance(v, dict):
-            for x in v.values():
-                walk(x, depth + 1)
+            todo += [(x, depth + 1) for x in v.values()]
         elif isinstance(v, (list, tuple)):
-            for x in v:
-                walk(x, depth + 1)
+            todo += [(x, depth + 1) for x in v]
         elif hasattr(v, "__dict__") and not isinstance(v, type):
-            for x in vars(v).values():
-                walk(x, depth + 1)
+            todo += [(x, depth + 1) for x in vars(v).values()]
 
-    walk(value)
+
+def freeze_arrays(value: Any) -> Any:
+    """Set every NumPy array reachable from value (as _arrays walks it) read-only, in place;
+    returns the value."""
+    for a in _arrays(value):
+        a.flags.writeable = False
     return value
 
 
 def array_bytes(value: Any) -> int:
-    """Bytes of the distinct NumPy arrays reachable from value (as freeze_arrays walks it)."""
-    seen: set[int] = set()
-    total = 0
-
-    def walk(v, depth=0):
-        nonlocal total
-        if id(v) in seen or depth > 4:
-            return
-        seen.add(id(v))
-        if isinstance(v, np.ndarray):
-            total += v.nbytes
-        elif isinstance(v, dict):
-            for x in v.values():
-                walk(x, depth + 1)
-        elif isinstance(v, (list, tuple)):
-            for x in v:
-                walk(x, depth + 1)
-        elif hasattr(v, "__dict__") and not isinstance(v, type):
-            for x in vars(v).values():
-                walk(x, depth + 1)
-
-    walk(value)
-    return total
+    """Bytes of the distinct NumPy arrays reachable from value (as _arrays walks it)."""
+    return sum(a.nbytes for a in _arrays(value))
 
 
 class InFlight:
