@@ -47,12 +47,14 @@ ARM_TEMPLATE = """() => {{
     const probe = window.__latency = {{t0: null, t1: null, run: null, done: null}};
     window.addEventListener('keydown', () => {{ probe.t0 = performance.now(); }}, {{capture: true, once: true}});
     const app = document.querySelector('[data-testid="stApp"]');
-    new MutationObserver((_, observer) => {{  // when the server starts and ends the script run
-        const state = app.getAttribute('data-test-script-state');
+    new MutationObserver((records, observer) => {{  // when the server starts and ends the script run
         if (probe.t0 === null) return;
-        if (state === 'running' && probe.run === null) probe.run = performance.now();
-        if (state === 'notRunning' && probe.run !== null) {{ probe.done = performance.now(); observer.disconnect(); }}
-    }}).observe(app, {{attributes: true, attributeFilter: ['data-test-script-state']}});
+        for (const record of records) {{  // a fast run's two changes may arrive in one callback
+            const now = performance.now();
+            if (record.oldValue !== 'running' && probe.run === null) probe.run = now;
+            if (record.oldValue === 'running' && probe.run !== null) {{ probe.done = now; observer.disconnect(); return; }}
+        }}
+    }}).observe(app, {{attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state']}});
     const poll = () => {{
         if (probe.t0 !== null && signature() !== before) {{ probe.t1 = performance.now(); return; }}
         requestAnimationFrame(poll);
@@ -79,12 +81,17 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure(page, key: str, arm: str = ARM) -> dict[str, float]:
     """One slider change: press `key` on the focused slider; times in ms from the keydown to the
-    run's start ("run"), to the updated figure ("figure") and to the run's end ("done")."""
+    run's start ("run"), to the updated figure ("figure") and to the run's end ("done"). A run so
+    short that the page never shows it running (the bare app's) counts as starting and ending at
+    the updated figure."""
     page.evaluate(arm)
     page.keyboard.press(key)
-    page.wait_for_function("() => window.__latency.t1 !== null && window.__latency.done !== null",
-                           timeout=60_000, polling=50)
+    page.wait_for_function("() => window.__latency.t1 !== null && (window.__latency.done !== null"
+                           " || (window.__latency.run === null && document.querySelector("
+                           "'[data-test-script-state=\"notRunning\"]')))", timeout=60_000, polling=50)
     probe = page.evaluate("() => window.__latency")
+    for field in ("run", "done"):
+        probe[field] = probe["t1"] if probe[field] is None else probe[field]
     wait_idle(page)
     return {name: probe[field] - probe["t0"] for name, field in (("run", "run"), ("figure", "t1"), ("done", "done"))}
 
