@@ -19,7 +19,7 @@ import numpy as np
 from . import kernels
 from . import stepper as st
 from . import transforms as tf
-from .freeze import GRAD_NORM_BOUND, LOSS_BOUND, PARAM_BOUND
+from .freeze import GRAD_NORM_BOUND, LOSS_BOUND, PARAM_BOUND, stop_index
 from .registry import OptimizerConfig
 from .run import MAX_STEPS, _check_float, _check_int, _check_surface, _recorded
 from .run import _check_configs as _check_run_configs
@@ -63,8 +63,7 @@ class FinalResult:
 
     def stop_index(self) -> np.ndarray:
         """[K, N] index of the point in `point` (see Result.stop_index)."""
-        stop = np.where(self.diverged_at >= 0, np.maximum(self.diverged_at - 1, 0), self.steps)
-        return np.where(self.converged_at >= 0, np.minimum(stop, self.converged_at), stop)
+        return stop_index(self.diverged_at, self.converged_at, self.steps)
 
     def steps_to_converge(self) -> np.ndarray:
         """[K, N] float: converged_at where it converged, NaN otherwise."""

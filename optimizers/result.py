@@ -7,6 +7,8 @@ from functools import cached_property
 
 import numpy as np
 
+from .freeze import stop_index
+
 
 @dataclass(frozen=True, eq=False)
 class Result:
@@ -64,10 +66,7 @@ class Result:
 
         T when it ran to the end; the last good point before divergence; the converged point.
         """
-        k, n, t, d = self.shape
-        stop = np.full((k, n), t)
-        stop = np.where(self.diverged_at >= 0, np.maximum(self.diverged_at - 1, 0), stop)
-        return np.where(self.converged_at >= 0, np.minimum(stop, self.converged_at), stop)
+        return stop_index(self.diverged_at, self.converged_at, self.shape[2])
 
     @cached_property
     def ratio_defined(self) -> np.ndarray:

@@ -413,7 +413,8 @@ class MapView {
     const glyph = { gradient: "┈┈", first_moment: "╌╌", update: "━━" };
     const items = this.data.arrow_kinds.filter((kd) => this.data.arrows[kd.key]).reverse()
       .map((kd) => `${glyph[kd.key]} ${kd.text} ×${fmt(this.data.arrows[kd.key])}`);
-    return items.length ? `<b>arrows at step ${step}</b> (one scale per run): ` + items.join(" &nbsp; ") : "";
+    const which = this.data.starts > 1 ? " of the swarm's first start" : "";
+    return items.length ? `<b>arrows at step ${step}${which}</b> (one scale per run): ` + items.join(" &nbsp; ") : "";
   }
 
   status(r, step) {
