@@ -9,7 +9,11 @@ own session, the default view): Adam's learning rate, which reruns the engine, a
 arrow key on the slider, moving it one notch down its log grid (lr 0.05, 0.04, 0.03, ...;
 b 100, 80, 60, ...: every value new, so every change runs the engine). The time is measured in
 the page, from the keydown event to the first animation frame in which the map's Plotly figure
-holds new paths: the server rerun, the transfer, and Plotly's redraw. Target: median <= 300 ms.
+holds new paths. Adam's lr slider is the page's own (ui/live_slider): its notches are the lr
+preview's, so the map draws the exact run for the new value from the preview at once and the
+server's rerun (its start and end are timed too) brings the charts and the table. Rosenbrock's
+`b` is a Streamlit slider: its time is the server rerun, the transfer and Plotly's redraw.
+Target: median <= 1.3x the bare one-slider app's, measured in the same run.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from tests.app_server import streamlit_server  # noqa: E402
 from tests.e2e.browser import FIND_MAP, VIEWPORT, launch, open_app, panel, sidebar, wait_idle  # noqa: E402
 
-TARGET_MS = 300.0
 RATIO_TARGET = 1.3  # slider release to updated map, against the bare app's floor
 WARMUP = 3  # changes before timing: first-figure costs, the engine's kernels
 # The timed sliders: name -> (title of the optimizer panel holding it, or None for the surface's
@@ -140,28 +143,48 @@ def playback_figures(page, seconds: float = 3.0) -> dict[str, float]:
             out.push(performance.now() - t0);
         }}
         out.sort((a, b) => a - b); return out[Math.floor(out.length / 2)]; }}""")
-    preview = page.evaluate("""async () => {
-        const s = document.querySelector('.ov-preview-lr'); if (!s) return null; const out = [];
-        for (let j = 0; j <= Number(s.max); j++) {
+    preview = page.evaluate(f"""async () => {{  // drag Adam's lr slider across its range (input events, no release)
+        const s = [...document.querySelectorAll('.ls-input')].find(e => e.id.includes('adam'));
+        if (!s || !{VIEW_JS}.previewPaths) return null; const out = [], start = s.value;
+        for (let j = 0; j <= Number(s.max); j++) {{
             s.value = String(j); const t0 = performance.now(); s.dispatchEvent(new Event('input'));
             await new Promise(r => requestAnimationFrame(() => r())); out.push(performance.now() - t0);
-        }
-        out.sort((a, b) => a - b); return out[Math.floor(out.length / 2)]; }""")
+        }}
+        s.value = start; s.dispatchEvent(new Event('input'));
+        out.sort((a, b) => a - b); return out[Math.floor(out.length / 2)]; }}""")
     frame_ms = float(page.evaluate(f"() => Number({VIEW_JS}.root.dataset.frameMs)"))
     return {"fps": fps, "scrub_ms": scrub, "preview_ms": preview, "frame_ms": frame_ms}
 
 
-def burst(page, slider, presses: int = 10, gap_s: float = 0.1) -> float:
-    """Seconds from the last of `presses` arrow presses (gap_s apart) on `slider` until the map
-    shows the paths of the last value (the run for it has ended and the component has drawn it)."""
+SHOWS_VALUE = f"""(text) => {{  // ms from the last keydown until the map's path for Adam is the run at lr=text
+    const probe = window.__burst;
+    return new Promise((resolve) => {{
+        const poll = () => {{
+            const gd = ({FIND_MAP})();
+            const shown = gd && gd.data.some(t => t.meta && t.meta.role === 'path' && t.name.startsWith('Adam (lr=' + text + ')'));
+            if (shown) return resolve(performance.now() - probe.last);
+            requestAnimationFrame(poll);
+        }};
+        poll();
+    }});
+}}"""
+
+
+def burst(page, slider, presses: int = 10, gap_s: float = 0.1) -> tuple[float, float]:
+    """`presses` arrow presses (gap_s apart) on Adam's lr `slider`: (s from the last press until the
+    map shows the path of the last value, s until the server's run for it is drawn too)."""
     slider.focus()
+    page.evaluate("() => { window.__burst = {last: 0}; window.addEventListener('keydown', () => "
+                  "{ window.__burst.last = performance.now(); }, {capture: true}); }")
     for _ in range(presses):
         page.keyboard.press("ArrowLeft")
         page.wait_for_timeout(gap_s * 1000)
-    last = page.evaluate("() => performance.now()") - gap_s * 1000
+    value = slider.get_attribute("aria-valuetext")
+    shown = page.evaluate(SHOWS_VALUE, value) / 1000
     wait_idle(page)
-    page.wait_for_function(f"() => {VIEW_JS}.root.dataset.ready === {VIEW_JS}.dataId", timeout=60_000)
-    return (page.evaluate("() => performance.now()") - last) / 1000
+    page.wait_for_function(f"() => {VIEW_JS}.root.dataset.ready === {VIEW_JS}.dataId && {VIEW_JS}.pendingRun === -1",
+                           timeout=60_000)
+    return shown, (page.evaluate("() => performance.now() - window.__burst.last")) / 1000
 
 
 def first_view(browser, url: str) -> tuple[float, float]:
@@ -271,8 +294,9 @@ def main() -> int:
     if play["preview_ms"] is not None:
         print(f"lr drag preview: {play['preview_ms']:.1f} ms per frame (target <= 33: "
               f"{'met' if play['preview_ms'] <= 33 else 'NOT met'})")
-    print(f"burst of 10 presses 0.1 s apart: the last value drawn {burst_s:.2f} s after the last press "
-          f"(target <= 1.5 s: {'met' if burst_s <= 1.5 else 'NOT met'})")
+    print(f"burst of 10 presses 0.1 s apart on Adam's lr: the map shows the last value's run {burst_s[0]:.2f} s "
+          f"after the last press (target <= 1.5 s: {'met' if burst_s[0] <= 1.5 else 'NOT met'}); the server's run "
+          f"for it (charts, table) drawn after {burst_s[1]:.2f} s")
     return 0
 
 

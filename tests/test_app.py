@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui.compute
 import ui.map_component
+import ui.widgets
 from optimizers import OPTIMIZERS, get_optimizer, kernels, run
 from surfaces import SURFACES
 from ui import state
@@ -202,12 +203,22 @@ def _path_of(fig: dict, k: int) -> np.ndarray:
     return np.stack((array(trace["x"]), array(trace["y"])), axis=-1)
 
 
+def live_slider(at: AppTest, slider_id: str) -> dict:
+    """The data of the lr slider (ui/live_slider) with id `slider_id` (its panel's lr key)."""
+    found = [e for e in at.get("bidi_component") if e.proto.component_name == "optvis_live_slider"]
+    (data,) = [d for d in (json.loads(e.proto.json) for e in found) if d["id"] == slider_id]
+    return data
+
+
 def test_lr_slider_changes_path_to_engine_result():
     at = ok(page())
-    slider = widget(at.select_slider, "opt4.adam.lr#log")
-    slider.set_value(0.02).run()
+    slider = live_slider(at, "opt4.adam.lr")
+    assert slider["grid"][slider["index"]] == 0.05 and slider["labels"][slider["index"]] == "0.05"
+    assert slider["grid"] == list(ui.widgets.log_grid(1e-5, 10.0))  # the notches the lr preview computes
+    widget(at.number_input, "opt4.adam.lr").set_value(0.02).run()  # what the slider's release sets
     ok(at)
-    assert widget(at.number_input, "opt4.adam.lr").value == 0.02
+    slider = live_slider(at, "opt4.adam.lr")
+    assert slider["grid"][slider["index"]] == 0.02
     expected_configs = state.default_optimizers()[:4] + (get_optimizer("adam", lr=0.02),)
     cfg = replace(state.make_config(), optimizers=expected_configs)
     assert config(at) == cfg
@@ -222,7 +233,8 @@ def test_exact_number_input_and_momentum_slider():
     widget(at.number_input, "opt0.sgd.lr").set_value(0.00123).run()
     widget(at.slider, "opt0.sgd.momentum").set_value(0.5).run()
     ok(at)
-    assert widget(at.select_slider, "opt0.sgd.lr#log").value == 0.0012  # nearest grid value
+    slider = live_slider(at, "opt0.sgd.lr")
+    assert slider["grid"][slider["index"]] == 0.0012  # nearest grid value
     expected = get_optimizer("sgd", lr=0.00123, momentum=0.5)
     assert config(at).optimizers[0] == expected
     res = engine(config(at))

@@ -219,6 +219,7 @@ class MapView {
   async update(data) {
     this.tUpdate = performance.now();
     this.data = data;
+    this.pendingRun = -1;
     const Plotly = await loadPlotly();
     this.Plotly = Plotly;
     const frames = decode(data.frames);
@@ -257,8 +258,20 @@ class MapView {
     this.scrub.max = String(frames.length - 1);
     const start = data.initial_step !== undefined ? data.initial_step : Math.max(0, data.steps - 1);
     this.show(this.nearestFrame(start));
-    const pending = window.__optvisPreview;
-    this.buildPreview(pending && pending.run === data.id ? pending.preview : null);
+    const pending = window.__optvisPreview;  // the preview does not depend on the lrs: one for the same basis serves
+    this.buildPreview(pending && (pending.run === data.id || pending.basis === data.basis) ? pending.preview : null);
+    this.keepPicked();
+  }
+
+  keepPicked() {
+    // A run for an earlier slider position (a burst of key presses reruns the page for each)
+    // must not replace the run at the slider's last position: that one stays on the map, from
+    // the preview, until the page's run for it arrives.
+    const pick = this.picked, keys = this.data.lr_keys || [];
+    if (!pick || !this.preview) return;
+    const k = keys.indexOf(pick.id), row = this.preview.configs.indexOf(k);
+    if (row < 0 || this.data.base_lrs[k] === pick.value) { this.picked = null; return; }
+    this.onSlider({ id: pick.id, value: pick.value, final: true });
   }
 
   color(i) {
@@ -361,7 +374,7 @@ class MapView {
       this.data.arrow_kinds.forEach((kind, a) => {
         for (let i = 0; i < k; i++) {
           const seg = arrows[a][i];
-          if (seg[0].length) ov.arrow(seg, this.color(i), kind.line.width, kind.line.dash);
+          if (seg[0].length && i !== this.pendingRun) ov.arrow(seg, this.color(i), kind.line.width, kind.line.dash);
         }
       });
     }
@@ -369,7 +382,7 @@ class MapView {
       if (this.swarm) {
         const sf = this.nearestSwarmFrame(step), pos = this.swarm[i], n = this.data.starts;
         ov.dots(pos, sf * n, n, this.color(i), 4);
-      } else {
+      } else if (i !== this.pendingRun) {  // a run shown from the preview has no frames yet
         const p = vec(this.runs[i].path, f);
         ov.dot(p[0], p[1], this.color(i), 8.5);
       }
@@ -452,47 +465,76 @@ class MapView {
   }
 
   buildPreview(preview) {
-    // The lr preview: while the slider moves, the chosen optimizer's path is the engine's run at
-    // the nearest of the precomputed learning rates; on release the exact value goes to the server.
+    // The lr preview: the sidebar's lr sliders (ui/live_slider.js) send their position while they
+    // move; the map draws the engine's run at that notch. A release on a computed notch of a
+    // single-start run is the page's exact run: the map shows it at once, and the server's rerun
+    // brings the charts, the table and everything else.
     this.preview = preview || null;
-    if (!preview) { this.previewBox.innerHTML = ""; return; }
+    this.previewPath = null;
+    this.previewBox.textContent = "";
+    if (!preview) return;
     this.previewPaths = preview.paths.map((row) => row.map(decode));
-    const options = preview.configs.map((k) => `<option value="${k}">${escapeHtml(this.runs[k].label)}</option>`).join("");
-    this.previewBox.innerHTML = `<div class="ov-title">Drag to explore the learning rate</div>
-      <div class="ov-preview-row"><select class="ov-preview-which" aria-label="optimizer to preview">${options}</select>
-      <input class="ov-preview-lr" type="range" min="0" max="1" step="1" aria-label="learning rate">
-      <span class="ov-preview-text"></span></div>`;
-    const which = this.previewBox.querySelector(".ov-preview-which");
-    const slider = this.previewBox.querySelector(".ov-preview-lr");
-    const text = this.previewBox.querySelector(".ov-preview-text");
-    const rowOf = () => preview.configs.indexOf(Number(which.value));
-    const place = () => {
-      const row = rowOf();
-      slider.max = String(preview.lrs[row].length - 1);
-      slider.value = String(preview.current[row]);
-      text.textContent = `lr = ${fmt(preview.current_lr[row])}: drag to see the path at other learning rates`;
+    if (!this.sliderListener) {
+      this.sliderListener = (e) => this.onSlider(e.detail);
+      window.addEventListener("optvis:slider", this.sliderListener);
+    }
+  }
+
+  onSlider({ id, value, final }) {
+    const keys = this.data && this.data.lr_keys, preview = this.preview;
+    const k = keys ? keys.indexOf(id) : -1;
+    const row = preview && k >= 0 ? preview.configs.indexOf(k) : -1;
+    if (row < 0 || !this.frames) return;
+    const t0 = performance.now();
+    const lrs = preview.lrs[row];
+    let j = 0;
+    for (let i = 1; i < lrs.length; i++) if (Math.abs(Math.log(lrs[i] / value)) < Math.abs(Math.log(lrs[j] / value))) j = i;
+    const onNotch = Math.abs(lrs[j] / value - 1) < 1e-12;
+    const label = preview.labels[row][j];
+    if (final) this.picked = { k, id, value };
+    if (final && value === this.data.base_lrs[k]) {  // back where it was: the map already shows that run
       this.previewPath = null;
-      if (this.frames) this.draw(this.frame, this.frames[this.frame]);
-    };
-    which.addEventListener("change", place);
-    slider.addEventListener("input", () => {
-      const row = rowOf();
-      const lrs = preview.lrs[row];
-      const j = Number(slider.value);
-      const t0 = performance.now();
-      this.previewPath = this.previewPaths[row][j];
-      this.previewColor = this.color(Number(which.value));
+      this.previewBox.textContent = "";
       this.draw(this.frame, this.frames[this.frame]);
-      text.textContent = `preview: lr = ${fmt(lrs[j])}, the engine's run at the nearest of ${lrs.length} computed values (release to run it exactly)`;
-      this.previewFrames = (this.previewFrames || 0) + 1;
-      this.root.dataset.previewFrames = String(this.previewFrames);
-      this.root.dataset.previewMs = String(performance.now() - t0);
+    } else if (final && onNotch && preview.exact) {
+      this.previewPath = null;
+      this.showExact(k, this.previewPaths[row][j], label);
+      this.previewBox.textContent = `${label}: the engine's run at lr = ${fmt(lrs[j])}, computed with the preview; `
+        + "the charts and the table follow when the page's run arrives.";
+    } else {
+      this.previewPath = this.previewPaths[row][j];
+      this.previewColor = this.color(k);
+      this.draw(this.frame, this.frames[this.frame]);
+      const which = onNotch ? `the engine's run at this lr` : `the engine's run at the nearest computed lr, ${fmt(lrs[j])}`;
+      this.previewBox.textContent = final ? `running ${label} exactly…` : `preview: lr = ${fmt(value)}, ${which} `
+        + `(one of ${lrs.length} computed${preview.exact ? "" : ", first start only"}); release to run it exactly`;
+    }
+    this.previewFrames = (this.previewFrames || 0) + 1;
+    this.root.dataset.previewFrames = String(this.previewFrames);
+    this.root.dataset.previewMs = String(performance.now() - t0);
+  }
+
+  showExact(k, path, label) {
+    // Configuration k's path, start and end marks on the map replaced by its run at a computed
+    // notch (`path` [2P] float32, the engine's points), until the server's data for it arrives.
+    const gd = this.mapDiv, n = path.length / 2;
+    const xs = [], ys = [];
+    for (let i = 0; i < n; i++) { xs.push(path[2 * i]); ys.push(path[2 * i + 1]); }
+    const idx = [], upd = { x: [], y: [], name: [], customdata: [], hovertemplate: [] };
+    gd.data.forEach((t, i) => {
+      const meta = t.meta || {};
+      if (meta.config !== k || !["path", "end"].includes(meta.role)) return;
+      idx.push(i);
+      const whole = meta.role === "path";
+      upd.x.push(whole ? xs : [xs[n - 1]]);
+      upd.y.push(whole ? ys : [ys[n - 1]]);
+      upd.name.push(whole ? label : t.name);
+      upd.customdata.push(null);
+      upd.hovertemplate.push(`${label}<br>θ = (%{x:.4g}, %{y:.4g})<extra>updating</extra>`);
     });
-    slider.addEventListener("change", () => {
-      const k = Number(which.value);
-      this.trigger("lr_pick", { config: k, lr: preview.lrs[rowOf()][Number(slider.value)] });
-    });
-    place();
+    this.pendingRun = k;
+    if (idx.length) this.Plotly.restyle(gd, upd, idx);
+    this.draw(this.frame, this.frames[this.frame]);
   }
 }
 

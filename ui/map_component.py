@@ -2,24 +2,29 @@
 
 The server computes; the browser draws and animates (ui/map_component.js). `show(res, config)`
 sends the run's data (plots.playback_data) once per run; a click on the map comes back as the
-component's "click" trigger and a released lr preview as "lr_pick", each applied by a callback
-before the next run of the script, like any widget's. Nothing is sent back while playing or
-scrubbing.
+component's "click" trigger, applied by a callback before the next run of the script, like any
+widget's. Nothing is sent back while playing or scrubbing.
 
-The lr preview: for up to PREVIEW_CONFIGS optimizers, one engine run over PREVIEW_VALUES
-learning rates on a log grid of the lr slider's range (fewer values on long runs, so a preview
-stays within PREVIEW_BUDGET trajectory-steps; none past PREVIEW_MIN_VALUES).
+The lr preview: for up to PREVIEW_CONFIGS optimizers, one engine run over the notches of the
+sidebar's lr slider (ui/live_slider: every notch of its log grid, or every k-th where that would
+pass PREVIEW_BUDGET trajectory-steps; none under PREVIEW_MIN_VALUES). While the slider moves the
+map draws the run at its position; at a release on a computed notch, that run is the exact one
+(same engine, start, steps and settings) and the map shows it at once, before the server's rerun
+brings everything else. The preview does not depend on the optimizers' own learning rates, so
+one computation serves every position of the sliders.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from optimizers import OPTIMIZERS, kernels, run
+from optimizers import OPTIMIZERS, OptimizerConfig, kernels, run
 from plots.palette import color
 from plots.playback_data import playback_payload, preview_payload
 from sweeps import with_value
@@ -29,7 +34,6 @@ from .compute import compute
 from .shared_results import SharedResults
 from .state import RunConfig, capped_steps
 
-PREVIEW_VALUES = 48
 PREVIEW_MIN_VALUES = 12
 PREVIEW_CONFIGS = 6
 PREVIEW_BUDGET = 300_000  # trajectory-steps of one preview run
@@ -53,12 +57,15 @@ def available() -> bool:
     return os.environ.get("OPTVIS_MAP_COMPONENT", "1") != "0" and assets.ensure_plotly_js()
 
 
-def preview_grid(optimizer: str, count: int) -> np.ndarray:
-    """[count] learning rates evenly spaced on a log scale over the lr slider's range."""
-    spec = next(s for s in OPTIMIZERS[optimizer].specs if s.name == "lr")
-    low, high = widgets._ui_range(spec)
-    low = max(low, high * 1e-6)
-    return np.geomspace(low, high, count)
+def preview_grid(config: OptimizerConfig, count: int | None = None) -> tuple[float, ...]:
+    """The lr values the preview computes for `config`: the notches of its lr slider (the log grid
+    ui/widgets draws for its lr), every k-th of them (with both ends) when `count` is smaller."""
+    spec = next(s for s in config.info.specs if s.name == "lr")
+    grid = widgets.lr_grid(spec, config.lr)
+    if count is None or count >= len(grid):
+        return grid
+    keep = np.unique(np.round(np.linspace(0, len(grid) - 1, max(2, count))).astype(np.int64))
+    return tuple(grid[i] for i in keep)
 
 
 PAYLOADS = SharedResults(max_entries=16)  # base64 text, a few MB at most each: kept by count
@@ -76,27 +83,50 @@ def _build_payload(config: RunConfig) -> dict:
     return data
 
 
+def _lr_free(config: RunConfig) -> tuple:
+    """What the preview depends on: config with its optimizers' learning rates left out, and the
+    grids (which widen to include an lr typed outside the slider's range)."""
+    optimizers = tuple(dataclasses.replace(o, hparams=tuple((n, None if n == "lr" else v) for n, v in o.hparams),
+                                           label="") for o in config.optimizers[:PREVIEW_CONFIGS])
+    return (dataclasses.replace(config, optimizers=optimizers), tuple(preview_grid(o) for o in config.optimizers))
+
+
 def _preview_payload(config: RunConfig, generation: int, run_id: str) -> dict:
-    return PAYLOADS.get(("preview", config, generation), lambda: {"run": run_id, "preview": _preview(config)})
+    basis = _lr_free(config)
+    shared = PAYLOADS.get(("preview", basis, generation), lambda: {"preview": _preview(config)})
+    preview = shared["preview"]
+    if preview is not None:  # the one part that depends on the learning rates: where each slider is
+        lrs = [config.optimizers[r].lr for r in preview["configs"]]
+        preview = {**preview, "current_lr": lrs,
+                   "current": [int(np.argmin(np.abs(np.log(g) - np.log(v)))) for g, v in zip(preview["lrs"], lrs)]}
+    return {"run": run_id, "basis": _basis_id(basis), "preview": preview}
+
+
+def _basis_id(basis: tuple) -> str:
+    return hashlib.sha256(repr(basis).encode()).hexdigest()[:16]
 
 
 def _preview(config: RunConfig) -> dict | None:
     """The lr preview's paths: per optimizer, one vectorised run over its grid of learning rates."""
     rows = list(range(min(len(config.optimizers), PREVIEW_CONFIGS)))
     steps = capped_steps(config)
-    count = min(PREVIEW_VALUES, PREVIEW_BUDGET // max(1, len(rows) * steps))
+    count = PREVIEW_BUDGET // max(1, len(rows) * steps)
     if not rows or count < PREVIEW_MIN_VALUES:
         return None
-    lrs = [preview_grid(config.optimizers[r].name, count) for r in rows]
+    lrs = [np.array(preview_grid(config.optimizers[r], count)) for r in rows]
     surface, start = config.get_surface(), config.starts()[:1]
-    parts = []
+    parts, labels = [], []
     try:
         for r, grid in zip(rows, lrs):
             configs = [with_value(config.optimizers[r], "lr", float(v)) for v in grid]
             parts.append(run(surface, configs, start, steps, **config.run_kwargs()))
+            labels.append([c.label for c in configs])
     except ValueError:
         return None
-    return preview_payload(parts, rows, lrs, [config.optimizers[r].lr for r in rows])
+    data = preview_payload(parts, rows, lrs, [config.optimizers[r].lr for r in rows])
+    data["labels"] = labels
+    data["exact"] = len(config.starts()) == 1  # the page's run has this one start: a notch's run is the page's
+    return data
 
 
 @widgets.callback
@@ -109,25 +139,16 @@ def _on_click() -> None:
         widgets.put(state.START_SPEC, f"start.{axis}", float(point[axis]))
 
 
-@widgets.callback
-def _on_lr_pick() -> None:
-    pick = (ss.get("map") or {}).get("lr_pick")
-    pids = ss.get("map.panels") or []
-    if not pick or not 0 <= int(pick["config"]) < len(pids):
-        return
-    pid = pids[int(pick["config"])]
-    name = ss[state.PANELS.key(pid, "name")]
-    spec = next(s for s in OPTIMIZERS[name].specs if s.name == "lr")
-    widgets.put(spec, state.PANELS.hp_key(pid, name, "lr"), float(pick["lr"]))
-
-
 def show(config: RunConfig, panel_ids: list[int]) -> None:
     """The component for `config` (its result computed or cached); panel_ids: the sidebar panel
     of each of config.optimizers, in order, for the lr preview's release."""
     ss["map.panels"] = list(panel_ids)
     data = _payload(config, kernels.generation())
     ss["map.shown"] = (config, data["id"])
-    _COMPONENT(key="map", data=data, on_click_change=_on_click, on_lr_pick_change=_on_lr_pick)
+    lr_keys = [state.PANELS.hp_key(pid, o.name, "lr") for pid, o in zip(panel_ids, config.optimizers)]
+    data = {**data, "lr_keys": lr_keys, "base_lrs": [o.lr for o in config.optimizers],
+            "basis": _basis_id(_lr_free(config))}
+    _COMPONENT(key="map", data=data, on_click_change=_on_click)
 
 
 def show_preview() -> None:

@@ -4,5 +4,5 @@ export default function (component) {
   if (!data) return;
   window.__optvisPreview = data;
   const view = window.__optvisMapView;
-  if (view && view.dataId === data.run && view.frames) view.buildPreview(data.preview);
+  if (view && view.dataId === data.run && view.frames) { view.buildPreview(data.preview); view.keepPicked(); }
 }

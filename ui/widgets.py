@@ -29,6 +29,8 @@ import streamlit as st
 
 from optimizers import Hyperparameter
 
+from .live_slider import live_slider
+
 MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
 PAIR_STEP = 1e-4  # slider resolution of betas: 0.999 and 0.9999 are both reachable
 SLIDER_MAX_SPAN = 200.0  # wider linear ranges (OneCycle's div factors) get a number input
@@ -101,6 +103,11 @@ def _spec_grid(spec: Hyperparameter, value: float, zero: bool) -> tuple[float, .
     return log_grid(low, high, zero)
 
 
+def lr_grid(spec: Hyperparameter, value: float) -> tuple[float, ...]:
+    """The notches of the slider `spec_input` draws for a log-scale float at `value`."""
+    return _spec_grid(spec, value, False)
+
+
 def put(spec: Hyperparameter, key: str, value: Any) -> None:
     """Write `value` into the session state of the widget(s) `spec_input(spec, key)` draws."""
     ss = st.session_state
@@ -155,6 +162,11 @@ def _slider_to_number(key: str) -> None:
 
 
 @callback
+def _pick_to_number(key: str, value: float) -> None:
+    st.session_state[key] = st.session_state[f"{key}#log"] = value
+
+
+@callback
 def _number_to_slider(key: str, grid: tuple[float, ...]) -> None:
     value = st.session_state[key]
     if value is not None:
@@ -184,14 +196,17 @@ def _numbers(text: str) -> tuple[float, ...] | str:
         return text
 
 
-def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero: bool = False) -> Any:
+def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero: bool = False,
+               live: bool = False) -> Any:
     """Draw the widget(s) for one parameter and return its value (not yet checked).
 
     bool: checkbox; choice: selectbox; text: text input; int: number input; pair: two sliders (two
     number inputs with spec.log); ints: a text input of comma-separated whole numbers; float with
     spec.log: log-grid select slider + exact number input (`zero`: the grid starts with 0,
     shown as "off"); other floats: a slider over the UI range (a number input when that range
-    is unbounded or wider than SLIDER_MAX_SPAN).
+    is unbounded or wider than SLIDER_MAX_SPAN). `live` (a log-scale float): the grid slider is
+    ui/live_slider's, which tells the map component its position while it moves (the lr preview);
+    its id is `key`.
     """
     _default(spec, key)
     ss = st.session_state
@@ -229,8 +244,12 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
             ss[f"{key}#log"] = nearest(grid, value if value is not None else spec.default)
         left, right = st.columns([3, 2], vertical_alignment="bottom")
         with left:
-            st.select_slider(label, grid, format_func=_fmt, key=f"{key}#log", help=help_text,
-                             on_change=_slider_to_number, args=(key,))
+            if live:
+                live_slider(label, grid, ss[f"{key}#log"], key=f"{key}#live", slider_id=key, format_func=_fmt,
+                            help=help_text, on_pick=functools.partial(_pick_to_number, key))
+            else:
+                st.select_slider(label, grid, format_func=_fmt, key=f"{key}#log", help=help_text,
+                                 on_change=_slider_to_number, args=(key,))
         with right:
             return st.number_input(f"{label} (exact)", min_value=0.0 if spec.low >= 0 else None, format="%g",
                                    step=_nice_step(0, grid[-1]) if zero else grid[1] if len(grid) > 1 else None,

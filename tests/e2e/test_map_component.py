@@ -10,7 +10,7 @@ from optimizers import get_optimizer, run
 from surfaces import get_surface
 from tests.e2e.browser import VIEW, open_app, panel, wait_until
 from tests.e2e.test_browser import DEFAULT_OPTIMIZERS, DEFAULT_START, DEFAULT_STEPS
-from ui.map_component import PREVIEW_VALUES, preview_grid
+from ui.map_component import preview_grid
 
 ROSENBROCK = get_surface("rosenbrock")
 
@@ -19,44 +19,68 @@ def preview_ready(page) -> bool:
     return page.evaluate(f"() => !!({VIEW} && {VIEW}.previewPaths)")
 
 
+ADAM_SLIDER = "[...document.querySelectorAll('.ls-input')].find(e => e.id.includes('opt4_adam_lr'))"
+
+
 def drag_preview(page, index: int) -> dict:
-    """Move the preview slider to `index` as a drag does (input events, no release); return what
-    the overlay draws: the path and the text under the slider."""
-    return page.evaluate(f"""(j) => {{ const s = document.querySelector('.ov-preview-lr'); s.value = String(j);
+    """Move Adam's lr slider in the sidebar to notch `index` as a drag does (input events, no
+    release); return what the map's overlay draws: the path and the text above the map."""
+    return page.evaluate(f"""(j) => {{ const s = {ADAM_SLIDER}; s.value = String(j);
         s.dispatchEvent(new Event('input'));
-        return {{path: Array.from({VIEW}.previewPath), text: document.querySelector('.ov-preview-text').textContent,
+        return {{path: Array.from({VIEW}.previewPath), text: document.querySelector('.ov-preview').textContent,
                  ms: Number({VIEW}.root.dataset.previewMs)}}; }}""", index)
 
 
-def test_dragging_the_lr_preview_draws_engine_runs_and_release_runs_the_exact_value(page, app_url):
+def map_path(page, k: int) -> dict:
+    return page.evaluate(f"""(k) => {{ const t = document.querySelector('.ov-map.js-plotly-plot').data
+        .find(t => t.meta && t.meta.role === 'path' && t.meta.config === k);
+        return {{name: t.name, x: Array.from(t.x), y: Array.from(t.y)}}; }}""", k)
+
+
+def engine_path(lr: float) -> np.ndarray:
+    res = run(ROSENBROCK, [get_optimizer("adam", lr=lr)], [DEFAULT_START], DEFAULT_STEPS, compiled=False)
+    return res.path[0, 0, : res.stop_index()[0, 0] + 1]
+
+
+def on_path(xy: np.ndarray, path: np.ndarray) -> float:
+    """The largest distance of a drawn point from the run's points (0: each is one of them, float32)."""
+    return float(np.min(np.linalg.norm(path[None, :, :] - xy[:, None, :], axis=-1), axis=1).max())
+
+
+def test_dragging_the_lr_slider_draws_engine_runs_and_release_shows_the_exact_run_at_once(page, app_url):
     open_app(page, app_url)
     wait_until(lambda: preview_ready(page), bool, "the lr preview's data")
-    page.locator(".ov-preview-which").select_option("4")  # Adam (lr=0.05)
-    grid = preview_grid("adam", PREVIEW_VALUES)
-    for j in (0, 20, PREVIEW_VALUES - 1):
+    grid = preview_grid(get_optimizer("adam", lr=0.05))  # the slider's notches, every one computed
+    assert page.evaluate(f"() => Number({ADAM_SLIDER}.max)") == len(grid) - 1
+    for j in (0, 20, len(grid) - 1):
         drawn = drag_preview(page, j)
-        res = run(ROSENBROCK, [get_optimizer("adam", lr=float(grid[j]))], [DEFAULT_START], DEFAULT_STEPS, compiled=False)
-        path = res.path[0, 0, : res.stop_index()[0, 0] + 1]
         xy = np.array(drawn["path"]).reshape(-1, 2)
-        # drawn points are the run's own points (float32, decimated): each lies on the path
-        dist = np.min(np.linalg.norm(path[None, :, :] - xy[:, None, :], axis=-1), axis=1)
-        assert dist.max() < 1e-5, (j, dist.max())
+        path = engine_path(float(grid[j]))
+        assert on_path(xy, path) < 1e-5, j
         np.testing.assert_allclose(xy[[0, -1]], path[[0, -1]], rtol=1e-6, atol=1e-6)
-        assert f"nearest of {PREVIEW_VALUES} computed values" in drawn["text"]
+        assert f"preview: lr = " in drawn["text"] and f"one of {len(grid)} computed" in drawn["text"]
         assert drawn["ms"] < 33
-    # release: the exact value goes into Adam's panel and the page runs it
-    page.evaluate("() => document.querySelector('.ov-preview-lr').dispatchEvent(new Event('change'))")
-    lr = float(grid[PREVIEW_VALUES - 1])
+    # release on a notch: the map's Adam path is that run at once, before the server's rerun
+    j = grid.index(0.02)
+    page.evaluate(f"""(j) => {{ const s = {ADAM_SLIDER}; s.value = String(j);
+        s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change')); }}""", j)
+    shown = map_path(page, 4)
+    assert shown["name"] == "Adam (lr=0.02)"
+    assert on_path(np.column_stack([shown["x"], shown["y"]]), engine_path(0.02)) < 1e-5
+    assert "the engine's run at lr = 0.02" in page.locator(".ov-preview").inner_text()
+    # ... and the release goes into Adam's panel; the server's run replaces it with the same path
     adam = panel(page, "5. Adam")
     wait_until(lambda: adam.get_by_label("lr (exact)", exact=True).input_value(),
-               lambda v: float(v) == pytest.approx(lr, rel=1e-9), "the released lr in the panel")
-    expected = run(ROSENBROCK, [*DEFAULT_OPTIMIZERS[:4], get_optimizer("adam", lr=lr)], [DEFAULT_START], DEFAULT_STEPS,
-                   compiled=False)
+               lambda v: float(v) == pytest.approx(0.02, rel=1e-12), "the released lr in the panel")
+    expected = run(ROSENBROCK, [*DEFAULT_OPTIMIZERS[:4], get_optimizer("adam", lr=0.02)], [DEFAULT_START],
+                   DEFAULT_STEPS, compiled=False)
     drawn_end = wait_until(
-        lambda: page.evaluate(f"() => {VIEW}.dataId === {VIEW}.root.dataset.ready && Array.from({VIEW}.runs[4].path)"),
+        lambda: page.evaluate(f"() => {VIEW}.dataId === {VIEW}.root.dataset.ready && {VIEW}.pendingRun === -1"
+                              f" && Array.from({VIEW}.runs[4].path)"),
         lambda p: p and np.allclose(np.array(p).reshape(-1, 2)[-1], expected.path[4, 0, -1], rtol=0, atol=0),
         "Adam's run at the released lr")
     assert len(drawn_end) == 2 * (DEFAULT_STEPS + 1)
+    assert map_path(page, 4)["name"] == "Adam (lr=0.02)"
 
 
 def test_arrows_internals_and_hover_at_a_step(page, app_url):

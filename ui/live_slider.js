@@ -1,0 +1,67 @@
+// A slider over a grid of values that reports while it moves. Every position it passes through
+// (drag or arrow key) goes to the page's other components as a window event "optvis:slider"
+// {id, index, value, final}; the map component draws the engine's run at that value from its
+// preview. The release (or a key press, which is a release) goes to the server as the "pick"
+// trigger, which sets the exact number input and reruns the page.
+
+const EVENT = "optvis:slider";
+
+function text(v, labels, i) {
+  return labels && labels[i] !== undefined ? labels[i] : String(v);
+}
+
+class LiveSlider {
+  constructor(parent) {
+    this.root = document.createElement("div");
+    this.root.className = "ls-root";
+    this.root.innerHTML = `<div class="ls-head"><label class="ls-label"></label><span class="ls-value"></span></div>
+      <input class="ls-input" type="range" min="0" max="0" step="1" value="0">`;
+    parent.appendChild(this.root);
+    this.input = this.root.querySelector(".ls-input");
+    this.value = this.root.querySelector(".ls-value");
+    this.label = this.root.querySelector(".ls-label");
+    this.held = false;  // pointer down: the server's value does not move the thumb under the finger
+    this.input.addEventListener("pointerdown", () => { this.held = true; });
+    this.input.addEventListener("pointerup", () => { this.held = false; });
+    this.input.addEventListener("input", () => this.moved(false));
+    this.input.addEventListener("change", () => { this.held = false; this.moved(true); });
+  }
+
+  update(data, trigger) {
+    this.data = data;
+    this.trigger = trigger;
+    const id = "ls-" + data.id.replace(/[^A-Za-z0-9_-]/g, "_");
+    this.input.id = id;
+    this.label.htmlFor = id;
+    this.label.textContent = data.label;
+    this.root.title = data.help || "";
+    this.input.max = String(data.grid.length - 1);
+    this.input.setAttribute("aria-label", data.label);
+    if (!this.held && Number(this.input.value) !== data.index) this.input.value = String(data.index);
+    this.show(Number(this.input.value));
+  }
+
+  show(i) {
+    const t = text(this.data.grid[i], this.data.labels, i);
+    this.value.textContent = t;
+    this.input.setAttribute("aria-valuetext", t);
+  }
+
+  moved(final) {
+    const i = Number(this.input.value), v = this.data.grid[i];
+    this.show(i);
+    window.dispatchEvent(new CustomEvent(EVENT, { detail: { id: this.data.id, index: i, value: v, final } }));
+    if (final) this.trigger("pick", { value: v, index: i });
+  }
+}
+
+export default function (component) {
+  const { data, setTriggerValue, parentElement } = component;
+  if (!data) return;
+  let view = parentElement.__optvisSlider;
+  if (!view) {
+    view = new LiveSlider(parentElement);
+    parentElement.__optvisSlider = view;
+  }
+  view.update(data, setTriggerValue);
+}
