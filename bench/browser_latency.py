@@ -82,12 +82,33 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+class Messages:
+    """Counts the websocket messages the page receives from the server (each ForwardMsg: one
+    element sent, a script-state change, ...) and their bytes."""
+
+    def __init__(self, page):
+        self.count, self.bytes = 0, 0
+        page.on("websocket", lambda ws: ws.on("framereceived", self._received))
+
+    def _received(self, payload) -> None:
+        self.count += 1
+        self.bytes += len(payload or b"")
+
+    def mark(self) -> tuple[int, int]:
+        return self.count, self.bytes
+
+
+MESSAGES: dict[int, Messages] = {}  # per page, by id(page)
+
+
 def measure(page, key: str, arm: str = ARM) -> dict[str, float]:
     """One slider change: press `key` on the focused slider; times in ms from the keydown to the
     run's start ("run"), to the updated figure ("figure") and to the run's end ("done"). A run so
     short that the page never shows it running (the bare app's) counts as starting and ending at
     the updated figure."""
     page.evaluate(arm)
+    counter = MESSAGES.get(id(page))
+    before = counter.mark() if counter else (0, 0)
     page.keyboard.press(key)
     page.wait_for_function("() => window.__latency.t1 !== null && (window.__latency.done !== null"
                            " || (window.__latency.run === null && document.querySelector("
@@ -96,7 +117,9 @@ def measure(page, key: str, arm: str = ARM) -> dict[str, float]:
     for field in ("run", "done"):
         probe[field] = probe["t1"] if probe[field] is None else probe[field]
     wait_idle(page)
-    return {name: probe[field] - probe["t0"] for name, field in (("run", "run"), ("figure", "t1"), ("done", "done"))}
+    after = counter.mark() if counter else (0, 0)
+    times = {name: probe[field] - probe["t0"] for name, field in (("run", "run"), ("figure", "t1"), ("done", "done"))}
+    return {**times, "messages": after[0] - before[0], "kib": (after[1] - before[1]) / 1024}
 
 
 def series(page, slider, changes: int, arm: str = ARM) -> list[dict[str, float]]:
@@ -113,9 +136,9 @@ def report(name: str, timeline: list[dict[str, float]]) -> str:
     """One row of the table: the figure times' median, p95, min and max, then the medians of the
     run's start and end (ms from the keydown)."""
     times = [t["figure"] for t in timeline]
-    run, done = (statistics.median(t[k] for t in timeline) for k in ("run", "done"))
+    run, done, messages, kib = (statistics.median(t[k] for t in timeline) for k in ("run", "done", "messages", "kib"))
     return (f"{name:<34}{statistics.median(times):8.1f}{percentile(times, 95):8.1f}{min(times):8.1f}"
-            f"{max(times):8.1f}{run:12.1f}{done:10.1f}")
+            f"{max(times):8.1f}{run:12.1f}{done:10.1f}{messages:10.0f}{kib:9.0f}")
 
 
 # --- the map component: playback, scrubbing, the lr preview ---------------------------------------
@@ -208,6 +231,7 @@ def bare_floor(browser, changes: int) -> list[dict[str, float]]:
     script.write_text(BARE_APP)
     with streamlit_server(name="bench-bare-app", script=str(script.relative_to(ROOT))) as server:
         page = browser.new_page(viewport=VIEWPORT)
+        MESSAGES[id(page)] = Messages(page)
         page.goto(server.url)
         page.wait_for_selector(".js-plotly-plot", timeout=60_000)
         wait_idle(page)
@@ -232,6 +256,7 @@ def server_drawn(changes: int) -> int:
         browser = launch(playwright)
         floor, _ = bare_floor(browser, changes)
         page = browser.new_page(viewport=VIEWPORT)
+        MESSAGES[id(page)] = Messages(page)
         open_app(page, server.url)
         slider = panel(page, "5. Adam").locator('input[type="range"][aria-label="lr"]')
         timeline = series(page, slider, changes)
@@ -260,6 +285,7 @@ def main() -> int:
         first = [first_view(browser, server.url) for _ in range(3)]
         for name, (panel_title, label) in SLIDERS.items():
             page = browser.new_page(viewport=VIEWPORT)  # a new session: the default view
+            MESSAGES[id(page)] = Messages(page)
             open_app(page, server.url)
             scope = panel(page, panel_title) if panel_title else sidebar(page)
             slider = scope.locator(f'input[type="range"][aria-label="{label}"]')  # its accessible name is longer
@@ -275,9 +301,10 @@ def main() -> int:
 
     print(f"default view, each slider moved down {args.changes} notches on a fresh page, Chromium headless")
     print(f"{'slider change -> updated figure, ms':<34}{'median':>8}{'p95':>8}{'min':>8}{'max':>8}"
-          f"{'run starts':>12}{'run over':>10}")
+          f"{'run starts':>12}{'run over':>10}{'messages':>10}{'KiB':>9}")
     print("\n".join(rows))
-    print("  (run starts / run over: medians from the keydown to the script run's start and end)")
+    print("  (run starts / run over: medians from the keydown to the script run's start and end; messages, KiB:"
+          " medians of what the server sent the page for the change, one message per element re-sent)")
     floor_ms = medians.pop("floor")
     for name, m in medians.items():
         print(f"{name}: {m:.1f} ms = {m / floor_ms:.2f}x the bare app's {floor_ms:.1f} ms "
