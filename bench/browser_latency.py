@@ -167,7 +167,7 @@ def playback_figures(page, seconds: float = 3.0) -> dict[str, float]:
         }}
         out.sort((a, b) => a - b); return out[Math.floor(out.length / 2)]; }}""")
     preview = page.evaluate(f"""async () => {{  // drag Adam's lr slider across its range (input events, no release)
-        const s = [...document.querySelectorAll('.ls-input')].find(e => e.id.includes('adam'));
+        const s = [...document.querySelectorAll('.ls-input')].find(e => e.id.endsWith('adam_lr'));
         if (!s || !{VIEW_JS}.previewPaths) return null; const out = [], start = s.value;
         for (let j = 0; j <= Number(s.max); j++) {{
             s.value = String(j); const t0 = performance.now(); s.dispatchEvent(new Event('input'));

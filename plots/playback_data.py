@@ -195,21 +195,3 @@ def playback_payload(res, *, map_height: int = 620, side_height: int = 330) -> d
 
 def _identity(res) -> tuple:
     return (res.labels, repr(res.surface), res.starts.tobytes(), res.shape, float(res.path[..., -1, :].sum()))
-
-
-def preview_payload(runs: list, configs: list[int], lrs: list[np.ndarray], current: list[float],
-                    max_points: int = 300) -> dict:
-    """The lr preview's data: runs[r] is the Result of configuration configs[r] at each lr of
-    lrs[r] (row j at lrs[r][j]), first start. paths[r][j]: that run's path decimated, float32
-    [P, 2]; current[r]: the index of the grid value nearest the configuration's own lr."""
-    paths = []
-    for res in runs:
-        stop = res.stop_index()
-        row = []
-        for j in range(res.shape[0]):
-            p = res.path[j, 0, : stop[j, 0] + 1]
-            row.append(p[decimate(p, max_points)].astype(np.float32))
-        paths.append(row)
-    nearest = [int(np.argmin(np.abs(np.log(grid) - np.log(max(lr, 1e-300))))) for grid, lr in zip(lrs, current)]
-    return typed_arrays({"configs": list(configs), "lrs": [list(map(float, g)) for g in lrs], "paths": paths,
-                         "current": nearest, "current_lr": [float(v) for v in current]})

@@ -5,15 +5,13 @@ and the drawn paths keep what a reader needs (first and last points, every sharp
 import base64
 import json
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from optimizers import get_optimizer, run
-from plots.playback_data import MAX_FRAMES, MAX_SWARM_POINTS, decimate, frame_steps, playback_payload, preview_payload
+from plots.playback_data import MAX_FRAMES, MAX_SWARM_POINTS, decimate, frame_steps, playback_payload
 from surfaces import get_surface
-from ui.map_component import preview_grid
 
 
 def typed(value) -> np.ndarray:
@@ -101,47 +99,3 @@ def test_a_swarm_sends_every_start_in_float32_within_its_budget():
         arr = typed(pos).reshape(len(frames), 400, 2)
         np.testing.assert_array_equal(arr, res.path[i][:, frames].transpose(1, 0, 2).astype(np.float32))
     assert len(frames) * 400 * 2 <= MAX_SWARM_POINTS
-
-
-def test_the_lr_preview_paths_are_the_engine_runs_at_their_learning_rates():
-    surface = get_surface("rosenbrock")
-    base = [get_optimizer("adam", lr=0.05), get_optimizer("sgd", lr=1e-3, momentum=0.9)]
-    lrs = [np.array(preview_grid(c, 16)) for c in base]
-    runs = [run(surface, [get_optimizer(c.name, **{**dict(c.hparams), "lr": float(v)}) for v in grid],
-                [[-1.5, 2.0]], 200, compiled=False) for c, grid in zip(base, lrs)]
-    data = preview_payload(runs, [0, 1], lrs, [c.lr for c in base])
-    for r, c in enumerate(base):
-        for j in (0, 7, 15):
-            single = run(surface, [get_optimizer(c.name, **{**dict(c.hparams), "lr": float(lrs[r][j])})],
-                         [[-1.5, 2.0]], 200, compiled=False)
-            drawn = typed(data["paths"][r][j]).reshape(-1, 2)
-            path = single.path[0, 0, : single.stop_index()[0, 0] + 1]
-            assert drawn[0].tolist() == pytest.approx(path[0].tolist()) and len(drawn) <= 302
-            np.testing.assert_allclose(drawn[-1], path[-1].astype(np.float32), rtol=1e-6, atol=1e-6)
-        assert data["lrs"][r][data["current"][r]] == pytest.approx(c.lr, rel=0.5)
-
-
-def test_the_preview_grid_is_the_lr_sliders_notches_and_a_notchs_run_is_the_pages_run():
-    """At a computed notch the preview's path is the page's own run for that lr, bit for bit (the
-    map shows it as the exact run on release), and the preview does not depend on the lrs."""
-    from ui import widgets
-    from ui.map_component import _lr_free, _preview
-    from ui.state import RunConfig
-
-    adam = get_optimizer("adam", lr=0.05)
-    spec = next(s for s in adam.info.specs if s.name == "lr")
-    assert preview_grid(adam) == widgets.log_grid(1e-5, 10.0) == widgets.lr_grid(spec, 0.05)
-    sub = preview_grid(adam, 13)
-    assert len(sub) == 13 and set(sub) <= set(preview_grid(adam)) and sub[0] == 1e-5 and sub[-1] == 10.0
-    config = RunConfig(surface="rosenbrock", surface_params=(("a", 1.0), ("b", 100.0)), start=(-1.5, 2.0),
-                       steps=120, optimizers=(adam, get_optimizer("sgd", lr=1e-3, momentum=0.9)))
-    other = replace(config, optimizers=(get_optimizer("adam", lr=0.002), config.optimizers[1]))
-    assert _lr_free(config) == _lr_free(other)
-    data = _preview(config)
-    assert data["exact"] and data["labels"][0][data["lrs"][0].index(0.002)] == "Adam (lr=0.002)"
-    exact = run(config.get_surface(), other.optimizers, config.starts(), 120, compiled=False)
-    j = data["lrs"][0].index(0.002)
-    drawn = typed(data["paths"][0][j]).reshape(-1, 2)
-    path = exact.path[0, 0, : exact.stop_index()[0, 0] + 1]
-    dist = np.min(np.linalg.norm(path[None, :, :] - drawn[:, None, :].astype(np.float64), axis=-1), axis=1)
-    assert dist.max() < 1e-6 and np.array_equal(drawn[-1], path[-1].astype(np.float32))

@@ -6,8 +6,15 @@
 
 const EVENT = "optvis:slider";
 
-function text(v, labels, i) {
-  return labels && labels[i] !== undefined ? labels[i] : String(v);
+function value(data, i) {
+  // as ui/widgets.notch: low + i * step to 12 significant digits
+  return data.grid ? data.grid[i] : Number((data.linear[0] + i * data.linear[1]).toPrecision(12));
+}
+
+function text(data, i) {
+  if (data.labels) return data.labels[i];
+  const v = value(data, i);
+  return data.fmt === "%.4f" ? v.toFixed(4) : String(Number(v.toPrecision(6)));
 }
 
 class LiveSlider {
@@ -35,20 +42,20 @@ class LiveSlider {
     this.label.htmlFor = id;
     this.label.textContent = data.label;
     this.root.title = data.help || "";
-    this.input.max = String(data.grid.length - 1);
+    this.input.max = String(data.count - 1);
     this.input.setAttribute("aria-label", data.label);
     if (!this.held && Number(this.input.value) !== data.index) this.input.value = String(data.index);
     this.show(Number(this.input.value));
   }
 
   show(i) {
-    const t = text(this.data.grid[i], this.data.labels, i);
+    const t = text(this.data, i);
     this.value.textContent = t;
     this.input.setAttribute("aria-valuetext", t);
   }
 
   moved(final) {
-    const i = Number(this.input.value), v = this.data.grid[i];
+    const i = Number(this.input.value), v = value(this.data, i);
     this.show(i);
     window.dispatchEvent(new CustomEvent(EVENT, { detail: { id: this.data.id, index: i, value: v, final } }));
     if (final) this.trigger("pick", { value: v, index: i });

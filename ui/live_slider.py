@@ -23,12 +23,15 @@ _COMPONENT = st.components.v2.component(
 
 
 def live_slider(label: str, grid: tuple[float, ...], value: float, *, key: str, slider_id: str,
-                format_func: Callable[[float], str], on_pick: Callable[[float], None], help: str | None = None) -> None:
+                on_pick: Callable[[float], None], labels: list[str] | None = None,
+                linear: tuple[float, float, int] | None = None, fmt: str = "%g", help: str | None = None) -> None:
     """Draw the slider over `grid` (ascending) at `value` (one of grid).
 
     slider_id: what the browser's "optvis:slider" events name it by (the map component matches it
-    to a configuration); key: the component's session-state key; on_pick(value): called with the
-    released grid value, as a widget's on_change callback is.
+    to a configuration's hyperparameter); key: the component's session-state key; on_pick(value):
+    called with the released grid value, as a widget's on_change callback is. Either `labels` (the
+    text of each notch: the grid travels whole) or `linear` = (low, step, count) for a grid of
+    widgets.notch values, which the browser computes and formats with `fmt` ("%g" or "%.4f").
     """
     index = grid.index(value)
 
@@ -37,6 +40,9 @@ def live_slider(label: str, grid: tuple[float, ...], value: float, *, key: str, 
         if pick and 0 <= int(pick.get("index", -1)) < len(grid):
             on_pick(grid[int(pick["index"])])
 
-    _COMPONENT(key=key, data={"id": slider_id, "label": label, "grid": list(grid), "index": index,
-                              "labels": [format_func(v) for v in grid], "help": help or ""},
-               on_pick_change=picked)
+    data = {"id": slider_id, "label": label, "index": index, "count": len(grid), "help": help or ""}
+    if linear is None:
+        data.update(grid=list(grid), labels=labels or [f"{v:g}" for v in grid])
+    else:
+        data.update(linear=list(linear[:2]), fmt=fmt)
+    _COMPONENT(key=key, data=data, on_pick_change=picked)

@@ -258,8 +258,8 @@ class MapView {
     this.scrub.max = String(frames.length - 1);
     const start = data.initial_step !== undefined ? data.initial_step : Math.max(0, data.steps - 1);
     this.show(this.nearestFrame(start));
-    const pending = window.__optvisPreview;  // the preview does not depend on the lrs: one for the same basis serves
-    this.buildPreview(pending && (pending.run === data.id || pending.basis === data.basis) ? pending.preview : null);
+    const pending = window.__optvisPreview;  // entries are kept by basis: those still valid serve at once
+    this.buildPreview(pending && pending.run === data.id ? pending.entries : null);
     this.keepPicked();
   }
 
@@ -267,11 +267,9 @@ class MapView {
     // A run for an earlier slider position (a burst of key presses reruns the page for each)
     // must not replace the run at the slider's last position: that one stays on the map, from
     // the preview, until the page's run for it arrives.
-    const pick = this.picked, keys = this.data.lr_keys || [];
-    if (!pick || !this.preview) return;
-    const k = keys.indexOf(pick.id), row = this.preview.configs.indexOf(k);
-    if (row < 0 || this.data.base_lrs[k] === pick.value) { this.picked = null; return; }
-    this.onSlider({ id: pick.id, value: pick.value, final: true });
+    const pick = this.picked, slider = pick && this.data.sliders ? this.data.sliders[pick.id] : null;
+    if (!slider || slider.index === pick.index || !this.entryFor(pick.id)) { this.picked = null; return; }
+    this.onSlider({ id: pick.id, index: pick.index, final: true });
   }
 
   color(i) {
@@ -464,50 +462,55 @@ class MapView {
       after this step's update (torch.optim names); eff. lr multiplies the update direction d.</div>`;
   }
 
-  buildPreview(preview) {
-    // The lr preview: the sidebar's lr sliders (ui/live_slider.js) send their position while they
-    // move; the map draws the engine's run at that notch. A release on a computed notch of a
-    // single-start run is the page's exact run: the map shows it at once, and the server's rerun
-    // brings the charts, the table and everything else.
-    this.preview = preview || null;
+  buildPreview(entries) {
+    // The drag preview's entries (ui/preview.py), by basis: an entry holds the engine's runs at
+    // some notches of one slider, valid while the page's data names that basis for the slider.
+    this.entries = this.entries || new Map();
+    if (entries) this.entries = new Map(entries.map((e) => [e.basis, this.entries.get(e.basis) || e]));
     this.previewPath = null;
     this.previewBox.textContent = "";
-    if (!preview) return;
-    this.previewPaths = preview.paths.map((row) => row.map(decode));
+    this.previewPaths = this.entries.size ? true : null;
     if (!this.sliderListener) {
       this.sliderListener = (e) => this.onSlider(e.detail);
       window.addEventListener("optvis:slider", this.sliderListener);
     }
   }
 
-  onSlider({ id, value, final }) {
-    const keys = this.data && this.data.lr_keys, preview = this.preview;
-    const k = keys ? keys.indexOf(id) : -1;
-    const row = preview && k >= 0 ? preview.configs.indexOf(k) : -1;
-    if (row < 0 || !this.frames) return;
+  entryFor(id) {
+    // [slider, entry] for the sidebar slider `id`, its paths decoded on first use; null when not previewed
+    const slider = this.data && this.data.sliders ? this.data.sliders[id] : null;
+    const entry = slider && this.entries ? this.entries.get(slider.basis) : null;
+    if (!entry) return null;
+    if (!entry.decoded) entry.decoded = entry.paths.map(decode);
+    return [slider, entry];
+  }
+
+  onSlider({ id, index, final }) {
+    // The sidebar's slider `id` is at notch `index` (moving, or released when final).
+    const found = this.frames ? this.entryFor(id) : null;
+    if (!found) return;
+    const [slider, entry] = found, k = slider.config;
     const t0 = performance.now();
-    const lrs = preview.lrs[row];
     let j = 0;
-    for (let i = 1; i < lrs.length; i++) if (Math.abs(Math.log(lrs[i] / value)) < Math.abs(Math.log(lrs[j] / value))) j = i;
-    const onNotch = Math.abs(lrs[j] / value - 1) < 1e-12;
-    const label = preview.labels[row][j];
-    if (final) this.picked = { k, id, value };
-    if (final && value === this.data.base_lrs[k]) {  // back where it was: the map already shows that run
+    for (let i = 1; i < entry.indices.length; i++) if (Math.abs(entry.indices[i] - index) < Math.abs(entry.indices[j] - index)) j = i;
+    const onNotch = entry.indices[j] === index, label = entry.labels[j];
+    if (final) this.picked = { id, index };
+    if (final && index === slider.index) {  // back where it was: the map already shows that run
       this.previewPath = null;
       this.previewBox.textContent = "";
       this.draw(this.frame, this.frames[this.frame]);
-    } else if (final && onNotch && preview.exact) {
+    } else if (final && onNotch && entry.exact) {
       this.previewPath = null;
-      this.showExact(k, this.previewPaths[row][j], label);
-      this.previewBox.textContent = `${label}: the engine's run at lr = ${fmt(lrs[j])}, computed with the preview; `
+      this.showExact(k, entry.decoded[j], label);
+      this.previewBox.textContent = `${label}: the engine's run at this ${slider.axis}, computed with the preview; `
         + "the charts and the table follow when the page's run arrives.";
     } else {
-      this.previewPath = this.previewPaths[row][j];
+      this.previewPath = entry.decoded[j];
       this.previewColor = this.color(k);
       this.draw(this.frame, this.frames[this.frame]);
-      const which = onNotch ? `the engine's run at this lr` : `the engine's run at the nearest computed lr, ${fmt(lrs[j])}`;
-      this.previewBox.textContent = final ? `running ${label} exactly…` : `preview: lr = ${fmt(value)}, ${which} `
-        + `(one of ${lrs.length} computed${preview.exact ? "" : ", first start only"}); release to run it exactly`;
+      const which = onNotch ? "the engine's run at this value" : `the engine's run at the nearest computed value (${label})`;
+      this.previewBox.textContent = final ? `running ${slider.axis} exactly…` : `preview of ${slider.axis}: ${which} `
+        + `(one of ${entry.indices.length} computed${entry.exact ? "" : ", first start only"}); release to run it exactly`;
     }
     this.previewFrames = (this.previewFrames || 0) + 1;
     this.root.dataset.previewFrames = String(this.previewFrames);

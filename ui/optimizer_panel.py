@@ -37,15 +37,15 @@ class OptimizerPanels:
 
     default: what "Add optimizer" adds.
     names: the optimizers a panel offers (the MNIST page leaves out the 2-D-only ones).
-    live_lr: the lr slider reports its position while it moves (ui/live_slider), for a page whose
-        map previews the path at other learning rates; its id is the lr's hp_key.
+    live: the optimizers' sliders report their position while they move (ui/live_slider), for a
+        page whose map previews the path at other values; each one's id is its hp_key.
     """
 
     default: OptimizerConfig
     namespace: str = ""
     values: str = "opt"
     names: tuple[str, ...] = tuple(OPTIMIZERS)
-    live_lr: bool = False
+    live: bool = False
 
     # --- keys ------------------------------------------------------------------------------------
 
@@ -167,7 +167,7 @@ class OptimizerPanels:
             name = st.selectbox("optimizer", list(self.names), format_func=lambda n: OPTIMIZERS[n].title,
                                 key=name_key)
             for spec in OPTIMIZERS[name].specs:
-                spec_input(spec, self.hp_key(pid, name, spec.name), live=self.live_lr and spec.name == "lr")
+                spec_input(spec, self.hp_key(pid, name, spec.name), live=self.live)
             schedule = st.selectbox("lr schedule", PANEL_SCHEDULES, format_func=lambda n: SCHEDULES[n].title,
                                     key=self.key(pid, "schedule"), help="step counts of the schedules are "
                                                                         "optimizer steps")

@@ -54,7 +54,7 @@ START_SPEC = H("start", 0.0, low=-1e6, high=1e6, help="starting coordinate")
 
 
 # The page's optimizer panels: keys opt{pid}.*, the list under "panels"; "Add optimizer" adds Adam.
-PANELS = OptimizerPanels(default=get_optimizer("adam", lr=1e-2), live_lr=True)
+PANELS = OptimizerPanels(default=get_optimizer("adam", lr=1e-2), live=True)
 
 
 def default_optimizers() -> tuple[OptimizerConfig, ...]:

@@ -204,9 +204,9 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
     number inputs with spec.log); ints: a text input of comma-separated whole numbers; float with
     spec.log: log-grid select slider + exact number input (`zero`: the grid starts with 0,
     shown as "off"); other floats: a slider over the UI range (a number input when that range
-    is unbounded or wider than SLIDER_MAX_SPAN). `live` (a log-scale float): the grid slider is
-    ui/live_slider's, which tells the map component its position while it moves (the lr preview);
-    its id is `key`.
+    is unbounded or wider than SLIDER_MAX_SPAN). `live`: every slider (log grid, linear, a pair's)
+    is ui/live_slider's, which tells the map component its position while it moves (the drag
+    preview); its id is its session-state key (`key`, or `key#i` for a pair's element).
     """
     _default(spec, key)
     ss = st.session_state
@@ -225,7 +225,6 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
         high = int(spec.high) if math.isfinite(spec.high) else None
         return st.number_input(label, min_value=low, max_value=high, step=1, key=key, help=help_text)
     if spec.kind == "pair":
-        high = spec.high - PAIR_STEP if spec.high_open else spec.high
         names = ("beta1", "beta2") if spec.name == "betas" else (f"{label}[0]", f"{label}[1]")
         values = []
         for i, name in enumerate(names):
@@ -234,8 +233,14 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
                 values.append(st.number_input(name, min_value=float(spec.low), max_value=float(spec.high), format="%g",
                                               key=k, help=help_text))
                 continue
-            lo, hi = float(min(spec.low, ss[k])), float(max(high, ss[k]))
-            values.append(st.slider(name, lo, hi, step=PAIR_STEP, format="%.4f", key=k, help=help_text))
+            notches = pair_notches(spec, ss[k])
+            if live and ss[k] in linear_grid(*notches):
+                _live_linear(name, notches, ss[k], k, help_text, "%.4f")
+                values.append(ss[k])
+            else:
+                lo, step, count = notches
+                values.append(st.slider(name, lo, notch(lo, step, count - 1), step=PAIR_STEP, format="%.4f", key=k,
+                                        help=help_text))
         return tuple(values)
     value = ss[key]
     if spec.log:
@@ -245,8 +250,9 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
         left, right = st.columns([3, 2], vertical_alignment="bottom")
         with left:
             if live:
-                live_slider(label, grid, ss[f"{key}#log"], key=f"{key}#live", slider_id=key, format_func=_fmt,
-                            help=help_text, on_pick=functools.partial(_pick_to_number, key))
+                live_slider(label, grid, ss[f"{key}#log"], key=f"{key}#live", slider_id=key,
+                            labels=[_fmt(v) for v in grid], help=help_text,
+                            on_pick=functools.partial(_pick_to_number, key))
             else:
                 st.select_slider(label, grid, format_func=_fmt, key=f"{key}#log", help=help_text,
                                  on_change=_slider_to_number, args=(key,))
@@ -255,14 +261,57 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
                                    step=_nice_step(0, grid[-1]) if zero else grid[1] if len(grid) > 1 else None,
                                    key=key, label_visibility="collapsed", on_change=_number_to_slider,
                                    args=(key, grid))
-    low, high = _ui_range(spec)
-    if not (math.isfinite(low) and math.isfinite(high)) or high - low > SLIDER_MAX_SPAN:
+    notches = float_notches(spec, value)
+    if notches is None:
         return st.number_input(label, min_value=float(spec.low) if math.isfinite(spec.low) else None,
                                max_value=float(spec.high) if math.isfinite(spec.high) else None,
                                format="%g", key=key, help=help_text)
+    low, step, count = notches
+    if live and value in linear_grid(*notches):
+        _live_linear(label, notches, value, key, help_text, "%g")
+        return value
+    return st.slider(label, low, notch(low, step, count - 1), step=step, format="%g", key=key, help=help_text)
+
+
+def float_notches(spec: Hyperparameter, value: float | None) -> tuple[float, float, int] | None:
+    """(low, step, count) of the linear slider `spec_input` draws for a float spec at `value`
+    (None: it draws a number input, the UI range being unbounded or wider than SLIDER_MAX_SPAN)."""
+    low, high = _ui_range(spec)
+    if not (math.isfinite(low) and math.isfinite(high)) or high - low > SLIDER_MAX_SPAN:
+        return None
     step = _nice_step(low, high)
     low = low + step if spec.low_open and low == spec.low else low
     high = high - step if spec.high_open and high == spec.high else high
     if value is not None:
         low, high = min(low, value), max(high, value)
-    return st.slider(label, float(low), float(high), step=step, format="%g", key=key, help=help_text)
+    return float(low), step, round((high - low) / step) + 1
+
+
+def pair_notches(spec: Hyperparameter, value: float) -> tuple[float, float, int]:
+    """(low, step, count) of the slider `spec_input` draws for one element of a linear pair at `value`."""
+    high = spec.high - PAIR_STEP if spec.high_open else spec.high
+    lo, hi = float(min(spec.low, value)), float(max(high, value))
+    return lo, PAIR_STEP, round((hi - lo) / PAIR_STEP) + 1
+
+
+def notch(low: float, step: float, i: int) -> float:
+    """The i-th value of a linear slider from `low` by `step` (12 significant digits, as the
+    browser's slider (ui/live_slider.js) computes it)."""
+    return float(f"{low + i * step:.12g}")
+
+
+def linear_grid(low: float, step: float, count: int) -> tuple[float, ...]:
+    return tuple(notch(low, step, i) for i in range(count))
+
+
+def _live_linear(label: str, notches: tuple[float, float, int], value: float, key: str, help_text: str,
+                 fmt: str) -> None:
+    """A linear slider as ui/live_slider's (its id is `key`): its release writes st.session_state[key]."""
+    grid = linear_grid(*notches)
+    live_slider(label, grid, value, key=f"{key}#live", slider_id=key, linear=notches, fmt=fmt, help=help_text,
+                on_pick=functools.partial(_pick_to_value, key))
+
+
+@callback
+def _pick_to_value(key: str, value: float) -> None:
+    st.session_state[key] = value

@@ -1,0 +1,118 @@
+"""The drag preview (ui/preview): which sliders it covers, within its budget, and that each drawn
+path is optimizers.run's for the slider's value at that notch (the map shows a notch's run as the
+page's exact run on release, so it must be that run)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+
+import numpy as np
+import pytest
+
+from optimizers import get_optimizer, run
+from sweeps import with_value
+from ui import preview, widgets
+from ui.state import RunConfig, capped_steps
+
+ROSENBROCK = (("a", 1.0), ("b", 100.0))
+START = (-1.5, 2.0)
+
+
+def typed(value: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(value["bdata"]), dtype={"f4": np.float32, "f8": np.float64}[value["dtype"]])
+
+
+def page(*optimizers, steps: int = 120, **settings) -> RunConfig:
+    return RunConfig(surface="rosenbrock", surface_params=ROSENBROCK, start=START, steps=steps,
+                     optimizers=tuple(optimizers), **settings)
+
+
+def keys(config: RunConfig) -> list:
+    return [lambda spec, k=k, name=o.name: f"opt{k}.{name}.{spec}" for k, o in enumerate(config.optimizers)]
+
+
+def engine_path(config: RunConfig, optimizer) -> np.ndarray:
+    res = run(config.get_surface(), [optimizer], config.starts()[:1], capped_steps(config), compiled=False,
+              **config.run_kwargs())
+    return res.path[0, 0, : res.stop_index()[0, 0] + 1]
+
+
+def test_the_sliders_and_their_notches_are_those_the_sidebar_draws():
+    config = page(get_optimizer("adam", lr=0.05), get_optimizer("sgd", lr=1e-3, momentum=0.9, nesterov=True))
+    sliders = {s.id: s for s in preview.page_sliders(config, keys(config))}
+    adam_lr, beta2, momentum = sliders["opt0.adam.lr"], sliders["opt0.adam.betas#1"], sliders["opt1.sgd.momentum"]
+    assert adam_lr.notches == widgets.log_grid(1e-5, 10.0) and adam_lr.notches[adam_lr.index] == 0.05
+    assert beta2.notches[beta2.index] == 0.999 and len(beta2.notches) == 10_000  # 0 .. 0.9999 by 1e-4
+    assert momentum.notches == widgets.linear_grid(0.0, 0.01, 101) and momentum.notches[momentum.index] == 0.9
+    # an off-notch value (a link's momentum=0.955) has Streamlit's slider, not a live one
+    off = page(get_optimizer("sgd", lr=1e-3, momentum=0.955))
+    assert "opt0.sgd.momentum" not in {s.id for s in preview.page_sliders(off, keys(off))}
+
+
+def test_the_plan_keeps_every_lr_notch_first_and_stays_within_the_budget():
+    config = page(*(get_optimizer("adam", lr=v) for v in (0.1, 0.01, 0.001)), steps=500)
+    plan = preview.plan(config, preview.page_sliders(config, keys(config)))
+    runs = sum(len(idx) for _, idx in plan)
+    assert runs * capped_steps(config) <= preview.PREVIEW_BUDGET
+    lrs = [(s, idx) for s, idx in plan if s.axis == "lr"]
+    assert len(lrs) == 3 and all(idx == tuple(range(61)) for _, idx in lrs)
+    others = [idx for s, idx in plan if s.axis != "lr"]
+    assert others and all(len(idx) == preview.AXIS_VALUES for idx in others)
+    # too long a run for a dozen learning rates each: no preview at all
+    long = page(get_optimizer("adam"), steps=30_000)
+    assert capped_steps(long) == 30_000 and preview.plan(long, preview.page_sliders(long, keys(long))) == []
+
+
+@pytest.mark.parametrize("axis, optimizer", [("lr", get_optimizer("adam", lr=0.05)),
+                                             ("momentum", get_optimizer("sgd", lr=1e-3, momentum=0.5)),
+                                             ("beta1", get_optimizer("adam", lr=0.02)),
+                                             ("alpha", get_optimizer("rmsprop", lr=0.01))])
+def test_each_previewed_path_is_the_engines_run_at_that_notch(axis, optimizer):
+    config = page(optimizer, noise=0.05, seed=3)
+    sliders = [s for s in preview.page_sliders(config, keys(config)) if s.axis == axis]
+    (entry,) = preview.payload(config, sliders, generation=-1)
+    assert entry["exact"] and entry["basis"] == preview.basis_id(config, sliders[0])
+    (slider,) = sliders
+    for j in (0, len(entry["indices"]) // 2, len(entry["indices"]) - 1):
+        value = slider.notches[entry["indices"][j]]
+        expected = engine_path(config, with_value(optimizer, axis, value))
+        drawn = typed(entry["paths"][j]).reshape(-1, 2).astype(np.float64)
+        assert entry["labels"][j] == with_value(optimizer, axis, value).label
+        # the drawn points are the run's own (float32, decimated, corners kept), ending where it ends
+        dist = np.min(np.linalg.norm(expected[None, :, :] - drawn[:, None, :], axis=-1), axis=1)
+        assert dist.max() < 1e-5 * max(1.0, np.abs(expected).max())
+        assert np.array_equal(drawn[-1], expected[-1].astype(np.float32).astype(np.float64))
+
+
+def test_an_entry_does_not_depend_on_where_its_own_slider_is():
+    a = page(get_optimizer("adam", lr=0.05), get_optimizer("sgd", lr=1e-3, momentum=0.9))
+    b = page(get_optimizer("adam", lr=0.002), get_optimizer("sgd", lr=1e-3, momentum=0.9))
+    sa = {s.id: s for s in preview.page_sliders(a, keys(a))}
+    sb = {s.id: s for s in preview.page_sliders(b, keys(b))}
+    assert preview.basis(a, sa["opt0.adam.lr"]) == preview.basis(b, sb["opt0.adam.lr"])
+    assert preview.basis(a, sa["opt1.sgd.momentum"]) == preview.basis(b, sb["opt1.sgd.momentum"])  # another optimizer
+    assert preview.basis(a, sa["opt0.adam.betas#0"]) != preview.basis(b, sb["opt0.adam.betas#0"])  # runs at Adam's lr
+    swarm = dataclasses.replace(a, swarm=20)
+    assert preview.basis(swarm, sa["opt0.adam.lr"]) != preview.basis(a, sa["opt0.adam.lr"])
+
+
+def test_invalid_notches_are_left_out():
+    """Nesterov needs momentum > 0: the momentum slider's notch 0 cannot run and is not previewed."""
+    config = page(get_optimizer("sgd", lr=1e-3, momentum=0.9, nesterov=True))
+    sliders = [s for s in preview.page_sliders(config, keys(config)) if s.axis == "momentum"]
+    (entry,) = preview.payload(config, sliders, generation=-2)
+    assert 0 not in entry["indices"] and len(entry["indices"]) == preview.AXIS_VALUES - 1
+
+
+def test_the_default_pages_preview_covers_its_sliders():
+    """The opening view: every lr notch of its five optimizers and the other sliders at AXIS_VALUES
+    notches, computed in runs of at most MAX_CONFIGS configurations."""
+    from ui.state import make_config
+
+    config = make_config()
+    sliders = preview.page_sliders(config, keys(config))
+    entries = preview.payload(config, sliders, generation=-3)
+    planned = preview.plan(config, sliders)
+    assert len(entries) == len(planned) > 5 and sum(len(e["indices"]) for e in entries) > 64
+    assert {s.axis for s, _ in planned} >= {"lr", "momentum", "beta1", "beta2", "alpha"}

@@ -1,0 +1,185 @@
+"""The drag preview: engine runs at the notches of the sidebar's sliders, so that the map can draw
+the path at a slider's position while the slider moves (ui/live_slider, ui/map_component.js).
+
+For each of the first PREVIEW_CONFIGS optimizers and each of its sliders (an axis: lr, momentum,
+beta1, eps, ...), the runs at that slider's notches with everything else as on the page: every
+notch of the lr's log grid, AXIS_VALUES notches spread over each other slider. The learning
+rates come first, then each optimizer's first other slider, then each one's second, and so on,
+while the whole stays within PREVIEW_BUDGET trajectory-steps; what is left out is not previewed
+(the map only draws what was computed). The missing entries of a page run are computed together,
+in vectorised engine runs of up to MAX_CONFIGS configurations, on the page's first start.
+
+An axis's entry depends on the run's settings and on that optimizer with the axis left out (its
+basis), not on where its own slider is: one computation serves every position of that slider,
+for every session, and moving one slider leaves the other optimizers' entries as they were.
+Entries are kept in a store of their own (ENTRIES), shared by every session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizers import MAX_CONFIGS, run
+from plots.playback_data import decimate
+from plots.typed import typed_arrays
+from sweeps import sweep_axes, with_value
+
+from . import widgets
+from .shared_results import SharedResults
+from .state import RunConfig, capped_steps
+
+PREVIEW_CONFIGS = 6
+AXIS_VALUES = 21  # notches previewed on a slider other than lr
+MIN_LR_VALUES = 12  # fewer learning rates than this: no preview at all
+PREVIEW_BUDGET = 300_000  # trajectory-steps of the runs of one page's preview
+MAX_POINTS = 300  # points of a drawn preview path (decimated, corners kept)
+ENTRIES = SharedResults(max_entries=512)  # one axis's paths: ~3 KB per notch
+
+
+@dataclass(frozen=True)
+class Slider:
+    """One previewable slider of the page: configuration `config`'s axis `axis` (a sweeps Axis
+    name), drawn with `notches` (its whole grid) at notch `index`; `id` is its session-state key
+    (ui/live_slider's slider id)."""
+
+    id: str
+    config: int
+    axis: str
+    notches: tuple[float, ...]
+    index: int
+
+
+def page_sliders(config: RunConfig, keys: list) -> list[Slider]:
+    """The live sliders of config's first PREVIEW_CONFIGS optimizers; keys[k](spec name) gives
+    the session-state key of optimizer k's hyperparameter (its panel's hp_key)."""
+    out = []
+    for k, o in enumerate(config.optimizers[:PREVIEW_CONFIGS]):
+        specs = {s.name: s for s in o.info.specs}
+        hp = dict(o.hparams)
+        for name, axis in sweep_axes(o.name).items():
+            spec = specs[axis.spec]
+            value = hp[axis.spec] if axis.index is None else hp[axis.spec][axis.index]
+            notches = _notches(spec, axis.index, value)
+            if notches is not None and value in notches:
+                key = keys[k](axis.spec) + ("" if axis.index is None else f"#{axis.index}")
+                out.append(Slider(key, k, name, notches, notches.index(value)))
+    return out
+
+
+def _notches(spec, index: int | None, value: float) -> tuple[float, ...] | None:
+    """The grid of the slider ui/widgets.spec_input draws for this value (None: not a slider)."""
+    if spec.kind == "pair":
+        return None if spec.log else widgets.linear_grid(*widgets.pair_notches(spec, value))
+    if spec.log:
+        return widgets.lr_grid(spec, value)
+    notches = widgets.float_notches(spec, value)
+    return None if notches is None else widgets.linear_grid(*notches)
+
+
+def basis(config: RunConfig, slider: Slider) -> tuple:
+    """What slider's entry depends on: the run's settings and steps, its optimizer with the axis
+    left out, the axis and its notches."""
+    o = config.optimizers[slider.config]
+    axis = sweep_axes(o.name)[slider.axis]
+    hp = dict(o.hparams)
+    hp[axis.spec] = None if axis.index is None else tuple(None if i == axis.index else v
+                                                          for i, v in enumerate(hp[axis.spec]))
+    blank = dataclasses.replace(o, hparams=tuple(hp.items()), label="")
+    return dataclasses.replace(config, optimizers=()), capped_steps(config), blank, slider.axis, slider.notches
+
+
+def basis_id(config: RunConfig, slider: Slider) -> str:
+    return hashlib.sha256(repr(basis(config, slider)).encode()).hexdigest()[:16]
+
+
+def plan(config: RunConfig, sliders: list[Slider]) -> list[tuple[Slider, tuple[int, ...]]]:
+    """The sliders previewed and the notches computed for each, within PREVIEW_BUDGET: all
+    learning rates first (every notch, or every k-th when they alone would pass the budget), then
+    AXIS_VALUES notches of each other slider while the budget lasts, each optimizer's first
+    other slider before any optimizer's second."""
+    steps = max(1, capped_steps(config))
+    lrs = [s for s in sliders if s.axis == "lr"]
+    runs = PREVIEW_BUDGET // steps
+    if lrs and runs // len(lrs) < MIN_LR_VALUES:
+        return []
+    out = [(s, _spread(len(s.notches), runs // len(lrs))) for s in lrs]
+    left = runs - sum(len(i) for _, i in out)
+    rank: dict[int, int] = {}
+    others = []  # each optimizer's first slider after lr, then each one's second, ...
+    for s in sliders:
+        if s.axis != "lr":
+            rank[s.config] = rank.get(s.config, 0) + 1
+            others.append((rank[s.config], s))
+    for _, s in sorted(others, key=lambda r: r[0]):
+        indices = _spread(len(s.notches), AXIS_VALUES)
+        if len(indices) <= left:
+            out.append((s, indices))
+            left -= len(indices)
+    return out
+
+
+def _spread(count: int, most: int) -> tuple[int, ...]:
+    """Up to `most` indices of 0..count-1, evenly spread, both ends kept."""
+    if count <= most:
+        return tuple(range(count))
+    return tuple(int(i) for i in np.unique(np.round(np.linspace(0, count - 1, max(2, most))).astype(np.int64)))
+
+
+def payload(config: RunConfig, sliders: list[Slider], generation: int) -> list[dict]:
+    """The preview's entries for the page (see the module docstring), each
+    {basis, indices, labels, paths, exact}: paths[j] float32 [P, 2] is the run at notch
+    indices[j], decimated for drawing; exact: the page runs that one start, so a notch's run is
+    the page's own. Entries already in ENTRIES are not computed again."""
+    todo = plan(config, sliders)
+    keys = [(basis(config, s), generation) for s, _ in todo]
+    missing = [(key, s, idx) for key, (s, idx) in zip(keys, todo) if key not in ENTRIES]
+    computed = dict(zip((key for key, _, _ in missing), _compute(config, [(s, idx) for _, s, idx in missing])))
+    entries = []
+    for key, (s, idx) in zip(keys, todo):
+        # kept for the sessions to come; one dropped since it was looked up is computed again alone
+        entry = computed[key] if key in computed else None
+        entries.append(ENTRIES.get(key, lambda entry=entry, s=s, idx=idx: entry or _compute(config, [(s, idx)])[0]))
+    return [e for e in entries if e is not None]
+
+
+def _compute(config: RunConfig, todo: list[tuple[Slider, tuple[int, ...]]]) -> list[dict | None]:
+    """One engine run for every notch of `todo`; an entry per slider (None when no notch of it
+    gives a valid configuration)."""
+    if not todo:
+        return []
+    configs, owners = [], []
+    for n, (s, indices) in enumerate(todo):
+        o = config.optimizers[s.config]
+        for i in indices:
+            try:
+                configs.append(with_value(o, s.axis, s.notches[i]))
+            except ValueError:  # e.g. nesterov at momentum 0: that notch cannot run
+                continue
+            owners.append((n, i))
+    if not configs:
+        return [None] * len(todo)
+    paths = []
+    for first in range(0, len(configs), MAX_CONFIGS):  # as many runs as run() takes configurations
+        res = run(config.get_surface(), configs[first:first + MAX_CONFIGS], config.starts()[:1], capped_steps(config),
+                  **config.run_kwargs())
+        stop = res.stop_index()
+        paths += [res.path[j, 0, : stop[j, 0] + 1] for j in range(res.shape[0])]
+    exact = len(config.starts()) == 1
+    parts: list[dict] = [{"indices": [], "labels": [], "paths": []} for _ in todo]
+    for (n, i), c, path in zip(owners, configs, paths):
+        parts[n]["indices"].append(i)
+        parts[n]["labels"].append(c.label)
+        parts[n]["paths"].append(path[decimate(path, MAX_POINTS)].astype(np.float32))
+    out = []
+    for (s, _), part in zip(todo, parts):
+        if not part["indices"]:
+            out.append(None)
+            continue
+        entry = typed_arrays({**part, "exact": exact})
+        entry["basis"] = basis_id(config, s)
+        out.append(entry)
+    return out
