@@ -78,7 +78,8 @@ def trajectory_kernel(surface, config, d: int, transforms: tuple, record: bool =
     if config.info.curvature:
         raise TraceError(f"{config.name}: the rule takes the surface's Hessian, which the kernels do not trace")
     hparams = tuple((name, 0.0 if name == "lr" else value) for name, value in config.hparams)
-    return _cached(surface, dataclasses.replace(config, hparams=hparams, schedule=ScheduleConfig(), label=""),
+    l1 = 1.0 if config.l1 > 0 else 0.0  # a kernel input too: only whether there is one shapes the code
+    return _cached(surface, dataclasses.replace(config, hparams=hparams, schedule=ScheduleConfig(), label="", l1=l1),
                    d, transforms, record)
 
 
@@ -96,6 +97,11 @@ def build_trajectory_kernel(surface, config, d: int, transforms: tuple, record: 
 def _trace(surface, config, d: int, transforms: tuple) -> _Trace:
     info = config.info
     hp, hp_names = hp_leaves(config.hp)
+    l1 = {}  # the L1 penalty's strengths, kernel inputs after the hyperparameters (hyper.L1_INPUTS)
+    for name, used in (("l1_subgradient", tf.L1 in transforms), ("l1_proximal", config.l1_proximal > 0)):
+        if used:
+            l1[name] = leaf(f"h{len(hp_names)}", getattr(config, name))
+            hp_names.append(name)
     coef_names = tuple(name for name, _ in surface.coefficients)
     coefs = {name: leaf(f"q{i}", value) for i, (name, value) in enumerate(surface.coefficients)}
     value_fn, grad_fn = surface.functions(coefs)
@@ -116,11 +122,13 @@ def _trace(surface, config, d: int, transforms: tuple) -> _Trace:
         g = grad_fn(p, TraceXP)
     with Emitter("c") as used_em:
         args = {"noise": Vec(leaf(f"noise[ti, n, {j}]", traj=True) for j in range(d)),
-                "clip_norm": leaf("clip_norm"), "clip_value": leaf("clip_value")}
+                "clip_norm": leaf("clip_norm"), "clip_value": leaf("clip_value"), "l1": (p, l1.get("l1_subgradient"))}
         u = tf.apply(transforms, Vec(leaf(f"g{j}", traj=True) for j in range(d)), args, TraceXP)
     with Emitter("e") as step_em:
         uvec = Vec(leaf(f"u{j}", traj=True) for j in range(d))
         p_new, new_state, eff = info.rule(p, uvec, state_leaves, leaf("t"), leaf("lr_t"), hp, TraceXP)
+        if "l1_proximal" in l1:
+            p_new = tf.soft_threshold(p_new, leaf("lr_t") * l1["l1_proximal"], TraceXP)
     if set(new_state) != set(init_state):
         raise TraceError("rule state names differ from its init")
     return _Trace(
