@@ -1,0 +1,121 @@
+"""ReduceLROnPlateau against torch.optim.lr_scheduler.ReduceLROnPlateau.
+
+On a fixed metric sequence (plateau_step, one call per metric) and in an MNIST run against a
+torch.nn loop that steps torch's scheduler with its own validation loss at the trainer's
+evaluation steps.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mnist import data as mnist
+from mnist.mlp import Layout, init_params
+from mnist.train import TrainConfig, batch_indices, cadence, eval_subset, train
+from optimizers import get_optimizer, get_schedule, run, run_final
+from optimizers.schedules import SCHEDULES, plateau_start, plateau_step
+from surfaces import get_surface
+
+METRICS = [1.0, 0.9, 0.95, 0.95, 0.9, 0.91, 0.899, 0.8999, 0.9, 1.2, math.nan, 0.5, 0.5, 0.5, 0.5, 0.5, 0.4999,
+           0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2]
+SETTINGS = [
+    {},
+    {"patience": 0},
+    {"patience": 1, "factor": 0.5, "cooldown": 2},
+    {"patience": 2, "factor": 0.3, "threshold": 0.05, "threshold_mode": "abs"},
+    {"mode": "max", "patience": 1, "factor": 0.5},
+    {"mode": "max", "patience": 0, "threshold": 0.01, "threshold_mode": "abs", "cooldown": 1},
+    {"patience": 0, "factor": 0.1, "min_lr": 0.004},
+    {"patience": 0, "factor": 0.9, "eps": 0.02},  # drops of less than eps are skipped
+]
+
+
+@pytest.mark.parametrize("params", SETTINGS, ids=str)
+def test_plateau_step_matches_torch_on_a_metric_sequence(params):
+    lr = 0.1
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    ref = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **params)
+    full = dict(get_schedule("plateau", **params).params)
+    state = plateau_start(lr, full)
+    for i, metric in enumerate(METRICS * 2):
+        ref.step(metric)
+        state = plateau_step(state, metric, full)
+        assert state.lr == opt.param_groups[0]["lr"], f"after metric {i}"
+        assert state.num_bad == ref.num_bad_epochs and state.cooldown_counter == ref.cooldown_counter
+
+
+def test_defaults_and_validation_follow_torch():
+    defaults = dict(get_schedule("plateau").params)
+    assert defaults == {"mode": "min", "factor": 0.1, "patience": 10, "threshold": 1e-4, "threshold_mode": "rel",
+                        "cooldown": 0, "min_lr": 0.0, "eps": 1e-8}
+    with pytest.raises(ValueError, match=r"factor=1.0 is outside the allowed range \[0, 1\)"):
+        get_schedule("plateau", factor=1.0)
+    with pytest.raises(ValueError, match="mode='up' is not allowed"):
+        get_schedule("plateau", mode="up")
+    with pytest.raises(ValueError, match="threshold_mode"):
+        get_schedule("plateau", threshold_mode="relative")
+    with pytest.raises(ValueError, match="patience"):
+        get_schedule("plateau", patience=-1)
+    assert SCHEDULES["plateau"].torch_class == "ReduceLROnPlateau"
+
+
+def test_the_2d_runners_refuse_it_by_name():
+    config = get_optimizer("sgd", lr=1e-3, schedule="plateau")
+    for runner in (run, run_final):
+        with pytest.raises(ValueError, match="plateau follows the validation loss"):
+            runner(get_surface("rosenbrock"), config, steps=10)
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    return mnist.load_embedded()
+
+
+def torch_plateau_run(data, hidden, batch_size, steps, seed, lr, params, eval_at, subset):
+    """torch.nn + SGD + ReduceLROnPlateau stepped with the validation loss after each of eval_at's
+    steps (not 0): (lr of every step [T], flat params)."""
+    layout = Layout(hidden)
+    net = torch.nn.Sequential(torch.nn.Linear(784, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10)).double()
+    net.load_state_dict({k: torch.tensor(np.ascontiguousarray(v), dtype=torch.float64)
+                         for k, v in layout.torch_state(init_params(hidden, seed, "float64")).items()})
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **params)
+    x, y = torch.tensor(np.asarray(data.x_train, np.float64)), torch.tensor(data.y_train)
+    xv = torch.tensor(np.asarray(data.x_val, np.float64)[subset])
+    yv = torch.tensor(np.asarray(data.y_val)[subset])
+    lrs = []
+    for t in range(steps):
+        idx = torch.as_tensor(batch_indices(len(x), batch_size, seed, t))
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if t + 1 in eval_at:
+            with torch.no_grad():
+                sched.step(torch.nn.functional.cross_entropy(net(xv), yv).item())
+    w1, b1, w2, b2 = (p.detach().numpy() for p in net.parameters())
+    return np.array(lrs), np.concatenate([w1.T.ravel(), b1, w2.T.ravel(), b2])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numpy-compiled", "torch"])
+def test_mnist_run_matches_torch_scheduler(embedded, float64, backend):
+    """A high lr, so the validation loss stalls and the lr drops several times within 150 steps."""
+    hidden, batch_size, steps, seed, lr = 32, 64, 150, 2, 0.5
+    params = {"patience": 1, "factor": 0.5, "threshold": 0.02, "cooldown": 1}
+    eval_every, eval_size = 10, 500
+    config = TrainConfig((get_optimizer("sgd", lr=lr, momentum=0.9, schedule=("plateau", params)),
+                          get_optimizer("sgd", lr=lr, momentum=0.9)),
+                         hidden=hidden, batch_size=batch_size, steps=steps, seed=seed, backend=backend.split("-")[0],
+                         dtype="float64", eval_every=eval_every, eval_size=eval_size, snapshots=2)
+    res = train(config, embedded, use_kernels=backend.endswith("compiled"))
+    eval_at = set(cadence(steps, eval_every).tolist()) - {0}
+    subset = eval_subset(len(embedded.x_val), eval_size, seed)
+    ref_lr, ref_params = torch_plateau_run(embedded, hidden, batch_size, steps, seed, lr, params, eval_at, subset)
+    assert len(set(ref_lr)) >= 3  # it did drop, more than once
+    np.testing.assert_array_equal(res.lr[0], ref_lr)
+    np.testing.assert_array_equal(res.lr[1], np.full(steps, lr))
+    np.testing.assert_allclose(res.final_params[0], ref_params, rtol=0, atol=1e-6)
