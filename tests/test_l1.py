@@ -246,3 +246,30 @@ def test_mnist_sparsity_record(embedded):
     assert (res.final_params[0, w1] == 0).mean() > 0.5
     assert res.sparsity[0, 0, -1] > res.sparsity[2, 0, -1] + 0.3
     assert res.sparsity[0, 0, 0] < res.sparsity[0, 0, -1]
+
+
+# --- "Copy as PyTorch" -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["subgradient", "proximal"])
+@pytest.mark.parametrize("name, kw", [("sgd", dict(lr=1e-3, momentum=0.9)), ("adam", dict(lr=1e-2)),
+                                      ("gnsgd", dict(lr=1e-3, alpha=0.5)), ("lion", dict(lr=1e-3))])
+def test_torch_snippet_runs_with_the_l1_term(float64, formulas, name, kw, mode):
+    """The snippet, executed on the Rosenbrock formula, follows the engine's path."""
+    from optimizers.torch_code import torch_code
+
+    config = get_optimizer(name, l1=0.5, l1_mode=mode, schedule=("step", {"step_size": 30, "gamma": 0.5}), **kw)
+    code = torch_code(config, start=(-1.5, 2.0), steps=STEPS)
+    assert ("l1 * params.abs().sum()" in code) == (mode == "subgradient")
+    assert ("torch.clamp(params.abs() - lr * l1" in code) == (mode == "proximal")
+    namespace: dict = {}
+    exec(compile(code, "<snippet>", "exec"), namespace)
+    points = []
+
+    def loss_fn(p):
+        points.append(p.detach().clone())
+        return formulas.rosenbrock(p)
+
+    points.append(namespace["train"](loss_fn, STEPS).detach().clone())
+    res = run(get_surface("rosenbrock"), config, [(-1.5, 2.0)], STEPS, tol=0, compiled=False)
+    np.testing.assert_allclose(torch.stack(points).numpy(), res.path[0, 0], rtol=1e-10, atol=1e-14)
