@@ -273,3 +273,64 @@ def test_torch_snippet_runs_with_the_l1_term(float64, formulas, name, kw, mode):
     points.append(namespace["train"](loss_fn, STEPS).detach().clone())
     res = run(get_surface("rosenbrock"), config, [(-1.5, 2.0)], STEPS, tol=0, compiled=False)
     np.testing.assert_allclose(torch.stack(points).numpy(), res.path[0, 0], rtol=1e-10, atol=1e-14)
+
+
+# --- the app ---------------------------------------------------------------------------------------
+
+
+def _app(path: str, query: dict | None = None, state: dict | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(path, default_timeout=60)
+    for name, value in (query or {}).items():
+        at.query_params[name] = value
+    for name, value in (state or {}).items():
+        at.session_state[name] = value
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _widget(elements, key: str):
+    (found,) = [e for e in elements if e.key == key]
+    return found
+
+
+def test_surfaces_page_panel_sets_l1_and_puts_it_in_the_link():
+    from pathlib import Path
+
+    from ui import state
+
+    at = _app(str(Path(__file__).resolve().parents[1] / "app.py"))
+    assert _widget(at.select_slider, "opt0.l1#log").value == 0.0  # "off"
+    assert _widget(at.selectbox, "opt0.l1_mode").options == ["subgradient", "proximal"]
+    from optimizers import SCHEDULES
+
+    schedules = _widget(at.selectbox, "opt0.schedule").options
+    assert SCHEDULES["cosine"].title in schedules and SCHEDULES["plateau"].title not in schedules
+    _widget(at.number_input, "opt0.l1").set_value(0.5).run()
+    _widget(at.selectbox, "opt0.l1_mode").set_value("proximal").run()
+    assert not at.exception
+    config = at.session_state["config"]
+    assert config.optimizers[0] == get_optimizer("sgd", lr=1e-3, l1=0.5, l1_mode="proximal")
+    assert any(r"\lambda_1 = 0.5" in e.value and "sign" in e.value for e in at.latex)
+    opts = at.query_params["opt"]
+    assert opts[0] == "sgd~lr:0.001~l1:0.5~l1_mode:proximal"
+    # the link brings it back into the widgets of a fresh page
+    again = _app(str(Path(__file__).resolve().parents[1] / "app.py"), query=state.encode(config))
+    assert again.session_state["config"] == config
+    assert _widget(again.number_input, "opt0.l1").value == 0.5
+    assert _widget(again.selectbox, "opt0.l1_mode").value == "proximal"
+
+
+def test_mnist_page_panel_has_the_l1_controls():
+    from pathlib import Path
+
+    at = _app(str(Path(__file__).resolve().parents[1] / "ui" / "mnist_page.py"))
+    assert _widget(at.number_input, "mnist.w.opt.0.l1").value == 0.0
+    _widget(at.number_input, "mnist.w.opt.0.l1").set_value(1e-4).run()
+    _widget(at.selectbox, "mnist.w.opt.0.l1_mode").set_value("proximal").run()
+    assert not at.exception
+    assert any(r"\lambda_1 = 0.0001" in e.value and r"\eta_t" in e.value for e in at.latex)
+    assert any("l1=0.0001 prox" in c.value for c in at.markdown) or any(
+        "l1=0.0001 prox" in str(e.proto) for e in at.get("plotly_chart"))

@@ -119,3 +119,56 @@ def test_mnist_run_matches_torch_scheduler(embedded, float64, backend):
     np.testing.assert_array_equal(res.lr[0], ref_lr)
     np.testing.assert_array_equal(res.lr[1], np.full(steps, lr))
     np.testing.assert_allclose(res.final_params[0], ref_params, rtol=0, atol=1e-6)
+
+
+def test_mnist_page_offers_it_and_draws_the_lr_used_and_the_sparsity(monkeypatch, tmp_path):
+    """The MNIST panel's schedule choices hold it (the 2-D page's do not: test_l1's app test); a run
+    with it and with L1 draws the lr each step used and the sparsity of the weights."""
+    import json
+    import time
+    from pathlib import Path
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from ui import mnist_jobs
+
+    monkeypatch.setenv("MNIST_DIR", str(tmp_path / "mnist"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    st.cache_resource.clear()
+    mnist_jobs.forget_runs()
+    w = "mnist.w."
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "ui" / "mnist_page.py"), default_timeout=60)
+    at.session_state[w + "length"] = "steps"
+    at.session_state[w + "steps"] = 60
+    at.session_state[w + "hidden"] = 16
+    at.run()
+    assert not at.exception
+    (box,) = [b for b in at.selectbox if b.key == w + "opt.0.schedule"]
+    assert SCHEDULES["plateau"].title in box.options
+    box.set_value("plateau").run()
+    assert {f"{w}opt.0.sched.plateau.{name}" for name in ("patience", "factor", "threshold_mode", "min_lr")} <= {
+        e.key for e in [*at.number_input, *at.selectbox, *at.slider, *at.select_slider]}
+    (patience,) = [e for e in at.number_input if e.key == f"{w}opt.0.sched.plateau.patience"]
+    patience.set_value(0).run()
+    (l1,) = [e for e in at.number_input if e.key == f"{w}opt.1.l1"]
+    l1.set_value(1e-3).run()
+    at.button(key="mnist.train").click().run()
+    assert not at.exception
+    job = at.session_state["mnist.job"]
+    first, second = job.config.optimizers[:2]
+    assert first.schedule.name == "plateau" and dict(first.schedule.params)["patience"] == 0
+    assert second.l1 == 1e-3
+    deadline = time.monotonic() + 120
+    while job.running:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    at.run()
+    assert not at.exception
+    figs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    roles = {t.get("meta", {}).get("role") for f in figs for t in f["data"]}
+    assert "schedule" in roles  # the lr used
+    sparsity = [f for f in figs if "weights at zero (%)" in json.dumps(f["layout"])]
+    assert len(sparsity) == 1 and len(sparsity[0]["data"]) == 2 * len(job.config.optimizers)
+    st.cache_resource.clear()
+    mnist_jobs.forget_runs()
