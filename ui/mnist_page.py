@@ -80,7 +80,7 @@ DEFAULT_OPTIMIZERS = (
 # The schedules include ReduceLROnPlateau, driven by the validation loss at each evaluation
 PANELS = OptimizerPanels(default=get_optimizer("adam", lr=1e-3), namespace="mnist.", values=WIDGET + "opt.",
                          names=tuple(name for name, info in OPTIMIZERS.items() if not info.two_d_only),
-                         schedules=tuple(METRIC_SCHEDULES))
+                         schedules=tuple(METRIC_SCHEDULES), l1=True)
 TWO_D_ONLY = [info for info in OPTIMIZERS.values() if info.two_d_only]
 ss = st.session_state
 

@@ -42,6 +42,7 @@ class OptimizerPanels:
     default: what "Add optimizer" adds.
     names: the optimizers a panel offers (the MNIST page leaves out the 2-D-only ones).
     schedules: the lr schedules it offers (the MNIST page adds ReduceLROnPlateau).
+    l1: whether a panel offers the L1 penalty (the 2-D and MNIST pages' runners apply it).
     """
 
     default: OptimizerConfig
@@ -49,6 +50,7 @@ class OptimizerPanels:
     values: str = "opt"
     names: tuple[str, ...] = tuple(OPTIMIZERS)
     schedules: tuple[str, ...] = tuple(PANEL_SCHEDULES)
+    l1: bool = False
 
     # --- keys ------------------------------------------------------------------------------------
 
@@ -94,8 +96,9 @@ class OptimizerPanels:
         hp = dict(config.hparams)
         for spec in config.info.specs:
             put(spec, self.hp_key(pid, config.name, spec.name), hp[spec.name])
-        put(L1, self.key(pid, L1.name), config.l1)
-        put(L1_MODE, self.key(pid, L1_MODE.name), config.l1_mode)
+        if self.l1:
+            put(L1, self.key(pid, L1.name), config.l1)
+            put(L1_MODE, self.key(pid, L1_MODE.name), config.l1_mode)
         ss[self.key(pid, "schedule")] = config.schedule.name
         params = dict(config.schedule.params)
         for spec in SCHEDULES[config.schedule.name].specs:
@@ -140,7 +143,7 @@ class OptimizerPanels:
         hp = {spec.name: spec_value(spec, self.hp_key(pid, name, spec.name)) for spec in OPTIMIZERS[name].specs}
         params = {spec.name: spec_value(spec, self.sched_key(pid, schedule, spec.name))
                   for spec in SCHEDULES[schedule].specs}
-        penalty = {spec.name: spec_value(spec, self.key(pid, spec.name)) for spec in L1_SPECS}
+        penalty = {spec.name: spec_value(spec, self.key(pid, spec.name)) for spec in L1_SPECS} if self.l1 else {}
         try:
             return get_optimizer(name, schedule=(schedule, params), **penalty, **hp), ""
         except ValueError as exc:
@@ -153,8 +156,9 @@ class OptimizerPanels:
             known_choice(self.key(pid, "name"), OPTIMIZERS, self.default.name, errors, f"Optimizer {i + 1}")
             known_choice(self.key(pid, "schedule"), self.schedules, "constant", errors,
                          f"Optimizer {i + 1}'s lr schedule")
-            known_choice(self.key(pid, L1_MODE.name), L1_MODE.choices, L1_MODE.default, errors,
-                         f"Optimizer {i + 1}'s L1 mode")
+            if self.l1:
+                known_choice(self.key(pid, L1_MODE.name), L1_MODE.choices, L1_MODE.default, errors,
+                             f"Optimizer {i + 1}'s L1 mode")
             config, error = self.config(pid)
             panels.append((pid, config, error))
             if error:
@@ -177,10 +181,11 @@ class OptimizerPanels:
                                 key=name_key)
             for spec in OPTIMIZERS[name].specs:
                 spec_input(spec, self.hp_key(pid, name, spec.name))
-            spec_input(L1, self.key(pid, L1.name), label="L1 penalty (l1)", zero=True)
-            spec_input(L1_MODE, self.key(pid, L1_MODE.name), label="L1 mode")
-            if config is not None and config.l1 > 0:
-                st.latex(l1_latex(config.l1, config.l1_mode))
+            if self.l1:
+                spec_input(L1, self.key(pid, L1.name), label="L1 penalty (l1)", zero=True)
+                spec_input(L1_MODE, self.key(pid, L1_MODE.name), label="L1 mode")
+                if config is not None and config.l1 > 0:
+                    st.latex(l1_latex(config.l1, config.l1_mode))
             schedule = st.selectbox("lr schedule", list(self.schedules), format_func=lambda n: SCHEDULES[n].title,
                                     key=self.key(pid, "schedule"),
                                     help="step counts of the schedules are optimizer steps"

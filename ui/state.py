@@ -55,7 +55,7 @@ START_SPEC = H("start", 0.0, low=-1e6, high=1e6, help="starting coordinate")
 
 
 # The page's optimizer panels: keys opt{pid}.*, the list under "panels"; "Add optimizer" adds Adam.
-PANELS = OptimizerPanels(default=get_optimizer("adam", lr=1e-2))
+PANELS = OptimizerPanels(default=get_optimizer("adam", lr=1e-2), l1=True)
 
 
 def default_optimizers() -> tuple[OptimizerConfig, ...]:
