@@ -6,6 +6,9 @@ a Numba kernel around them: one loop per trajectory over time, the state in loca
 blocks of BLOCK trajectories advanced together. Hyperparameters (hpv), surface coefficients (q)
 and the clip bounds are kernel arguments, so moving any slider reuses the compiled kernel: one
 kernel per surface kind, rule structure (branch outcomes of its hyperparameters) and transforms.
+The L1 penalty (optimizers.transforms) is traced too: its subgradient as the chain's first
+transform, its proximal step after the rule, with the strengths as kernel inputs after the
+hyperparameters (hyper.L1_INPUTS), so a configuration without L1 keeps its kernel unchanged.
 
 Two kinds, from the same trace:
 - record=True writes every array of the Result up to each trajectory's stop (optimizers.freeze
