@@ -4,8 +4,10 @@ Every configuration starts from the same weights (`mlp.init_params(hidden, seed)
 same mini-batches in the same order (`batch_indices`). Parameters are one array p [K, 1, P];
 configurations sharing a rule and its non-lr hyperparameters form a group that one call of the
 rule from optimizers/ advances, with the scheduled learning rates as a [k, 1, 1] array. Each
-step: forward/backward of all K models on the batch, divergence check, clipping (global norm per
-model, or per entry), the rule per group, and the records.
+step: forward/backward of all K models on the batch, divergence check, the L1 subgradient and
+clipping (global norm per model, or per entry), the rule per group (then its proximal L1 step),
+and the records. A ReduceLROnPlateau schedule lowers its configuration's lr from each validation
+evaluation on (`_Plateaus`).
 
 `train_stream(config, data)` is a generator: it yields a `TrainResult` after the first step, every
 `every` steps, and a final one (`done=True`) holding the evaluation on the whole validation set.
@@ -36,6 +38,7 @@ import numpy as np
 from optimizers import MAX_CONFIGS, OptimizerConfig, kernels
 from optimizers import stepper as st
 from optimizers import transforms as tf
+from optimizers.schedules import plateau_start, plateau_step
 
 from .mlp import DTYPES, Layout, eval_chunks, evaluate_chunks, init_params, make_model, one_thread
 
@@ -44,6 +47,7 @@ MAX_BATCH = 4096
 LOSS_BOUND = 1e4  # cross-entropy; ln(10) ~ 2.3 at chance: far beyond any run still training
 QUANTILES = (0.1, 0.5, 0.9)
 N_RECORDS = 100  # effective-lr records over a run
+SMALL_WEIGHT = 1e-3  # |w| below this counts as zero in the sparsity record (exactly 0 for proximal L1)
 QUANTILE_SAMPLE = 8192  # parameters per layer the percentiles are taken over (all of a smaller layer)
 
 
@@ -120,8 +124,9 @@ def _check_int(name: str, value, low: int, high: int) -> None:
 class TrainResult:
     """Records of a run so far (shapes for K configurations, T steps done, L = 2 layers).
 
-    loss:       [K, T] training loss of each step's mini-batch (at the parameters before the step)
-    grad_norm:  [K, L, T] per-layer norm of that mini-batch gradient (before clipping)
+    loss:       [K, T] training loss of each step's mini-batch (at the parameters before the step;
+                the cross-entropy, without the L1 term)
+    grad_norm:  [K, L, T] per-layer norm of that mini-batch gradient (before the L1 term and clipping)
     eval_steps: [E] steps at which the validation subset was evaluated (parameters after s steps;
                 0, 1, 2, 4, ... then every eval_every steps, see cadence)
     val_loss, val_acc: [K, E] on the validation subset
@@ -130,6 +135,11 @@ class TrainResult:
     eff_lr:     [K, L, 3, R] per-layer 10th, 50th, 90th percentile of the effective lr, over the
                 layer's parameters (a fixed sample of QUANTILE_SAMPLE for larger layers, see
                 quantile_samples)
+    sparsity:   [K, L, R] fraction of the layer's weights (W1, W2; not the biases) that are exactly
+                0 (a proximal L1 configuration) or below SMALL_WEIGHT in size (any other), after
+                the record_steps' updates
+    lr:         [K, T] the lr each step used (float64): the schedule's, lowered by ReduceLROnPlateau
+                from each evaluation on; filled ahead of steps_done with the lr planned so far
     snapshot_steps: [S]; snapshots: [K, S, P] parameters after s steps (for the landscape)
     diverged_at: [K] first step whose loss was not finite (or above LOSS_BOUND), -1 if none
     final_params: [K, P] parameters at the end (held at the last finite values when diverged)
@@ -157,6 +167,8 @@ class TrainResult:
     elapsed: float
     eval_seconds: float
     layer_names: tuple[str, ...]
+    sparsity: np.ndarray | None = None
+    lr: np.ndarray | None = None
     done: bool = False
     stopped: bool = False
     final_params: np.ndarray | None = None
@@ -316,9 +328,11 @@ def train_stream(
     steps_compiled = kernels.mlp_step_kernels(wait=wait) if use_compiled else None
     shards = _Shards(config, groups, workers or min(2, os.cpu_count() or 1), device, steps_compiled)
     model, xp = shards.models[0], shards.models[0].xp
-    lr_table = st.lr_table([config.optimizers[i] for i in order], total).astype(model.dtype)  # [K, T]
-    chain = tf.chain(False, config.clip_norm, config.clip_value)
+    lr64 = st.lr_table(config.optimizers, total, metric=True)  # [K, T] float64, caller order (the record)
+    lr_table = lr64[order].astype(model.dtype)  # internal rows: what the array code steps with
+    chain = tf.chain(False, config.clip_norm, config.clip_value, tf.uses_l1_subgradient(config.optimizers))
     bounds = {"clip_norm": config.clip_norm, "clip_value": config.clip_value}
+    l1 = model.asarray(st.l1_rows(shards.groups))  # [K, 1, 1] internal rows
 
     flat = init_params(config.hidden, config.seed, config.dtype) if init is None else np.asarray(init, model.dtype)
     if flat.shape != (model.layout.size,):
@@ -328,21 +342,33 @@ def train_stream(
     p = buffers[0]
     states = st.init_states(shards.groups, p, xp)
     updates = _FusedUpdates(shards.groups, states, lr_table, use_compiled, wait)
-    rec = _Recorder(config, data, model, shards, order, started)
+    rec = _Recorder(config, data, model, shards, order, started, lr64)
+
+    def set_lr(row: int, step: int, lr: float) -> None:
+        """Internal row `row` steps with `lr` from 0-based step `step` on, in every lr table."""
+        if step >= total:
+            return
+        lr64[order[row], step:] = lr
+        lr_table[row, step:] = lr
+        updates.lr[step:, row] = lr_table[row, step]
+
+    plateaus = _Plateaus([config.optimizers[i] for i in order], set_lr)
 
     def advance(i: int, t: int, p, out, xb, yb, record: bool):
         """Shard i's rows: loss and gradient, clipping, the rule of each of its groups into out."""
         a, b = shards.spans[i]
         loss, g = shards.models[i].loss_grad(p[a:b], xb, yb)
         norms = shards.models[i].layer_norms(g)
-        g = tf.apply(chain, g, bounds, xp)
+        g = tf.apply(chain, g, {**bounds, "l1": (p[a:b], l1[a:b])}, xp)
         effs = []
         for j in shards.members[i]:
             grp = shards.groups[j]
+            lr = model.asarray(lr_table[grp.start:grp.stop, t].reshape(-1, 1, 1))
             if updates.kernels[j] is not None:
                 effs.append(updates.apply(j, t, p, g[grp.start - a:grp.stop - a], out, record))
+                if grp.config.l1_proximal > 0:
+                    out[grp.start:grp.stop] = st.proximal(grp, out[grp.start:grp.stop], lr, xp)
                 continue
-            lr = model.asarray(lr_table[grp.start:grp.stop, t].reshape(-1, 1, 1))
             out[grp.start:grp.stop], states[j], eff = st.step(
                 grp, p[grp.start:grp.stop], g[grp.start - a:grp.stop - a], states[j], t + 1, lr, xp)
             effs.append(eff)
@@ -373,7 +399,9 @@ def train_stream(
             if frozen.any():  # diverged models stay at their last finite parameters
                 held = frozen if model.backend == "numpy" else model.asarray(frozen)
                 out[rows][held] = p[rows][held]
-            rec.after_update(i, rows, t + 1, out[rows], quantiles)
+            val_loss = rec.after_update(i, rows, t + 1, out[rows], quantiles)
+            if val_loss is not None:
+                plateaus.observe(a, t + 1, val_loss)
 
     stopped, t = False, 0
     try:
@@ -394,6 +422,31 @@ def train_stream(
             yield rec.final_result(p, stopped)
     finally:
         shards.close()
+
+
+class _Plateaus:
+    """ReduceLROnPlateau for every internal row whose schedule is `plateau`, stepped with the row's
+    validation loss at each evaluation after a training step (step 0's is not one): the row's
+    lr from the next step on goes to `set_lr(row, step, lr)`.
+
+    Each row has its own scheduler (torch's with one param group), so shards update their own
+    rows without meeting.
+    """
+
+    def __init__(self, configs, set_lr: Callable[[int, int, float], None]):
+        self.params = {r: dict(c.schedule.params) for r, c in enumerate(configs) if c.schedule.name == "plateau"}
+        self.states = {r: plateau_start(configs[r].lr, params) for r, params in self.params.items()}
+        self.set_lr = set_lr
+
+    def observe(self, first: int, steps_done: int, val_loss: np.ndarray) -> None:
+        """Internal rows first, first + 1, ... were evaluated after `steps_done` steps: val_loss [k]."""
+        for offset, metric in enumerate(val_loss):
+            row = first + offset
+            if row in self.states:
+                before = self.states[row].lr
+                self.states[row] = plateau_step(self.states[row], float(metric), self.params[row])
+                if self.states[row].lr != before:
+                    self.set_lr(row, steps_done, self.states[row].lr)
 
 
 class _FusedUpdates:
@@ -486,9 +539,11 @@ class _Recorder:
     a run that stops early evaluates and snapshots its last step in the first column left over.
     """
 
-    def __init__(self, config: TrainConfig, data, model, shards: _Shards, order: np.ndarray, started: float):
+    def __init__(self, config: TrainConfig, data, model, shards: _Shards, order: np.ndarray, started: float,
+                 lr: np.ndarray):
         self.config, self.model, self.shards, self.started = config, model, shards, started
         self.order = order
+        self.lr = lr  # [K, T] float64, caller order: the lr each step uses
         k, total = len(config.optimizers), config.steps
         self.layers = tuple(model.layout.layers)
         n_layers = len(self.layers)
@@ -513,6 +568,10 @@ class _Recorder:
         self.val_acc = np.full((k, len(self.eval_steps)), np.nan)
         self.record_steps = self.record_at.astype(np.int64)
         self.eff_lr = np.full((k, n_layers, len(QUANTILES), len(self.record_steps)), np.nan)
+        self.sparsity = np.full((k, n_layers, len(self.record_steps)), np.nan)
+        offsets = model.layout.offsets
+        self.weights = [slice(*offsets["W1"]), slice(*offsets["W2"])]  # per layer, in the flat vector
+        self.exact_zero = np.array([c.l1_proximal > 0 for c in config.optimizers])[order]  # internal rows
         self.snapshot_steps = np.r_[self.snap_at, 0].astype(np.int64)
         self.snapshots = np.zeros((k, len(self.snapshot_steps), model.layout.size), model.dtype)
         self.final_val = np.full((2, k), np.nan)  # loss, accuracy on the whole validation set
@@ -542,16 +601,27 @@ class _Recorder:
 
     def after_update(self, i: int, rows: slice, steps_done: int, p, quantiles: np.ndarray | None) -> None:
         """Records of internal rows after `steps_done` updates (p [k, 1, P] their parameters):
-        effective lr quantiles [k, L, 3] (given on the steps in record_at), evaluation, snapshot."""
+        effective lr quantiles [k, L, 3] (given on the steps in record_at) and sparsity,
+        evaluation, snapshot. Returns the validation losses [k] when it evaluated, else None."""
         col = self.record_col.get(steps_done)
         if col is not None:
             self.eff_lr[self.order[rows], :, :, col] = np.where(self.frozen[rows, None, None], np.nan, quantiles)
+            self.sparsity[self.order[rows], :, col] = np.where(self.frozen[rows, None], np.nan, self._sparsity(rows, p))
+        val_loss = None
         col = self.eval_col.get(steps_done)
         if col is not None:
-            self.evaluate(i, rows, p, col)
+            val_loss, _ = self.evaluate(i, rows, p, col)
         col = self.snap_col.get(steps_done)
         if col is not None:
             self.snapshot(rows, p, col)
+        return val_loss
+
+    def _sparsity(self, rows: slice, p) -> np.ndarray:
+        """[k, L] fraction of each layer's weights at zero (see TrainResult.sparsity) in p [k, 1, P]."""
+        flat = self.model.to_numpy(p)[:, 0]
+        exact = self.exact_zero[rows, None]
+        return np.stack([np.where(exact, flat[:, w] == 0, np.abs(flat[:, w]) < SMALL_WEIGHT).mean(axis=1)
+                         for w in self.weights], axis=1)
 
     def evaluate(self, i: int, rows: slice, p, col: int, chunks: list | None = None) -> tuple:
         """Shard i's rows on the validation subset (or `chunks`) into column `col`; (loss, acc)."""
@@ -583,7 +653,8 @@ class _Recorder:
             config=self.config, steps_done=s, total_steps=self.config.steps,
             loss=self.loss[:, :s], grad_norm=self.grad_norm[:, :, :s],
             eval_steps=self.eval_steps[:e], val_loss=self.val_loss[:, :e], val_acc=self.val_acc[:, :e],
-            record_steps=self.record_steps[:r], eff_lr=self.eff_lr[..., :r],
+            record_steps=self.record_steps[:r], eff_lr=self.eff_lr[..., :r], sparsity=self.sparsity[..., :r],
+            lr=self.lr,
             snapshot_steps=self.snapshot_steps[:m], snapshots=self.snapshots[:, :m],
             diverged_at=self.diverged_at.copy(), elapsed=time.perf_counter() - self.started,
             eval_seconds=max(self.eval_seconds), layer_names=self.layers, **final,

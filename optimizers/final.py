@@ -120,7 +120,7 @@ def run_final(
 
     lr = st.lr_table(configs, steps)
     table = tf.noise_table(seed, steps, n, d, noise) if noise > 0 else None
-    chain = tf.chain(table is not None, clip_norm, clip_value)
+    chain = tf.chain(table is not None, clip_norm, clip_value, tf.uses_l1_subgradient(configs))
     bounds = {"clip_norm": clip_norm, "clip_value": clip_value}
     out, slow_reason = None, None
     if compiled is not False and kernels.AVAILABLE and (compiled or kernels.cache.AUTO):
@@ -194,6 +194,7 @@ def _array_chunk(surface, groups, starts, lr, table, chain, bounds, tol) -> dict
     states = st.init_states(groups, p, xp)
     recorded = [set(_recorded(g.config)) for g in groups]
     lr_groups = [lr[g.start:g.stop].T[:, :, None, None] for g in groups]
+    l1 = st.l1_rows(groups)
     fin_p, fin_loss, fin_gn = np.empty((k, n, d)), np.empty((k, n)), np.empty((k, n))
     d_at, c_at = np.full((k, n), -1), np.full((k, n), -1)
     alive, step_ok = np.ones((k, n), dtype=bool), np.ones((k, n), dtype=bool)
@@ -201,7 +202,8 @@ def _array_chunk(surface, groups, starts, lr, table, chain, bounds, tol) -> dict
         loss = surface.value(p, xp)
         g = surface.grad(p, xp)
         gn = np.sqrt(_sum_last(g * g))
-        u = g if ti == steps else tf.apply(chain, g, {"noise": None if table is None else table[ti], **bounds}, xp)
+        u = g if ti == steps else tf.apply(chain, g, {"noise": None if table is None else table[ti], "l1": (p, l1),
+                                                      **bounds}, xp)
         ok = (step_ok & np.isfinite(loss) & (loss <= LOSS_BOUND) & (gn <= GRAD_NORM_BOUND)
               & _all_last(np.isfinite(p) & (np.abs(p) <= PARAM_BOUND)) & _all_last(np.isfinite(u)))
         conv = ok & (gn < tol)

@@ -15,6 +15,7 @@ from hyperparams import validate
 from . import rules
 from .info import GRAD, M_HAT, M_T, NESTEROV, NEWTON, SGD_DIRECTION, SIGN, SIGN_GRAD, OptimizerInfo, TorchSnippet
 from .schedules import ScheduleConfig, as_schedule
+from .transforms import L1_SPECS
 
 MAX_LR = 1e3
 FLOAT64_EPS = 2.220446049250313e-16  # torch.finfo(torch.float64).eps, Adafactor's eps1 when None
@@ -454,12 +455,17 @@ class OptimizerConfig:
 
     name: registry key; hparams: (name, value) pairs in spec order (torch.optim names);
     schedule: the lr schedule; label: legend text.
+    l1, l1_mode: the L1 penalty l1 * sum(|p|) (0: off), as a subgradient added to the gradient
+    or as a proximal soft-threshold after the step (optimizers.transforms); not in `hp`, as the
+    rules never see it.
     """
 
     name: str
     hparams: tuple
     schedule: ScheduleConfig = ScheduleConfig()
     label: str = ""
+    l1: float = 0.0
+    l1_mode: str = "subgradient"
 
     @property
     def info(self) -> OptimizerInfo:
@@ -474,11 +480,23 @@ class OptimizerConfig:
     def lr(self) -> float:
         return dict(self.hparams)["lr"]
 
+    @property
+    def l1_proximal(self) -> float:
+        """The strength of the proximal L1 step (0: none)."""
+        return self.l1 if self.l1_mode == "proximal" else 0.0
 
-def get_optimizer(name: str, *, schedule=None, label: str | None = None, **hyperparameters) -> OptimizerConfig:
+    @property
+    def l1_subgradient(self) -> float:
+        """The strength of the L1 subgradient term (0: none)."""
+        return self.l1 if self.l1_mode == "subgradient" else 0.0
+
+
+def get_optimizer(name: str, *, schedule=None, label: str | None = None, l1: float = 0.0,
+                  l1_mode: str = "subgradient", **hyperparameters) -> OptimizerConfig:
     """Validate an optimizer by name with torch.optim hyperparameter names.
 
     schedule: None (constant), a schedule name, a (name, params) pair or a ScheduleConfig.
+    l1, l1_mode: the L1 penalty (optimizers.transforms.L1_SPECS), for every optimizer.
     Raises ValueError naming the parameter, the value and the allowed range.
     """
     if not isinstance(name, str) or name not in OPTIMIZERS:
@@ -487,17 +505,22 @@ def get_optimizer(name: str, *, schedule=None, label: str | None = None, **hyper
     hp = validate(name, info.specs, hyperparameters)
     if info.check:
         info.check(hp)
+    penalty = validate(name, L1_SPECS, {"l1": l1, "l1_mode": l1_mode})
     sched = as_schedule(schedule)
-    return OptimizerConfig(name, tuple(hp.items()), sched, label or default_label(info, hp, sched))
+    return OptimizerConfig(name, tuple(hp.items()), sched, label or default_label(info, hp, sched, **penalty),
+                           **penalty)
 
 
-def default_label(info: OptimizerInfo, hp: dict, schedule: ScheduleConfig) -> str:
+def default_label(info: OptimizerInfo, hp: dict, schedule: ScheduleConfig, l1: float = 0.0,
+                  l1_mode: str = "subgradient") -> str:
     """Short legend text: the title plus the hyperparameters that differ from their defaults."""
     parts = [f"lr={hp['lr']:g}"]
     for spec in info.specs:
         value = hp[spec.name]
         if spec.name != "lr" and value != spec.default:
             parts.append(f"{spec.name}={_short(value)}")
+    if l1 > 0:
+        parts.append(f"l1={l1:g}" + (" prox" if l1_mode == "proximal" else ""))
     if schedule.name != "constant":
         parts.append(schedule.name)
     return f"{info.title} ({', '.join(parts)})"

@@ -92,7 +92,7 @@ def run(
 
     lr = st.lr_table(configs, steps)  # [K, T]
     table = tf.noise_table(seed, steps, n, d, noise) if noise > 0 else None
-    chain = tf.chain(table is not None, clip_norm, clip_value)
+    chain = tf.chain(table is not None, clip_norm, clip_value, tf.uses_l1_subgradient(configs))
     bounds = {"clip_norm": clip_norm, "clip_value": clip_value}
     slow_reason = None
     if _use_compiled(compiled, be, surface):
@@ -206,11 +206,12 @@ def _loop(be, surface, groups, starts, lr, steps, table, chain, bounds):
     states = {s: be.asarray(np.zeros((steps, k, n, d))) for s in names}
     lr_groups = [be.asarray(lr[g.start:g.stop].T[:, :, None, None]) for g in groups]  # [T, k, 1, 1]
     noise = None if table is None else be.asarray(table)
+    l1 = be.asarray(st.l1_rows(groups))
     group_state = st.init_states(groups, p, xp)
     path[0] = p
     for t in range(steps):
         g = surface.grad(p, xp, step=t) if stochastic else surface.grad(p, xp)
-        g = tf.apply(chain, g, {"noise": None if noise is None else noise[t], **bounds}, xp)
+        g = tf.apply(chain, g, {"noise": None if noise is None else noise[t], "l1": (p, l1), **bounds}, xp)
         grads[t] = g
         for i, grp in enumerate(groups):
             a, b = grp.start, grp.stop

@@ -4,6 +4,10 @@
 after t calls of `scheduler.step()`. Each schedule is a vectorized function
 `fn(t, lr, **params) -> lr_t` of an integer array t [T] and the optimizer's base lr (float),
 with parameters named as in torch.optim.lr_scheduler where torch has the schedule.
+
+One schedule is no function of t: `plateau` (ReduceLROnPlateau) lowers the lr when a metric
+(the MNIST trainer's validation loss) stops improving. Its closed form is the starting lr, and
+the trainer updates its lr table from each evaluation on with `plateau_step`.
 """
 
 from __future__ import annotations
@@ -161,6 +165,51 @@ def _warmup_cosine_parts(p):
     return (warm, cos), (p["warmup_steps"],)
 
 
+def plateau(t, lr, mode, factor, patience, threshold, threshold_mode, cooldown, min_lr, eps):
+    """ReduceLROnPlateau before any metric: the optimizer's lr (the trainer lowers it, plateau_step)."""
+    return np.full(t.shape, lr, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class PlateauState:
+    """ReduceLROnPlateau's state after some metrics: the lr it holds (float64), the best metric,
+    the bad evaluations since, and the evaluations of cooldown left."""
+
+    lr: float
+    best: float
+    num_bad: int = 0
+    cooldown_counter: int = 0
+
+
+def plateau_start(lr: float, params: dict) -> PlateauState:
+    """The state before the first metric: torch's `_reset` (best is the worst value of the mode)."""
+    return PlateauState(float(lr), math.inf if params["mode"] == "min" else -math.inf)
+
+
+def plateau_step(state: PlateauState, metric: float, params: dict) -> PlateauState:
+    """One `ReduceLROnPlateau.step(metric)`, as torch 2.13 computes it (a NaN metric is no better).
+
+    params: the schedule's parameters (mode, factor, patience, threshold, threshold_mode,
+    cooldown, min_lr, eps); state.lr is the lr before the step.
+    """
+    current = float(metric)
+    mode, threshold = params["mode"], params["threshold"]
+    if params["threshold_mode"] == "rel":
+        better = current < state.best * (1.0 - threshold) if mode == "min" else current > state.best * (threshold + 1.0)
+    else:
+        better = current < state.best - threshold if mode == "min" else current > state.best + threshold
+    best, num_bad = (current, 0) if better else (state.best, state.num_bad + 1)
+    cooldown, lr = state.cooldown_counter, state.lr
+    if cooldown > 0:
+        cooldown, num_bad = cooldown - 1, 0  # bad evaluations in cooldown are ignored
+    if num_bad > params["patience"]:
+        new_lr = max(lr * params["factor"], params["min_lr"])
+        if lr - new_lr > params["eps"]:
+            lr = new_lr
+        cooldown, num_bad = params["cooldown"], 0
+    return PlateauState(lr, best, num_bad, cooldown)
+
+
 def inverse_sqrt(t, lr, alpha):
     """Inverse-square-root time decay: lr / sqrt(1 + alpha t)."""
     return lr / np.sqrt(1 + alpha * t)
@@ -187,6 +236,8 @@ class ScheduleInfo:
     children: str | None = None
     # a SequentialLR: params -> (its schedulers, milestones), for "Copy as PyTorch"
     parts: Callable | None = None
+    # driven by a metric (ReduceLROnPlateau): only the MNIST trainer, which has one, runs it
+    metric: bool = False
 
 
 _INT_POS = dict(kind="int", low=1, high=1e7)
@@ -196,7 +247,7 @@ MAX_SEQUENCE = 8  # schedulers in one sequential schedule
 # Not offered in a sequence: torch's OneCycleLR raises once stepped past total_steps; a nested
 # SequentialLR runs one step ahead in first place (the outer one undoes its children's first step
 # again) and raises NotImplementedError (no get_lr) at a milestone in a later place.
-NOT_IN_SEQUENCE = ("onecycle", "warmup_cosine", "sequential")
+NOT_IN_SEQUENCE = ("onecycle", "warmup_cosine", "sequential", "plateau")
 
 
 def _check_sequential(p):
@@ -294,6 +345,25 @@ SCHEDULES: dict[str, ScheduleInfo] = {
             (H("milestones", (50,), **_MILESTONES, help="steps at which the next scheduler takes over"),),
             r"\eta_t = \text{schedulers}_i(t - m_{i-1}),\ m_{i-1} \le t < m_i", "SequentialLR",
             _check_sequential, children="schedulers", parts=lambda p: (p["schedulers"], p["milestones"]),
+        ),
+        ScheduleInfo(
+            "plateau", "Reduce on plateau (validation loss)", plateau,
+            (H("mode", "min", kind="choice", choices=("min", "max"),
+               help="min: the validation loss should fall; max: rise"),
+             H("factor", 0.1, low=0, high=1, high_open=True, help="new lr = lr * factor (torch: must be < 1)"),
+             H("patience", 10, kind="int", low=0, high=1e6,
+               help="evaluations without improvement before the lr drops (not counting the one at step 0)"),
+             H("threshold", 1e-4, low=0, high=1e6, log=True, ui_low=1e-6, ui_high=1.0,
+               help="how much better counts as an improvement"),
+             H("threshold_mode", "rel", kind="choice", choices=("rel", "abs"),
+               help="rel: better than best * (1 -/+ threshold); abs: than best -/+ threshold"),
+             H("cooldown", 0, kind="int", low=0, high=1e6, help="evaluations to wait after a drop"),
+             H("min_lr", 0.0, low=0, high=1e3, help="the lr never drops below this"),
+             H("eps", 1e-8, low=0, high=1, log=True, ui_low=1e-12, ui_high=1e-2,
+               help="drops smaller than eps are skipped")),
+            r"\eta \leftarrow \max(\gamma\,\eta, \eta_{min})\ \text{after more than } p"
+            r"\text{ evaluations without a better validation loss}",
+            "ReduceLROnPlateau", metric=True,
         ),
         ScheduleInfo(
             "inverse_sqrt", "Inverse-sqrt time decay", inverse_sqrt,

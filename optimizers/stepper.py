@@ -3,7 +3,8 @@
 Configurations that share a rule and its non-lr hyperparameters form a group that one call of
 the rule advances, with the scheduled learning rates as a [k, 1, 1] array. The 2-D runner
 (optimizers.run) and the MNIST trainer both order their rows by `group_configs`, build the lr
-table with `lr_table`, start the states with `init_states` and advance a group with `step`.
+table with `lr_table`, start the states with `init_states` and advance a group with `step` (the
+rule, then the group's proximal L1 step, if any: `proximal`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import transforms as tf
+from .schedules import SCHEDULES
+
 
 @dataclass(frozen=True)
 class Group:
-    """Configurations sharing one rule and its non-lr hyperparameters: internal rows [start, stop)."""
+    """Configurations sharing one rule, its non-lr hyperparameters and their L1 penalty: internal
+    rows [start, stop)."""
 
     start: int
     stop: int
@@ -23,7 +28,7 @@ class Group:
 
 
 def _group_key(config) -> tuple:
-    return config.name, tuple(kv for kv in config.hparams if kv[0] != "lr")
+    return config.name, tuple(kv for kv in config.hparams if kv[0] != "lr"), config.l1, config.l1_mode
 
 
 def group_configs(configs) -> tuple[np.ndarray, list[Group]]:
@@ -42,9 +47,24 @@ def group_configs(configs) -> tuple[np.ndarray, list[Group]]:
     return np.array(order, dtype=np.int64), groups
 
 
-def lr_table(configs, steps: int) -> np.ndarray:
-    """[K, T] float64 scheduled learning rate of each configuration at each step."""
+def lr_table(configs, steps: int, metric: bool = False) -> np.ndarray:
+    """[K, T] float64 scheduled learning rate of each configuration at each step.
+
+    A schedule driven by a metric (ReduceLROnPlateau) starts at its lr and needs a runner that
+    updates the table from the metric (metric=True: the MNIST trainer); other runners get a
+    ValueError for it.
+    """
+    for c in configs:
+        if SCHEDULES[c.schedule.name].metric and not metric:
+            raise ValueError(f"{c.label or c.name}: schedule {c.schedule.name} follows the validation loss, "
+                             "which only the MNIST trainer has")
     return np.stack([c.schedule.values(c.lr, steps) for c in configs])
+
+
+def l1_rows(groups) -> np.ndarray:
+    """[K, 1, 1] float64 subgradient L1 strength of every internal row (0: none or proximal), the
+    `l1` input of the transform chain (optimizers.transforms)."""
+    return np.concatenate([np.full(g.stop - g.start, g.config.l1_subgradient) for g in groups])[:, None, None]
 
 
 def init_states(groups, p, xp) -> list[dict]:
@@ -61,8 +81,19 @@ def step(group: Group, p, g, state: dict, t: int, lr, xp, hessian=None):
     """
     cfg = group.config
     if cfg.info.curvature:
-        return cfg.info.rule(p, g, state, t, lr, cfg.hp, xp, hess=hessian(p, xp))
-    return cfg.info.rule(p, g, state, t, lr, cfg.hp, xp)
+        p_new, state, eff = cfg.info.rule(p, g, state, t, lr, cfg.hp, xp, hess=hessian(p, xp))
+    else:
+        p_new, state, eff = cfg.info.rule(p, g, state, t, lr, cfg.hp, xp)
+    return proximal(group, p_new, lr, xp), state, eff
+
+
+def proximal(group: Group, p_new, lr, xp):
+    """p_new after the group's proximal L1 step, soft-threshold by lr * l1 (unchanged without one).
+
+    lr: the group's scheduled lrs, broadcastable to p_new ([k, 1, 1]).
+    """
+    strength = group.config.l1_proximal
+    return tf.soft_threshold(p_new, lr * strength, xp) if strength > 0 else p_new
 
 
 def check_curvature(configs, surface, owner: str) -> None:

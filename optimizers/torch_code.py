@@ -4,6 +4,9 @@
 `params`, `optimizer` and (unless the schedule is constant) `scheduler` with exactly the chosen
 values, and defines `train(loss_fn, steps)`, the loop that `optimizers.run` mirrors: one
 `optimizer.step()` then one `scheduler.step()` per step. Executing the snippet runs nothing.
+An L1 penalty is written into the loop as torch users write it: `l1 * params.abs().sum()` added
+to the loss (subgradient), or a soft-threshold of `params` after `optimizer.step()` by the lr that
+step used (proximal).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ _SCHEDULERS = {
     "multistep": ("MultiStepLR", ("milestones", "gamma")),
     "constant_factor": ("ConstantLR", ("factor", "total_iters")),
     "cosine_restarts": ("CosineAnnealingWarmRestarts", ("T_0", "T_mult", "eta_min")),
+    "plateau": ("ReduceLROnPlateau", ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown",
+                                      "min_lr", "eps")),
 }
 
 
@@ -53,12 +58,15 @@ def torch_code(
     lines += ["import torch", "", "torch.set_default_dtype(torch.float64)"]
     lines.append(f"params = torch.tensor([{float(start[0])!r}, {float(start[1])!r}], requires_grad=True)")
     lines += _optimizer_lines(config, hp)
+    if config.l1 > 0:
+        lines.append(f"l1 = {config.l1!r}  # L1 penalty ({config.l1_mode})")
     lines += _scheduler_lines(config)
     lines += ["", "", f"def train(loss_fn, steps={steps}):",
               '    """Minimise loss_fn(params) -> scalar tensor; returns the final params."""',
               "    for _ in range(steps):",
               "        optimizer.zero_grad()",
-              "        loss_fn(params).backward()"]
+              "        (loss_fn(params) + l1 * params.abs().sum()).backward()" if config.l1_subgradient > 0
+              else "        loss_fn(params).backward()"]
     if noise:
         lines.append(f"        # the app also added Gaussian noise (std {noise!r}) to the gradient here")
     if clip_norm:
@@ -68,6 +76,10 @@ def torch_code(
     if config.info.torch_snippet is not None:
         lines += ["        " + line for line in _filled(config, config.info.torch_snippet.loop)]
     lines.append("        optimizer.step()")
+    if config.l1_proximal > 0:
+        lines += ["        with torch.no_grad():  # the proximal L1 step, by the lr this step used",
+                  "            lr = optimizer.param_groups[0]['lr']",
+                  "            params.copy_(torch.sign(params) * torch.clamp(params.abs() - lr * l1, min=0.0))"]
     lines += _scheduler_step_lines(config)
     lines += ["    return params", ""]
     return "\n".join(lines)
@@ -150,6 +162,9 @@ def _scheduler_step_lines(config: OptimizerConfig) -> list[str]:
     name = config.schedule.name
     if name == "constant":
         return []
+    if name == "plateau":  # needs the metric; a surface has no validation loss
+        return ["        # ReduceLROnPlateau steps with the validation loss after each evaluation:",
+                "        # scheduler.step(val_loss)"]
     if name == "onecycle":  # torch refuses to step past total_steps; the engine holds the final lr
         total = dict(config.schedule.params)["total_steps"]
         return [f"        if scheduler.last_epoch < {total - 1!r}:", "            scheduler.step()"]

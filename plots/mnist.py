@@ -1,6 +1,7 @@
 """Figures of the MNIST page: a TrainResult (or its Landscape) in, a figure out.
 
-Training curves (loss per step, validation accuracy, per-layer effective lr and gradient norm),
+Training curves (loss per step, validation accuracy, per-layer effective lr, gradient norm and
+sparsity of the weights, the lr used),
 the loss landscape with the projected paths, and a grid of validation digits with each
 optimizer's prediction. Long series are thinned to at most MAX_POINTS per line; the training
 loss is drawn raw (faint) with an exponential moving average on top. The training charts and
@@ -121,8 +122,10 @@ def _columns(titles) -> tuple[list[list[float]], list[dict]]:
     return domains, notes
 
 
-def _per_layer(result, values, steps, title: str, height: int, band: bool) -> dict:
-    """One panel per layer; values [K, L, 3, n] (10/50/90 percentiles, band) or [K, L, n] (line)."""
+def _per_layer(result, values, steps, title: str, height: int, band: bool, log: bool = True,
+               hover: str = "%{y:.3g}") -> dict:
+    """One panel per layer; values [K, L, 3, n] (10/50/90 percentiles, band) or [K, L, n] (line);
+    log: log-scale y axes (else linear from 0)."""
     names = result.layer_names
     idx = _thin(len(steps))
     x = np.asarray(steps)[idx]
@@ -141,15 +144,16 @@ def _per_layer(result, values, steps, title: str, height: int, band: bool) -> di
                 mid = values[k, i, idx]
             data.append({**_line(x, mid, c, 2.2, {"role": "median" if band else "line", "config": k, "layer": i}, k,
                                  name=label(result, k), legendgroup=str(k), showlegend=i == 0,
-                                 hovertemplate="%{y:.3g}"), **axes})
+                                 hovertemplate=hover), **axes})
     domains, notes = _columns([n.capitalize() for n in names])
     layout = {**_layout(height), "annotations": notes}
     for i, domain in enumerate(domains):
         suffix = str(i + 1) if i else ""
         layout[f"xaxis{suffix}"] = {**GRID, "domain": domain, "anchor": f"y{suffix}", "title": {"text": "step"}}
-        layout[f"yaxis{suffix}"] = {**GRID, "anchor": f"x{suffix}", "type": "log", "exponentformat": "power",
+        scale = {"type": "log", "exponentformat": "power"} if log else {"rangemode": "tozero"}
+        layout[f"yaxis{suffix}"] = {**GRID, "anchor": f"x{suffix}", **scale,
                                     **({"title": {"text": title}} if i == 0 else {})}
-    return readable_log_axes({"data": data, "layout": layout})
+    return readable_log_axes({"data": data, "layout": layout}) if log else {"data": data, "layout": layout}
 
 
 def eff_lr_figure(result, height: int = 330) -> dict:
@@ -161,6 +165,13 @@ def grad_norm_figure(result, height: int = 330) -> dict:
     """Per-layer norm of each step's mini-batch gradient (moving average)."""
     smooth = ema(result.grad_norm) if result.steps_done else result.grad_norm
     return _per_layer(result, smooth, np.arange(1, result.steps_done + 1), "gradient norm", height, band=False)
+
+
+def sparsity_figure(result, height: int = 330) -> dict:
+    """Per-layer share of the weights at zero (%, TrainResult.sparsity): exactly 0 for a proximal L1
+    configuration, |w| < 1e-3 for any other, at the effective-lr record steps."""
+    return _per_layer(result, 100 * result.sparsity, result.record_steps, "weights at zero (%)", height, band=False,
+                      log=False, hover="%{y:.1f} %")
 
 
 def schedule_figure(lrs: np.ndarray, labels, height: int = 260) -> dict:

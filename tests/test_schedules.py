@@ -209,7 +209,8 @@ def test_schedule_matches_closed_form(name, params, formula, lr):
 
 def test_every_schedule_is_covered():
     covered = {name for name, _ in TORCH_CASES} | {name for name, _, _ in CLOSED_FORMS}
-    assert covered == set(SCHEDULES)
+    # one driven by a metric (ReduceLROnPlateau) has no closed form of t: tests/test_plateau.py
+    assert covered == {name for name, info in SCHEDULES.items() if not info.metric}
 
 
 def test_schedule_given_by_name_takes_the_defaults():

@@ -42,6 +42,7 @@ from plots.mnist import (
     landscape_figure,
     loss_figure,
     schedule_figure,
+    sparsity_figure,
 )
 from plots.palette import color
 from ui import eos_section, mnist_sweep, widgets
@@ -49,7 +50,7 @@ from ui import mnist_jobs as jobs
 from ui import mnist_limits as limits
 from ui.charts import plotly_chart
 from ui.mnist_jobs import Finished, Job
-from ui.optimizer_panel import OptimizerPanels
+from ui.optimizer_panel import METRIC_SCHEDULES, OptimizerPanels
 
 WIDGET = "mnist.w."  # prefix of every widget key of this page
 POLL = 1.0  # seconds between live updates (each redraw costs the browser and the server CPU)
@@ -76,8 +77,10 @@ DEFAULT_OPTIMIZERS = (
 )
 # Keys mnist.opt{pid}.* (buttons), values under WIDGET (saved while away), the list under "mnist.panels"
 # The trainer holds each model's parameters as one flat vector: rules needing a tensor's shape stay on the 2-D page
+# The schedules include ReduceLROnPlateau, driven by the validation loss at each evaluation
 PANELS = OptimizerPanels(default=get_optimizer("adam", lr=1e-3), namespace="mnist.", values=WIDGET + "opt.",
-                         names=tuple(name for name, info in OPTIMIZERS.items() if not info.two_d_only))
+                         names=tuple(name for name, info in OPTIMIZERS.items() if not info.two_d_only),
+                         schedules=tuple(METRIC_SCHEDULES), l1=True)
 TWO_D_ONLY = [info for info in OPTIMIZERS.values() if info.two_d_only]
 ss = st.session_state
 
@@ -231,6 +234,26 @@ def live_charts(result: TrainResult, key_prefix: str) -> None:
     with bottom[1]:
         st.markdown("**Gradient norm per layer** — of each mini-batch gradient, before clipping (moving average)")
         plotly_chart(grad_norm_figure(result), key=f"{key_prefix}.grad", config=CHART)
+    configs = result.config.optimizers
+    penalised = any(c.l1 > 0 or dict(c.hparams).get("weight_decay", 0) for c in configs)
+    plateau = any(c.schedule.name == "plateau" for c in configs)
+    if not (penalised or plateau) or result.sparsity is None:
+        return
+    extra = st.columns(2)
+    if penalised:
+        with extra[0]:
+            st.markdown("**Sparsity per layer** — share of the weights at zero: exactly 0 with proximal L1, "
+                        "|w| < 10⁻³ for the others",
+                        help="L1 pulls every weight towards 0 by the same amount, so weights with little gradient "
+                             "end at (proximal) or around (subgradient) exactly 0; L2 (weight_decay) shrinks "
+                             "every weight in proportion to its size, so few reach 0.")
+            plotly_chart(sparsity_figure(result), key=f"{key_prefix}.sparsity", config=CHART)
+    if plateau:
+        with extra[1]:
+            st.markdown("**Learning rate used** — ReduceLROnPlateau lowers it after evaluations whose validation "
+                        "loss did not improve")
+            plotly_chart(schedule_figure(result.lr[:, :max(result.steps_done, 1)], result.labels),
+                         key=f"{key_prefix}.lr", config=CHART)
 
 
 def progress(job: Job) -> None:
@@ -353,7 +376,9 @@ def results(job: Job, data: mnist.MnistData | None) -> None:
 def plan(config: TrainConfig) -> None:
     """Before the first run: the learning rate each optimizer will use (and Plotly loads in the browser)."""
     lrs = np.stack([c.schedule.values(c.lr, config.steps) for c in config.optimizers])
-    st.markdown(f"**Planned learning rates** over {config.steps:,} steps")
+    st.markdown(f"**Planned learning rates** over {config.steps:,} steps"
+                + (" (ReduceLROnPlateau starts at its lr and lowers it as the validation loss stalls)"
+                   if any(c.schedule.name == "plateau" for c in config.optimizers) else ""))
     legend([f"{k + 1}. {text}" for k, text in enumerate(config.labels)])
     plotly_chart(schedule_figure(lrs, config.labels), key="plan", config=CHART)
 

@@ -2,7 +2,7 @@
 
 A page keeps its panels in an `OptimizerPanels`, which names where they live in session state:
 the list of panel ids under `namespace + "panels"`, the next id under `namespace + "next_panel"`,
-each panel's values (optimizer, hyperparameters, schedule) under `f"{values}{pid}."` and its
+each panel's values (optimizer, hyperparameters, L1 penalty, schedule) under `f"{values}{pid}."` and its
 buttons and expander under `f"{namespace}opt{pid}."`. On the 2-D page both are "opt{pid}.";
 the MNIST page keeps the values under its saved widget prefix and the buttons out of it
 (a button's state cannot be written back).
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from optimizers import OPTIMIZERS, SCHEDULES, OptimizerConfig, get_optimizer
+from optimizers.transforms import L1_SPECS
 
 from .widgets import callback, known_choice, put, spec_input, spec_value
 
@@ -26,7 +27,10 @@ MAX_PANELS = 12  # optimizer panels per page: each is a block of widgets on ever
 CONTROLS = ("expander", "dup", "remove")  # a panel's keys that hold no value to copy
 LEFT_OUT = "#BBBBBB"  # the stripe of a panel whose settings are invalid (it is left out of the run)
 # A schedule made of other schedules (sequential) has no widgets; its ready-made chain (warmup_cosine) has.
-PANEL_SCHEDULES = [name for name, info in SCHEDULES.items() if not info.children]
+# One driven by the validation loss (ReduceLROnPlateau) is offered where there is one: METRIC_SCHEDULES.
+PANEL_SCHEDULES = [name for name, info in SCHEDULES.items() if not info.children and not info.metric]
+METRIC_SCHEDULES = [name for name, info in SCHEDULES.items() if not info.children]
+L1, L1_MODE = L1_SPECS  # every optimizer's L1 penalty (optimizers.transforms)
 
 Preview = Callable[[OptimizerConfig], None]
 
@@ -39,6 +43,8 @@ class OptimizerPanels:
     names: the optimizers a panel offers (the MNIST page leaves out the 2-D-only ones).
     live: the optimizers' sliders report their position while they move (ui/live_slider), for a
         page whose map previews the path at other values; each one's id is its hp_key.
+    schedules: the lr schedules it offers (the MNIST page adds ReduceLROnPlateau).
+    l1: whether a panel offers the L1 penalty (the 2-D and MNIST pages' runners apply it).
     """
 
     default: OptimizerConfig
@@ -46,6 +52,8 @@ class OptimizerPanels:
     values: str = "opt"
     names: tuple[str, ...] = tuple(OPTIMIZERS)
     live: bool = False
+    schedules: tuple[str, ...] = tuple(PANEL_SCHEDULES)
+    l1: bool = False
 
     # --- keys ------------------------------------------------------------------------------------
 
@@ -91,6 +99,9 @@ class OptimizerPanels:
         hp = dict(config.hparams)
         for spec in config.info.specs:
             put(spec, self.hp_key(pid, config.name, spec.name), hp[spec.name])
+        if self.l1:
+            put(L1, self.key(pid, L1.name), config.l1)
+            put(L1_MODE, self.key(pid, L1_MODE.name), config.l1_mode)
         ss[self.key(pid, "schedule")] = config.schedule.name
         params = dict(config.schedule.params)
         for spec in SCHEDULES[config.schedule.name].specs:
@@ -135,8 +146,9 @@ class OptimizerPanels:
         hp = {spec.name: spec_value(spec, self.hp_key(pid, name, spec.name)) for spec in OPTIMIZERS[name].specs}
         params = {spec.name: spec_value(spec, self.sched_key(pid, schedule, spec.name))
                   for spec in SCHEDULES[schedule].specs}
+        penalty = {spec.name: spec_value(spec, self.key(pid, spec.name)) for spec in L1_SPECS} if self.l1 else {}
         try:
-            return get_optimizer(name, schedule=(schedule, params), **hp), ""
+            return get_optimizer(name, schedule=(schedule, params), **penalty, **hp), ""
         except ValueError as exc:
             return None, str(exc)
 
@@ -145,7 +157,11 @@ class OptimizerPanels:
         panels = []
         for i, pid in enumerate(self.ids):
             known_choice(self.key(pid, "name"), OPTIMIZERS, self.default.name, errors, f"Optimizer {i + 1}")
-            known_choice(self.key(pid, "schedule"), SCHEDULES, "constant", errors, f"Optimizer {i + 1}'s lr schedule")
+            known_choice(self.key(pid, "schedule"), self.schedules, "constant", errors,
+                         f"Optimizer {i + 1}'s lr schedule")
+            if self.l1:
+                known_choice(self.key(pid, L1_MODE.name), L1_MODE.choices, L1_MODE.default, errors,
+                             f"Optimizer {i + 1}'s L1 mode")
             config, error = self.config(pid)
             panels.append((pid, config, error))
             if error:
@@ -168,9 +184,16 @@ class OptimizerPanels:
                                 key=name_key)
             for spec in OPTIMIZERS[name].specs:
                 spec_input(spec, self.hp_key(pid, name, spec.name), live=self.live)
-            schedule = st.selectbox("lr schedule", PANEL_SCHEDULES, format_func=lambda n: SCHEDULES[n].title,
-                                    key=self.key(pid, "schedule"), help="step counts of the schedules are "
-                                                                        "optimizer steps")
+            if self.l1:
+                spec_input(L1, self.key(pid, L1.name), label="L1 penalty (l1)", zero=True)
+                spec_input(L1_MODE, self.key(pid, L1_MODE.name), label="L1 mode")
+                if config is not None and config.l1 > 0:
+                    st.latex(l1_latex(config.l1, config.l1_mode))
+            schedule = st.selectbox("lr schedule", list(self.schedules), format_func=lambda n: SCHEDULES[n].title,
+                                    key=self.key(pid, "schedule"),
+                                    help="step counts of the schedules are optimizer steps"
+                                    + ("" if set(METRIC_SCHEDULES) <= set(self.schedules) else
+                                       "; ReduceLROnPlateau is on the MNIST page: it follows a validation loss"))
             for spec in SCHEDULES[schedule].specs:
                 spec_input(spec, self.sched_key(pid, schedule, spec.name))
             if error:
@@ -197,3 +220,13 @@ class OptimizerPanels:
         full = self.full()
         st.button("Add optimizer", on_click=callback(self.add), icon=":material/add:", width="stretch", disabled=full,
                   help=f"at most {MAX_PANELS} optimizers" if full else None)
+
+
+def l1_latex(l1: float, mode: str) -> str:
+    """The L1 penalty's step as implemented (optimizers.transforms), with its strength filled in."""
+    mantissa, _, exponent = f"{l1:g}".partition("e")
+    value = mantissa + (rf"\times 10^{{{int(exponent)}}}" if exponent else "")
+    if mode == "proximal":
+        return (r"\theta_t \leftarrow \operatorname{sign}(\theta_t)\,\max(|\theta_t| - \eta_t \lambda_1, 0)"
+                rf"\ \text{{after the step}},\quad \lambda_1 = {value}")
+    return rf"g_t \leftarrow g_t + \lambda_1 \operatorname{{sign}}(\theta_{{t-1}}),\quad \lambda_1 = {value}"

@@ -7,7 +7,8 @@ and a bad or stale one falls back to its default with a note for the page to sho
 
 URL form (values that equal the defaults are left out, except surface, opt and start):
     surface=rosenbrock & rosenbrock.b=30 & steps=800 & start=-1.5,2
-    & opt=adam~lr:0.05~betas:0.9,0.99~schedule:cosine~T_max:500   (one opt per optimizer)
+    & opt=adam~lr:0.05~betas:0.9,0.99~l1:0.1~l1_mode:proximal~schedule:cosine~T_max:500
+                                                                   (one opt per optimizer)
     & swarm=200 & swarm_seed=1 & noise=0.1 & seed=3 & clip_norm=5 & clip_value=0 & tol=1e-08
     & backend=torch & preset=saddle
 """
@@ -25,7 +26,7 @@ from optimizers import MAX_STEPS, OPTIMIZERS, SCHEDULES, Hyperparameter, Optimiz
 from surfaces import SURFACES, get_surface
 
 from . import widgets
-from .optimizer_panel import MAX_PANELS, PANEL_SCHEDULES, OptimizerPanels
+from .optimizer_panel import L1_SPECS, MAX_PANELS, PANEL_SCHEDULES, OptimizerPanels
 
 H = Hyperparameter
 
@@ -54,7 +55,7 @@ START_SPEC = H("start", 0.0, low=-1e6, high=1e6, help="starting coordinate")
 
 
 # The page's optimizer panels: keys opt{pid}.*, the list under "panels"; "Add optimizer" adds Adam.
-PANELS = OptimizerPanels(default=get_optimizer("adam", lr=1e-2), live=True)
+PANELS = OptimizerPanels(default=get_optimizer("adam", lr=1e-2), live=True, l1=True)
 
 
 def default_optimizers() -> tuple[OptimizerConfig, ...]:
@@ -200,12 +201,17 @@ def _parse(spec: Hyperparameter, text: str, owner: str) -> Any:
 
 
 def encode_optimizer(config: OptimizerConfig) -> str:
-    """'adam~lr:0.05~eps:1e-07~schedule:cosine~T_max:500': lr always, other values when not default."""
+    """'adam~lr:0.05~eps:1e-07~l1:0.1~schedule:cosine~T_max:500': lr always, other values (the L1
+    penalty's too) when not default; the schedule's parameters follow its name."""
     parts = [config.name]
     defaults = {spec.name: spec.default for spec in config.info.specs}
     for name, value in config.hparams:
         if name == "lr" or value != defaults[name]:
             parts.append(f"{name}:{_text(value)}")
+    if config.l1 > 0:
+        parts.append(f"l1:{_text(config.l1)}")
+        if config.l1_mode != "subgradient":
+            parts.append(f"l1_mode:{config.l1_mode}")
     if config.schedule.name != "constant":
         parts.append(f"schedule:{config.schedule.name}")
         parts += [f"{name}:{_text(value)}" for name, value in config.schedule.params]
@@ -219,12 +225,19 @@ def decode_optimizer(text: str, notes: list[str]) -> OptimizerConfig | None:
         notes.append(f"unknown optimizer {name!r} in the link was skipped (valid: {', '.join(OPTIMIZERS)})")
         return None
     specs = {spec.name: spec for spec in OPTIMIZERS[name].specs}
+    penalty_specs = {spec.name: spec for spec in L1_SPECS}
     hp: dict[str, Any] = {}
+    penalty: dict[str, Any] = {}
     schedule, sched_params = "constant", {}
     for item in items:
         key, _, value = item.partition(":")
         try:
-            if key == "schedule":
+            if key in penalty_specs:
+                penalty[key] = _parse(penalty_specs[key], value, name)
+            elif key == "schedule":
+                if value in SCHEDULES and SCHEDULES[value].metric:
+                    raise ValueError(f"{name}: schedule {value} follows a validation loss, which a surface has not "
+                                     "(it is on the MNIST page); using a constant lr")
                 if value not in PANEL_SCHEDULES:  # a sequence's schedules have no panel widgets
                     raise ValueError(f"{name}: unknown schedule {value!r}, using a constant lr")
                 schedule = value
@@ -240,7 +253,7 @@ def decode_optimizer(text: str, notes: list[str]) -> OptimizerConfig | None:
         except ValueError as exc:
             notes.append(str(exc))
     try:
-        return get_optimizer(name, schedule=(schedule, sched_params), **hp)
+        return get_optimizer(name, schedule=(schedule, sched_params), **penalty, **hp)
     except ValueError as exc:
         notes.append(f"{exc}; this optimizer was skipped")
         return None

@@ -3,12 +3,16 @@
 Numeric hyperparameters (pairs flattened, `betas[0]`, `betas[1]`) become leaves h0, h1, ... that
 the kernel loads from its hpv argument, so one kernel serves every value; bools and strings stay
 Python values, so the rules' branches on them resolve while tracing. The scheduled lr is a
-kernel input of its own and is left out.
+kernel input of its own and is left out. The L1 penalty's strengths (not hyperparameters of the
+rule: OptimizerConfig.l1_subgradient, .l1_proximal) are appended by the trajectory tracer under
+their attribute names, where it traces the penalty (L1_INPUTS).
 """
 
 from __future__ import annotations
 
 from .tracer import leaf
+
+L1_INPUTS = ("l1_subgradient", "l1_proximal")
 
 
 def hp_leaves(hp: dict) -> tuple[dict, list[str]]:
@@ -37,6 +41,6 @@ def hp_values(config, hp_names) -> list[float]:
     out = []
     for name in hp_names:
         base, _, index = name.partition("[")
-        value = hp[base]
+        value = getattr(config, base) if base in L1_INPUTS else hp[base]
         out.append(float(value[int(index[:-1])]) if index else float(value))
     return out

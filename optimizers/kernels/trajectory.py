@@ -6,6 +6,9 @@ a Numba kernel around them: one loop per trajectory over time, the state in loca
 blocks of BLOCK trajectories advanced together. Hyperparameters (hpv), surface coefficients (q)
 and the clip bounds are kernel arguments, so moving any slider reuses the compiled kernel: one
 kernel per surface kind, rule structure (branch outcomes of its hyperparameters) and transforms.
+The L1 penalty (optimizers.transforms) is traced too: its subgradient as the chain's first
+transform, its proximal step after the rule, with the strengths as kernel inputs after the
+hyperparameters (hyper.L1_INPUTS), so a configuration without L1 keeps its kernel unchanged.
 
 Two kinds, from the same trace:
 - record=True writes every array of the Result up to each trajectory's stop (optimizers.freeze
@@ -78,7 +81,8 @@ def trajectory_kernel(surface, config, d: int, transforms: tuple, record: bool =
     if config.info.curvature:
         raise TraceError(f"{config.name}: the rule takes the surface's Hessian, which the kernels do not trace")
     hparams = tuple((name, 0.0 if name == "lr" else value) for name, value in config.hparams)
-    return _cached(surface, dataclasses.replace(config, hparams=hparams, schedule=ScheduleConfig(), label=""),
+    l1 = 1.0 if config.l1 > 0 else 0.0  # a kernel input too: only whether there is one shapes the code
+    return _cached(surface, dataclasses.replace(config, hparams=hparams, schedule=ScheduleConfig(), label="", l1=l1),
                    d, transforms, record)
 
 
@@ -96,6 +100,11 @@ def build_trajectory_kernel(surface, config, d: int, transforms: tuple, record: 
 def _trace(surface, config, d: int, transforms: tuple) -> _Trace:
     info = config.info
     hp, hp_names = hp_leaves(config.hp)
+    l1 = {}  # the L1 penalty's strengths, kernel inputs after the hyperparameters (hyper.L1_INPUTS)
+    for name, used in (("l1_subgradient", tf.L1 in transforms), ("l1_proximal", config.l1_proximal > 0)):
+        if used:
+            l1[name] = leaf(f"h{len(hp_names)}", getattr(config, name))
+            hp_names.append(name)
     coef_names = tuple(name for name, _ in surface.coefficients)
     coefs = {name: leaf(f"q{i}", value) for i, (name, value) in enumerate(surface.coefficients)}
     value_fn, grad_fn = surface.functions(coefs)
@@ -116,11 +125,13 @@ def _trace(surface, config, d: int, transforms: tuple) -> _Trace:
         g = grad_fn(p, TraceXP)
     with Emitter("c") as used_em:
         args = {"noise": Vec(leaf(f"noise[ti, n, {j}]", traj=True) for j in range(d)),
-                "clip_norm": leaf("clip_norm"), "clip_value": leaf("clip_value")}
+                "clip_norm": leaf("clip_norm"), "clip_value": leaf("clip_value"), "l1": (p, l1.get("l1_subgradient"))}
         u = tf.apply(transforms, Vec(leaf(f"g{j}", traj=True) for j in range(d)), args, TraceXP)
     with Emitter("e") as step_em:
         uvec = Vec(leaf(f"u{j}", traj=True) for j in range(d))
         p_new, new_state, eff = info.rule(p, uvec, state_leaves, leaf("t"), leaf("lr_t"), hp, TraceXP)
+        if "l1_proximal" in l1:
+            p_new = tf.soft_threshold(p_new, leaf("lr_t") * l1["l1_proximal"], TraceXP)
     if set(new_state) != set(init_state):
         raise TraceError("rule state names differ from its init")
     return _Trace(
