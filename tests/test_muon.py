@@ -181,3 +181,17 @@ def test_kernels_leave_it_to_the_array_code():
     with pytest.raises(ValueError, match="cannot be traced"):
         run(surface, get_optimizer("muon"), [(-1.5, 2.0)], 10, compiled=True)
     assert "ns_steps" in OPTIMIZERS["muon"].array_only
+
+
+def test_two_d_page_offers_and_runs_muon():
+    """The surfaces page: Muon in the optimizer picker, its panel, its path, and its note on the 1 x 2 matrix."""
+    from tests.test_app import config, contour, ok, page, state, traces
+
+    cfg = state.make_config("rosenbrock", optimizers=(get_optimizer("muon", lr=0.01),), steps=20)
+    at = ok(page(state.encode(cfg)))
+    assert not at.error and config(at) == cfg
+    boxes = [b for b in at.selectbox if b.label == "optimizer"]
+    assert "Muon" in boxes[0].options and boxes[0].value == "muon"
+    assert len(traces(contour(at), "path")) == 1
+    shown = " ".join(m.value for m in [*at.markdown, *at.latex, *at.caption])
+    assert "1 \\times 2" in shown or "1 x 2" in shown
