@@ -71,8 +71,9 @@ def test_matches_torch_over_100_steps(embedded, float64, monkeypatch, case, back
     optimizer, bias_optimizer, make = CASES[case]
     ref_loss, ref_params = torch_optim_run(embedded, HIDDEN, BATCH, STEPS, SEED, make)
     res = engine(embedded, optimizer, bias_optimizer, backend)
-    np.testing.assert_allclose(res.loss[0], ref_loss, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(res.final_params[0], ref_params, rtol=0, atol=1e-6)
+    # the issue asks for 1e-6; measured here: 1e-15 (losses) and 4e-15 (weights)
+    np.testing.assert_allclose(res.loss[0], ref_loss, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(res.final_params[0], ref_params, rtol=0, atol=1e-10)
     assert np.abs(res.final_params[0] - init_params(HIDDEN, SEED, "float64")).max() > 1e-2  # it did train
 
 
