@@ -83,8 +83,8 @@ class OptimizerInfo:
     reference: the paper(s).
     torch_class: the torch.optim class, or None with torch_snippet the source written instead.
     two_d_only: why the rule runs on the 2-D surfaces only (None: it also trains the MNIST MLP,
-    whose parameters the trainer holds as one flat vector per model, so a rule there may only
-    work entry by entry).
+    whose parameters the trainer holds as one flat vector per model, so a rule there works entry
+    by entry or over the whole vector, unless it has a matrix_rule for each layer).
     curvature: the rule also takes the surface's Hessian, as rule(..., hess=(f_xx, f_xy, f_yy));
     only the 2-D runners' array code provides it (the compiled kernels do not trace it).
     stepped: the recorded state that moves by -eff_lr ⊙ direction where the path does not (the
