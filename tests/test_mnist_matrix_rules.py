@@ -14,13 +14,19 @@ import pytest
 import torch
 import torch.optim._muon as torch_muon
 
+from mnist import data as mnist
 from mnist.mlp import Layout, init_params
 from mnist.train import TrainConfig, train
 from optimizers import OPTIMIZERS, get_optimizer
-from tests.test_mnist_train import embedded, one_torch_thread, torch_optim_run  # noqa: F401 (fixtures)
+from tests.test_mnist_train import one_torch_thread, torch_optim_run  # noqa: F401 (an autouse fixture)
 from tests.test_muon import _float64_newton_schulz
 
 HIDDEN, BATCH, STEPS, SEED = 32, 64, 100, 1
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    return mnist.load_embedded()
 
 
 class Both:

@@ -140,7 +140,7 @@ def test_snippet_runs_and_follows_the_engine(float64_muon):
              namespace)
         points = []
 
-        def loss_fn(p):
+        def loss_fn(p, points=points):
             points.append(p.detach().clone())
             return surface.value(p, torch)
 
