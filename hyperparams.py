@@ -27,7 +27,8 @@ class Hyperparameter:
     low, high: allowed closed/open interval for numbers (each element for "pair").
     low_open, high_open: whether the bound itself is excluded.
     log: the UI shows a log-scale slider (learning rates, eps).
-    kind: "float", "int", "bool", "pair" (two floats, e.g. betas), "choice", "ints" (1 to
+    kind: "float", "int", "bool", "pair" (two floats, e.g. betas; as many as
+    its default has: Muon's three ns_coefficients), "choice", "ints" (1 to
     MAX_INTS strictly increasing whole numbers, each in the range: a scheduler's milestones) or
     "text" (a string, checked further by its owner: a custom surface's formula).
     choices: allowed values for kind "choice".
@@ -81,9 +82,9 @@ class Hyperparameter:
                     raise TypeError  # not an ordered pair of numbers
                 pair = tuple(value)
             except TypeError:
-                raise ValueError(f"{where}={value!r} must be a pair of numbers, each in {self.range_text()}") from None
-            if len(pair) != 2:
-                raise ValueError(f"{where}={value!r} must be a pair of numbers, each in {self.range_text()}")
+                raise ValueError(f"{where}={value!r} must be {self._count()}, each in {self.range_text()}") from None
+            if len(pair) != len(self.default):
+                raise ValueError(f"{where}={value!r} must be {self._count()}, each in {self.range_text()}")
             return tuple(self._check_number(v, f"{where}[{i}]") for i, v in enumerate(pair))
         if self.kind == "ints":
             return self._check_ints(value, where)
@@ -93,6 +94,10 @@ class Hyperparameter:
                 raise ValueError(f"{where}={value!r} must be a whole number in {self.range_text()}")
             return int(number)
         return number
+
+    def _count(self) -> str:
+        """What a "pair" parameter takes: "a pair of numbers", or "3 numbers" (Muon's ns_coefficients)."""
+        return "a pair of numbers" if len(self.default) == 2 else f"{len(self.default)} numbers"
 
     def _check_ints(self, value: Any, where: str) -> tuple[int, ...]:
         rule = f"must be 1 to {MAX_INTS} strictly increasing whole numbers, each in {self.range_text()}"

@@ -12,6 +12,9 @@
 2. One epoch of full MNIST (469 steps of 128) for one optimizer (Adam): wall time, next to the
    plain torch loop's. Target: <= 1 s. Needs the full set (MNIST_DIR, the cache dir, or
    ../shared/data/mnist beside the repository); skipped with a note otherwise.
+4. The rules on matrices (Adafactor; Muon with AdamW on the biases), which see each layer on the
+   array code (mnist.train._LayerRule), beside Adam on the flat path with its fused kernel: one
+   optimizer at a time, the side-by-side run's steps, against its plain torch.nn loop.
 3. Time from pressing Train to the first live update: the app's default run (embedded set,
    5 optimizers, H = 64, batch 64) from the call to train_stream to its first partial result,
    with the data already in memory (the page keeps it in st.cache_resource) and cold (read from
@@ -129,6 +132,42 @@ def side_by_side(data, steps: int, repeats: int) -> None:
           f"training   (target >= 2x)")
 
 
+class MuonAdamW:
+    """torch.optim.Muon on the weight matrices and torch.optim.AdamW on the biases, as Muon is used."""
+
+    def __init__(self, params):
+        params = list(params)
+        self.opts = [torch.optim.Muon([p for p in params if p.ndim == 2], lr=0.02),
+                     torch.optim.AdamW([p for p in params if p.ndim != 2])]
+
+    def zero_grad(self):
+        for opt in self.opts:
+            opt.zero_grad()
+
+    def step(self):
+        for opt in self.opts:
+            opt.step()
+
+
+MATRIX_RULES = [  # (engine config, torch.optim factory); Adam for comparison
+    (get_optimizer("adam", lr=1e-3), lambda ps: torch.optim.Adam(ps, lr=1e-3)),
+    (get_optimizer("adafactor", lr=1e-2), lambda ps: torch.optim.Adafactor(ps, lr=1e-2)),
+    (get_optimizer("muon", lr=0.02), MuonAdamW),
+]
+
+
+def matrix_rules(data, steps: int, repeats: int) -> None:
+    print(f"4. one optimizer at a time, 784-128-10, batch 128, {steps} steps on the {data.source} set: "
+          "Adam on the flat path (fused kernel), Adafactor and Muon (+ AdamW on the biases) per layer (array code)")
+    for config, make in MATRIX_RULES:
+        best = side_by_side_times(TrainConfig((config,), hidden=128, batch_size=128, steps=steps), data,
+                                  lambda make=make: torch_loop(data, make, 128, 128, steps), repeats)
+        theirs, threads = torch_best(best)
+        print(f"   {config.info.title:10s} engine {steps / best['engine']:6.0f} steps/s ({steps / best['training']:6.0f} "
+              f"training)   torch.optim loop ({threads} thread{'s' if threads > 1 else ''}) {steps / theirs:6.0f} "
+              f"steps/s   ratio {theirs / best['engine']:.2f}x")
+
+
 def one_epoch(data, repeats: int) -> None:
     if data is None:
         print("2. one epoch of full MNIST: skipped, the full set was not found (see download_full)")
@@ -187,6 +226,7 @@ def main() -> None:
     side_by_side(data, args.steps or steps_per_epoch(len(data.x_train), 128), args.repeats)
     one_epoch(full, args.repeats)
     first_update(args.repeats)
+    matrix_rules(data, args.steps or steps_per_epoch(len(data.x_train), 128), args.repeats)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 

@@ -88,6 +88,19 @@ class Layout:
             out.append(p[:, 0, a:b].reshape((k, *shape) if len(shape) == 2 else (k, 1, *shape)))
         return tuple(out)
 
+    def tensors(self, p, xp) -> dict[str, object]:
+        """Each model's tensors in torch.nn.Linear's orientation, from p [K, 1, P] (NumPy or torch):
+        W1 [K, H, 784], b1 [K, 1, H], W2 [K, 10, H], b2 [K, 1, 10] (the weights transposed views
+        of `views`), the shapes a matrix rule (Adafactor, Muon) takes."""
+        w1, b1, w2, b2 = self.views(p)
+        return {"W1": xp.matrix_transpose(w1), "b1": b1, "W2": xp.matrix_transpose(w2), "b2": b2}
+
+    def flatten(self, tensors: dict, xp):
+        """The inverse of `tensors`: [K, 1, P] from W1 [K, H, 784], b1 [K, 1, H], W2 [K, 10, H], b2 [K, 1, 10]."""
+        k = tensors["b1"].shape[0]
+        parts = [xp.matrix_transpose(tensors[name]) if name[0] == "W" else tensors[name] for name in self.shapes]
+        return xp.reshape(xp.concat([xp.reshape(part, (k, -1)) for part in parts], axis=-1), (k, 1, self.size))
+
     def torch_state(self, flat) -> dict[str, np.ndarray]:
         """One model's flat vector [P] as the state_dict of nn.Sequential(Linear, ReLU, Linear)."""
         flat = np.asarray(flat)

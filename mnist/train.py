@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizers import MAX_CONFIGS, OptimizerConfig, kernels
+from optimizers import MAX_CONFIGS, OptimizerConfig, get_optimizer, kernels
 from optimizers import stepper as st
 from optimizers import transforms as tf
 from optimizers.schedules import plateau_start, plateau_step
@@ -65,6 +65,10 @@ class TrainConfig:
         the final evaluation always uses the whole validation set.
     snapshots: number of intervals between parameter snapshots (snapshots + 1 points).
     source: label of the data the run uses (keys caches; the arrays are passed to train_stream).
+    bias_optimizer: the AdamW configuration (its lr, betas, eps, weight_decay and schedule) that steps
+        the biases of every configuration whose rule takes matrices only (Muon, as it is used in
+        practice: torch.optim.Muon on the weight matrices, torch.optim.AdamW on the biases);
+        None: get_optimizer("adamw") (torch's defaults).
     """
 
     optimizers: tuple[OptimizerConfig, ...]
@@ -80,6 +84,7 @@ class TrainConfig:
     eval_size: int = 1000
     snapshots: int = 25
     source: str = "embedded"
+    bias_optimizer: OptimizerConfig | None = None
 
     def __post_init__(self):
         opts = self.optimizers
@@ -93,6 +98,11 @@ class TrainConfig:
                 raise ValueError(f"Invalid optimizer {c!r}: build one with optimizers.get_optimizer(...)")
             if c.info.two_d_only:
                 raise ValueError(f"Invalid optimizer {c.name!r}: it runs on the 2-D surfaces only ({c.info.two_d_only})")
+        if self.bias_optimizer is None:
+            object.__setattr__(self, "bias_optimizer", get_optimizer("adamw"))
+        if not isinstance(self.bias_optimizer, OptimizerConfig) or self.bias_optimizer.name != "adamw":
+            raise ValueError(f"Invalid bias_optimizer {self.bias_optimizer!r}: an AdamW configuration, "
+                             "optimizers.get_optimizer('adamw', ...), or None for its defaults")
         Layout(self.hidden)
         _check_int("batch_size", self.batch_size, 1, MAX_BATCH)
         _check_int("steps", self.steps, 1, MAX_STEPS)
@@ -340,7 +350,10 @@ def train_stream(
     # two parameter buffers [K, 1, P]: step t reads one and writes the other
     buffers = [model.asarray(np.broadcast_to(flat, (k, 1, model.layout.size)).copy()) for _ in range(2)]
     p = buffers[0]
-    states = st.init_states(shards.groups, p, xp)
+    layered = [_LayerRule(grp.config, model.layout, config.bias_optimizer, total, model) if grp.config.info.matrix_rule
+               else None for grp in shards.groups]
+    states = [rule.init(p[grp.start:grp.stop], xp) if rule else st.init_states([grp], p, xp)[0]
+              for grp, rule in zip(shards.groups, layered)]
     updates = _FusedUpdates(shards.groups, states, lr_table, use_compiled, wait)
     rec = _Recorder(config, data, model, shards, order, started, lr64)
 
@@ -369,8 +382,12 @@ def train_stream(
                 if grp.config.l1_proximal > 0:
                     out[grp.start:grp.stop] = st.proximal(grp, out[grp.start:grp.stop], lr, xp)
                 continue
-            out[grp.start:grp.stop], states[j], eff = st.step(
-                grp, p[grp.start:grp.stop], g[grp.start - a:grp.stop - a], states[j], t + 1, lr, xp)
+            rows, grad = p[grp.start:grp.stop], g[grp.start - a:grp.stop - a]
+            if layered[j] is not None:
+                new, states[j], eff = layered[j].step(rows, grad, states[j], t + 1, lr, xp)
+                out[grp.start:grp.stop] = st.proximal(grp, new, lr, xp)  # Muon's biases too: the whole model
+            else:
+                out[grp.start:grp.stop], states[j], eff = st.step(grp, rows, grad, states[j], t + 1, lr, xp)
             effs.append(eff)
         quantiles = None
         if record:  # here, so the two shards share the work
@@ -457,7 +474,9 @@ class _FusedUpdates:
     """
 
     def __init__(self, groups, states: list[dict], lr_table: np.ndarray, use: bool, wait: bool):
-        self.kernels = [kernels.compiled_update(g.config, wait=wait) if use else None for g in groups]
+        # a matrix rule's group runs its layers through the array code (_LayerRule)
+        self.kernels = [kernels.compiled_update(g.config, wait=wait) if use and not g.config.info.matrix_rule else None
+                        for g in groups]
         self.groups, self.states = groups, states
         self.lr = np.ascontiguousarray(lr_table.T, dtype=np.float64)  # [T, K]: a step's lrs are contiguous
         self.names, self.hpv, self.eff = [], [], []
@@ -480,6 +499,44 @@ class _FusedUpdates:
         self.kernels[j](p[rows, 0], g[:, 0], out[rows, 0], eff[:, 0], record, self.lr[t, rows], self.hpv[j],
                         float(t + 1), *[self.states[j][name][:, 0] for name in self.names[j]])
         return eff if record else None
+
+
+class _LayerRule:
+    """A group whose rule takes matrices (OptimizerInfo.matrix_rule), layer by layer on the array code.
+
+    Each model's W1 and W2 go through the matrix rule as [k, out, in] (torch.nn.Linear's
+    orientation, Layout.tensors), b1 and b2 [k, 1, out] through the rule's vector form, or through
+    `bias_optimizer` where the rule sends its vectors elsewhere (Muon: AdamW, with its own lr
+    schedule). Every tensor has its own state, as in a torch.optim optimizer over net.parameters().
+    """
+
+    def __init__(self, config: OptimizerConfig, layout: Layout, bias_optimizer: OptimizerConfig, steps: int, model):
+        info = config.info
+        self.config, self.layout, self.model = config, layout, model
+        self.bias = bias_optimizer if info.vectors_to else config
+        self.bias_lr = st.lr_table([self.bias], steps)[0] if info.vectors_to else None  # [T]
+
+    def _rule(self, name: str):
+        info = self.config.info
+        if name[0] == "W":
+            return info.matrix_rule, info.matrix_init, self.config.hp
+        return self.bias.info.rule, self.bias.info.init, self.bias.hp
+
+    def init(self, p, xp) -> dict:
+        """{tensor name: its state} for the group's rows p [k, 1, P]."""
+        return {name: self._rule(name)[1](x, self._rule(name)[2], xp) for name, x in self.layout.tensors(p, xp).items()}
+
+    def step(self, p, g, state: dict, t: int, lr, xp) -> tuple:
+        """(p_new [k, 1, P], state_new, eff_lr [k, 1, P]) for p, g [k, 1, P]; t 1-based, lr [k, 1, 1]."""
+        params, grads = self.layout.tensors(p, xp), self.layout.tensors(g, xp)
+        if self.bias_lr is not None:
+            bias_lr = self.model.asarray(np.full((p.shape[0], 1, 1), self.bias_lr[t - 1]))
+        new, effs, new_state = {}, {}, {}
+        for name, x in params.items():
+            rule, _, hp = self._rule(name)
+            rate = bias_lr if name[0] == "b" and self.bias_lr is not None else lr
+            new[name], new_state[name], effs[name] = rule(x, grads[name], state[name], t, rate, hp, xp)
+        return self.layout.flatten(new, xp), new_state, self.layout.flatten(effs, xp)
 
 
 def _quietly(fn, *args):

@@ -25,7 +25,8 @@ class Direction:
     key: "grad" (g_t), "d" (SGD's d_t), "m_hat" (m_t / (1 - b1^t)), "nesterov" (NAdam's
     bracketed Nesterov direction), "sign" (Lion's sign(c_t)), "sign_grad" (Rprop's sign(g~_t),
     the gradient zeroed where its sign flipped), "newton" (the damped Newton direction) or "m"
-    (Prodigy's m_t, the average of d-weighted gradients).
+    (Prodigy's m_t, the average of d-weighted gradients) or "muon" (Muon's Newton-Schulz
+    orthogonalised momentum O_t).
     latex: the phrase the app writes after the eff_lr formula, e.g. r"\\text{ on } \\hat m_t".
     text: its name in the README's plain-text table.
     """
@@ -42,6 +43,7 @@ NESTEROV = Direction("nesterov", r"\text{ on the Nesterov direction}", "the brac
 SIGN = Direction("sign", r"\text{ on } \operatorname{sign}(c_t)", "sign(c_t)")
 SIGN_GRAD = Direction("sign_grad", r"\text{ on } \operatorname{sign}(\tilde g_t)", "sign(g~_t)")
 M_T = Direction("m", r"\text{ on } m_t", "m_t")
+MUON = Direction("muon", r"\text{ on } O_t = \mathrm{NS}(U_t)", "O_t = NS(U_t)")
 NEWTON = Direction("newton", r"\text{ on } d_t = (H_t + \lambda I)^{-1} g_t", "d_t = (H_t + damping I)^-1 g_t")
 
 
@@ -81,12 +83,21 @@ class OptimizerInfo:
     reference: the paper(s).
     torch_class: the torch.optim class, or None with torch_snippet the source written instead.
     two_d_only: why the rule runs on the 2-D surfaces only (None: it also trains the MNIST MLP,
-    whose parameters the trainer holds as one flat vector per model, so a rule there may only
-    work entry by entry).
+    whose parameters the trainer holds as one flat vector per model, so a rule there works entry
+    by entry or over the whole vector, unless it has a matrix_rule for each layer).
     curvature: the rule also takes the surface's Hessian, as rule(..., hess=(f_xx, f_xy, f_yy));
     only the 2-D runners' array code provides it (the compiled kernels do not trace it).
     stepped: the recorded state that moves by -eff_lr ⊙ direction where the path does not (the
     schedule-free rules: z takes the steps, the path y interpolates towards it).
+    matrix_rule, matrix_init: the rule (same signature, p and g [..., m, n]) and initial state for
+    weight matrices, which the MNIST trainer hands it whole in torch.nn.Linear's orientation
+    [k, out, in] (Adafactor's factored moments, Muon's Newton-Schulz); None: the rule works on the
+    trainer's flat vector. `rule` is then its form for vectors: the 2-D point (torch's 1 x D matrix
+    for Muon) and, unless vectors_to names another optimizer, the biases.
+    vectors_to: the registry name of the optimizer that steps the biases (Muon: "adamw", as Muon is
+    used in practice); None: this rule's own vector form.
+    array_only: why the compiled kernels cannot trace the rule (None: they can); it then runs on
+    the array code everywhere, as rules taking the Hessian (curvature) do.
     """
 
     name: str
@@ -111,8 +122,14 @@ class OptimizerInfo:
     two_d_only: str | None = None
     curvature: bool = False
     stepped: str | None = None
+    matrix_rule: Callable | None = None
+    matrix_init: Callable | None = None
+    vectors_to: str | None = None
+    array_only: str | None = None
 
     def __post_init__(self):
+        if (self.matrix_rule is None) != (self.matrix_init is None):
+            raise ValueError(f"{self.name}: give both matrix_rule and matrix_init, or neither")
         if (self.torch_class is None) == (self.torch_snippet is None):
             raise ValueError(f"{self.name}: give exactly one of torch_class and torch_snippet")
         unknown = sorted(set(self.first_moment + self.second_moment) - set(self.state_names))

@@ -13,7 +13,7 @@ from hyperparams import Hyperparameter as H
 from hyperparams import validate
 
 from . import rules
-from .info import GRAD, M_HAT, M_T, NESTEROV, NEWTON, SGD_DIRECTION, SIGN, SIGN_GRAD, OptimizerInfo, TorchSnippet
+from .info import GRAD, M_HAT, M_T, MUON, NESTEROV, NEWTON, SGD_DIRECTION, SIGN, SIGN_GRAD, OptimizerInfo, TorchSnippet
 from .schedules import ScheduleConfig, as_schedule
 from .transforms import L1_SPECS
 
@@ -351,17 +351,53 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
                   r" \rho_t,\quad \theta \leftarrow \theta (1 - \eta_t \lambda)"
                   r"\\ v_t = v_{t-1} + t^{c} (g_t^2 - v_{t-1}),\quad u_t = \frac{g_t}{\sqrt{\max(v_t, \epsilon_1^2)}}"
                   r"\\ \theta_t = \theta - \frac{a_t}{\max(1, \operatorname{RMS}(u_t)/d)} u_t"
-                  r"\quad(c = \text{beta2\_decay}; \text{RMS over the point's 2 coordinates, one vector})",
+                  r"\quad(c = \text{beta2\_decay}; \text{RMS over the point's 2 coordinates, one vector})"
+                  r"\\ \text{MNIST weight matrices: } v_t = R_t C_t / \operatorname{mean}(R_t),\ R_t, C_t"
+                  r"\text{ the row and column means of } g_t^2 \text{, averaged as } v_t",
             text="rho_t = min(eta_t, 1/sqrt(t)); a_t = max(eps2, RMS(theta_{t-1})) rho_t; "
                  "theta *= 1 - eta_t weight_decay; v_t = v_{t-1} + t^beta2_decay (g_t^2 - v_{t-1}); "
                  "u_t = g_t / sqrt(max(v_t, eps1^2)); theta -= a_t / max(1, RMS(u_t)/d) u_t "
-                 "(the point is one vector: v is not factored)",
+                 "(the point is one vector: v is not factored; on MNIST each weight matrix's v_t = R_t C_t / mean(R_t), "
+                 "R_t, C_t its row and column means of g_t^2, averaged as v)",
             eff_lr_latex=r"\frac{a_t}{\max(1, \operatorname{RMS}(u_t)/d) \sqrt{\max(v_t, \epsilon_1^2)}}",
             eff_lr_text="a_t / (max(1, RMS(u_t)/d) sqrt(max(v_t, eps1^2)))", direction=GRAD,
-            reference="Shazeer & Stern 2018; as torch.optim.Adafactor (unfactored: vectors)",
-            torch_class="Adafactor",
-            two_d_only="torch factors the second moment of each weight matrix, and the MLP's parameters "
-                       "here are one flat vector per model",
+            reference="Shazeer & Stern 2018; as torch.optim.Adafactor (factored: matrices, unfactored: vectors)",
+            torch_class="Adafactor", matrix_rule=rules.adafactor_matrix, matrix_init=rules.init_adafactor_matrix,
+        ),
+        OptimizerInfo(
+            name="muon", title="Muon", rule=rules.muon, init=rules.init_muon,
+            specs=(_lr(1e-3),
+                   H("weight_decay", 0.1, low=0, high=10, ui_high=1.0,
+                     help="decoupled weight decay: the weights shrink by lr * weight_decay"),
+                   H("momentum", 0.95, low=0, high=1, help="momentum factor of the buffer B_t"),
+                   H("nesterov", True, kind="bool", help="orthogonalise lerp(g_t, B_t, momentum) instead of B_t"),
+                   H("ns_coefficients", (3.4445, -4.7750, 2.0315), kind="pair", low=-10, high=10,
+                     help="a, b, c of the quintic Newton-Schulz iteration X <- a X + (b A + c A^2) X, A = X X^T"),
+                   _eps(1e-7),
+                   H("ns_steps", 5, low=0, high=99, kind="int", help="Newton-Schulz iterations (torch: fewer than 100)"),
+                   H("adjust_lr_fn", "original", kind="choice", choices=("original", "match_rms_adamw"),
+                     help="lr scaling by the matrix shape m x n: sqrt(max(1, m/n)) (torch's None), or 0.2 sqrt(max(m, n))")),
+            state_names=("momentum_buffer",), first_moment=("momentum_buffer",),
+            latex=r"B_t = \mu B_{t-1} + (1-\mu) g_t,\quad U_t = \begin{cases} (1-\mu) g_t + \mu B_t & \text{nesterov}"
+                  r" \\ B_t \end{cases}"
+                  r"\\ X_0 = \frac{U_t}{\max(\lVert U_t \rVert_F, \epsilon)},\quad X_{j+1} = a X_j + (b A_j + c A_j^2) X_j,"
+                  r"\ A_j = X_j X_j^\top,\quad O_t = X_k\ (k = \text{ns\_steps})"
+                  r"\\ \theta_t = \theta_{t-1} (1 - \eta_t \lambda) - \eta'_t O_t,\quad \eta'_t = \eta_t \sqrt{\max(1, m/n)}"
+                  r"\ (\text{match\_rms\_adamw: } 0.2\, \eta_t \sqrt{\max(m, n)})"
+                  r"\\ (\text{the point is the } 1 \times 2 \text{ matrix torch would see: } A_j = \lVert X_j \rVert^2;"
+                  r"\ \text{Newton-Schulz in float64, torch's in bfloat16})",
+            text="B_t = mu B_{t-1} + (1-mu) g_t; U_t = (1-mu) g_t + mu B_t (nesterov) or B_t; "
+                 "X_0 = U_t / max(||U_t||_F, eps), X_{j+1} = a X_j + (b A_j + c A_j^2) X_j with A_j = X_j X_j^T, "
+                 "O_t = X_{ns_steps}; theta = theta (1 - eta_t weight_decay) - eta'_t O_t, "
+                 "eta'_t = eta_t sqrt(max(1, m/n)) or 0.2 eta_t sqrt(max(m, n)) (match_rms_adamw) "
+                 "(the point is the 1 x 2 matrix torch would see; Newton-Schulz in float64, torch's in bfloat16; "
+                 "on MNIST the weight matrices, biases by AdamW)",
+            eff_lr_latex=r"\eta'_t", eff_lr_text="eta'_t (the shape-adjusted lr)", direction=MUON,
+            reference="Jordan et al. 2024 (Muon: An optimizer for hidden layers in neural networks); "
+                      "match_rms_adamw: Liu et al. 2025 (Muon is Scalable for LLM Training)",
+            torch_class="Muon", matrix_rule=rules.muon_matrix, matrix_init=rules.init_muon, vectors_to="adamw",
+            array_only="its Newton-Schulz loop runs ns_steps times, and the kernels take every number as an "
+                       "input (one kernel for all its values), so they cannot unroll it",
         ),
         OptimizerInfo(
             name="newton", title="Newton (damped)", rule=rules.newton, init=rules.init_stateless,

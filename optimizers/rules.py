@@ -548,3 +548,122 @@ init_asgd = zeros_state("ax", "eta")
 init_adafactor = zeros_state("variance")
 init_stateless = zeros_state()
 
+
+
+# --- Matrices: rules of torch.optim that see each weight matrix whole ------------------------
+#
+# A matrix rule takes p, g [..., m, n] (one matrix per leading index: [k, out, in] on MNIST, in
+# torch.nn.Linear's orientation) with state entries of their own shapes. The 2-D runner's rules
+# above see each point as one vector [..., D]; torch would hold it as the 1 x D matrix, which is
+# what the vector forms of the matrix rules below compute.
+
+
+def _rms_matrix(x, xp):
+    """RMS over each matrix (last two axes) of x [..., m, n], keepdims: [..., 1, 1]."""
+    return xp.sqrt(xp.sum(x * x, axis=(-2, -1), keepdims=True)) / (x.shape[-2] * x.shape[-1]) ** 0.5
+
+
+def init_adafactor_matrix(p, hp, xp):
+    """Factored second moments of p [..., m, n]: row_var [..., m, 1], col_var [..., 1, n]."""
+    return {"row_var": p[..., :1] * 0, "col_var": p[..., :1, :] * 0}
+
+
+def adafactor_matrix(p, g, state, t, lr, hp, xp):
+    """Adafactor (torch.optim.Adafactor) for weight matrices p, g [..., m, n]: the second moment
+    is factored into row and column means.
+
+    rho_t and a_t = max(eps2, RMS(p_{t-1})) rho_t as the vector rule (RMS over the whole matrix);
+    decoupled weight decay p <- p (1 - lr_t weight_decay);
+    R_t = lerp(R_{t-1}, mean_j g_ij^2, t^beta2_decay) [m, 1], C_t = lerp(C_{t-1}, mean_i g_ij^2, ...)
+    [1, n]; V_t = R_t C_t / max(mean_i R_t, eps1); u_t = g_t / sqrt(max(V_t, eps1^2));
+    p <- p - a_t / max(1, RMS(u_t) / d) u_t.
+    eff_lr = a_t / (max(1, RMS(u_t) / d) sqrt(max(V_t, eps1^2))), the multiplier of g_t.
+    """
+    eps1, eps2 = hp["eps"]
+    m, n = g.shape[-2], g.shape[-1]
+    rho = xp.minimum(lr, 1 / (t**0.5))
+    alpha = xp.maximum(eps2, _rms_matrix(p, xp)) * rho
+    p = _decay(p, lr, hp)
+    weight = t ** hp["beta2_decay"]
+    # torch squares a norm over the axis (torch.norm(g, dim).square_().div_(size))
+    row_norm = xp.sqrt(xp.sum(g * g, axis=-1, keepdims=True))
+    col_norm = xp.sqrt(xp.sum(g * g, axis=-2, keepdims=True))
+    row_var = _lerp(state["row_var"], row_norm * row_norm / n, weight, xp)
+    col_var = _lerp(state["col_var"], col_norm * col_norm / m, weight, xp)
+    # row_var @ col_var of an [m, 1] and a [1, n] matrix: one product per entry, as broadcasting
+    estimate = row_var * col_var / xp.clip(xp.mean(row_var, axis=-2, keepdims=True), eps1, math.inf)
+    scale = 1 / xp.sqrt(xp.clip(estimate, eps1 * eps1, math.inf))
+    update = scale * g
+    ratio = _rms_matrix(update, xp) / hp["d"]
+    denom = xp.where(ratio > 1.0, ratio, 1.0 + 0 * ratio)
+    step = alpha / denom
+    return p + (-step) * update, {"row_var": row_var, "col_var": col_var}, step * scale
+
+
+def _newton_schulz(x, hp, xp, norm, gram, times):
+    """torch.optim.Muon's quintic Newton-Schulz iteration on x, in x's dtype (torch's runs in bfloat16).
+
+    x <- x / max(norm(x), eps) (the Frobenius norm), then ns_steps times: A = gram(x) (x x^T),
+    B = b A + c A A, x <- a x + B x, with times(B, x) the product B x. The caller passes the
+    matrix with no more rows than columns (torch transposes a tall one) and the products.
+    """
+    a, b, c = hp["ns_coefficients"]
+    x = x / xp.maximum(norm(x), hp["eps"])
+    for _ in range(hp["ns_steps"]):
+        s = gram(x)
+        x = a * x + times(b * s + c * times(s, s), x)
+    return x
+
+
+def _muon_direction(g, state, hp):
+    """(the momentum buffer B_t, the matrix Muon orthogonalises U_t), in torch's lerp forms:
+    B_t = lerp(B_{t-1}, g_t, 1 - momentum); U_t = lerp(g_t, B_t, momentum) (nesterov) or B_t."""
+    mu = hp["momentum"]
+    buf = _lerp(state["momentum_buffer"], g, 1 - mu)
+    return buf, (_lerp(g, buf, mu) if hp["nesterov"] else buf)
+
+
+def muon_matrix(p, g, state, t, lr, hp, xp):
+    """Muon (torch.optim.Muon, Jordan et al. 2024) for weight matrices p, g [..., m, n].
+
+    B_t = lerp(B_{t-1}, g_t, 1 - mu); U_t = lerp(g_t, B_t, mu) (nesterov) or B_t;
+    O_t = NS(U_t) (_newton_schulz; on U_t^T when m > n, transposed back);
+    p <- p (1 - lr_t weight_decay) - lr'_t O_t with torch's adjust_lr_fn: lr'_t = lr_t sqrt(max(1, m/n))
+    ("original") or lr_t 0.2 sqrt(max(m, n)) ("match_rms_adamw").
+    Newton-Schulz runs in p's dtype, where torch's runs in bfloat16 (tests/test_muon.py measures the gap).
+    eff_lr = lr'_t, the multiplier of O_t.
+    """
+    buf, u = _muon_direction(g, state, hp)
+    rows, cols = p.shape[-2], p.shape[-1]
+    x = xp.matrix_transpose(u) if rows > cols else u
+    o = _newton_schulz(x, hp, xp, lambda y: xp.sqrt(xp.sum(y * y, axis=(-2, -1), keepdims=True)),
+                       lambda y: xp.matmul(y, xp.matrix_transpose(y)), xp.matmul)
+    o = xp.matrix_transpose(o) if rows > cols else o
+    ratio = 0.2 * math.sqrt(max(rows, cols)) if hp["adjust_lr_fn"] == "match_rms_adamw" else math.sqrt(max(1, rows / cols))
+    adjusted = lr * ratio
+    p = _decay(p, lr, hp)
+    return p + (-adjusted) * o, {"momentum_buffer": buf}, _full(p, adjusted)
+
+
+def muon(p, g, state, t, lr, hp, xp):
+    """Muon on each point p, g [..., D] as torch sees it: the 1 x D matrix (torch.optim.Muon takes
+    matrices only). Its Gram matrix x x^T is the 1 x 1 sum of squares, so Newton-Schulz
+    multiplies U_t / ||U_t|| by a scalar: O_t = phi_k(1) U_t / ||U_t|| with phi's recursion
+    s <- s (a + b s + c s^2)^2 from s = 1, a normalised momentum step.
+
+    Otherwise as muon_matrix with m = 1, n = D: lr'_t = lr_t ("original": sqrt(max(1, 1/D)) = 1)
+    or lr_t 0.2 sqrt(D) ("match_rms_adamw").
+    eff_lr = lr'_t, the multiplier of O_t.
+    """
+    buf, u = _muon_direction(g, state, hp)
+
+    def gram(y):
+        return xp.sum(y * y, axis=-1, keepdims=True)
+
+    o = _newton_schulz(u, hp, xp, lambda y: xp.sqrt(gram(y)), gram, lambda s, y: s * y)
+    adjusted = lr * (0.2 * _sqrt_size(p, xp)) if hp["adjust_lr_fn"] == "match_rms_adamw" else lr * 1.0
+    p = _decay(p, lr, hp)
+    return p + (-adjusted) * o, {"momentum_buffer": buf}, _full(p, adjusted)
+
+
+init_muon = zeros_state("momentum_buffer")

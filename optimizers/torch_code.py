@@ -73,6 +73,8 @@ def torch_code(
         lines.append(f"        torch.nn.utils.clip_grad_norm_([params], max_norm={float(clip_norm)!r})")
     if clip_value:
         lines.append(f"        torch.nn.utils.clip_grad_value_([params], clip_value={float(clip_value)!r})")
+    if _matrices_only(config):
+        lines += ["        matrix.grad, params.grad = params.grad.view(1, 2), None"]
     if config.info.torch_snippet is not None:
         lines += ["        " + line for line in _filled(config, config.info.torch_snippet.loop)]
     lines.append("        optimizer.step()")
@@ -83,6 +85,11 @@ def torch_code(
     lines += _scheduler_step_lines(config)
     lines += ["    return params", ""]
     return "\n".join(lines)
+
+
+def _matrices_only(config: OptimizerConfig) -> bool:
+    """Whether the torch.optim class takes matrices only (Muon: its biases go to another optimizer)."""
+    return config.info.torch_class is not None and config.info.vectors_to is not None
 
 
 def _uses_math(schedule: ScheduleConfig) -> bool:
@@ -97,6 +104,12 @@ def _optimizer_lines(config: OptimizerConfig, hp: dict) -> list[str]:
     if info.torch_class is None:  # the registry's source for a rule torch.optim lacks
         return ["", *_filled(config, info.torch_snippet.setup)]
     args = ", ".join(f"{name}={value!r}" for name, value in hp.items())
+    if _matrices_only(config):
+        return [f"# torch.optim.{info.torch_class} steps matrices only: it steps `matrix`, the 1 x 2 matrix holding",
+                "# params' memory, on params' gradient. Its Newton-Schulz runs in bfloat16, the app's in float64:",
+                "# one step differs by up to about 2 % (README).",
+                "matrix = torch.nn.Parameter(params.detach().view(1, 2))",
+                f"optimizer = torch.optim.{info.torch_class}([matrix], {args})"]
     return [f"optimizer = torch.optim.{info.torch_class}([params], {args})"]
 
 

@@ -69,7 +69,7 @@ def valid(spec):
     if spec.log:  # learning rates and eps over their decades, so that large ones (which diverge) come up
         decades = st.floats(-8, math.log10(spec.high)).map(lambda e: 10.0**e).filter(lambda v: spec.low < v <= spec.high)
         number = st.one_of(number, decades)
-    return st.tuples(number, number) if spec.kind == "pair" else number
+    return st.tuples(*[number] * len(spec.default)) if spec.kind == "pair" else number
 
 
 def anything(spec):

@@ -88,11 +88,11 @@ def test_two_d_only_optimizers_are_not_offered_and_a_note_says_why():
 
     at = ok(AppTest.from_file(PAGE, default_timeout=TIMEOUT).run())
     two_d = [name for name, info in OPTIMIZERS.items() if info.two_d_only]
-    assert "adafactor" in two_d
+    assert "newton" in two_d and "adafactor" not in two_d and "muon" not in two_d  # matrices: per layer
     for box in at.selectbox:
         if box.label == "optimizer":
             assert set(box.options) == {OPTIMIZERS[n].title for n in OPTIMIZERS if n not in two_d}
-    assert any("On the 2-D page only" in c.value and "Adafactor" in c.value for c in at.caption)
+    assert any("On the 2-D page only" in c.value and "Newton" in c.value for c in at.caption)
 
 
 def test_trains_briefly_and_shows_results():

@@ -234,7 +234,7 @@ def test_matches_torch_optim_over_200_steps(embedded, float64, case, backend):
 
 @pytest.mark.parametrize("name", [n for n, info in OPTIMIZERS.items() if info.two_d_only])
 def test_two_d_only_rules_are_refused(name):
-    """Adafactor factors each weight matrix in torch; the trainer's flat vector per model cannot."""
+    """Newton needs the surface's closed-form Hessian, which the MLP has not."""
     with pytest.raises(ValueError, match=f"{name}.*2-D surfaces only"):
         TrainConfig((get_optimizer(name),))
 

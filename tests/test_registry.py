@@ -45,7 +45,8 @@ def test_inconsistent_entries_are_refused(name, change, message):
 @pytest.mark.parametrize("name", [n for n, o in OPTIMIZERS.items() if o.torch_class])
 def test_state_names_are_torch_state_keys(name):
     info = OPTIMIZERS[name]
-    p = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    # a class for matrices only (Muon) takes the point as the 1 x 2 matrix
+    p = torch.zeros((1, 2) if info.vectors_to else 2, dtype=torch.float64, requires_grad=True)
     opt = getattr(torch.optim, info.torch_class)([p], lr=0.01, **ALL_STATE.get(info.torch_class, {}))
     (p - 1.0).square().sum().backward()
     opt.step()
@@ -98,7 +99,18 @@ def _newton(res, k, s, hp):
     return np.linalg.solve(matrix, res.grad[k, 0, s])
 
 
-DIRECTIONS = {"grad": lambda res, k, s, hp: res.grad[k, 0, s], "d": _sgd_direction, "m_hat": _m_hat,
+def _muon(res, k, s, hp):
+    """O_t on the 1 x 2 point: U_t / ||U_t|| times sqrt(s_k), s <- s (a + b s + c s^2)^2 from s = 1."""
+    g, buf = res.grad[k, 0, s], res.state["momentum_buffer"][k, 0, s]
+    u = g + hp["momentum"] * (buf - g) if hp["nesterov"] else buf
+    a, b, c = hp["ns_coefficients"]
+    x = 1.0
+    for _ in range(hp["ns_steps"]):
+        x = x * (a + b * x + c * x * x) ** 2
+    return np.sqrt(x) * u / np.linalg.norm(u)
+
+
+DIRECTIONS = {"muon": _muon, "grad": lambda res, k, s, hp: res.grad[k, 0, s], "d": _sgd_direction, "m_hat": _m_hat,
               "nesterov": _nesterov, "sign": _sign, "sign_grad": _sign_grad, "newton": _newton,
               "m": lambda res, k, s, hp: res.state["exp_avg"][k, 0, s]}
 # configurations whose step is eff_lr ⊙ direction: coupled (here zero) weight decay, no buffer
@@ -107,7 +119,7 @@ DIRECT = [("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.8, "ne
           ("adadelta", {}), ("adam", {"amsgrad": True}), ("adamw", {"weight_decay": 0.0}), ("adamax", {}),
           ("nadam", {}), ("radam", {}), ("lion", {}), ("rprop", {}),
           ("asgd", {"lambd": 0.0}), ("adafactor", {}), ("newton", {"damping": 5.0}),
-          ("prodigy", {}), ("sgd_schedule_free", {}), ("adamw_schedule_free", {})]
+          ("prodigy", {}), ("sgd_schedule_free", {}), ("adamw_schedule_free", {}), ("muon", {"weight_decay": 0.0})]
 
 
 def _realised_direction(res, k):

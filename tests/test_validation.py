@@ -378,10 +378,10 @@ def _value(spec, valid):
         return st.one_of(st.just(()), st.tuples(entries, entries).map(lambda v: (max(v), min(v))),
                          st.tuples(st.integers(max_value=int(spec.low) - 1)))
     if spec.kind == "pair":
+        n = len(spec.default)
         if valid:
-            return st.tuples(_number(spec, True), _number(spec, True))
-        return st.one_of(st.tuples(_number(spec, False), _number(spec, True)),
-                         st.tuples(_number(spec, True), _number(spec, False)))
+            return st.tuples(*[_number(spec, True)] * n)
+        return st.one_of(*[st.tuples(*[_number(spec, i != bad) for i in range(n)]) for bad in range(n)])
     return _number(spec, valid)
 
 

@@ -76,7 +76,7 @@ DEFAULT_OPTIMIZERS = (
     get_optimizer("adam", lr=1e-3),
 )
 # Keys mnist.opt{pid}.* (buttons), values under WIDGET (saved while away), the list under "mnist.panels"
-# The trainer holds each model's parameters as one flat vector: rules needing a tensor's shape stay on the 2-D page
+# Rules on matrices (Adafactor, Muon) see each layer's tensor (mnist.train._LayerRule); Newton stays on the 2-D page
 # The schedules include ReduceLROnPlateau, driven by the validation loss at each evaluation
 PANELS = OptimizerPanels(default=get_optimizer("adam", lr=1e-3), namespace="mnist.", values=WIDGET + "opt.",
                          names=tuple(name for name, info in OPTIMIZERS.items() if not info.two_d_only),
@@ -197,10 +197,33 @@ def sidebar(errors: list[str]) -> tuple[mnist.MnistData | None, dict, tuple[Opti
         st.subheader("Optimizers")
         panels = PANELS.read(errors)
         PANELS.sidebar(panels, color)
+        configs = tuple(config for _, config, _ in panels if config is not None)
+        settings["bias_optimizer"] = bias_optimizer(configs, errors)
         if TWO_D_ONLY:
             st.caption("On the 2-D page only: " + "; ".join(f"{info.title} ({info.two_d_only})" for info in TWO_D_ONLY)
                        + ".")
-    return data, settings, tuple(config for _, config, _ in panels if config is not None)
+    return data, settings, configs
+
+
+BIAS_SPECS = [s for s in OPTIMIZERS["adamw"].specs if s.name in ("lr", "betas", "weight_decay")]
+
+
+def bias_optimizer(configs, errors: list[str]) -> OptimizerConfig | None:
+    """The AdamW that steps the biases of the rules taking matrices only (Muon), set under a note
+    saying so; None when no panel has such a rule (TrainConfig then takes AdamW's defaults)."""
+    titles = sorted({c.info.title for c in configs if c.info.vectors_to})
+    if not titles:
+        return None
+    st.caption(f"{', '.join(titles)} steps the weight matrices W1 and W2 (torch.nn.Linear's [out, in]); "
+               "the biases b1 and b2 go to AdamW, as Muon is used in practice (torch.optim.Muon and "
+               "torch.optim.AdamW over the parameter groups). The AdamW part:")
+    values = {spec.name: widgets.spec_input(spec, key("bias_adamw", spec.name), label=f"AdamW {spec.name}")
+              for spec in BIAS_SPECS}
+    try:
+        return get_optimizer("adamw", **values)
+    except ValueError as exc:
+        errors.append(str(exc))
+        return None
 
 
 # --- main area ------------------------------------------------------------------------------------------

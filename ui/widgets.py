@@ -112,7 +112,8 @@ def put(spec: Hyperparameter, key: str, value: Any) -> None:
     """Write `value` into the session state of the widget(s) `spec_input(spec, key)` draws."""
     ss = st.session_state
     if spec.kind == "pair":
-        ss[f"{key}#0"], ss[f"{key}#1"] = (float(v) for v in value)
+        for i, v in enumerate(value):
+            ss[f"{key}#{i}"] = float(v)
     elif spec.kind == "ints":
         ss[key] = ", ".join(str(v) for v in value)
     elif spec.kind == "float":
@@ -184,7 +185,7 @@ def spec_value(spec: Hyperparameter, key: str) -> Any:
     ss = st.session_state
     if spec.kind == "ints":
         return _numbers(ss[key])
-    return (ss[f"{key}#0"], ss[f"{key}#1"]) if spec.kind == "pair" else ss[key]
+    return tuple(ss[f"{key}#{i}"] for i in range(len(spec.default))) if spec.kind == "pair" else ss[key]
 
 
 def _numbers(text: str) -> tuple[float, ...] | str:
@@ -225,7 +226,7 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
         high = int(spec.high) if math.isfinite(spec.high) else None
         return st.number_input(label, min_value=low, max_value=high, step=1, key=key, help=help_text)
     if spec.kind == "pair":
-        names = ("beta1", "beta2") if spec.name == "betas" else (f"{label}[0]", f"{label}[1]")
+        names = ("beta1", "beta2") if spec.name == "betas" else tuple(f"{label}[{i}]" for i in range(len(spec.default)))
         values = []
         for i, name in enumerate(names):
             k = f"{key}#{i}"

@@ -53,6 +53,8 @@ def update_kernel(config) -> Kernel:
     source (hyperparameter values are kernel arguments), so moving a slider reuses a kernel.
     """
     info = config.info
+    if info.array_only:
+        raise TraceError(f"{config.name}: {info.array_only}")
     hp, hp_names = hp_leaves(config.hp)
     p = leaf("p0", traj=True)
     with Emitter("a"):
