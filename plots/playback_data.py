@@ -55,8 +55,31 @@ def decimate(path: np.ndarray, max_points: int, turn_degrees: float = TURN_DEGRE
     turn = np.abs((np.diff(angle) + np.pi) % (2 * np.pi) - np.pi)
     moving = np.hypot(step[:-1, 0], step[:-1, 1]) > 0
     corners = np.nonzero((turn > math.radians(turn_degrees)) & moving)[0] + 1
-    even = np.round(np.linspace(0, count - 1, max_points)).astype(np.int64)
-    return np.unique(np.concatenate([[0, count - 1], corners, even]))
+    keep = np.zeros(count, dtype=bool)
+    keep[[0, count - 1]] = True
+    keep[corners] = True
+    keep[np.round(np.linspace(0, count - 1, max_points)).astype(np.int64)] = True
+    return np.flatnonzero(keep)
+
+
+def decimate_rows(paths: np.ndarray, stops: np.ndarray, max_points: int,
+                  turn_degrees: float = TURN_DEGREES) -> list[np.ndarray]:
+    """`decimate` for many paths at once: paths [n, P, 2], row i drawn up to its point stops[i].
+    Indices per row: the first and the stop point, every point up to the stop where the path turns
+    by more than `turn_degrees`, and about max_points evenly spaced over the whole row."""
+    n, count, _ = paths.shape
+    if count <= max_points:
+        return [np.arange(stop + 1) for stop in stops]
+    step = np.diff(paths, axis=1)
+    angle = np.arctan2(step[..., 1], step[..., 0])
+    turn = np.abs((np.diff(angle, axis=1) + np.pi) % (2 * np.pi) - np.pi)
+    moving = np.hypot(step[:, :-1, 0], step[:, :-1, 1]) > 0
+    keep = np.zeros((n, count), dtype=bool)
+    keep[:, 1:-1] = (turn > math.radians(turn_degrees)) & moving
+    keep[:, np.round(np.linspace(0, count - 1, max_points)).astype(np.int64)] = True
+    keep[np.arange(n), stops] = True
+    keep[:, 0] = True
+    return [np.flatnonzero(keep[i, : stops[i] + 1]) for i in range(n)]
 
 
 def _moment(res, k: int, kind: str) -> tuple[str | None, np.ndarray | None]:

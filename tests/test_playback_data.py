@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from optimizers import get_optimizer, run
-from plots.playback_data import MAX_FRAMES, MAX_SWARM_POINTS, decimate, frame_steps, playback_payload
+from plots.playback_data import MAX_FRAMES, MAX_SWARM_POINTS, decimate, decimate_rows, frame_steps, playback_payload
 from surfaces import get_surface
 
 
@@ -99,3 +99,19 @@ def test_a_swarm_sends_every_start_in_float32_within_its_budget():
         arr = typed(pos).reshape(len(frames), 400, 2)
         np.testing.assert_array_equal(arr, res.path[i][:, frames].transpose(1, 0, 2).astype(np.float32))
     assert len(frames) * 400 * 2 <= MAX_SWARM_POINTS
+
+
+def test_decimating_many_rows_keeps_the_ends_and_the_corners_of_each():
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, 2001)
+    smooth = np.stack([t, t ** 2], axis=-1)
+    zigzag = np.stack([t, np.where(np.arange(2001) % 2, 0.01, 0.0)], axis=-1)  # a corner at every point
+    walk = np.cumsum(rng.normal(size=(2001, 2)), axis=0)
+    stopped = smooth.copy()
+    stopped[700:] = stopped[700]  # frozen after its stop
+    rows = np.stack([smooth, zigzag, walk, stopped])
+    stops = np.array([2000, 2000, 2000, 700])
+    for row, stop, idx in zip(rows, stops, decimate_rows(rows, stops, 300)):
+        assert idx[0] == 0 and idx[-1] == stop and np.all(np.diff(idx) > 0)
+        assert set(decimate(row[: stop + 1], 300)) - set(idx) <= set(np.round(np.linspace(0, stop, 300)).astype(int))
+    assert len(decimate_rows(rows, stops, 300)[0]) <= 302 and len(decimate_rows(rows, stops, 300)[1]) == 2001

@@ -6,8 +6,8 @@ beta1, eps, ...), the runs at that slider's notches with everything else as on t
 notch of the lr's log grid, AXIS_VALUES notches spread over each other slider. The learning
 rates come first, then each optimizer's first other slider, then each one's second, and so on,
 while the whole stays within PREVIEW_BUDGET trajectory-steps; what is left out is not previewed
-(the map only draws what was computed). The missing entries of a page run are computed together,
-in vectorised engine runs of up to MAX_CONFIGS configurations, on the page's first start.
+(the map only draws what was computed). Each slider's entry is one vectorised engine run over its
+notches (up to MAX_CONFIGS configurations), on the page's first start.
 
 An axis's entry depends on the run's settings and on that optimizer with the axis left out (its
 basis), not on where its own slider is: one computation serves every position of that slider,
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizers import MAX_CONFIGS, run
-from plots.playback_data import decimate
+from plots.playback_data import decimate_rows
 from plots.typed import typed_arrays
 from sweeps import sweep_axes, with_value
 
@@ -147,39 +147,29 @@ def payload(config: RunConfig, sliders: list[Slider], generation: int) -> list[d
 
 
 def _compute(config: RunConfig, todo: list[tuple[Slider, tuple[int, ...]]]) -> list[dict | None]:
-    """One engine run for every notch of `todo`; an entry per slider (None when no notch of it
-    gives a valid configuration)."""
-    if not todo:
-        return []
-    configs, owners = [], []
-    for n, (s, indices) in enumerate(todo):
+    """An entry per slider of `todo` (None when no notch of it gives a valid configuration), each
+    from one engine run over its notches: one optimizer's rule at a time, so that the compiled
+    kernels are the same few whatever the page holds."""
+    surface, start, steps, exact = config.get_surface(), config.starts()[:1], capped_steps(config), len(config.starts()) == 1
+    out = []
+    for s, indices in todo:
         o = config.optimizers[s.config]
+        configs, kept = [], []
         for i in indices:
             try:
                 configs.append(with_value(o, s.axis, s.notches[i]))
             except ValueError:  # e.g. nesterov at momentum 0: that notch cannot run
                 continue
-            owners.append((n, i))
-    if not configs:
-        return [None] * len(todo)
-    paths = []
-    for first in range(0, len(configs), MAX_CONFIGS):  # as many runs as run() takes configurations
-        res = run(config.get_surface(), configs[first:first + MAX_CONFIGS], config.starts()[:1], capped_steps(config),
-                  **config.run_kwargs())
-        stop = res.stop_index()
-        paths += [res.path[j, 0, : stop[j, 0] + 1] for j in range(res.shape[0])]
-    exact = len(config.starts()) == 1
-    parts: list[dict] = [{"indices": [], "labels": [], "paths": []} for _ in todo]
-    for (n, i), c, path in zip(owners, configs, paths):
-        parts[n]["indices"].append(i)
-        parts[n]["labels"].append(c.label)
-        parts[n]["paths"].append(path[decimate(path, MAX_POINTS)].astype(np.float32))
-    out = []
-    for (s, _), part in zip(todo, parts):
-        if not part["indices"]:
+            kept.append(i)
+        if not configs:
             out.append(None)
             continue
-        entry = typed_arrays({**part, "exact": exact})
+        paths = []
+        for first in range(0, len(configs), MAX_CONFIGS):
+            res = run(surface, configs[first:first + MAX_CONFIGS], start, steps, **config.run_kwargs())
+            rows, stops = res.path[:, 0], res.stop_index()[:, 0]
+            paths += [row[idx].astype(np.float32) for row, idx in zip(rows, decimate_rows(rows, stops, MAX_POINTS))]
+        entry = typed_arrays({"indices": kept, "labels": [c.label for c in configs], "exact": exact, "paths": paths})
         entry["basis"] = basis_id(config, s)
         out.append(entry)
     return out
