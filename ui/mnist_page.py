@@ -48,7 +48,8 @@ from ui import eos_section, mnist_sweep, widgets
 from ui import mnist_jobs as jobs
 from ui import mnist_limits as limits
 from ui.charts import plotly_chart
-from ui.i18n import figure as localized, t
+from ui.i18n import figure as localized
+from ui.i18n import t
 from ui.mnist_jobs import Finished, Job
 from ui.optimizer_panel import OptimizerPanels
 

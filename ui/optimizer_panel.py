@@ -166,7 +166,7 @@ class OptimizerPanels:
                                 key=name_key)
             for spec in OPTIMIZERS[name].specs:
                 spec_input(spec, self.hp_key(pid, name, spec.name))
-            schedule = st.selectbox(t("panel.schedule"), PANEL_SCHEDULES, format_func=lambda n: phrase(SCHEDULES[n].title),
+            schedule = st.selectbox(t("panel.schedule"), PANEL_SCHEDULES, format_func={n: phrase(SCHEDULES[n].title) for n in PANEL_SCHEDULES}.get,
                                     key=self.key(pid, "schedule"), help=t("panel.schedule_help"))
             for spec in SCHEDULES[schedule].specs:
                 spec_input(spec, self.sched_key(pid, schedule, spec.name))

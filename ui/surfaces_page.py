@@ -200,7 +200,7 @@ def _without_hessian(panel, index: int, surface, errors: list[str]):
 
 
 def surface_controls(surface_error: str) -> None:
-    st.selectbox(t("surfaces.surface"), list(SURFACES), format_func=lambda n: phrase(SURFACES[n].title), key="surface",
+    st.selectbox(t("surfaces.surface"), list(SURFACES), format_func={n: phrase(s.title) for n, s in SURFACES.items()}.get, key="surface",
                  on_change=state.reset_start)
     name = ss["surface"]
     for spec in SURFACES[name].specs:
@@ -214,7 +214,7 @@ def surface_controls(surface_error: str) -> None:
 def start_controls() -> None:
     mode = st.segmented_control(t("surfaces.start"), ["point", "swarm"], key="start.mode", required=True,
                                 label_visibility="collapsed",
-                                format_func=lambda m: {"point": t("surfaces.one_point"), "swarm": t("surfaces.random_swarm")}[m])
+                                format_func={"point": t("surfaces.one_point"), "swarm": t("surfaces.random_swarm")}.get)
     if mode == "swarm":
         left, right = st.columns(2)
         with left:
@@ -246,7 +246,7 @@ def sidebar(shown: dict) -> None:
     """Draw the sidebar's widgets; `shown` is read_settings' second value."""
     with st.sidebar:
         st.selectbox(t("surfaces.presets"), list(PRESETS), index=None, key="preset", on_change=apply_preset,
-                     format_func=lambda n: preset_text(n)[0], placeholder=t("surfaces.presets_placeholder"))
+                     format_func={n: preset_text(n)[0] for n in PRESETS}.get, placeholder=t("surfaces.presets_placeholder"))
         st.subheader(t("surfaces.surface"))
         surface_controls(shown["surface_error"])
         st.subheader(t("surfaces.optimizers"))

@@ -148,8 +148,8 @@ def _help(spec: Hyperparameter) -> str:
     return f"{phrase(spec.help)} · {allowed}" if spec.help else allowed
 
 
-def _fmt(v: float) -> str:
-    return t("widgets.off") if v == 0 else f"{v:g}"
+def _fmt(v: float, off: str = "off") -> str:
+    return off if v == 0 else f"{v:g}"
 
 
 @callback
@@ -232,7 +232,7 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
             ss[f"{key}#log"] = nearest(grid, value if value is not None else spec.default)
         left, right = st.columns([3, 2], vertical_alignment="bottom")
         with left:
-            st.select_slider(label, grid, format_func=_fmt, key=f"{key}#log", help=help_text,
+            st.select_slider(label, grid, format_func=functools.partial(_fmt, off=t("widgets.off")), key=f"{key}#log", help=help_text,
                              on_change=_slider_to_number, args=(key,))
         with right:
             return st.number_input(t("widgets.exact", label=label), min_value=0.0 if spec.low >= 0 else None, format="%g",
