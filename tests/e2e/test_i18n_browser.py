@@ -84,14 +84,15 @@ def test_the_switch_changes_the_language_in_one_click_and_in_the_link(page, app_
     page.set_viewport_size(SIZE)
     open_app(page, app_url)
     bar = sidebar(page)
-    assert "Teacher presets" in bar.inner_text() and "lang=" not in page.url
-    bar.get_by_role("button", name="中文", exact=True).click()
+    wait_until(lambda: bar.inner_text(), lambda text: "Teacher presets" in text, "the sidebar")  # drawn after the map
+    assert "lang=" not in page.url
+    bar.get_by_text("中文", exact=True).click()
     wait_until(lambda: (bar.inner_text(), page.url), lambda v: "教学预设" in v[0] and "lang=zh" in v[1],
                "the page in Chinese, lang=zh in the link")
     wait_idle(page)
     page.reload()  # the link alone opens it in Chinese
     wait_until(lambda: sidebar(page).inner_text(), lambda text: "教学预设" in text, "Chinese after a reload")
     wait_idle(page)
-    sidebar(page).get_by_role("button", name="English", exact=True).click()
+    sidebar(page).get_by_text("English", exact=True).click()
     wait_until(lambda: (sidebar(page).inner_text(), page.url),
                lambda v: "Teacher presets" in v[0] and "lang=" not in v[1], "English again, no lang in the link")
