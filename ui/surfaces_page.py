@@ -372,7 +372,7 @@ def playback(res) -> None:
                          t("surfaces.eff_lr_caption"))
         many = res.shape[1] > 1
         st.markdown(t("surfaces.internals_title", step=step) + (t("surfaces.first_start") if many else ""))
-        st.dataframe(internals_frame(internals_rows(res, step)), hide_index=True, width="stretch")
+        st.dataframe(internals_frame(internals_rows(res, step)).rename(columns=phrase), hide_index=True, width="stretch")
         st.caption(t("surfaces.internals_caption"))
         with st.expander(t("surfaces.equations_at", step=step), expanded=True):
             for k in range(res.shape[0]):
@@ -406,7 +406,7 @@ def _results_views(res) -> tuple[pd.DataFrame, list[dict]]:
 def results(res, config: state.RunConfig) -> None:
     st.subheader(t("surfaces.results"))
     table, figures = derived(config, "results", lambda: _results_views(res))
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(table.rename(columns=phrase), hide_index=True, width="stretch")
     cols = st.columns(3)
     for col, fig in zip(cols, figures):
         with col:
