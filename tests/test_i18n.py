@@ -156,6 +156,7 @@ def test_a_link_with_lang_zh_opens_in_chinese():
     assert not at.warning, [w.value for w in at.warning]  # lang is no unknown link parameter
     assert params(at)["lang"] == ["zh"]
     assert "教科书结论：逃离鞍点" in [s.value for s in at.subheader]  # the theory panel
+    assert any(e.label == "**哪些设置有效：收敛域图与参数扫描**" for e in at.expander)  # the sweeps
     assert any(b.label == "加入梯度噪声 σ = 0.01（扰动梯度下降）" for b in at.button)
     helps = " ".join(w.help or "" for w in [*at.sidebar.number_input, *at.sidebar.select_slider])
     assert "允许范围" in helps and "学习率" in helps
