@@ -213,3 +213,14 @@ def test_the_mnist_page_renders_in_chinese():
     assert any(b.label == "训练" for b in at.button)
     assert any(e.label.startswith("稳定性边缘") for e in at.expander)  # the edge-of-stability section
     assert at.segmented_control(key="lang").value == "zh"
+
+
+def test_the_sweeps_run_in_chinese():
+    at = ok(page({"lang": "zh", "surface": "quadratic", "opt": ["sgd~lr:0.1~momentum:0.5"], "start": "1,1",
+                  "steps": "100"}))
+    at.toggle(key="sweeps.lr.on").set_value(True)
+    at.toggle(key="sweeps.grid.on").set_value(True)
+    ok(at.run())
+    captions = " ".join(c.value for c in at.caption)
+    assert "星号：各优化器的最佳学习率" in captions and "设置" in captions, captions
+    assert any("最佳学习率" in d.value.columns for d in at.dataframe)
