@@ -212,6 +212,7 @@ def test_the_mnist_page_renders_in_chinese():
     assert at.title[0].value == "MNIST：在真实网络上并排比较优化器"
     assert any(b.label == "训练" for b in at.button)
     assert any(e.label.startswith("稳定性边缘") for e in at.expander)  # the edge-of-stability section
+    assert any(e.label.startswith("学习率扫描") for e in at.expander)  # the lr sweep
     assert at.segmented_control(key="lang").value == "zh"
 
 
