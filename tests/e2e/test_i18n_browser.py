@@ -80,6 +80,19 @@ def test_chinese_page_has_a_glyph_for_every_character(page, app_url):
     assert shot.exists()
 
 
+def test_chinese_mnist_page_has_a_glyph_for_every_character(page, app_url):
+    page.set_viewport_size(SIZE)
+    page.goto(app_url + "/mnist_page?lang=zh")
+    wait_until(lambda: sidebar(page).inner_text(), lambda text: "模型与训练" in text, "the MNIST sidebar in Chinese")
+    wait_idle(page)
+    page.get_by_text("训练", exact=True).wait_for()  # the Train button, drawn once its widget has loaded
+    page.get_by_text("批大小", exact=True).wait_for()
+    found = page.evaluate(GLYPHS)
+    screenshot(page, SCREENSHOTS, "i18n-zh-mnist-1400x1000")
+    boxes = sorted({g["char"] for g in found["glyphs"] if g["tofu"] or not g["ink"]})
+    assert len(found["glyphs"]) > 50 and not boxes, ''.join(boxes)
+
+
 def test_the_switch_changes_the_language_in_one_click_and_in_the_link(page, app_url):
     page.set_viewport_size(SIZE)
     open_app(page, app_url)
