@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import string
 import tomllib
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,12 @@ def phrase(text: str) -> str:
     if not text or lang() == DEFAULT:
         return text
     return catalogue(lang()).get("phrases", {}).get(text, text)
+
+
+def titles(entries: Mapping[str, Any]) -> Callable[[str], str]:
+    """A choice widget's format_func: each entry's title (an entry that is text: itself) in the
+    session's language, fixed when the widget is drawn (Streamlit may call it outside the run)."""
+    return {name: phrase(e if isinstance(e, str) else e.title) for name, e in entries.items()}.get
 
 
 def preset(name: str, title: str, story: str, claims: tuple = ()) -> tuple[str, str]:

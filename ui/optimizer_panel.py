@@ -20,7 +20,7 @@ import streamlit as st
 
 from optimizers import OPTIMIZERS, SCHEDULES, OptimizerConfig, get_optimizer
 
-from .i18n import phrase, t
+from .i18n import t, titles
 from .widgets import callback, known_choice, put, spec_input, spec_value
 
 MAX_PANELS = 12  # optimizer panels per page: each is a block of widgets on every rerun
@@ -166,7 +166,7 @@ class OptimizerPanels:
                                 key=name_key)
             for spec in OPTIMIZERS[name].specs:
                 spec_input(spec, self.hp_key(pid, name, spec.name))
-            schedule = st.selectbox(t("panel.schedule"), PANEL_SCHEDULES, format_func={n: phrase(SCHEDULES[n].title) for n in PANEL_SCHEDULES}.get,
+            schedule = st.selectbox(t("panel.schedule"), PANEL_SCHEDULES, format_func=titles(SCHEDULES),
                                     key=self.key(pid, "schedule"), help=t("panel.schedule_help"))
             for spec in SCHEDULES[schedule].specs:
                 spec_input(spec, self.sched_key(pid, schedule, spec.name))

@@ -45,7 +45,7 @@ from ui.export import (
     summary_frame,
     trajectories_csv,
 )
-from ui.i18n import phrase, t
+from ui.i18n import phrase, t, titles
 from ui.presets import PRESETS, preset_text
 
 FRAME_SECONDS = 0.5  # playback tick: slower than a redraw of the map takes, so ticks do not queue up
@@ -200,7 +200,7 @@ def _without_hessian(panel, index: int, surface, errors: list[str]):
 
 
 def surface_controls(surface_error: str) -> None:
-    st.selectbox(t("surfaces.surface"), list(SURFACES), format_func={n: phrase(s.title) for n, s in SURFACES.items()}.get, key="surface",
+    st.selectbox(t("surfaces.surface"), list(SURFACES), format_func=titles(SURFACES), key="surface",
                  on_change=state.reset_start)
     name = ss["surface"]
     for spec in SURFACES[name].specs:

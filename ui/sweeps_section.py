@@ -23,7 +23,7 @@ from plots.sweeps import GRID_METRICS, lr_sweep_figure, param_grid_figure
 from . import state, widgets
 from . import sweeps_compute as compute
 from .charts import plotly_chart
-from .i18n import phrase, t
+from .i18n import phrase, t, titles
 
 BASINS, LR, GRID = "sweeps.basins", "sweeps.lr", "sweeps.grid"  # key prefixes of the three views
 CHART = ".chart"
@@ -167,7 +167,7 @@ def basin_frame(maps, labels, minima: np.ndarray, n_global: int) -> pd.DataFrame
 
 def basins_view(res, config: state.RunConfig, surface) -> None:
     left, right = st.columns(2)
-    metric = left.selectbox(t("sweeps.colour_by"), list(METRICS), format_func={m: phrase(v) for m, v in METRICS.items()}.get, key=BASINS + ".metric")
+    metric = left.selectbox(t("sweeps.colour_by"), list(METRICS), format_func=titles(METRICS), key=BASINS + ".metric")
     ss.setdefault(BASINS + ".resolution", 150)
     resolution = right.select_slider(t("sweeps.resolution"), RESOLUTIONS, key=BASINS + ".resolution")
     k_count = len(config.optimizers)
@@ -304,7 +304,7 @@ def grid_view(res, config: state.RunConfig, surface) -> None:
     if ss.get(GRID + ".axis") not in names:
         ss[GRID + ".axis"] = next((n for n in ("momentum", "beta1") if n in names), names[0])
     axis = axes[cols[1].selectbox(t("sweeps.against_lr"), names, key=GRID + ".axis")]
-    metric = cols[2].selectbox(t("sweeps.colour"), list(GRID_METRICS), format_func={m: phrase(v) for m, v in GRID_METRICS.items()}.get, key=GRID + ".metric")
+    metric = cols[2].selectbox(t("sweeps.colour"), list(GRID_METRICS), format_func=titles(GRID_METRICS), key=GRID + ".metric")
     picked = lr_range(GRID, 40, 64)
     if picked is None:
         return
