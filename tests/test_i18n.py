@@ -158,6 +158,13 @@ def test_a_link_with_lang_zh_opens_in_chinese():
     assert "教科书结论：逃离鞍点" in [s.value for s in at.subheader]  # the theory panel
     assert any(e.label == "**哪些设置有效：收敛域图与参数扫描**" for e in at.expander)  # the sweeps
     assert any(b.label == "加入梯度噪声 σ = 0.01（扰动梯度下降）" for b in at.button)
+    (element,) = [e for e in at.get("bidi_component") if e.proto.component_name == "optvis_map"]
+    proto = element.proto
+    data = json.loads(proto.json if proto.WhichOneof("data") == "json" else proto.mixed.json)
+    assert data["id"].endswith("-zh")  # its own id: the browser redraws the map on a switch
+    assert "鞍点" in [t.get("name") for t in data["map"]["data"]]  # the saddle's legend entry
+    assert data["eff"]["layout"]["yaxis"]["title"]["text"] == "有效学习率，x"
+    assert [k["text"] for k in data["arrow_kinds"]] == ["−梯度", "−一阶矩", "更新量 Δθ"]
     helps = " ".join(w.help or "" for w in [*at.sidebar.number_input, *at.sidebar.select_slider])
     assert "允许范围" in helps and "学习率" in helps
 

@@ -132,13 +132,42 @@ def figure(fig: dict) -> dict:
                                  for a in layout["annotations"]]
     data = []
     for trace in fig["data"]:
-        bar = trace.get("colorbar") if isinstance(trace, dict) else None
+        if not isinstance(trace, dict):
+            data.append(trace)
+            continue
+        bar = trace.get("colorbar")
         if isinstance(bar, dict):
             bar = dict(bar)
             _title(bar)
             trace = {**trace, "colorbar": bar}
+        if isinstance(trace.get("name"), str):  # marker names ("minimum", "saddle"); labels have no entry
+            trace = {**trace, "name": phrase(trace["name"])}
         data.append(trace)
     return {**fig, "data": data, "layout": layout}
+
+
+def _run_id(run: str) -> str:
+    return run if lang() == DEFAULT else f"{run}-{lang()}"
+
+
+def map_data(data: dict) -> dict:
+    """The map component's data (plots.playback_data, shared by every session) with its figures'
+    and arrows' words in the session's language, under an id of its own so the browser redraws it
+    on a switch (preview_data gives the lr preview the same). English: the same dict."""
+    if lang() == DEFAULT:
+        return data
+    out = {**data, "id": _run_id(data["id"])}
+    for name in ("map", "eff", "loss"):
+        if isinstance(out.get(name), dict):
+            out[name] = figure(out[name])
+    if isinstance(out.get("arrow_kinds"), list):
+        out["arrow_kinds"] = [{**kind, "text": phrase(kind["text"])} for kind in out["arrow_kinds"]]
+    return out
+
+
+def preview_data(data: dict) -> dict:
+    """The lr preview's data (shared) for the map that map_data sent to this session."""
+    return data if lang() == DEFAULT or "run" not in data else {**data, "run": _run_id(data["run"])}
 
 
 # --- the switch -------------------------------------------------------------------------------------

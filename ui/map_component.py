@@ -24,7 +24,7 @@ from plots.palette import color
 from plots.playback_data import playback_payload, preview_payload
 from sweeps import with_value
 
-from . import assets, state, widgets
+from . import assets, i18n, state, widgets
 from .compute import compute
 from .shared_results import SharedResults
 from .state import RunConfig, capped_steps
@@ -127,7 +127,7 @@ def show(config: RunConfig, panel_ids: list[int]) -> None:
     ss["map.panels"] = list(panel_ids)
     data = _payload(config, kernels.generation())
     ss["map.shown"] = (config, data["id"])
-    _COMPONENT(key="map", data=data, on_click_change=_on_click, on_lr_pick_change=_on_lr_pick)
+    _COMPONENT(key="map", data=i18n.map_data(data), on_click_change=_on_click, on_lr_pick_change=_on_lr_pick)
 
 
 def show_preview() -> None:
@@ -136,4 +136,4 @@ def show_preview() -> None:
     if shown is None:
         return
     config, run_id = shown
-    _PREVIEW(key="map_preview", data=_preview_payload(config, kernels.generation(), run_id))
+    _PREVIEW(key="map_preview", data=i18n.preview_data(_preview_payload(config, kernels.generation(), run_id)))
