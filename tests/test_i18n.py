@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from optimizers import OPTIMIZERS, SCHEDULES
 from surfaces import SURFACES
-from ui import i18n, mnist_page, state
+from ui import i18n, mnist_page, online_page, state
 from ui.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def test_every_key_the_code_uses_exists():
 def _texts_from_code() -> set[str]:
     """The English the code writes outside the catalogue and shows through i18n.phrase."""
     specs = [s for o in (*OPTIMIZERS.values(), *SCHEDULES.values(), *SURFACES.values()) for s in o.specs]
-    specs += [*state.RUN_SPECS.values(), state.START_SPEC, *mnist_page.SPECS.values()]
+    specs += [*state.RUN_SPECS.values(), state.START_SPEC, *mnist_page.SPECS.values(), *online_page.SPECS.values()]
     texts = {s.help for s in specs if s.help}
     texts |= {s.title for s in SURFACES.values()} | {s.description for s in SURFACES.values()}
     texts |= {s.title for s in SCHEDULES.values()}
@@ -232,3 +232,12 @@ def test_the_sweeps_run_in_chinese():
     captions = " ".join(c.value for c in at.caption)
     assert "星号：各优化器的最佳学习率" in captions and "设置" in captions, captions
     assert any("最佳学习率" in d.value.columns for d in at.dataframe)
+
+
+def test_the_online_page_renders_in_chinese():
+    at = ok(page({"lang": "zh"}))
+    at._page_hash = next(h for h, info in at._registered_pages.items() if info.get("page_name") == "在线学习：Adam 与 AMSGrad")
+    ok(at.run())
+    assert at.title[0].value == "在线学习：Adam 与 AMSGrad"
+    assert [s.value for s in at.sidebar.subheader][:2] == ["问题", "论文中的优化器"]
+    assert "定理 1" in " ".join(m.value for m in at.markdown)
