@@ -13,6 +13,8 @@ import streamlit as st
 
 from plots.typed import typed_arrays
 
+from .i18n import figure as localized
+
 
 class _Built(go.Figure):
     """A figure dict wearing go.Figure's type: st.plotly_chart takes a go.Figure as validated and
@@ -27,4 +29,5 @@ class _Built(go.Figure):
 
 def plotly_chart(fig: dict, **kwargs):
     """st.plotly_chart(fig, **kwargs) for a figure dict of plots/ (see the module docstring)."""
+    fig = localized(fig)  # axis and colour-bar titles in the session's language
     return st.plotly_chart(_Built({"data": typed_arrays(fig["data"]), "layout": fig["layout"]}), **kwargs)

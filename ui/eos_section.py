@@ -29,6 +29,8 @@ from plots.eos import eos_loss_figure, sharpness_figure
 from ui import mnist_jobs as jobs
 from ui import mnist_limits as limits
 from ui import widgets
+from ui.i18n import figure as localized
+from ui.i18n import t
 from ui.run_store import RunStore
 
 WIDGET = "mnist.w.eos."  # under the MNIST page's widget prefix: saved while on the other page
@@ -130,11 +132,10 @@ def controls(data: mnist.MnistData) -> eos.EosConfig | None:
     for name, value in PRESET.items():
         ss.setdefault(WIDGET + name, value)
     cols = st.columns([3, 2, 2], vertical_alignment="bottom")
-    text = cols[0].text_input("Learning rates (comma-separated)", key=WIDGET + "lrs",
-                              help=f"1 to {eos.MAX_CONFIGS} learning rates in (0, {eos.MAX_LR:g}], "
-                                   "each trained by full-batch gradient descent from the same weights")
-    steps = cols[1].number_input("Steps", min_value=1, max_value=eos.MAX_STEPS, step=100, key=WIDGET + "steps")
-    n = cols[2].select_slider("Training images (full batch)", IMAGES, key=WIDGET + "n_train")
+    text = cols[0].text_input(t("eos.lrs"), key=WIDGET + "lrs",
+                              help=t("eos.lrs_help", n=eos.MAX_CONFIGS, max_lr=eos.MAX_LR))
+    steps = cols[1].number_input(t("eos.steps"), min_value=1, max_value=eos.MAX_STEPS, step=100, key=WIDGET + "steps")
+    n = cols[2].select_slider(t("eos.images"), IMAGES, key=WIDGET + "n_train")
     try:
         lrs = parse_lrs(text)
         cap = max_steps(min(len(lrs), eos.MAX_CONFIGS), n)
@@ -145,12 +146,10 @@ def controls(data: mnist.MnistData) -> eos.EosConfig | None:
             raise ValueError(f"Training images: {n:,} is more than the {len(data.x_train):,} of this data set")
         config = eos.EosConfig(lrs, steps=int(steps), n_train=n, every=max(5, int(steps) // 40), source=data.source)
     except ValueError as exc:
-        st.error(str(exc), icon="⚠️")
+        st.error(t("eos.invalid", error=exc), icon="⚠️")
         return None
-    st.caption(f"Steps capped at {cap:,} for {len(lrs)} learning rate(s) on {n:,} images (the preset: about 25 s on "
-               f"an idle 2-core server). Sharpness every {config.every} steps from Hessian-vector products by "
-               f"Lanczos (power iteration's Krylov form; at most {eos.HVP_ITERS} products, warm-started), float32. "
-               f"Images: the first {n:,} training images of the {data.source} set.")
+    st.caption(t("eos.controls_caption", cap=cap, k=len(lrs), n=n, every=config.every, iters=eos.HVP_ITERS,
+                 source=data.source))
     return config
 
 
@@ -182,8 +181,8 @@ def plateau_table(result: eos.EosResult) -> pd.DataFrame:
 
 def show(result: eos.EosResult, key: str) -> None:
     cols = st.columns(2)
-    cols[0].plotly_chart(sharpness_figure(result), key=f"eos.{key}.sharp", config=CHART)
-    cols[1].plotly_chart(eos_loss_figure(result), key=f"eos.{key}.loss", config=CHART)
+    cols[0].plotly_chart(localized(sharpness_figure(result)), key=f"eos.{key}.sharp", config=CHART)
+    cols[1].plotly_chart(localized(eos_loss_figure(result)), key=f"eos.{key}.loss", config=CHART)
     if result.sharpness.shape[1] == 0:
         return
     stats = result.plateau()
@@ -194,10 +193,7 @@ def show(result: eos.EosResult, key: str) -> None:
         "median ÷ (2/lr)": fmt(format="%.3f"), "last loss": fmt(format="%.4f"),
         "steps the loss rose (%)": fmt(format="%.1f"),
     })
-    st.caption(f"Plateau: the sharpness measured from step {stats['first']:,} to step {stats['last']:,} (the second "
-               f"half of the run). A ratio near 1 is the edge of stability; a small learning rate may not have "
-               f"reached its 2 / lr yet. {result.n_pixels} of 784 pixels are nonzero in these images; the others' "
-               f"weights never move.")
+    st.caption(t("eos.plateau_caption", first=stats["first"], last=stats["last"], pixels=result.n_pixels))
 
 
 def progress(job: jobs.Job) -> None:
@@ -205,13 +201,13 @@ def progress(job: jobs.Job) -> None:
     r = job.latest
     if r is None:
         fraction = 0.0
-        text = (f"Waiting for a free slot (at most {jobs.MAX_JOBS} trainings and runs at once on this server)…"
-                if job.phase == "queued" else "Starting…")
+        text = (t("eos.waiting", n=jobs.MAX_JOBS)
+                if job.phase == "queued" else t("mnist.starting"))
     else:
         fraction = min(1.0, r.steps_done / r.config.steps)
-        text = (f"Finished run from the cache: {r.steps_done:,} steps in {r.elapsed:.1f} s" if job.cached else
-                f"Cancelled after {r.steps_done:,} of {r.config.steps:,} steps ({r.elapsed:.1f} s)" if r.stopped else
-                f"Step {r.steps_done:,} / {r.config.steps:,} · {r.elapsed:.1f} s")
+        text = (t("eos.cached", done=r.steps_done, elapsed=r.elapsed) if job.cached else
+                t("eos.cancelled", done=r.steps_done, total=r.config.steps, elapsed=r.elapsed) if r.stopped else
+                t("eos.progress", done=r.steps_done, total=r.config.steps, elapsed=r.elapsed))
     st.progress(fraction, text=text)
 
 
@@ -230,13 +226,9 @@ def live(job: jobs.Job) -> None:
 
 def section(data: mnist.MnistData | None, owner: str | None) -> None:
     st.markdown(
-        f"{PAPER}: full-batch gradient descent raises the **sharpness** (the largest eigenvalue of the loss's "
-        "Hessian) until it reaches **2 / lr**, then hovers at or just above it while the loss keeps falling, "
-        "non-monotonically. On a quadratic of curvature S, a step of lr is stable only while S < 2 / lr: the "
-        "network trains where classical theory says it should not. Here: a 784 → 64 → 10 tanh network, squared "
-        "loss on one-hot labels, the same initial weights for every learning rate.")
+        t("eos.intro", paper=PAPER))
     if data is None:
-        st.info("No MNIST data: see the message above.")
+        st.info(t("eos.no_data"))
         return
     job: jobs.Job | None = ss.get(JOB)
     running = job is not None and job.running
@@ -247,19 +239,18 @@ def section(data: mnist.MnistData | None, owner: str | None) -> None:
             if job.running:
                 st.rerun()  # the page's other start buttons were drawn before this run began
         except limits.Busy:
-            st.warning("This session already has a training or a sweep running: stop it or wait for it to end — "
-                       "one running job per session.", icon="⏳")
+            st.warning(t("eos.busy"), icon="⏳")
         running = job is not None and job.running
     other = owner is not None and jobs.running_job(owner) not in (None, job)
     cols = st.columns([2, 2, 3], vertical_alignment="center")
-    cols[0].button("Run gradient descent", type="primary", icon=":material/play_arrow:", key="eos.run",
+    cols[0].button(t("eos.run"), type="primary", icon=":material/play_arrow:", key="eos.run",
                    disabled=config is None or running or other, width="stretch",
                    on_click=widgets.callback(lambda: ss.update({"eos.run_pressed": True})))
-    cols[1].button("Cancel run", icon=":material/stop:", key="eos.cancel", disabled=not running,
+    cols[1].button(t("eos.cancel"), icon=":material/stop:", key="eos.cancel", disabled=not running,
                    on_click=lambda: job.stop.set(), width="stretch")
-    cols[2].button("Load the paper's setting and run it", icon=":material/auto_stories:", key="eos.preset",
+    cols[2].button(t("eos.preset"), icon=":material/auto_stories:", key="eos.preset",
                    on_click=load_preset, disabled=running or other, width="stretch",
-                   help=f"learning rates {PRESET['lrs']}, {PRESET['steps']:,} steps on {PRESET['n_train']:,} images")
+                   help=t("eos.preset_help", lrs=PRESET["lrs"], steps=PRESET["steps"], n=PRESET["n_train"]))
     if job is None:
         return
     if job.error:
@@ -274,6 +265,6 @@ def section(data: mnist.MnistData | None, owner: str | None) -> None:
 def render(data: mnist.MnistData | None, owner: str | None = None) -> None:
     """The section, in an expander (open while this session has a run); owner: the session's
     token for the one-running-job-per-session rule."""
-    label = "Edge of stability: full-batch gradient descent and the sharpness (Cohen et al., ICLR 2021)"
+    label = t("eos.title")
     with st.expander(label, expanded=ss.get(JOB) is not None, icon=":material/show_chart:"):
         section(data, owner)

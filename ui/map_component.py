@@ -23,7 +23,7 @@ from optimizers import kernels
 from plots.palette import color
 from plots.playback_data import playback_payload
 
-from . import assets, preview, state, widgets
+from . import assets, i18n, preview, state, widgets
 from .compute import compute
 from .shared_results import SharedResults
 from .state import RunConfig
@@ -93,7 +93,7 @@ def show(config: RunConfig, panel_ids: list[int]) -> None:
     previewed = {id(s) for s, _ in preview.plan(config, sliders)}
     data = {**data, "sliders": {s.id: {"config": s.config, "axis": s.axis, "index": s.index,
                                        "basis": preview.basis_id(config, s)} for s in sliders if id(s) in previewed}}
-    _COMPONENT(key="map", data=data, on_click_change=_on_click)
+    _COMPONENT(key="map", data=i18n.map_data(data), on_click_change=_on_click)
 
 
 def show_preview() -> None:
@@ -102,4 +102,4 @@ def show_preview() -> None:
     if shown is None:
         return
     config, sliders, run_id = shown
-    _PREVIEW(key="map_preview", data=_preview_payload(config, sliders, kernels.generation(), run_id))
+    _PREVIEW(key="map_preview", data=i18n.preview_data(_preview_payload(config, sliders, kernels.generation(), run_id)))

@@ -49,6 +49,8 @@ from ui import eos_section, mnist_sweep, widgets
 from ui import mnist_jobs as jobs
 from ui import mnist_limits as limits
 from ui.charts import plotly_chart
+from ui.i18n import figure as localized
+from ui.i18n import t
 from ui.mnist_jobs import Finished, Job
 from ui.optimizer_panel import METRIC_SCHEDULES, OptimizerPanels
 
@@ -121,26 +123,25 @@ def checked(name: str, value, errors: list[str]):
 
 
 def data_controls(errors: list[str]) -> mnist.MnistData | None:
-    widgets.known_choice(key("source"), ("embedded", "full"), "embedded", errors, "Data")
-    source = st.radio("Data", ["embedded", "full"], key=key("source"), horizontal=True,
-                      format_func={"embedded": "Embedded 10k", "full": "Full 60k / 10k"}.get,
-                      help="embedded: the 10,000 official test images shipped with the app, split 8,000 / 2,000; "
-                           "full: the official 60,000 training and 10,000 test images")
+    widgets.known_choice(key("source"), ("embedded", "full"), "embedded", errors, t("mnist.data"))
+    source = st.radio(t("mnist.data"), ["embedded", "full"], key=key("source"), horizontal=True,
+                      format_func={"embedded": t("mnist.embedded"), "full": t("mnist.full")}.get,
+                      help=t("mnist.data_help"))
     try:
         data = load_data(source, ss.get("mnist.data_version", 0))
     except (mnist.MnistDataError, OSError) as exc:
-        errors.append(f"MNIST could not be loaded: {exc}")
+        errors.append(t("mnist.load_failed", error=exc))
         return None
     st.caption(data.description)
     if source == "full" and data.source != "full":
-        st.warning(data.note or "full MNIST not found", icon="⚠️")
-        if st.button("Download full MNIST (about 11 MB)", icon=":material/download:", width="stretch"):
+        st.warning(data.note or t("mnist.full_not_found"), icon="⚠️")
+        if st.button(t("mnist.download"), icon=":material/download:", width="stretch"):
             download()
     return data
 
 
 def download() -> None:
-    bar = st.progress(0.0, text="Connecting…")
+    bar = st.progress(0.0, text=t("mnist.connecting"))
 
     def progress(name: str, done: int, total: int | None) -> None:
         bar.progress(min(1.0, done / total) if total else 0.0, text=f"{name}: {done / 1e6:.1f} MB")
@@ -149,7 +150,7 @@ def download() -> None:
         mnist.download_full(progress=progress)
     except (mnist.MnistDownloadError, OSError, ValueError) as exc:
         bar.empty()
-        st.error(f"Download failed: {exc}", icon="⚠️")
+        st.error(t("mnist.download_failed", error=exc), icon="⚠️")
         return
     ss["mnist.data_version"] = ss.get("mnist.data_version", 0) + 1
     st.rerun()
@@ -158,49 +159,49 @@ def download() -> None:
 def training_controls(data: mnist.MnistData | None, errors: list[str]) -> dict:
     ss.setdefault(key("hidden"), 64)
     ss.setdefault(key("batch"), 64)
-    widgets.known_choice(key("length"), ("epochs", "steps"), "epochs", errors, "Train for")
-    hidden = st.select_slider("Hidden units H (784 → H → 10)", HIDDEN_SIZES, key=key("hidden"))
-    batch = st.select_slider("Batch size", BATCH_SIZES, key=key("batch"))
-    mode = st.segmented_control("Train for", ["epochs", "steps"], key=key("length"), required=True)
+    widgets.known_choice(key("length"), ("epochs", "steps"), "epochs", errors, t("mnist.train_for"))
+    hidden = st.select_slider(t("mnist.hidden"), HIDDEN_SIZES, key=key("hidden"))
+    batch = st.select_slider(t("mnist.batch"), BATCH_SIZES, key=key("batch"))
+    mode = st.segmented_control(t("mnist.train_for"), ["epochs", "steps"], key=key("length"), required=True,
+                                format_func={"epochs": t("mnist.epochs"), "steps": t("mnist.steps")}.get)
     left, right = st.columns(2)
     with left:
-        amount = checked(mode, widgets.spec_input(SPECS[mode], key(mode), label=mode), errors)
+        amount = checked(mode, widgets.spec_input(SPECS[mode], key(mode), label=t(f"mnist.{mode}")), errors)
     with right:
-        seed = checked("seed", widgets.spec_input(SPECS["seed"], key("seed"), label="seed"), errors)
+        seed = checked("seed", widgets.spec_input(SPECS["seed"], key("seed"), label=t("surfaces.seed")), errors)
     n = len(data.x_train) if data is not None else 8000
     per_epoch = steps_per_epoch(n, batch)
     steps = amount * per_epoch if mode == "epochs" else amount
     if steps > MAX_STEPS:
-        errors.append(f"{amount} epochs of {per_epoch:,} steps is more than the {MAX_STEPS:,} steps a run may take")
+        errors.append(t("mnist.too_many_epochs", amount=amount, per_epoch=per_epoch, max_steps=MAX_STEPS))
         steps = MAX_STEPS
-    st.caption(f"{steps:,} steps · {per_epoch:,} steps per epoch of {n:,} images · a run may take at most "
-               f"{limits.max_optimizer_steps(batch, hidden):,} optimizer-steps (optimizers × steps) at batch "
-               f"{batch} and H = {hidden}")
+    st.caption(t("mnist.steps_caption", steps=steps, per_epoch=per_epoch, n=n,
+                 cap=limits.max_optimizer_steps(batch, hidden), batch=batch, hidden=hidden))
     clip = {}
     changed = any(ss.get(key(c), 0.0) for c in ("clip_norm", "clip_value"))
-    with st.expander("Gradient clipping, backend", expanded=bool(changed)):
+    with st.expander(t("mnist.clipping"), expanded=bool(changed)):
         for name in ("clip_norm", "clip_value"):
             value = checked(name, widgets.spec_input(SPECS[name], key(name), zero=True), errors)
             clip[name] = value or None
         widgets.known_choice(key("backend"), ("numpy", "torch"), "numpy", errors, "backend")
         backend = st.selectbox("backend", ["numpy", "torch"], key=key("backend"),
-                               help="numpy: hand-written backprop; torch: autograd (same update rules, same numbers)")
+                               help=t("mnist.backend_help"))
     return {"hidden": hidden, "batch_size": batch, "steps": steps, "seed": seed, "backend": backend, **clip}
 
 
 def sidebar(errors: list[str]) -> tuple[mnist.MnistData | None, dict, tuple[OptimizerConfig, ...]]:
     with st.sidebar:
-        st.subheader("Data")
+        st.subheader(t("mnist.data"))
         data = data_controls(errors)
-        st.subheader("Model and training")
+        st.subheader(t("mnist.model"))
         settings = training_controls(data, errors)
-        st.subheader("Optimizers")
+        st.subheader(t("surfaces.optimizers"))
         panels = PANELS.read(errors)
         PANELS.sidebar(panels, color)
         configs = tuple(config for _, config, _ in panels if config is not None)
         settings["bias_optimizer"] = bias_optimizer(configs, errors)
         if TWO_D_ONLY:
-            st.caption("On the 2-D page only: " + "; ".join(f"{info.title} ({info.two_d_only})" for info in TWO_D_ONLY)
+            st.caption(t("mnist.two_d_only") + "; ".join(f"{info.title} ({info.two_d_only})" for info in TWO_D_ONLY)
                        + ".")
     return data, settings, configs
 
@@ -243,19 +244,16 @@ def live_charts(result: TrainResult, key_prefix: str) -> None:
     with top[0]:
         plotly_chart(loss_figure(result), key=f"{key_prefix}.loss", config=CHART)
     with top[1]:
-        full = st.toggle("Show 0–100 %", key=f"mnist.acc_full.{key_prefix}",
-                         help="once every optimizer is above 90 % the axis shows 90–100 %")
+        full = st.toggle(t("mnist.acc_full"), key=f"mnist.acc_full.{key_prefix}",
+                         help=t("mnist.acc_full_help"))
         plotly_chart(accuracy_figure(result, full_range=full), key=f"{key_prefix}.acc", config=CHART)
     bottom = st.columns(2)
     with bottom[0]:
-        st.markdown("**Effective learning rate per layer** — median and 10th–90th percentile over the layer's "
-                    "parameters: what each optimizer really multiplies its direction by",
-                    help="Adaptive rules divide by a running gradient size: weights of pixels that are blank in "
-                         "every image so far never got a gradient, so their effective lr is lr / eps — the top "
-                         "of the bands. SGD's is its (scheduled) lr for every parameter.")
+        st.markdown(t("mnist.eff_lr_title"),
+                    help=t("mnist.eff_lr_help"))
         plotly_chart(eff_lr_figure(result), key=f"{key_prefix}.eff", config=CHART)
     with bottom[1]:
-        st.markdown("**Gradient norm per layer** — of each mini-batch gradient, before clipping (moving average)")
+        st.markdown(t("mnist.grad_norm_title"))
         plotly_chart(grad_norm_figure(result), key=f"{key_prefix}.grad", config=CHART)
     configs = result.config.optimizers
     penalised = any(c.l1 > 0 or dict(c.hparams).get("weight_decay", 0) for c in configs)
@@ -283,16 +281,15 @@ def progress(job: Job) -> None:
     r = job.latest
     if r is None:
         waiting = job.phase == "queued"
-        st.progress(0.0, text=f"Waiting for a free training slot (at most {jobs.MAX_JOBS} trainings run at once on "
-                              "this server)…" if waiting else "Starting…")
+        st.progress(0.0, text=t("mnist.waiting", n=jobs.MAX_JOBS) if waiting else t("mnist.starting"))
         return
     if job.cached:
-        text = f"Finished run from the cache: {r.steps_done:,} steps in {r.elapsed:.1f} s ({r.steps_per_second:,.0f} steps/s)"
+        text = t("mnist.cached", steps=r.steps_done, elapsed=r.elapsed, rate=r.steps_per_second)
     else:
-        phase = {"landscape": " · computing the loss landscape…", "done": ""}.get(job.phase, "")
-        stopping = " · stopping…" if job.stop.is_set() and job.running else ""
-        text = (f"Step {r.steps_done:,} / {r.total_steps:,} · {r.steps_per_second:,.0f} steps/s · "
-                f"{r.elapsed:.1f} s{stopping}{phase}")
+        phase = {"landscape": t("mnist.computing_landscape"), "done": ""}.get(job.phase, "")
+        stopping = t("mnist.stopping") if job.stop.is_set() and job.running else ""
+        text = t("mnist.progress", done=r.steps_done, total=r.total_steps, rate=r.steps_per_second, elapsed=r.elapsed,
+                 stopping=stopping, phase=phase)
     st.progress(min(1.0, r.steps_done / r.total_steps), text=text)
 
 
@@ -348,10 +345,9 @@ def results(job: Job, data: mnist.MnistData | None) -> None:
     res = done.result
     progress(job)
     if res.stopped:
-        st.info(f"Stopped after {res.steps_done:,} of {res.total_steps:,} steps; everything computed so far is "
-                "shown (stopped runs are not cached).", icon="⏹️")
+        st.info(t("mnist.stopped", done=res.steps_done, total=res.total_steps), icon="⏹️")
     live_charts(res, "final")
-    st.subheader("Results")
+    st.subheader(t("surfaces.results"))
     table = results_table(res)
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         "val. accuracy (%)": st.column_config.NumberColumn(format="%.2f"),
@@ -361,45 +357,39 @@ def results(job: Job, data: mnist.MnistData | None) -> None:
         "time (s)": st.column_config.NumberColumn(format="%.1f"),
     })
     n_val = len(data.y_val) if data is not None else 0
-    st.caption(f"Final validation accuracy and loss on all {n_val:,} validation images; best accuracy and steps to "
-               f"90 % on the {min(EVAL_SIZE, n_val):,} images evaluated during training. All optimizers trained "
-               f"together in one batched run, so they share its time.")
+    st.caption(t("mnist.results_caption", n_val=n_val, n_eval=min(EVAL_SIZE, n_val)))
     left, right = st.columns([3, 2])
     with left:
-        st.subheader("Loss landscape")
+        st.subheader(t("mnist.landscape"))
         if done.landscape is None:
-            st.warning(f"No landscape: {done.landscape_error}", icon="⚠️")
+            st.warning(t("mnist.no_landscape", error=done.landscape_error), icon="⚠️")
         else:
             land = done.landscape
-            st.plotly_chart(landscape_figure(land, res), key="landscape", config=CHART)
+            st.plotly_chart(localized(landscape_figure(land, res)), key="landscape", config=CHART)
             left_out = [label(res, k) for k in np.flatnonzero(~land.fitted)]
             st.caption(
-                f"The plane through the mean of all snapshots spanned by their first two principal components "
-                f"(Li et al. 2018) explains {100 * land.explained:.1f} % of the variance of the stacked trajectories. "
-                f"Loss on {len(land.images):,} validation images at {len(land.a)}×{len(land.b)} points of the plane; "
-                f"paths are the projections of {len(land.steps)} snapshots per optimizer, so they need not follow "
-                f"the valleys of this slice."
-                + (f" Left out of the fit (diverged): {', '.join(left_out)}." if left_out else ""))
+                t("mnist.landscape_caption", explained=100 * land.explained, images=len(land.images), a=len(land.a),
+                  b=len(land.b), snapshots=len(land.steps))
+                + (t("mnist.left_out", names=", ".join(left_out)) if left_out else ""))
     with right:
-        st.subheader("Validation digits")
+        st.subheader(t("mnist.digits"))
         if data is None or done.predictions.shape[1] != len(data.y_val):
-            st.info("The data set changed since this run; pick its data source again to see its digits.")
+            st.info(t("mnist.data_changed"))
         else:
-            hard = st.toggle("Only digits some optimizer gets wrong", key="mnist.hard_digits")
+            hard = st.toggle(t("mnist.hard"), key="mnist.hard_digits")
             idx = digit_choice(done, data, hard)
             if len(idx) == 0:
-                st.success("Every optimizer classifies every validation image correctly.")
+                st.success(t("mnist.all_correct"))
             else:
                 st.plotly_chart(digits_figure(data.x_val[idx], data.y_val[idx], done.predictions[:, idx], res,
                                               columns=5), key="digits", config=CHART)
-                st.caption("Under each image: its label, then each optimizer's prediction in its colour "
-                           "(wrong ones bold and underlined).")
+                st.caption(t("mnist.digits_caption"))
 
 
 def plan(config: TrainConfig) -> None:
     """Before the first run: the learning rate each optimizer will use (and Plotly loads in the browser)."""
     lrs = np.stack([c.schedule.values(c.lr, config.steps) for c in config.optimizers])
-    st.markdown(f"**Planned learning rates** over {config.steps:,} steps"
+    st.markdown(t("mnist.planned", steps=config.steps)
                 + (" (ReduceLROnPlateau starts at its lr and lowers it as the validation loss stalls)"
                    if any(c.schedule.name == "plateau" for c in config.optimizers) else ""))
     legend([f"{k + 1}. {text}" for k, text in enumerate(config.labels)])
@@ -415,10 +405,9 @@ def cap_steps(settings: dict, k: int) -> None:
     """Lower settings["steps"] to the work cap for k optimizers, with a note."""
     steps = limits.capped_steps(k, settings["steps"], settings["batch_size"], settings["hidden"])
     if steps < settings["steps"]:
-        st.warning(f"{k} optimizers × {settings['steps']:,} steps at batch {settings['batch_size']} and "
-                   f"H = {settings['hidden']} is more than a run on this shared server may take "
-                   f"({limits.max_optimizer_steps(settings['batch_size'], settings['hidden']):,} optimizer-steps): "
-                   f"training {steps:,} steps.", icon="✂️")
+        st.warning(t("mnist.capped", k=k, steps=settings["steps"], batch=settings["batch_size"], hidden=settings["hidden"],
+                     cap=limits.max_optimizer_steps(settings["batch_size"], settings["hidden"]), training=steps),
+                   icon="✂️")
         settings["steps"] = steps
 
 
@@ -427,8 +416,7 @@ def start(config: TrainConfig, data: mnist.MnistData) -> Job | None:
     try:
         return jobs.start(config, data, owner())
     except limits.Busy:
-        st.warning("This session already has a training running (a run, a sweep or an edge-of-stability run): "
-                   "stop it or wait for it to end — one running job per session.", icon="⏳")
+        st.warning(t("mnist.busy"), icon="⏳")
         return None
 
 
@@ -442,9 +430,8 @@ def main() -> None:
     data, settings, configs = sidebar(errors)
     save_widgets()
 
-    st.title("MNIST: optimizers side by side on a real network", anchor=False)
-    st.caption("A 784 → H → 10 ReLU network, the same initial weights and the same mini-batches for every "
-               "optimizer, all trained in one batched pass.")
+    st.title(t("mnist.title"), anchor=False)
+    st.caption(t("mnist.subtitle"))
     for error in errors:
         st.error(error, icon="⚠️")
     sections = st.container()  # drawn below, once a Train press has started its job (so they see it)
@@ -460,31 +447,30 @@ def main() -> None:
                                  f"{len(data.x_train):,} images)")
             warm_kernels(config)  # a first visit compiles them in the background while the user picks
         except ValueError as exc:
-            st.error(str(exc), icon="⚠️")
+            st.error(t("surfaces.run_error", error=exc), icon="⚠️")
             config = None
     elif not configs:
-        st.info("No optimizer to train: add one in the sidebar.")
+        st.info(t("mnist.no_optimizer"))
 
     if ss.pop("mnist.train_pressed", False) and config is not None:
         ss["mnist.job"] = start(config, data) or ss.get("mnist.job")
     job: Job | None = ss.get("mnist.job")
     busy = jobs.running_job(owner())
     cols = st.columns([1, 1, 4], vertical_alignment="center")
-    cols[0].button("Train", type="primary", icon=":material/play_arrow:", key="mnist.train",
+    cols[0].button(t("mnist.train"), type="primary", icon=":material/play_arrow:", key="mnist.train",
                    disabled=config is None or busy is not None, width="stretch",
                    on_click=widgets.callback(lambda: ss.update({"mnist.train_pressed": True})),
-                   help="one running job per session: stop the running one first" if busy is not None else None)
-    cols[1].button("Stop", icon=":material/stop:", key="mnist.stop", disabled=job is None or not job.running,
+                   help=t("mnist.train_busy") if busy is not None else None)
+    cols[1].button(t("mnist.stop"), icon=":material/stop:", key="mnist.stop", disabled=job is None or not job.running,
                    on_click=lambda: job.stop.set(), width="stretch")
     if job is not None and config is not None and job.config != config and not job.running:
-        cols[2].caption("The settings changed since this run: press Train to train them.")
+        cols[2].caption(t("mnist.settings_changed"))
     with sections:
         eos_section.render(data, owner())
         mnist_sweep.render(data, settings, PANELS, owner())
 
     if job is None:
-        st.info("Pick optimizers in the sidebar and press **Train**. Every optimizer starts from the same weights "
-                "and sees the same mini-batches in the same order.", icon="👈")
+        st.info(t("mnist.pick"), icon="👈")
         if config is not None:
             plan(config)
         return

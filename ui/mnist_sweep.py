@@ -27,6 +27,7 @@ from ui import mnist_jobs as jobs
 from ui import mnist_limits as limits
 from ui import widgets
 from ui.charts import plotly_chart
+from ui.i18n import t
 from ui.optimizer_panel import OptimizerPanels
 
 WIDGET = "mnist.w.sweep."  # under the MNIST page's widget prefix: saved while on the other page
@@ -58,7 +59,7 @@ def choose_panel(panels: OptimizerPanels) -> tuple[int, OptimizerConfig] | None:
     names = {pid: f"{i + 1}. {config.label}" for i, pid, config in valid}
     if ss.get(WIDGET + "panel") not in names:
         ss[WIDGET + "panel"] = valid[0][1]
-    pid = st.selectbox("Optimizer (its other hyperparameters and schedule are kept)", list(names),
+    pid = st.selectbox(t("msweep.optimizer"), list(names),
                        format_func=names.get, key=WIDGET + "panel")
     return pid, next(config for _, p, config in valid if p == pid)
 
@@ -67,26 +68,23 @@ def controls(data: mnist.MnistData, settings: dict, base: OptimizerConfig) -> Tr
     """The sweep's widgets; its TrainConfig, or None after showing why it is invalid."""
     cols = st.columns([3, 3, 2, 2], vertical_alignment="bottom")
     values = {}
-    for col, name, text in zip(cols, SPECS, ("lowest lr", "highest lr", "K", "steps")):
+    for col, name, text in zip(cols, SPECS, (t("sweeps.lowest_lr"), t("sweeps.highest_lr"), "K", t("mnist.steps"))):
         with col:
             values[name] = widgets.spec_input(SPECS[name], WIDGET + name, label=text)
     try:
         checked = {name: SPECS[name].check(value, "sweep") for name, value in values.items()}
         optimizers = lr_sweep.sweep_optimizers(base, checked["lr_low"], checked["lr_high"], checked["k"])
     except ValueError as exc:
-        st.error(str(exc), icon="⚠️")
+        st.error(t("eos.invalid", error=exc), icon="⚠️")
         return None
     k, steps = len(optimizers), checked["steps"]
     capped = limits.capped_steps(k, steps, settings["batch_size"], settings["hidden"])
     if capped < steps:
-        st.warning(f"{k} learning rates × {steps:,} steps is more than a run may take here: training {capped:,} "
-                   "steps.", icon="✂️")
+        st.warning(t("msweep.capped", k=k, steps=steps, capped=capped), icon="✂️")
     config = TrainConfig(optimizers, eval_size=EVAL_SIZE, eval_every=max(1, capped // N_EVALS), source=data.source,
                          **{**settings, "steps": capped})
-    st.caption(f"Learning rates {', '.join(f'{c.lr:g}' for c in optimizers)} · {capped:,} steps · H = "
-               f"{config.hidden}, batch {config.batch_size}, seed {config.seed} (the sidebar's model settings) · one "
-               f"batched job: every lr from the same weights on the same mini-batches, so each point is the run "
-               f"that lr would get alone.")
+    st.caption(t("msweep.caption", lrs=", ".join(f"{c.lr:g}" for c in optimizers), steps=capped, hidden=config.hidden,
+                 batch=config.batch_size, seed=config.seed))
     return config
 
 
@@ -100,8 +98,8 @@ def table(p: lr_sweep.Points, result) -> pd.DataFrame:
 
 
 def title(p: lr_sweep.Points) -> str:
-    return (f"Final: whole validation set after {p.step:,} steps" if p.final else
-            f"Live: validation subset ({EVAL_SIZE:,} images) after {p.step:,} steps")
+    return (t("msweep.final", step=p.step) if p.final else
+            t("msweep.live", n=EVAL_SIZE, step=p.step))
 
 
 def chart(result, key: str) -> tuple[lr_sweep.Points, int | None]:
@@ -114,12 +112,12 @@ def chart(result, key: str) -> tuple[lr_sweep.Points, int | None]:
 def progress(job: jobs.Job) -> None:
     r = job.latest
     if r is None:
-        st.progress(0.0, text=f"Waiting for a free training slot (at most {jobs.MAX_JOBS} trainings run at once on "
-                              "this server)…" if job.phase == "queued" else "Starting…")
+        st.progress(0.0, text=t("mnist.waiting", n=jobs.MAX_JOBS) if job.phase == "queued" else t("mnist.starting"))
         return
-    text = (f"Finished sweep from the cache: {r.steps_done:,} steps in {r.elapsed:.1f} s" if job.cached else
-            f"Stopped after {r.steps_done:,} of {r.total_steps:,} steps" if r.stopped else
-            f"Step {r.steps_done:,} / {r.total_steps:,} · {r.steps_per_second:,.0f} steps/s · {r.elapsed:.1f} s")
+    text = (t("msweep.cached", done=r.steps_done, elapsed=r.elapsed) if job.cached else
+            t("msweep.stopped", done=r.steps_done, total=r.total_steps) if r.stopped else
+            t("mnist.progress", done=r.steps_done, total=r.total_steps, rate=r.steps_per_second, elapsed=r.elapsed,
+              stopping="", phase=""))
     st.progress(min(1.0, r.steps_done / r.total_steps), text=text)
 
 
@@ -156,18 +154,17 @@ def results(job: jobs.Job, panels: OptimizerPanels) -> None:
         "val. accuracy (%)": st.column_config.NumberColumn(format="%.2f"),
     })
     if best is None:
-        st.warning("Every learning rate diverged: try a lower range.", icon="⚠️")
+        st.warning(t("msweep.all_diverged"), icon="⚠️")
         return
     config = result.config.optimizers[best]
-    edge = " — at the edge of the range: the best may lie beyond it" if best in (0, len(p.lrs) - 1) else ""
-    st.markdown(f"**Best lr {config.lr:g}** (lowest validation loss): loss {p.val_loss[best]:.4f}, accuracy "
-                f"{100 * p.val_acc[best]:.2f} %{edge}.")
+    edge = t("msweep.edge") if best in (0, len(p.lrs) - 1) else ""
+    st.markdown(t("msweep.best", lr=config.lr, loss=p.val_loss[best], acc=100 * p.val_acc[best], edge=edge))
     pid = ss.get(SOURCE)
     position = panels.ids.index(pid) + 1 if pid in panels.ids else None
-    where = f"optimizer {position}" if position else "a new optimizer panel"
-    st.button(f"Use lr = {config.lr:g} in {where}", icon=":material/input:", key="mnist.sweep.load",
+    where = t("msweep.where", n=position) if position else t("msweep.new_panel")
+    st.button(t("msweep.use", lr=config.lr, where=where), icon=":material/input:", key="mnist.sweep.load",
               on_click=widgets.callback(load_best), args=(panels, pid, config), disabled=position is None and panels.full(),
-              help="sets the panel to the swept optimizer at this lr (its other hyperparameters as swept)")
+              help=t("msweep.use_help"))
 
 
 # --- the section ------------------------------------------------------------------------------------------
@@ -177,8 +174,7 @@ def start(config: TrainConfig, data: mnist.MnistData, owner: str, pid: int) -> N
     try:
         job = jobs.start(config, data, owner)
     except limits.Busy:
-        st.warning("This session already has a training running: stop it or wait for it to end — one running job "
-                   "per session.", icon="⏳")
+        st.warning(t("msweep.busy"), icon="⏳")
         return
     ss[JOB], ss[SOURCE] = job, pid
     if job.running:
@@ -186,10 +182,9 @@ def start(config: TrainConfig, data: mnist.MnistData, owner: str, pid: int) -> N
 
 
 def section(data: mnist.MnistData | None, settings: dict, panels: OptimizerPanels, owner: str) -> None:
-    st.markdown("K copies of one optimizer at log-spaced learning rates, trained side by side for a few hundred "
-                "steps: validation loss and accuracy against the learning rate, live while it trains.")
+    st.markdown(t("msweep.intro"))
     if data is None:
-        st.info("No MNIST data: see the message above.")
+        st.info(t("eos.no_data"))
         return
     chosen = choose_panel(panels)
     config = controls(data, settings, chosen[1]) if chosen else None
@@ -198,11 +193,11 @@ def section(data: mnist.MnistData | None, settings: dict, panels: OptimizerPanel
     job: jobs.Job | None = ss.get(JOB)
     busy = jobs.running_job(owner)
     cols = st.columns([1, 1, 3], vertical_alignment="center")
-    cols[0].button("Run sweep", type="primary", icon=":material/play_arrow:", key="mnist.sweep.run",
+    cols[0].button(t("msweep.run"), type="primary", icon=":material/play_arrow:", key="mnist.sweep.run",
                    disabled=config is None or busy is not None, width="stretch",
                    on_click=widgets.callback(lambda: ss.update({"mnist.sweep.pressed": True})),
-                   help="one running job per session: stop the running one first" if busy is not None else None)
-    cols[1].button("Cancel sweep", icon=":material/stop:", key="mnist.sweep.stop",
+                   help=t("mnist.train_busy") if busy is not None else None)
+    cols[1].button(t("msweep.cancel"), icon=":material/stop:", key="mnist.sweep.stop",
                    disabled=job is None or not job.running, on_click=lambda: job.stop.set(), width="stretch")
     if job is None:
         return
@@ -216,6 +211,6 @@ def section(data: mnist.MnistData | None, settings: dict, panels: OptimizerPanel
 
 def render(data: mnist.MnistData | None, settings: dict, panels: OptimizerPanels, owner: str) -> None:
     """The section, in an expander (open while this session has a sweep)."""
-    with st.expander("Learning-rate sweep: one optimizer at up to 12 learning rates", expanded=JOB in ss,
+    with st.expander(t("msweep.title"), expanded=JOB in ss,
                      icon=":material/tune:"):
         section(data, settings, panels, owner)

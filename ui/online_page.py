@@ -28,6 +28,7 @@ from plots.online import average_regret_figure, eff_lr_figure, iterate_figure
 from plots.palette import color
 from ui import widgets
 from ui.charts import plotly_chart
+from ui.i18n import phrase, t
 from ui.optimizer_panel import OptimizerPanels
 
 WIDGET = "online.w."  # prefix of every widget key of this page
@@ -43,9 +44,6 @@ SGD = get_optimizer("sgd", lr=0.1, schedule=PAPER_SCHEDULE)
 # A linear loss has no curvature for Newton's method to invert: it is not offered here
 PANELS = OptimizerPanels(default=SGD, namespace="online.", values=WIDGET + "opt.",
                          names=tuple(name for name, info in OPTIMIZERS.items() if not info.curvature))
-CITATION = (f"**{REFERENCE}**, Theorem 1: on this online convex problem Adam with β₁ = 0, β₂ = 1/(1+C²) and "
-            "lr_t = α/√t has an average regret R_T/T that does not go to 0 (it drifts to the worst point, +1), "
-            "while AMSGrad — Adam dividing by the running maximum of v_t — has R_T/T → 0.")
 ss = st.session_state
 
 
@@ -159,7 +157,7 @@ def read(name: str, errors: list[str]):
     try:
         return spec.check(value, "setting")
     except ValueError as exc:
-        errors.append(f"{exc}; the default {spec.default:g} is used")
+        errors.append(t("online.default_used", error=exc, default=spec.default))
         return spec.default
 
 
@@ -168,32 +166,30 @@ def number(name: str, label: str, step: float) -> None:
     Its type (int or float) is step's."""
     spec = SPECS[name]
     st.number_input(label, step=step, format=None if isinstance(step, int) else "%g", key=key(name),
-                    help=f"{spec.help} · allowed {spec.range_text()}")
+                    help=f"{phrase(spec.help)} · {t('widgets.allowed', range=spec.range_text())}")
 
 
 def sidebar(panels, n_paper: int) -> None:
     """Draw the sidebar; the panels' optimizers come after the n_paper of the paper in the colours."""
     with st.sidebar:
-        st.selectbox("Teacher presets", list(PRESETS), key=key("preset"), on_change=apply_preset, index=None,
-                     format_func=lambda n: PRESETS[n].title, placeholder="Pick a story to tell…")
-        st.subheader("Problem")
-        number("C", "C (the rare gradient)", 0.5)
-        st.slider("start x₁", -1.0, 1.0, step=0.05, key=key("start"), help=SPECS["start"].help)
-        number("steps", "steps T", 1000)
-        st.caption(f"At most {MAX_STEPS:,} steps: every step is one call of each optimizer's rule.")
-        st.subheader("The paper's optimizers")
+        st.selectbox(t("surfaces.presets"), list(PRESETS), key=key("preset"), on_change=apply_preset, index=None,
+                     format_func=lambda n: PRESETS[n].title, placeholder=t("surfaces.presets_placeholder"))
+        st.subheader(t("online.problem"))
+        number("C", t("online.c"), 0.5)
+        st.slider(t("online.start"), -1.0, 1.0, step=0.05, key=key("start"), help=phrase(SPECS["start"].help))
+        number("steps", t("online.steps"), 1000)
+        st.caption(t("online.max_steps", n=MAX_STEPS))
+        st.subheader(t("online.paper_optimizers"))
         number("alpha", "α (lr_t = α / √t)", 0.01)
         st.checkbox("Adam", key=key("adam"))
         st.checkbox("AMSGrad", key=key("amsgrad"))
-        st.caption("β₁ = 0, β₂ = 1/(1+C²), torch's eps = 1e-8; lr_t = α/√t is the lr schedule "
-                   "“inverse-sqrt” with its decay rate 1 (torch: LambdaLR(lambda s: 1/√(s+1))).")
-        st.subheader("More optimizers")
-        st.caption("Any optimizer of the app, with its own lr and schedule (“Add” starts with SGD, lr_t = 0.1/√t).")
+        st.caption(t("online.paper_caption"))
+        st.subheader(t("online.more"))
+        st.caption(t("online.more_caption"))
         PANELS.sidebar(panels, lambda k: color(k + n_paper))
         left_out = [OPTIMIZERS[name].title for name in OPTIMIZERS if name not in PANELS.names]
         if left_out:
-            st.caption(f"On the 2-D page only: {', '.join(left_out)} (these losses are linear, with no curvature "
-                       "to invert).")
+            st.caption(t("online.two_d_only", names=", ".join(left_out)))
 
 
 def changed(preset: Preset, values: dict, extra: tuple[OptimizerConfig, ...]) -> bool:
@@ -223,24 +219,22 @@ def results_table(res: OnlineResult) -> pd.DataFrame:
 
 
 def figures(res: OnlineResult) -> None:
-    st.markdown("**The iterate x_t**, projected onto [−1, 1] after every step")
+    st.markdown(t("online.iterate"))
     plotly_chart(iterate_figure(res), key="online.iterate", config=CHART)
     left, right = st.columns(2)
     with left:
-        st.markdown("**Average regret R_t / t**")
+        st.markdown(t("online.regret"))
         plotly_chart(average_regret_figure(res), key="online.regret", config=CHART)
-        st.caption("R_t = Σ_{s≤t} f_s(x_s) − min_{x∈[−1,1]} Σ_{s≤t} f_s(x): what playing x_1, x_2, … cost "
-                   "against the best single point in hindsight. Going to 0 means the optimizer learns the problem.")
+        st.caption(t("online.regret_caption"))
     with right:
-        st.markdown("**Effective learning rate**")
+        st.markdown(t("online.eff_lr"))
         plotly_chart(eff_lr_figure(res), key="online.eff_lr", config=CHART)
-        st.caption("Solid: the multiplier each optimizer applies to its direction at step t; dotted: the scheduled "
-                   "lr α/√t. Adam's is a band: small at the C steps, large at the two steps after them.")
+        st.caption(t("online.eff_lr_caption"))
 
 
 def torch_loop(res: OnlineResult, alpha: float) -> None:
     """The paper's Adam and AMSGrad as a torch.optim loop (the tests hold the engine to it)."""
-    with st.expander("The same run in PyTorch (the paper's Adam; amsgrad=True for AMSGrad)"):
+    with st.expander(t("online.torch")):
         st.code(f"""import math
 import torch
 
@@ -273,8 +267,8 @@ def main() -> None:
     sidebar(panels, len(paper))
     keep_widgets(restore=False)
 
-    st.title("Online: Adam vs AMSGrad", anchor=False)
-    st.markdown(CITATION)
+    st.title(t("page.online"), anchor=False)
+    st.markdown(t("online.citation", reference=REFERENCE))
     st.latex(problem.latex)
     for error in errors:
         st.error(error, icon="⚠️")
@@ -283,12 +277,12 @@ def main() -> None:
                    f"{'+1' if problem.C < 2 else 'every x (it is 0)'}, so drifting to +1 is no failure. "
                    "The paper's counterexample needs C > 2.", icon="ℹ️")
     if not configs:
-        st.info("No optimizer to run: switch on Adam or AMSGrad, or add one in the sidebar.")
+        st.info(t("online.no_optimizer"))
         return
     try:
         res = compute(problem, configs, values["steps"], values["start"])
     except ValueError as exc:  # settings the runner refuses: say so, keep the sidebar in reach
-        st.error(str(exc), icon="⚠️")
+        st.error(t("surfaces.run_error", error=exc), icon="⚠️")
         return
     preset = PRESETS.get(ss.get(key("preset")))
     if preset is not None:
@@ -298,7 +292,7 @@ def main() -> None:
                      "its words are the preset's.*")
         st.info(text, icon="🎓")
     st.dataframe(results_table(res), hide_index=True, width="stretch")
-    st.caption(f"After T = {res.steps:,} steps from x₁ = {res.start:g}; x* is the minimiser of the average loss.")
+    st.caption(t("online.after", steps=res.steps, start=res.start))
     figures(res)
     torch_loop(res, values["alpha"])
 

@@ -21,6 +21,7 @@ import streamlit as st
 from optimizers import OPTIMIZERS, SCHEDULES, OptimizerConfig, get_optimizer
 from optimizers.transforms import L1_SPECS
 
+from .i18n import t, titles
 from .widgets import callback, known_choice, put, spec_input, spec_value
 
 MAX_PANELS = 12  # optimizer panels per page: each is a block of widgets on every rerun
@@ -156,16 +157,16 @@ class OptimizerPanels:
         """(pid, config or None, error) of every panel; each invalid one adds a line to `errors`."""
         panels = []
         for i, pid in enumerate(self.ids):
-            known_choice(self.key(pid, "name"), OPTIMIZERS, self.default.name, errors, f"Optimizer {i + 1}")
+            known_choice(self.key(pid, "name"), OPTIMIZERS, self.default.name, errors, t("panel.optimizer_n", n=i + 1))
             known_choice(self.key(pid, "schedule"), self.schedules, "constant", errors,
-                         f"Optimizer {i + 1}'s lr schedule")
+                         t("panel.schedule_n", n=i + 1))
             if self.l1:
                 known_choice(self.key(pid, L1_MODE.name), L1_MODE.choices, L1_MODE.default, errors,
                              f"Optimizer {i + 1}'s L1 mode")
             config, error = self.config(pid)
             panels.append((pid, config, error))
             if error:
-                errors.append(f"Optimizer {i + 1}: {error}. It is left out; the others still run.")
+                errors.append(t("panel.left_out", n=i + 1, error=error))
         return panels
 
     def draw(self, pid: int, index: int, color: str, config: OptimizerConfig | None, error: str,
@@ -180,7 +181,7 @@ class OptimizerPanels:
         title = OPTIMIZERS[ss[name_key]].title
         with st.expander(f"**{index + 1}. {title}**", expanded=index < 2, key=self.control_key(pid, "expander")):
             stripe = st.empty()  # this optimizer's colour on every figure; grey while it is left out
-            name = st.selectbox("optimizer", list(self.names), format_func=lambda n: OPTIMIZERS[n].title,
+            name = st.selectbox(t("panel.optimizer"), list(self.names), format_func=lambda n: OPTIMIZERS[n].title,
                                 key=name_key)
             for spec in OPTIMIZERS[name].specs:
                 spec_input(spec, self.hp_key(pid, name, spec.name), live=self.live)
@@ -189,15 +190,15 @@ class OptimizerPanels:
                 spec_input(L1_MODE, self.key(pid, L1_MODE.name), label="L1 mode")
                 if config is not None and config.l1 > 0:
                     st.latex(l1_latex(config.l1, config.l1_mode))
-            schedule = st.selectbox("lr schedule", list(self.schedules), format_func=lambda n: SCHEDULES[n].title,
+            schedule = st.selectbox(t("panel.schedule"), list(self.schedules), format_func=titles(SCHEDULES),
                                     key=self.key(pid, "schedule"),
-                                    help="step counts of the schedules are optimizer steps"
+                                    help=t("panel.schedule_help")
                                     + ("" if set(METRIC_SCHEDULES) <= set(self.schedules) else
                                        "; ReduceLROnPlateau is on the MNIST page: it follows a validation loss"))
             for spec in SCHEDULES[schedule].specs:
                 spec_input(spec, self.sched_key(pid, schedule, spec.name))
             if error:
-                st.error(error, icon="⚠️")
+                st.error(t("panel.error", error=error), icon="⚠️")
             stripe.markdown(f'<div style="height:4px;background:{color if config else LEFT_OUT};'
                             'border-radius:2px"></div>', unsafe_allow_html=True)
             if preview is not None and config is not None and schedule != "constant":
@@ -205,9 +206,9 @@ class OptimizerPanels:
             left, right, _ = st.columns([1, 1, 3])
             left.button("", key=self.control_key(pid, "dup"), on_click=self.duplicate, args=(pid,),
                         icon=":material/content_copy:", disabled=self.full(),
-                        help="Duplicate: add a copy of this optimizer, e.g. to compare two learning rates")
+                        help=t("panel.duplicate"))
             right.button("", key=self.control_key(pid, "remove"), on_click=self.remove, args=(pid,),
-                         icon=":material/delete:", help="Remove this optimizer")
+                         icon=":material/delete:", help=t("panel.remove"))
 
     def sidebar(self, panels: list[tuple[int, OptimizerConfig | None, str]], colors: Callable[[int], str],
                 preview: Preview | None = None) -> None:
@@ -218,8 +219,8 @@ class OptimizerPanels:
             self.draw(pid, i, colors(valid), config, error, preview)
             valid += config is not None
         full = self.full()
-        st.button("Add optimizer", on_click=callback(self.add), icon=":material/add:", width="stretch", disabled=full,
-                  help=f"at most {MAX_PANELS} optimizers" if full else None)
+        st.button(t("panel.add"), on_click=callback(self.add), icon=":material/add:", width="stretch", disabled=full,
+                  help=t("panel.add_full", n=MAX_PANELS) if full else None)
 
 
 def l1_latex(l1: float, mode: str) -> str:

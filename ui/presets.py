@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from optimizers import get_optimizer as opt
 from theory.report import optimal_sgd
 
+from . import i18n
 from .claims import Claim
 from .state import RunConfig, make_config
 
@@ -28,6 +29,12 @@ def preset(title: str, config: RunConfig, *parts: str | Claim) -> Preset:
     """A Preset whose story is `parts` joined, claims by their text."""
     story = "".join(p.text if isinstance(p, Claim) else p for p in parts)
     return Preset(title, config, story, tuple(p for p in parts if isinstance(p, Claim)))
+
+
+def preset_text(name: str) -> tuple[str, str]:
+    """(title, story) of PRESETS[name] in the session's language."""
+    p = PRESETS[name]
+    return i18n.preset(name, p.title, p.story, p.claims)
 
 
 C = Claim

@@ -25,7 +25,7 @@ import streamlit as st
 from optimizers import MAX_STEPS, OPTIMIZERS, SCHEDULES, Hyperparameter, OptimizerConfig, get_optimizer
 from surfaces import SURFACES, get_surface
 
-from . import widgets
+from . import i18n, widgets
 from .optimizer_panel import L1_SPECS, MAX_PANELS, PANEL_SCHEDULES, OptimizerPanels
 
 H = Hyperparameter
@@ -285,7 +285,7 @@ def decode(params: Mapping[str, list[str]], presets: Mapping[str, Any] = ()) -> 
     """
     notes: list[str] = []
     last = {name: values[-1] for name, values in params.items() if values}
-    used = {"surface", "opt", "start", "preset", *_SETTINGS}
+    used = {"surface", "opt", "start", "preset", i18n.KEY, *_SETTINGS}
 
     surface = last.get("surface", _DEFAULT.surface)
     if surface not in SURFACES:
@@ -354,14 +354,15 @@ def _parse_start(text: str) -> tuple[float, float]:
 
 def read_url(presets: Mapping[str, Any]) -> tuple[RunConfig, str | None, list[str]] | None:
     """decode(st.query_params), or None when the page was opened without any."""
-    if not len(st.query_params):
+    params = {name: st.query_params.get_all(name) for name in st.query_params if name != i18n.KEY}
+    if not params:  # the language alone is no setup
         return None
-    return decode({name: st.query_params.get_all(name) for name in st.query_params}, presets)
+    return decode(params, presets)
 
 
 def write_url(config: RunConfig, preset: str | None) -> None:
     """Put `config` in the address bar (only when it changed, to keep reruns quiet)."""
-    wanted = encode(config, preset)
+    wanted = i18n.query(encode(config, preset))
     current = {name: st.query_params.get_all(name) for name in st.query_params}
     if current != {k: v if isinstance(v, list) else [v] for k, v in wanted.items()}:
         st.query_params.from_dict(wanted)

@@ -45,7 +45,8 @@ from ui.export import (
     summary_frame,
     trajectories_csv,
 )
-from ui.presets import PRESETS
+from ui.i18n import phrase, t, titles
+from ui.presets import PRESETS, preset_text
 
 FRAME_SECONDS = 0.5  # playback tick: slower than a redraw of the map takes, so ticks do not queue up
 PLAY_FRAMES = 50  # a full playback takes about this many ticks
@@ -99,7 +100,7 @@ def summarised(notes: list[str]) -> list[str]:
     """The first MAX_NOTES notes cut to NOTE_CHARS characters, then how many more there are."""
     shown = [note if len(note) <= NOTE_CHARS else note[: NOTE_CHARS - 1] + "…" for note in notes[:MAX_NOTES]]
     if len(notes) > MAX_NOTES:
-        shown.append(f"and {len(notes) - MAX_NOTES:,} more problems")
+        shown.append(t("surfaces.more_problems", n=len(notes) - MAX_NOTES))
     return shown
 
 
@@ -163,7 +164,7 @@ def read_settings(errors: list[str]) -> tuple[state.RunConfig, dict]:
     Read first so that the main area, the map above all, goes to the browser before the ~100
     sidebar widgets: the browser handles the messages of a run one by one, in order.
     """
-    name = widgets.known_choice("surface", SURFACES, state.make_config().surface, errors, "Surface")
+    name = widgets.known_choice("surface", SURFACES, state.make_config().surface, errors, t("surfaces.surface"))
     params = {spec.name: widgets.spec_value(spec, widgets.surface_key(name, spec.name))
               for spec in SURFACES[name].specs}
     surface_error = ""
@@ -171,7 +172,7 @@ def read_settings(errors: list[str]) -> tuple[state.RunConfig, dict]:
         surface = get_surface(name, **params)
     except ValueError as exc:
         surface_error = str(exc)
-        errors.append(f"{exc}; the surface's default parameters are used")
+        errors.append(t("surfaces.surface_defaults_used", error=exc))
         surface = get_surface(name)
     panels = [_without_hessian(panel, i, surface, errors) for i, panel in enumerate(state.PANELS.read(errors))]
     optimizers = [config for _, config, _ in panels if config is not None]
@@ -193,34 +194,34 @@ def _without_hessian(panel, index: int, surface, errors: list[str]):
     pid, config, error = panel
     if config is None or not config.info.curvature or surface.hess_xy is not None:
         return panel
-    error = f"{config.info.title} needs the surface's Hessian, which this formula's second derivatives do not give"
-    errors.append(f"Optimizer {index + 1}: {error}. It is left out; the others still run.")
+    error = t("surfaces.needs_hessian", optimizer=config.info.title)
+    errors.append(t("panel.left_out", n=index + 1, error=error))
     return pid, None, error
 
 
 def surface_controls(surface_error: str) -> None:
-    st.selectbox("Surface", list(SURFACES), format_func=lambda n: SURFACES[n].title, key="surface",
+    st.selectbox(t("surfaces.surface"), list(SURFACES), format_func=titles(SURFACES), key="surface",
                  on_change=state.reset_start)
     name = ss["surface"]
     for spec in SURFACES[name].specs:
         widgets.spec_input(spec, widgets.surface_key(name, spec.name))
     if name == "custom":
-        st.caption(f"f(x, y) may use {GRAMMAR}")
+        st.caption(t("surfaces.grammar", grammar=GRAMMAR))
     if surface_error:
         st.error(surface_error, icon="⚠️")
 
 
 def start_controls() -> None:
-    mode = st.segmented_control("Start", ["point", "swarm"], key="start.mode", required=True,
+    mode = st.segmented_control(t("surfaces.start"), ["point", "swarm"], key="start.mode", required=True,
                                 label_visibility="collapsed",
-                                format_func=lambda m: {"point": "One point", "swarm": "Random swarm"}[m])
+                                format_func={"point": t("surfaces.one_point"), "swarm": t("surfaces.random_swarm")}.get)
     if mode == "swarm":
         left, right = st.columns(2)
         with left:
-            widgets.spec_input(state.RUN_SPECS["swarm"], "swarm", label="starts")
+            widgets.spec_input(state.RUN_SPECS["swarm"], "swarm", label=t("surfaces.starts"))
         with right:
-            widgets.spec_input(state.RUN_SPECS["swarm_seed"], "swarm_seed", label="seed")
-        st.caption("Starts drawn uniformly over the map.")
+            widgets.spec_input(state.RUN_SPECS["swarm_seed"], "swarm_seed", label=t("surfaces.seed"))
+        st.caption(t("surfaces.swarm_caption"))
     left, right = st.columns(2)
     spec = state.START_SPEC
     for col, axis in ((left, "x"), (right, "y")):
@@ -228,7 +229,7 @@ def start_controls() -> None:
             st.number_input(axis, min_value=spec.low, max_value=spec.high, step=0.1, format="%g", key=f"start.{axis}",
                             disabled=mode == "swarm")
     if mode == "point":
-        st.caption("…or click anywhere on the map.")
+        st.caption(t("surfaces.click_caption"))
 
 
 def run_controls() -> None:
@@ -236,7 +237,7 @@ def run_controls() -> None:
     widgets.spec_input(specs["steps"], "steps")
     more = ("noise", "seed", "clip_norm", "clip_value", "tol", "backend")
     changed = any(ss.get(n, specs[n].default) != specs[n].default for n in more)
-    with st.expander("Noise, clipping, stopping, backend", expanded=changed):
+    with st.expander(t("surfaces.run_more"), expanded=changed):
         for name in more:
             widgets.spec_input(specs[name], name, zero=name in state.ZERO_MEANS_OFF)
 
@@ -244,15 +245,15 @@ def run_controls() -> None:
 def sidebar(shown: dict) -> None:
     """Draw the sidebar's widgets; `shown` is read_settings' second value."""
     with st.sidebar:
-        st.selectbox("Teacher presets", list(PRESETS), index=None, key="preset", on_change=apply_preset,
-                     format_func=lambda n: PRESETS[n].title, placeholder="Pick a story to tell…")
-        st.subheader("Surface")
+        st.selectbox(t("surfaces.presets"), list(PRESETS), index=None, key="preset", on_change=apply_preset,
+                     format_func={n: preset_text(n)[0] for n in PRESETS}.get, placeholder=t("surfaces.presets_placeholder"))
+        st.subheader(t("surfaces.surface"))
         surface_controls(shown["surface_error"])
-        st.subheader("Optimizers")
+        st.subheader(t("surfaces.optimizers"))
         state.PANELS.sidebar(shown["panels"], color, preview=schedule_preview)
-        st.subheader("Start")
+        st.subheader(t("surfaces.start"))
         start_controls()
-        st.subheader("Run")
+        st.subheader(t("surfaces.run"))
         run_controls()
 
 
@@ -294,21 +295,21 @@ def _play_button(total: int, playing: bool) -> None:
     tick in flight cannot swallow (a click inside an auto-rerunning fragment can be lost)."""
     button, text = st.columns([1, 20], vertical_alignment="center")
     button.button("", icon=":material/pause:" if playing else ":material/play_arrow:", key="play.toggle",
-                  on_click=_set_playing, args=(not playing, total), help="pause" if playing else "play",
+                  on_click=_set_playing, args=(not playing, total), help=t("surfaces.pause") if playing else t("surfaces.play"),
                   type="primary")
-    text.caption("Pause the playback." if playing else
-                 "Play: every optimizer moves along its path together (no recomputation); or scrub below.")
+    text.caption(t("surfaces.pause_caption") if playing else
+                 t("surfaces.play_caption"))
 
 
 def _controls(total: int, step: int) -> None:
     cols = st.columns([1, 1, 1, 1, 14], vertical_alignment="bottom")
-    buttons = ((":material/skip_previous:", "play.first", 0, "first step"),
-               (":material/chevron_left:", "play.back", max(0, step - 1), "one step back"),
-               (":material/chevron_right:", "play.next", min(total, step + 1), "one step forward"),
-               (":material/skip_next:", "play.last", total, "last step"))
+    buttons = ((":material/skip_previous:", "play.first", 0, t("surfaces.first_step")),
+               (":material/chevron_left:", "play.back", max(0, step - 1), t("surfaces.step_back")),
+               (":material/chevron_right:", "play.next", min(total, step + 1), t("surfaces.step_forward")),
+               (":material/skip_next:", "play.last", total, t("surfaces.last_step")))
     for col, (icon, key, target, help_text) in zip(cols, buttons):
         col.button("", icon=icon, key=key, on_click=_set_step, args=(target,), help=help_text)
-    cols[4].slider("Playback step", 0, total, key="play.step")
+    cols[4].slider(t("surfaces.playback_step"), 0, total, key="play.step")
 
 
 def _side_figure(fig, caption: str) -> None:
@@ -324,7 +325,7 @@ def slow_path_note(res) -> None:
     compiled kernels apply (Result.slow_reason; results of engines without it never show one)."""
     reason = getattr(res, "slow_reason", None)
     if reason:
-        st.caption(f"Running on the array code: {reason.rstrip('.')}.")
+        st.caption(t("surfaces.array_code", reason=reason.rstrip('.')))
 
 
 def playback(res) -> None:
@@ -354,9 +355,9 @@ def playback(res) -> None:
         with left:
             opts = st.columns(2)
             ss.setdefault("view.arrows", True)
-            show_3d = opts[0].toggle("3-D view", key="view.3d")
-            arrows = opts[1].toggle("Internals as arrows", key="view.arrows", disabled=show_3d,
-                                    help="−gradient, −first moment and the update at the playback step")
+            show_3d = opts[0].toggle(t("surfaces.view_3d"), key="view.3d")
+            arrows = opts[1].toggle(t("surfaces.arrows"), key="view.arrows", disabled=show_3d,
+                                    help=t("surfaces.arrows_help"))
             if show_3d:
                 plotly_chart(surface3d_figure(res, step=step), key="surface3d", config=CHART_CONFIG)
             else:
@@ -366,16 +367,14 @@ def playback(res) -> None:
                     st.rerun()  # the whole page: the click moves the start point
             slow_path_note(res)
         with right:
-            st.markdown("**Effective learning rate, per parameter**")
+            st.markdown(t("surfaces.eff_lr_title"))
             _side_figure(eff_lr_figure(res, step=step, height=600),
-                         "Solid: the multiplier each optimizer really applies to its direction; dotted: its "
-                         "scheduled lr. Colours as on the map. Log scale.")
+                         t("surfaces.eff_lr_caption"))
         many = res.shape[1] > 1
-        st.markdown(f"**Internals at step {step}**" + (" — first start of the swarm" if many else ""))
-        st.dataframe(internals_frame(internals_rows(res, step)), hide_index=True, width="stretch")
-        st.caption("Gradient as the optimizer received it (after noise and clipping); moments are its state after "
-                   "this step's update (torch.optim names); eff. lr multiplies the update direction.")
-        with st.expander(f"Update equations at step {step}, with the live values", expanded=True):
+        st.markdown(t("surfaces.internals_title", step=step) + (t("surfaces.first_start") if many else ""))
+        st.dataframe(internals_frame(internals_rows(res, step)).rename(columns=phrase), hide_index=True, width="stretch")
+        st.caption(t("surfaces.internals_caption"))
+        with st.expander(t("surfaces.equations_at", step=step), expanded=True):
             for k in range(res.shape[0]):
                 st.latex(update_equation(res, k, step))
 
@@ -384,11 +383,11 @@ def playback(res) -> None:
 
 def browser_view(res, config: state.RunConfig) -> None:
     """The map, charts, playback, internals and lr preview in the browser (ui/map_component)."""
-    st.toggle("3-D view", key="view.3d", help="the surface in 3-D, drawn by the server (playback reruns the page)")
+    st.toggle(t("surfaces.view_3d"), key="view.3d", help=t("surfaces.view_3d_help"))
     map_component.show(config, ss.get("map.panels", []))
     slow_path_note(res)
     last = max(0, res.shape[2] - 1)
-    with st.expander(f"Update equations at the last update (step {last}), typeset", expanded=False):
+    with st.expander(t("surfaces.equations_last", step=last), expanded=False):
         for k in range(res.shape[0]):
             st.latex(update_equation(res, k, last))
 
@@ -405,30 +404,30 @@ def _results_views(res) -> tuple[pd.DataFrame, list[dict]]:
 
 
 def results(res, config: state.RunConfig) -> None:
-    st.subheader("Results")
+    st.subheader(t("surfaces.results"))
     table, figures = derived(config, "results", lambda: _results_views(res))
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(table.rename(columns=phrase), hide_index=True, width="stretch")
     cols = st.columns(3)
     for col, fig in zip(cols, figures):
         with col:
             _side_figure({"data": fig["data"], "layout": dict(fig["layout"])}, "")
-    st.caption("Against the step, log scale; colours as on the map. With many starts: median and 10–90 % band.")
+    st.caption(t("surfaces.results_caption"))
 
 
 def update_rules(config: state.RunConfig) -> None:
-    st.subheader("Update rules, as implemented")
+    st.subheader(t("surfaces.update_rules"))
     names = list(dict.fromkeys(c.name for c in config.optimizers))
     cols = st.columns(2)
     for i, name in enumerate(names):
         info = OPTIMIZERS[name]
         with cols[i % 2]:
-            torch_name = f"torch.optim.{info.torch_class}" if info.torch_class else "no torch.optim class"
+            torch_name = f"torch.optim.{info.torch_class}" if info.torch_class else t("surfaces.no_torch_class")
             st.markdown(f"**{info.title}** · {info.reference} · `{torch_name}`")
             st.latex(info.latex)
             st.latex(r"\text{effective lr: } " + info.eff_lr)
     schedules = list(dict.fromkeys(c.schedule.name for c in config.optimizers if c.schedule.name != "constant"))
     for name in schedules:
-        st.markdown(f"**{SCHEDULES[name].title}** schedule")
+        st.markdown(t("surfaces.schedule_title", schedule=SCHEDULES[name].title))
         st.latex(SCHEDULES[name].latex)
 
 
@@ -441,35 +440,32 @@ def _ordinal(n: int) -> str:
 
 
 def export(res, config: state.RunConfig) -> None:
-    st.subheader("Share and export")
-    st.caption("The address bar holds the whole setup — copy the URL to share it. "
-               "PNG: the camera button on any chart.")
+    st.subheader(t("surfaces.export"))
+    st.caption(t("surfaces.export_caption"))
     plan = plan_csv(res)
     cap = f"{CSV_MAX_BYTES / 1e6:g} MB"
     left, right, final = st.columns([1, 1, 2])
-    every = "" if plan.stride == 1 else f"every {_ordinal(plan.stride)} step, "
+    every = "" if plan.stride == 1 else t("surfaces.every_kth", k=_ordinal(plan.stride), n=plan.stride)
     # The files are built from the shared result when asked for: the callables hold the config,
     # not the Result, which would otherwise stay in memory as long as the session lives.
     stride = plan.stride
-    left.download_button(f"Trajectories (CSV, {every}≤ {cap})", data=lambda: trajectories_csv(compute(config), stride),
+    left.download_button(t("surfaces.csv_button", every=every, cap=cap), data=lambda: trajectories_csv(compute(config), stride),
                          file_name=_file_stem(config) + ".csv", mime="text/csv", on_click="ignore",
                          icon=":material/download:", width="stretch",
-                         help=f"Every step of every trajectory while that stays within {cap}; past it every k-th "
-                              "step and each trajectory's last one.")
+                         help=t("surfaces.csv_help", cap=cap))
     frames = animation_frames(res)
-    right.download_button(f"Playback animation (HTML, ≤ {ANIMATION_MAX_BYTES / 1e6:g} MB)",
+    right.download_button(t("surfaces.animation_button", mb=ANIMATION_MAX_BYTES / 1e6),
                           data=lambda: animation_html(compute(config), max_frames=frames),
                           file_name=_file_stem(config) + "-animation.html", mime="text/html", on_click="ignore",
                           icon=":material/movie:", width="stretch",
-                          help=f"at most {frames} frames: a swarm's frames each move every start's marker")
+                          help=t("surfaces.animation_help", frames=frames))
     if plan.stride > 1:
-        final.download_button("Final states (CSV)", data=lambda: trajectories_csv(compute(config), final=True),
+        final.download_button(t("surfaces.final_button"), data=lambda: trajectories_csv(compute(config), final=True),
                               file_name=_file_stem(config) + "-final.csv", mime="text/csv", on_click="ignore",
-                              icon=":material/download:", help="one row per optimizer and start: its last step")
-        st.caption(f"Every step would be up to {plan.full_bytes / 1e6:,.0f} MB, over the {cap} an export may weigh: "
-                   f"the trajectories keep every {_ordinal(plan.stride)} step and each one's last step "
-                   f"({plan.rows:,} rows).")
-    st.markdown("**Copy as PyTorch** — the same torch.optim optimizer and lr_scheduler with these values")
+                              icon=":material/download:", help=t("surfaces.final_help"))
+        st.caption(t("surfaces.stride_caption", mb=plan.full_bytes / 1e6, cap=cap, k=_ordinal(plan.stride),
+                     n=plan.stride, rows=plan.rows))
+    st.markdown(t("surfaces.pytorch"))
     start = tuple(config.starts()[0])
     tabs = st.tabs([f"{i + 1}. {c.label}" for i, c in enumerate(config.optimizers)])
     for tab, optimizer in zip(tabs, config.optimizers):
@@ -481,10 +477,10 @@ def export(res, config: state.RunConfig) -> None:
 def header(config: state.RunConfig) -> None:
     surface = config.get_surface()
     left, right = st.columns([2, 3], vertical_alignment="center")
-    left.title("Optimizers on 2-D surfaces", anchor=False)
+    left.title(t("surfaces.title"), anchor=False)
     with right:
         st.latex(surface.latex)
-        st.caption(f"**{surface.title}** — {surface.description}")
+        st.caption(f"**{phrase(surface.title)}** — {phrase(surface.description)}")
 
 
 def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
@@ -492,15 +488,15 @@ def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
         st.html(UNREAD_LINK, unsafe_allow_javascript=True)
     if ss.get("url_notes"):
         with st.container(border=True):
-            st.warning("Some settings in the link could not be used; they fell back to their defaults:\n\n"
+            st.warning(t("surfaces.link_notes") + "\n\n"
                        + "\n".join(f"- {note}" for note in ss["url_notes"]), icon="🔗")
-            st.button("Dismiss", key="dismiss_notes", on_click=widgets.callback(lambda: ss.update(url_notes=[])))
+            st.button(t("surfaces.dismiss"), key="dismiss_notes", on_click=widgets.callback(lambda: ss.update(url_notes=[])))
     for error in errors:
         st.error(error, icon="⚠️")
     steps = state.capped_steps(config)
     if steps < config.steps:
-        st.warning(f"{len(config.optimizers)} optimizers × {config.swarm or 1} start(s) × {config.steps} steps is more "
-                   f"than this page computes at once: running {steps} steps.")
+        st.warning(t("surfaces.capped", k=len(config.optimizers), n=config.swarm or 1, steps=config.steps,
+                     running=steps))
 
 
 def main() -> None:
@@ -509,7 +505,7 @@ def main() -> None:
     apply_click()
     sweeps_section.apply_clicks()
     errors: list[str] = []
-    preset = widgets.known_choice("preset", (None, *PRESETS), None, errors, "Teacher presets")
+    preset = widgets.known_choice("preset", (None, *PRESETS), None, errors, t("surfaces.presets"))
     config, shown = read_settings(errors)
     ss["map.panels"] = [pid for pid, optimizer, _ in shown["panels"] if optimizer is not None]
     ss["preset_active"] = preset
@@ -528,16 +524,16 @@ def main() -> None:
 def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) -> None:
     header(config)
     if preset:
-        st.info(f"**{PRESETS[preset].title}** — {PRESETS[preset].story}", icon="🎓")
+        st.info("**{}** — {}".format(*preset_text(preset)), icon="🎓")
     notes_and_errors(config, errors)
     if not config.optimizers:
-        st.info("No optimizer to run: add one in the sidebar.")
+        st.info(t("surfaces.no_optimizer"))
         return
     with page_claim(config):  # the server's memory for runs in flight (ui/compute.py)
         try:
             res = compute(config)
         except ValueError as exc:
-            st.error(str(exc), icon="⚠️")
+            st.error(t("surfaces.run_error", error=exc), icon="⚠️")
             return
         if map_component.available() and not ss.get("view.3d"):
             browser_view(res, config)

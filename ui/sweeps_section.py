@@ -23,6 +23,7 @@ from plots.sweeps import GRID_METRICS, lr_sweep_figure, param_grid_figure
 from . import state, widgets
 from . import sweeps_compute as compute
 from .charts import plotly_chart
+from .i18n import phrase, t, titles
 
 BASINS, LR, GRID = "sweeps.basins", "sweeps.lr", "sweeps.grid"  # key prefixes of the three views
 CHART = ".chart"
@@ -112,34 +113,33 @@ def apply_clicks() -> None:
 def show(res, config: state.RunConfig) -> None:
     """The section, below the paths: three toggles, each view computed while its toggle is on."""
     toggles = [BASINS + ".on", LR + ".on", GRID + ".on"]
-    with st.expander("**Which settings work: basin maps and sweeps**", expanded=any(ss.get(t) for t in toggles),
+    with st.expander(t("sweeps.title"), expanded=any(ss.get(t) for t in toggles),
                      key="sweeps"):
-        st.caption("Many runs at once, each to its end state only, at this page's surface, steps and convergence "
-                   "tolerance. Click a view to load what it shows into the page."
-                   + (" Gradient noise and clipping are left out here." if config.noise or config.clip_norm
+        st.caption(t("sweeps.caption")
+                   + (t("sweeps.no_noise") if config.noise or config.clip_norm
                       or config.clip_value else ""))
         note = ss.pop("sweeps.note", None)
         if note:
             getattr(st, note[0])(note[1])
         surface = config.get_surface()
         if getattr(surface, "stochastic", False):
-            st.info("This surface draws mini-batches: the sweeps need a deterministic surface.")
+            st.info(t("sweeps.stochastic"))
             return
-        views = ((toggles[0], "Basin-of-convergence maps", basins_view),
-                 (toggles[1], "Learning-rate sweep", lr_view),
-                 (toggles[2], "Two-parameter sweep", grid_view))
+        views = ((toggles[0], t("sweeps.basins"), basins_view),
+                 (toggles[1], t("sweeps.lr"), lr_view),
+                 (toggles[2], t("sweeps.grid"), grid_view))
         for key, title, view in views:
             if st.toggle(title, key=key):
                 with st.container(border=True, key=key.replace(".on", "-view").replace(".", "-")):
                     try:
                         view(res, config, surface)
                     except ValueError as exc:
-                        st.error(str(exc), icon="⚠️")
+                        st.error(t("sweeps.error", error=exc), icon="⚠️")
 
 
 def _slow(reason: str | None) -> None:
     if reason:
-        st.caption(f"Ran on the array code: {reason.rstrip('.')}.")
+        st.caption(t("sweeps.array_code", reason=reason.rstrip('.')))
 
 
 def _labels(config: state.RunConfig) -> list[str]:
@@ -167,26 +167,25 @@ def basin_frame(maps, labels, minima: np.ndarray, n_global: int) -> pd.DataFrame
 
 def basins_view(res, config: state.RunConfig, surface) -> None:
     left, right = st.columns(2)
-    metric = left.selectbox("Colour each start by", list(METRICS), format_func=METRICS.get, key=BASINS + ".metric")
+    metric = left.selectbox(t("sweeps.colour_by"), list(METRICS), format_func=titles(METRICS), key=BASINS + ".metric")
     ss.setdefault(BASINS + ".resolution", 150)
-    resolution = right.select_slider("Resolution (starts per side)", RESOLUTIONS, key=BASINS + ".resolution")
+    resolution = right.select_slider(t("sweeps.resolution"), RESOLUTIONS, key=BASINS + ".resolution")
     k_count = len(config.optimizers)
     steps = compute.capped_steps(config.steps, resolution**2)
-    bar = st.progress(0.0, text=f"Basin maps of {resolution} × {resolution} starts…")
+    bar = st.progress(0.0, text=t("sweeps.basin_maps", r=resolution))
     maps = []
     for k, optimizer in enumerate(config.optimizers):
         maps.append(compute.basin_map(config.surface, config.surface_params, optimizer, resolution, config.steps,
                                       config.tol))
-        bar.progress((k + 1) / k_count, text=f"Basin map {k + 1} of {k_count} ({resolution} × {resolution} starts)")
+        bar.progress((k + 1) / k_count, text=t("sweeps.basin_map", k=k + 1, n=k_count, r=resolution))
     bar.empty()
     n_global = compute.global_count(surface)
     labels = _labels(config)
     fig = draw_basins(surface, maps, labels, metric, steps=steps, global_count=n_global,
                       res=res if res.shape[1] == 1 else None)
     plotly_chart(fig, key=BASINS + CHART, on_select="rerun", selection_mode="points", config=CHART_CONFIG)
-    st.caption(f"One trajectory of {steps} steps from the centre of every pixel. Black line: the path from the "
-               "current start. Click a pixel: the run starts there and its path is drawn on the map above and here.")
-    st.dataframe(basin_frame(maps, labels, maps[0].minima, n_global), hide_index=True, width="stretch",
+    st.caption(t("sweeps.basins_caption", steps=steps))
+    st.dataframe(basin_frame(maps, labels, maps[0].minima, n_global).rename(columns=phrase), hide_index=True, width="stretch",
                  key=BASINS + ".table")
     for reason in dict.fromkeys(m.slow_reason for m in maps):
         _slow(reason)
@@ -201,11 +200,11 @@ def lr_range(prefix: str, count_default: int, count_max: int) -> tuple[float, fl
     ss.setdefault(prefix + ".lr_low", DEFAULT_LRS[0])
     ss.setdefault(prefix + ".lr_high", DEFAULT_LRS[1])
     ss.setdefault(prefix + ".count", count_default)
-    low = cols[0].number_input("lowest lr", min_value=1e-12, max_value=1e3, format="%g", key=prefix + ".lr_low")
-    high = cols[1].number_input("highest lr", min_value=1e-12, max_value=1e3, format="%g", key=prefix + ".lr_high")
-    count = cols[2].slider("learning rates (log grid)", 2, count_max, key=prefix + ".count")
+    low = cols[0].number_input(t("sweeps.lowest_lr"), min_value=1e-12, max_value=1e3, format="%g", key=prefix + ".lr_low")
+    high = cols[1].number_input(t("sweeps.highest_lr"), min_value=1e-12, max_value=1e3, format="%g", key=prefix + ".lr_high")
+    count = cols[2].slider(t("sweeps.lr_count"), 2, count_max, key=prefix + ".count")
     if not low < high:
-        st.error(f"The lowest lr ({low:g}) must be below the highest ({high:g}).", icon="⚠️")
+        st.error(t("sweeps.lr_order", low=low, high=high), icon="⚠️")
         return None
     return float(low), float(high), int(count)
 
@@ -239,10 +238,10 @@ def lr_view(res, config: state.RunConfig, surface) -> None:
     starts = _starts(config)
     fitted = _fit(count, len(config.optimizers), len(starts))
     if fitted < 2:
-        st.warning("Too many optimizers × starts for one sweep: use fewer starts.")
+        st.warning(t("sweeps.too_many"))
         return
     if fitted < count:
-        st.caption(f"{len(config.optimizers)} optimizers × {len(starts)} starts: sweeping {fitted} learning rates.")
+        st.caption(t("sweeps.lr_fitted", k=len(config.optimizers), n=len(starts), fitted=fitted))
     base = tuple(sweeps.with_value(c, "lr", low) for c in config.optimizers)
     sweep, slow = compute.lr_sweep(config.surface, config.surface_params, base, (low, high, fitted), starts,
                                    config.steps, config.tol)
@@ -250,12 +249,11 @@ def lr_view(res, config: state.RunConfig, surface) -> None:
     plotly_chart(lr_sweep_figure(sweep, labels, min_value=surface.min_value), key=LR + CHART, on_select="rerun",
                  selection_mode="points", config=CHART_CONFIG)
     many = len(starts) > 1
-    st.caption(("Means over the swarm's starts (those that did not diverge; steps: those that converged). "
-                if many else "From the current start. ")
-               + "Star: each optimizer's best lr (converges in the fewest steps, else the lowest final loss); dotted "
-               "line: where it starts to diverge" + (" (from half the starts)" if many else "")
-               + ". Gaps: diverged, or (steps) did not converge. Click a point: that lr goes into its optimizer's panel.")
-    st.dataframe(lr_frame(sweep, labels), hide_index=True, width="stretch", key=LR + ".table")
+    st.caption((t("sweeps.lr_means")
+                if many else t("sweeps.lr_current"))
+               + t("sweeps.lr_star") + (t("sweeps.lr_half") if many else "")
+               + t("sweeps.lr_gaps"))
+    st.dataframe(lr_frame(sweep, labels).rename(columns=phrase), hide_index=True, width="stretch", key=LR + ".table")
     _slow(slow)
 
 
@@ -296,17 +294,17 @@ def stability_bounds(surface, optimizer, axis: str, values: np.ndarray) -> list[
 def grid_view(res, config: state.RunConfig, surface) -> None:
     labels = _labels(config)
     cols = st.columns(3)
-    k = cols[0].selectbox("Optimizer", range(len(labels)), format_func=lambda i: labels[i], key=GRID + ".optimizer")
+    k = cols[0].selectbox(t("sweeps.optimizer"), range(len(labels)), format_func=lambda i: labels[i], key=GRID + ".optimizer")
     optimizer = config.optimizers[k]
     axes = {name: a for name, a in sweeps.sweep_axes(optimizer.name).items() if name != "lr"}
     if not axes:
-        st.info(f"{optimizer.info.title} has no numeric hyperparameter besides the learning rate.")
+        st.info(t("sweeps.no_axis", optimizer=optimizer.info.title))
         return
     names = list(axes)
     if ss.get(GRID + ".axis") not in names:
         ss[GRID + ".axis"] = next((n for n in ("momentum", "beta1") if n in names), names[0])
-    axis = axes[cols[1].selectbox("against the lr", names, key=GRID + ".axis")]
-    metric = cols[2].selectbox("colour by", list(GRID_METRICS), format_func=GRID_METRICS.get, key=GRID + ".metric")
+    axis = axes[cols[1].selectbox(t("sweeps.against_lr"), names, key=GRID + ".axis")]
+    metric = cols[2].selectbox(t("sweeps.colour"), list(GRID_METRICS), format_func=titles(GRID_METRICS), key=GRID + ".metric")
     picked = lr_range(GRID, 40, 64)
     if picked is None:
         return
@@ -317,16 +315,16 @@ def grid_view(res, config: state.RunConfig, surface) -> None:
     ss.setdefault(prefix + ".high", float(default_high))
     ss.setdefault(GRID + ".values", 24)
     row = st.columns(3)
-    low = row[0].number_input(f"lowest {axis.name}", format="%g", key=prefix + ".low")
-    high = row[1].number_input(f"highest {axis.name}", format="%g", key=prefix + ".high")
-    count = row[2].slider(f"{axis.name} values", 2, 64, key=GRID + ".values")
+    low = row[0].number_input(t("sweeps.lowest", name=axis.name), format="%g", key=prefix + ".low")
+    high = row[1].number_input(t("sweeps.highest", name=axis.name), format="%g", key=prefix + ".high")
+    count = row[2].slider(t("sweeps.values", name=axis.name), 2, 64, key=GRID + ".values")
     if not low < high or (axis.log and low <= 0):
-        st.error(f"The {axis.name} range needs lowest < highest" + (" and both > 0." if axis.log else "."), icon="⚠️")
+        st.error(t("sweeps.range_order", name=axis.name) + (t("sweeps.both_positive") if axis.log else "."), icon="⚠️")
         return
     starts = _starts(config)
     fitted = _fit(count, lr_count, len(starts))
     if fitted < 2:
-        st.warning("Too many cells × starts for one sweep: use fewer starts or learning rates.")
+        st.warning(t("sweeps.too_many_cells"))
         return
     values = np.geomspace(low, high, fitted) if axis.log else np.linspace(low, high, fitted)
     base = sweeps.with_value(sweeps.with_value(optimizer, axis.name, float(values[0])), "lr", lr_low)
@@ -337,14 +335,13 @@ def grid_view(res, config: state.RunConfig, surface) -> None:
     plotly_chart(fig, key=GRID + CHART, on_select="rerun", selection_mode="points", config=CHART_CONFIG)
     ss[GRID + ".drawn"] = (k, axis.name)
     best = ("" if sweep.best is None else
-            f" Star: the best cell, lr = {sweep.lrs[sweep.best[1]]:.4g}, {axis.name} = {sweep.values[sweep.best[0]]:.4g}.")
-    st.caption(f"{fitted} × {lr_count} settings of {labels[k]}"
-               + (f", each averaged over {len(starts)} starts" if len(starts) > 1 else ", from the current start")
-               + f". Red: every start diverged; grey: did not converge.{best}"
-               + (" Lines: where theory puts the edge of stability for each eigenvalue of the Hessian — the run "
-                  "diverges right of the λ_max line." if bounds else "")
-               + " Click a cell: that setting goes into the optimizer's panel.")
+            t("sweeps.best_cell", lr=sweep.lrs[sweep.best[1]], name=axis.name, value=sweep.values[sweep.best[0]]))
+    st.caption(t("sweeps.grid_settings", fitted=fitted, lr_count=lr_count, label=labels[k])
+               + (t("sweeps.grid_averaged", n=len(starts)) if len(starts) > 1 else t("sweeps.grid_current"))
+               + t("sweeps.grid_colours", best=best)
+               + (t("sweeps.grid_lines") if bounds else "")
+               + t("sweeps.grid_click"))
     _slow(slow)
     if fitted < count:
-        st.caption(f"{len(starts)} starts: sweeping {fitted} {axis.name} values.")
+        st.caption(t("sweeps.grid_fitted", n=len(starts), fitted=fitted, name=axis.name))
 

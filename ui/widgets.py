@@ -29,6 +29,7 @@ import streamlit as st
 
 from optimizers import Hyperparameter
 
+from .i18n import phrase, t
 from .live_slider import live_slider
 
 MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
@@ -137,8 +138,8 @@ def known_choice(key: str, options, default: Any, errors: list[str], what: str) 
     value = ss.setdefault(key, default)
     if value in list(options):
         return value
-    errors.append(f"{what}: {shown(value)} is not one of the choices; "
-                  + ("none is picked" if default is None else f"using {default!r}"))
+    errors.append(t("widgets.not_a_choice", what=what, value=shown(value))
+                  + (t("widgets.none_picked") if default is None else t("widgets.using", default=repr(default))))
     ss[key] = default
     return default
 
@@ -150,11 +151,12 @@ def _default(spec: Hyperparameter, key: str) -> None:
 
 
 def _help(spec: Hyperparameter) -> str:
-    return f"{spec.help} · allowed {spec.range_text()}" if spec.help else f"allowed {spec.range_text()}"
+    allowed = t("widgets.allowed", range=spec.range_text())
+    return f"{phrase(spec.help)} · {allowed}" if spec.help else allowed
 
 
-def _fmt(v: float) -> str:
-    return "off" if v == 0 else f"{v:g}"
+def _fmt(v: float, off: str = "off") -> str:
+    return off if v == 0 else f"{v:g}"
 
 
 @callback
@@ -218,9 +220,9 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
     if spec.kind == "choice":
         return st.selectbox(label, spec.choices, key=key, help=help_text)
     if spec.kind == "text":
-        return st.text_input(label, key=key, help=spec.help)
+        return st.text_input(label, key=key, help=phrase(spec.help))
     if spec.kind == "ints":
-        return _numbers(st.text_input(label, key=key, help=f"comma-separated · {help_text}"))
+        return _numbers(st.text_input(label, key=key, help=t("widgets.comma_separated", help=help_text)))
     if spec.kind == "int":
         low = int(spec.low) if math.isfinite(spec.low) else None
         high = int(spec.high) if math.isfinite(spec.high) else None
@@ -252,13 +254,13 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
         with left:
             if live:
                 live_slider(label, grid, ss[f"{key}#log"], key=f"{key}#live", slider_id=key,
-                            labels=[_fmt(v) for v in grid], help=help_text,
+                            labels=[_fmt(v, off=t("widgets.off")) for v in grid], help=help_text,
                             on_pick=functools.partial(_pick_to_number, key))
             else:
-                st.select_slider(label, grid, format_func=_fmt, key=f"{key}#log", help=help_text,
-                                 on_change=_slider_to_number, args=(key,))
+                st.select_slider(label, grid, format_func=functools.partial(_fmt, off=t("widgets.off")), key=f"{key}#log",
+                                 help=help_text, on_change=_slider_to_number, args=(key,))
         with right:
-            return st.number_input(f"{label} (exact)", min_value=0.0 if spec.low >= 0 else None, format="%g",
+            return st.number_input(t("widgets.exact", label=label), min_value=0.0 if spec.low >= 0 else None, format="%g",
                                    step=_nice_step(0, grid[-1]) if zero else grid[1] if len(grid) > 1 else None,
                                    key=key, label_visibility="collapsed", on_change=_number_to_slider,
                                    args=(key, grid))
