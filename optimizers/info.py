@@ -25,7 +25,8 @@ class Direction:
     key: "grad" (g_t), "d" (SGD's d_t), "m_hat" (m_t / (1 - b1^t)), "nesterov" (NAdam's
     bracketed Nesterov direction), "sign" (Lion's sign(c_t)), "sign_grad" (Rprop's sign(g~_t),
     the gradient zeroed where its sign flipped), "newton" (the damped Newton direction) or "m"
-    (Prodigy's m_t, the average of d-weighted gradients).
+    (Prodigy's m_t, the average of d-weighted gradients) or "lbfgs" (-d_K, L-BFGS's search direction
+    of the last inner iteration of a step).
     latex: the phrase the app writes after the eff_lr formula, e.g. r"\\text{ on } \\hat m_t".
     text: its name in the README's plain-text table.
     """
@@ -43,6 +44,8 @@ SIGN = Direction("sign", r"\text{ on } \operatorname{sign}(c_t)", "sign(c_t)")
 SIGN_GRAD = Direction("sign_grad", r"\text{ on } \operatorname{sign}(\tilde g_t)", "sign(g~_t)")
 M_T = Direction("m", r"\text{ on } m_t", "m_t")
 NEWTON = Direction("newton", r"\text{ on } d_t = (H_t + \lambda I)^{-1} g_t", "d_t = (H_t + damping I)^-1 g_t")
+LBFGS_DIRECTION = Direction("lbfgs", r"\text{ on } -d_K\ (\text{the last inner iteration's; a step makes up to max\_iter})",
+                            "-d_K of the step's last inner iteration (a step makes up to max_iter)")
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,12 @@ class OptimizerInfo:
     only the 2-D runners' array code provides it (the compiled kernels do not trace it).
     stepped: the recorded state that moves by -eff_lr ⊙ direction where the path does not (the
     schedule-free rules: z takes the steps, the path y interpolates towards it).
+    scalar_state: recorded state holding one number per trajectory (repeated over D to record it
+    as any state): the internals show it as one number (L-BFGS's n_pairs, t, func_evals).
+    closure_calls: set for a rule that evaluates the loss itself within one step, as torch's
+    step(closure) (L-BFGS): hp -> E, the most closure calls one step can make. The rule then takes
+    closure=(x -> (loss [..., 1], gradient [..., D])) and returns the evaluated points in its state
+    ("evals", "n_evals"); only the 2-D runner `run` provides it, on the array code (no kernels).
     """
 
     name: str
@@ -111,6 +120,8 @@ class OptimizerInfo:
     two_d_only: str | None = None
     curvature: bool = False
     stepped: str | None = None
+    closure_calls: Callable | None = None
+    scalar_state: tuple[str, ...] = ()
 
     def __post_init__(self):
         if (self.torch_class is None) == (self.torch_snippet is None):

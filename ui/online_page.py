@@ -40,9 +40,11 @@ SPECS = {s.name: s for s in (
 )}
 SGD = get_optimizer("sgd", lr=0.1, schedule=PAPER_SCHEDULE)
 # Keys online.opt{pid}.* (buttons), values under WIDGET (saved while away), the list under "online.panels"
-# A linear loss has no curvature for Newton's method to invert: it is not offered here
+# A linear loss has no curvature for Newton's method to invert, nor for L-BFGS to estimate (and the
+# online runner has no loss to hand a closure): they are not offered here
 PANELS = OptimizerPanels(default=SGD, namespace="online.", values=WIDGET + "opt.",
-                         names=tuple(name for name, info in OPTIMIZERS.items() if not info.curvature))
+                         names=tuple(name for name, info in OPTIMIZERS.items()
+                                     if not info.curvature and info.closure_calls is None))
 CITATION = (f"**{REFERENCE}**, Theorem 1: on this online convex problem Adam with β₁ = 0, β₂ = 1/(1+C²) and "
             "lr_t = α/√t has an average regret R_T/T that does not go to 0 (it drifts to the worst point, +1), "
             "while AMSGrad — Adam dividing by the running maximum of v_t — has R_T/T → 0.")
@@ -193,7 +195,7 @@ def sidebar(panels, n_paper: int) -> None:
         left_out = [OPTIMIZERS[name].title for name in OPTIMIZERS if name not in PANELS.names]
         if left_out:
             st.caption(f"On the 2-D page only: {', '.join(left_out)} (these losses are linear, with no curvature "
-                       "to invert).")
+                       "to invert or estimate).")
 
 
 def changed(preset: Preset, values: dict, extra: tuple[OptimizerConfig, ...]) -> bool:

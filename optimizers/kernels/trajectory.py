@@ -77,6 +77,8 @@ def trajectory_kernel(surface, config, d: int, transforms: tuple, record: bool =
     """
     if config.info.curvature:
         raise TraceError(f"{config.name}: the rule takes the surface's Hessian, which the kernels do not trace")
+    if config.info.closure_calls is not None:
+        raise TraceError(f"{config.name}: the rule evaluates the loss within its step, which the kernels do not trace")
     hparams = tuple((name, 0.0 if name == "lr" else value) for name, value in config.hparams)
     return _cached(surface, dataclasses.replace(config, hparams=hparams, schedule=ScheduleConfig(), label=""),
                    d, transforms, record)
