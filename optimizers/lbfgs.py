@@ -23,7 +23,7 @@ after the last; "n_evals" [..., 1]), E = `eval_slots(hp)`.
 from __future__ import annotations
 
 C1, C2 = 1e-4, 0.9  # torch's _strong_wolfe defaults (sufficient decrease, curvature)
-MAX_LS_ROUNDS = 10_000  # a guard only: every round evaluates or finishes each trajectory, so E rounds suffice
+MAX_LS_ROUNDS = 10_000  # a guard only: every round evaluates or finishes each unfinished trajectory
 _SPLIT = 134217729.0  # 2**27 + 1, Dekker's splitting constant for float64
 SCALARS = ("t", "H_diag", "prev_loss", "n_iter", "func_evals", "n_pairs")  # per trajectory
 VECTORS = ("d", "prev_flat_grad")  # [..., D]
@@ -53,7 +53,7 @@ def init_lbfgs(p, hp, xp):
     (one value per trajectory, repeated over D so the runner records them as it records any
     state); old_dirs, old_stps [..., m, D] and ro [..., m, 1].
     """
-    zero = p * 0
+    zero = xp.zeros_like(p)
     hist = xp.stack([zero] * hp["history_size"], axis=-2)
     return {"d": zero, "t": zero, "H_diag": zero + 1, "prev_flat_grad": zero, "prev_loss": zero,
             "n_iter": zero, "func_evals": zero, "n_pairs": zero,
@@ -77,7 +77,7 @@ def lbfgs(p, g, state, t, lr, hp, xp, closure):
     tol_grad, tol_change = hp["tolerance_grad"], hp["tolerance_change"]
     wolfe = hp["line_search_fn"] == "strong_wolfe"
     rec = _Recorder(p, eval_slots(hp), xp)
-    one = p[..., :1] * 0 + 1  # [..., 1] ones
+    one = xp.ones_like(p[..., :1])  # [..., 1] ones (p * 0 would carry a diverged point's NaN)
     s = {name: state[name][..., :1] for name in SCALARS}  # one value per trajectory, [..., 1]
     s.update({name: state[name] for name in VECTORS + HISTORY})
     slots = xp.stack([one * i for i in range(hp["history_size"])], axis=-2)  # [..., m, 1]: 0 .. m-1
@@ -86,7 +86,7 @@ def lbfgs(p, g, state, t, lr, hp, xp, closure):
     rec.add(p, one > 0)
     current_evals = one
     func_evals = s["func_evals"] + 1
-    running = ~(_amax(flat_grad, xp) <= tol_grad)
+    running = ~(_amax(flat_grad, xp) <= tol_grad) & _finite(loss, flat_grad, xp)
     ran = running
     x = p
     n_iter = 0
@@ -114,7 +114,7 @@ def lbfgs(p, g, state, t, lr, hp, xp, closure):
             flat_grad = xp.where(running, g_new, flat_grad)
         else:
             x = xp.where(running, _fma(s["t"], d, x, xp), x)
-            ls_evals = one * 0
+            ls_evals = one - 1
             if n_iter != max_iter:  # torch evaluates again unless this is the last iteration
                 f_new, g_new = closure(x)
                 rec.add(x, running)
@@ -125,11 +125,11 @@ def lbfgs(p, g, state, t, lr, hp, xp, closure):
         func_evals = func_evals + ls_evals
         done = ((current_evals >= limit) | (_amax(flat_grad, xp) <= tol_grad)
                 | (_amax(d * s["t"], xp) <= tol_change) | (xp.abs(loss - s["prev_loss"]) < tol_change))
-        running = running & ~done
+        running = running & ~done & _finite(loss, flat_grad, xp)
     s["func_evals"] = func_evals
-    new_state = {name: s[name] + 0 * p if name in SCALARS else s[name] for name in s}
+    new_state = {name: s[name] * xp.ones_like(p) if name in SCALARS else s[name] for name in s}
     new_state["evals"], new_state["n_evals"] = rec.points(), rec.count
-    return x, new_state, xp.where(ran, s["t"], 0 * one) + 0 * p
+    return x, new_state, xp.where(ran, s["t"], one - 1) * xp.ones_like(p)
 
 
 def _update_memory(s, flat_grad, mask, slots, xp):
@@ -161,18 +161,20 @@ def _two_loop(s, flat_grad, xp):
     The loops run over the history index up to the largest n_pairs; entries at or past a
     trajectory's own n_pairs leave its vectors unchanged.
     """
-    count = int(xp.max(s["n_pairs"]))
+    count, common = int(xp.max(s["n_pairs"])), int(xp.min(s["n_pairs"]))
+
+    def masked(i, new, old):  # entries every trajectory has need no mask
+        return new if i < common else xp.where(i < s["n_pairs"], new, old)
+
     q = -flat_grad
     al = [None] * count
     for i in range(count - 1, -1, -1):
-        valid = i < s["n_pairs"]
         al[i] = _dot(s["old_stps"][..., i, :], q, xp) * s["ro"][..., i, :]
-        q = xp.where(valid, _fma(-al[i], s["old_dirs"][..., i, :], q, xp), q)
+        q = masked(i, _fma(-al[i], s["old_dirs"][..., i, :], q, xp), q)
     r = q * s["H_diag"]
     for i in range(count):
-        valid = i < s["n_pairs"]
         be = _dot(s["old_dirs"][..., i, :], r, xp) * s["ro"][..., i, :]
-        r = xp.where(valid, _fma(al[i] - be, s["old_stps"][..., i, :], r, xp), r)
+        r = masked(i, _fma(al[i] - be, s["old_stps"][..., i, :], r, xp), r)
     return r
 
 
@@ -184,7 +186,7 @@ def _strong_wolfe(closure, x, t, d, f, g, gtd, max_ls, active, tol_change, rec, 
     left to each (torch's max_eval - current_evals).
     """
     BRACKET, ZOOM, DONE = 0, 1, 2
-    zero = t * 0
+    zero = xp.zeros_like(t)
     d_norm = _amax(d, xp)
     f_new, g_new = closure(_fma(t, d, x, xp))
     rec.add(_fma(t, d, x, xp), active)
@@ -309,6 +311,13 @@ def _dot(a, b, xp):
     return xp.sum(a * b, axis=-1, keepdims=True)
 
 
+def _finite(loss, g, xp):
+    """[..., 1] whether the loss and gradient are finite. Where they are not, the trajectory stops
+    (torch would go on from NaNs): the runner marks that point diverged and freezes the path before
+    it, so nothing computed after it would be kept."""
+    return xp.isfinite(loss) & xp.all(xp.isfinite(g), axis=-1, keepdims=True)
+
+
 def _amax(a, xp):
     """[..., 1] max |a| over the last axis."""
     return xp.max(xp.abs(a), axis=-1, keepdims=True)
@@ -341,9 +350,10 @@ class _Recorder:
 
     def __init__(self, p, slots: int, xp):
         self.xp = xp
-        self.slot = xp.stack([p[..., 0] * 0 + i for i in range(slots)], axis=-1)[..., None]  # [..., E, 1]
-        self.out = self.slot * 0 + p[..., None, :] * 0 + float("nan")
-        self.count = p[..., :1] * 0
+        ones = xp.ones_like(p[..., :1])
+        self.slot = xp.stack([ones * i for i in range(slots)], axis=-2)  # [..., E, 1]: 0 .. E-1
+        self.out = self.slot * xp.ones_like(p[..., None, :]) * float("nan")
+        self.count = ones - 1
 
     def add(self, x, mask):
         """Record x [..., D] as the next evaluation of the trajectories where mask [..., 1]."""
