@@ -78,7 +78,7 @@ def engine_path(config, steps: int = STEPS, **kwargs) -> np.ndarray:
 
 
 def test_every_optimizer_is_covered():
-    assert {name for name, _ in VARIANTS} | {"newton"} == set(OPTIMIZERS)  # newton: its own test below
+    assert {name for name, _ in VARIANTS} | {"newton", "lbfgs"} == set(OPTIMIZERS)  # newton: below; lbfgs: test_lbfgs
 
 
 @pytest.mark.parametrize("hp", [{}, {"lr": 0.7, "damping": 2.0}], ids=str)
