@@ -164,6 +164,29 @@ class Overlay {
   }
 }
 
+function drawEvalPoints(ov, runs, f, color) {
+  // L-BFGS's loss evaluations in the step from frame f (its line search at work): small faint
+  // open circles on the overlay, joined in call order by a thin dotted line. runs[i].evals holds
+  // [F, E, 2] (NaN-padded) for the runs that record them (plots/playback_data.py).
+  const c = ov.ctx;
+  runs.forEach((r, i) => {
+    if (!r.evals) return;
+    if (!r._evalPoints) r._evalPoints = decode(r.evals);
+    const e = r.eval_slots, pts = [];
+    for (let j = 0; j < e; j++) {
+      const x = r._evalPoints[(f * e + j) * 2], y = r._evalPoints[(f * e + j) * 2 + 1];
+      if (Number.isFinite(x) && Number.isFinite(y)) pts.push(ov.px(x, y));
+    }
+    if (!pts.length) return;
+    c.save();
+    c.globalAlpha = 0.55; c.strokeStyle = color(i); c.lineWidth = 1; c.setLineDash([2, 3]);
+    c.beginPath(); pts.forEach(([u, v], j) => (j ? c.lineTo(u, v) : c.moveTo(u, v))); c.stroke();
+    c.setLineDash([]); c.lineWidth = 1.5;
+    for (const [u, v] of pts) { c.beginPath(); c.arc(u, v, 3.5, 0, 2 * Math.PI); c.stroke(); }
+    c.restore();
+  });
+}
+
 class StepLine {
   // A dashed vertical line at the playback step over a chart's plot area.
   constructor(gd) {
@@ -365,6 +388,7 @@ class MapView {
         }
       });
     }
+    drawEvalPoints(ov, this.runs, f, (i) => this.color(i));
     for (let i = 0; i < k; i++) {
       if (this.swarm) {
         const sf = this.nearestSwarmFrame(step), pos = this.swarm[i], n = this.data.starts;
