@@ -5,6 +5,8 @@ gradient (tested against autograd in test_surfaces), so only the optimizer is co
 closure call torch makes is recorded and compared with Result.evals.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -230,3 +232,36 @@ def test_copy_as_pytorch_runs_and_follows_the_engine(hp, clip):
     res = run(surface, [config], [start], steps, tol=0, clip_norm=clip)
     assert res.diverged_at[0, 0] == -1
     np.testing.assert_allclose(final, res.path[0, 0, -1], rtol=1e-10, atol=1e-12)
+
+
+def test_the_app_lists_and_runs_lbfgs():
+    """The 2-D page offers L-BFGS in an optimizer panel, with its own widgets; picking it and the
+    strong-Wolfe search runs the engine's result and sends the evaluated points to the map."""
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    (box,) = [b for b in at.selectbox if b.key and b.key.endswith(".name")][:1]
+    assert "L-BFGS" in box.options
+    box.set_value("lbfgs").run()
+    assert not at.exception, [e.message for e in at.exception]
+    (search,) = [b for b in at.selectbox if b.key and b.key.endswith("line_search_fn")]
+    search.set_value("strong_wolfe").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    cfg = at.session_state["config"]
+    (lbfgs,) = [c for c in cfg.optimizers if c.name == "lbfgs"]
+    assert lbfgs.hp["line_search_fn"] == "strong_wolfe"
+    assert "lbfgs" in at.query_params["opt"] or any("lbfgs" in v for v in at.query_params["opt"])
+    res = run(cfg.get_surface(), cfg.optimizers, cfg.starts(), cfg.steps, **cfg.run_kwargs())
+    k = list(cfg.optimizers).index(lbfgs)
+    (element,) = [e for e in at.get("bidi_component") if e.proto.component_name == "optvis_map"]
+    proto = element.proto
+    data = json.loads(proto.json if proto.WhichOneof("data") == "json" else proto.mixed.json)
+    sent = data["runs"][k]
+    assert sent["eval_slots"] == res.evals.shape[3]
+    import base64
+
+    points = np.frombuffer(base64.b64decode(sent["evals"]["bdata"]), dtype=np.float32).reshape(-1, res.evals.shape[3], 2)
+    np.testing.assert_allclose(points[0], res.evals[k, 0, 0].astype(np.float32), equal_nan=True)

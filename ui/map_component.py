@@ -82,7 +82,8 @@ def _preview_payload(config: RunConfig, generation: int, run_id: str) -> dict:
 
 def _preview(config: RunConfig) -> dict | None:
     """The lr preview's paths: per optimizer, one vectorised run over its grid of learning rates."""
-    rows = list(range(min(len(config.optimizers), PREVIEW_CONFIGS)))
+    # L-BFGS is left out: each of its steps is up to max_iter inner iterations, too slow for 48 lrs at once
+    rows = [r for r, c in enumerate(config.optimizers) if c.info.closure_calls is None][:PREVIEW_CONFIGS]
     steps = capped_steps(config)
     count = min(PREVIEW_VALUES, PREVIEW_BUDGET // max(1, len(rows) * steps))
     if not rows or count < PREVIEW_MIN_VALUES:
