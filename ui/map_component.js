@@ -178,7 +178,15 @@ function drawEvalPoints(ov, runs, f, color) {
       if (Number.isFinite(x) && Number.isFinite(y)) pts.push(ov.px(x, y));
     }
     if (!pts.length) return;
+    // beside them, the step's own state: "L-BFGS step 3: 25 evaluations · n_pairs 37 · t 1 · ..."
+    if (!r._scalarState) r._scalarState = Object.entries(r.scalar_state || {}).map(([name, v]) => [name, decode(v)]);
+    const state = r._scalarState.map(([name, v]) => `${name} ${fmt(v[f])}`);
+    const text = `${r.title}: ${pts.length} evaluations` + (state.length ? " · " + state.join(" · ") : "");
     c.save();
+    c.font = "12px sans-serif"; c.fillStyle = "rgba(255,255,255,0.85)";
+    const [u0, v0] = pts[0], w = c.measureText(text).width;
+    c.fillRect(u0 + 8, v0 - 22 - 16 * i, w + 6, 15);
+    c.fillStyle = color(i); c.fillText(text, u0 + 11, v0 - 10 - 16 * i);
     c.globalAlpha = 0.55; c.strokeStyle = color(i); c.lineWidth = 1; c.setLineDash([2, 3]);
     c.beginPath(); pts.forEach(([u, v], j) => (j ? c.lineTo(u, v) : c.moveTo(u, v))); c.stroke();
     c.setLineDash([]); c.lineWidth = 1.5;
