@@ -184,7 +184,8 @@ function drawEvalPoints(ov, runs, f, color) {
     const text = `${r.title}: ${pts.length} evaluations` + (state.length ? " · " + state.join(" · ") : "");
     c.save();
     c.font = "12px sans-serif"; c.fillStyle = "rgba(255,255,255,0.85)";
-    const [u0, v0] = pts[0], w = c.measureText(text).width;
+    const w = c.measureText(text).width, v0 = pts[0][1];
+    const u0 = Math.max(ov.xa._offset, Math.min(pts[0][0], ov.xa._offset + ov.xa._length - w - 14));  // inside the frame
     c.fillRect(u0 + 8, v0 - 22 - 16 * i, w + 6, 15);
     c.fillStyle = color(i); c.fillText(text, u0 + 11, v0 - 10 - 16 * i);
     c.globalAlpha = 0.55; c.strokeStyle = color(i); c.lineWidth = 1; c.setLineDash([2, 3]);
