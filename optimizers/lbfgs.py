@@ -307,8 +307,14 @@ def _pymin(a, b, xp):
 
 
 def _dot(a, b, xp):
-    """[..., 1] dot product over the last axis, as torch's dot (a plain sum of products)."""
-    return xp.sum(a * b, axis=-1, keepdims=True)
+    """[..., 1] dot product over the last axis, as torch's dot on a few doubles: the products
+    summed left to right (as NumPy sums fewer than 8 entries; written out, since a reduction call
+    costs more than the arithmetic on these tiny arrays)."""
+    prod = a * b
+    out = prod[..., :1]
+    for j in range(1, prod.shape[-1]):
+        out = out + prod[..., j:j + 1]
+    return out
 
 
 def _finite(loss, g, xp):
