@@ -166,15 +166,19 @@ def _two_loop(s, flat_grad, xp):
     def masked(i, new, old):  # entries every trajectory has need no mask
         return new if i < common else xp.where(i < s["n_pairs"], new, old)
 
+    dirs, stps = s["old_dirs"][..., :count, :], s["old_stps"][..., :count, :]
+    dirs_split, stps_split = _split(dirs), _split(stps)  # once for the whole history, not per entry
     q = -flat_grad
     al = [None] * count
     for i in range(count - 1, -1, -1):
-        al[i] = _dot(s["old_stps"][..., i, :], q, xp) * s["ro"][..., i, :]
-        q = masked(i, _fma(-al[i], s["old_dirs"][..., i, :], q, xp), q)
+        al[i] = _dot(stps[..., i, :], q, xp) * s["ro"][..., i, :]
+        y = (dirs[..., i, :], dirs_split[0][..., i, :], dirs_split[1][..., i, :])
+        q = masked(i, _fma(-al[i], y, q, xp), q)
     r = q * s["H_diag"]
     for i in range(count):
-        be = _dot(s["old_dirs"][..., i, :], r, xp) * s["ro"][..., i, :]
-        r = masked(i, _fma(al[i] - be, s["old_stps"][..., i, :], r, xp), r)
+        be = _dot(dirs[..., i, :], r, xp) * s["ro"][..., i, :]
+        step = (stps[..., i, :], stps_split[0][..., i, :], stps_split[1][..., i, :])
+        r = masked(i, _fma(al[i] - be, step, r, xp), r)
     return r
 
 
@@ -332,10 +336,11 @@ def _amax(a, xp):
 def _fma(a, b, c, xp):
     """a * b + c rounded once, as torch's CPU `c.add_(b, alpha=a)` computes it (a fused
     multiply-add): Dekker's exact product and Knuth's exact sum, then one final addition. Where
-    the parts overflow (|a b| near the float64 limit), the plain a * b + c."""
+    the parts overflow (|a b| near the float64 limit), the plain a * b + c. b may come as
+    (b, b_hi, b_lo), already split."""
+    b, b_hi, b_lo = b if isinstance(b, tuple) else (b, *_split(b))
     p = a * b
     a_hi, a_lo = _split(a)
-    b_hi, b_lo = _split(b)
     e = ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo  # p + e == a b exactly
     total = p + c
     virtual = total - p
