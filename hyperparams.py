@@ -34,6 +34,8 @@ class Hyperparameter:
     choices: allowed values for kind "choice".
     ui_low, ui_high: slider range in the UI when narrower than the allowed range.
     help: one line shown as the widget's tooltip.
+    A number whose default is None also takes None (torch's "derived from the others", as
+    LBFGS's max_eval).
     """
 
     name: str
@@ -59,7 +61,8 @@ class Hyperparameter:
             return "text"
         left = "(" if self.low_open else "["
         right = ")" if self.high_open else "]"
-        return f"{left}{_fmt(self.low)}, {_fmt(self.high)}{right}"
+        optional = " or None" if self.default is None else ""
+        return f"{left}{_fmt(self.low)}, {_fmt(self.high)}{right}{optional}"
 
     def check(self, value: Any, owner: str) -> Any:
         """Return `value` converted to this parameter's kind, or raise ValueError."""
@@ -88,6 +91,8 @@ class Hyperparameter:
             return tuple(self._check_number(v, f"{where}[{i}]") for i, v in enumerate(pair))
         if self.kind == "ints":
             return self._check_ints(value, where)
+        if value is None and self.default is None:
+            return None
         number = self._check_number(value, where)
         if self.kind == "int":
             if number != int(number):

@@ -25,8 +25,9 @@ class Direction:
     key: "grad" (g_t), "d" (SGD's d_t), "m_hat" (m_t / (1 - b1^t)), "nesterov" (NAdam's
     bracketed Nesterov direction), "sign" (Lion's sign(c_t)), "sign_grad" (Rprop's sign(g~_t),
     the gradient zeroed where its sign flipped), "newton" (the damped Newton direction) or "m"
-    (Prodigy's m_t, the average of d-weighted gradients) or "muon" (Muon's Newton-Schulz
-    orthogonalised momentum O_t).
+    (Prodigy's m_t, the average of d-weighted gradients), "muon" (Muon's Newton-Schulz
+    orthogonalised momentum O_t) or "lbfgs" (-d_K, L-BFGS's search direction of the last inner
+    iteration of a step).
     latex: the phrase the app writes after the eff_lr formula, e.g. r"\\text{ on } \\hat m_t".
     text: its name in the README's plain-text table.
     """
@@ -45,6 +46,8 @@ SIGN_GRAD = Direction("sign_grad", r"\text{ on } \operatorname{sign}(\tilde g_t)
 M_T = Direction("m", r"\text{ on } m_t", "m_t")
 MUON = Direction("muon", r"\text{ on } O_t = \mathrm{NS}(U_t)", "O_t = NS(U_t)")
 NEWTON = Direction("newton", r"\text{ on } d_t = (H_t + \lambda I)^{-1} g_t", "d_t = (H_t + damping I)^-1 g_t")
+LBFGS_DIRECTION = Direction("lbfgs", r"\text{ on } -d_K\ (\text{the last inner iteration's; a step makes up to max\_iter})",
+                            "-d_K of the step's last inner iteration (a step makes up to max_iter)")
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,12 @@ class OptimizerInfo:
     used in practice); None: this rule's own vector form.
     array_only: why the compiled kernels cannot trace the rule (None: they can); it then runs on
     the array code everywhere, as rules taking the Hessian (curvature) do.
+    scalar_state: recorded state holding one number per trajectory (repeated over D to record it
+    as any state): the internals show it as one number (L-BFGS's n_pairs, t, func_evals).
+    closure_calls: set for a rule that evaluates the loss itself within one step, as torch's
+    step(closure) (L-BFGS): hp -> E, the most closure calls one step can make. The rule then takes
+    closure=(x -> (loss [..., 1], gradient [..., D])) and returns the evaluated points in its state
+    ("evals", "n_evals"); only the 2-D runner `run` provides it, on the array code (no kernels).
     """
 
     name: str
@@ -126,6 +135,8 @@ class OptimizerInfo:
     matrix_init: Callable | None = None
     vectors_to: str | None = None
     array_only: str | None = None
+    closure_calls: Callable | None = None
+    scalar_state: tuple[str, ...] = ()
 
     def __post_init__(self):
         if (self.matrix_rule is None) != (self.matrix_init is None):

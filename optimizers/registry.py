@@ -12,8 +12,21 @@ from dataclasses import dataclass
 from hyperparams import Hyperparameter as H
 from hyperparams import validate
 
-from . import rules
-from .info import GRAD, M_HAT, M_T, MUON, NESTEROV, NEWTON, SGD_DIRECTION, SIGN, SIGN_GRAD, OptimizerInfo, TorchSnippet
+from . import lbfgs, rules
+from .info import (
+    GRAD,
+    LBFGS_DIRECTION,
+    M_HAT,
+    M_T,
+    MUON,
+    NESTEROV,
+    NEWTON,
+    SGD_DIRECTION,
+    SIGN,
+    SIGN_GRAD,
+    OptimizerInfo,
+    TorchSnippet,
+)
 from .schedules import ScheduleConfig, as_schedule
 from .transforms import L1_SPECS
 
@@ -480,6 +493,42 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             eff_lr_text="eta'_t / (sqrt(v_hat) + eps) (the step of z)", direction=GRAD,
             reference="Defazio et al. 2024 (The Road Less Scheduled); reference: schedulefree 1.4.1",
             torch_snippet=_schedule_free_torch("AdamWScheduleFree", "lr={lr!r}, betas={betas!r}, eps={eps!r}"),
+        ),
+        OptimizerInfo(
+            name="lbfgs", title="L-BFGS", rule=lbfgs.lbfgs, init=lbfgs.init_lbfgs,
+            specs=(H("lr", 1.0, low=0, high=MAX_LR, log=True, ui_low=1e-4, ui_high=10.0,
+                     help="step length tried first in every inner iteration (the first one ever: "
+                          "min(1, 1/||g||_1) lr); scheduled base value"),
+                   H("max_iter", 20, low=1, high=200, kind="int", help="most inner iterations per step"),
+                   H("max_eval", None, low=1, high=250, kind="int",
+                     help="most loss evaluations per step (None: max_iter * 5 // 4)"),
+                   H("tolerance_grad", 1e-7, low=0, high=1e3, log=True, ui_low=1e-12, ui_high=1.0,
+                     help="a step stops (or does nothing) once max |g| <= tolerance_grad"),
+                   H("tolerance_change", 1e-9, low=0, high=1e3, log=True, ui_low=1e-15, ui_high=1.0,
+                     help="a step stops once the loss or the parameters change by less"),
+                   H("history_size", 100, low=1, high=200, kind="int", help="curvature pairs (s, y) kept"),
+                   H("line_search_fn", None, kind="choice", choices=(None, "strong_wolfe"),
+                     help="None: fixed steps of length lr; strong_wolfe: torch's line search from there")),
+            state_names=("d", "n_pairs", "t", "func_evals"), scalar_state=("n_pairs", "t", "func_evals"),
+            closure_calls=lbfgs.eval_slots,
+            latex=r"d_k = \begin{cases} -g_k & \text{first iteration ever} \\ -H_k g_k & \text{else} \end{cases},\quad"
+                  r" H_k g_k \text{ by the two-loop recursion over the last } m \text{ pairs } (s_i, y_i),"
+                  r"\ y_i^\top s_i > 10^{-10},\ H^0 = \tfrac{y^\top s}{y^\top y} I"
+                  r"\\ \tau_k = \eta_t\ (\text{first iteration ever: } \min(1, 1/\lVert g_k \rVert_1)\, \eta_t),"
+                  r"\ \text{or strong Wolfe from there } (c_1 = 10^{-4},\ c_2 = 0.9)"
+                  r"\\ \theta \leftarrow \theta + \tau_k d_k,\quad s = \tau_k d_k,\ y = g_{k+1} - g_k,\quad"
+                  r" k = 1 \ldots K \le \text{max\_iter inner iterations in step } t",
+            text="inner iterations k = 1..K <= max_iter per step: d_k = -g_k (first ever) or -H_k g_k (two-loop "
+                 "recursion over the last history_size pairs s = tau d, y = g_{k+1} - g_k with y.s > 1e-10, "
+                 "H0 = y.s / y.y); tau_k = eta_t (first ever: min(1, 1/||g||_1) eta_t) or strong Wolfe from there; "
+                 "theta += tau_k d_k; stops at max |g| <= tolerance_grad, g.d > -tolerance_change, a change below "
+                 "tolerance_change, max_iter or max_eval",
+            eff_lr_latex=r"\tau_K", eff_lr_text="tau_K (the step length of the step's last inner iteration)",
+            direction=LBFGS_DIRECTION,
+            reference="Liu & Nocedal 1989 (L-BFGS); as torch.optim.LBFGS (after minFunc)",
+            torch_class="LBFGS",
+            two_d_only="its line search and curvature pairs run on the array code of the 2-D runner, which "
+                       "hands it the loss as a closure; the compiled kernels do not apply",
         ),
     ]
 }

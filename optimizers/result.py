@@ -36,6 +36,12 @@ class Result:
     labels:      K legend labels; configs: the K OptimizerConfig; starts: [N, D].
     slow_reason: None when the compiled kernels ran or none applies (torch backend, mini-batch
                  surfaces, compiled=False); otherwise why the array code ran instead, in words.
+    evals:       [K, N, T, E, D] or None: for a run with a rule that evaluates the loss within its
+                 step (L-BFGS), the points of the closure calls of step t in call order (the first
+                 is path[t]), NaN after the last and in the rows of other configurations; the one
+                 array of a Result with NaN in it. E = optimizers.run.eval_slots(configs).
+    n_evals:     [K, N, T] int64 or None: how many of evals[k, n, t] are points; 0 from the
+                 trajectory's stop index on (its path is frozen there) and for other configurations.
     """
 
     path: np.ndarray
@@ -54,6 +60,8 @@ class Result:
     surface: object
     tol: float
     slow_reason: str | None = None
+    evals: np.ndarray | None = None
+    n_evals: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int, int, int]:

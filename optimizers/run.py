@@ -18,7 +18,7 @@ from . import kernels
 from . import stepper as st
 from . import transforms as tf
 from .backend import get_backend
-from .freeze import GRAD_NORM_BOUND, LOSS_BOUND, PARAM_BOUND, freeze
+from .freeze import GRAD_NORM_BOUND, LOSS_BOUND, PARAM_BOUND, freeze, stop_index
 from .registry import OptimizerConfig
 from .result import Result
 
@@ -87,7 +87,7 @@ def run(
             f"{need / (k * n * steps):.0f} bytes per step with {kinds} kinds of optimizer state), over the cap of "
             f"{MAX_RUN_BYTES / 1e9:.1f} GB; use fewer starts, steps or optimizers (or run_final for end states only)"
         )
-    st.check_curvature(configs, surface, "run")
+    st.check_curvature(configs, surface, "run", closure=True)
     be = get_backend(backend, device)
 
     lr = st.lr_table(configs, steps)  # [K, T]
@@ -133,12 +133,22 @@ def run_bytes(configs, n: int, steps: int, d: int = 2) -> int:
 
     Per trajectory: path, grad (D each), loss and grad_norm at T+1 points; eff_lr and one array per
     kind of state any configuration has (D each, K rows each: zeros where a configuration lacks
-    it) at T steps; ratio (D float64) and ratio_defined (D bool) once read. Computing it costs up
-    to about a quarter more on top, briefly (tests/test_memory.py measures it).
+    it) at T steps; ratio (D float64) and ratio_defined (D bool) once read; with a closure rule
+    (L-BFGS), Result.evals (E x D, E = eval_slots) and n_evals (an int64) at T steps, every row.
+    Computing it costs up to about a quarter more on top, briefly (tests/test_memory.py measures
+    it); with evals, up to one more copy of evals (the loop's time-major record, reordered).
     """
     kinds = len({s for c in configs for s in _recorded(c)})
     per_traj = (steps + 1) * (2 * d + 2) * 8 + steps * d * (1 + kinds) * 8 + steps * d * 9
+    slots = eval_slots(configs)
+    if slots:
+        per_traj += steps * (slots * d + 1) * 8
     return len(configs) * n * per_traj
+
+
+def eval_slots(configs) -> int:
+    """E: the most closure calls one step of any configuration makes (0 when none takes a closure)."""
+    return max((c.info.closure_calls(c.hp) for c in configs if c.info.closure_calls is not None), default=0)
 
 
 def _use_compiled(compiled, be, surface) -> bool:
@@ -204,6 +214,9 @@ def _loop(be, surface, groups, starts, lr, steps, table, chain, bounds):
     eff = be.empty((steps, k, n, d))
     names = sorted({s for g in groups for s in _recorded(g.config)})
     states = {s: be.asarray(np.zeros((steps, k, n, d))) for s in names}
+    slots = eval_slots([g.config for g in groups])
+    evals = be.asarray(np.full((steps, k, n, slots, d), np.nan)) if slots else None
+    n_evals = be.asarray(np.zeros((steps, k, n))) if slots else None
     lr_groups = [be.asarray(lr[g.start:g.stop].T[:, :, None, None]) for g in groups]  # [T, k, 1, 1]
     noise = None if table is None else be.asarray(table)
     l1 = be.asarray(st.l1_rows(groups))
@@ -216,20 +229,41 @@ def _loop(be, surface, groups, starts, lr, steps, table, chain, bounds):
         for i, grp in enumerate(groups):
             a, b = grp.start, grp.stop
             p_new, group_state[i], eff[t, a:b] = st.step(grp, p[a:b], g[a:b], group_state[i], t + 1, lr_groups[i][t], xp,
-                                                         surface.hess)
+                                                         surface.hess, grp.config.info.closure_calls and _closure(surface, chain, noise, bounds, t, xp))
+            if "evals" in group_state[i]:  # a closure rule's evaluated points, not carried to the next step
+                step_evals = group_state[i].pop("evals")
+                evals[t, a:b, :, :step_evals.shape[-2]] = step_evals
+                n_evals[t, a:b] = group_state[i].pop("n_evals")[..., 0]
             path[t + 1, a:b] = p_new
             for s, value in group_state[i].items():
                 if s in states and not isinstance(value, float):
                     states[s][t, a:b] = value
         p = path[t + 1]
     out = {"path": path, "grad": grads, "eff_lr": eff}
+    if slots:
+        out.update(evals=evals, n_evals=n_evals)
     out.update({f"state_{s}": v for s, v in states.items()})
     return {name: be.to_numpy(a) for name, a in out.items()}
+
+
+def _closure(surface, chain, noise, bounds, t: int, xp):
+    """Step t's closure for a rule that evaluates the loss within its step (L-BFGS): x [..., D] ->
+    (loss [..., 1], gradient [..., D]), the gradient as every rule receives it at step t (the same
+    mini-batch, noise draw and clipping), the loss the surface's (full-batch) value."""
+    stochastic = getattr(surface, "stochastic", False)
+    args = {"noise": None if noise is None else noise[t], **bounds}
+
+    def closure(x):
+        g = surface.grad(x, xp, step=t) if stochastic else surface.grad(x, xp)
+        return surface.value(x, xp)[..., None], tf.apply(chain, g, args, xp)
+
+    return closure
 
 
 def _finish(surface, configs, starts, lr, arrays, tol, transformed, slow_reason) -> Result:
     """Losses, full gradients, divergence and convergence, then freezing (optimizers.freeze)."""
     path = arrays.pop("path")  # [K, N, T+1, D]
+    evals, n_evals = arrays.pop("evals", None), arrays.pop("n_evals", None)
     k, n, t1, d = path.shape
     step_arrays = arrays
     with np.errstate(all="ignore"):
@@ -254,14 +288,27 @@ def _finish(surface, configs, starts, lr, arrays, tol, transformed, slow_reason)
 
     points = {"path": path, "loss": loss, "grad": used_grad, "grad_norm": grad_norm}
     freeze(points, step_arrays, diverged_at, converged_at)
+    if evals is not None:
+        evals, n_evals = _stop_evals(evals, n_evals, diverged_at, converged_at)
     state = {name[len("state_"):]: a for name, a in step_arrays.items() if name.startswith("state_")}
     return Result(
+        evals=evals, n_evals=n_evals,
         **points, lr=lr, eff_lr=step_arrays["eff_lr"], state=state,
         state_names=tuple(_recorded(c) for c in configs),
         diverged_at=diverged_at, converged_at=converged_at,
         labels=tuple(c.label for c in configs), configs=tuple(configs), starts=starts,
         surface=surface, tol=tol, slow_reason=slow_reason,
     )
+
+
+def _stop_evals(evals, n_evals, diverged_at, converged_at):
+    """Evaluated points of the steps before each trajectory's stop index (NaN and a count of 0
+    from there, as the path is frozen), non-finite coordinates as NaN: (evals, n_evals int64)."""
+    steps = evals.shape[2]
+    moving = np.arange(steps) < stop_index(diverged_at, converged_at, steps)[..., None]  # [K, N, T]
+    evals[~moving] = np.nan
+    evals[~np.isfinite(evals)] = np.nan
+    return evals, np.where(moving, n_evals, 0).astype(np.int64)
 
 
 def _first(mask) -> np.ndarray:

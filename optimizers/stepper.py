@@ -72,14 +72,18 @@ def init_states(groups, p, xp) -> list[dict]:
     return [g.config.info.init(p[g.start:g.stop], g.config.hp, xp) for g in groups]
 
 
-def step(group: Group, p, g, state: dict, t: int, lr, xp, hessian=None):
+def step(group: Group, p, g, state: dict, t: int, lr, xp, hessian=None, closure=None):
     """One update of a group's rows: (p_new, state_new, eff_lr) for p, g of the group's rows.
 
     t: 1-based step count; lr: the group's scheduled lrs, broadcastable to p ([k, 1, 1]).
     hessian: (p, xp) -> the surface's Hessian entries at p (Surface.hess), for a rule that takes
     them (OptimizerInfo.curvature); runners check beforehand that it is given (check_curvature).
+    closure: x -> (loss, gradient) of the group's rows, for a rule that evaluates the loss within
+    its step (OptimizerInfo.closure_calls: L-BFGS).
     """
     cfg = group.config
+    if cfg.info.closure_calls is not None:
+        return cfg.info.rule(p, g, state, t, lr, cfg.hp, xp, closure=closure)
     if cfg.info.curvature:
         p_new, state, eff = cfg.info.rule(p, g, state, t, lr, cfg.hp, xp, hess=hessian(p, xp))
     else:
@@ -96,10 +100,13 @@ def proximal(group: Group, p_new, lr, xp):
     return tf.soft_threshold(p_new, lr * strength, xp) if strength > 0 else p_new
 
 
-def check_curvature(configs, surface, owner: str) -> None:
+def check_curvature(configs, surface, owner: str, closure: bool = False) -> None:
     """ValueError unless every configuration whose rule takes a Hessian has one from `surface`
-    (None: the runner gives none)."""
+    (None: the runner gives none), and, unless the runner gives a `closure`, no rule needs one."""
     for c in configs:
+        if c.info.closure_calls is not None and not closure:
+            raise ValueError(f"{owner}: {c.name} evaluates the loss within its step (a closure), which only "
+                             "optimizers.run provides")
         if c.info.curvature and getattr(surface, "hess_xy", None) is None:
             where = "this runner" if surface is None else f"surface {surface.name!r}"
             raise ValueError(f"{owner}: {c.name} needs the surface's Hessian, which {where} does not provide")

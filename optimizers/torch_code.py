@@ -3,7 +3,8 @@
 `torch_code(config, start=..., steps=...)` returns a self-contained Python snippet that builds
 `params`, `optimizer` and (unless the schedule is constant) `scheduler` with exactly the chosen
 values, and defines `train(loss_fn, steps)`, the loop that `optimizers.run` mirrors: one
-`optimizer.step()` then one `scheduler.step()` per step. Executing the snippet runs nothing.
+`optimizer.step()` then one `scheduler.step()` per step (`optimizer.step(closure)` for LBFGS, whose closure
+computes the loss and its gradient). Executing the snippet runs nothing.
 An L1 penalty is written into the loop as torch users write it: `l1 * params.abs().sum()` added
 to the loss (subgradient), or a soft-threshold of `params` after `optimizer.step()` by the lr that
 step used (proximal).
@@ -63,21 +64,31 @@ def torch_code(
     lines += _scheduler_lines(config)
     lines += ["", "", f"def train(loss_fn, steps={steps}):",
               '    """Minimise loss_fn(params) -> scalar tensor; returns the final params."""',
-              "    for _ in range(steps):",
-              "        optimizer.zero_grad()",
-              "        (loss_fn(params) + l1 * params.abs().sum()).backward()" if config.l1_subgradient > 0
-              else "        loss_fn(params).backward()"]
+              "    for _ in range(steps):"]
+    # an optimizer that evaluates the loss within its step (LBFGS) gets the gradient computation as
+    # a closure, called as often as its step needs; the others get one gradient per step
+    closure = config.info.closure_calls is not None
+    pad = " " * (12 if closure else 8)
+    loss = "(loss_fn(params) + l1 * params.abs().sum())" if config.l1_subgradient > 0 else "loss_fn(params)"
+    if closure:
+        lines += ["        def closure():"]
+    lines += [pad + "optimizer.zero_grad()", pad + (f"loss = {loss}" if closure else f"{loss}.backward()")]
+    if closure:
+        lines.append(pad + "loss.backward()")
     if noise:
-        lines.append(f"        # the app also added Gaussian noise (std {noise!r}) to the gradient here")
+        lines.append(f"{pad}# the app also added Gaussian noise (std {noise!r}) to the gradient here")
     if clip_norm:
-        lines.append(f"        torch.nn.utils.clip_grad_norm_([params], max_norm={float(clip_norm)!r})")
+        lines.append(f"{pad}torch.nn.utils.clip_grad_norm_([params], max_norm={float(clip_norm)!r})")
     if clip_value:
-        lines.append(f"        torch.nn.utils.clip_grad_value_([params], clip_value={float(clip_value)!r})")
+        lines.append(f"{pad}torch.nn.utils.clip_grad_value_([params], clip_value={float(clip_value)!r})")
     if _matrices_only(config):
-        lines += ["        matrix.grad, params.grad = params.grad.view(1, 2), None"]
+        lines += [pad + "matrix.grad, params.grad = params.grad.view(1, 2), None"]
     if config.info.torch_snippet is not None:
-        lines += ["        " + line for line in _filled(config, config.info.torch_snippet.loop)]
-    lines.append("        optimizer.step()")
+        lines += [pad + line for line in _filled(config, config.info.torch_snippet.loop)]
+    if closure:
+        lines += [pad + "return loss", "", "        optimizer.step(closure)"]
+    else:
+        lines.append("        optimizer.step()")
     if config.l1_proximal > 0:
         lines += ["        with torch.no_grad():  # the proximal L1 step, by the lr this step used",
                   "            lr = optimizer.param_groups[0]['lr']",

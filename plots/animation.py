@@ -22,7 +22,7 @@ def animation_figure(res, *, max_frames: int = 200, height: int = 640) -> go.Fig
     frame per step of frame_steps (at most max_frames) moving them; play/pause buttons and a
     step slider."""
     fig = go.Figure(contour_figure(res, step=0, click_grid=1, height=height))
-    fig.data = [tr for tr in fig.data if tr.meta["role"] != "click"]
+    fig.data = [tr for tr in fig.data if tr.meta["role"] not in ("click", "evals")]  # evals: of step 0 only
     playback = [i for i, tr in enumerate(fig.data) if tr.meta["role"] == "playback"]
     steps = frame_steps(res.shape[2], max_frames)
     frames = [

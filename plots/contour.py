@@ -245,6 +245,30 @@ def playback_trace(res, k: int, step: int, start: int | None, swarm: bool) -> di
     }
 
 
+def eval_traces(res, step: int, start: int = 0) -> list[dict]:
+    """Per configuration that evaluates the loss within its step (L-BFGS; Result.evals), the points
+    its step from path[step] evaluated (start `start`), as small faint markers numbered in call
+    order in the hover; none at s = T or past the trajectory's stop, or for other configurations."""
+    if res.evals is None:
+        return []
+    s = int(np.clip(step, 0, res.shape[2]))
+    traces = []
+    for k in range(res.shape[0]):
+        count = int(res.n_evals[k, start, s]) if s < res.shape[2] else 0
+        if not count:
+            continue
+        xy = res.evals[k, start, s, :count]
+        traces.append({
+            "type": "scatter", "x": xy[:, 0], "y": xy[:, 1], "mode": "markers", "customdata": np.arange(1, count + 1),
+            "marker": {"symbol": "circle-open", "size": 7, "color": color(k), "opacity": 0.6, "line": {"width": 1.5}},
+            "name": f"{res.labels[k]}: loss evaluations of step {s + 1}", "legendgroup": _group(k), "showlegend": False,
+            "hovertemplate": f"<b>{html.escape(res.labels[k])}</b><br>step {s + 1}, evaluation %{{customdata}} of "
+                             f"{count}: (%{{x:.4g}}, %{{y:.4g}})<extra></extra>",
+            "meta": {"role": "evals", "config": k},
+        })
+    return traces
+
+
 def map_layout(surface, height: int) -> dict:
     """Axes fixed to the bounds (equal scale unless the frame is very elongated), legend above,
     click-to-select; uirevision keeps the user's zoom while the same surface is shown."""
@@ -286,7 +310,9 @@ def contour_figure(res, *, step: int | None = None, start: int | None = None, cl
       then         red X at the last finite point of diverged trajectories, for each
                    configuration with any (role "diverged");
       then         minima (stars) and saddles (diamonds), where the surface has them;
-    with `step`, K playback markers follow (at path[k, start or all, step]); with `arrows` and
+    with `step`, the loss evaluations of that step follow for configurations that record them
+    (L-BFGS's line search; eval_traces, role "evals"), then K playback markers (at
+    path[k, start or all, step]); with `arrows` and
     `step`, the arrow traces follow (see arrow_traces, drawn for start `start` or 0), those with
     an arrow to draw. Traces with nothing to draw are left out: each one costs the browser's
     redraw about as much as a path. Legend entries: one per configuration, plus "minimum" and
@@ -308,6 +334,7 @@ def contour_figure(res, *, step: int | None = None, start: int | None = None, cl
     data += [_diverged_trace(res, k, stop, swarm) for k in configs if (res.diverged_at[k] >= 0).any()]
     data += [trace for trace in critical_traces(surface) if len(trace["x"])]
     if step is not None:
+        data += eval_traces(res, step, start or 0)
         data += [playback_trace(res, k, step, start, swarm) for k in configs]
     layout = map_layout(surface, height)
     layout["images"] = [image]

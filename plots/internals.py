@@ -42,7 +42,7 @@ def internals_rows(res, step: int, start: int = 0) -> list[dict]:
     optimizer received it, after noise/clipping), first_moment_name / first_moment (the first
     of its registry entry's first_moment names the configuration records, else None),
     second_moment_name / second_moment (likewise), state {name: (x, y)} (all its state after the
-    update), eff_lr (x, y), update theta_{s+1} - theta_s, lr (scheduled), status ("moving",
+    update; a float for its registry entry's scalar_state), eff_lr (x, y), update theta_{s+1} - theta_s, lr (scheduled), status ("moving",
     "converged at step c", "diverged at step d (...)" or "final point": once a trajectory has
     stopped its update is zero). Vectors are tuples of floats.
     """
@@ -52,8 +52,10 @@ def internals_rows(res, step: int, start: int = 0) -> list[dict]:
     rows = []
     for k, names in enumerate(res.state_names):
         nxt = s < t
-        state = {name: _vec(res.state[name][k, start, s]) for name in names} if nxt else {}
         info = res.configs[k].info
+        # a state with one number per trajectory (L-BFGS's pairs count and step length) as that number
+        state = {name: float(res.state[name][k, start, s, 0]) if name in info.scalar_state
+                 else _vec(res.state[name][k, start, s]) for name in names} if nxt else {}
         first = next((name for name in info.first_moment if name in names), None)
         second = next((name for name in info.second_moment if name in names), None)
         rows.append({
@@ -185,6 +187,8 @@ def _direction_form(res, k: int) -> bool:
     hp, buffered_by = config.hp, config.info.buffered_by
     if config.info.stepped is not None:  # the product moves a state (schedule-free: z), not the path
         return False
+    if config.info.closure_calls is not None:  # L-BFGS: a step is several inner iterations
+        return False
     if hp.get("decoupled_weight_decay") and hp.get("weight_decay"):
         return False
     return not (buffered_by is not None and hp[buffered_by] > 0)
@@ -225,7 +229,8 @@ def update_equation(res, k: int, step: int, start: int = 0) -> str:
     else:
         lines.append(rf"\theta_{{{s + 1}}} = \theta_{{{s}}} + \Delta\theta_t = {theta} + {_col(update)} = {new}")
     parts = [rf"g_t = {_col(row['gradient'])}"]
-    parts += [rf"\text{{{_text(name)}}} = {_col(v)}" for name, v in row["state"].items()]
+    parts += [rf"\text{{{_text(name)}}} = {_num(v) if isinstance(v, float) else _col(v)}"
+              for name, v in row["state"].items()]
     parts.append(rf"\eta_t = {_num(row['lr'])}")
     lines += [r",\ ".join(parts[i:i + 3]) for i in range(0, len(parts), 3)]  # st.latex does not wrap
     return r"\begin{aligned}" + r" \\ ".join("&" + line for line in lines) + r"\end{aligned}"

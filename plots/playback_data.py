@@ -10,6 +10,9 @@ any step without asking the server again. `playback_payload(res)` gives:
                    gradient [F, 2] (as received), eff_lr, update (theta_{s+1} - theta_s), first and
                    second moment (after the update) [F, 2] and the scheduled lr [F] (NaN at s = T,
                    where there is no update), float64 so hover and the table show exact values;
+                   for L-BFGS also evals [F, E, 2] float32, the points its step from each frame
+                   evaluated (NaN-padded; eval_slots = E), n_evals [F] and scalar_state
+                   {name: [F]} (its pairs count n_pairs, step length t, func_evals) after that step;
                    its stop index, diverged_at, converged_at; swarm [F', N, 2] float32 positions of
                    every start when there are several (F' frames, evenly spaced);
   arrows           one scale per kind for the whole run (plots.internals.ARROWS), so arrow
@@ -107,8 +110,18 @@ def _run(res, k: int, frames: np.ndarray) -> dict:
     config = res.configs[k]
     hp = config.hp
     direction_form = not ((hp.get("decoupled_weight_decay") and hp.get("weight_decay"))
-                          or (config.info.buffered_by is not None and hp[config.info.buffered_by] > 0))
-    return {
+                          or (config.info.buffered_by is not None and hp[config.info.buffered_by] > 0)
+                          or config.info.closure_calls is not None)
+    evals = {}
+    if res.evals is not None and config.info.closure_calls is not None:
+        # the loss evaluations of the step from each frame (L-BFGS's line search), NaN-padded
+        points = res.evals[k, 0, np.minimum(frames, t - 1)].astype(np.float32)
+        points[frames >= t] = np.nan
+        evals = {"evals": points, "eval_slots": int(points.shape[1]),
+                 "n_evals": _at(res.n_evals[k, 0], frames, t).astype(np.float32),
+                 "scalar_state": {name: _at(res.state[name][k, 0, :, 0], frames, t)
+                                  for name in config.info.scalar_state if name in res.state_names[k]}}
+    return {**evals,
         "label": res.labels[k], "title": config.info.title,
         "path": path[frames], "loss": res.loss[k, 0, frames], "grad": res.grad[k, 0, frames],
         "eff": _at(res.eff_lr[k, 0], frames, t), "update": update,

@@ -182,7 +182,8 @@ def test_minimiser_of_the_average_loss():
     assert get_problem(C=3.0).paper_beta2() == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, info in OPTIMIZERS.items() if not info.curvature))
+@pytest.mark.parametrize("name", sorted(n for n, info in OPTIMIZERS.items()
+                                         if not info.curvature and info.closure_calls is None))
 def test_every_optimizer_runs_inside_the_box(name):
     """Any optimizer of the registry, at its defaults with lr_t = 0.5 / sqrt(t): finite, in [-1, 1]."""
     config = get_optimizer(name, lr=0.5, schedule=PAPER)

@@ -201,7 +201,7 @@ def test_matches_torch_optim(reference, formulas, backends, name, index, problem
 
 def test_every_optimizer_is_covered():
     assert set(CASES) | {"gnsgd", "lion", "adafactor", "newton", "prodigy", "sgd_schedule_free",
-                                 "adamw_schedule_free", "muon"} == set(OPTIMIZERS)  # muon: tests/test_muon.py
+                                 "adamw_schedule_free", "muon", "lbfgs"} == set(OPTIMIZERS)  # muon, lbfgs: their own files
     for name, (torch_class, _) in CASES.items():
         assert OPTIMIZERS[name].torch_class == torch_class
 

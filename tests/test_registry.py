@@ -48,9 +48,22 @@ def test_state_names_are_torch_state_keys(name):
     # a class for matrices only (Muon) takes the point as the 1 x 2 matrix
     p = torch.zeros((1, 2) if info.vectors_to else 2, dtype=torch.float64, requires_grad=True)
     opt = getattr(torch.optim, info.torch_class)([p], lr=0.01, **ALL_STATE.get(info.torch_class, {}))
-    (p - 1.0).square().sum().backward()
-    opt.step()
-    keys = set(opt.state[p])
+
+    def closure():
+        opt.zero_grad()
+        loss = (p - 1.0).square().sum()
+        loss.backward()
+        return loss
+
+    if info.closure_calls is not None:  # LBFGS: step(closure); n_pairs is the length of its old_dirs list
+        opt.step(closure)
+        opt.step(closure)
+        keys = set(opt.state[p]) | {"n_pairs"}
+        assert len(opt.state[p]["old_dirs"]) >= 1
+    else:
+        closure()
+        opt.step()
+        keys = set(opt.state[p])
     assert set(info.state_names) <= keys
     assert set(info.first_moment) | set(info.second_moment) <= set(info.state_names)
 
@@ -110,16 +123,37 @@ def _muon(res, k, s, hp):
     return np.sqrt(x) * u / np.linalg.norm(u)
 
 
+
+def _lbfgs(res, k, s, hp):
+    """-d = H g_t by Nocedal's two-loop recursion with max_iter = 1 (one inner iteration per step, so
+    the curvature pairs are the steps: s_i = theta_{i+1} - theta_i, y_i = g_{i+1} - g_i, kept when
+    y.s > 1e-10, the last history_size of them; H0 = y.s / y.y of the newest)."""
+    path, grad = res.path[k, 0], res.grad[k, 0]
+    pairs = [(path[i + 1] - path[i], grad[i + 1] - grad[i]) for i in range(s)]
+    pairs = [(a, b) for a, b in pairs if b @ a > 1e-10][-hp["history_size"]:]
+    q = grad[s].copy()
+    alphas = []
+    for a, b in reversed(pairs):
+        alphas.append((a @ q) / (b @ a))
+        q = q - alphas[-1] * b
+    r = q * ((pairs[-1][1] @ pairs[-1][0]) / (pairs[-1][1] @ pairs[-1][1]) if pairs else 1.0)
+    for (a, b), alpha in zip(pairs, reversed(alphas)):
+        r = r + a * (alpha - (b @ r) / (b @ a))
+    return r
+
+
+
 DIRECTIONS = {"muon": _muon, "grad": lambda res, k, s, hp: res.grad[k, 0, s], "d": _sgd_direction, "m_hat": _m_hat,
               "nesterov": _nesterov, "sign": _sign, "sign_grad": _sign_grad, "newton": _newton,
-              "m": lambda res, k, s, hp: res.state["exp_avg"][k, 0, s]}
+              "m": lambda res, k, s, hp: res.state["exp_avg"][k, 0, s], "lbfgs": _lbfgs}
 # configurations whose step is eff_lr ⊙ direction: coupled (here zero) weight decay, no buffer
 DIRECT = [("sgd", {}), ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.8, "nesterov": True}),
           ("gnsgd", {"alpha": 0.5}), ("adagrad", {"lr_decay": 0.01}), ("rmsprop", {"centered": True}),
           ("adadelta", {}), ("adam", {"amsgrad": True}), ("adamw", {"weight_decay": 0.0}), ("adamax", {}),
           ("nadam", {}), ("radam", {}), ("lion", {}), ("rprop", {}),
           ("asgd", {"lambd": 0.0}), ("adafactor", {}), ("newton", {"damping": 5.0}),
-          ("prodigy", {}), ("sgd_schedule_free", {}), ("adamw_schedule_free", {}), ("muon", {"weight_decay": 0.0})]
+          ("prodigy", {}), ("sgd_schedule_free", {}), ("adamw_schedule_free", {}), ("muon", {"weight_decay": 0.0}),
+          ("lbfgs", {"max_iter": 1, "history_size": 3})]
 
 
 def _realised_direction(res, k):

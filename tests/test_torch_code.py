@@ -78,7 +78,7 @@ def engine_path(config, steps: int = STEPS, **kwargs) -> np.ndarray:
 
 
 def test_every_optimizer_is_covered():
-    assert {name for name, _ in VARIANTS} | {"newton", "muon"} == set(OPTIMIZERS)  # newton: below; muon: test_muon.py
+    assert {name for name, _ in VARIANTS} | {"newton", "muon", "lbfgs"} == set(OPTIMIZERS)  # newton: below; muon, lbfgs: own files
 
 
 @pytest.mark.parametrize("hp", [{}, {"lr": 0.7, "damping": 2.0}], ids=str)

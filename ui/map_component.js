@@ -164,6 +164,38 @@ class Overlay {
   }
 }
 
+function drawEvalPoints(ov, runs, f, color) {
+  // L-BFGS's loss evaluations in the step from frame f (its line search at work): small faint
+  // open circles on the overlay, joined in call order by a thin dotted line. runs[i].evals holds
+  // [F, E, 2] (NaN-padded) for the runs that record them (plots/playback_data.py).
+  const c = ov.ctx;
+  runs.forEach((r, i) => {
+    if (!r.evals) return;
+    if (!r._evalPoints) r._evalPoints = decode(r.evals);
+    const e = r.eval_slots, pts = [];
+    for (let j = 0; j < e; j++) {
+      const x = r._evalPoints[(f * e + j) * 2], y = r._evalPoints[(f * e + j) * 2 + 1];
+      if (Number.isFinite(x) && Number.isFinite(y)) pts.push(ov.px(x, y));
+    }
+    if (!pts.length) return;
+    // beside them, the step's own state: "L-BFGS step 3: 25 evaluations · n_pairs 37 · t 1 · ..."
+    if (!r._scalarState) r._scalarState = Object.entries(r.scalar_state || {}).map(([name, v]) => [name, decode(v)]);
+    const state = r._scalarState.map(([name, v]) => `${name} ${fmt(v[f])}`);
+    const text = `${r.title}: ${pts.length} evaluations` + (state.length ? " · " + state.join(" · ") : "");
+    c.save();
+    c.font = "12px sans-serif"; c.fillStyle = "rgba(255,255,255,0.85)";
+    const w = c.measureText(text).width, v0 = pts[0][1];
+    const u0 = Math.max(ov.xa._offset, Math.min(pts[0][0], ov.xa._offset + ov.xa._length - w - 14));  // inside the frame
+    c.fillRect(u0 + 8, v0 - 22 - 16 * i, w + 6, 15);
+    c.fillStyle = color(i); c.fillText(text, u0 + 11, v0 - 10 - 16 * i);
+    c.globalAlpha = 0.55; c.strokeStyle = color(i); c.lineWidth = 1; c.setLineDash([2, 3]);
+    c.beginPath(); pts.forEach(([u, v], j) => (j ? c.lineTo(u, v) : c.moveTo(u, v))); c.stroke();
+    c.setLineDash([]); c.lineWidth = 1.5;
+    for (const [u, v] of pts) { c.beginPath(); c.arc(u, v, 3.5, 0, 2 * Math.PI); c.stroke(); }
+    c.restore();
+  });
+}
+
 class StepLine {
   // A dashed vertical line at the playback step over a chart's plot area.
   constructor(gd) {
@@ -376,6 +408,7 @@ class MapView {
         }
       });
     }
+    drawEvalPoints(ov, this.runs, f, (i) => this.color(i));
     for (let i = 0; i < k; i++) {
       if (this.swarm) {
         const sf = this.nearestSwarmFrame(step), pos = this.swarm[i], n = this.data.starts;

@@ -41,9 +41,11 @@ SPECS = {s.name: s for s in (
 )}
 SGD = get_optimizer("sgd", lr=0.1, schedule=PAPER_SCHEDULE)
 # Keys online.opt{pid}.* (buttons), values under WIDGET (saved while away), the list under "online.panels"
-# A linear loss has no curvature for Newton's method to invert: it is not offered here
+# A linear loss has no curvature for Newton's method to invert, nor for L-BFGS to estimate (and the
+# online runner has no loss to hand a closure): they are not offered here
 PANELS = OptimizerPanels(default=SGD, namespace="online.", values=WIDGET + "opt.",
-                         names=tuple(name for name, info in OPTIMIZERS.items() if not info.curvature))
+                         names=tuple(name for name, info in OPTIMIZERS.items()
+                                     if not info.curvature and info.closure_calls is None))
 ss = st.session_state
 
 

@@ -58,6 +58,8 @@ def page_sliders(config: RunConfig, keys: list) -> list[Slider]:
     the session-state key of optimizer k's hyperparameter (its panel's hp_key)."""
     out = []
     for k, o in enumerate(config.optimizers[:PREVIEW_CONFIGS]):
+        if o.info.closure_calls is not None:  # L-BFGS: up to max_iter inner iterations a step, too slow for many values
+            continue
         specs = {s.name: s for s in o.info.specs}
         hp = dict(o.hparams)
         for name, axis in sweep_axes(o.name).items():

@@ -82,6 +82,8 @@ def trajectory_kernel(surface, config, d: int, transforms: tuple, record: bool =
         raise TraceError(f"{config.name}: the rule takes the surface's Hessian, which the kernels do not trace")
     if config.info.array_only:
         raise TraceError(f"{config.name}: {config.info.array_only}")
+    if config.info.closure_calls is not None:
+        raise TraceError(f"{config.name}: the rule evaluates the loss within its step, which the kernels do not trace")
     hparams = tuple((name, 0.0 if name == "lr" else value) for name, value in config.hparams)
     l1 = 1.0 if config.l1 > 0 else 0.0  # a kernel input too: only whether there is one shapes the code
     return _cached(surface, dataclasses.replace(config, hparams=hparams, schedule=ScheduleConfig(), label="", l1=l1),
