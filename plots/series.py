@@ -170,8 +170,8 @@ def eff_lr_figure(res, *, start: int = 0, step: int | None = None, height: int =
     layout = _layout(
         height, step,
         xaxis={"domain": [0, 1], "anchor": "y", "matches": "x2", "showticklabels": False},
-        xaxis2={"domain": [0, 1], "anchor": "y2",
-                "title": {"text": "step        (solid: effective learning rate  ·  dotted: scheduled base lr)"}},
+        # the line styles are named beside the chart (a long axis title is cut in a narrow column)
+        xaxis2={"domain": [0, 1], "anchor": "y2", "title": {"text": "step"}},
         yaxis={**log, "domain": [0.54, 1], "title": {"text": "effective lr, x"}},
         yaxis2={**log, "domain": [0, 0.46], "title": {"text": "effective lr, y"}},
     )

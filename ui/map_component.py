@@ -20,7 +20,7 @@ import numpy as np
 import streamlit as st
 
 from optimizers import OPTIMIZERS, kernels, run
-from plots.palette import color
+from plots.palette import color, presentation
 from plots.playback_data import playback_payload, preview_payload
 from sweeps import with_value
 
@@ -126,6 +126,9 @@ def show(config: RunConfig, panel_ids: list[int]) -> None:
     of each of config.optimizers, in order, for the lr preview's release."""
     ss["map.panels"] = list(panel_ids)
     data = _payload(config, kernels.generation())
+    if state.presenting():  # the same run drawn anew, with larger type and thicker lines
+        data = {**data, "id": data["id"] + "-present", "present": True,
+                **{name: presentation(data[name]) for name in ("map", "eff", "loss")}}
     ss["map.shown"] = (config, data["id"])
     _COMPONENT(key="map", data=data, on_click_change=_on_click, on_lr_pick_change=_on_lr_pick)
 

@@ -55,6 +55,21 @@ CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", 
 # page in the browser (~40 ms in Chromium, before the map can be redrawn): elements stay opaque.
 NO_STALE_FADE = ('<style>.stElementContainer[data-stale="true"]'
                  "{opacity: 1 !important; transition: none !important}</style>")
+# One screen: the header, the story, the play control and the whole map fit a 1400x1000 window
+# (the map component sizes the map to what is left, ui/map_component.js FitLayout). Streamlit's
+# default 6rem above the page and 5rem beside it go to the map instead.
+PAGE_CSS = """<style>
+[data-testid="stMainBlockContainer"] {padding: 2.6rem 1.5rem 2rem 1.5rem;}
+[data-testid="stHeader"] {background: transparent; pointer-events: none;}
+[data-testid="stHeader"] * {pointer-events: auto;}
+.st-key-page_header h1 {font-size: 1.75rem; line-height: 1.2; padding: 0;}
+.st-key-page_header [data-testid="stCaptionContainer"] p {margin: 0;}
+.st-key-page_header .katex-display {margin: 0.1rem 0;}
+.st-key-story [data-testid="stAlertContainer"] {padding: 0.55rem 0.9rem;}
+.st-key-story [data-testid="stAlertContainer"] p {font-size: 0.95rem; line-height: 1.45;}
+.stApp:has(.st-key-present_toggle input:checked) .st-key-story [data-testid="stAlertContainer"] p {font-size: 1.2rem;}
+.stApp:has(.st-key-present_toggle input:checked) .st-key-page_header h1 {display: none;}
+</style>"""
 MAX_NOTES, NOTE_CHARS = 20, 300  # a link's notes listed, each cut to this length; the rest are counted
 # Streamlit drops a query string of more than 1,000 fields or 512 Ki characters before the script
 # sees it (streamlit.runtime.state.query_params, checked by tests/test_session_bounds.py): the page
@@ -352,11 +367,11 @@ def playback(res) -> None:
         _controls(total, step)
         left, right = st.columns([3, 2])
         with left:
-            opts = st.columns(2)
+            opts = st.container(horizontal=True)
             ss.setdefault("view.arrows", True)
-            show_3d = opts[0].toggle("3-D view", key="view.3d")
-            arrows = opts[1].toggle("Internals as arrows", key="view.arrows", disabled=show_3d,
-                                    help="−gradient, −first moment and the update at the playback step")
+            show_3d = opts.toggle("3-D view", key="view.3d")
+            arrows = opts.toggle("Internals as arrows", key="view.arrows", disabled=show_3d,
+                                 help="−gradient, −first moment and the update at the playback step")
             if show_3d:
                 plotly_chart(surface3d_figure(res, step=step), key="surface3d", config=CHART_CONFIG)
             else:
@@ -383,8 +398,8 @@ def playback(res) -> None:
 
 
 def browser_view(res, config: state.RunConfig) -> None:
-    """The map, charts, playback, internals and lr preview in the browser (ui/map_component)."""
-    st.toggle("3-D view", key="view.3d", help="the surface in 3-D, drawn by the server (playback reruns the page)")
+    """The map, charts, playback, internals and lr preview in the browser (ui/map_component); its
+    3-D switch is in the header."""
     map_component.show(config, ss.get("map.panels", []))
     slow_path_note(res)
     last = max(0, res.shape[2] - 1)
@@ -478,13 +493,18 @@ def export(res, config: state.RunConfig) -> None:
                                clip_value=config.clip_value or None, noise=config.noise), language="python")
 
 
-def header(config: state.RunConfig) -> None:
+def header(config: state.RunConfig, view_toggle: bool) -> None:
+    """Title, the surface's formula and (view_toggle) the 3-D switch, in one row."""
     surface = config.get_surface()
-    left, right = st.columns([2, 3], vertical_alignment="center")
-    left.title("Optimizers on 2-D surfaces", anchor=False)
-    with right:
-        st.latex(surface.latex)
-        st.caption(f"**{surface.title}** — {surface.description}")
+    with st.container(key="page_header"):
+        left, middle, right = st.columns([4, 6, 1.4], vertical_alignment="center")
+        left.title("Optimizers on 2-D surfaces", anchor=False)
+        with middle:
+            st.latex(surface.latex)
+            st.caption(f"**{surface.title}** — {surface.description}")
+        if view_toggle:
+            right.toggle("3-D view", key="view.3d",
+                         help="the surface in 3-D, drawn by the server (playback reruns the page)")
 
 
 def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
@@ -526,9 +546,12 @@ def main() -> None:
 
 
 def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) -> None:
-    header(config)
+    st.html(PAGE_CSS)
+    in_browser = map_component.available() and not ss.get("view.3d")
+    header(config, view_toggle=in_browser)
     if preset:
-        st.info(f"**{PRESETS[preset].title}** — {PRESETS[preset].story}", icon="🎓")
+        with st.container(key="story"):
+            st.info(f"**{PRESETS[preset].title}** — {PRESETS[preset].story}", icon="🎓")
     notes_and_errors(config, errors)
     if not config.optimizers:
         st.info("No optimizer to run: add one in the sidebar.")
@@ -539,7 +562,7 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
         except ValueError as exc:
             st.error(str(exc), icon="⚠️")
             return
-        if map_component.available() and not ss.get("view.3d"):
+        if in_browser:
             browser_view(res, config)
         else:
             playback(res)
