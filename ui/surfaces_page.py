@@ -63,6 +63,8 @@ PAGE_CSS = """<style>
 [data-testid="stHeader"] {background: transparent; pointer-events: none;}
 [data-testid="stHeader"] * {pointer-events: auto;}
 .st-key-page_header h1 {font-size: 1.75rem; line-height: 1.2; padding: 0;}
+.st-key-page_header [data-testid="stColumn"] > div {gap: 0.4rem;}
+@media (max-width: 1200px) {.st-key-page_header h1 {font-size: 1.35rem;}}
 .st-key-page_header [data-testid="stCaptionContainer"] p {margin: 0;}
 .st-key-page_header .katex-display {margin: 0.1rem 0;}
 .st-key-story [data-testid="stAlertContainer"] {padding: 0.55rem 0.9rem;}
@@ -461,26 +463,26 @@ def export(res, config: state.RunConfig) -> None:
                "PNG: the camera button on any chart.")
     plan = plan_csv(res)
     cap = f"{CSV_MAX_BYTES / 1e6:g} MB"
-    left, right, final = st.columns([1, 1, 2])
+    row = st.container(horizontal=True)  # the buttons at their labels' widths, wrapping: no label cut
     every = "" if plan.stride == 1 else f"every {_ordinal(plan.stride)} step, "
     # The files are built from the shared result when asked for: the callables hold the config,
     # not the Result, which would otherwise stay in memory as long as the session lives.
     stride = plan.stride
-    left.download_button(f"Trajectories (CSV, {every}≤ {cap})", data=lambda: trajectories_csv(compute(config), stride),
-                         file_name=_file_stem(config) + ".csv", mime="text/csv", on_click="ignore",
-                         icon=":material/download:", width="stretch",
-                         help=f"Every step of every trajectory while that stays within {cap}; past it every k-th "
-                              "step and each trajectory's last one.")
+    row.download_button(f"Trajectories (CSV, {every}≤ {cap})", data=lambda: trajectories_csv(compute(config), stride),
+                        file_name=_file_stem(config) + ".csv", mime="text/csv", on_click="ignore",
+                        icon=":material/download:", width="content",
+                        help=f"Every step of every trajectory while that stays within {cap}; past it every k-th "
+                             "step and each trajectory's last one.")
     frames = animation_frames(res)
-    right.download_button(f"Playback animation (HTML, ≤ {ANIMATION_MAX_BYTES / 1e6:g} MB)",
-                          data=lambda: animation_html(compute(config), max_frames=frames),
-                          file_name=_file_stem(config) + "-animation.html", mime="text/html", on_click="ignore",
-                          icon=":material/movie:", width="stretch",
-                          help=f"at most {frames} frames: a swarm's frames each move every start's marker")
+    row.download_button(f"Playback animation (HTML, ≤ {ANIMATION_MAX_BYTES / 1e6:g} MB)",
+                        data=lambda: animation_html(compute(config), max_frames=frames),
+                        file_name=_file_stem(config) + "-animation.html", mime="text/html", on_click="ignore",
+                        icon=":material/movie:", width="content",
+                        help=f"at most {frames} frames: a swarm's frames each move every start's marker")
     if plan.stride > 1:
-        final.download_button("Final states (CSV)", data=lambda: trajectories_csv(compute(config), final=True),
-                              file_name=_file_stem(config) + "-final.csv", mime="text/csv", on_click="ignore",
-                              icon=":material/download:", help="one row per optimizer and start: its last step")
+        row.download_button("Final states (CSV)", data=lambda: trajectories_csv(compute(config), final=True),
+                            file_name=_file_stem(config) + "-final.csv", mime="text/csv", on_click="ignore",
+                            icon=":material/download:", help="one row per optimizer and start: its last step")
         st.caption(f"Every step would be up to {plan.full_bytes / 1e6:,.0f} MB, over the {cap} an export may weigh: "
                    f"the trajectories keep every {_ordinal(plan.stride)} step and each one's last step "
                    f"({plan.rows:,} rows).")
@@ -497,14 +499,15 @@ def header(config: state.RunConfig, view_toggle: bool) -> None:
     """Title, the surface's formula and (view_toggle) the 3-D switch, in one row."""
     surface = config.get_surface()
     with st.container(key="page_header"):
-        left, middle, right = st.columns([4, 6, 1.4], vertical_alignment="center")
-        left.title("Optimizers on 2-D surfaces", anchor=False)
-        with middle:
+        left, right = st.columns([5, 7], vertical_alignment="center")
+        with left:
+            st.title("Optimizers on 2-D surfaces", anchor=False)
+            if view_toggle:
+                st.toggle("3-D view", key="view.3d",
+                          help="the surface in 3-D, drawn by the server (playback reruns the page)")
+        with right:
             st.latex(surface.latex)
             st.caption(f"**{surface.title}** — {surface.description}")
-        if view_toggle:
-            right.toggle("3-D view", key="view.3d",
-                         help="the surface in 3-D, drawn by the server (playback reruns the page)")
 
 
 def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
