@@ -247,11 +247,14 @@ class FitLayout {
   async fit() {
     const v = this.view, want = this.target();
     if (!want || !v.Plotly) return;
-    const was = this.sizes || {};
     this.sizes = want;
-    const pairs = [[v.mapDiv, want.map, was.map], [v.effDiv, want.eff, was.eff], [v.lossDiv, want.loss, was.loss]];
+    const pairs = [[v.mapDiv, want.map], [v.effDiv, want.eff], [v.lossDiv, want.loss]];
     for (const [div, height] of pairs) {
-      if (div._fullLayout && Math.abs(div._fullLayout.height - height) > 1) await v.Plotly.relayout(div, { height });
+      // the width too: Plotly follows the window's width, not its column's (the sidebar closing)
+      const full = div._fullLayout, width = div.clientWidth;
+      if (full && (Math.abs(full.height - height) > 1 || Math.abs(full.width - width) > 1)) {
+        await v.Plotly.relayout(div, { height, width });
+      }
     }
     v.root.dataset.mapHeight = String(want.map);
   }

@@ -62,11 +62,10 @@ PAGE_CSS = """<style>
 [data-testid="stMainBlockContainer"] {padding: 2.6rem 1.5rem 2rem 1.5rem;}
 [data-testid="stHeader"] {background: transparent; pointer-events: none;}
 [data-testid="stHeader"] * {pointer-events: auto;}
-.st-key-page_header h1 {font-size: 1.75rem; line-height: 1.2; padding: 0;}
-.st-key-page_header [data-testid="stColumn"] > div {gap: 0.4rem;}
+.st-key-page_header h1 {font-size: 1.75rem; line-height: 1.2; padding: 0; margin: 0;}
 @media (max-width: 1200px) {.st-key-page_header h1 {font-size: 1.35rem;}}
 .st-key-page_header [data-testid="stCaptionContainer"] p {margin: 0;}
-.st-key-page_header .katex-display {margin: 0.1rem 0;}
+.st-key-page_header .katex-display {margin: 0.2rem 0;}
 .st-key-story [data-testid="stAlertContainer"] {padding: 0.55rem 0.9rem;}
 .st-key-story [data-testid="stAlertContainer"] p {font-size: 0.95rem; line-height: 1.45;}
 .stApp:has(.st-key-present_toggle input:checked) .st-key-story [data-testid="stAlertContainer"] p {font-size: 1.2rem;}

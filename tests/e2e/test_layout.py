@@ -63,7 +63,7 @@ GEOMETRY = """() => {
     play: box(q(".ov-play")?.getBoundingClientRect()),
     scrub: box(q(".ov-scrub")?.getBoundingClientRect()),
     story: box(q(".st-key-story")?.getBoundingClientRect()),
-    sidebarExpanded: q('[data-testid="stSidebar"]')?.getAttribute("aria-expanded"),
+    sidebarCollapsed: q('[data-testid="stSidebar"]')?.getAttribute("data-collapsed"),
   };
 }"""
 
@@ -71,7 +71,7 @@ GEOMETRY = """() => {
 # that hides its overflow, or an SVG text of a chart running past the chart's edge.
 CLIPPED = """() => {
   const out = [];
-  const expanded = document.querySelector('[data-testid="stSidebar"]')?.getAttribute("aria-expanded") === "true";
+  const expanded = document.querySelector('[data-testid="stSidebar"]')?.getAttribute("data-collapsed") === "false";
   const roots = [document.querySelector('[data-testid="stMain"]'), expanded && document.querySelector('[data-testid="stSidebar"]')];
   for (const root of roots.filter(Boolean)) {
     for (const el of root.querySelectorAll("*")) {
@@ -142,16 +142,17 @@ def link(name: str) -> str:
 
 @pytest.fixture
 def window(browser, app_server):
-    """open(size, name) -> a page at that window size showing `name`, its map drawn and fitted;
-    every page is screenshotted (the window only: what fits without scrolling) and closed."""
+    """open(size, name[, shot]) -> a page at that window size showing `name`, its map drawn and
+    fitted; every page is screenshotted at the end (the window only: what fits without scrolling)
+    as <shot or name>-<size>.png, and closed."""
     opened = []
 
-    def open_at(size: str, name: str):
+    def open_at(size: str, name: str, shot: str | None = None):
         width, height = SIZES[size]
         context = browser.new_context(viewport={"width": width, "height": height})
         context.set_default_timeout(60_000)
         page = context.new_page()
-        opened.append((context, page, f"{name}-{size}"))
+        opened.append((context, page, f"{shot or name}-{size}"))
         page.goto(app_server.url + "/" + link(name))
         wait_until(lambda: read_map(page), lambda m: any(t["role"] == "path" for t in m), "the map")
         wait_idle(page)
@@ -219,7 +220,7 @@ def test_page_layout(window, size, name):
         assert plot["w"] >= MIN_MAP_PLOT and plot["h"] >= MIN_MAP_PLOT, plot
     assert page.evaluate(CLIPPED) == []
     if name.endswith("present"):
-        assert geo["sidebarExpanded"] == "false"
+        assert geo["sidebarCollapsed"] == "true"
         assert_presentation_fonts(page.evaluate(FONTS))
 
 
@@ -232,22 +233,22 @@ def assert_presentation_fonts(fonts: dict) -> None:
 
 
 def test_presentation_mode_is_one_click_and_in_the_link(window):
-    page = window("1400x1000", "default")
+    page = window("1400x1000", "default", shot="presentation-toggled")
     fonts = page.evaluate(FONTS)
     assert max(fonts["lines"]) <= 3  # the default lines, for comparison
     page.get_by_test_id("stMain").locator(".st-key-present_toggle").get_by_text("Presentation").click()
-    wait_until(lambda: page.url, lambda url: "present=1" in url, "present=1 in the link")
+    wait_until(lambda: page.evaluate("location.search"), lambda url: "present=1" in url, "present=1 in the link")
     wait_until(lambda: page.evaluate(f"() => {VIEW}.root.dataset.ready"), lambda ready: ready.endswith("-present"),
                "the map drawn for presentation")
     wait_idle(page)
     wait_fitted(page)
     geo = page.evaluate(GEOMETRY)
-    assert geo["sidebarExpanded"] == "false"
+    assert geo["sidebarCollapsed"] == "true"
     inside(geo["map"]["plot"], geo["viewport"], "the map's plot area")
     inside(geo["map"]["axes"], geo["viewport"], "the map's axes")
     assert_presentation_fonts(page.evaluate(FONTS))
     assert page.evaluate(CLIPPED) == []
     # and back: the link loses present=1, the sidebar opens again
     page.get_by_test_id("stMain").locator(".st-key-present_toggle").get_by_text("Presentation").click()
-    wait_until(lambda: page.url, lambda url: "present=1" not in url, "present=1 gone from the link")
-    wait_until(lambda: page.evaluate(GEOMETRY)["sidebarExpanded"], lambda e: e == "true", "the sidebar open again")
+    wait_until(lambda: page.evaluate("location.search"), lambda url: "present=1" not in url, "present=1 gone from the link")
+    wait_until(lambda: page.evaluate(GEOMETRY)["sidebarCollapsed"], lambda c: c == "false", "the sidebar open again")
