@@ -49,6 +49,10 @@ COLORSCALE = (
     (1.0, "#AFB8C1"),
 )
 FONT = {"size": 14}
+# A legend above the plot, in the figure's top margin (container-referenced: Plotly grows the
+# margin to fit it, so it never covers the plot), scrolling past 30 % of the figure's height.
+LEGEND_ABOVE = {"orientation": "h", "yref": "container", "y": 1, "yanchor": "top", "xanchor": "left", "x": 0,
+                "maxheight": 0.3, "font": {"size": 13}}
 
 
 def color(k: int) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .contour import legend_label
-from .palette import FONT, color, line, rgba, symbol
+from .palette import FONT, LEGEND_ABOVE, color, line, rgba, symbol
 from .ticks import readable_log_axes
 
 FLOOR = 1e-16
@@ -29,8 +29,7 @@ def _layout(height: int, step: int | None, **axes) -> dict:
     return {
         "height": height, "margin": {"l": 70, "r": 10, "t": 10, "b": 50}, "font": FONT,
         "paper_bgcolor": "#FFFFFF", "plot_bgcolor": "#FFFFFF", "hovermode": "x",
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "left", "x": 0,
-                   "font": {"size": 13}},
+        "legend": LEGEND_ABOVE,
         "shapes": shapes,
         **{name: {**grid, **axis} for name, axis in axes.items()},
     }

@@ -237,21 +237,24 @@ class FitLayout {
     const square = full.yaxis && full.yaxis.scaleanchor === "x";
     const widthCap = square ? plotWidth * (y1 - y0) / (x1 - x0) + size.t + size.b : Infinity;
     const map = Math.round(Math.max(Math.min(available, widthCap), Math.min(MAP_MIN, widthCap)));
-    if (!this.twoColumns()) return { map, eff: v.data.eff.layout.height, loss: v.data.loss.layout.height };
+    // a map shorter than its column is wide keeps its colour bar beside the frame, not at the column's edge
+    const mapWidth = square ? Math.min(v.mapDiv.clientWidth, Math.round((map - size.t - size.b) * (x1 - x0) / (y1 - y0)
+                                                                      + size.l + size.r)) : v.mapDiv.clientWidth;
+    if (!this.twoColumns()) return { map, mapWidth, eff: v.data.eff.layout.height, loss: v.data.loss.layout.height };
     const used = v.legend.box.offsetHeight + v.root.querySelector(".ov-chart-title").offsetHeight;
     const budget = map + key - used;
     const eff = Math.max(EFF_MIN, Math.round(0.6 * budget));
-    return { map, eff, loss: Math.max(LOSS_MIN, budget - eff) };
+    return { map, mapWidth, eff, loss: Math.max(LOSS_MIN, budget - eff) };
   }
 
   async fit() {
     const v = this.view, want = this.target();
     if (!want || !v.Plotly) return;
     this.sizes = want;
-    const pairs = [[v.mapDiv, want.map], [v.effDiv, want.eff], [v.lossDiv, want.loss]];
-    for (const [div, height] of pairs) {
+    const sizes = [[v.mapDiv, want.map, want.mapWidth], [v.effDiv, want.eff], [v.lossDiv, want.loss]];
+    for (const [div, height, wanted] of sizes) {
       // the width too: Plotly follows the window's width, not its column's (the sidebar closing)
-      const full = div._fullLayout, width = div.clientWidth;
+      const full = div._fullLayout, width = wanted || div.clientWidth;
       if (full && (Math.abs(full.height - height) > 1 || Math.abs(full.width - width) > 1)) {
         await v.Plotly.relayout(div, { height, width });
       }

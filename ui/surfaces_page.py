@@ -57,7 +57,8 @@ NO_STALE_FADE = ('<style>.stElementContainer[data-stale="true"]'
                  "{opacity: 1 !important; transition: none !important}</style>")
 # One screen: the header, the story, the play control and the whole map fit a 1400x1000 window
 # (the map component sizes the map to what is left, ui/map_component.js FitLayout). Streamlit's
-# default 6rem above the page and 5rem beside it go to the map instead.
+# default 6rem above the page and 5rem beside it go to the map instead. In a narrow window the
+# theory panel's two columns stack, so that its legends and buttons keep their whole text.
 PAGE_CSS = """<style>
 [data-testid="stMainBlockContainer"] {padding: 2.6rem 1.5rem 2rem 1.5rem;}
 [data-testid="stHeader"] {background: transparent; pointer-events: none;}
@@ -70,6 +71,10 @@ PAGE_CSS = """<style>
 .st-key-story [data-testid="stAlertContainer"] p {font-size: 0.95rem; line-height: 1.45;}
 .stApp:has(.st-key-present_toggle input:checked) .st-key-story [data-testid="stAlertContainer"] p {font-size: 1.2rem;}
 .stApp:has(.st-key-present_toggle input:checked) .st-key-page_header h1 {display: none;}
+@media (max-width: 1200px) {
+  .st-key-theory [data-testid="stHorizontalBlock"] {flex-wrap: wrap;}
+  .st-key-theory [data-testid="stColumn"] {min-width: 100%; flex: 1 1 100%;}
+}
 </style>"""
 MAX_NOTES, NOTE_CHARS = 20, 300  # a link's notes listed, each cut to this length; the rest are counted
 # Streamlit drops a query string of more than 1,000 fields or 512 Ki characters before the script
