@@ -58,7 +58,8 @@ NO_STALE_FADE = ('<style>.stElementContainer[data-stale="true"]'
 # One screen: the header, the story, the play control and the whole map fit a 1400x1000 window
 # (the map component sizes the map to what is left, ui/map_component.js FitLayout). Streamlit's
 # default 6rem above the page and 5rem beside it go to the map instead. In a narrow window the
-# theory panel's two columns stack, so that its legends and buttons keep their whole text.
+# theory panel's two columns stack, so that its legends and buttons keep their whole text; in a
+# low one (1024x768) a long story scrolls in its box and leaves the map room.
 PAGE_CSS = """<style>
 [data-testid="stMainBlockContainer"] {padding: 2.6rem 1.5rem 2rem 1.5rem;}
 [data-testid="stHeader"] {background: transparent; pointer-events: none;}
@@ -71,6 +72,7 @@ PAGE_CSS = """<style>
 .st-key-story [data-testid="stAlertContainer"] p {font-size: 0.95rem; line-height: 1.45;}
 .stApp:has(.st-key-present_toggle input:checked) .st-key-story [data-testid="stAlertContainer"] p {font-size: 1.2rem;}
 .stApp:has(.st-key-present_toggle input:checked) .st-key-page_header h1 {display: none;}
+@media (max-height: 900px) {.st-key-story [data-testid="stAlertContainer"] {max-height: 30vh; overflow-y: auto;}}
 @media (max-width: 1200px) {
   .st-key-theory [data-testid="stHorizontalBlock"] {flex-wrap: wrap;}
   .st-key-theory [data-testid="stColumn"] {min-width: 100%; flex: 1 1 100%;}
