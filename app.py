@@ -2,14 +2,30 @@
 
 import streamlit as st
 
-from ui import i18n, memory, mnist_page, online_page, surfaces_page
+from ui import i18n, memory, mnist_page, online_page, state, surfaces_page
 from ui.i18n import t
 
 memory.tune_allocator()
 
+# Presentation mode (present=1 in the link): the sidebar collapsed, larger type in every chart
+# (ui.charts, the map component) and less chrome; its toggle sits in the page's top bar.
+PRESENT_CSS = """<style>
+.st-key-present_toggle {position: fixed; top: 0.55rem; right: 3.5rem; z-index: 999991; width: auto !important;}
+.st-key-present_toggle label p {font-size: 0.9rem;}
+.stApp:has(.st-key-present_toggle input:checked) [data-testid="stMain"] :is(p, li) {font-size: 1.15rem;}
+.stApp:has(.st-key-present_toggle input:checked) [data-testid="stToolbar"] {display: none;}
+</style>"""
+
 i18n.start()
-st.set_page_config(page_title=t("app.title"), page_icon=":material/insights:", layout="wide")
+present = state.presenting()
+st.set_page_config(page_title=t("app.title"), page_icon=":material/insights:", layout="wide",
+                   initial_sidebar_state="collapsed" if present else "auto")
 i18n.switch()  # in the sidebar, under the pages: one click, kept in the link (lang=zh)
+with st.container(key="present_toggle"):
+    st.toggle("Presentation", key=state.PRESENT, help="for a projector: sidebar closed, large type, thick lines "
+              "(kept in the link as present=1)")
+state.write_present()
+st.html(PRESENT_CSS)
 st.navigation([
     # Function pages: their modules are imported once, not recompiled on every rerun.
     st.Page(surfaces_page.main, title=t("page.surfaces"), icon=":material/map:", url_path="surfaces", default=True),

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .internals import ARROW_KEY_MARGIN, arrow_key, arrow_traces
-from .palette import DIVERGED, FONT, MINIMUM, OUTLINE, SADDLE, color
+from .palette import DIVERGED, FONT, LEGEND_ABOVE, MINIMUM, OUTLINE, SADDLE, color
 from .raster import surface_layer
 
 SWARM = 20  # more starts than this: paths become thin translucent lines without markers or hover
@@ -270,7 +270,8 @@ def eval_traces(res, step: int, start: int = 0) -> list[dict]:
 
 
 def map_layout(surface, height: int) -> dict:
-    """Axes fixed to the bounds (equal scale unless the frame is very elongated), legend above,
+    """Axes fixed to the bounds (equal scale unless the frame is very elongated), legend above
+    (in the margin, never over the plot),
     click-to-select; uirevision keeps the user's zoom while the same surface is shown."""
     (x0, x1), (y0, y1) = surface.bounds
     axis = {"showgrid": False, "zeroline": False, "ticks": "outside", "constrain": "domain", "mirror": True,
@@ -286,8 +287,7 @@ def map_layout(surface, height: int) -> dict:
         "xaxis": {**axis, "range": [x0, x1], "autorangeoptions": {"minallowed": x0, "maxallowed": x1},
                   "title": {"text": "x"}},
         "yaxis": yaxis,
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "left", "x": 0,
-                   "bgcolor": "rgba(255,255,255,0.9)", "font": {"size": 13}, "itemsizing": "constant"},
+        "legend": {**LEGEND_ABOVE, "itemsizing": "constant"},
         "clickmode": "event+select", "dragmode": "zoom", "hovermode": "closest",
         "uirevision": repr(surface),
     }

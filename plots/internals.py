@@ -17,7 +17,7 @@ import numpy as np
 
 from .palette import color
 
-ARROW_KEY_MARGIN = 100  # bottom margin that leaves room for the key under the x axis title
+ARROW_KEY_MARGIN = 130  # bottom margin that leaves room for the key (up to 4 lines) under the x axis title
 ARROW_LENGTH = 0.2  # the longest arrow of each kind spans this fraction of the shorter frame side
 
 
@@ -141,8 +141,8 @@ def arrow_traces(res, step: int, start: int = 0) -> tuple[list[dict], dict]:
 
 
 def arrow_key(scales: dict, step: int) -> dict | None:
-    """A two-line layout annotation under the map naming each arrow style and the factor its
-    arrows were rescaled by (None when no arrow is drawn)."""
+    """A layout annotation under the map, one line per arrow style, naming each style and the
+    factor its arrows were rescaled by (None when no arrow is drawn)."""
     glyph = {"gradient": "┈┈", "first_moment": "╌╌", "update": "━━"}
     items = [f"{glyph[key]} {text} ×{scales[key]:.2g}" for key, text, _ in reversed(ARROWS) if key in scales]
     if not items:
@@ -150,7 +150,8 @@ def arrow_key(scales: dict, step: int) -> dict | None:
     return {
         "xref": "paper", "yref": "paper", "x": 0, "y": 0, "xanchor": "left", "yanchor": "top",
         "xshift": -50, "yshift": -50, "align": "left", "showarrow": False, "font": {"size": 12},
-        "text": f"<b>arrows at step {step}</b>, rescaled to fit the map:<br>" + "   ".join(items),
+        # one line per arrow kind: a single line was cut at the edge of a narrow map
+        "text": f"<b>arrows at step {step}</b>, rescaled to fit the map:<br>" + "<br>".join(items),
     }
 
 

@@ -49,6 +49,10 @@ COLORSCALE = (
     (1.0, "#AFB8C1"),
 )
 FONT = {"size": 14}
+# A legend above the plot, in the figure's top margin (container-referenced: Plotly grows the
+# margin to fit it, so it never covers the plot), scrolling past 30 % of the figure's height.
+LEGEND_ABOVE = {"orientation": "h", "yref": "container", "y": 1, "yanchor": "top", "xanchor": "left", "x": 0,
+                "maxheight": 0.3, "font": {"size": 13}}
 
 
 def color(k: int) -> str:
@@ -78,3 +82,68 @@ def rgba(hex_color: str, alpha: float) -> str:
     """'#RRGGBB' with an alpha channel, as a CSS rgba() string."""
     r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha:g})"
+
+
+# Presentation mode (a projector, read from the back row): every text of a figure at least
+# PRESENT_MIN_FONT px, lines PRESENT_LINE times as thick, markers PRESENT_MARKER times as large.
+PRESENT_FONT = 18
+PRESENT_MIN_FONT = 16
+PRESENT_LINE = 1.6
+PRESENT_MARKER = 1.3
+_TEXT_KEYS = ("tickfont", "title")  # of an axis or a colour bar
+
+
+def _bigger(font: dict | None, size: int = PRESENT_MIN_FONT) -> dict:
+    font = dict(font or {})
+    font["size"] = max(size, font.get("size") or 0)
+    return font
+
+
+def _axis(axis: dict, cartesian: bool = True) -> dict:
+    """An axis or colour bar with its tick labels and title at presentation size; automargin
+    so that the larger labels push the plot inwards instead of being cut at the figure's edge."""
+    out = {**axis, "tickfont": _bigger(axis.get("tickfont"))}
+    title = axis.get("title")
+    if isinstance(title, dict):
+        out["title"] = {**title, "font": _bigger(title.get("font"))}
+    elif isinstance(title, str):
+        out["title"] = {"text": title, "font": _bigger(None)}
+    if cartesian:
+        out["automargin"] = True
+    return out
+
+
+def _trace(trace: dict) -> dict:
+    out = dict(trace)
+    line = trace.get("line")
+    if isinstance(line, dict) and line.get("width"):
+        out["line"] = {**line, "width": line["width"] * PRESENT_LINE}
+    marker = trace.get("marker")
+    if isinstance(marker, dict):
+        marker = dict(marker)
+        if isinstance(marker.get("size"), (int, float)):
+            marker["size"] = marker["size"] * PRESENT_MARKER
+        if isinstance(marker.get("colorbar"), dict):
+            marker["colorbar"] = _axis(marker["colorbar"], cartesian=False)
+        out["marker"] = marker
+    if isinstance(trace.get("colorbar"), dict):
+        out["colorbar"] = _axis(trace["colorbar"], cartesian=False)
+    return out
+
+
+def presentation(fig: dict) -> dict:
+    """A figure dict for presentation mode (see PRESENT_*): a new dict sharing fig's arrays.
+
+    The base font, every axis's tick labels and title, colour bars, the legend and every
+    annotation at least PRESENT_MIN_FONT px (the base font PRESENT_FONT); line widths and
+    marker sizes scaled up."""
+    layout = dict(fig["layout"])
+    layout["font"] = _bigger(layout.get("font"), PRESENT_FONT)
+    for name, value in fig["layout"].items():
+        if name[1:5] == "axis" and isinstance(value, dict):
+            layout[name] = _axis(value)
+    if isinstance(layout.get("legend"), dict):
+        layout["legend"] = {**layout["legend"], "font": _bigger(layout["legend"].get("font"))}
+    if layout.get("annotations"):
+        layout["annotations"] = [{**a, "font": _bigger(a.get("font"))} for a in layout["annotations"]]
+    return {**fig, "data": [_trace(t) for t in fig["data"]], "layout": layout}

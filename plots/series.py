@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .contour import legend_label
-from .palette import FONT, color, line, rgba, symbol
+from .palette import FONT, LEGEND_ABOVE, color, line, rgba, symbol
 from .ticks import readable_log_axes
 
 FLOOR = 1e-16
@@ -29,8 +29,7 @@ def _layout(height: int, step: int | None, **axes) -> dict:
     return {
         "height": height, "margin": {"l": 70, "r": 10, "t": 10, "b": 50}, "font": FONT,
         "paper_bgcolor": "#FFFFFF", "plot_bgcolor": "#FFFFFF", "hovermode": "x",
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "left", "x": 0,
-                   "font": {"size": 13}},
+        "legend": LEGEND_ABOVE,
         "shapes": shapes,
         **{name: {**grid, **axis} for name, axis in axes.items()},
     }
@@ -170,8 +169,8 @@ def eff_lr_figure(res, *, start: int = 0, step: int | None = None, height: int =
     layout = _layout(
         height, step,
         xaxis={"domain": [0, 1], "anchor": "y", "matches": "x2", "showticklabels": False},
-        xaxis2={"domain": [0, 1], "anchor": "y2",
-                "title": {"text": "step        (solid: effective learning rate  ·  dotted: scheduled base lr)"}},
+        # the line styles are named beside the chart (a long axis title is cut in a narrow column)
+        xaxis2={"domain": [0, 1], "anchor": "y2", "title": {"text": "step"}},
         yaxis={**log, "domain": [0.54, 1], "title": {"text": "effective lr, x"}},
         yaxis2={**log, "domain": [0, 0.46], "title": {"text": "effective lr, y"}},
     )

@@ -3,7 +3,8 @@
 Given a dict, st.plotly_chart builds and validates a go.Figure from it, and given a go.Figure it
 deep-copies it: on the 2-D page that cost more than the rest of a rerun. The builders' output is
 validated by the tests (tests/test_plots.py), so here it only has its NumPy arrays turned into
-Plotly's typed-array form (base64, as plotly.py itself sends them) and goes out as it is.
+Plotly's typed-array form (base64, as plotly.py itself sends them) and goes out as it is; in
+presentation mode (ui.state.presenting) with plots.palette.presentation's larger type and lines.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from plots.palette import presentation
 from plots.typed import typed_arrays
 
 from .i18n import figure as localized
+from .state import presenting
 
 
 class _Built(go.Figure):
@@ -30,4 +33,6 @@ class _Built(go.Figure):
 def plotly_chart(fig: dict, **kwargs):
     """st.plotly_chart(fig, **kwargs) for a figure dict of plots/ (see the module docstring)."""
     fig = localized(fig)  # axis and colour-bar titles in the session's language
+    if presenting():
+        fig = presentation(fig)
     return st.plotly_chart(_Built({"data": typed_arrays(fig["data"]), "layout": fig["layout"]}), **kwargs)

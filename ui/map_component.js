@@ -74,7 +74,9 @@ function buildDom(root) {
     </div>
     <div class="ov-main">
       <div class="ov-mapcol"><div class="ov-map"></div><div class="ov-key"></div></div>
-      <div class="ov-side"><div class="ov-eff"></div><div class="ov-loss"></div></div>
+      <div class="ov-side"><div class="ov-legend" role="list" aria-label="legend"></div>
+        <div class="ov-chart-title">Effective learning rate per parameter <span>(solid: applied · dotted: scheduled lr)</span></div>
+        <div class="ov-eff"></div><div class="ov-loss"></div></div>
     </div>
     <div class="ov-preview"></div>
     <div class="ov-internals"></div>`;
@@ -89,6 +91,7 @@ class Overlay {
     gd.style.position = "relative";
     gd.appendChild(this.canvas);
     this.ctx = this.canvas.getContext("2d");
+    this.weight = 1;  // line widths and radii scale (presentation mode: thicker)
   }
 
   begin() {
@@ -120,8 +123,8 @@ class Overlay {
   dot(x, y, color, r) {
     if (!Number.isFinite(x) || !Number.isFinite(y)) return;
     const c = this.ctx, [u, v] = this.px(x, y);
-    c.beginPath(); c.arc(u, v, r, 0, 2 * Math.PI);
-    c.fillStyle = color; c.fill(); c.lineWidth = 2; c.strokeStyle = "#1A1A1A"; c.stroke();
+    c.beginPath(); c.arc(u, v, r * this.weight, 0, 2 * Math.PI);
+    c.fillStyle = color; c.fill(); c.lineWidth = 2 * this.weight; c.strokeStyle = "#1A1A1A"; c.stroke();
   }
 
   dots(pos, offset, n, color, r) {
@@ -144,7 +147,7 @@ class Overlay {
       const [u, v] = this.px(path[2 * i], path[2 * i + 1]);
       if (i === 0) c.moveTo(u, v); else c.lineTo(u, v);
     }
-    c.strokeStyle = color; c.lineWidth = width; c.setLineDash([]); c.globalAlpha = 0.9; c.stroke(); c.globalAlpha = 1;
+    c.strokeStyle = color; c.lineWidth = width * this.weight; c.setLineDash([]); c.globalAlpha = 0.9; c.stroke(); c.globalAlpha = 1;
   }
 
   arrow(seg, color, width, dash) {
@@ -152,11 +155,11 @@ class Overlay {
     const [u0, v0] = this.px(seg[0][0], seg[1][0]), [u1, v1] = this.px(seg[0][1], seg[1][1]);
     const len = Math.hypot(u1 - u0, v1 - v0);
     if (!(len > 1)) return;
-    c.strokeStyle = color; c.fillStyle = color; c.lineWidth = width + 1;
+    c.strokeStyle = color; c.fillStyle = color; c.lineWidth = (width + 1) * this.weight;
     c.setLineDash(dash === "dot" ? [2, 4] : dash === "dash" ? [8, 5] : []);
     c.beginPath(); c.moveTo(u0, v0); c.lineTo(u1, v1); c.stroke();
     c.setLineDash([]);
-    const head = Math.min(16, 0.5 * len), ux = (u1 - u0) / len, uy = (v1 - v0) / len;
+    const head = Math.min(16 * this.weight, 0.5 * len), ux = (u1 - u0) / len, uy = (v1 - v0) / len;
     c.beginPath(); c.moveTo(u1, v1);
     c.lineTo(u1 - head * ux + 0.5 * head * uy, v1 - head * uy - 0.5 * head * ux);
     c.lineTo(u1 - head * ux - 0.5 * head * uy, v1 - head * uy + 0.5 * head * ux);
@@ -218,6 +221,128 @@ class StepLine {
   }
 }
 
+// --- layout: one screen ------------------------------------------------------------------------
+// The map fills the window below its own top (the story and the controls above it stay in view),
+// no taller than its width needs for an equal-scale frame and no shorter than MAP_MIN; beside it
+// the legend and the charts share the map's height. Refitted when the window or the column
+// width changes (the sidebar opening), never while a frame is drawn.
+const MAP_MIN = 420, EFF_MIN = 260, LOSS_MIN = 200, BOTTOM_GAP = 12;
+
+function scrollingAncestor(el) {
+  for (let p = el.parentElement; p; p = p.parentElement) {
+    const overflow = getComputedStyle(p).overflowY;
+    if (overflow === "auto" || overflow === "scroll") return p;
+  }
+  return document.scrollingElement || document.documentElement;
+}
+
+class FitLayout {
+  constructor(view) {
+    this.view = view;
+    this.sizes = null;
+    this.width = 0;
+    const soon = () => { clearTimeout(this.timer); this.timer = setTimeout(() => this.fit(), 60); };
+    window.addEventListener("resize", soon);
+    new ResizeObserver(() => {  // width only: the fit itself changes the heights
+      const width = view.root.clientWidth;
+      if (Math.abs(width - this.width) > 1) { this.width = width; soon(); }
+    }).observe(view.root);
+    // what is above the map may still be drawing (the formula, the story): fit once more after it
+    setTimeout(() => this.fit(), 400);
+  }
+
+  heights() { return this.sizes; }
+
+  twoColumns() {
+    return getComputedStyle(this.view.root.querySelector(".ov-main")).gridTemplateColumns.split(" ").length > 1;
+  }
+
+  target() {
+    const v = this.view, full = v.mapDiv._fullLayout;
+    if (!full || !full._size || !v.data) return null;
+    const scroller = scrollingAncestor(v.root);
+    const top = v.mapDiv.getBoundingClientRect().top + scroller.scrollTop;  // as if scrolled to the top
+    const key = v.keyBox.offsetHeight || 20;
+    const available = window.innerHeight - top - key - BOTTOM_GAP;
+    const size = full._size, [[x0, x1], [y0, y1]] = v.data.bounds;
+    const plotWidth = v.mapDiv.clientWidth - size.l - size.r;
+    const square = full.yaxis && full.yaxis.scaleanchor === "x";
+    const widthCap = square ? plotWidth * (y1 - y0) / (x1 - x0) + size.t + size.b : Infinity;
+    const map = Math.round(Math.max(Math.min(available, widthCap), Math.min(MAP_MIN, widthCap)));
+    // a map shorter than its column is wide keeps its colour bar beside the frame, not at the column's edge
+    const mapWidth = square ? Math.min(v.mapDiv.clientWidth, Math.round((map - size.t - size.b) * (x1 - x0) / (y1 - y0)
+                                                                      + size.l + size.r)) : v.mapDiv.clientWidth;
+    if (!this.twoColumns()) return { map, mapWidth, eff: v.data.eff.layout.height, loss: v.data.loss.layout.height };
+    const used = v.legend.box.offsetHeight + v.root.querySelector(".ov-chart-title").offsetHeight;
+    const budget = map + key - used;
+    const eff = Math.max(EFF_MIN, Math.round(0.6 * budget));
+    return { map, mapWidth, eff, loss: Math.max(LOSS_MIN, budget - eff) };
+  }
+
+  async fit() {
+    const v = this.view, want = this.target();
+    if (!want || !v.Plotly) return;
+    this.sizes = want;
+    const sizes = [[v.mapDiv, want.map, want.mapWidth], [v.effDiv, want.eff], [v.lossDiv, want.loss]];
+    for (const [div, height, wanted] of sizes) {
+      // the width too: Plotly follows the window's width, not its column's (the sidebar closing)
+      const full = div._fullLayout, width = wanted || div.clientWidth;
+      if (full && (Math.abs(full.height - height) > 1 || Math.abs(full.width - width) > 1)) {
+        await v.Plotly.relayout(div, { height, width });
+      }
+    }
+    v.root.dataset.mapHeight = String(want.map);
+  }
+}
+
+// --- legend: beside the map, never over it -----------------------------------------------------
+// Plotly's legend would sit on the plot (it grew to five rows over the map's top); this one is
+// a list in the side column that scrolls when long. A click hides or shows an entry's traces in
+// the map and the charts (its legendgroup), as Plotly's legend does.
+const DASH_ARRAY = { solid: "", dot: "2 3", dash: "6 3", longdash: "10 4", dashdot: "6 3 2 3", longdashdot: "10 4 2 4" };
+const GLYPHS = { star: "★", diamond: "◆", square: "■", x: "✕" };
+
+function legendSwatch(trace) {
+  const color = (trace.line && trace.line.color) || (trace.marker && trace.marker.color) || "#444444";
+  if ((trace.mode || "").includes("lines") && !(trace.line && trace.line.width === 0)) {
+    const dash = DASH_ARRAY[(trace.line && trace.line.dash) || "solid"] || "";
+    return `<svg class="ov-legend-swatch" viewBox="0 0 30 12" width="30" height="12" aria-hidden="true">
+      <line x1="1" y1="6" x2="29" y2="6" stroke="${color}" stroke-width="3" stroke-dasharray="${dash}"/></svg>`;
+  }
+  const symbol = (trace.marker && trace.marker.symbol) || "circle";
+  const glyph = GLYPHS[symbol] || "●";
+  return `<span class="ov-legend-glyph" style="color:${color}" aria-hidden="true">${glyph}</span>`;
+}
+
+class Legend {
+  constructor(box, charts) {
+    this.box = box;
+    this.charts = charts;  // () => the plot divs whose traces an entry toggles
+    box.addEventListener("click", (e) => {
+      const item = e.target.closest(".ov-legend-item");
+      if (item) this.toggle(item);
+    });
+  }
+
+  build(traces) {
+    const items = traces.map((t, i) => ({ t, i })).filter(({ t }) => t.showlegend !== false && t.name && t.visible !== false);
+    this.box.innerHTML = items.map(({ t, i }) => `<button type="button" class="ov-legend-item" role="listitem"
+      data-group="${escapeHtml(t.legendgroup || "")}" data-trace="${i}" title="click: hide or show">
+      ${legendSwatch(t)}<span class="ov-legend-text">${escapeHtml(t.name)}</span></button>`).join("");
+  }
+
+  toggle(item) {
+    const off = item.classList.toggle("ov-off");
+    const group = item.dataset.group;
+    for (const div of this.charts()) {
+      if (!div.data) continue;
+      const indices = div.data.map((t, i) => ((group ? t.legendgroup === group : div === this.charts()[0] && i === Number(item.dataset.trace)) ? i : -1))
+        .filter((i) => i >= 0);
+      if (indices.length) window.Plotly.restyle(div, { visible: off ? "legendonly" : true }, indices);
+    }
+  }
+}
+
 class MapView {
   constructor(root, setTriggerValue) {
     this.root = root;
@@ -263,21 +388,28 @@ class MapView {
     });
     this.swarm = data.swarm ? data.swarm.map(decode) : null;
     this.swarmFrames = data.swarm_frames ? decode(data.swarm_frames) : null;
-    const map = { data: data.map.data.slice(), layout: { ...data.map.layout, autosize: true } };
-    delete map.layout.height;
-    map.layout.height = data.map.layout.height;
+    const map = { data: data.map.data.slice(), layout: { ...data.map.layout, autosize: true, showlegend: false } };
     map.layout.margin = { ...map.layout.margin };
+    this.root.classList.toggle("ov-present", !!data.present);
+    const sizes = this.layout ? this.layout.heights() : null;  // the last fit: no jump on a new run
+    if (sizes) map.layout.height = sizes.map;
+    this.legend = this.legend || new Legend(this.root.querySelector(".ov-legend"), () => [this.mapDiv, this.effDiv, this.lossDiv]);
+    this.legend.build(map.data);
     const tReact = performance.now();
     this.root.dataset.decodeMs = String(tReact - this.tUpdate);
     await Plotly.react(this.mapDiv, map.data, map.layout, CONFIG);
     this.root.dataset.reactMapMs = String(performance.now() - tReact);
     // the charts beside the map after the map has been painted: the map is what the user watches
     await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
-    await Plotly.react(this.effDiv, data.eff.data, data.eff.layout, { ...CONFIG, displayModeBar: false });
-    await Plotly.react(this.lossDiv, data.loss.data, data.loss.layout, { ...CONFIG, displayModeBar: false });
+    const side = (fig, height) => ({ ...fig.layout, ...(height ? { height } : {}) });
+    await Plotly.react(this.effDiv, data.eff.data, side(data.eff, sizes && sizes.eff), { ...CONFIG, displayModeBar: false });
+    await Plotly.react(this.lossDiv, data.loss.data, side(data.loss, sizes && sizes.loss), { ...CONFIG, displayModeBar: false });
     this.root.dataset.reactMs = String(performance.now() - tReact);
     this.attachClick();
     this.overlay = this.overlay || new Overlay(this.mapDiv);
+    this.overlay.weight = data.present ? 1.5 : 1;
+    this.layout = this.layout || new FitLayout(this);
+    await this.layout.fit();
     this.effLine = this.effLine || new StepLine(this.effDiv);
     this.lossLine = this.lossLine || new StepLine(this.lossDiv);
     if (!this.listening) {

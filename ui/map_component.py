@@ -20,7 +20,7 @@ from pathlib import Path
 import streamlit as st
 
 from optimizers import kernels
-from plots.palette import color
+from plots.palette import color, presentation
 from plots.playback_data import playback_payload
 
 from . import assets, i18n, preview, state, widgets
@@ -88,6 +88,9 @@ def show(config: RunConfig, panel_ids: list[int]) -> None:
     of each of config.optimizers, in order, for the lr preview's release."""
     ss["map.panels"] = list(panel_ids)
     data = _payload(config, kernels.generation())
+    if state.presenting():  # the same run drawn anew, with larger type and thicker lines
+        data = {**data, "id": data["id"] + "-present", "present": True,
+                **{name: presentation(data[name]) for name in ("map", "eff", "loss")}}
     sliders = _sliders(config, panel_ids)
     ss["map.shown"] = (config, sliders, data["id"])
     previewed = {id(s) for s, _ in preview.plan(config, sliders)}

@@ -10,7 +10,7 @@ URL form (values that equal the defaults are left out, except surface, opt and s
     & opt=adam~lr:0.05~betas:0.9,0.99~l1:0.1~l1_mode:proximal~schedule:cosine~T_max:500
                                                                    (one opt per optimizer)
     & swarm=200 & swarm_seed=1 & noise=0.1 & seed=3 & clip_norm=5 & clip_value=0 & tol=1e-08
-    & backend=torch & preset=saddle
+    & backend=torch & preset=saddle & present=1   (presentation mode, on every page: `presenting`)
 """
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ def decode(params: Mapping[str, list[str]], presets: Mapping[str, Any] = ()) -> 
     """
     notes: list[str] = []
     last = {name: values[-1] for name, values in params.items() if values}
-    used = {"surface", "opt", "start", "preset", i18n.KEY, *_SETTINGS}
+    used = {"surface", "opt", "start", "preset", i18n.KEY, PRESENT, *_SETTINGS}
 
     surface = last.get("surface", _DEFAULT.surface)
     if surface not in SURFACES:
@@ -363,7 +363,30 @@ def read_url(presets: Mapping[str, Any]) -> tuple[RunConfig, str | None, list[st
 def write_url(config: RunConfig, preset: str | None) -> None:
     """Put `config` in the address bar (only when it changed, to keep reruns quiet)."""
     wanted = i18n.query(encode(config, preset))
+    if presenting():
+        wanted[PRESENT] = "1"
     current = {name: st.query_params.get_all(name) for name in st.query_params}
     if current != {k: v if isinstance(v, list) else [v] for k, v in wanted.items()}:
         st.query_params.from_dict(wanted)
 
+
+
+# --- presentation mode ------------------------------------------------------------------------------
+
+PRESENT = "present"  # the link's key (present=1) and the toggle's session-state key
+
+
+def presenting() -> bool:
+    """Whether the page is in presentation mode: the toggle's value, which a new session reads
+    from its link (present=1)."""
+    if PRESENT not in st.session_state:
+        st.session_state[PRESENT] = st.query_params.get(PRESENT) == "1"
+    return bool(st.session_state[PRESENT])
+
+
+def write_present() -> None:
+    """Keep present=1 in the address bar exactly while presentation mode is on (every page)."""
+    if presenting() and st.query_params.get(PRESENT) != "1":
+        st.query_params[PRESENT] = "1"
+    elif not presenting() and PRESENT in st.query_params:
+        del st.query_params[PRESENT]

@@ -56,6 +56,29 @@ CHART_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", 
 # page in the browser (~40 ms in Chromium, before the map can be redrawn): elements stay opaque.
 NO_STALE_FADE = ('<style>.stElementContainer[data-stale="true"]'
                  "{opacity: 1 !important; transition: none !important}</style>")
+# One screen: the header, the story, the play control and the whole map fit a 1400x1000 window
+# (the map component sizes the map to what is left, ui/map_component.js FitLayout). Streamlit's
+# default 6rem above the page and 5rem beside it go to the map instead. In a narrow window the
+# theory panel's two columns stack, so that its legends and buttons keep their whole text; in a
+# low one (1024x768) a long story scrolls in its box and leaves the map room.
+PAGE_CSS = """<style>
+[data-testid="stMainBlockContainer"] {padding: 2.6rem 1.5rem 2rem 1.5rem;}
+[data-testid="stHeader"] {background: transparent; pointer-events: none;}
+[data-testid="stHeader"] * {pointer-events: auto;}
+.st-key-page_header h1 {font-size: 1.75rem; line-height: 1.2; padding: 0; margin: 0;}
+@media (max-width: 1200px) {.st-key-page_header h1 {font-size: 1.35rem;}}
+.st-key-page_header [data-testid="stCaptionContainer"] p {margin: 0;}
+.st-key-page_header .katex-display {margin: 0.2rem 0;}
+.st-key-story [data-testid="stAlertContainer"] {padding: 0.55rem 0.9rem;}
+.st-key-story [data-testid="stAlertContainer"] p {font-size: 0.95rem; line-height: 1.45;}
+.stApp:has(.st-key-present_toggle input:checked) .st-key-story [data-testid="stAlertContainer"] p {font-size: 1.2rem;}
+.stApp:has(.st-key-present_toggle input:checked) .st-key-page_header h1 {display: none;}
+@media (max-height: 900px) {.st-key-story [data-testid="stAlertContainer"] {max-height: 30vh; overflow-y: auto;}}
+@media (max-width: 1200px) {
+  .st-key-theory [data-testid="stHorizontalBlock"] {flex-wrap: wrap;}
+  .st-key-theory [data-testid="stColumn"] {min-width: 100%; flex: 1 1 100%;}
+}
+</style>"""
 MAX_NOTES, NOTE_CHARS = 20, 300  # a link's notes listed, each cut to this length; the rest are counted
 # Streamlit drops a query string of more than 1,000 fields or 512 Ki characters before the script
 # sees it (streamlit.runtime.state.query_params, checked by tests/test_session_bounds.py): the page
@@ -353,11 +376,11 @@ def playback(res) -> None:
         _controls(total, step)
         left, right = st.columns([3, 2])
         with left:
-            opts = st.columns(2)
+            opts = st.container(horizontal=True)
             ss.setdefault("view.arrows", True)
-            show_3d = opts[0].toggle(t("surfaces.view_3d"), key="view.3d")
-            arrows = opts[1].toggle(t("surfaces.arrows"), key="view.arrows", disabled=show_3d,
-                                    help=t("surfaces.arrows_help"))
+            show_3d = opts.toggle(t("surfaces.view_3d"), key="view.3d")
+            arrows = opts.toggle(t("surfaces.arrows"), key="view.arrows", disabled=show_3d,
+                                 help=t("surfaces.arrows_help"))
             if show_3d:
                 plotly_chart(surface3d_figure(res, step=step), key="surface3d", config=CHART_CONFIG)
             else:
@@ -382,8 +405,8 @@ def playback(res) -> None:
 
 
 def browser_view(res, config: state.RunConfig) -> None:
-    """The map, charts, playback, internals and lr preview in the browser (ui/map_component)."""
-    st.toggle(t("surfaces.view_3d"), key="view.3d", help=t("surfaces.view_3d_help"))
+    """The map, charts, playback, internals and lr preview in the browser (ui/map_component); its
+    3-D switch is in the header."""
     map_component.show(config, ss.get("map.panels", []))
     slow_path_note(res)
     last = max(0, res.shape[2] - 1)
@@ -444,25 +467,25 @@ def export(res, config: state.RunConfig) -> None:
     st.caption(t("surfaces.export_caption"))
     plan = plan_csv(res)
     cap = f"{CSV_MAX_BYTES / 1e6:g} MB"
-    left, right, final = st.columns([1, 1, 2])
+    row = st.container(horizontal=True)  # the buttons at their labels' widths, wrapping: no label cut
     every = "" if plan.stride == 1 else t("surfaces.every_kth", k=_ordinal(plan.stride), n=plan.stride)
     # The files are built from the shared result when asked for: the callables hold the config,
     # not the Result, which would otherwise stay in memory as long as the session lives.
     stride = plan.stride
-    left.download_button(t("surfaces.csv_button", every=every, cap=cap), data=lambda: trajectories_csv(compute(config), stride),
-                         file_name=_file_stem(config) + ".csv", mime="text/csv", on_click="ignore",
-                         icon=":material/download:", width="stretch",
-                         help=t("surfaces.csv_help", cap=cap))
+    row.download_button(t("surfaces.csv_button", every=every, cap=cap), data=lambda: trajectories_csv(compute(config), stride),
+                        file_name=_file_stem(config) + ".csv", mime="text/csv", on_click="ignore",
+                        icon=":material/download:", width="content",
+                        help=t("surfaces.csv_help", cap=cap))
     frames = animation_frames(res)
-    right.download_button(t("surfaces.animation_button", mb=ANIMATION_MAX_BYTES / 1e6),
-                          data=lambda: animation_html(compute(config), max_frames=frames),
-                          file_name=_file_stem(config) + "-animation.html", mime="text/html", on_click="ignore",
-                          icon=":material/movie:", width="stretch",
-                          help=t("surfaces.animation_help", frames=frames))
+    row.download_button(t("surfaces.animation_button", mb=ANIMATION_MAX_BYTES / 1e6),
+                        data=lambda: animation_html(compute(config), max_frames=frames),
+                        file_name=_file_stem(config) + "-animation.html", mime="text/html", on_click="ignore",
+                        icon=":material/movie:", width="content",
+                        help=t("surfaces.animation_help", frames=frames))
     if plan.stride > 1:
-        final.download_button(t("surfaces.final_button"), data=lambda: trajectories_csv(compute(config), final=True),
-                              file_name=_file_stem(config) + "-final.csv", mime="text/csv", on_click="ignore",
-                              icon=":material/download:", help=t("surfaces.final_help"))
+        row.download_button(t("surfaces.final_button"), data=lambda: trajectories_csv(compute(config), final=True),
+                            file_name=_file_stem(config) + "-final.csv", mime="text/csv", on_click="ignore",
+                            icon=":material/download:", help=t("surfaces.final_help"))
         st.caption(t("surfaces.stride_caption", mb=plan.full_bytes / 1e6, cap=cap, k=_ordinal(plan.stride),
                      n=plan.stride, rows=plan.rows))
     st.markdown(t("surfaces.pytorch"))
@@ -474,13 +497,18 @@ def export(res, config: state.RunConfig) -> None:
                                clip_value=config.clip_value or None, noise=config.noise), language="python")
 
 
-def header(config: state.RunConfig) -> None:
+def header(config: state.RunConfig, view_toggle: bool) -> None:
+    """Title, the surface's formula and (view_toggle) the 3-D switch, in one row."""
     surface = config.get_surface()
-    left, right = st.columns([2, 3], vertical_alignment="center")
-    left.title(t("surfaces.title"), anchor=False)
-    with right:
-        st.latex(surface.latex)
-        st.caption(f"**{phrase(surface.title)}** — {phrase(surface.description)}")
+    with st.container(key="page_header"):
+        left, right = st.columns([5, 7], vertical_alignment="center")
+        with left:
+            st.title(t("surfaces.title"), anchor=False)
+            if view_toggle:
+                st.toggle(t("surfaces.view_3d"), key="view.3d", help=t("surfaces.view_3d_help"))
+        with right:
+            st.latex(surface.latex)
+            st.caption(f"**{phrase(surface.title)}** — {phrase(surface.description)}")
 
 
 def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
@@ -522,9 +550,12 @@ def main() -> None:
 
 
 def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) -> None:
-    header(config)
+    st.html(PAGE_CSS)
+    in_browser = map_component.available() and not ss.get("view.3d")
+    header(config, view_toggle=in_browser)
     if preset:
-        st.info("**{}** — {}".format(*preset_text(preset)), icon="🎓")
+        with st.container(key="story"):
+            st.info("**{}** — {}".format(*preset_text(preset)), icon="🎓")
     notes_and_errors(config, errors)
     if not config.optimizers:
         st.info(t("surfaces.no_optimizer"))
@@ -535,7 +566,7 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
         except ValueError as exc:
             st.error(t("surfaces.run_error", error=exc), icon="⚠️")
             return
-        if map_component.available() and not ss.get("view.3d"):
+        if in_browser:
             browser_view(res, config)
         else:
             playback(res)
