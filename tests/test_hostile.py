@@ -194,7 +194,8 @@ def test_engine_answers_any_request_with_a_named_error_or_finite_flagged_results
             warnings.simplefilter("error")  # no RuntimeWarning (overflow, invalid value) may escape either
             res = run(s, configs, start, steps, compiled=False, **options)
     except ValueError as err:
-        assert culprits(str(err), ["starts", "steps", *options]), str(err)
+        # ... or the one schedule only the MNIST trainer runs (it follows a validation loss)
+        assert culprits(str(err), ["starts", "steps", "schedule plateau", *options]), str(err)
         event("refused by run")
         return
     event("ran, some trajectory diverged" if (res.diverged_at >= 0).any() else "ran, no divergence")
