@@ -68,6 +68,12 @@ def component_data(at: AppTest) -> dict | None:
     return json.loads(proto.json if proto.WhichOneof("data") == "json" else proto.mixed.json)
 
 
+def results_figures(at: AppTest) -> list[dict]:
+    """The figures under the results table, drawn by ui/figures_component ([] when none)."""
+    found = [e for e in at.get("bidi_component") if e.proto.component_name == "optvis_figures"]
+    return [f for e in found for f in json.loads(e.proto.json)["figures"]]
+
+
 def contour(at: AppTest) -> dict:
     """The map: the component's map figure, or (3-D toggle off, component unavailable) the
     server-drawn figure with the click grid."""
@@ -146,7 +152,8 @@ def test_default_view():
     assert query(at)["surface"] == ["rosenbrock"] and len(query(at)["opt"]) == 5
     # the views: map, loss, distance, gradient norm, effective lr (the map component holds the
     # map, the effective lr and a loss chart); the results table; the rules
-    assert len(figures(at)) + (3 if component_data(at) else 0) >= 5
+    assert len(figures(at)) + (3 if component_data(at) else 0) + len(results_figures(at)) >= 5
+    assert len(results_figures(at)) == 3 and all(f["data"] for f in results_figures(at))  # loss, distance, gradient norm
     assert len(summary_table(at)) == 5
     assert any("torch.optim.Adam(" in c.value for c in at.code)
     assert len(at.latex) >= 5

@@ -30,9 +30,15 @@ class _Built(go.Figure):
         return self._fig
 
 
-def plotly_chart(fig: dict, **kwargs):
-    """st.plotly_chart(fig, **kwargs) for a figure dict of plots/ (see the module docstring)."""
+def prepared(fig: dict) -> dict:
+    """A figure dict of plots/ as the browser gets it: in the session's language, in presentation
+    mode when on, its arrays in typed-array form."""
     fig = localized(fig)  # axis and colour-bar titles in the session's language
     if presenting():
         fig = presentation(fig)
-    return st.plotly_chart(_Built({"data": typed_arrays(fig["data"]), "layout": fig["layout"]}), **kwargs)
+    return {"data": typed_arrays(fig["data"]), "layout": fig["layout"]}
+
+
+def plotly_chart(fig: dict, **kwargs):
+    """st.plotly_chart(fig, **kwargs) for a figure dict of plots/ (see the module docstring)."""
+    return st.plotly_chart(_Built(prepared(fig)), **kwargs)

@@ -16,7 +16,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from optimizers import OPTIMIZERS, SCHEDULES
+from optimizers import OPTIMIZERS, SCHEDULES, kernels
 from optimizers.torch_code import torch_code
 from plots import (
     animation_html,
@@ -45,6 +45,7 @@ from ui.export import (
     summary_frame,
     trajectories_csv,
 )
+from ui.figures_component import figures_row
 from ui.i18n import phrase, t, titles
 from ui.presets import PRESETS, preset_text
 
@@ -430,10 +431,14 @@ def results(res, config: state.RunConfig) -> None:
     st.subheader(t("surfaces.results"))
     table, figures = derived(config, "results", lambda: _results_views(res))
     st.dataframe(table.rename(columns=phrase), hide_index=True, width="stretch")
-    cols = st.columns(3)
-    for col, fig in zip(cols, figures):
-        with col:
-            _side_figure({"data": fig["data"], "layout": dict(fig["layout"])}, "")
+    if map_component.available():  # drawn with the map's Plotly.js: no second copy to load
+        figures_row([{"data": f["data"], "layout": {**f["layout"], "showlegend": False}} for f in figures],
+                    key="results.figures", identity=(config, kernels.generation()))
+    else:
+        cols = st.columns(3)
+        for col, fig in zip(cols, figures):
+            with col:
+                _side_figure({"data": fig["data"], "layout": dict(fig["layout"])}, "")
     st.caption(t("surfaces.results_caption"))
 
 

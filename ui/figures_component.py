@@ -1,0 +1,33 @@
+"""A row of the page's Plotly figures drawn in the browser with the map component's Plotly.js.
+
+st.plotly_chart brings Streamlit's own Plotly bundle, which the browser loads and compiles on a
+new session beside the copy the map component uses: on the 2-D page's opening view that second
+copy was what delayed the map (tests and bench/browser_latency's first view). The figures go out
+as built (ui.charts.prepared: the session's language, presentation mode, typed arrays) with an id,
+and the browser draws one again only when its id changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import streamlit as st
+
+from .charts import prepared
+
+HERE = Path(__file__).parent
+_COMPONENT = st.components.v2.component(
+    "optvis_figures",
+    js=(HERE / "figures_component.js").read_text(),
+    css=".fg-row { display: grid; gap: 0.6rem; } .fg-fig { min-width: 0; }",
+    isolate_styles=False,  # Plotly's hover and mode-bar styles live in the document's head
+)
+
+
+def figures_row(figures: list[dict], *, key: str, identity: object) -> None:
+    """Draw `figures` (figure dicts of plots/) side by side; identity: what they were built from
+    (any repr-stable value, e.g. the run's config), so the browser redraws only when it changes."""
+    shown = [prepared(fig) for fig in figures]
+    tag = hashlib.sha256(repr((identity, [f["layout"] for f in shown])).encode()).hexdigest()[:16]
+    _COMPONENT(key=key, data={"id": tag, "figures": shown})
