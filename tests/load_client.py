@@ -51,7 +51,9 @@ class Run:
         return [getattr(e, kind) for e in self.elements if e.WhichOneof("type") == kind]
 
     def figures(self) -> list[dict]:
-        return [json.loads(chart.spec) for chart in self.of_type("plotly_chart")]
+        """Streamlit's Plotly charts and the figures ui/figures_component draws (the results charts)."""
+        ours = [json.loads(c.json)["figures"] for c in self.of_type("bidi_component") if c.component_name == "optvis_figures"]
+        return [json.loads(chart.spec) for chart in self.of_type("plotly_chart")] + [f for row in ours for f in row]
 
     def map_figure(self) -> dict:
         """The 2-D page's map: the map component's figure, or the server-drawn figure with the

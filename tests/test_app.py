@@ -68,6 +68,13 @@ def component_data(at: AppTest) -> dict | None:
     return json.loads(proto.json if proto.WhichOneof("data") == "json" else proto.mixed.json)
 
 
+def drawn_views(at: AppTest) -> list:
+    """The page's drawn figures: Streamlit's Plotly charts and the components that draw with the
+    map's Plotly.js (the map, the results charts); empty when the page drew none."""
+    ours = ("optvis_map", "optvis_figures")
+    return [*at.get("plotly_chart"), *(e for e in at.get("bidi_component") if e.proto.component_name in ours)]
+
+
 def results_figures(at: AppTest) -> list[dict]:
     """The figures under the results table, drawn by ui/figures_component ([] when none)."""
     found = [e for e in at.get("bidi_component") if e.proto.component_name == "optvis_figures"]

@@ -31,6 +31,7 @@ from mnist import data as mnist_data
 from optimizers import MAX_CONFIGS, MAX_STEPS, OPTIMIZERS, SCHEDULES, get_optimizer, run
 from optimizers.schedules import NOT_IN_SEQUENCE
 from surfaces import SURFACES, get_surface
+from tests.test_app import drawn_views
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -267,7 +268,7 @@ def test_each_bad_link_value_falls_back_with_a_note(key, bad):
     note = link_note(at)
     assert note, f"no note for {key}={bad!r}"
     assert key.split(".")[0] in note or bad.split("~")[0] in note, note
-    assert at.get("plotly_chart"), "the page should still draw its views"
+    assert drawn_views(at), "the page should still draw its views"
 
 
 def test_a_link_cannot_ask_for_more_than_the_caps():
@@ -292,7 +293,7 @@ def test_a_link_cannot_ask_for_more_than_the_caps():
     no_exception(at)
     assert len(at.session_state["config"].optimizers) <= MAX_CONFIGS
     assert "opt" in link_note(at)
-    assert not at.error and at.get("plotly_chart")
+    assert not at.error and drawn_views(at)
 
 
 def test_the_heaviest_request_fits_in_the_configured_message_size():
@@ -302,10 +303,10 @@ def test_the_heaviest_request_fits_in_the_configured_message_size():
     at = page({"opt": ["adam~lr:0.01", "sgd~lr:0.001~momentum:0.9"] * (MAX_CONFIGS // 2), "swarm": "1000",
                "steps": str(MAX_STEPS)})
     no_exception(at)
-    largest = max(len(e.proto.SerializeToString()) for e in at.get("plotly_chart"))
+    largest = max(len(e.proto.SerializeToString()) for e in drawn_views(at))
     at.toggle(key="view.3d").set_value(True).run()
     no_exception(at)
-    largest = max(largest, *(len(e.proto.SerializeToString()) for e in at.get("plotly_chart")))
+    largest = max(largest, *(len(e.proto.SerializeToString()) for e in drawn_views(at)))
     assert largest < limit_mb * 1e6 / 4, f"{largest / 1e6:.1f} MB is too close to the {limit_mb} MB limit"
 
 

@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 from optimizers import OPTIMIZERS, SCHEDULES
 from optimizers.transforms import L1_SPECS
 from surfaces import SURFACES
+from tests.test_app import results_figures
 from ui import i18n, mnist_page, online_page, state
 from ui.presets import PRESETS
 
@@ -209,7 +210,8 @@ def test_the_results_charts_axis_titles_and_errors_are_translated():
     at = ok(page({"lang": "zh", "surface": "quadratic", "opt": ["sgd~lr:0.1", "sgd~lr:0.1"], "start": "1,1"}))
     at.checkbox(key="opt1.sgd.nesterov").check()  # Nesterov without momentum: the panel is invalid
     ok(at.run())
-    titles = {json.loads(c.proto.spec)["layout"]["yaxis"]["title"]["text"] for c in at.get("plotly_chart")}
+    layouts = [json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")] + [f["layout"] for f in results_figures(at)]
+    titles = {layout["yaxis"]["title"]["text"] for layout in layouts}
     assert "梯度范数 ‖∇f(θ)‖" in titles, titles
     assert any("结果" in d.value.columns for d in at.dataframe)  # the results table's columns
     errors = [e.value for e in at.error]

@@ -24,6 +24,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.app_test import TESTING_KEY
 
 from optimizers import run
+from tests.test_app import drawn_views
 from tests.test_load import run_async
 from ui import export, mnist_jobs, state
 from ui.presets import PRESETS
@@ -88,7 +89,7 @@ def test_clear_cache_then_rerun_restores_the_2d_page():
     before = at.session_state["config"]
     ok(clear_caches_then_rerun(at))  # today: KeyError 'surface' in the surface picker's callback
     assert at.session_state["config"] == before  # restored from the link
-    assert at.get("plotly_chart")
+    assert drawn_views(at)
     ok(at.run())
 
 
@@ -154,7 +155,7 @@ def test_a_crafted_choice_on_the_2d_page_is_refused_with_a_note(key, what):
     before = at.session_state["config"]
     ok(crafted(at, key, "nope"))  # today: KeyError 'nope' (optimizer), ValueError (surface)
     assert what in errors_shown(at) and "'nope'" in errors_shown(at), errors_shown(at)
-    assert at.get("plotly_chart")
+    assert drawn_views(at)
     if key in ("opt0.schedule", "preset"):  # the run itself is unchanged
         assert at.session_state["config"] == before
     ok(at.run())

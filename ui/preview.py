@@ -36,7 +36,7 @@ PREVIEW_CONFIGS = 6
 AXIS_VALUES = 21  # notches previewed on a slider other than lr
 MIN_LR_VALUES = 12  # fewer learning rates than this: no preview at all
 PREVIEW_BUDGET = 300_000  # trajectory-steps of the runs of one page's preview
-MAX_POINTS = 300  # points of a drawn preview path (decimated, corners kept)
+MAX_POINTS = 150  # points of a drawn preview path (decimated, corners kept): the entries are resent every rerun
 ENTRIES = SharedResults(max_entries=512)  # one axis's paths: ~3 KB per notch
 
 
