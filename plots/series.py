@@ -112,9 +112,9 @@ def distance_to_target(res) -> tuple[np.ndarray, str]:
     if surface.minima:
         targets, title = surface.minima, "distance to nearest minimum"
     elif surface.saddles:
-        targets, title = surface.saddles, "distance to saddle point (no minimum)"
+        targets, title = surface.saddles, "distance to the saddle"
     else:
-        targets, title = ((0.0, 0.0),), "distance to origin (no known minimum)"
+        targets, title = ((0.0, 0.0),), "distance to the origin"
     dist = None
     for tx, ty in targets:
         d = np.hypot(res.path[..., 0] - tx, res.path[..., 1] - ty)

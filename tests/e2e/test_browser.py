@@ -150,6 +150,9 @@ def test_add_an_optimizer_and_move_its_learning_rate(page, app_url):
     page.evaluate(WATCH_STALE)
     page.keyboard.press("ArrowRight")
     shown = settle(page, lambda m: path_names(m)[5].startswith("Adam (lr=0.012)"), "Adam at lr 0.012")
+    # the map shows the run at once from the drag preview; the panel's number follows with the rerun
+    wait_until(lambda: added.get_by_label("lr (exact)").input_value(), lambda v: v == "0.012", "the panel's lr")
+    wait_idle(page)
     # while the rerun ran, the elements waiting to be redrawn were not faded (no flicker per notch)
     stale = page.evaluate("() => window.__stale")
     assert stale, "no element was marked stale during the rerun"
