@@ -52,3 +52,9 @@ def _copy(static: Path) -> bool:
     except OSError as exc:
         log.warning("cannot place plotly.min.js in %s (%s): the map falls back to server-drawn charts", static, exc)
         return False
+
+
+def component_js(path: Path) -> str:
+    """A component's JS module (path) with ui/plotly_loader.js's loadPlotly() before it, for the
+    components that draw with Plotly.js."""
+    return (Path(__file__).parent / "plotly_loader.js").read_text() + "\n" + path.read_text()

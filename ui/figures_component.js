@@ -1,25 +1,9 @@
 // A row of Plotly figures drawn with the page's one copy of Plotly.js (the one the map component
-// loads from the plotly package's file under app/static/), so that the page never loads
+// loads from the plotly package's file under app/static/, ui/plotly_loader.js), so that the page never loads
 // Streamlit's own Plotly bundle as well. A figure is drawn again only when the server sends a
 // different one (its id); Plotly.react updates it in place.
 
-const PLOTLY_SRC = "app/static/plotly.min.js";
 const CONFIG = { displaylogo: false, responsive: true, toImageButtonOptions: { format: "png", scale: 2 } };
-
-function loadPlotly() {
-  // shared with ui/map_component.js: one script element, one promise for the page
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!window.__optvisPlotly) {
-    window.__optvisPlotly = new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = window.location.pathname.replace(/[^/]*$/, "") + PLOTLY_SRC;
-      script.onload = () => resolve(window.Plotly);
-      script.onerror = () => reject(new Error("plotly.min.js could not be loaded from " + script.src));
-      document.head.appendChild(script);
-    });
-  }
-  return window.__optvisPlotly;
-}
 
 export default function (component) {
   const { data, parentElement } = component;

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import streamlit as st
 
+from . import assets
 from .charts import prepared
 
 HERE = Path(__file__).parent
 _COMPONENT = st.components.v2.component(
     "optvis_figures",
-    js=(HERE / "figures_component.js").read_text(),
+    js=assets.component_js(HERE / "figures_component.js"),
     css=".fg-row { display: grid; gap: 0.6rem; } .fg-fig { min-width: 0; }",
     isolate_styles=False,  # Plotly's hover and mode-bar styles live in the document's head
 )

@@ -4,7 +4,6 @@
 // new run arrives, Plotly.restyle of the cursor and arrow traces and Plotly.relayout of the
 // charts' step lines on every frame.
 
-const PLOTLY_SRC = "app/static/plotly.min.js";
 const DTYPES = { f8: Float64Array, f4: Float32Array, i4: Int32Array, i2: Int16Array, i1: Int8Array,
                  u1: Uint8Array, u2: Uint16Array, u4: Uint32Array };
 const CONFIG = { displaylogo: false, responsive: true, toImageButtonOptions: { format: "png", scale: 2 } };
@@ -15,20 +14,6 @@ const ICONS = {
   first: SVG("M6 6h2v12H6zm3.5 6 8.5 6V6z"), back: SVG("M15.4 7.4 14 6l-6 6 6 6 1.4-1.4-4.6-4.6z"),
   next: SVG("M8.6 16.6 10 18l6-6-6-6-1.4 1.4 4.6 4.6z"), last: SVG("M16 6h2v12h-2zm-2 6L5.5 6v12z"),
 };  // a whole run plays in this many seconds at speed 1x
-
-function loadPlotly() {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!window.__optvisPlotly) {
-    window.__optvisPlotly = new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = window.location.pathname.replace(/[^/]*$/, "") + PLOTLY_SRC;
-      script.onload = () => resolve(window.Plotly);
-      script.onerror = () => reject(new Error("plotly.min.js could not be loaded from " + script.src));
-      document.head.appendChild(script);
-    });
-  }
-  return window.__optvisPlotly;
-}
 
 function decode(value) {
   // Plotly's typed-array form {dtype, bdata[, shape]} -> a typed array; anything else as it is.

@@ -33,7 +33,7 @@ ss = st.session_state
 
 _COMPONENT = st.components.v2.component(
     "optvis_map",
-    js=(HERE / "map_component.js").read_text(),
+    js=assets.component_js(HERE / "map_component.js"),
     css=(HERE / "map_component.css").read_text(),
     isolate_styles=False,  # Plotly's hover and mode-bar styles live in the document's head
 )
