@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import struct
 
 import numpy as np
 import pytest
 
 from optimizers import get_optimizer, run
+from surfaces import get_surface
 from sweeps import with_value
 from ui import preview, widgets
 from ui.state import RunConfig, capped_steps
@@ -116,3 +118,62 @@ def test_the_default_pages_preview_covers_its_sliders():
     planned = preview.plan(config, sliders)
     assert len(entries) == len(planned) > 5 and sum(len(e["indices"]) for e in entries) > 64
     assert {s.axis for s, _ in planned} >= {"lr", "momentum", "beta1", "beta2", "alpha"}
+
+
+def surface_keys(config: RunConfig):
+    return lambda name: widgets.surface_key(config.surface, name)
+
+
+def test_a_surfaces_sliders_are_those_the_sidebar_draws():
+    config = page(get_optimizer("adam", lr=0.05))
+    sliders = {s.axis: s for s in preview.surface_sliders(config, surface_keys(config))}
+    assert set(sliders) == {"a", "b"} and all(s.config == preview.SURFACE for s in sliders.values())
+    b = sliders["b"]
+    assert b.id == "surface.rosenbrock.b" and b.notches == widgets.log_grid(1.0, 1000.0) and b.notches[b.index] == 100.0
+    assert sliders["a"].notches == widgets.linear_grid(-10.0, 0.1, 201)
+    # L-BFGS's runs are not previewed, so neither is a surface it is on
+    lbfgs = page(get_optimizer("adam"), get_optimizer("lbfgs"))
+    assert preview.surface_sliders(lbfgs, surface_keys(lbfgs)) == []
+
+
+def test_each_surface_notch_holds_every_configurations_run_on_that_surface_and_its_image():
+    optimizers = (get_optimizer("adam", lr=0.05), get_optimizer("sgd", lr=1e-3, momentum=0.9))
+    config = page(*optimizers, noise=0.05, seed=3)
+    (b,) = [s for s in preview.surface_sliders(config, surface_keys(config)) if s.axis == "b"]
+    (entry,) = preview.payload(config, [b], generation=-4)
+    assert entry["exact"] and entry["configs"] == 2 and entry["indices"] == list(range(len(b.notches)))
+    for j in (0, 7, len(entry["indices"]) - 1):
+        value = b.notches[entry["indices"][j]]
+        surface = get_surface("rosenbrock", a=1.0, b=value)
+        assert entry["labels"][j] == f"b = {value:g}"
+        assert entry["bounds"][j] == [v for pair in surface.bounds for v in pair]
+        png = base64.b64decode(entry["images"][j].removeprefix("data:image/png;base64,"))
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (preview.PREVIEW_RASTER,) * 2
+        expected = run(surface, list(optimizers), config.starts()[:1], capped_steps(config), compiled=False,
+                       **config.run_kwargs())
+        for k in range(2):
+            path = expected.path[k, 0, : expected.stop_index()[k, 0] + 1]
+            drawn = typed(entry["paths"][j * 2 + k]).reshape(-1, 2).astype(np.float64)
+            dist = np.min(np.linalg.norm(path[None, :, :] - drawn[:, None, :], axis=-1), axis=1)
+            assert dist.max() < 1e-5 * max(1.0, np.abs(path).max())
+            assert np.array_equal(drawn[-1], path[-1].astype(np.float32).astype(np.float64))
+
+
+def test_surface_previews_have_a_budget_of_their_own_and_depend_on_the_other_parameters():
+    config = page(*(get_optimizer("adam", lr=v) for v in (0.1, 0.01, 0.001)), steps=500)
+    sliders = preview.page_sliders(config, keys(config)) + preview.surface_sliders(config, surface_keys(config))
+    plan = preview.plan(config, sliders)
+    surface = [(s, idx) for s, idx in plan if s.config == preview.SURFACE]
+    assert [s.axis for s, _ in surface] == ["a", "b"] and len(surface[1][1]) == 31
+    assert sum(len(idx) for _, idx in surface) * 3 * 500 <= preview.SURFACE_BUDGET
+    others = [(s, idx) for s, idx in plan if s.config != preview.SURFACE]
+    assert others == preview.plan(config, preview.page_sliders(config, keys(config)))  # the optimizers' unchanged
+    # b's entry is the same wherever b is, and another for another a
+    moved = dataclasses.replace(config, surface_params=(("a", 1.0), ("b", 20.0)))
+    other_a = dataclasses.replace(config, surface_params=(("a", 0.5), ("b", 100.0)))
+    b_of = lambda c: next(s for s in preview.surface_sliders(c, surface_keys(c)) if s.axis == "b")  # noqa: E731
+    assert preview.basis(config, b_of(config)) == preview.basis(moved, b_of(moved))
+    assert preview.basis(config, b_of(config)) != preview.basis(other_a, b_of(other_a))
+    # a long run: a surface slider with fewer than MIN_SURFACE_VALUES notches in the budget is left out
+    long = page(*(get_optimizer("adam", lr=v) for v in (0.1, 0.01, 0.001)), steps=30_000)
+    assert [s for s, _ in preview.plan(long, preview.surface_sliders(long, surface_keys(long)))] == []

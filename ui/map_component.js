@@ -125,6 +125,24 @@ class Overlay {
     c.fill(); c.stroke();
   }
 
+  image(img, [x0, x1, y0, y1]) {
+    // The plot area blanked, then `img` stretched over the data rectangle [x0, x1] x [y0, y1].
+    const c = this.ctx;
+    c.fillStyle = "#FFFFFF";
+    c.fillRect(this.xa._offset, this.ya._offset, this.xa._length, this.ya._length);
+    if (!img.complete || !img.naturalWidth) return;
+    const [u0, v0] = this.px(x0, y1), [u1, v1] = this.px(x1, y0);
+    c.imageSmoothingEnabled = true;
+    c.drawImage(img, u0, v0, u1 - u0, v1 - v0);
+  }
+
+  square(x, y, color, r) {
+    if (!Number.isFinite(x) || !Number.isFinite(y)) return;
+    const c = this.ctx, [u, v] = this.px(x, y), h = r * this.weight;
+    c.fillStyle = color; c.fillRect(u - h, v - h, 2 * h, 2 * h);
+    c.lineWidth = 1.5 * this.weight; c.strokeStyle = "#1A1A1A"; c.strokeRect(u - h, v - h, 2 * h, 2 * h);
+  }
+
   polyline(path, color, width) {
     const c = this.ctx;
     c.beginPath();
@@ -362,6 +380,8 @@ class MapView {
     this.tUpdate = performance.now();
     this.data = data;
     this.pendingRun = -1;
+    this.pendingAll = false;
+    this.surfacePreview = null;
     const Plotly = await loadPlotly();
     this.Plotly = Plotly;
     const frames = decode(data.frames);
@@ -516,12 +536,18 @@ class MapView {
     if (!ov.begin()) return;
     const k = this.runs.length;
     const arrows = this.arrowsBox.checked ? this.arrowData(f) : null;
+    if (this.surfacePreview) {
+      this.drawSurfacePreview(ov);
+      ov.end();
+      this.keyBox.innerHTML = "";
+      return;
+    }
     if (this.previewPath) ov.polyline(this.previewPath, this.previewColor, 4);
     if (arrows) {
       this.data.arrow_kinds.forEach((kind, a) => {
         for (let i = 0; i < k; i++) {
           const seg = arrows[a][i];
-          if (seg[0].length && i !== this.pendingRun) ov.arrow(seg, this.color(i), kind.line.width, kind.line.dash);
+          if (seg[0].length && !this.isPending(i)) ov.arrow(seg, this.color(i), kind.line.width, kind.line.dash);
         }
       });
     }
@@ -530,13 +556,31 @@ class MapView {
       if (this.swarm) {
         const sf = this.nearestSwarmFrame(step), pos = this.swarm[i], n = this.data.starts;
         ov.dots(pos, sf * n, n, this.color(i), 4);
-      } else if (i !== this.pendingRun) {  // a run shown from the preview has no frames yet
+      } else if (!this.isPending(i)) {  // a run shown from the preview has no frames yet
         const p = vec(this.runs[i].path, f);
         ov.dot(p[0], p[1], this.color(i), 8.5);
       }
     }
     ov.end();
     this.keyBox.innerHTML = arrows ? this.arrowKey(step) : "";
+  }
+
+  isPending(i) {
+    // Whether configuration i's path on the map is the preview's run (its frames are not here yet).
+    return this.pendingAll || i === this.pendingRun;
+  }
+
+  drawSurfacePreview(ov) {
+    // While a surface slider moves: that notch's surface image and every configuration's run on it.
+    const { entry, j } = this.surfacePreview, K = entry.configs;
+    ov.image(entry.imgs[j], entry.bounds[j]);
+    for (let k = 0; k < K; k++) {
+      const path = entry.decoded[j * K + k], n = path.length / 2;
+      ov.polyline(path, this.color(k), 3);
+      if (n) ov.square(path[2 * n - 2], path[2 * n - 1], this.color(k), 5);
+    }
+    const first = entry.decoded[0];
+    if (first && first.length) ov.dot(first[0], first[1], "#FFFFFF", 6);
   }
 
   nearestSwarmFrame(step) {
@@ -632,6 +676,10 @@ class MapView {
     const entry = slider && this.entries ? this.entries.get(slider.basis) : null;
     if (!entry) return null;
     if (!entry.decoded) entry.decoded = entry.paths.map(decode);
+    if (entry.images && !entry.imgs) {
+      entry.imgs = entry.images.map((src) => Object.assign(new Image(), { src }));
+      for (const img of entry.imgs) img.onload = () => { if (this.surfacePreview && this.surfacePreview.entry === entry) this.draw(this.frame, this.frames[this.frame]); };
+    }
     return [slider, entry];
   }
 
@@ -645,7 +693,8 @@ class MapView {
     for (let i = 1; i < entry.indices.length; i++) if (Math.abs(entry.indices[i] - index) < Math.abs(entry.indices[j] - index)) j = i;
     const onNotch = entry.indices[j] === index, label = entry.labels[j];
     if (final) this.picked = { id, index };
-    if (final && index === slider.index) {  // back where it was: the map already shows that run
+    if (k < 0) this.onSurfaceSlider(slider, entry, j, index, final);
+    else if (final && index === slider.index) {  // back where it was: the map already shows that run
       this.previewPath = null;
       this.previewBox.textContent = "";
       this.draw(this.frame, this.frames[this.frame]);
@@ -665,6 +714,49 @@ class MapView {
     this.previewFrames = (this.previewFrames || 0) + 1;
     this.root.dataset.previewFrames = String(this.previewFrames);
     this.root.dataset.previewMs = String(performance.now() - t0);
+  }
+
+  onSurfaceSlider(slider, entry, j, index, final) {
+    // A surface parameter's slider at notch `index`; entry.indices[j] is the nearest computed one.
+    const onNotch = entry.indices[j] === index, label = entry.labels[j];
+    this.surfacePreview = null;
+    if (final && index === slider.index) {
+      this.previewBox.textContent = "";
+      this.draw(this.frame, this.frames[this.frame]);
+    } else if (final && onNotch && entry.exact) {
+      this.showExactSurface(entry, j);
+      this.previewBox.textContent = `${label}: the engine's runs on this surface, computed with the preview; `
+        + "the charts and the table follow when the page's run arrives.";
+    } else {
+      this.surfacePreview = { entry, j };
+      this.draw(this.frame, this.frames[this.frame]);
+      const which = onNotch ? "the engine's runs at this value" : `the engine's runs at the nearest computed value (${label})`;
+      this.previewBox.textContent = final ? `running ${slider.axis} exactly…` : `preview of ${slider.axis}: ${which} `
+        + `(one of ${entry.indices.length} computed${entry.exact ? "" : ", first start only"}); release to run it exactly`;
+    }
+  }
+
+  showExactSurface(entry, j) {
+    // Every configuration's path and end mark replaced by its run on the surface at notch j of a
+    // surface slider, and the surface image by that notch's, until the server's data arrives.
+    const K = entry.configs, gd = this.mapDiv;
+    const idx = [], upd = { x: [], y: [], customdata: [], hovertemplate: [] };
+    gd.data.forEach((t, i) => {
+      const meta = t.meta || {};
+      if (meta.role === "diverged") { idx.push(i); upd.x.push([]); upd.y.push([]); upd.customdata.push(null); upd.hovertemplate.push(null); return; }
+      if (!(meta.config >= 0 && meta.config < K) || !["path", "end"].includes(meta.role)) return;
+      const path = entry.decoded[j * K + meta.config], n = path.length / 2, whole = meta.role === "path";
+      const xs = [], ys = [];
+      for (let p = whole ? 0 : n - 1; p < n; p++) { xs.push(path[2 * p]); ys.push(path[2 * p + 1]); }
+      idx.push(i); upd.x.push(xs); upd.y.push(ys); upd.customdata.push(null);
+      upd.hovertemplate.push(`${escapeHtml(t.name)} · ${entry.labels[j]}<br>θ = (%{x:.4g}, %{y:.4g})<extra>updating</extra>`);
+    });
+    this.pendingAll = true;
+    if (idx.length) this.Plotly.restyle(gd, upd, idx);
+    const [x0, x1, y0, y1] = entry.bounds[j];
+    const images = (gd.layout.images || []).map((im, i) => (i ? im : { ...im, source: entry.images[j], x: x0, y: y1, sizex: x1 - x0, sizey: y1 - y0 }));
+    if (images.length) this.Plotly.relayout(gd, { images });
+    this.draw(this.frame, this.frames[this.frame]);
   }
 
   showExact(k, path, label) {

@@ -9,7 +9,8 @@ The drag preview (ui/preview): the sidebar's sliders (ui/live_slider) tell the m
 are while they move, and the map draws the engine's run at that notch from the preview's entries,
 sent by a second, invisible component at the end of the page's run. At a release on a computed
 notch of a single-start run, that run is the page's exact one and the map shows it at once,
-before the server's rerun brings everything else.
+before the server's rerun brings everything else. The entries travel as files the browser fetches
+once (ui/static_files), not with every rerun.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from optimizers import kernels
 from plots.palette import color, presentation
 from plots.playback_data import playback_payload
 
-from . import assets, i18n, preview, state, widgets
+from . import assets, i18n, preview, state, static_files, widgets
 from .compute import compute
 from .shared_results import SharedResults
 from .state import RunConfig
@@ -64,13 +65,20 @@ def _build_payload(config: RunConfig) -> dict:
 
 
 def _preview_payload(config: RunConfig, sliders: list[preview.Slider], generation: int, run_id: str) -> dict:
-    return {"run": run_id, "entries": preview.payload(config, sliders, generation)}
+    """{run, entries}: each entry as {basis, url} of its file (ui/static_files), or itself where
+    no file can be written."""
+    refs = []
+    for entry in preview.payload(config, sliders, generation):
+        url = static_files.publish(f"preview-{entry['basis']}-{generation}", lambda entry=entry: entry)
+        refs.append({"basis": entry["basis"], "url": url} if url else entry)
+    return {"run": run_id, "entries": refs}
 
 
 def _sliders(config: RunConfig, panel_ids: list[int]) -> list[preview.Slider]:
     keys = [lambda spec, pid=pid, name=o.name: state.PANELS.hp_key(pid, name, spec)
             for pid, o in zip(panel_ids, config.optimizers)]
-    return preview.page_sliders(config, keys)
+    surface_key = lambda name: widgets.surface_key(config.surface, name)  # noqa: E731
+    return preview.page_sliders(config, keys) + preview.surface_sliders(config, surface_key)
 
 
 @widgets.callback

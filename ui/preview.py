@@ -13,6 +13,11 @@ An axis's entry depends on the run's settings and on that optimizer with the axi
 basis), not on where its own slider is: one computation serves every position of that slider,
 for every session, and moving one slider leaves the other optimizers' entries as they were.
 Entries are kept in a store of their own (ENTRIES), shared by every session.
+
+A surface parameter's slider (Rosenbrock's b, the quadratic's angle, ...) changes every path
+and the surface itself: its entry holds, at each computed notch, the runs of all the page's
+optimizers on that surface and the surface's image (a PREVIEW_RASTER-pixel raster of the same
+bands and level lines as the map's), within a budget of its own (SURFACE_BUDGET).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 
 from optimizers import MAX_CONFIGS, run
 from plots.playback_data import decimate_rows
+from plots.raster import surface_layer
 from plots.typed import typed_arrays
 from sweeps import sweep_axes, with_value
 
@@ -38,13 +44,18 @@ MIN_LR_VALUES = 12  # fewer learning rates than this: no preview at all
 PREVIEW_BUDGET = 300_000  # trajectory-steps of the runs of one page's preview
 MAX_POINTS = 150  # points of a drawn preview path (decimated, corners kept): the entries are resent every rerun
 ENTRIES = SharedResults(max_entries=512)  # one axis's paths: ~3 KB per notch
+SURFACE = -1  # Slider.config of a surface parameter's slider
+SURFACE_BUDGET = 300_000  # trajectory-steps of the surface sliders' runs, beside PREVIEW_BUDGET
+MIN_SURFACE_VALUES = 5  # fewer notches than this within the budget: that slider is not previewed
+SURFACE_POINTS = 100  # points of a drawn path of a surface slider's entry (it holds every configuration's)
+PREVIEW_RASTER = 240  # pixels per side of a previewed surface's image (the map's own has plots.raster.RASTER)
 
 
 @dataclass(frozen=True)
 class Slider:
     """One previewable slider of the page: configuration `config`'s axis `axis` (a sweeps Axis
-    name), drawn with `notches` (its whole grid) at notch `index`; `id` is its session-state key
-    (ui/live_slider's slider id)."""
+    name), or the surface's parameter `axis` when config is SURFACE, drawn with `notches` (its
+    whole grid) at notch `index`; `id` is its session-state key (ui/live_slider's slider id)."""
 
     id: str
     config: int
@@ -72,6 +83,21 @@ def page_sliders(config: RunConfig, keys: list) -> list[Slider]:
     return out
 
 
+def surface_sliders(config: RunConfig, key) -> list[Slider]:
+    """The live sliders of config's surface parameters (floats drawn as sliders); key(name) gives
+    a parameter's session-state key. None when a configuration is L-BFGS's, which the preview
+    does not run."""
+    if not config.optimizers or any(o.info.closure_calls is not None for o in config.optimizers):
+        return []
+    surface, out = config.get_surface(), []
+    for spec in surface.entry.specs:
+        value = surface.params[spec.name]
+        notches = _notches(spec, None, value) if spec.kind == "float" else None
+        if notches is not None and value in notches:
+            out.append(Slider(key(spec.name), SURFACE, spec.name, notches, notches.index(value)))
+    return out
+
+
 def _notches(spec, index: int | None, value: float) -> tuple[float, ...] | None:
     """The grid of the slider ui/widgets.spec_input draws for this value (None: not a slider)."""
     if spec.kind == "pair":
@@ -84,7 +110,11 @@ def _notches(spec, index: int | None, value: float) -> tuple[float, ...] | None:
 
 def basis(config: RunConfig, slider: Slider) -> tuple:
     """What slider's entry depends on: the run's settings and steps, its optimizer with the axis
-    left out, the axis and its notches."""
+    left out (for a surface slider: the page's settings with that parameter left out), the axis
+    and its notches."""
+    if slider.config == SURFACE:
+        params = tuple((name, None if name == slider.axis else v) for name, v in config.surface_params)
+        return dataclasses.replace(config, surface_params=params), capped_steps(config), SURFACE, slider.axis, slider.notches
     o = config.optimizers[slider.config]
     axis = sweep_axes(o.name)[slider.axis]
     hp = dict(o.hparams)
@@ -102,7 +132,26 @@ def plan(config: RunConfig, sliders: list[Slider]) -> list[tuple[Slider, tuple[i
     """The sliders previewed and the notches computed for each, within PREVIEW_BUDGET: all
     learning rates first (every notch, or every k-th when they alone would pass the budget), then
     AXIS_VALUES notches of each other slider while the budget lasts, each optimizer's first
-    other slider before any optimizer's second."""
+    other slider before any optimizer's second. Then the surface sliders, within SURFACE_BUDGET:
+    each notch runs every configuration."""
+    return _optimizer_plan(config, [s for s in sliders if s.config != SURFACE]) + _surface_plan(
+        config, [s for s in sliders if s.config == SURFACE])
+
+
+def _surface_plan(config: RunConfig, sliders: list[Slider]) -> list[tuple[Slider, tuple[int, ...]]]:
+    """Each surface slider's notches (a log grid's all, AXIS_VALUES of a linear one) while SURFACE_BUDGET lasts."""
+    per_notch = max(1, capped_steps(config)) * len(config.optimizers)
+    left, out = SURFACE_BUDGET // per_notch, []
+    for s in sliders:
+        spec = next(p for p in config.get_surface().entry.specs if p.name == s.axis)
+        indices = _spread(len(s.notches), min(left, len(s.notches) if spec.log else AXIS_VALUES))
+        if len(indices) >= MIN_SURFACE_VALUES:
+            out.append((s, indices))
+            left -= len(indices)
+    return out
+
+
+def _optimizer_plan(config: RunConfig, sliders: list[Slider]) -> list[tuple[Slider, tuple[int, ...]]]:
     steps = max(1, capped_steps(config))
     lrs = [s for s in sliders if s.axis == "lr"]
     runs = PREVIEW_BUDGET // steps
@@ -135,7 +184,9 @@ def payload(config: RunConfig, sliders: list[Slider], generation: int) -> list[d
     """The preview's entries for the page (see the module docstring), each
     {basis, indices, labels, paths, exact}: paths[j] float32 [P, 2] is the run at notch
     indices[j], decimated for drawing; exact: the page runs that one start, so a notch's run is
-    the page's own. Entries already in ENTRIES are not computed again."""
+    the page's own. A surface slider's entry has paths[j * configs + k], configuration k's run at
+    notch indices[j], and images[j] (a PNG data URI) covering bounds[j] = [x0, x1, y0, y1].
+    Entries already in ENTRIES are not computed again."""
     todo = plan(config, sliders)
     keys = [(basis(config, s), generation) for s, _ in todo]
     missing = [(key, s, idx) for key, (s, idx) in zip(keys, todo) if key not in ENTRIES]
@@ -155,6 +206,9 @@ def _compute(config: RunConfig, todo: list[tuple[Slider, tuple[int, ...]]]) -> l
     surface, start, steps, exact = config.get_surface(), config.starts()[:1], capped_steps(config), len(config.starts()) == 1
     out = []
     for s, indices in todo:
+        if s.config == SURFACE:
+            out.append(_surface_entry(config, s, indices))
+            continue
         o = config.optimizers[s.config]
         configs, kept = [], []
         for i in indices:
@@ -174,4 +228,34 @@ def _compute(config: RunConfig, todo: list[tuple[Slider, tuple[int, ...]]]) -> l
         entry = typed_arrays({"indices": kept, "labels": [c.label for c in configs], "exact": exact, "paths": paths})
         entry["basis"] = basis_id(config, s)
         out.append(entry)
+    return out
+
+
+def _surface_entry(config: RunConfig, s: Slider, indices: tuple[int, ...]) -> dict | None:
+    """The entry of surface slider `s` at its notches `indices`: at each, the page's run of every
+    configuration on that surface (its first start) and the surface's image."""
+    entry, params = config.get_surface().entry, dict(config.surface_params)
+    kept, labels, paths, images, bounds = [], [], [], [], []
+    for i in indices:
+        try:
+            surface = entry.create({**params, s.axis: s.notches[i]})
+        except ValueError:  # a notch the surface refuses with the other parameters as they are
+            continue
+        notch = dataclasses.replace(config, surface_params=tuple(surface.params.items()))
+        for first in range(0, len(config.optimizers), MAX_CONFIGS):
+            res = run(surface, config.optimizers[first:first + MAX_CONFIGS], notch.starts()[:1], capped_steps(notch),
+                      **notch.run_kwargs())
+            rows, stops = res.path[:, 0], res.stop_index()[:, 0]
+            paths += [row[idx].astype(np.float32) for row, idx in zip(rows, decimate_rows(rows, stops, SURFACE_POINTS))]
+        image, _ = surface_layer.__wrapped__(surface, PREVIEW_RASTER)  # not kept in the map's own cache
+        (x0, x1), (y0, y1) = surface.bounds
+        kept.append(i)
+        labels.append(f"{s.axis} = {s.notches[i]:g}")
+        images.append(image["source"])
+        bounds.append([float(x0), float(x1), float(y0), float(y1)])
+    if not kept:
+        return None
+    out = typed_arrays({"indices": kept, "labels": labels, "exact": len(config.starts()) == 1, "paths": paths,
+                        "configs": len(config.optimizers), "images": images, "bounds": bounds})
+    out["basis"] = basis_id(config, s)
     return out

@@ -228,7 +228,7 @@ def surface_controls(surface_error: str) -> None:
                  on_change=state.reset_start)
     name = ss["surface"]
     for spec in SURFACES[name].specs:
-        widgets.spec_input(spec, widgets.surface_key(name, spec.name))
+        widgets.spec_input(spec, widgets.surface_key(name, spec.name), live=True)
     if name == "custom":
         st.caption(t("surfaces.grammar", grammar=GRAMMAR))
     if surface_error:

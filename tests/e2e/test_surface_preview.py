@@ -1,0 +1,68 @@
+"""The drag preview of a surface parameter in Chromium: moving Rosenbrock's b draws the engine's
+runs of every optimizer on the surface at that b, over that surface's image; a release on a
+computed notch puts those runs on the map's figure at once (compared with optimizers.run)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optimizers import run
+from surfaces import get_surface
+from tests.e2e.browser import VIEW, open_app, sidebar, wait_until
+from tests.e2e.test_browser import DEFAULT_OPTIMIZERS, DEFAULT_START, DEFAULT_STEPS
+from tests.e2e.test_map_component import on_path
+from ui import widgets
+
+B_SLIDER = "[...document.querySelectorAll('.ls-input')].find(e => e.id.includes('surface_rosenbrock_b'))"
+GRID = widgets.log_grid(1.0, 1000.0)  # the b slider's notches, every one computed
+
+
+def engine_paths(b: float) -> list[np.ndarray]:
+    res = run(get_surface("rosenbrock", b=b), list(DEFAULT_OPTIMIZERS), [DEFAULT_START], DEFAULT_STEPS, compiled=False)
+    return [res.path[k, 0, : res.stop_index()[k, 0] + 1] for k in range(len(DEFAULT_OPTIMIZERS))]
+
+
+def move(page, index: int, release: bool = False) -> dict:
+    """Move the b slider to notch `index` as a drag does (and release it); what the map shows."""
+    return page.evaluate(f"""([j, release]) => {{ const s = {B_SLIDER}; s.value = String(j);
+        s.dispatchEvent(new Event('input')); if (release) s.dispatchEvent(new Event('change'));
+        const v = {VIEW}, sp = v.surfacePreview;
+        return {{text: document.querySelector('.ov-preview').textContent, ms: Number(v.root.dataset.previewMs),
+                 paths: sp ? sp.entry.decoded.slice(sp.j * sp.entry.configs, (sp.j + 1) * sp.entry.configs).map(p => Array.from(p)) : null,
+                 image: sp ? sp.entry.images[sp.j] : null,
+                 figure: v.mapDiv.data.filter(t => t.meta && t.meta.role === 'path').map(t => [Array.from(t.x), Array.from(t.y)]),
+                 source: v.mapDiv.layout.images[0].source}}; }}""", [index, release])
+
+
+def test_dragging_b_draws_every_optimizers_run_on_that_surface_and_release_shows_them_at_once(page, app_url):
+    open_app(page, app_url)
+    wait_until(lambda: page.evaluate(f"() => {VIEW} && {VIEW}.entryFor && !!{VIEW}.entryFor('surface.rosenbrock.b')"),
+               bool, "b's preview, fetched from its file")
+    assert page.evaluate(f"() => Number({B_SLIDER}.max)") == len(GRID) - 1
+    images = set()
+    for j in (0, 12, len(GRID) - 1):
+        shown = move(page, j)
+        assert f"preview of b: the engine's runs at this value (one of {len(GRID)} computed)" in shown["text"]
+        assert shown["ms"] < 33
+        for drawn, path in zip(shown["paths"], engine_paths(GRID[j]), strict=True):
+            xy = np.array(drawn).reshape(-1, 2)
+            assert on_path(xy, path) < 1e-5 * max(1.0, np.abs(path).max())
+            np.testing.assert_allclose(xy[-1], path[-1], rtol=1e-6, atol=1e-6)
+        images.add(shown["image"])
+    assert len(images) == 3 and all(i.startswith("data:image/png;base64,") for i in images)
+    # release at b = 10: the figure's paths are the engine's runs on that surface before the page's run
+    j = GRID.index(10.0)
+    shown = move(page, j, release=True)
+    assert "b = 10: the engine's runs on this surface" in shown["text"]
+    for (x, y), path in zip(shown["figure"], engine_paths(10.0), strict=True):
+        assert on_path(np.column_stack([x, y]), path) < 1e-5 * max(1.0, np.abs(path).max())
+    assert shown["source"] != page.evaluate(f"() => {VIEW}.data.map.layout.images[0].source")  # the notch's image
+    # the page's run follows: the number box says 10 and the run's data is the engine's at b = 10
+    wait_until(lambda: sidebar(page).get_by_label("b (exact)", exact=True).input_value(),
+               lambda v: float(v) == pytest.approx(10.0), "the released b in the sidebar")
+    expected = engine_paths(10.0)
+    wait_until(lambda: page.evaluate(f"() => {VIEW}.dataId === {VIEW}.root.dataset.ready && !{VIEW}.pendingAll"
+                                     f" && Array.from({VIEW}.runs[4].path)"),
+               lambda p: p and np.allclose(np.array(p).reshape(-1, 2)[-1], expected[4][-1], rtol=0, atol=0),
+               "Adam's run on the released surface")

@@ -1,0 +1,47 @@
+"""ui/static_files: JSON the browser fetches instead of receiving it with every rerun."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from ui import static_files
+
+
+def test_a_published_file_holds_the_data_and_is_written_once(tmp_path):
+    calls = []
+
+    def make():
+        calls.append(1)
+        return {"basis": "abc", "paths": [{"dtype": "f4", "bdata": "AAAA"}]}
+
+    url = static_files.publish("preview-abc-1", make, folder=tmp_path)
+    assert url == f"app/static/data/{static_files.TOKEN}-preview-abc-1.json"
+    assert static_files.publish("preview-abc-1", make, folder=tmp_path) == url
+    assert len(calls) == 1  # the second publish finds the file
+    assert json.loads((tmp_path / url.rsplit("/", 1)[1]).read_text()) == make()
+    assert [p.name for p in tmp_path.iterdir()] == [url.rsplit("/", 1)[1]]  # no temporary file left
+
+
+def test_names_outside_the_allowed_letters_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="name: letters, digits"):
+        static_files.publish("../escape", dict, folder=tmp_path)
+
+
+def test_an_unwritable_place_gives_none(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert static_files.publish("x", dict, folder=blocker / "data") is None  # a file where the folder would be
+
+
+def test_prune_keeps_the_newest(tmp_path):
+    now = time.time()
+    for i in range(6):
+        path = tmp_path / f"{i}.json"
+        path.write_text("{}")
+        os.utime(path, (now - 100 + i, now - 100 + i))
+    static_files.prune(tmp_path, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["4.json", "5.json"]
