@@ -218,7 +218,7 @@ def _path_of(fig: dict, k: int) -> np.ndarray:
 
 
 def live_slider(at: AppTest, slider_id: str) -> dict:
-    """The data of the lr slider (ui/live_slider) with id `slider_id` (its panel's lr key)."""
+    """The data of the live slider (ui/live_slider) with id `slider_id` (its session-state key)."""
     found = [e for e in at.get("bidi_component") if e.proto.component_name == "optvis_live_slider"]
     (data,) = [d for d in (json.loads(e.proto.json) for e in found) if d["id"] == slider_id]
     return data
@@ -260,7 +260,9 @@ def test_exact_number_input_and_momentum_slider():
 
 def test_surface_parameter_slider_changes_the_surface():
     at = ok(page())
-    widget(at.select_slider, "surface.rosenbrock.b#log").set_value(10.0).run()
+    slider = live_slider(at, "surface.rosenbrock.b")  # a live slider: the drag preview moves the surface too
+    assert slider["grid"] == list(ui.widgets.log_grid(1.0, 1000.0)) and slider["grid"][slider["index"]] == 100.0
+    widget(at.number_input, "surface.rosenbrock.b").set_value(10.0).run()  # what the slider's release sets
     ok(at)
     assert dict(config(at).surface_params)["b"] == 10.0
     res = engine(config(at))
