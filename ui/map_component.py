@@ -41,6 +41,7 @@ _COMPONENT = st.components.v2.component(
 # The drag preview's data travels in a second, invisible instance sent at the end of the page's run,
 # so that the map is drawn before the preview's paths arrive; it hands them to the map's view.
 _PREVIEW = st.components.v2.component("optvis_map_preview", js=(HERE / "map_preview.js").read_text())
+_WARM = st.components.v2.component("optvis_plotly_warm", js=assets.component_js(HERE / "plotly_warm.js"))
 
 
 def available() -> bool:
@@ -89,6 +90,11 @@ def _on_click() -> None:
     ss["start.mode"] = "point"
     for axis in "xy":
         widgets.put(state.START_SPEC, f"start.{axis}", float(point[axis]))
+
+
+def warm() -> None:
+    """Call first in the page: the browser starts loading Plotly.js before the map's data exists."""
+    _WARM(key="plotly_warm", data={})
 
 
 def show(config: RunConfig, panel_ids: list[int]) -> None:

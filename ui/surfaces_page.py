@@ -66,6 +66,7 @@ PAGE_CSS = """<style>
 [data-testid="stMainBlockContainer"] {padding: 2.6rem 1.5rem 2rem 1.5rem;}
 [data-testid="stHeader"] {background: transparent; pointer-events: none;}
 [data-testid="stHeader"] * {pointer-events: auto;}
+.st-key-plotly_warm {display: none;}
 .st-key-page_header h1 {font-size: 1.75rem; line-height: 1.2; padding: 0; margin: 0;}
 @media (max-width: 1200px) {.st-key-page_header h1 {font-size: 1.35rem;}}
 .st-key-page_header [data-testid="stCaptionContainer"] p {margin: 0;}
@@ -557,6 +558,8 @@ def main() -> None:
 def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) -> None:
     st.html(PAGE_CSS)
     in_browser = map_component.available() and not ss.get("view.3d")
+    if in_browser:
+        map_component.warm()
     header(config, view_toggle=in_browser)
     if preset:
         with st.container(key="story"):
