@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import base64
 import functools
+import io
 import math
-import struct
-import zlib
 
 import numpy as np
+from PIL import Image
 
 from .levels import LOG_FLOOR, N_LEVELS, colorbar, log_scaled, nice_step, surface_grid, z_values
 from .palette import COLORSCALE
@@ -29,17 +29,14 @@ RASTER = 640  # pixels per side of the image: about the map's plot area, so it i
 LINE_SHADE = 0.8  # level lines: band colour times this
 
 
-def png_data_uri(rgb: np.ndarray) -> str:
-    """An [h, w, 3] uint8 image (row 0 at the top) as a PNG data URI."""
-    h, w, _ = rgb.shape
-    raw = b"".join(b"\x00" + row.tobytes() for row in rgb)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
-    return "data:image/png;base64," + base64.b64encode(png).decode()
+def png_data_uri(indices: np.ndarray, palette: np.ndarray) -> str:
+    """An [h, w] image of palette indices (uint8, row 0 at the top) with `palette` [c <= 256, 3]
+    uint8 colours, as a PNG data URI (an indexed PNG: one byte a pixel)."""
+    image = Image.fromarray(indices, mode="P")
+    image.putpalette(palette.ravel().tolist())
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=6)
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
 
 
 def scale_rgb(t: np.ndarray) -> np.ndarray:
@@ -88,13 +85,13 @@ def surface_layer(surface, n: int = RASTER) -> tuple[dict, dict]:
     z = z_values(surface, values)
     start, size, bands = levels(surface, z)
     band = band_index(z, start, size, bands)
-    rgb = scale_rgb((band + 0.5) / bands)
     edge = np.zeros(band.shape, bool)
     edge[:, 1:] |= band[:, 1:] != band[:, :-1]
     edge[1:, :] |= band[1:, :] != band[:-1, :]
-    rgb[edge] *= LINE_SHADE
+    colours = scale_rgb((np.arange(bands) + 0.5) / bands)  # band i: colours[i]; its level line: bands + i
+    palette = np.concatenate([colours, colours * LINE_SHADE]).round().astype(np.uint8)
     (x0, x1), (y0, y1) = surface.bounds
-    image = {"source": png_data_uri(rgb[::-1].round().astype(np.uint8)), "xref": "x", "yref": "y", "x": x0, "y": y1,
+    image = {"source": png_data_uri((band + bands * edge)[::-1].astype(np.uint8), palette), "xref": "x", "yref": "y", "x": x0, "y": y1,
              "sizex": x1 - x0, "sizey": y1 - y0, "sizing": "stretch", "layer": "below"}
     top = start + bands * size
     bar = {"type": "scatter", "x": [None], "y": [None], "mode": "markers", "hoverinfo": "skip", "showlegend": False,
