@@ -247,7 +247,8 @@ def _surface_entry(config: RunConfig, s: Slider, indices: tuple[int, ...]) -> di
                       **notch.run_kwargs())
             rows, stops = res.path[:, 0], res.stop_index()[:, 0]
             paths += [row[idx].astype(np.float32) for row, idx in zip(rows, decimate_rows(rows, stops, SURFACE_POINTS))]
-        image, _ = surface_layer.__wrapped__(surface, PREVIEW_RASTER)  # not kept in the map's own cache
+        # not kept in the map's own cache; fast compression: its file is fetched once, and this is per notch
+        image, _ = surface_layer.__wrapped__(surface, PREVIEW_RASTER, compress_level=1)
         (x0, x1), (y0, y1) = surface.bounds
         kept.append(i)
         labels.append(f"{s.axis} = {s.notches[i]:g}")
