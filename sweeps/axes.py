@@ -55,7 +55,8 @@ def sweep_axes(optimizer: str) -> dict[str, Axis]:
 
 
 def with_value(config: OptimizerConfig, axis: str, value: float, label: str | None = None) -> OptimizerConfig:
-    """`config` with hyperparameter `axis` (an Axis name) set to `value`, validated again."""
+    """`config` with hyperparameter `axis` (an Axis name) set to `value`, validated again (its
+    schedule and L1 penalty kept)."""
     axes = sweep_axes(config.name)
     if axis not in axes:
         raise ValueError(f"axis={axis!r} is not a numeric hyperparameter of {config.name}; valid: {', '.join(axes)}")
@@ -67,4 +68,5 @@ def with_value(config: OptimizerConfig, axis: str, value: float, label: str | No
         pair = list(hp[ax.spec])
         pair[ax.index] = value
         hp[ax.spec] = tuple(pair)
-    return get_optimizer(config.name, schedule=config.schedule, label=label, **hp)
+    return get_optimizer(config.name, schedule=config.schedule, label=label, l1=config.l1, l1_mode=config.l1_mode,
+                         **hp)

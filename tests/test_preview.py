@@ -87,6 +87,20 @@ def test_each_previewed_path_is_the_engines_run_at_that_notch(axis, optimizer):
         assert np.array_equal(drawn[-1], expected[-1].astype(np.float32).astype(np.float64))
 
 
+@pytest.mark.parametrize("optimizer", [get_optimizer("sgd", lr=0.01, l1=0.5, l1_mode="proximal"),
+                                       get_optimizer("adam", lr=0.01, l1=0.3)])
+def test_a_previewed_path_keeps_the_l1_penalty(optimizer):
+    config = page(optimizer)
+    (slider,) = [s for s in preview.page_sliders(config, keys(config)) if s.axis == "lr"]
+    (entry,) = preview.payload(config, [slider], generation=-5)
+    j = entry["indices"].index(slider.notches.index(0.1))
+    hp = {**dict(optimizer.hparams), "lr": 0.1}
+    expected = engine_path(config, get_optimizer(optimizer.name, l1=optimizer.l1, l1_mode=optimizer.l1_mode, **hp))
+    assert not np.allclose(expected[-1], engine_path(config, get_optimizer(optimizer.name, **hp))[-1])  # L1 matters here
+    drawn = typed(entry["paths"][j]).reshape(-1, 2)
+    assert np.array_equal(drawn[-1], expected[-1].astype(np.float32))
+
+
 def test_an_entry_does_not_depend_on_where_its_own_slider_is():
     a = page(get_optimizer("adam", lr=0.05), get_optimizer("sgd", lr=1e-3, momentum=0.9))
     b = page(get_optimizer("adam", lr=0.002), get_optimizer("sgd", lr=1e-3, momentum=0.9))
