@@ -269,6 +269,20 @@ def test_surface_parameter_slider_changes_the_surface():
     np.testing.assert_array_equal(_path_of(contour(at), 4), res.path[4, 0, : res.stop_index()[4, 0] + 1])
 
 
+def test_a_schedules_parameter_is_a_live_slider_whose_release_reruns_with_it():
+    cfg = state.make_config(steps=120, optimizers=(
+        get_optimizer("sgd", lr=2e-3, momentum=0.9, schedule=("step", {"step_size": 30, "gamma": 0.5})),))
+    at = ok(page(state.encode(cfg)))
+    key = state.PANELS.sched_key(at.session_state["map.panels"][0], "step", "gamma")
+    slider = live_slider(at, key)
+    assert slider["linear"] == [0.01, 0.01] and slider["count"] == 100 and slider["index"] == 49  # 0.01 .. 1 by 0.01
+    at.session_state[key] = 0.3  # what the slider's release sets
+    ok(at.run())
+    assert config(at).optimizers[0].schedule.params == (("step_size", 30), ("gamma", 0.3))
+    res = engine(config(at))
+    np.testing.assert_array_equal(_path_of(contour(at), 0), res.path[0, 0, : res.stop_index()[0, 0] + 1])
+
+
 # --- presets, URL state -----------------------------------------------------------------------------------
 
 

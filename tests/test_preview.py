@@ -191,3 +191,26 @@ def test_surface_previews_have_a_budget_of_their_own_and_depend_on_the_other_par
     # a long run: a surface slider with fewer than MIN_SURFACE_VALUES notches in the budget is left out
     long = page(*(get_optimizer("adam", lr=v) for v in (0.1, 0.01, 0.001)), steps=30_000)
     assert [s for s, _ in preview.plan(long, preview.surface_sliders(long, surface_keys(long)))] == []
+
+
+def test_a_schedules_parameter_is_previewed_as_its_run_with_that_value():
+    optimizer = get_optimizer("sgd", lr=2e-3, momentum=0.9, schedule=("step", {"step_size": 30, "gamma": 0.5}))
+    config = page(optimizer)
+    schedule_keys = [lambda schedule, param: f"opt0.sched.{schedule}.{param}"]
+    sliders = {s.axis: s for s in preview.page_sliders(config, keys(config), schedule_keys)}
+    gamma = sliders["schedule.gamma"]  # step_size is a whole number: a number box, not a slider
+    assert "schedule.step_size" not in sliders and gamma.id == "opt0.sched.step.gamma"
+    assert gamma.notches == widgets.linear_grid(0.01, 0.01, 100) and gamma.notches[gamma.index] == 0.5
+    (entry,) = preview.payload(config, [gamma], generation=-6)
+    assert len(entry["indices"]) == preview.AXIS_VALUES
+    for j in (0, 10, preview.AXIS_VALUES - 1):
+        value = gamma.notches[entry["indices"][j]]
+        expected = engine_path(config, get_optimizer("sgd", lr=2e-3, momentum=0.9,
+                                                     schedule=("step", {"step_size": 30, "gamma": value})))
+        drawn = typed(entry["paths"][j]).reshape(-1, 2)
+        assert np.array_equal(drawn[-1], expected[-1].astype(np.float32))
+    # its entry does not depend on where gamma is, and does on the step size
+    moved = page(get_optimizer("sgd", lr=2e-3, momentum=0.9, schedule=("step", {"step_size": 30, "gamma": 0.2})))
+    other = page(get_optimizer("sgd", lr=2e-3, momentum=0.9, schedule=("step", {"step_size": 40, "gamma": 0.5})))
+    gamma_of = lambda c: next(s for s in preview.page_sliders(c, keys(c), schedule_keys) if s.axis == "schedule.gamma")  # noqa: E731
+    assert preview.basis(config, gamma) == preview.basis(moved, gamma_of(moved)) != preview.basis(other, gamma_of(other))

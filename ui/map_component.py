@@ -78,8 +78,9 @@ def _preview_payload(config: RunConfig, sliders: list[preview.Slider], generatio
 def _sliders(config: RunConfig, panel_ids: list[int]) -> list[preview.Slider]:
     keys = [lambda spec, pid=pid, name=o.name: state.PANELS.hp_key(pid, name, spec)
             for pid, o in zip(panel_ids, config.optimizers)]
+    schedule_keys = [lambda schedule, param, pid=pid: state.PANELS.sched_key(pid, schedule, param) for pid in panel_ids]
     surface_key = lambda name: widgets.surface_key(config.surface, name)  # noqa: E731
-    return preview.page_sliders(config, keys) + preview.surface_sliders(config, surface_key)
+    return preview.page_sliders(config, keys, schedule_keys) + preview.surface_sliders(config, surface_key)
 
 
 @widgets.callback

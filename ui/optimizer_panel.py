@@ -196,7 +196,7 @@ class OptimizerPanels:
                                     + ("" if set(METRIC_SCHEDULES) <= set(self.schedules) else
                                        "; ReduceLROnPlateau is on the MNIST page: it follows a validation loss"))
             for spec in SCHEDULES[schedule].specs:
-                spec_input(spec, self.sched_key(pid, schedule, spec.name))
+                spec_input(spec, self.sched_key(pid, schedule, spec.name), live=self.live)
             if error:
                 st.error(t("panel.error", error=error), icon="⚠️")
             stripe.markdown(f'<div style="height:4px;background:{color if config else LEFT_OUT};'

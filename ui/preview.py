@@ -14,7 +14,8 @@ basis), not on where its own slider is: one computation serves every position of
 for every session, and moving one slider leaves the other optimizers' entries as they were.
 Entries are kept in a store of their own (ENTRIES), shared by every session.
 
-A surface parameter's slider (Rosenbrock's b, the quadratic's angle, ...) changes every path
+A schedule's parameter (its axis "schedule.<name>": StepLR's gamma, a warm-up's start factor)
+is previewed as a hyperparameter is. A surface parameter's slider (Rosenbrock's b, the quadratic's angle, ...) changes every path
 and the surface itself: its entry holds, at each computed notch, the runs of all the page's
 optimizers on that surface and the surface's image (a PREVIEW_RASTER-pixel raster of the same
 bands and level lines as the map's), within a budget of its own (SURFACE_BUDGET).
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizers import MAX_CONFIGS, run
+from optimizers import MAX_CONFIGS, SCHEDULES, get_optimizer, run
 from plots.playback_data import decimate_rows
 from plots.raster import surface_layer
 from plots.typed import typed_arrays
@@ -64,9 +65,13 @@ class Slider:
     index: int
 
 
-def page_sliders(config: RunConfig, keys: list) -> list[Slider]:
+SCHEDULE_AXIS = "schedule."  # the axis of a schedule parameter's slider: "schedule.gamma"
+
+
+def page_sliders(config: RunConfig, keys: list, schedule_keys: list | None = None) -> list[Slider]:
     """The live sliders of config's first PREVIEW_CONFIGS optimizers; keys[k](spec name) gives
-    the session-state key of optimizer k's hyperparameter (its panel's hp_key)."""
+    the session-state key of optimizer k's hyperparameter (its panel's hp_key), and
+    schedule_keys[k](schedule, parameter) that of its schedule's parameters (sched_key)."""
     out = []
     for k, o in enumerate(config.optimizers[:PREVIEW_CONFIGS]):
         if o.info.closure_calls is not None:  # L-BFGS: up to max_iter inner iterations a step, too slow for many values
@@ -80,7 +85,28 @@ def page_sliders(config: RunConfig, keys: list) -> list[Slider]:
             if notches is not None and value in notches:
                 key = keys[k](axis.spec) + ("" if axis.index is None else f"#{axis.index}")
                 out.append(Slider(key, k, name, notches, notches.index(value)))
+        if schedule_keys is not None:
+            out += _schedule_sliders(k, o, schedule_keys[k])
     return out
+
+
+def _schedule_sliders(k: int, o, key) -> list[Slider]:
+    params, out = dict(o.schedule.params), []
+    for spec in SCHEDULES[o.schedule.name].specs:
+        value = params[spec.name]
+        notches = _notches(spec, None, value) if spec.kind == "float" else None
+        if notches is not None and value in notches:
+            out.append(Slider(key(o.schedule.name, spec.name), k, SCHEDULE_AXIS + spec.name, notches, notches.index(value)))
+    return out
+
+
+def with_axis(o, axis: str, value: float):
+    """Optimizer config `o` with `axis` (a sweeps Axis name, or SCHEDULE_AXIS + a schedule
+    parameter) set to `value`; ValueError where that value cannot run."""
+    if not axis.startswith(SCHEDULE_AXIS):
+        return with_value(o, axis, value)
+    params = {**dict(o.schedule.params), axis.removeprefix(SCHEDULE_AXIS): value}
+    return get_optimizer(o.name, schedule=(o.schedule.name, params), l1=o.l1, l1_mode=o.l1_mode, **dict(o.hparams))
 
 
 def surface_sliders(config: RunConfig, key) -> list[Slider]:
@@ -116,6 +142,11 @@ def basis(config: RunConfig, slider: Slider) -> tuple:
         params = tuple((name, None if name == slider.axis else v) for name, v in config.surface_params)
         return dataclasses.replace(config, surface_params=params), capped_steps(config), SURFACE, slider.axis, slider.notches
     o = config.optimizers[slider.config]
+    if slider.axis.startswith(SCHEDULE_AXIS):
+        name = slider.axis.removeprefix(SCHEDULE_AXIS)
+        params = tuple((n, None if n == name else v) for n, v in o.schedule.params)
+        blank = dataclasses.replace(o, schedule=dataclasses.replace(o.schedule, params=params), label="")
+        return dataclasses.replace(config, optimizers=()), capped_steps(config), blank, slider.axis, slider.notches
     axis = sweep_axes(o.name)[slider.axis]
     hp = dict(o.hparams)
     hp[axis.spec] = None if axis.index is None else tuple(None if i == axis.index else v
@@ -213,7 +244,7 @@ def _compute(config: RunConfig, todo: list[tuple[Slider, tuple[int, ...]]]) -> l
         configs, kept = [], []
         for i in indices:
             try:
-                configs.append(with_value(o, s.axis, s.notches[i]))
+                configs.append(with_axis(o, s.axis, s.notches[i]))
             except ValueError:  # e.g. nesterov at momentum 0: that notch cannot run
                 continue
             kept.append(i)
