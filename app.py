@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import i18n, memory, mnist_page, online_page, state, surfaces_page
+from ui import favicon, i18n, memory, mnist_page, online_page, state, surfaces_page
 from ui.i18n import t
 
 memory.tune_allocator()
@@ -18,7 +18,7 @@ PRESENT_CSS = """<style>
 
 i18n.start()
 present = state.presenting()
-st.set_page_config(page_title=t("app.title"), page_icon=":material/insights:", layout="wide",
+st.set_page_config(page_title=t("app.title"), page_icon=favicon.icon(), layout="wide",
                    initial_sidebar_state="collapsed" if present else "auto")
 i18n.switch()  # in the sidebar, under the pages: one click, kept in the link (lang=zh)
 with st.container(key="present_toggle"):
