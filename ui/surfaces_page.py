@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from optimizers import OPTIMIZERS, SCHEDULES, kernels
-from optimizers.torch_code import torch_code
+from optimizers.torch_code import torch_script
 from plots import (
     animation_html,
     color,
@@ -493,13 +493,15 @@ def export(res, config: state.RunConfig) -> None:
                             icon=":material/download:", help=t("surfaces.final_help"))
         st.caption(t("surfaces.stride_caption", mb=plan.full_bytes / 1e6, cap=cap, k=_ordinal(plan.stride),
                      n=plan.stride, rows=plan.rows))
-    st.markdown(t("surfaces.pytorch"))
-    start = tuple(config.starts()[0])
+    st.markdown(t("surfaces.pytorch_script"))
+    starts = config.starts()
     tabs = st.tabs([f"{i + 1}. {c.label}" for i, c in enumerate(config.optimizers)])
     for tab, optimizer in zip(tabs, config.optimizers):
         with tab:
-            st.code(torch_code(optimizer, start=start, steps=res.shape[2], clip_norm=config.clip_norm or None,
-                               clip_value=config.clip_value or None, noise=config.noise), language="python")
+            st.code(torch_script(optimizer, res.surface, start=tuple(starts[0]), steps=res.shape[2],
+                                 clip_norm=config.clip_norm or None, clip_value=config.clip_value or None,
+                                 noise=config.noise, seed=config.seed, n_starts=len(starts), tol=config.tol),
+                    language="python")
 
 
 def header(config: state.RunConfig, view_toggle: bool) -> None:
