@@ -232,7 +232,7 @@ def surface_controls(surface_error: str) -> None:
     if name == "custom":
         st.caption(t("surfaces.grammar", grammar=GRAMMAR))
     if surface_error:
-        st.error(surface_error, icon="⚠️")
+        st.error(surface_error, icon=":material/warning:")
 
 
 def start_controls() -> None:
@@ -524,10 +524,10 @@ def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
     if ss.get("url_notes"):
         with st.container(border=True):
             st.warning(t("surfaces.link_notes") + "\n\n"
-                       + "\n".join(f"- {note}" for note in ss["url_notes"]), icon="🔗")
+                       + "\n".join(f"- {note}" for note in ss["url_notes"]), icon=":material/link:")
             st.button(t("surfaces.dismiss"), key="dismiss_notes", on_click=widgets.callback(lambda: ss.update(url_notes=[])))
     for error in errors:
-        st.error(error, icon="⚠️")
+        st.error(error, icon=":material/warning:")
     steps = state.capped_steps(config)
     if steps < config.steps:
         st.warning(t("surfaces.capped", k=len(config.optimizers), n=config.swarm or 1, steps=config.steps,
@@ -562,7 +562,7 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
     header(config, view_toggle=in_browser)
     if preset:
         with st.container(key="story"):
-            st.info("**{}** — {}".format(*preset_text(preset)), icon="🎓")
+            st.info("**{}** — {}".format(*preset_text(preset)), icon=":material/school:")
     notes_and_errors(config, errors)
     if not config.optimizers:
         st.info(t("surfaces.no_optimizer"))
@@ -571,7 +571,7 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
         try:
             res = compute(config)
         except ValueError as exc:
-            st.error(t("surfaces.run_error", error=exc), icon="⚠️")
+            st.error(t("surfaces.run_error", error=exc), icon=":material/warning:")
             return
         if in_browser:
             browser_view(res, config)
