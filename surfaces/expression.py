@@ -240,6 +240,7 @@ def _function(text: str, owner: str) -> Function:
     return Function(expr, dx, dy, lambda x, y, xp: value(x, y, xp)[0], grad, hess)
 
 
+@functools.lru_cache(maxsize=256)  # built with the surface, on every rerun of the page
 def torch_source(text: str) -> tuple[str, bool]:
     """(`text` as a PyTorch expression of tensors x and y, whether it reads `math`), for "Copy as
     PyTorch": the typed formula itself, its functions torch's (math's where the argument is a
