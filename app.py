@@ -8,9 +8,13 @@ from ui.i18n import t
 memory.tune_allocator()
 
 # Presentation mode (present=1 in the link): the sidebar collapsed, larger type in every chart
-# (ui.charts, the map component) and less chrome; its toggle sits in the page's top bar.
+# (ui.charts, the map component) and less chrome; its toggle sits at the top right of every page.
 PRESENT_CSS = """<style>
-.st-key-present_toggle {position: fixed; top: 0.55rem; right: 3.5rem; z-index: 999991; width: auto !important;}
+/* In the page flow, so it scrolls away with the page instead of covering what scrolls under it; lifted
+   into the top padding (the title stays where it was) and above Streamlit's transparent header, which
+   would otherwise take its clicks. */
+.st-key-present_toggle {position: relative; z-index: 999991; width: auto !important; align-self: flex-end;
+                        margin: -2rem 2rem 0.5rem 0;}
 .st-key-present_toggle label p {font-size: 0.9rem;}
 .stApp:has(.st-key-present_toggle input:checked) [data-testid="stMain"] :is(p, li) {font-size: 1.15rem;}
 .stApp:has(.st-key-present_toggle input:checked) [data-testid="stToolbar"] {display: none;}

@@ -55,8 +55,7 @@ class TorchSnippet:
     """PyTorch source of a rule torch.optim lacks: its package's optimizer class, or torch.optim.SGD
     on a gradient rewritten in the loop.
 
-    setup: lines after `params = ...` that define `optimizer` (importing its package) and whatever
-    the loop reads.
+    setup: lines after `params = ...` that define `optimizer` and whatever the loop reads.
     loop: lines of train() between `backward()` and `optimizer.step()`, indented relative to
     the loop body.
     Both are str.format templates of `title` and the hyperparameters, e.g. "lr={lr!r}".
@@ -64,6 +63,7 @@ class TorchSnippet:
 
     setup: tuple[str, ...]
     loop: tuple[str, ...]
+    imports: tuple[str, ...] = ()  # the import of its package, at the top of the script
 
 
 @dataclass(frozen=True, kw_only=True)

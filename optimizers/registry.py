@@ -111,18 +111,11 @@ _GNSGD_TORCH = TorchSnippet(
           "    params.grad = g / torch.sqrt(1 + alpha * torch.sum(g * g))"),
 )
 
-# Lion in torch: plain SGD stepping the Lion direction written into the gradient in the loop.
+# Lion in torch: the reference package's optimizer (Chen et al. 2023).
 _LION_TORCH = TorchSnippet(
-    setup=("# {title} has no torch.optim class: plain SGD on sign(c_t) written into the gradient in train()",
-           "# (the update of lion_pytorch.Lion(lr, betas, weight_decay), Chen et al. 2023).",
-           "beta1, beta2, weight_decay = {betas[0]!r}, {betas[1]!r}, {weight_decay!r}",
-           "exp_avg = torch.zeros_like(params)",
-           "optimizer = torch.optim.SGD([params], lr={lr!r})"),
-    loop=("with torch.no_grad():",
-          "    params.mul_(1 - optimizer.param_groups[0]['lr'] * weight_decay)",
-          "    g = params.grad.clone()",
-          "    params.grad = torch.sign(exp_avg * beta1 + (1 - beta1) * g)",
-          "    exp_avg.mul_(beta2).add_(g, alpha=1 - beta2)"),
+    imports=("from lion_pytorch import Lion  # pip install lion-pytorch==0.2.3",),
+    setup=("optimizer = Lion([params], lr={lr!r}, betas={betas!r}, weight_decay={weight_decay!r})",),
+    loop=(),
 )
 
 # Newton in torch: plain SGD stepping the Newton direction, solved from autograd's Hessian in the loop.
@@ -138,9 +131,8 @@ _NEWTON_TORCH = TorchSnippet(
 
 # Prodigy in torch: the package's own optimizer (beta3=None: sqrt(betas[1]); growth_rate: inf).
 _PRODIGY_TORCH = TorchSnippet(
-    setup=("from prodigyopt import Prodigy  # pip install prodigyopt==1.1.2",
-           "",
-           "optimizer = Prodigy([params], lr={lr!r}, betas={betas!r}, eps={eps!r}, weight_decay={weight_decay!r},",
+    imports=("from prodigyopt import Prodigy  # pip install prodigyopt==1.1.2",),
+    setup=("optimizer = Prodigy([params], lr={lr!r}, betas={betas!r}, eps={eps!r}, weight_decay={weight_decay!r},",
            "                    decouple={decouple!r}, use_bias_correction={use_bias_correction!r},",
            "                    safeguard_warmup={safeguard_warmup!r}, d0={d0!r}, d_coef={d_coef!r})"),
     loop=(),
@@ -149,9 +141,8 @@ _PRODIGY_TORCH = TorchSnippet(
 # Schedule-free in torch: the package's optimizers, stepped in train mode (eval() moves params to x).
 def _schedule_free_torch(cls: str, args: str) -> TorchSnippet:
     return TorchSnippet(
-        setup=(f"from schedulefree import {cls}  # pip install schedulefree==1.4.1",
-               "",
-               f"optimizer = {cls}([params], {args}, weight_decay={{weight_decay!r}},",
+        imports=(f"from schedulefree import {cls}  # pip install schedulefree==1.4.1",),
+        setup=(f"optimizer = {cls}([params], {args}, weight_decay={{weight_decay!r}},",
                "    warmup_steps={warmup_steps!r}, r={r!r}, weight_lr_power={weight_lr_power!r})",
                "optimizer.train()  # params hold y, where gradients are taken; optimizer.eval() sets them to x"),
         loop=(),

@@ -13,9 +13,14 @@ from typing import Any
 
 from hyperparams import Hyperparameter
 
-from .base import Surface, SurfaceEntry, constant_hess, critical_points, latex_number, with_formula
+from .base import Surface, SurfaceEntry, TorchLoss, constant_hess, critical_points, latex_number, with_formula
 
 TWO_PI = 2.0 * math.pi
+
+
+def _torch_xy(*lines: str, imports: tuple[str, ...] = ()) -> TorchLoss:
+    """The PyTorch source of a loss over x, y = p (the lines after the unpacking)."""
+    return TorchLoss(body=("x, y = p", *lines), imports=imports)
 
 
 def _rosenbrock(c):
@@ -50,6 +55,7 @@ def _build_rosenbrock(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
         default_starts=((-1.5, 2.0), (-1.0, 1.0), (1.5, -0.5)),
         min_value=0.0,
         hess_xy=_rosenbrock_hess(b),
+        torch_loss=_torch_xy(f"a, b = {a!r}, {b!r}", "return (a - x) ** 2 + b * (y - x * x) ** 2"),
     )
 
 
@@ -84,6 +90,13 @@ def _build_quadratic(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
         default_starts=((-2.5, 2.0), (2.5, -0.5), (0.5, 2.5)),
         min_value=0.0,
         hess_xy=constant_hess(matrix["a11"], matrix["a12"], matrix["a22"]),
+        torch_loss=TorchLoss(body=(
+            f"condition, angle = {kappa!r}, {angle!r}  # A = R(angle) diag(1/condition, 1) R(angle)^T",
+            "c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))",
+            "a11, a12, a22 = c * c / condition + s * s, c * s * (1 / condition - 1), s * s / condition + c * c",
+            "x, y = p",
+            "return 0.5 * (a11 * x * x + 2 * a12 * x * y + a22 * y * y)",
+        ), imports=("import math",)),
     )
 
 
@@ -100,6 +113,7 @@ def _build_saddle(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
         entry, params,
         latex=r"f(x, y) = x^2 - y^2",
         value_xy=_saddle_value, grad_xy=_saddle_grad, hess_xy=constant_hess(2.0, 0.0, -2.0),
+        torch_loss=_torch_xy("return x * x - y * y"),
         bounds=((-2.5, 2.5), (-2.5, 2.5)),
         minima=(),
         saddles=((0.0, 0.0),),
@@ -126,6 +140,7 @@ def _build_monkey_saddle(entry: SurfaceEntry, params: dict[str, Any]) -> Surface
         entry, params,
         latex=r"f(x, y) = x^3 - 3 x y^2",
         value_xy=_monkey_value, grad_xy=_monkey_grad, hess_xy=_monkey_hess,
+        torch_loss=_torch_xy("return x * x * x - 3 * x * y * y"),
         bounds=((-2.0, 2.0), (-2.0, 2.0)),
         minima=(),
         saddles=((0.0, 0.0),),
@@ -162,6 +177,7 @@ def _build_himmelblau(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
         entry, params,
         latex=r"f(x, y) = (x^2 + y - 11)^2 + (x + y^2 - 7)^2",
         value_xy=_himmelblau_value, grad_xy=_himmelblau_grad, hess_xy=_himmelblau_hess,
+        torch_loss=_torch_xy("return (x * x + y - 11) ** 2 + (x + y * y - 7) ** 2"),
         bounds=((-5.0, 5.0), (-5.0, 5.0)),
         minima=HIMMELBLAU_MINIMA,
         saddles=HIMMELBLAU_SADDLES,
@@ -206,6 +222,7 @@ def _build_beale(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
         entry, params,
         latex=r"f(x, y) = (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2",
         value_xy=_beale_value, grad_xy=_beale_grad, hess_xy=_beale_hess,
+        torch_loss=_torch_xy("return (1.5 - x + x * y) ** 2 + (2.25 - x + x * y ** 2) ** 2 + (2.625 - x + x * y ** 3) ** 2"),
         bounds=((-4.5, 4.5), (-4.5, 4.5)),
         minima=((3.0, 0.5),),
         saddles=BEALE_SADDLES,
@@ -247,6 +264,9 @@ def _build_rastrigin(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
         ),
         **with_formula(_rastrigin, {"A": amplitude}),
         hess_xy=_rastrigin_hess(amplitude),
+        torch_loss=_torch_xy(f"A = {amplitude!r}",
+                             "return 2 * A + x * x + y * y - A * (torch.cos(2 * math.pi * x) + torch.cos(2 * math.pi * y))",
+                             imports=("import math",)),
         bounds=((-5.12, 5.12), (-5.12, 5.12)),
         minima=((0.0, 0.0),),
         default_starts=((-4.2, 4.6), (3.3, -2.7), (0.4, 0.6)),
@@ -294,6 +314,9 @@ def _build_ackley(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
             r" - e^{(\cos 2\pi x + \cos 2\pi y)/2} + e + 20"
         ),
         value_xy=_ackley_value, grad_xy=_ackley_grad, hess_xy=_ackley_hess,
+        torch_loss=_torch_xy("r = torch.sqrt(0.5 * (x * x + y * y))",
+                             "ripples = torch.exp(0.5 * (torch.cos(2 * math.pi * x) + torch.cos(2 * math.pi * y)))",
+                             "return 20 + math.e - 20 * torch.exp(-0.2 * r) - ripples", imports=("import math",)),
         bounds=((-5.0, 5.0), (-5.0, 5.0)),
         minima=((0.0, 0.0),),
         default_starts=((-4.0, 3.5), (3.0, -4.2), (1.2, -0.7)),
@@ -340,6 +363,7 @@ def _build_six_hump_camel(entry: SurfaceEntry, params: dict[str, Any]) -> Surfac
         entry, params,
         latex=r"f(x, y) = \left(4 - 2.1 x^2 + \tfrac{x^4}{3}\right) x^2 + xy + (4y^2 - 4)\, y^2",
         value_xy=_camel_value, grad_xy=_camel_grad, hess_xy=_camel_hess,
+        torch_loss=_torch_xy("return (4 - 2.1 * x ** 2 + x ** 4 / 3) * x ** 2 + x * y + (4 * y ** 2 - 4) * y ** 2"),
         bounds=((-3.0, 3.0), (-2.0, 2.0)),
         minima=CAMEL_MINIMA,
         saddles=CAMEL_SADDLES,
@@ -362,6 +386,7 @@ def _build_booth(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
         entry, params,
         latex=r"f(x, y) = (x + 2y - 7)^2 + (2x + y - 5)^2",
         value_xy=_booth_value, grad_xy=_booth_grad, hess_xy=constant_hess(10.0, 8.0, 10.0),
+        torch_loss=_torch_xy("return (x + 2 * y - 7) ** 2 + (2 * x + y - 5) ** 2"),
         bounds=((-10.0, 10.0), (-10.0, 10.0)),
         minima=((1.0, 3.0),),
         default_starts=((-8.0, 8.0), (8.0, -6.0), (-8.0, -8.0)),

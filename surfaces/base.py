@@ -49,6 +49,23 @@ class SurfaceEntry:
         return self.build(self, validate(self.name, self.specs, given))
 
 
+@dataclass(frozen=True)
+class TorchLoss:
+    """A surface's loss as PyTorch source, for "Copy as PyTorch" (optimizers.torch_code writes it
+    into the script as `def loss_fn(p):`, p a float64 tensor [2], or `def loss_fn(p, t=None):`).
+
+    body: the lines of loss_fn, ending in `return <scalar tensor>`.
+    setup: lines before loss_fn that define what the body reads (the data).
+    imports: the import lines the setup and body need besides torch ("import math").
+    per_step: loss_fn(p, t) averages over the mini-batch of step t (t=None: every sample).
+    """
+
+    body: tuple[str, ...]
+    setup: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()
+    per_step: bool = False
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class Surface:
     """A 2-D loss surface with its parameter values fixed.
@@ -65,6 +82,7 @@ class Surface:
     hess_xy: the closed-form Hessian (x, y, xp) -> (f_xx, f_xy, f_yy), each [...], for Newton's
         method; None where there is none (a custom formula whose second derivative SymPy cannot
         write as array code). Array code only: the compiled kernels do not trace it.
+    torch_loss: the loss as PyTorch source ("Copy as PyTorch").
     Equality and hashing go by name and parameter values; pickling rebuilds from them.
     """
 
@@ -82,6 +100,7 @@ class Surface:
     coefficients: tuple[tuple[str, float], ...] = ()
     formula: Formula | None = None
     hess_xy: HessXY | None = None
+    torch_loss: TorchLoss | None = None
 
     @property
     def name(self) -> str:

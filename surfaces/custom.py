@@ -14,8 +14,8 @@ from typing import Any
 
 from hyperparams import Hyperparameter
 
-from .base import Surface, SurfaceEntry
-from .expression import function
+from .base import Surface, SurfaceEntry, TorchLoss
+from .expression import function, torch_source
 
 DEFAULT_FORMULA = "0.1*(x**2 + y**2) + sin(x)*cos(y)"
 MAX_RANGE = 1e3  # plot limits, well inside the engine's divergence bound
@@ -33,7 +33,13 @@ def _build_custom(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
         minima=(),
         default_starts=tuple((_at(bounds[0], u), _at(bounds[1], v)) for u, v in START_FRACTIONS),
         min_value=None,
+        torch_loss=_torch_loss(params["f"]),
     )
+
+
+def _torch_loss(text: str) -> TorchLoss:
+    expression, uses_math = torch_source(text)
+    return TorchLoss(body=("x, y = p", f"return {expression}"), imports=("import math",) if uses_math else ())
 
 
 def _limits(params: dict[str, Any], axis: str) -> tuple[float, float]:

@@ -240,6 +240,37 @@ def _function(text: str, owner: str) -> Function:
     return Function(expr, dx, dy, lambda x, y, xp: value(x, y, xp)[0], grad, hess)
 
 
+@functools.lru_cache(maxsize=256)  # built with the surface, on every rerun of the page
+def torch_source(text: str) -> tuple[str, bool]:
+    """(`text` as a PyTorch expression of tensors x and y, whether it reads `math`), for "Copy as
+    PyTorch": the typed formula itself, its functions torch's (math's where the argument is a
+    constant, which torch's functions refuse), pi and e math's. ValueError as parse for bad text."""
+    parse(text)
+    tree = ast.parse(text.strip(), mode="eval")
+    uses_math = False
+
+    def constant(node: ast.AST) -> bool:
+        return not any(isinstance(n, ast.Name) and n.id in ("x", "y") for n in ast.walk(node))
+
+    class ToTorch(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            nonlocal uses_math
+            if node.id in ("pi", "e"):
+                uses_math = True
+                return ast.Attribute(ast.Name("math", ast.Load()), node.id, ast.Load())
+            return node
+
+        def visit_Call(self, node: ast.Call) -> ast.AST:
+            nonlocal uses_math
+            module = "math" if constant(node.args[0]) else "torch"
+            name = "fabs" if (module, node.func.id) == ("math", "abs") else node.func.id
+            uses_math |= module == "math"
+            self.generic_visit(node)
+            return ast.Call(ast.Attribute(ast.Name(module, ast.Load()), name, ast.Load()), node.args, [])
+
+    return ast.unparse(ToTorch().visit(tree)), uses_math
+
+
 # --- SymPy expressions as array code --------------------------------------------------------------
 
 _FUNCTION_NAMES = {sympy.sin: "sin", sympy.cos: "cos", sympy.tan: "tan", sympy.exp: "exp", sympy.log: "log",

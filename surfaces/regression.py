@@ -19,7 +19,7 @@ import numpy as np
 
 from hyperparams import Hyperparameter
 
-from .base import Array, Surface, SurfaceEntry, constant_hess, with_formula
+from .base import Array, Surface, SurfaceEntry, TorchLoss, constant_hess, with_formula
 
 TRUE_W, TRUE_B = 3.0, 1.0
 
@@ -83,6 +83,26 @@ def _mse(c):
     return value, grad
 
 
+def _torch_loss(n: int, noise: float, batch_size: int, seed: int, stochastic: bool) -> TorchLoss:
+    """The MSE in PyTorch over the same samples (make_data's draws) and mini-batches (batch_indices)."""
+    setup = ("# the app's samples: x ~ U(-1, 1), then y = 3 x + 1 + noise N(0, 1), from NumPy's generator",
+             f"rng = np.random.default_rng({seed!r})",
+             f"x_data = torch.from_numpy(rng.uniform(-1.0, 1.0, {n!r}))",
+             f"y_data = 3 * x_data + 1 + {noise!r} * torch.from_numpy(rng.standard_normal({n!r}))")
+    imports = ("import numpy as np",)
+    if not stochastic:
+        return TorchLoss(body=("w, b = p", "return torch.mean((w * x_data + b - y_data) ** 2)"), setup=setup,
+                         imports=imports)
+    return TorchLoss(body=(
+        "w, b = p",
+        "xs, ys = x_data, y_data",
+        f"if t is not None:  # step t's mini-batch: {batch_size} of the {n} samples, drawn as the app draws it",
+        f"    rows = np.random.default_rng([{seed!r}, t]).choice({n!r}, size={batch_size!r}, replace=False)",
+        "    xs, ys = x_data[rows], y_data[rows]",
+        "return torch.mean((w * xs + b - ys) ** 2)",
+    ), setup=setup, imports=imports, per_step=True)
+
+
 def _build_regression(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
     n, batch_size = params["n_samples"], params["batch_size"]
     if batch_size > n:
@@ -94,6 +114,7 @@ def _build_regression(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
     loss_star = float(np.mean((w_star * x + b_star - y) ** 2))
     fit = dict(w_star=w_star, b_star=b_star, loss_star=loss_star, mxx=mxx, mx=mx, mxy=mxy, my=my)
     cw, cb = round(w_star), round(b_star)
+    stochastic = batch_size not in (0, n)
     return RegressionSurface(
         entry, params,
         latex=rf"L(w, b) = \frac{{1}}{{{n}}} \sum_{{i=1}}^{{{n}}} (w x_i + b - y_i)^2",
@@ -102,9 +123,10 @@ def _build_regression(entry: SurfaceEntry, params: dict[str, Any]) -> Surface:
         minima=((w_star, b_star),),
         default_starts=((cw - 3.5, cb - 3.0), (cw + 3.0, cb + 3.5), (cw - 3.0, cb + 3.0)),
         min_value=loss_star,
-        stochastic=batch_size not in (0, n),
+        stochastic=stochastic,
         data=(x, y),
         hess_xy=constant_hess(2.0 * mxx, 2.0 * mx, 2.0),  # full batch, also for mini-batch gradients
+        torch_loss=_torch_loss(n, params["noise"], batch_size, params["seed"], stochastic),
     )
 
 

@@ -146,7 +146,7 @@ def controls(data: mnist.MnistData) -> eos.EosConfig | None:
             raise ValueError(f"Training images: {n:,} is more than the {len(data.x_train):,} of this data set")
         config = eos.EosConfig(lrs, steps=int(steps), n_train=n, every=max(5, int(steps) // 40), source=data.source)
     except ValueError as exc:
-        st.error(t("eos.invalid", error=exc), icon="⚠️")
+        st.error(t("eos.invalid", error=exc), icon=":material/warning:")
         return None
     st.caption(t("eos.controls_caption", cap=cap, k=len(lrs), n=n, every=config.every, iters=eos.HVP_ITERS,
                  source=data.source))
@@ -239,7 +239,7 @@ def section(data: mnist.MnistData | None, owner: str | None) -> None:
             if job.running:
                 st.rerun()  # the page's other start buttons were drawn before this run began
         except limits.Busy:
-            st.warning(t("eos.busy"), icon="⏳")
+            st.warning(t("eos.busy"), icon=":material/hourglass_top:")
         running = job is not None and job.running
     other = owner is not None and jobs.running_job(owner) not in (None, job)
     cols = st.columns([2, 2, 3], vertical_alignment="center")
@@ -254,7 +254,7 @@ def section(data: mnist.MnistData | None, owner: str | None) -> None:
     if job is None:
         return
     if job.error:
-        st.error(job.error, icon="⚠️")
+        st.error(job.error, icon=":material/warning:")
     if job.running:
         live(job)
     elif job.latest is not None:

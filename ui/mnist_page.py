@@ -134,7 +134,7 @@ def data_controls(errors: list[str]) -> mnist.MnistData | None:
         return None
     st.caption(data.description)
     if source == "full" and data.source != "full":
-        st.warning(data.note or t("mnist.full_not_found"), icon="⚠️")
+        st.warning(data.note or t("mnist.full_not_found"), icon=":material/warning:")
         if st.button(t("mnist.download"), icon=":material/download:", width="stretch"):
             download()
     return data
@@ -150,7 +150,7 @@ def download() -> None:
         mnist.download_full(progress=progress)
     except (mnist.MnistDownloadError, OSError, ValueError) as exc:
         bar.empty()
-        st.error(t("mnist.download_failed", error=exc), icon="⚠️")
+        st.error(t("mnist.download_failed", error=exc), icon=":material/warning:")
         return
     ss["mnist.data_version"] = ss.get("mnist.data_version", 0) + 1
     st.rerun()
@@ -345,7 +345,7 @@ def results(job: Job, data: mnist.MnistData | None) -> None:
     res = done.result
     progress(job)
     if res.stopped:
-        st.info(t("mnist.stopped", done=res.steps_done, total=res.total_steps), icon="⏹️")
+        st.info(t("mnist.stopped", done=res.steps_done, total=res.total_steps), icon=":material/stop_circle:")
     live_charts(res, "final")
     st.subheader(t("surfaces.results"))
     table = results_table(res)
@@ -362,7 +362,7 @@ def results(job: Job, data: mnist.MnistData | None) -> None:
     with left:
         st.subheader(t("mnist.landscape"))
         if done.landscape is None:
-            st.warning(t("mnist.no_landscape", error=done.landscape_error), icon="⚠️")
+            st.warning(t("mnist.no_landscape", error=done.landscape_error), icon=":material/warning:")
         else:
             land = done.landscape
             st.plotly_chart(localized(landscape_figure(land, res)), key="landscape", config=CHART)
@@ -407,7 +407,7 @@ def cap_steps(settings: dict, k: int) -> None:
     if steps < settings["steps"]:
         st.warning(t("mnist.capped", k=k, steps=settings["steps"], batch=settings["batch_size"], hidden=settings["hidden"],
                      cap=limits.max_optimizer_steps(settings["batch_size"], settings["hidden"]), training=steps),
-                   icon="✂️")
+                   icon=":material/content_cut:")
         settings["steps"] = steps
 
 
@@ -416,7 +416,7 @@ def start(config: TrainConfig, data: mnist.MnistData) -> Job | None:
     try:
         return jobs.start(config, data, owner())
     except limits.Busy:
-        st.warning(t("mnist.busy"), icon="⏳")
+        st.warning(t("mnist.busy"), icon=":material/hourglass_top:")
         return None
 
 
@@ -433,7 +433,7 @@ def main() -> None:
     st.title(t("mnist.title"), anchor=False)
     st.caption(t("mnist.subtitle"))
     for error in errors:
-        st.error(error, icon="⚠️")
+        st.error(error, icon=":material/warning:")
     sections = st.container()  # drawn below, once a Train press has started its job (so they see it)
 
     config = None
@@ -447,7 +447,7 @@ def main() -> None:
                                  f"{len(data.x_train):,} images)")
             warm_kernels(config)  # a first visit compiles them in the background while the user picks
         except ValueError as exc:
-            st.error(t("surfaces.run_error", error=exc), icon="⚠️")
+            st.error(t("surfaces.run_error", error=exc), icon=":material/warning:")
             config = None
     elif not configs:
         st.info(t("mnist.no_optimizer"))
@@ -470,12 +470,12 @@ def main() -> None:
         mnist_sweep.render(data, settings, PANELS, owner())
 
     if job is None:
-        st.info(t("mnist.pick"), icon="👈")
+        st.info(t("mnist.pick"), icon=":material/arrow_back:")
         if config is not None:
             plan(config)
         return
     if job.error:
-        st.error(job.error, icon="⚠️")
+        st.error(job.error, icon=":material/warning:")
     if job.running:
         live(job)
     elif job.finished is not None:

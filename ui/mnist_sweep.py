@@ -75,12 +75,12 @@ def controls(data: mnist.MnistData, settings: dict, base: OptimizerConfig) -> Tr
         checked = {name: SPECS[name].check(value, "sweep") for name, value in values.items()}
         optimizers = lr_sweep.sweep_optimizers(base, checked["lr_low"], checked["lr_high"], checked["k"])
     except ValueError as exc:
-        st.error(t("eos.invalid", error=exc), icon="⚠️")
+        st.error(t("eos.invalid", error=exc), icon=":material/warning:")
         return None
     k, steps = len(optimizers), checked["steps"]
     capped = limits.capped_steps(k, steps, settings["batch_size"], settings["hidden"])
     if capped < steps:
-        st.warning(t("msweep.capped", k=k, steps=steps, capped=capped), icon="✂️")
+        st.warning(t("msweep.capped", k=k, steps=steps, capped=capped), icon=":material/content_cut:")
     config = TrainConfig(optimizers, eval_size=EVAL_SIZE, eval_every=max(1, capped // N_EVALS), source=data.source,
                          **{**settings, "steps": capped})
     st.caption(t("msweep.caption", lrs=", ".join(f"{c.lr:g}" for c in optimizers), steps=capped, hidden=config.hidden,
@@ -154,7 +154,7 @@ def results(job: jobs.Job, panels: OptimizerPanels) -> None:
         "val. accuracy (%)": st.column_config.NumberColumn(format="%.2f"),
     })
     if best is None:
-        st.warning(t("msweep.all_diverged"), icon="⚠️")
+        st.warning(t("msweep.all_diverged"), icon=":material/warning:")
         return
     config = result.config.optimizers[best]
     edge = t("msweep.edge") if best in (0, len(p.lrs) - 1) else ""
@@ -174,7 +174,7 @@ def start(config: TrainConfig, data: mnist.MnistData, owner: str, pid: int) -> N
     try:
         job = jobs.start(config, data, owner)
     except limits.Busy:
-        st.warning(t("msweep.busy"), icon="⏳")
+        st.warning(t("msweep.busy"), icon=":material/hourglass_top:")
         return
     ss[JOB], ss[SOURCE] = job, pid
     if job.running:
@@ -202,7 +202,7 @@ def section(data: mnist.MnistData | None, settings: dict, panels: OptimizerPanel
     if job is None:
         return
     if job.error:
-        st.error(job.error, icon="⚠️")
+        st.error(job.error, icon=":material/warning:")
     if job.running:
         live(job)
     elif job.finished is not None:

@@ -273,18 +273,18 @@ def main() -> None:
     st.markdown(t("online.citation", reference=REFERENCE))
     st.latex(problem.latex)
     for error in errors:
-        st.error(error, icon="⚠️")
+        st.error(error, icon=":material/warning:")
     if not problem.lesson_holds:
         st.warning(f"C = {problem.C:g} ≤ 2: the average loss (C − 2) x / 3 is then minimised at "
                    f"{'+1' if problem.C < 2 else 'every x (it is 0)'}, so drifting to +1 is no failure. "
-                   "The paper's counterexample needs C > 2.", icon="ℹ️")
+                   "The paper's counterexample needs C > 2.", icon=":material/info:")
     if not configs:
         st.info(t("online.no_optimizer"))
         return
     try:
         res = compute(problem, configs, values["steps"], values["start"])
     except ValueError as exc:  # settings the runner refuses: say so, keep the sidebar in reach
-        st.error(t("surfaces.run_error", error=exc), icon="⚠️")
+        st.error(t("surfaces.run_error", error=exc), icon=":material/warning:")
         return
     preset = PRESETS.get(ss.get(key("preset")))
     if preset is not None:
@@ -292,7 +292,7 @@ def main() -> None:
         if changed(preset, values, configs[len(paper):]):
             text += ("\n\n*You changed the settings since picking this story: its numbers are the current run's, "
                      "its words are the preset's.*")
-        st.info(text, icon="🎓")
+        st.info(text, icon=":material/school:")
     st.dataframe(results_table(res), hide_index=True, width="stretch")
     st.caption(t("online.after", steps=res.steps, start=res.start))
     figures(res)

@@ -198,7 +198,7 @@ class OptimizerPanels:
             for spec in SCHEDULES[schedule].specs:
                 spec_input(spec, self.sched_key(pid, schedule, spec.name), live=self.live)
             if error:
-                st.error(t("panel.error", error=error), icon="⚠️")
+                st.error(t("panel.error", error=error), icon=":material/warning:")
             stripe.markdown(f'<div style="height:4px;background:{color if config else LEFT_OUT};'
                             'border-radius:2px"></div>', unsafe_allow_html=True)
             if preview is not None and config is not None and schedule != "constant":

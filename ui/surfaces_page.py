@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from optimizers import OPTIMIZERS, SCHEDULES, kernels
-from optimizers.torch_code import torch_code
+from optimizers.torch_code import torch_script
 from plots import (
     animation_html,
     color,
@@ -233,7 +233,7 @@ def surface_controls(surface_error: str) -> None:
     if name == "custom":
         st.caption(t("surfaces.grammar", grammar=GRAMMAR))
     if surface_error:
-        st.error(surface_error, icon="⚠️")
+        st.error(surface_error, icon=":material/warning:")
 
 
 def start_controls() -> None:
@@ -494,13 +494,15 @@ def export(res, config: state.RunConfig) -> None:
                             icon=":material/download:", help=t("surfaces.final_help"))
         st.caption(t("surfaces.stride_caption", mb=plan.full_bytes / 1e6, cap=cap, k=_ordinal(plan.stride),
                      n=plan.stride, rows=plan.rows))
-    st.markdown(t("surfaces.pytorch"))
-    start = tuple(config.starts()[0])
+    st.markdown(t("surfaces.pytorch_script"))
+    starts = config.starts()
     tabs = st.tabs([f"{i + 1}. {c.label}" for i, c in enumerate(config.optimizers)])
     for tab, optimizer in zip(tabs, config.optimizers):
         with tab:
-            st.code(torch_code(optimizer, start=start, steps=res.shape[2], clip_norm=config.clip_norm or None,
-                               clip_value=config.clip_value or None, noise=config.noise), language="python")
+            st.code(torch_script(optimizer, res.surface, start=tuple(starts[0]), steps=res.shape[2],
+                                 clip_norm=config.clip_norm or None, clip_value=config.clip_value or None,
+                                 noise=config.noise, seed=config.seed, n_starts=len(starts), tol=config.tol),
+                    language="python")
 
 
 def header(config: state.RunConfig, view_toggle: bool) -> None:
@@ -523,10 +525,10 @@ def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
     if ss.get("url_notes"):
         with st.container(border=True):
             st.warning(t("surfaces.link_notes") + "\n\n"
-                       + "\n".join(f"- {note}" for note in ss["url_notes"]), icon="🔗")
+                       + "\n".join(f"- {note}" for note in ss["url_notes"]), icon=":material/link:")
             st.button(t("surfaces.dismiss"), key="dismiss_notes", on_click=widgets.callback(lambda: ss.update(url_notes=[])))
     for error in errors:
-        st.error(error, icon="⚠️")
+        st.error(error, icon=":material/warning:")
     steps = state.capped_steps(config)
     if steps < config.steps:
         st.warning(t("surfaces.capped", k=len(config.optimizers), n=config.swarm or 1, steps=config.steps,
@@ -563,7 +565,7 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
     header(config, view_toggle=in_browser)
     if preset:
         with st.container(key="story"):
-            st.info("**{}** — {}".format(*preset_text(preset)), icon="🎓")
+            st.info("**{}** — {}".format(*preset_text(preset)), icon=":material/school:")
     notes_and_errors(config, errors)
     if not config.optimizers:
         st.info(t("surfaces.no_optimizer"))
@@ -572,7 +574,7 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
         try:
             res = compute(config)
         except ValueError as exc:
-            st.error(t("surfaces.run_error", error=exc), icon="⚠️")
+            st.error(t("surfaces.run_error", error=exc), icon=":material/warning:")
             return
         if in_browser:
             browser_view(res, config)

@@ -134,7 +134,7 @@ def show(res, config: state.RunConfig) -> None:
                     try:
                         view(res, config, surface)
                     except ValueError as exc:
-                        st.error(t("sweeps.error", error=exc), icon="⚠️")
+                        st.error(t("sweeps.error", error=exc), icon=":material/warning:")
 
 
 def _slow(reason: str | None) -> None:
@@ -204,7 +204,7 @@ def lr_range(prefix: str, count_default: int, count_max: int) -> tuple[float, fl
     high = cols[1].number_input(t("sweeps.highest_lr"), min_value=1e-12, max_value=1e3, format="%g", key=prefix + ".lr_high")
     count = cols[2].slider(t("sweeps.lr_count"), 2, count_max, key=prefix + ".count")
     if not low < high:
-        st.error(t("sweeps.lr_order", low=low, high=high), icon="⚠️")
+        st.error(t("sweeps.lr_order", low=low, high=high), icon=":material/warning:")
         return None
     return float(low), float(high), int(count)
 
@@ -319,7 +319,7 @@ def grid_view(res, config: state.RunConfig, surface) -> None:
     high = row[1].number_input(t("sweeps.highest", name=axis.name), format="%g", key=prefix + ".high")
     count = row[2].slider(t("sweeps.values", name=axis.name), 2, 64, key=GRID + ".values")
     if not low < high or (axis.log and low <= 0):
-        st.error(t("sweeps.range_order", name=axis.name) + (t("sweeps.both_positive") if axis.log else "."), icon="⚠️")
+        st.error(t("sweeps.range_order", name=axis.name) + (t("sweeps.both_positive") if axis.log else "."), icon=":material/warning:")
         return
     starts = _starts(config)
     fitted = _fit(count, lr_count, len(starts))
