@@ -29,11 +29,12 @@ RAW_ALPHA = 0.3  # opacity of the raw series behind a smoothed line
 
 def ema(values: np.ndarray, span: float) -> np.ndarray:
     """Debiased exponential moving average along the last axis, alpha = 2 / (span + 1) (pandas'
-    ewm(span, adjust=True): y_t = sum_i (1 - alpha)^(t - i) x_i / sum_i (1 - alpha)^(t - i) over
-    the finite x_i up to t). values [..., T] -> [..., T].
+    ewm(span, adjust=True): y_t = sum_i (1 - alpha)^(t - i) x_i / sum_i (1 - alpha)^(t - i), i <= t).
+    values [..., T] -> [..., T].
 
-    NaN (no value) stays NaN and is skipped by the later averages; from a +-inf on the average is
-    infinite (pandas would skip it like a NaN, and a diverged run would look finite).
+    NaN (no value) stays NaN, and the later averages skip it as if it were not there (i counts the
+    values present); from a +-inf on the average is infinite (pandas would skip it like a NaN, and a
+    diverged run would look finite).
     """
     if not span >= 1:
         raise ValueError(f"ema: span={span!r} must be at least 1 (steps)")
