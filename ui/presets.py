@@ -171,7 +171,7 @@ PRESETS: dict[str, Preset] = {
         "The schedule matters",
         make_config(
             "quadratic", {"condition": 2.0, "angle": 30.0}, swarm=40, steps=300, noise=0.3,
-            optimizers=(opt("sgd", lr=0.5), opt("sgd", lr=0.5, schedule=("step", {"step_size": 100, "gamma": 0.3})),
+            optimizers=(opt("sgd", lr=0.5), opt("sgd", lr=0.5, schedule=("step", {"step_size": 100, "gamma": 0.2})),
                         opt("sgd", lr=0.5, schedule=("cosine", {"T_max": 300}))),
         ),
         "Same optimizer from 40 random starts, same noisy gradients for all three (noise 0.3): only the learning "
@@ -181,11 +181,11 @@ PRESETS: dict[str, Preset] = {
         "noise of size lr — so the loss stops falling at a noise floor: its median is ",
         C("median_loss", 0, "≈", "0.020", "0.020", steps=(50, 100)), " over steps 50–100 and still ",
         C("median_loss", 0, "≈", "0.019", "0.019", steps=(250, 300)),
-        " over steps 250–300. The floor is proportional to the lr: the step schedule multiplies the lr by 0.3 at "
-        "steps 100 and 200, and the loss steps down a staircase, to ",
-        C("median_loss", 1, "≈", "0.0049", "0.0049", steps=(150, 200)), " over steps 150–200 and ",
-        C("median_loss", 1, "≈", "0.0016", "0.0016", steps=(250, 300)),
-        " over steps 250–300, a level for each lr. Cosine annealing glides down instead, with no plateau: ",
+        " over steps 250–300. The floor is proportional to the lr: the step schedule divides the lr by 5 at "
+        "steps 100 and 200, and the loss walks down a staircase, about fivefold a step: to ",
+        C("median_loss", 1, "≈", "0.0033", "0.0033", steps=(150, 200)), " over steps 150–200 and ",
+        C("median_loss", 1, "≈", "0.00072", "0.00072", steps=(250, 300)),
+        " over steps 250–300, a level for each lr, below where cosine ends. Cosine annealing glides down instead, with no plateau: ",
         C("median_loss", 2, "≈", "0.015", "0.015", steps=(50, 100)), ", then ",
         C("median_loss", 2, "≈", "0.0069", "0.0069", steps=(150, 200)), ", then ",
         C("median_loss", 2, "≈", "0.0012", "0.0012", steps=(250, 300)),
