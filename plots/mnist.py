@@ -16,16 +16,16 @@ from __future__ import annotations
 import html
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 
 from .palette import COLORSCALE, DIVERGED, FONT, OUTLINE, color, line, rgba, symbol
+from .series import ema
 from .ticks import readable_log_axes
 
 ZOOM = 90.0  # % accuracy above which the accuracy axis zooms in (accuracy_range)
 
 MAX_POINTS = 400
-SMOOTH = 0.9  # EMA factor of the smoothed training loss (per step; debiased like TensorBoard's)
+SMOOTH = 19  # EMA span of the smoothed training loss in steps: alpha = 2 / (19 + 1) = 0.1, debiased
 GRID = {"showgrid": True, "gridcolor": "#E5E5E5", "zeroline": False, "showline": True, "linecolor": "#444444",
         "ticks": "outside"}
 
@@ -55,13 +55,6 @@ def _thin(n: int) -> np.ndarray:
     return np.unique(np.r_[np.linspace(0, n - 1, MAX_POINTS).astype(int), n - 1])
 
 
-def ema(values: np.ndarray, factor: float = SMOOTH) -> np.ndarray:
-    """Debiased exponential moving average along the last axis (pandas' ewm); NaN stays NaN."""
-    flat = np.asarray(values, np.float64).reshape(-1, values.shape[-1])
-    smooth = pd.DataFrame(flat.T).ewm(alpha=1 - factor, adjust=True, ignore_na=True).mean().to_numpy().T
-    return np.where(np.isfinite(flat), smooth, np.nan).reshape(values.shape)
-
-
 def _line(x, y, color: str, width: float, meta: dict, k: int | None = None, **extra) -> dict:
     """A line trace; with k, configuration k's line style (its dash past the palette's colours)."""
     style = line(k, width) if k is not None else {"color": color, "width": width}
@@ -72,7 +65,7 @@ def loss_figure(result, height: int = 330) -> dict:
     """Training loss of every step's mini-batch (faint) and its moving average, log scale."""
     steps = np.arange(1, result.steps_done + 1)
     idx = _thin(result.steps_done)
-    smooth = ema(result.loss) if result.steps_done else result.loss
+    smooth = ema(result.loss, SMOOTH) if result.steps_done else result.loss
     data = []
     for k in range(len(result.labels)):
         c = color(k)
@@ -163,7 +156,7 @@ def eff_lr_figure(result, height: int = 330) -> dict:
 
 def grad_norm_figure(result, height: int = 330) -> dict:
     """Per-layer norm of each step's mini-batch gradient (moving average)."""
-    smooth = ema(result.grad_norm) if result.steps_done else result.grad_norm
+    smooth = ema(result.grad_norm, SMOOTH) if result.steps_done else result.grad_norm
     return _per_layer(result, smooth, np.arange(1, result.steps_done + 1), "gradient norm", height, band=False)
 
 

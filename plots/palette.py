@@ -5,11 +5,14 @@ palettes and a 7-level sRGB grid) to stay apart for normal, deuteranopic and pro
 alike: their closest pair is 23 CIEDE2000 units apart for normal vision and 11 under either
 deficiency (Machado et al. 2009; the Okabe-Ito set used before: 20.6 and 5.1, with blue and sky
 blue, orange and vermillion about 22 apart, too close on a projector). Eight more follow for
-larger comparisons, at least 14 apart for normal vision. Every one keeps its contrast on the
-light contour ramp and against the marker colours below; tests/test_palette.py checks all this.
-Past sixteen configurations the colours repeat with another dash pattern (dash), and marker
-symbols cycle on a period of their own (symbol), so no two of the engine's 64 configurations
-look alike. Red is kept for the divergence marker, black and gold for the start points and minima.
+larger comparisons, at least 14 apart for normal vision; under a deficiency some of them are
+as close as 1.7 to one of the first eight (orange and olive, deuteranopic), so from the ninth
+configuration on each block of eight has its own dash pattern (dash): the 9th to 16th are told
+from the first eight by their dash, and within a block every two colours stay at least 7.5
+apart under either deficiency. Every one keeps its contrast on the light contour ramp and
+against the marker colours below; tests/test_palette.py checks all this. Past sixteen the
+colours repeat, with a third dash pattern and on, and marker symbols cycle on a period of their
+own (symbol), so no two of the engine's 64 configurations look alike. Red is kept for the divergence marker, black and gold for the start points and minima.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ PALETTE = (
     "#008080",  # teal
 )
 DASHES = ("solid", "dash", "dashdot", "longdash", "longdashdot")  # not "dot": the scheduled lr's line
+DASH_BLOCK = 8  # configurations per dash pattern
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "triangle-down", "pentagon")  # 7: coprime to 16
 
 DIVERGED = "#E4002B"  # the X at the last finite point of a diverged trajectory
@@ -61,9 +65,9 @@ def color(k: int) -> str:
 
 
 def dash(k: int) -> str:
-    """The line dash of configuration k: solid for the first len(PALETTE), then the next pattern
-    each time the colours come round again."""
-    return DASHES[(k // len(PALETTE)) % len(DASHES)]
+    """The line dash of configuration k: solid for the first DASH_BLOCK, then the next pattern for
+    each next block (so a colour that comes round again, len(PALETTE) later, has another one)."""
+    return DASHES[(k // DASH_BLOCK) % len(DASHES)]
 
 
 def symbol(k: int) -> str:
@@ -72,7 +76,7 @@ def symbol(k: int) -> str:
 
 
 def line(k: int, width: float = 2.5) -> dict:
-    """A Plotly line of configuration k: its colour, and its dash past the first len(PALETTE)
+    """A Plotly line of configuration k: its colour, and its dash past the first DASH_BLOCK
     (solid is Plotly's default, left out)."""
     style = {"color": color(k), "width": width}
     return style if dash(k) == "solid" else {**style, "dash": dash(k)}

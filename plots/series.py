@@ -5,18 +5,51 @@ norm are measured at theta_s; eff_lr and the scheduled lr at x = s belong to the
 theta_s to theta_{s+1}, so a vertical line at the playback step marks the same moment in every
 view. Log axes cannot show values <= 0: loss, distance and gradient norm are drawn as
 max(value, FLOOR); learning rates <= 0 (a schedule reaching 0) leave gaps.
+
+Smoothing (loss and gradient norm, `smooth` = an EMA span in steps): the debiased exponential
+moving average `ema` (pandas' ewm, also the MNIST page's), drawn over the raw series kept faint,
+with its span written on the chart. A diverged run is drawn up to its last finite value, the axis
+extended to it, and marked there with an x and the value reached.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from .contour import legend_label
-from .palette import FONT, LEGEND_ABOVE, color, line, rgba, symbol
+from .palette import DIVERGED, FONT, LEGEND_ABOVE, OUTLINE, color, line, rgba, symbol
 from .ticks import readable_log_axes
 
 FLOOR = 1e-16
 BAND = (10, 90)  # percentiles of the band drawn over many starts
+SPANS = (5, 10, 20, 50)  # the EMA spans the 2-D page offers (ui/locales: a zh phrase for each label)
+RAW_ALPHA = 0.3  # opacity of the raw series behind a smoothed line
+
+
+def ema(values: np.ndarray, span: float) -> np.ndarray:
+    """Debiased exponential moving average along the last axis, alpha = 2 / (span + 1) (pandas'
+    ewm(span, adjust=True): y_t = sum_i (1 - alpha)^(t - i) x_i / sum_i (1 - alpha)^(t - i), i <= t).
+    values [..., T] -> [..., T].
+
+    NaN (no value) stays NaN, and the later averages skip it as if it were not there (i counts the
+    values present); from a +-inf on the average is infinite (pandas would skip it like a NaN, and a
+    diverged run would look finite).
+    """
+    if not span >= 1:
+        raise ValueError(f"ema: span={span!r} must be at least 1 (steps)")
+    values = np.asarray(values, np.float64)
+    flat = values.reshape(-1, values.shape[-1])
+    smooth = pd.DataFrame(flat.T).ewm(span=span, adjust=True, ignore_na=True).mean().to_numpy().T
+    with np.errstate(invalid="ignore"):  # inf + -inf: NaN, as the sum would be
+        infinite = np.cumsum(np.where(np.isinf(flat), flat, 0.0), axis=1)  # +-inf, or NaN for both signs
+    smooth = np.where(np.isinf(flat).cumsum(axis=1) > 0, infinite, smooth)
+    return np.where(np.isnan(flat), np.nan, smooth).reshape(values.shape)
+
+
+def smoothing_label(span: float) -> str:
+    """The words on a smoothed chart: 'EMA, span 10 steps'."""
+    return f"EMA, span {span:g} steps"
 
 
 def _layout(height: int, step: int | None, **axes) -> dict:
@@ -44,42 +77,60 @@ def _line(x, y, k: int, name: str, **extra) -> dict:
 
 
 def series_figure(res, values: np.ndarray, title: str, *, step: int | None = None, log: bool = True,
-                  height: int = 320) -> dict:
+                  height: int = 320, smooth: float | None = None) -> dict:
     """values [K, N, T+1] against the step, one colour per configuration.
 
-    N == 1: one line per configuration (K traces) up to its stop point (res.stop_index()).
-    N > 1: per configuration a 10–90 % band over the starts, then the median line (2K traces,
-    band first; the frozen values after a stop count as they are held).
-    log: log y axis, values drawn as max(value, FLOOR). When some configurations diverged and
-    others did not, the y range fits the ones that did not.
+    N == 1: one line per configuration (meta role "line") up to its stop point (res.stop_index()).
+    N > 1: per configuration a 10–90 % band over the starts, then the median line (roles "band",
+    "median"; the frozen values after a stop count as they are held).
+    smooth: an EMA span in steps (see ema), or None. Each start's series is smoothed (the band and
+    median are then those of the smoothed series), the raw line or median drawn first, faint
+    (role "raw"), the smoothed ones carry meta["span"], and the chart says the span (top right).
+    log: log y axis, values drawn as max(value, FLOOR).
+    A start 0 that diverged (N == 1): its last finite raw value is marked (trace role "diverged", an x)
+    and written beside it. On a log axis the range reaches it; on a linear one the range fits the
+    configurations that did not diverge (a value of 1e12 would flatten them into a line) and the
+    value is written at the edge the run leaves by.
     """
     k_count, n, t, _ = res.shape
     x = np.arange(t + 1)
     if log:
         values = np.maximum(values, FLOOR)
+    shown = values if smooth is None else ema(values, smooth)
     stop = res.stop_index()
     data = []
     for k in range(k_count):
         name = legend_label(res, k)
+        smoothed = {} if smooth is None else {"span": smooth}
         if n == 1:
             end = int(stop[k, 0]) + 1
-            data.append(_line(x[:end], values[k, 0, :end], k, name, meta={"role": "line", "config": k}))
+            if smooth is not None:
+                data.append(_raw(x[:end], values[k, 0, :end], k))
+            data.append(_line(x[:end], shown[k, 0, :end], k, name, meta={"role": "line", "config": k, **smoothed}))
             continue
-        lo, mid, hi = np.percentile(values[k], (BAND[0], 50, BAND[1]), axis=0)
+        if smooth is not None:
+            data.append(_raw(x, np.median(values[k], axis=0), k))
+        lo, mid, hi = np.percentile(shown[k], (BAND[0], 50, BAND[1]), axis=0)
         data.append({
             "type": "scatter", "x": np.concatenate((x, x[::-1])), "y": np.concatenate((hi, lo[::-1])),
             "fill": "toself", "fillcolor": rgba(color(k), 0.2), "line": {"width": 0}, "mode": "lines",
             "name": f"{name} {BAND[0]}–{BAND[1]} %", "legendgroup": f"config {k}", "showlegend": False,
-            "hoverinfo": "skip", "meta": {"role": "band", "config": k},
+            "hoverinfo": "skip", "meta": {"role": "band", "config": k, **smoothed},
         })
-        data.append(_line(x, mid, k, f"{name} (median of {n})", meta={"role": "median", "config": k}))
+        data.append(_line(x, mid, k, f"{name} (median of {n})", meta={"role": "median", "config": k, **smoothed}))
     yaxis = {"title": {"text": title}, "type": "log" if log else "linear", "exponentformat": "power"}
+    annotations = [] if smooth is None else [_note(smoothing_label(smooth))]
     calm = (res.diverged_at < 0).all(axis=1)  # [K] configurations none of whose starts diverged
-    if calm.any() and not calm.all():
-        # A diverged run's last finite values (up to 1e12) would squash the others into a line:
-        # fit the axis to the configurations that did not diverge and let the others leave it.
-        yaxis["range"] = _padded_range(values[calm], log)
+    if not calm.all():
+        yaxis["range"] = _padded_range(values if log or not calm.any() else values[calm], log)
+    if n == 1:
+        for k in np.flatnonzero(~calm).tolist():
+            s = int(stop[k, 0])
+            data.append(_diverged(s, values[k, 0, s], k))
+            annotations.append(_reached(s, float(values[k, 0, s]), yaxis["range"], log))
     layout = _layout(height, step, xaxis={"title": {"text": "step"}}, yaxis=yaxis)
+    if annotations:
+        layout["annotations"] = annotations
     return readable_log_axes({"data": data, "layout": layout})
 
 
@@ -93,15 +144,61 @@ def _padded_range(values: np.ndarray, log: bool) -> list[float]:
     return [lo - pad, hi + pad]
 
 
-def loss_figure(res, *, step: int | None = None, height: int = 320) -> dict:
+def _raw(x, y, k: int) -> dict:
+    """Configuration k's raw series behind its smoothed line: thin, faint, no hover, no legend."""
+    return {"type": "scatter", "x": x, "y": y, "mode": "lines", "line": {"color": rgba(color(k), RAW_ALPHA), "width": 1},
+            "name": "raw", "legendgroup": f"config {k}", "showlegend": False, "hoverinfo": "skip",
+            "meta": {"role": "raw", "config": k}}
+
+
+def _note(text: str) -> dict:
+    """Words in the plot's top right corner, on a white ground over the lines."""
+    return {"text": text, "xref": "paper", "yref": "paper", "x": 1, "y": 1, "xanchor": "right", "yanchor": "top",
+            "showarrow": False, "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 13, "color": "#333333"},
+            "name": "smoothing"}
+
+
+def _diverged(s: int, value: float, k: int) -> dict:
+    """The x at configuration k's last finite point (step s), as the map marks it."""
+    return {"type": "scatter", "x": [s], "y": [value], "mode": "markers", "legendgroup": f"config {k}",
+            "showlegend": False, "name": "diverged", "hovertemplate": "%{y:.4g}<extra></extra>",
+            "marker": {"symbol": "x", "size": 12, "color": DIVERGED, "line": {"color": OUTLINE, "width": 1.5}},
+            "meta": {"role": "diverged", "config": k}}
+
+
+def _reached(s: int, value: float, axis_range: list[float], log: bool) -> dict:
+    """The value a diverged run reached, written left of its x, or at the edge it leaves by when
+    the axis range stops short of it (annotations outside the range are not drawn)."""
+    note = {"text": value_text(value), "x": s, "xref": "x", "xanchor": "right", "showarrow": False, "xshift": -8,
+            "font": {"size": 13, "color": DIVERGED}, "bgcolor": "rgba(255,255,255,0.85)",
+            "name": "diverged"}
+    y = float(np.log10(value)) if log else value
+    if axis_range[0] <= y <= axis_range[1]:
+        return {**note, "y": y, "yref": "y", "yanchor": "middle"}
+    top = y > axis_range[1]
+    return {**note, "text": ("↑ " if top else "↓ ") + note["text"], "y": 1 if top else 0, "yref": "y domain",
+            "yanchor": "top" if top else "bottom"}
+
+
+def value_text(value: float) -> str:
+    """A value to 2 significant digits, as a power of ten past 10^±4: '5.4×10<sup>11</sup>'."""
+    if value == 0 or 1e-4 <= abs(value) < 1e5:
+        return f"{value:.2g}"
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa.replace('-', '−')}×10<sup>{int(exponent)}</sup>".replace("<sup>-", "<sup>−")
+
+
+def loss_figure(res, *, step: int | None = None, height: int = 320, smooth: float | None = None) -> dict:
     """Loss against the step, log y: f when the minimum value f* is 0, f − f* when f* is another
-    known value, and f on a linear axis when the surface is unbounded below (saddles)."""
+    known value, and f on a linear axis when the surface is unbounded below (saddles).
+    smooth: an EMA span in steps, or None (series_figure)."""
     f_star = res.surface.min_value
     if f_star is None:
-        return series_figure(res, res.loss, "loss f(θ)", step=step, log=False, height=height)
+        return series_figure(res, res.loss, "loss f(θ)", step=step, log=False, height=height, smooth=smooth)
     if f_star == 0:
-        return series_figure(res, res.loss, "loss f(θ)", step=step, height=height)
-    return series_figure(res, res.loss - f_star, f"f(θ) − f*   (f* = {f_star:.4g})", step=step, height=height)
+        return series_figure(res, res.loss, "loss f(θ)", step=step, height=height, smooth=smooth)
+    return series_figure(res, res.loss - f_star, f"f(θ) − f*   (f* = {f_star:.4g})", step=step, height=height,
+                         smooth=smooth)
 
 
 def distance_to_target(res) -> tuple[np.ndarray, str]:
@@ -128,9 +225,10 @@ def distance_figure(res, *, step: int | None = None, height: int = 320) -> dict:
     return series_figure(res, dist, title, step=step, height=height)
 
 
-def grad_norm_figure(res, *, step: int | None = None, height: int = 320) -> dict:
-    """Norm of the full, noise-free gradient res.grad_norm against the step, log y."""
-    return series_figure(res, res.grad_norm, "gradient norm ‖∇f(θ)‖", step=step, height=height)
+def grad_norm_figure(res, *, step: int | None = None, height: int = 320, smooth: float | None = None) -> dict:
+    """Norm of the full, noise-free gradient res.grad_norm against the step, log y; smooth: an EMA
+    span in steps, or None (series_figure)."""
+    return series_figure(res, res.grad_norm, "gradient norm ‖∇f(θ)‖", step=step, height=height, smooth=smooth)
 
 
 def _positive(a: np.ndarray) -> np.ndarray:

@@ -13,7 +13,20 @@ import numpy as np
 import pytest
 
 from optimizers.run import MAX_CONFIGS
-from plots.palette import COLORSCALE, DASHES, DIVERGED, MINIMUM, OUTLINE, PALETTE, SYMBOLS, color, dash, line, symbol
+from plots.palette import (
+    COLORSCALE,
+    DASH_BLOCK,
+    DASHES,
+    DIVERGED,
+    MINIMUM,
+    OUTLINE,
+    PALETTE,
+    SYMBOLS,
+    color,
+    dash,
+    line,
+    symbol,
+)
 from ui.optimizer_panel import MAX_PANELS
 
 MACHADO = {  # severity 1.0, from the paper's table, linear RGB -> linear RGB
@@ -28,6 +41,7 @@ OLD_PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
 # The thresholds this palette is held to (the old one: 20.6 normal, 5.1 deuteranopic, 6.1 protanopic).
 FIRST_EIGHT = {None: 22.5, "deuteranopia": 10.0, "protanopia": 10.0}
 ALL_COLOURS = 10.0  # normal vision, every pair of the whole palette
+SAME_DASH = 7.5  # under either deficiency, two of the page's configurations drawn with the same dash
 MARKERS = 12.0  # from the divergence x, the minimum's star and the outline, under every vision
 BACKGROUND = 20.0  # from the contour ramp's lightest and darkest colours, under every vision
 
@@ -147,16 +161,31 @@ def test_colours_stand_out_from_markers_and_background(vision):
         assert min(distance(c, b, vision) for b in (light, dark)) >= BACKGROUND, c
 
 
+@pytest.mark.parametrize("vision", VISIONS[1:])
+def test_beyond_eight_a_deficient_viewer_tells_them_apart_by_colour_or_dash(vision):
+    """Sixteen colours cannot all stay apart for a deuteranope or protanope (the ninth and later
+    come as close as 1.7 to one of the first eight): every two of the page's MAX_PANELS
+    configurations are SAME_DASH apart under the deficiency, or drawn with different dashes."""
+    worst = closest_pair(PALETTE, vision)[0]
+    assert worst < SAME_DASH  # so the dashes are needed
+    for a, b in itertools.combinations(range(MAX_PANELS), 2):
+        if dash(a) == dash(b):
+            gap = distance(color(a), color(b), vision)
+            assert gap >= SAME_DASH, f"configurations {a + 1} and {b + 1}: {gap:.1f} apart, same dash"
+
+
 def test_styles_beyond_the_palette():
-    """RAdam, the ninth optimizer, no longer gets SGD's blue; past the colours the dash pattern
-    changes, and marker symbols cycle on their own period, so every configuration the engine
-    accepts has its own (colour, dash) and the page's panels their own colour."""
+    """RAdam, the ninth optimizer, no longer gets SGD's blue, and is dashed; each block of
+    DASH_BLOCK configurations has its own dash, and marker symbols cycle on their own period, so
+    every configuration the engine accepts has its own (colour, dash) and the page's panels their
+    own colour."""
     assert color(8) != color(0)
     assert len({color(k) for k in range(MAX_PANELS)}) == MAX_PANELS
-    assert {dash(k) for k in range(len(PALETTE))} == {"solid"}
+    assert DASH_BLOCK == 8 and {dash(k) for k in range(8)} == {"solid"} and dash(8) == dash(15) == DASHES[1]
     assert len({(color(k), dash(k)) for k in range(MAX_CONFIGS)}) == MAX_CONFIGS
     assert "dot" not in DASHES  # the scheduled lr's line
-    assert line(0) == {"color": PALETTE[0], "width": 2.5} and line(len(PALETTE))["dash"] == DASHES[1]
+    assert line(0) == {"color": PALETTE[0], "width": 2.5} and line(8)["dash"] == DASHES[1]
+    assert line(len(PALETTE)) == {"color": PALETTE[0], "width": 2.5, "dash": DASHES[2]}
     assert [symbol(k) for k in range(len(SYMBOLS) + 1)] == [*SYMBOLS, SYMBOLS[0]]
     assert np.gcd(len(SYMBOLS), len(PALETTE)) == 1  # (colour, symbol) repeats only after their product
 
@@ -170,5 +199,5 @@ def test_seventeen_optimizers_on_the_loss_plot():
     fig = loss_figure(run(get_surface("quadratic"), configs, steps=5, compiled=False))
     lines = fig["data"]
     assert len({lines[k]["line"]["color"] for k in range(16)}) == 16
-    assert lines[16]["line"] == {"color": PALETTE[0], "width": 2.5, "dash": "dash"}
-    assert "dash" not in lines[0]["line"]
+    assert lines[16]["line"] == {"color": PALETTE[0], "width": 2.5, "dash": "dashdot"}
+    assert lines[8]["line"]["dash"] == "dash" and "dash" not in lines[0]["line"]

@@ -414,18 +414,21 @@ def test_update_equation_without_direction_form():
 def test_series_single_start(res3):
     stop = res3.stop_index()
     fig = loss_figure(res3, step=40)
-    assert len(fig.data) == 3 and fig.layout.yaxis.type == "log"
-    for k, trace in enumerate(fig.data):
+    assert len(fig.data) == 4 and fig.layout.yaxis.type == "log"
+    for k, trace in enumerate(fig.data[:3]):
         end = stop[k, 0] + 1
         np.testing.assert_array_equal(trace.x, np.arange(end))
         np.testing.assert_array_equal(trace.y, np.maximum(res3.loss[k, 0, :end], 1e-16))
         assert trace.line.color == color(k) and trace.name == legend_label(res3, k)
     (line,) = fig.layout.shapes
     assert line.x0 == line.x1 == 40
-    # the diverged SGD's huge last loss does not set the axis: Adam and momentum SGD fill it
-    calm = np.log10(np.maximum(res3.loss[:2], 1e-16))
+    # the diverged SGD (lr 1) is drawn up to its last finite loss, marked there, inside the axis
+    last = res3.loss[2, 0, stop[2, 0]]
+    assert res3.diverged_at[2, 0] >= 0 and last > 1e6
+    marker = _one(fig, "diverged", 2)
+    assert (marker.x[0], marker.y[0]) == (stop[2, 0], last) and marker.marker.color == DIVERGED
     low, high = fig.layout.yaxis.range
-    assert low < calm.min() and calm.max() < high < calm.max() + 1 and high < np.log10(res3.loss[2, 0, 1])
+    assert low < np.log10(np.maximum(res3.loss[:2], 1e-16)).min() and np.log10(last) < high
     gn = grad_norm_figure(res3)
     assert gn.layout.yaxis.type == "log" and not gn.layout.shapes
     np.testing.assert_array_equal(gn.data[0].y, np.maximum(res3.grad_norm[0, 0], 1e-16))

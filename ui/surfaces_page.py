@@ -35,7 +35,7 @@ from plots.typed import typed_arrays
 from surfaces import SURFACES, get_surface
 from surfaces.expression import GRAMMAR
 from ui import map_component, state, sweeps_section, theory_panel, widgets
-from ui.charts import plotly_chart
+from ui.charts import plotly_chart, smoothing_span
 from ui.compute import compute, derived, page_claim
 from ui.export import (
     ANIMATION_MAX_BYTES,
@@ -417,24 +417,33 @@ def browser_view(res, config: state.RunConfig) -> None:
             st.latex(update_equation(res, k, last))
 
 
-def _results_views(res) -> tuple[pd.DataFrame, list[dict]]:
-    """The results table and the loss, distance and gradient-norm figures (their arrays in
-    Plotly's typed-array form): built once per result for every session that shows it."""
+def _results_table(res) -> pd.DataFrame:
+    """The results table: built once per result for every session that shows it."""
     table = summary_frame(res)
     for column in table.columns:
         if column.startswith(("final loss", "distance")):
             table[column] = [f"{v:.4g}" if pd.notna(v) else "— (no known minimum)" for v in table[column]]
-    figures = [figure(res, height=300) for figure in (loss_figure, distance_figure, grad_norm_figure)]
-    return table, [{"data": typed_arrays(f["data"]), "layout": f["layout"]} for f in figures]
+    return table
+
+
+def _results_figures(res, smooth: int | None) -> list[dict]:
+    """The loss, distance and gradient-norm figures (their arrays in Plotly's typed-array form),
+    loss and gradient norm smoothed over `smooth` steps (None: raw): built once per result and
+    span for every session that shows them."""
+    figures = [loss_figure(res, height=300, smooth=smooth), distance_figure(res, height=300),
+               grad_norm_figure(res, height=300, smooth=smooth)]
+    return [{"data": typed_arrays(f["data"]), "layout": f["layout"]} for f in figures]
 
 
 def results(res, config: state.RunConfig) -> None:
     st.subheader(t("surfaces.results"))
-    table, figures = derived(config, "results", lambda: _results_views(res))
+    table = derived(config, "results", lambda: _results_table(res))
     st.dataframe(table.rename(columns=phrase), hide_index=True, width="stretch")
+    smooth = smoothing_span(config.noise > 0 or res.surface.stochastic)
+    figures = derived(config, f"results.figures.{smooth}", lambda: _results_figures(res, smooth))
     if map_component.available():  # drawn with the map's Plotly.js: no second copy to load
         figures_row([{"data": f["data"], "layout": {**f["layout"], "showlegend": False}} for f in figures],
-                    key="results.figures", identity=(config, kernels.generation()))
+                    key="results.figures", identity=(config, kernels.generation(), smooth))
     else:
         cols = st.columns(3)
         for col, fig in zip(cols, figures):
