@@ -297,6 +297,23 @@ def test_preset_loads(name):
     assert query(at)["preset"] == [name]
 
 
+def test_a_link_of_just_a_preset_opens_its_setup_and_the_story_hides_once_the_setup_differs():
+    at = ok(page({"preset": "divergence"}))
+    assert config(at) == PRESETS["divergence"].config
+    assert any(PRESETS["divergence"].title in i.value for i in at.info)
+    first = at.session_state["map.panels"][0]
+    name = PRESETS["divergence"].config.optimizers[0].name
+    widget(at.number_input, state.PANELS.hp_key(first, name, "lr")).set_value(1e-3).run()
+    ok(at)
+    assert config(at) != PRESETS["divergence"].config
+    assert not any(PRESETS["divergence"].title in i.value for i in at.info)  # its claims are not about this run
+    assert any("differs from the preset" in c.value for c in at.caption)
+    at.button(key="restore_preset").click().run()
+    ok(at)
+    assert config(at) == PRESETS["divergence"].config
+    assert any(PRESETS["divergence"].title in i.value for i in at.info)
+
+
 ROUND_TRIP = state.make_config(
     "quadratic", {"condition": 50.0, "angle": -20.0}, start=(1.25, -0.5), steps=77, noise=0.3, seed=5,
     clip_norm=2.5, clip_value=4.0, tol=1e-6, backend="torch",

@@ -333,6 +333,8 @@ def decode(params: Mapping[str, list[str]], presets: Mapping[str, Any] = ()) -> 
         preset = None
     for key in sorted(set(params) - used):
         notes.append(f"unknown link parameter {key!r} ignored")
+    if preset is not None and not set(params) - {"preset", i18n.KEY, PRESENT}:  # a preset's own link: its setup
+        return presets[preset].config, preset, notes
     return replace(base, **settings), preset, notes
 
 

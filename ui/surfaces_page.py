@@ -572,9 +572,14 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
     if in_browser:
         map_component.warm()
     header(config, view_toggle=in_browser)
-    if preset:
+    if preset and config == PRESETS[preset].config:
         with st.container(key="story"):
             st.info("**{}** — {}".format(*preset_text(preset)), icon=":material/school:")
+    elif preset:  # the story's claims are about the preset's own run, not this one
+        with st.container(key="story"):
+            left, right = st.columns([5, 1], vertical_alignment="center")
+            left.caption(t("surfaces.preset_modified", title=preset_text(preset)[0]))
+            right.button(t("surfaces.restore_preset"), key="restore_preset", on_click=apply_preset, width="stretch")
     notes_and_errors(config, errors)
     if not config.optimizers:
         st.info(t("surfaces.no_optimizer"))
