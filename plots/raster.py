@@ -75,14 +75,25 @@ def band_index(z: np.ndarray, start: float, size: float, bands: int) -> np.ndarr
 
 
 @functools.lru_cache(maxsize=64)
-def surface_layer(surface, n: int = RASTER, compress_level: int = 6) -> tuple[dict, dict]:
-    """(layout image, colourbar trace) of `surface` on an n x n raster over its bounds (its PNG
-    compressed at zlib's compress_level).
+def surface_layer(surface, n: int = RASTER) -> tuple[dict, dict]:
+    """(layout image, colourbar trace) of `surface` on an n x n raster over its bounds.
 
     The image is placed in data coordinates (it zooms with the axes); the trace is an empty
     scatter (role "surface") that only draws the colourbar. Cached per surface and shared by
     every figure and session: never mutate them.
     """
+    image, z, (start, size, bands) = surface_image(surface, n)
+    top = start + bands * size
+    bar = {"type": "scatter", "x": [None], "y": [None], "mode": "markers", "hoverinfo": "skip", "showlegend": False,
+           "marker": {"color": [start, top], "cmin": start, "cmax": top, "colorscale": banded_scale(bands), "showscale": True,
+                      "colorbar": colorbar(surface, z)},
+           "name": "surface", "meta": {"role": "surface", "levels": {"start": start, "size": size, "bands": bands}}}
+    return image, bar
+
+
+def surface_image(surface, n: int = RASTER, compress_level: int = 6) -> tuple[dict, np.ndarray, tuple[float, float, int]]:
+    """(layout image, z [n, n], (start, size, bands)): the banded image of `surface` on an n x n
+    raster over its bounds, its PNG compressed at zlib's compress_level; not cached."""
     _, _, values = surface_grid(surface, n)
     z = z_values(surface, values)
     start, size, bands = levels(surface, z)
@@ -93,11 +104,7 @@ def surface_layer(surface, n: int = RASTER, compress_level: int = 6) -> tuple[di
     colours = scale_rgb((np.arange(bands) + 0.5) / bands)  # band i: colours[i]; its level line: bands + i
     palette = np.concatenate([colours, colours * LINE_SHADE]).round().astype(np.uint8)
     (x0, x1), (y0, y1) = surface.bounds
-    image = {"source": png_data_uri((band + bands * edge)[::-1].astype(np.uint8), palette, compress_level), "xref": "x", "yref": "y", "x": x0, "y": y1,
+    source = png_data_uri((band + bands * edge)[::-1].astype(np.uint8), palette, compress_level)
+    image = {"source": source, "xref": "x", "yref": "y", "x": x0, "y": y1,
              "sizex": x1 - x0, "sizey": y1 - y0, "sizing": "stretch", "layer": "below"}
-    top = start + bands * size
-    bar = {"type": "scatter", "x": [None], "y": [None], "mode": "markers", "hoverinfo": "skip", "showlegend": False,
-           "marker": {"color": [start, top], "cmin": start, "cmax": top, "colorscale": banded_scale(bands), "showscale": True,
-                      "colorbar": colorbar(surface, z)},
-           "name": "surface", "meta": {"role": "surface", "levels": {"start": start, "size": size, "bands": bands}}}
-    return image, bar
+    return image, z, (start, size, bands)

@@ -31,7 +31,7 @@ import numpy as np
 
 from optimizers import MAX_CONFIGS, SCHEDULES, get_optimizer, run
 from plots.playback_data import decimate_rows
-from plots.raster import surface_layer
+from plots.raster import surface_image
 from plots.typed import typed_arrays
 from sweeps import sweep_axes, with_value
 
@@ -278,8 +278,8 @@ def _surface_entry(config: RunConfig, s: Slider, indices: tuple[int, ...]) -> di
                       **notch.run_kwargs())
             rows, stops = res.path[:, 0], res.stop_index()[:, 0]
             paths += [row[idx].astype(np.float32) for row, idx in zip(rows, decimate_rows(rows, stops, SURFACE_POINTS))]
-        # not kept in the map's own cache; fast compression: its file is fetched once, and this is per notch
-        image, _ = surface_layer.__wrapped__(surface, PREVIEW_RASTER, compress_level=1)
+        # fast compression: this is per notch, and its file is fetched once
+        image, _, _ = surface_image(surface, PREVIEW_RASTER, compress_level=1)
         (x0, x1), (y0, y1) = surface.bounds
         kept.append(i)
         labels.append(f"{s.axis} = {s.notches[i]:g}")
