@@ -9,9 +9,12 @@ from .levels import colorbar, log_scaled, surface_grid, z_values
 from .palette import COLORSCALE, FONT, MINIMUM, OUTLINE, SADDLE, color
 
 LIFT = 0.03  # paths float this fraction of the height range above the surface, to stay visible
+# Light from the side, so that the valley's walls read as shape, not as one pale sheet
+LIGHTING = {"ambient": 0.55, "diffuse": 0.9, "specular": 0.15, "roughness": 0.6, "fresnel": 0.1}
+LIGHT_POSITION = {"x": -1e5, "y": -2e5, "z": 1e5}
 
 
-def surface3d_figure(res, *, step: int | None = None, grid: int = 80, height: int = 600) -> dict:
+def surface3d_figure(res, *, step: int | None = None, grid: int = 160, height: int = 640) -> dict:
     """go.Surface of res.surface over its bounds (height log10(f - f* + 1e-3) where the contour
     is log-scaled, else f) with the paths lifted onto it.
 
@@ -32,9 +35,12 @@ def surface3d_figure(res, *, step: int | None = None, grid: int = 80, height: in
         inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
         return np.where(inside, np.minimum(z_values(surface, loss), hi) + lift, np.nan)
 
-    data = [{"type": "surface", "x": xs, "y": ys, "z": z, "colorscale": COLORSCALE, "opacity": 0.85,
+    # the level lines of the map, drawn on the surface: where each band of the map's colourbar begins
+    levels = {"show": True, "start": lo, "end": hi, "size": (hi - lo) / 12 or 1.0, "color": "#4D4D4D", "width": 1,
+              "usecolormap": False, "highlight": False}
+    data = [{"type": "surface", "x": xs, "y": ys, "z": z, "colorscale": COLORSCALE, "opacity": 0.92,
              "colorbar": bar, "hoverinfo": "skip", "name": "surface", "showlegend": False,
-             "lighting": {"ambient": 0.85, "diffuse": 0.35, "specular": 0.05, "roughness": 0.9},
+             "lighting": LIGHTING, "lightposition": LIGHT_POSITION, "contours": {"z": levels},
              "meta": {"role": "surface"}}]
     stride = path_stride(res)
     for k in range(k_count):
@@ -77,7 +83,7 @@ def surface3d_figure(res, *, step: int | None = None, grid: int = 80, height: in
                   "zaxis": zaxis,
                   "aspectmode": "manual",
                   "aspectratio": {"x": (x1 - x0) / span, "y": (y1 - y0) / span, "z": 0.6},
-                  "camera": {"eye": {"x": -0.9, "y": -1.5, "z": 1.5}}},
+                  "camera": {"eye": {"x": -0.85, "y": -1.4, "z": 1.35}}},
         "uirevision": repr(surface),
     }
     return {"data": data, "layout": layout}
