@@ -11,7 +11,7 @@ from .palette import COLORSCALE, FONT, MINIMUM, OUTLINE, SADDLE, color
 LIFT = 0.03  # paths float this fraction of the height range above the surface, to stay visible
 # Light from the side, so that the valley's walls read as shape, not as one pale sheet
 LIGHTING = {"ambient": 0.55, "diffuse": 0.9, "specular": 0.15, "roughness": 0.6, "fresnel": 0.1}
-LIGHT_POSITION = {"x": -1e5, "y": -2e5, "z": 1e5}
+LIGHT_POSITION = {"x": -1e5, "y": -1e5, "z": 1e5}  # Plotly allows |x|, |y|, |z| <= 1e5
 
 
 def surface3d_figure(res, *, step: int | None = None, grid: int = 160, height: int = 640) -> dict:
