@@ -106,7 +106,8 @@ class OptimizerInfo:
     closure_calls: set for a rule that evaluates the loss itself within one step, as torch's
     step(closure) (L-BFGS): hp -> E, the most closure calls one step can make. The rule then takes
     closure=(x -> (loss [..., 1], gradient [..., D])) and returns the evaluated points in its state
-    ("evals", "n_evals"); only the 2-D runner `run` provides it, on the array code (no kernels).
+    ("evals", "n_evals"; record_points=False: the count only). The 2-D runner `run` and the MNIST
+    trainer (mnist.closure_rule, the step's mini-batch) provide it, on the array code (no kernels).
     """
 
     name: str
