@@ -403,8 +403,7 @@ def train_stream(
                 continue
             rows, grad = p[grp.start:grp.stop], g[grp.start - a:grp.stop - a]
             if layered[j] is not None:
-                new, states[j], eff = layered[j].step(rows, grad, states[j], t + 1, lr, xp)
-                out[grp.start:grp.stop] = st.proximal(grp, new, lr, xp)  # Muon's biases too: the whole model
+                out[grp.start:grp.stop], states[j], eff = layered[j].step(rows, grad, states[j], t + 1, lr, xp)
             else:
                 out[grp.start:grp.stop], states[j], eff = st.step(grp, rows, grad, states[j], t + 1, lr, xp)
             effs.append(eff)
@@ -529,6 +528,8 @@ class _LayerRule:
     orientation, Layout.tensors), b1 and b2 [k, 1, out] through the rule's vector form, or through
     `bias_optimizer` where the rule sends its vectors elsewhere (Muon: AdamW, with its own lr
     schedule). Every tensor has its own state, as in a torch.optim optimizer over net.parameters().
+    A proximal L1 penalty soft-thresholds each tensor by the lr that stepped it times l1 (the
+    biases of Muon by AdamW's lr: each optimizer's own step, then its own proximal step).
     """
 
     def __init__(self, config: OptimizerConfig, layout: Layout, bias_optimizer: OptimizerConfig, steps: int, model):
@@ -548,15 +549,19 @@ class _LayerRule:
         return {name: self._rule(name)[1](x, self._rule(name)[2], xp) for name, x in self.layout.tensors(p, xp).items()}
 
     def step(self, p, g, state: dict, t: int, lr, xp) -> tuple:
-        """(p_new [k, 1, P], state_new, eff_lr [k, 1, P]) for p, g [k, 1, P]; t 1-based, lr [k, 1, 1]."""
+        """(p_new [k, 1, P], state_new, eff_lr [k, 1, P]) for p, g [k, 1, P]; t 1-based, lr [k, 1, 1];
+        p_new after the proximal L1 step, if any."""
         params, grads = self.layout.tensors(p, xp), self.layout.tensors(g, xp)
         if self.bias_lr is not None:
             bias_lr = self.model.asarray(np.full((p.shape[0], 1, 1), self.bias_lr[t - 1]))
         new, effs, new_state = {}, {}, {}
+        strength = self.config.l1_proximal
         for name, x in params.items():
             rule, _, hp = self._rule(name)
             rate = bias_lr if name[0] == "b" and self.bias_lr is not None else lr
             new[name], new_state[name], effs[name] = rule(x, grads[name], state[name], t, rate, hp, xp)
+            if strength > 0:
+                new[name] = tf.soft_threshold(new[name], rate * strength, xp)
         return self.layout.flatten(new, xp), new_state, self.layout.flatten(effs, xp)
 
 
