@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from optimizers import OPTIMIZERS, SCHEDULES, kernels
+from optimizers.info import rule_latex
 from optimizers.torch_code import torch_code
 from plots import (
     animation_html,
@@ -451,7 +452,8 @@ def update_rules(config: state.RunConfig) -> None:
         with cols[i % 2]:
             torch_name = f"torch.optim.{info.torch_class}" if info.torch_class else t("surfaces.no_torch_class")
             st.markdown(f"**{info.title}** · {info.reference} · `{torch_name}`")
-            st.latex(info.latex)
+            l1_modes = tuple(dict.fromkeys(c.l1_mode for c in config.optimizers if c.name == name and c.l1 > 0))
+            st.latex(rule_latex(info.latex, l1_modes))
             st.latex(r"\text{effective lr: } " + info.eff_lr)
     schedules = list(dict.fromkeys(c.schedule.name for c in config.optimizers if c.schedule.name != "constant"))
     for name in schedules:
