@@ -180,9 +180,19 @@ def _write(hist, slot, mask, new, xp):
     hist[at] = xp.where(xp.reshape(mask, (-1, 1)), flat, hist[at])
 
 
-def _entry(hist, slot, like, xp):
-    """Each trajectory's slot `slot` [..., 1] of hist [R, m, X], as [..., X] (the leading shape of `like`)."""
-    return xp.reshape(hist[_index(hist, slot, xp)], (*like.shape[:-1], hist.shape[-1]))
+def _ordered(hist, head, count: int, lead, xp):
+    """Entries 0 .. count - 1 (oldest first) of each trajectory's ring hist [R, m, X] starting at
+    slot head [..., 1], as [..., count, X] (lead: the leading shape). A slice (no copy) where every
+    ring starts at slot 0 (until a history is full); one gather otherwise."""
+    m = hist.shape[-2]
+    first = int(xp.min(head))
+    if first == int(xp.max(head)) and first + count <= m:
+        out = hist[:, first:first + count, :]
+    else:
+        rows = xp.arange(hist.shape[0], device=hist.device)
+        slots = (xp.reshape(xp.astype(head, xp.int64), (-1, 1)) + xp.arange(count, device=hist.device)) % m
+        out = hist[rows[:, None], slots]
+    return xp.reshape(out, (*lead, count, hist.shape[-1]))
 
 
 def _two_loop(s, flat_grad, xp):
@@ -196,35 +206,29 @@ def _two_loop(s, flat_grad, xp):
     def masked(i, new, old):  # entries every trajectory has need no mask
         return new if i < common else xp.where(i < s["n_pairs"], new, old)
 
-    m = s["old_dirs"].shape[-2]
-    slots = [(s["head"] + i) % m for i in range(count)]  # logical entry i (oldest first) -> its slot
-    ro = [_entry(s["ro"], slot, s["head"], xp) for slot in slots]
-    if count and flat_grad.shape[-1] <= EXACT_D:
-        # a few coordinates: the history in order in one gather, split once (not per entry)
-        ordered = {name: xp.stack([_entry(s[name], slot, flat_grad, xp) for slot in slots], axis=-2)
-                   for name in ("old_dirs", "old_stps")}
+    lead = flat_grad.shape[:-1]
+    ro = _ordered(s["ro"], s["head"], count, lead, xp)
+    if flat_grad.shape[-1] <= EXACT_D:
+        # a few coordinates: the history in order at once, split once (not per entry)
+        ordered = {name: _ordered(s[name], s["head"], count, lead, xp) for name in ("old_dirs", "old_stps")}
         splits = {name: _split(a) for name, a in ordered.items()}
 
         def entry(name, i, split):
             a = ordered[name][..., i, :]
             return (a, splits[name][0][..., i, :], splits[name][1][..., i, :]) if split else a
     else:  # a model's parameters: one entry at a time, never a copy of the whole history
-        head = int(xp.min(s["head"]))
-        shared = head == int(xp.max(s["head"]))  # every trajectory's ring starts at the same slot: views
 
         def entry(name, i, split):
-            if shared:
-                return xp.reshape(s[name][:, (head + i) % m, :], flat_grad.shape)
-            return _entry(s[name], slots[i], flat_grad, xp)
+            return _ordered(s[name], (s["head"] + i) % s[name].shape[-2], 1, lead, xp)[..., 0, :]
 
     q = -flat_grad
     al = [None] * count
     for i in range(count - 1, -1, -1):
-        al[i] = _dot(entry("old_stps", i, False), q, xp) * ro[i]
+        al[i] = _dot(entry("old_stps", i, False), q, xp) * ro[..., i, :]
         q = masked(i, _fma(-al[i], entry("old_dirs", i, True), q, xp), q)
     r = q * s["H_diag"]
     for i in range(count):
-        be = _dot(entry("old_dirs", i, False), r, xp) * ro[i]
+        be = _dot(entry("old_dirs", i, False), r, xp) * ro[..., i, :]
         r = masked(i, _fma(al[i] - be, entry("old_stps", i, True), r, xp), r)
     return r
 
