@@ -44,6 +44,12 @@ def max_eval(hp) -> int:
     return hp["max_iter"] * 5 // 4 if hp["max_eval"] is None else hp["max_eval"]
 
 
+def history_passes(hp) -> int:
+    """The most two-loop entries one outer step runs: max_iter inner iterations over up to
+    history_size pairs (a page's work cap counts them: each is a Python-level pass over D)."""
+    return hp["max_iter"] * hp["history_size"]
+
+
 def eval_slots(hp) -> int:
     """E: the most closure calls one outer step can make.
 

@@ -265,3 +265,48 @@ def test_the_app_lists_and_runs_lbfgs():
 
     points = np.frombuffer(base64.b64decode(sent["evals"]["bdata"]), dtype=np.float32).reshape(-1, res.evals.shape[3], 2)
     np.testing.assert_allclose(points[0], res.evals[k, 0, 0].astype(np.float32), equal_nan=True)
+
+
+# --- the page's work cap (ui/state.py) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("hp", "swarm", "expected"), [
+    ({}, 0, 250_000 // (20 * 100 * (1 + 1 / 80))),  # the default from one start: 123 of 500 steps
+    ({}, 100, 250_000 // (20 * 100 * (1 + 100 / 80))),  # a swarm of 100: 55
+    ({"history_size": 10, "max_iter": 5}, 0, 500),  # 50 passes a step: not capped
+])
+def test_the_page_caps_lbfgs_work(hp, swarm, expected):
+    """steps x the sum of max_iter x history_size over the L-BFGS configurations x (1 + N / 80) <= 250,000."""
+    from ui import state
+
+    config = state.make_config(optimizers=(get_optimizer("lbfgs", **hp), get_optimizer("adam")), swarm=swarm)
+    assert state.capped_steps(config) == state.lbfgs_steps(config) == int(expected)
+    assert state.capped_steps(state.make_config(swarm=swarm)) == 500  # no L-BFGS: no such cap
+    passes = config.optimizers[0].hp["max_iter"] * config.optimizers[0].hp["history_size"]
+    two = state.make_config(optimizers=(get_optimizer("lbfgs", **hp),) * 2, swarm=swarm)
+    assert state.lbfgs_steps(two) == min(500, int(250_000 // (2 * passes * (1 + (swarm or 1) / 80))))
+
+
+def test_a_capped_swarm_runs_in_seconds():
+    """The 100-start default swarm (over a minute uncapped at 500 steps): its capped run's wall time."""
+    import time
+
+    from ui import state
+
+    config = state.make_config(optimizers=(get_optimizer("lbfgs"),), swarm=100)
+    steps = state.capped_steps(config)
+    started = time.perf_counter()
+    run(config.get_surface(), config.optimizers, config.starts(), steps, **config.run_kwargs())
+    seconds = time.perf_counter() - started
+    print(f"L-BFGS swarm of 100, capped at {steps} steps: {seconds:.1f} s")
+    assert steps == 55 and seconds < 60  # ~25 s on an idle core; a busy shared machine is slower
+
+
+def test_the_page_says_what_it_capped_and_why():
+    from tests.test_app import ok, page
+    from ui import state
+
+    config = state.make_config(optimizers=(get_optimizer("lbfgs", max_iter=200, history_size=200),), steps=40)
+    at = ok(page(state.encode(config)))
+    notes = [w.value for w in at.warning if "L-BFGS capped" in w.value]
+    assert len(notes) == 1 and "6 of 40 steps" in notes[0] and "max_iter" in notes[0], [w.value for w in at.warning]

@@ -160,3 +160,58 @@ def test_the_trainer_refuses_nothing_and_kernels_leave_it_alone(embedded):
                             steps=5, seed=SEED, dtype="float64", snapshots=2), embedded)
     ref = torch_lbfgs_run(embedded, SETTINGS["fixed"], 5)
     np.testing.assert_allclose(res.loss[0], ref[0], rtol=0, atol=1e-6)
+
+
+# --- the MNIST page (streamlit AppTest) ----------------------------------------------------------
+
+
+def test_the_page_offers_lbfgs_trains_it_and_counts_its_evaluations():
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_mnist_page import PAGE, TIMEOUT, W, finished, ok, results_table
+
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[W + "length"] = "steps"
+    at.session_state[W + "steps"] = 4
+    at.session_state[W + "hidden"] = 16
+    ok(at.run())
+    boxes = [b for b in at.selectbox if b.label == "optimizer"]
+    assert "L-BFGS" in boxes[0].options
+    assert not any("L-BFGS (" in c.value for c in at.caption)  # no longer in the 2-D-only note
+    boxes[0].set_value("lbfgs")
+    ok(at.run())
+    at.number_input(key=W + "opt.0.lbfgs.max_iter").set_value(3)
+    ok(at.run())
+    at.button(key="mnist.train").click().run()
+    at = finished(at)
+    job = at.session_state["mnist.job"]
+    assert job.config.optimizers[0] == get_optimizer("lbfgs", max_iter=3)
+    res = job.finished.result
+    table = results_table(at)
+    assert table["loss evaluations"].tolist() == [int(res.n_evals[k].sum()) for k in range(len(res.labels))]
+    assert table["loss evaluations"][0] > 4 and (table["loss evaluations"][1:] == 4).all()  # others: one a step
+    assert not at.error
+
+
+def test_the_page_caps_lbfgs_and_says_why():
+    """The default L-BFGS counts as 2,095 optimizers at batch 64 (ui.mnist_page.work_weight: 20
+    evaluations and 20 x 100 two-loop passes a step): beside four others, 625 steps at H = 64 exceed
+    the 732,421 optimizer-steps a job may take, so 348 run (about 0.9 s a step at H = 64 here)."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_mnist_page import PAGE, TIMEOUT, W, ok
+    from ui import mnist_limits as limits
+    from ui.mnist_page import work_weight
+
+    assert work_weight(get_optimizer("lbfgs"), 64) == 11 * 20 + 60 * 20 * 100 // 64 == 2095
+    assert work_weight(get_optimizer("adam"), 64) == 1
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[W + "length"] = "steps"
+    at.session_state[W + "steps"] = 625
+    ok(at.run())
+    assert not any("L-BFGS" in w.value for w in at.warning)
+    [b for b in at.selectbox if b.label == "optimizer"][0].set_value("lbfgs")
+    ok(at.run())
+    expected = limits.max_optimizer_steps(64, 64) // (2095 + 4)
+    notes = [w.value for w in at.warning if "L-BFGS" in w.value]
+    assert expected == 348 and len(notes) == 1 and "training 348 steps" in notes[0] and "max_iter" in notes[0], notes

@@ -33,6 +33,7 @@ from mnist import data as mnist
 from mnist.mlp import HIDDEN_SIZES
 from mnist.train import MAX_STEPS, TrainConfig, TrainResult, steps_per_epoch, warm_kernels
 from optimizers import OPTIMIZERS, OptimizerConfig, get_optimizer
+from optimizers.lbfgs import history_passes
 from plots.mnist import (
     accuracy_figure,
     digits_figure,
@@ -323,6 +324,8 @@ def results_table(res: TrainResult) -> pd.DataFrame:
             "train loss (last 10 %)": np.nanmean(tail) if np.isfinite(tail).any() else np.nan,
             "best val. acc. (%)": 100 * np.nanmax(acc) if np.isfinite(acc).any() else np.nan,
             "steps to 90 %": int(res.eval_steps[reached[0]]) if len(reached) else None,
+            # mini-batch loss evaluations: one a step, L-BFGS's closure calls (its fair cost to compare)
+            "loss evaluations": int(np.nansum(res.n_evals[k])) if res.n_evals is not None else None,
             "time (s)": res.elapsed,
             "status": status,
         })
@@ -401,13 +404,30 @@ def owner() -> str:
     return ss.setdefault("mnist.owner", uuid.uuid4().hex)
 
 
-def cap_steps(settings: dict, k: int) -> None:
-    """Lower settings["steps"] to the work cap for k optimizers, with a note."""
-    steps = limits.capped_steps(k, settings["steps"], settings["batch_size"], settings["hidden"])
+def work_weight(config: OptimizerConfig, batch_size: int) -> int:
+    """How many optimizers' work (limits.work: a compiled step's forward/backward) one step of
+    `config` costs. 1, except for L-BFGS: up to eval_slots forward/backward passes on the array code
+    (about 11 compiled ones each, measured) and max_iter x history_size two-loop passes over the
+    parameters (about 60 / batch_size of a compiled step each: 0.4 ms at H = 64 against 2.2 ms for
+    Adam's whole array-code step at batch 64). The default L-BFGS at batch 64: 2,095."""
+    if config.info.closure_calls is None:
+        return 1
+    return 11 * config.info.closure_calls(config.hp) + -(-60 * history_passes(config.hp) // batch_size)
+
+
+def cap_steps(settings: dict, configs) -> None:
+    """Lower settings["steps"] to the work cap for `configs`, with a note (L-BFGS's own when it weighs in)."""
+    k = len(configs)
+    weight = sum(work_weight(c, settings["batch_size"]) for c in configs)
+    steps = limits.capped_steps(weight, settings["steps"], settings["batch_size"], settings["hidden"])
     if steps < settings["steps"]:
-        st.warning(t("mnist.capped", k=k, steps=settings["steps"], batch=settings["batch_size"], hidden=settings["hidden"],
-                     cap=limits.max_optimizer_steps(settings["batch_size"], settings["hidden"]), training=steps),
-                   icon="✂️")
+        cap = limits.max_optimizer_steps(settings["batch_size"], settings["hidden"])
+        if weight > k:
+            st.warning(t("mnist.lbfgs_capped", weight=weight, k=k, steps=settings["steps"], cap=cap,
+                         training=steps), icon="✂️")
+        else:
+            st.warning(t("mnist.capped", k=k, steps=settings["steps"], batch=settings["batch_size"],
+                         hidden=settings["hidden"], cap=cap, training=steps), icon="✂️")
         settings["steps"] = steps
 
 
@@ -438,7 +458,7 @@ def main() -> None:
 
     config = None
     if data is not None and configs:
-        cap_steps(settings, len(configs))
+        cap_steps(settings, configs)
         try:
             config = TrainConfig(configs, eval_size=EVAL_SIZE, eval_every=max(1, settings["steps"] // N_EVALS),
                                  source=data.source, **settings)

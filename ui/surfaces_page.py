@@ -529,7 +529,10 @@ def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
     for error in errors:
         st.error(error, icon="⚠️")
     steps = state.capped_steps(config)
-    if steps < config.steps:
+    if steps < config.steps and steps == state.lbfgs_steps(config):
+        st.warning(t("surfaces.lbfgs_capped", steps=config.steps, running=steps, n=config.swarm or 1,
+                     seconds=state.APP_MAX_LBFGS_WORK * state.LBFGS_SECONDS_PER_PASS), icon="✂️")
+    elif steps < config.steps:
         st.warning(t("surfaces.capped", k=len(config.optimizers), n=config.swarm or 1, steps=config.steps,
                      running=steps))
 
