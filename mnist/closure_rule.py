@@ -14,8 +14,21 @@ Nothing here imports Streamlit or Plotly.
 from __future__ import annotations
 
 from optimizers import transforms as tf
+from optimizers.lbfgs import history_passes
 
 from .mlp import make_model
+
+
+def work_weight(config, batch_size: int) -> int:
+    """How many configurations' work one step of `config` costs, in the unit of the pages' work cap
+    (ui/mnist_limits.work: one compiled forward/backward and update). 1, except for a closure rule
+    (L-BFGS): up to eval_slots forward/backward passes on the array code (about 11 compiled ones
+    each, measured) and max_iter x history_size two-loop passes over the parameters (about
+    60 / batch_size of a compiled step each: 0.4 ms at H = 64, against 2.2 ms for Adam's whole
+    array-code step at batch 64). The default L-BFGS at batch 64: 2,095."""
+    if config.info.closure_calls is None:
+        return 1
+    return 11 * config.info.closure_calls(config.hp) + -(-60 * history_passes(config.hp) // batch_size)
 
 
 class ClosureRule:

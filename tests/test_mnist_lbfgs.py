@@ -194,14 +194,14 @@ def test_the_page_offers_lbfgs_trains_it_and_counts_its_evaluations():
 
 
 def test_the_page_caps_lbfgs_and_says_why():
-    """The default L-BFGS counts as 2,095 optimizers at batch 64 (ui.mnist_page.work_weight: 20
+    """The default L-BFGS counts as 2,095 optimizers at batch 64 (mnist.closure_rule.work_weight: 20
     evaluations and 20 x 100 two-loop passes a step): beside four others, 625 steps at H = 64 exceed
     the 732,421 optimizer-steps a job may take, so 348 run (about 0.9 s a step at H = 64 here)."""
     from streamlit.testing.v1 import AppTest
 
+    from mnist.closure_rule import work_weight
     from tests.test_mnist_page import PAGE, TIMEOUT, W, ok
     from ui import mnist_limits as limits
-    from ui.mnist_page import work_weight
 
     assert work_weight(get_optimizer("lbfgs"), 64) == 11 * 20 + 60 * 20 * 100 // 64 == 2095
     assert work_weight(get_optimizer("adam"), 64) == 1

@@ -30,10 +30,10 @@ import streamlit as st
 
 from hyperparams import Hyperparameter as H
 from mnist import data as mnist
+from mnist.closure_rule import work_weight
 from mnist.mlp import HIDDEN_SIZES
 from mnist.train import MAX_STEPS, TrainConfig, TrainResult, steps_per_epoch, warm_kernels
 from optimizers import OPTIMIZERS, OptimizerConfig, get_optimizer
-from optimizers.lbfgs import history_passes
 from plots.mnist import (
     accuracy_figure,
     digits_figure,
@@ -402,17 +402,6 @@ def plan(config: TrainConfig) -> None:
 def owner() -> str:
     """This session's token for the server's one-running-job-per-session rule (ui/mnist_limits.py)."""
     return ss.setdefault("mnist.owner", uuid.uuid4().hex)
-
-
-def work_weight(config: OptimizerConfig, batch_size: int) -> int:
-    """How many optimizers' work (limits.work: a compiled step's forward/backward) one step of
-    `config` costs. 1, except for L-BFGS: up to eval_slots forward/backward passes on the array code
-    (about 11 compiled ones each, measured) and max_iter x history_size two-loop passes over the
-    parameters (about 60 / batch_size of a compiled step each: 0.4 ms at H = 64 against 2.2 ms for
-    Adam's whole array-code step at batch 64). The default L-BFGS at batch 64: 2,095."""
-    if config.info.closure_calls is None:
-        return 1
-    return 11 * config.info.closure_calls(config.hp) + -(-60 * history_passes(config.hp) // batch_size)
 
 
 def cap_steps(settings: dict, configs) -> None:
