@@ -83,8 +83,8 @@ def step(group: Group, p, g, state: dict, t: int, lr, xp, hessian=None, closure=
     """
     cfg = group.config
     if cfg.info.closure_calls is not None:
-        return cfg.info.rule(p, g, state, t, lr, cfg.hp, xp, closure=closure)
-    if cfg.info.curvature:
+        p_new, state, eff = cfg.info.rule(p, g, state, t, lr, cfg.hp, xp, closure=closure)
+    elif cfg.info.curvature:
         p_new, state, eff = cfg.info.rule(p, g, state, t, lr, cfg.hp, xp, hess=hessian(p, xp))
     else:
         p_new, state, eff = cfg.info.rule(p, g, state, t, lr, cfg.hp, xp)

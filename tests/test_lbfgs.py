@@ -310,3 +310,37 @@ def test_the_page_says_what_it_capped_and_why():
     at = ok(page(state.encode(config)))
     notes = [w.value for w in at.warning if "L-BFGS capped" in w.value]
     assert len(notes) == 1 and "6 of 40 steps" in notes[0] and "max_iter" in notes[0], [w.value for w in at.warning]
+
+
+@pytest.mark.parametrize(("mode", "setting"), [("subgradient", 1), ("subgradient", 3), ("proximal", 3)])
+def test_l1_on_the_surfaces_as_a_torch_closure_adding_it(mode, setting):
+    """Subgradient: torch's closure returns f + l1 * |p|.sum() with its gradient (autograd's sign);
+    proximal: the soft-threshold by lr * l1 after step(closure). 50 steps on Rosenbrock (whose
+    minimum (1, 1) the term moves). Proximal with the line search (setting 1) is left out: there
+    torch's own path from a start moved by 1e-15 parts by 1e-9 after 4 to 6 steps (measured)."""
+    surface, l1, starts, steps = get_surface("rosenbrock"), 0.3, CASES["rosenbrock"][:2], 50
+    hp = SETTINGS[setting]
+    res = run(surface, [get_optimizer("lbfgs", l1=l1, l1_mode=mode, **hp), get_optimizer("lbfgs", **hp)],
+              starts, steps, tol=0)
+    for n, start in enumerate(starts):
+        p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([p], **get_optimizer("lbfgs", **hp).hp)
+        path = [p.detach().clone().numpy()]
+
+        def closure(p=p, opt=opt):  # the surface's closed-form gradient (as torch_run), autograd's for the term
+            opt.zero_grad()
+            term = l1 * p.abs().sum() if mode == "subgradient" else p.sum() * 0.0
+            term.backward()
+            with torch.no_grad():
+                p.grad = surface.grad(p.detach(), torch) + p.grad
+                return surface.value(p.detach(), torch) + term.detach()
+
+        for _ in range(steps):
+            lr = opt.param_groups[0]["lr"]
+            opt.step(closure)
+            if mode == "proximal":
+                with torch.no_grad():
+                    p.copy_(torch.sign(p) * torch.clamp(p.abs() - lr * l1, min=0.0))
+            path.append(p.detach().clone().numpy())
+        np.testing.assert_allclose(res.path[0, n], np.array(path), rtol=1e-9, atol=1e-12, err_msg=f"{mode} {start}")
+        assert np.abs(res.path[0, n] - res.path[1, n]).max() > 1e-3  # the term changed the path
