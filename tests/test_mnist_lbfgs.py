@@ -215,3 +215,14 @@ def test_the_page_caps_lbfgs_and_says_why():
     expected = limits.max_optimizer_steps(64, 64) // (2095 + 4)
     notes = [w.value for w in at.warning if "L-BFGS" in w.value]
     assert expected == 348 and len(notes) == 1 and "training 348 steps" in notes[0] and "max_iter" in notes[0], notes
+
+
+def test_the_lr_sweep_counts_lbfgs_by_its_weight():
+    """A sweep of 8 L-BFGS lrs at H = 64 weighs 8 x 2,095: 1,000 steps become 43 (732,421 // 16,760)."""
+    from tests.test_mnist_page import ok, page
+
+    at = page(hidden=64, **{"mnist.w.sweep.k": 8, "mnist.w.sweep.steps": 1000})
+    [b for b in at.selectbox if b.label == "optimizer"][0].set_value("lbfgs")
+    ok(at.run())
+    notes = [w.value for w in at.warning if "learning rates" in w.value and "1,000 steps" in w.value]
+    assert len(notes) == 1 and "training 43 steps" in notes[0], [w.value for w in at.warning]
