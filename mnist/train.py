@@ -6,8 +6,10 @@ configurations sharing a rule and its non-lr hyperparameters form a group that o
 rule from optimizers/ advances, with the scheduled learning rates as a [k, 1, 1] array. Each
 step: forward/backward of all K models on the batch, divergence check, the L1 subgradient and
 clipping (global norm per model, or per entry), the rule per group (then its proximal L1 step),
-and the records. A ReduceLROnPlateau schedule lowers its configuration's lr from each validation
-evaluation on (`_Plateaus`).
+and the records. A rule that evaluates the loss within its step (L-BFGS) gets a closure over
+the step's mini-batch instead (mnist.closure_rule: torch's optimizer.step(closure)). A
+ReduceLROnPlateau schedule lowers its configuration's lr from each validation evaluation on
+(`_Plateaus`).
 
 `train_stream(config, data)` is a generator: it yields a `TrainResult` after the first step, every
 `every` steps, and a final one (`done=True`) holding the evaluation on the whole validation set.
@@ -40,6 +42,7 @@ from optimizers import stepper as st
 from optimizers import transforms as tf
 from optimizers.schedules import plateau_start, plateau_step
 
+from .closure_rule import ClosureRule
 from .mlp import DTYPES, Layout, eval_chunks, evaluate_chunks, init_params, make_model, one_thread
 
 MAX_STEPS = 200_000
@@ -150,6 +153,9 @@ class TrainResult:
                 the record_steps' updates
     lr:         [K, T] the lr each step used (float64): the schedule's, lowered by ReduceLROnPlateau
                 from each evaluation on; filled ahead of steps_done with the lr planned so far
+    n_evals:    [K, T] the mini-batch loss-and-gradient evaluations each step made (float64): 1 for
+                a rule taking one gradient a step, the closure calls of L-BFGS's step(closure)
+                (its first at the step's start, up to max_eval + 1 with the line search)
     snapshot_steps: [S]; snapshots: [K, S, P] parameters after s steps (for the landscape)
     diverged_at: [K] first step whose loss was not finite (or above LOSS_BOUND), -1 if none
     final_params: [K, P] parameters at the end (held at the last finite values when diverged)
@@ -179,6 +185,7 @@ class TrainResult:
     layer_names: tuple[str, ...]
     sparsity: np.ndarray | None = None
     lr: np.ndarray | None = None
+    n_evals: np.ndarray | None = None
     done: bool = False
     stopped: bool = False
     final_params: np.ndarray | None = None
@@ -352,8 +359,12 @@ def train_stream(
     p = buffers[0]
     layered = [_LayerRule(grp.config, model.layout, config.bias_optimizer, total, model) if grp.config.info.matrix_rule
                else None for grp in shards.groups]
+    closures = {j: ClosureRule(shards.groups[j], config, shards.models[i], chain, bounds, device)
+                for i, ids in enumerate(shards.members) for j in ids
+                if shards.groups[j].config.info.closure_calls is not None}
+    own_rules = [layered[j] or closures.get(j) for j in range(len(shards.groups))]
     states = [rule.init(p[grp.start:grp.stop], xp) if rule else st.init_states([grp], p, xp)[0]
-              for grp, rule in zip(shards.groups, layered)]
+              for grp, rule in zip(shards.groups, own_rules)]
     updates = _FusedUpdates(shards.groups, states, lr_table, use_compiled, wait)
     rec = _Recorder(config, data, model, shards, order, started, lr64)
 
@@ -368,15 +379,23 @@ def train_stream(
     plateaus = _Plateaus([config.optimizers[i] for i in order], set_lr)
 
     def advance(i: int, t: int, p, out, xb, yb, record: bool):
-        """Shard i's rows: loss and gradient, clipping, the rule of each of its groups into out."""
+        """Shard i's rows: loss and gradient, clipping, the rule of each of its groups into out.
+        Returns (loss [k], layer norms [k, L], eff-lr quantiles or None, loss evaluations [k])."""
         a, b = shards.spans[i]
-        loss, g = shards.models[i].loss_grad(p[a:b], xb, yb)
-        norms = shards.models[i].layer_norms(g)
-        g = tf.apply(chain, g, {**bounds, "l1": (p[a:b], l1[a:b])}, xp)
-        effs = []
+        loss, raw = shards.models[i].loss_grad(p[a:b], xb, yb)
+        norms = shards.models[i].layer_norms(raw)
+        g = tf.apply(chain, raw, {**bounds, "l1": (p[a:b], l1[a:b])}, xp)
+        effs, evals = [], np.ones(b - a)
         for j in shards.members[i]:
             grp = shards.groups[j]
             lr = model.asarray(lr_table[grp.start:grp.stop, t].reshape(-1, 1, 1))
+            if j in closures:  # step(closure): its first call is at p, computed above with the shard
+                own = slice(grp.start - a, grp.stop - a)
+                out[grp.start:grp.stop], states[j], eff, n = closures[j].step(
+                    p[grp.start:grp.stop], (loss[own], raw[own]), xb, yb, states[j], t + 1, lr, xp)
+                evals[own] = shards.models[i].to_numpy(n).reshape(-1)
+                effs.append(eff)
+                continue
             if updates.kernels[j] is not None:
                 effs.append(updates.apply(j, t, p, g[grp.start - a:grp.stop - a], out, record))
                 if grp.config.l1_proximal > 0:
@@ -384,8 +403,7 @@ def train_stream(
                 continue
             rows, grad = p[grp.start:grp.stop], g[grp.start - a:grp.stop - a]
             if layered[j] is not None:
-                new, states[j], eff = layered[j].step(rows, grad, states[j], t + 1, lr, xp)
-                out[grp.start:grp.stop] = st.proximal(grp, new, lr, xp)  # Muon's biases too: the whole model
+                out[grp.start:grp.stop], states[j], eff = layered[j].step(rows, grad, states[j], t + 1, lr, xp)
             else:
                 out[grp.start:grp.stop], states[j], eff = st.step(grp, rows, grad, states[j], t + 1, lr, xp)
             effs.append(eff)
@@ -393,7 +411,7 @@ def train_stream(
         if record:  # here, so the two shards share the work
             eff = np.concatenate([shards.models[i].to_numpy(e) for e in effs], axis=0)[:, 0]
             quantiles = eff_quantiles(eff, rec.samples)
-        return loss, norms, quantiles
+        return loss, norms, quantiles, evals
 
     def run(i: int, t0: int, t1: int) -> None:
         """Shard i trains its rows from step t0 to t1 (0-based, t1 excluded) and records them.
@@ -409,9 +427,9 @@ def train_stream(
             xb = batch_buffers.setdefault(len(idx), np.empty((len(idx), x_train.shape[1]), x_train.dtype))
             np.take(x_train, idx, axis=0, out=xb)
             p, out = buffers[t % 2], buffers[(t + 1) % 2]
-            loss, norms, quantiles = advance(i, t, p, out, shard.prepare_batch(xb), shard.asarray(y_train[idx]),
-                                             t + 1 in rec.record_col)
-            rec.step(t, rows, loss, norms)
+            loss, norms, quantiles, evals = advance(i, t, p, out, shard.prepare_batch(xb), shard.asarray(y_train[idx]),
+                                                    t + 1 in rec.record_col)
+            rec.step(t, rows, loss, norms, evals)
             frozen = rec.frozen[rows]
             if frozen.any():  # diverged models stay at their last finite parameters
                 held = frozen if model.backend == "numpy" else model.asarray(frozen)
@@ -474,8 +492,10 @@ class _FusedUpdates:
     """
 
     def __init__(self, groups, states: list[dict], lr_table: np.ndarray, use: bool, wait: bool):
-        # a matrix rule's group runs its layers through the array code (_LayerRule)
-        self.kernels = [kernels.compiled_update(g.config, wait=wait) if use and not g.config.info.matrix_rule else None
+        # a matrix rule's group runs its layers through the array code (_LayerRule), a closure rule's
+        # its step(closure) (ClosureRule)
+        self.kernels = [kernels.compiled_update(g.config, wait=wait)
+                        if use and not g.config.info.matrix_rule and g.config.info.closure_calls is None else None
                         for g in groups]
         self.groups, self.states = groups, states
         self.lr = np.ascontiguousarray(lr_table.T, dtype=np.float64)  # [T, K]: a step's lrs are contiguous
@@ -508,6 +528,8 @@ class _LayerRule:
     orientation, Layout.tensors), b1 and b2 [k, 1, out] through the rule's vector form, or through
     `bias_optimizer` where the rule sends its vectors elsewhere (Muon: AdamW, with its own lr
     schedule). Every tensor has its own state, as in a torch.optim optimizer over net.parameters().
+    A proximal L1 penalty soft-thresholds each tensor by the lr that stepped it times l1 (the
+    biases of Muon by AdamW's lr: each optimizer's own step, then its own proximal step).
     """
 
     def __init__(self, config: OptimizerConfig, layout: Layout, bias_optimizer: OptimizerConfig, steps: int, model):
@@ -527,15 +549,19 @@ class _LayerRule:
         return {name: self._rule(name)[1](x, self._rule(name)[2], xp) for name, x in self.layout.tensors(p, xp).items()}
 
     def step(self, p, g, state: dict, t: int, lr, xp) -> tuple:
-        """(p_new [k, 1, P], state_new, eff_lr [k, 1, P]) for p, g [k, 1, P]; t 1-based, lr [k, 1, 1]."""
+        """(p_new [k, 1, P], state_new, eff_lr [k, 1, P]) for p, g [k, 1, P]; t 1-based, lr [k, 1, 1];
+        p_new after the proximal L1 step, if any."""
         params, grads = self.layout.tensors(p, xp), self.layout.tensors(g, xp)
         if self.bias_lr is not None:
             bias_lr = self.model.asarray(np.full((p.shape[0], 1, 1), self.bias_lr[t - 1]))
         new, effs, new_state = {}, {}, {}
+        strength = self.config.l1_proximal
         for name, x in params.items():
             rule, _, hp = self._rule(name)
             rate = bias_lr if name[0] == "b" and self.bias_lr is not None else lr
             new[name], new_state[name], effs[name] = rule(x, grads[name], state[name], t, rate, hp, xp)
+            if strength > 0:
+                new[name] = tf.soft_threshold(new[name], rate * strength, xp)
         return self.layout.flatten(new, xp), new_state, self.layout.flatten(effs, xp)
 
 
@@ -619,6 +645,7 @@ class _Recorder:
         self.samples = quantile_samples(model.layout, config.seed)
 
         self.loss = np.full((k, total), np.nan)
+        self.n_evals = np.full((k, total), np.nan)
         self.grad_norm = np.full((k, n_layers, total), np.nan)
         self.eval_steps = np.r_[self.eval_at, 0].astype(np.int64)  # one column spare, for a stop
         self.val_loss = np.full((k, len(self.eval_steps)), np.nan)
@@ -643,9 +670,9 @@ class _Recorder:
         self.evaluate(i, rows, p, self.eval_col[0])
         self.snapshot(rows, p, self.snap_col[0])
 
-    def step(self, t: int, rows: slice, loss: np.ndarray, norms: np.ndarray) -> None:
-        """Step t's (0-based) mini-batch loss [k] and layer gradient norms [k, L] of internal rows;
-        marks divergence."""
+    def step(self, t: int, rows: slice, loss: np.ndarray, norms: np.ndarray, evals: np.ndarray) -> None:
+        """Step t's (0-based) mini-batch loss [k], layer gradient norms [k, L] and loss evaluations
+        [k] of internal rows; marks divergence."""
         frozen = self.frozen[rows]
         bad = ~(np.abs(loss) <= LOSS_BOUND) & ~frozen
         if bad.any():
@@ -654,6 +681,7 @@ class _Recorder:
             self.diverged_at[self.order[rows][bad]] = t
         caller = self.order[rows]
         self.loss[caller, t] = np.where(frozen, np.nan, loss)
+        self.n_evals[caller, t] = np.where(frozen, np.nan, evals)
         self.grad_norm[caller, :, t] = np.where(frozen[:, None], np.nan, norms)
 
     def after_update(self, i: int, rows: slice, steps_done: int, p, quantiles: np.ndarray | None) -> None:
@@ -708,7 +736,7 @@ class _Recorder:
         e, r, m = self._counts()
         return TrainResult(
             config=self.config, steps_done=s, total_steps=self.config.steps,
-            loss=self.loss[:, :s], grad_norm=self.grad_norm[:, :, :s],
+            loss=self.loss[:, :s], n_evals=self.n_evals[:, :s], grad_norm=self.grad_norm[:, :, :s],
             eval_steps=self.eval_steps[:e], val_loss=self.val_loss[:, :e], val_acc=self.val_acc[:, :e],
             record_steps=self.record_steps[:r], eff_lr=self.eff_lr[..., :r], sparsity=self.sparsity[..., :r],
             lr=self.lr,

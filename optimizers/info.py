@@ -106,7 +106,8 @@ class OptimizerInfo:
     closure_calls: set for a rule that evaluates the loss itself within one step, as torch's
     step(closure) (L-BFGS): hp -> E, the most closure calls one step can make. The rule then takes
     closure=(x -> (loss [..., 1], gradient [..., D])) and returns the evaluated points in its state
-    ("evals", "n_evals"); only the 2-D runner `run` provides it, on the array code (no kernels).
+    ("evals", "n_evals"; record_points=False: the count only). The 2-D runner `run` and the MNIST
+    trainer (mnist.closure_rule, the step's mini-batch) provide it, on the array code (no kernels).
     """
 
     name: str
@@ -155,3 +156,25 @@ class OptimizerInfo:
     def eff_lr(self) -> str:
         """LaTeX of the effective learning rate and the direction it multiplies, as the app shows it."""
         return f"{self.eff_lr_latex} {self.direction.latex}"
+
+
+L1_SYMBOL = r"\lambda_1"  # the L1 strength (l1); weight decay's is \lambda
+
+
+def l1_latex(mode: str, strength: str = L1_SYMBOL) -> str:
+    """LaTeX of the L1 penalty's part of an update (optimizers.transforms): the subgradient added to
+    every gradient the rule receives (at the point it is taken, L-BFGS's evaluations included), or
+    the soft-threshold S of the parameters after the rule's step, by the scheduled lr times the
+    strength. strength: its symbol, or its value as LaTeX."""
+    if mode == "proximal":
+        return (r"\theta_t \leftarrow S_{\eta_t " + strength + r"}(\theta_t) = \operatorname{sign}(\theta_t)\,"
+                r"\max(|\theta_t| - \eta_t " + strength + r", 0)\ \text{after the step}")
+    return r"g \leftarrow g + " + strength + r" \operatorname{sign}(\theta)\ \text{(at the point } g \text{ is taken)}"
+
+
+def rule_latex(latex: str, l1_modes=()) -> str:
+    """An update rule's LaTeX with the L1 term of each mode in l1_modes: the subgradient as a first
+    line (it enters the gradient before the rule), the proximal step as a last one."""
+    before = [l1_latex(m) for m in l1_modes if m != "proximal"]
+    after = [l1_latex(m) for m in l1_modes if m == "proximal"]
+    return r"\\ ".join([*before, latex, *after])

@@ -7,17 +7,25 @@ line-search bracket. Nothing loops over trajectories: the loops run over inner i
 the history index and over line-search rounds, until every trajectory's own stopping condition
 holds, with masks freezing the ones that have finished (xp.where, never in-place writes).
 
-Shapes: p, g, d [..., D] (the runner passes [k, N, D]); per-trajectory scalars [..., 1]; the
-history old_dirs / old_stps [..., m, D] with ro [..., m, 1] (m = history_size), left-aligned:
-entries 0 .. n_pairs - 1 hold torch's lists, oldest first.
+Shapes: p, g, d [..., D] (the 2-D runner passes [k, N, D], the MNIST trainer [k, 1, P]);
+per-trajectory scalars [..., 1]; the history old_dirs / old_stps [..., m, D] with ro [..., m, 1]
+(m = history_size), a ring per trajectory: torch's lists, oldest first, are slots head, head + 1,
+... (mod m), n_pairs of them. A step copies the history once and then writes each new pair into
+its one slot in place (a full list drops its oldest by moving head), so an inner iteration costs
+O(D) in memory traffic rather than a copy of the whole history (m x D per array, 40 MB for the
+MNIST MLP's default history).
 
 Arithmetic follows torch's CPU kernels: `x.add_(y, alpha=a)` is a fused multiply-add there (one
 rounding), so it is written as `_fma`; dot products, torch's `dot` on two doubles, are a plain
 sum of products. The comparisons keep the Python semantics of torch's code (`min(a, b)` returns
-a unless b < a), so NaNs take the same branches.
+a unless b < a), so NaNs take the same branches. That exactness is for a few coordinates (D <=
+EXACT_D: the 2-D surfaces). On a model's parameter vector (the MNIST MLP, D ~ 10^4 to 10^5) torch's
+`dot` is a blocked BLAS sum whose order no array code reproduces, and the exact product would
+cost several passes more per history entry: there an axpy is a * b + c and a dot product a
+reduction, equal to torch within rounding (tests/test_mnist_lbfgs.py: 1e-6 over 100 steps).
 
-Every closure call is recorded ("evals" [..., E, D], the evaluated points in call order, NaN
-after the last; "n_evals" [..., 1]), E = `eval_slots(hp)`.
+Every closure call is counted ("n_evals" [..., 1]) and, unless record_points is False, recorded
+("evals" [..., E, D], the evaluated points in call order, NaN after the last), E = `eval_slots(hp)`.
 """
 
 from __future__ import annotations
@@ -25,7 +33,8 @@ from __future__ import annotations
 C1, C2 = 1e-4, 0.9  # torch's _strong_wolfe defaults (sufficient decrease, curvature)
 MAX_LS_ROUNDS = 10_000  # a guard only: every round evaluates or finishes each unfinished trajectory
 _SPLIT = 134217729.0  # 2**27 + 1, Dekker's splitting constant for float64
-SCALARS = ("t", "H_diag", "prev_loss", "n_iter", "func_evals", "n_pairs")  # per trajectory
+EXACT_D = 8  # up to this many coordinates, torch's arithmetic operation by operation (see above)
+SCALARS = ("t", "H_diag", "prev_loss", "n_iter", "func_evals", "n_pairs", "head")  # per trajectory
 VECTORS = ("d", "prev_flat_grad")  # [..., D]
 HISTORY = ("old_dirs", "old_stps", "ro")  # [..., m, D], ro [..., m, 1]
 
@@ -33,6 +42,12 @@ HISTORY = ("old_dirs", "old_stps", "ro")  # [..., m, D], ro [..., m, 1]
 def max_eval(hp) -> int:
     """torch's max_eval: the given value, or max_iter * 5 // 4 when None."""
     return hp["max_iter"] * 5 // 4 if hp["max_eval"] is None else hp["max_eval"]
+
+
+def history_passes(hp) -> int:
+    """The most two-loop entries one outer step runs: max_iter inner iterations over up to
+    history_size pairs (a page's work cap counts them: each is a Python-level pass over D)."""
+    return hp["max_iter"] * hp["history_size"]
 
 
 def eval_slots(hp) -> int:
@@ -49,18 +64,18 @@ def eval_slots(hp) -> int:
 def init_lbfgs(p, hp, xp):
     """The state before the first step: torch's, as arrays (n_iter 0, no curvature pairs).
 
-    d, prev_flat_grad [..., D]; t, H_diag, prev_loss, n_iter, func_evals, n_pairs [..., D] too
-    (one value per trajectory, repeated over D so the runner records them as it records any
+    d, prev_flat_grad [..., D]; t, H_diag, prev_loss, n_iter, func_evals, n_pairs, head [..., D]
+    too (one value per trajectory, repeated over D so the runner records them as it records any
     state); old_dirs, old_stps [..., m, D] and ro [..., m, 1].
     """
     zero = xp.zeros_like(p)
     hist = xp.stack([zero] * hp["history_size"], axis=-2)
     return {"d": zero, "t": zero, "H_diag": zero + 1, "prev_flat_grad": zero, "prev_loss": zero,
-            "n_iter": zero, "func_evals": zero, "n_pairs": zero,
+            "n_iter": zero, "func_evals": zero, "n_pairs": zero, "head": zero,
             "old_dirs": hist, "old_stps": hist, "ro": hist[..., :1]}
 
 
-def lbfgs(p, g, state, t, lr, hp, xp, closure):
+def lbfgs(p, g, state, t, lr, hp, xp, closure, record_points: bool = True):
     """One torch.optim.LBFGS.step(closure) for every trajectory: (p_new, state_new, eff_lr).
 
     p: [..., D]; g: the gradient at p (unused: the step's first closure call gives it, with the
@@ -71,16 +86,18 @@ def lbfgs(p, g, state, t, lr, hp, xp, closure):
     step), the multiplier of that iteration's direction d; 0 where the step made no iteration
     (its first gradient already had max |g| <= tolerance_grad). The step as a whole moves by the
     sum of several such t d.
-    state_new also holds "evals" [..., E, D] and "n_evals" [..., 1] (see the module docstring).
+    state_new also holds "n_evals" [..., 1] and, with record_points, "evals" [..., E, D] (see the
+    module docstring).
     """
     max_iter, limit = hp["max_iter"], max_eval(hp)
     tol_grad, tol_change = hp["tolerance_grad"], hp["tolerance_change"]
     wolfe = hp["line_search_fn"] == "strong_wolfe"
-    rec = _Recorder(p, eval_slots(hp), xp)
+    rec = _Recorder(p, eval_slots(hp) if record_points else 0, xp)
     one = xp.ones_like(p[..., :1])  # [..., 1] ones (p * 0 would carry a diverged point's NaN)
     s = {name: state[name][..., :1] for name in SCALARS}  # one value per trajectory, [..., 1]
-    s.update({name: state[name] for name in VECTORS + HISTORY})
-    slots = xp.stack([one * i for i in range(hp["history_size"])], axis=-2)  # [..., m, 1]: 0 .. m-1
+    s.update({name: state[name] for name in VECTORS})
+    # the step's own copy of the history, [R, m, D] (R trajectories), written in place below
+    s.update({name: xp.reshape(xp.asarray(state[name], copy=True), (-1, *state[name].shape[-2:])) for name in HISTORY})
 
     loss, flat_grad = closure(p)
     rec.add(p, one > 0)
@@ -95,7 +112,7 @@ def lbfgs(p, g, state, t, lr, hp, xp, closure):
         s["n_iter"] = xp.where(running, s["n_iter"] + 1, s["n_iter"])
         first = running & (s["n_iter"] == 1)
         later = running & ~first
-        _update_memory(s, flat_grad, later, slots, xp)
+        _update_memory(s, flat_grad, later, xp)
         d = xp.where(first, -flat_grad, xp.where(later, _two_loop(s, flat_grad, xp), s["d"]))
         s["d"] = d
         s["prev_flat_grad"] = xp.where(running, flat_grad, s["prev_flat_grad"])
@@ -127,32 +144,61 @@ def lbfgs(p, g, state, t, lr, hp, xp, closure):
                 | (_amax(d * s["t"], xp) <= tol_change) | (xp.abs(loss - s["prev_loss"]) < tol_change))
         running = running & ~done & _finite(loss, flat_grad, xp)
     s["func_evals"] = func_evals
+    for name in HISTORY:
+        s[name] = xp.reshape(s[name], state[name].shape)
     new_state = {name: s[name] * xp.ones_like(p) if name in SCALARS else s[name] for name in s}
-    new_state["evals"], new_state["n_evals"] = rec.points(), rec.count
+    new_state["n_evals"] = rec.count
+    if record_points:
+        new_state["evals"] = rec.points()
     return x, new_state, xp.where(ran, s["t"], one - 1) * xp.ones_like(p)
 
 
-def _update_memory(s, flat_grad, mask, slots, xp):
-    """Add the curvature pair (y, s) = (g - prev_g, t d) where mask and y.s > 1e-10, dropping the
-    oldest pair of a full history; H_diag = y.s / y.y there (torch's update of its lists)."""
+def _update_memory(s, flat_grad, mask, xp):
+    """Add the curvature pair (y, s) = (g - prev_g, t d) where mask and y.s > 1e-10, over the
+    oldest pair of a full history (which then starts one slot later); H_diag = y.s / y.y there
+    (torch's update of its lists: pop(0), append)."""
     y = flat_grad - s["prev_flat_grad"]
     step = s["d"] * s["t"]
     ys = _dot(y, step, xp)
     add = mask & (ys > 1e-10)
-    full = s["n_pairs"] == slots.shape[-2]
-    slot = xp.where(full, s["n_pairs"] - 1, s["n_pairs"])  # [..., 1]
-    at = (slots == slot[..., None, :]) & add[..., None, :]  # [..., m, 1]
-
-    def push(hist, new):
-        shifted = xp.concat([hist[..., 1:, :], hist[..., :1, :]], axis=-2)
-        hist = xp.where(full[..., None, :] & add[..., None, :], shifted, hist)
-        return xp.where(at, new[..., None, :], hist)
-
-    s["old_dirs"] = push(s["old_dirs"], y)
-    s["old_stps"] = push(s["old_stps"], step)
-    s["ro"] = push(s["ro"], 1.0 / ys)
+    m = s["old_dirs"].shape[-2]
+    full = s["n_pairs"] == m
+    slot = (s["head"] + xp.where(full, 0 * s["n_pairs"], s["n_pairs"])) % m  # [..., 1]
+    _write(s["old_dirs"], slot, add, y, xp)
+    _write(s["old_stps"], slot, add, step, xp)
+    _write(s["ro"], slot, add, 1.0 / ys, xp)
     s["H_diag"] = xp.where(add, ys / _dot(y, y, xp), s["H_diag"])
+    s["head"] = xp.where(add & full, (s["head"] + 1) % m, s["head"])
     s["n_pairs"] = xp.where(add & ~full, s["n_pairs"] + 1, s["n_pairs"])
+
+
+def _index(hist, slot, xp):
+    """(rows, slots): integer indices of each trajectory's slot `slot` [..., 1] in hist [R, m, X]."""
+    rows = xp.arange(hist.shape[0], device=hist.device)
+    return rows, xp.reshape(xp.astype(slot, xp.int64), (-1,))
+
+
+def _write(hist, slot, mask, new, xp):
+    """hist [R, m, X] with new [..., X] in each trajectory's slot `slot` where mask [..., 1], in place
+    (hist is the step's own copy)."""
+    at = _index(hist, slot, xp)
+    flat = xp.reshape(new, (hist.shape[0], hist.shape[-1]))
+    hist[at] = xp.where(xp.reshape(mask, (-1, 1)), flat, hist[at])
+
+
+def _ordered(hist, head, count: int, lead, xp):
+    """Entries 0 .. count - 1 (oldest first) of each trajectory's ring hist [R, m, X] starting at
+    slot head [..., 1], as [..., count, X] (lead: the leading shape). A slice (no copy) where every
+    ring starts at slot 0 (until a history is full); one gather otherwise."""
+    m = hist.shape[-2]
+    first = int(xp.min(head))
+    if first == int(xp.max(head)) and first + count <= m:
+        out = hist[:, first:first + count, :]
+    else:
+        rows = xp.arange(hist.shape[0], device=hist.device)
+        slots = (xp.reshape(xp.astype(head, xp.int64), (-1, 1)) + xp.arange(count, device=hist.device)) % m
+        out = hist[rows[:, None], slots]
+    return xp.reshape(out, (*lead, count, hist.shape[-1]))
 
 
 def _two_loop(s, flat_grad, xp):
@@ -166,19 +212,30 @@ def _two_loop(s, flat_grad, xp):
     def masked(i, new, old):  # entries every trajectory has need no mask
         return new if i < common else xp.where(i < s["n_pairs"], new, old)
 
-    dirs, stps = s["old_dirs"][..., :count, :], s["old_stps"][..., :count, :]
-    dirs_split, stps_split = _split(dirs), _split(stps)  # once for the whole history, not per entry
+    lead = flat_grad.shape[:-1]
+    ro = _ordered(s["ro"], s["head"], count, lead, xp)
+    if flat_grad.shape[-1] <= EXACT_D:
+        # a few coordinates: the history in order at once, split once (not per entry)
+        ordered = {name: _ordered(s[name], s["head"], count, lead, xp) for name in ("old_dirs", "old_stps")}
+        splits = {name: _split(a) for name, a in ordered.items()}
+
+        def entry(name, i, split):
+            a = ordered[name][..., i, :]
+            return (a, splits[name][0][..., i, :], splits[name][1][..., i, :]) if split else a
+    else:  # a model's parameters: one entry at a time, never a copy of the whole history
+
+        def entry(name, i, split):
+            return _ordered(s[name], (s["head"] + i) % s[name].shape[-2], 1, lead, xp)[..., 0, :]
+
     q = -flat_grad
     al = [None] * count
     for i in range(count - 1, -1, -1):
-        al[i] = _dot(stps[..., i, :], q, xp) * s["ro"][..., i, :]
-        y = (dirs[..., i, :], dirs_split[0][..., i, :], dirs_split[1][..., i, :])
-        q = masked(i, _fma(-al[i], y, q, xp), q)
+        al[i] = _dot(entry("old_stps", i, False), q, xp) * ro[..., i, :]
+        q = masked(i, _fma(-al[i], entry("old_dirs", i, True), q, xp), q)
     r = q * s["H_diag"]
     for i in range(count):
-        be = _dot(dirs[..., i, :], r, xp) * s["ro"][..., i, :]
-        step = (stps[..., i, :], stps_split[0][..., i, :], stps_split[1][..., i, :])
-        r = masked(i, _fma(al[i] - be, step, r, xp), r)
+        be = _dot(entry("old_dirs", i, False), r, xp) * ro[..., i, :]
+        r = masked(i, _fma(al[i] - be, entry("old_stps", i, True), r, xp), r)
     return r
 
 
@@ -313,8 +370,10 @@ def _pymin(a, b, xp):
 def _dot(a, b, xp):
     """[..., 1] dot product over the last axis, as torch's dot on a few doubles: the products
     summed left to right (as NumPy sums fewer than 8 entries; written out, since a reduction call
-    costs more than the arithmetic on these tiny arrays)."""
+    costs more than the arithmetic on these tiny arrays). Past EXACT_D entries, a reduction."""
     prod = a * b
+    if prod.shape[-1] > EXACT_D:
+        return xp.sum(prod, axis=-1, keepdims=True)
     out = prod[..., :1]
     for j in range(1, prod.shape[-1]):
         out = out + prod[..., j:j + 1]
@@ -337,7 +396,9 @@ def _fma(a, b, c, xp):
     """a * b + c rounded once, as torch's CPU `c.add_(b, alpha=a)` computes it (a fused
     multiply-add): Dekker's exact product and Knuth's exact sum, then one final addition. Where
     the parts overflow (|a b| near the float64 limit), the plain a * b + c. b may come as
-    (b, b_hi, b_lo), already split."""
+    (b, b_hi, b_lo), already split. Past EXACT_D coordinates, a * b + c (see the module docstring)."""
+    if not isinstance(b, tuple) and b.shape[-1] > EXACT_D:
+        return a * b + c
     b, b_hi, b_lo = b if isinstance(b, tuple) else (b, *_split(b))
     p = a * b
     a_hi, a_lo = _split(a)
@@ -360,17 +421,21 @@ class _Recorder:
     the last; count [..., 1]."""
 
     def __init__(self, p, slots: int, xp):
+        """slots: E (0: count only, no points)."""
         self.xp = xp
         ones = xp.ones_like(p[..., :1])
-        self.slot = xp.stack([ones * i for i in range(slots)], axis=-2)  # [..., E, 1]: 0 .. E-1
-        self.out = self.slot * xp.ones_like(p[..., None, :]) * float("nan")
+        self.slots = slots
+        if slots:
+            self.slot = xp.stack([ones * i for i in range(slots)], axis=-2)  # [..., E, 1]: 0 .. E-1
+            self.out = self.slot * xp.ones_like(p[..., None, :]) * float("nan")
         self.count = ones - 1
 
     def add(self, x, mask):
         """Record x [..., D] as the next evaluation of the trajectories where mask [..., 1]."""
         xp = self.xp
-        at = (self.slot == self.count[..., None, :]) & mask[..., None, :]
-        self.out = xp.where(at, x[..., None, :], self.out)
+        if self.slots:
+            at = (self.slot == self.count[..., None, :]) & mask[..., None, :]
+            self.out = xp.where(at, x[..., None, :], self.out)
         self.count = xp.where(mask, self.count + 1, self.count)
 
     def points(self):

@@ -518,8 +518,8 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             direction=LBFGS_DIRECTION,
             reference="Liu & Nocedal 1989 (L-BFGS); as torch.optim.LBFGS (after minFunc)",
             torch_class="LBFGS",
-            two_d_only="its line search and curvature pairs run on the array code of the 2-D runner, which "
-                       "hands it the loss as a closure; the compiled kernels do not apply",
+            array_only="its inner iterations, line search and curvature pairs call the loss as a closure, "
+                       "which the runners hand it on the array code; the compiled kernels do not apply",
         ),
     ]
 }

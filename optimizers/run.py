@@ -229,8 +229,7 @@ def _loop(be, surface, groups, starts, lr, steps, table, chain, bounds):
         for i, grp in enumerate(groups):
             a, b = grp.start, grp.stop
             p_new, group_state[i], eff[t, a:b] = st.step(grp, p[a:b], g[a:b], group_state[i], t + 1, lr_groups[i][t], xp,
-                                                         surface.hess, grp.config.info.closure_calls
-                                                         and _closure(surface, chain, noise, bounds, t, xp, l1[a:b]))
+                                                         surface.hess, grp.config.info.closure_calls and _closure(surface, chain, noise, bounds, t, xp, l1[a:b]))
             if "evals" in group_state[i]:  # a closure rule's evaluated points, not carried to the next step
                 step_evals = group_state[i].pop("evals")
                 evals[t, a:b, :, :step_evals.shape[-2]] = step_evals
@@ -250,15 +249,14 @@ def _loop(be, surface, groups, starts, lr, steps, table, chain, bounds):
 def _closure(surface, chain, noise, bounds, t: int, xp, l1):
     """Step t's closure for a rule that evaluates the loss within its step (L-BFGS): x [..., D] ->
     (loss [..., 1], gradient [..., D]), the gradient as every rule receives it at step t (the same
-    mini-batch, noise draw and clipping), the loss the surface's (full-batch) value. l1: the
-    group's subgradient L1 strengths [k, 1, 1], in the loss as torch's closure has it
-    (f + l1 * sum(|x|)) and in the gradient through the chain."""
+    mini-batch, noise draw, L1 subgradient and clipping), the loss the surface's (full-batch) value
+    plus l1 * sum(|x|) (l1: the rows' subgradient strengths [k, 1, 1], as a torch closure adding it)."""
     stochastic = getattr(surface, "stochastic", False)
     args = {"noise": None if noise is None else noise[t], **bounds}
 
     def closure(x):
         g = surface.grad(x, xp, step=t) if stochastic else surface.grad(x, xp)
-        loss = surface.value(x, xp)[..., None] + l1[..., 0] * xp.sum(xp.abs(x), axis=-1, keepdims=True)
+        loss = surface.value(x, xp)[..., None] + l1 * xp.sum(xp.abs(x), axis=-1, keepdims=True)
         return loss, tf.apply(chain, g, {**args, "l1": (x, l1)}, xp)
 
     return closure

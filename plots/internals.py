@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from optimizers.info import L1_SYMBOL, l1_latex
+
 from .palette import color
 
 ARROW_KEY_MARGIN = 130  # bottom margin that leaves room for the key (up to 4 lines) under the x axis title
@@ -190,6 +192,8 @@ def _direction_form(res, k: int) -> bool:
         return False
     if config.info.closure_calls is not None:  # L-BFGS: a step is several inner iterations
         return False
+    if config.l1_proximal > 0:  # the soft-threshold after the rule's step
+        return False
     if hp.get("decoupled_weight_decay") and hp.get("weight_decay"):
         return False
     return not (buffered_by is not None and hp[buffered_by] > 0)
@@ -198,7 +202,8 @@ def _direction_form(res, k: int) -> bool:
 def update_equation(res, k: int, step: int, start: int = 0) -> str:
     """LaTeX (for st.latex) of configuration k's update at playback step `step`, numbers filled in.
 
-    Line 1: the optimizer, the step, and its effective learning rate as the registry defines it.
+    Line 1: the optimizer, the step, and its effective learning rate as the registry defines it;
+    with an L1 penalty, its term next (optimizers.info.l1_latex, with the strength's value).
     Line 2: theta_{s+1} = theta_s - eff_lr ⊙ d = (numbers) = theta_{s+1}, where d is the direction
     the effective lr multiplies, read off the Result as -(theta_{s+1} - theta_s) / eff_lr; for
     rules with a term outside that product (decoupled weight decay, RMSProp momentum) and where
@@ -221,6 +226,9 @@ def update_equation(res, k: int, step: int, start: int = 0) -> str:
     eff, update = np.array(row["eff_lr"]), np.array(row["update"])
     lines = [head + rf":\ \theta_{{{s}}} \to \theta_{{{s + 1}}}\ (t = {s + 1}),\quad "
              + r"\eta^{\mathrm{eff}}_t = " + info.eff_lr]
+    config = res.configs[k]
+    if config.l1 > 0:
+        lines.append(rf"{l1_latex(config.l1_mode)},\quad {L1_SYMBOL} = {_num(config.l1)}")
     if row["status"] != "moving":
         lines.append(rf"\text{{{_text(row['status'])}: }}\theta_{{{s + 1}}} = \theta_{{{s}}} = {theta}")
     elif _direction_form(res, k) and np.all(eff != 0):

@@ -334,3 +334,43 @@ def test_mnist_page_panel_has_the_l1_controls():
     assert any(r"\lambda_1 = 0.0001" in e.value and r"\eta_t" in e.value for e in at.latex)
     assert any("l1=0.0001 prox" in c.value for c in at.markdown) or any(
         "l1=0.0001 prox" in str(e.proto) for e in at.get("plotly_chart"))
+
+
+# --- the L1 term in the formulas the pages show ------------------------------------------------------
+
+SUBGRADIENT_TERM = r"\lambda_1 \operatorname{sign}(\theta)"  # added to the gradient (weight decay's symbol is \lambda)
+PROXIMAL_TERM = r"S_{\eta_t \lambda_1}(\theta_t)"  # the soft-threshold after the step
+
+
+def test_update_rules_section_shows_the_l1_term_of_each_mode():
+    """The 2-D page's "Update rules": SGD with subgradient L1 gains the term on its gradient, Adam
+    with proximal L1 the soft-threshold after its step, AdamW (weight decay, no L1) neither."""
+    from optimizers import OPTIMIZERS
+    from tests.test_app import ok, page
+    from ui import state
+
+    cfg = state.make_config("rosenbrock", steps=20, optimizers=(
+        get_optimizer("sgd", lr=1e-3, l1=0.5), get_optimizer("adam", lr=0.05, l1=0.2, l1_mode="proximal"),
+        get_optimizer("adamw", lr=0.05, weight_decay=0.1)))
+    at = ok(page(state.encode(cfg)))
+    rules = {name: [e.value for e in at.latex if OPTIMIZERS[name].latex in e.value] for name in ("sgd", "adam", "adamw")}
+    assert all(len(found) == 1 for found in rules.values()), rules
+    (sgd,), (adam,), (adamw,) = rules.values()
+    assert SUBGRADIENT_TERM in sgd and PROXIMAL_TERM not in sgd
+    assert sgd.index(SUBGRADIENT_TERM) < sgd.index(OPTIMIZERS["sgd"].latex)  # before the rule: it enters g_t
+    assert PROXIMAL_TERM in adam and SUBGRADIENT_TERM not in adam
+    assert adam.index(PROXIMAL_TERM) > adam.index(OPTIMIZERS["adam"].latex)  # after the step
+    assert r"\lambda_1" not in adamw and r"\lambda" in adamw  # weight decay keeps its own symbol
+
+
+@pytest.mark.parametrize("mode,term", [("subgradient", SUBGRADIENT_TERM), ("proximal", PROXIMAL_TERM)])
+def test_live_equation_shows_the_l1_term_with_its_strength(mode, term):
+    from plots.internals import update_equation
+
+    res = run(get_surface("rosenbrock"), [get_optimizer("sgd", lr=1e-3, l1=0.25, l1_mode=mode),
+                                          get_optimizer("sgd", lr=1e-3)], [(-1.5, 2.0)], 5, compiled=False)
+    with_l1, without = update_equation(res, 0, 2), update_equation(res, 1, 2)
+    assert term in with_l1 and r"\lambda_1 = 0.25" in with_l1
+    assert r"\lambda_1" not in without and term not in without
+    # the soft-threshold moves the point off theta - eff_lr * d: the step is shown as it happened
+    assert (r"\Delta\theta_t" in with_l1) == (mode == "proximal")

@@ -265,3 +265,82 @@ def test_the_app_lists_and_runs_lbfgs():
 
     points = np.frombuffer(base64.b64decode(sent["evals"]["bdata"]), dtype=np.float32).reshape(-1, res.evals.shape[3], 2)
     np.testing.assert_allclose(points[0], res.evals[k, 0, 0].astype(np.float32), equal_nan=True)
+
+
+# --- the page's work cap (ui/state.py) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("hp", "swarm", "expected"), [
+    ({}, 0, 250_000 // (20 * 100 * (1 + 1 / 80))),  # the default from one start: 123 of 500 steps
+    ({}, 100, 250_000 // (20 * 100 * (1 + 100 / 80))),  # a swarm of 100: 55
+    ({"history_size": 10, "max_iter": 5}, 0, 500),  # 50 passes a step: not capped
+])
+def test_the_page_caps_lbfgs_work(hp, swarm, expected):
+    """steps x the sum of max_iter x history_size over the L-BFGS configurations x (1 + N / 80) <= 250,000."""
+    from ui import state
+
+    config = state.make_config(optimizers=(get_optimizer("lbfgs", **hp), get_optimizer("adam")), swarm=swarm)
+    assert state.capped_steps(config) == state.lbfgs_steps(config) == int(expected)
+    assert state.capped_steps(state.make_config(swarm=swarm)) == 500  # no L-BFGS: no such cap
+    passes = config.optimizers[0].hp["max_iter"] * config.optimizers[0].hp["history_size"]
+    two = state.make_config(optimizers=(get_optimizer("lbfgs", **hp),) * 2, swarm=swarm)
+    assert state.lbfgs_steps(two) == min(500, int(250_000 // (2 * passes * (1 + (swarm or 1) / 80))))
+
+
+def test_a_capped_swarm_runs_in_seconds():
+    """The 100-start default swarm (over a minute uncapped at 500 steps): its capped run's wall time."""
+    import time
+
+    from ui import state
+
+    config = state.make_config(optimizers=(get_optimizer("lbfgs"),), swarm=100)
+    steps = state.capped_steps(config)
+    started = time.perf_counter()
+    run(config.get_surface(), config.optimizers, config.starts(), steps, **config.run_kwargs())
+    seconds = time.perf_counter() - started
+    print(f"L-BFGS swarm of 100, capped at {steps} steps: {seconds:.1f} s")
+    assert steps == 55 and seconds < 60  # ~25 s on an idle core; a busy shared machine is slower
+
+
+def test_the_page_says_what_it_capped_and_why():
+    from tests.test_app import ok, page
+    from ui import state
+
+    config = state.make_config(optimizers=(get_optimizer("lbfgs", max_iter=200, history_size=200),), steps=40)
+    at = ok(page(state.encode(config)))
+    notes = [w.value for w in at.warning if "L-BFGS capped" in w.value]
+    assert len(notes) == 1 and "6 of 40 steps" in notes[0] and "max_iter" in notes[0], [w.value for w in at.warning]
+
+
+@pytest.mark.parametrize(("mode", "setting"), [("subgradient", 1), ("subgradient", 3), ("proximal", 3)])
+def test_l1_on_the_surfaces_as_a_torch_closure_adding_it(mode, setting):
+    """Subgradient: torch's closure returns f + l1 * |p|.sum() with its gradient (autograd's sign);
+    proximal: the soft-threshold by lr * l1 after step(closure). 50 steps on Rosenbrock (whose
+    minimum (1, 1) the term moves). Proximal with the line search (setting 1) is left out: there
+    torch's own path from a start moved by 1e-15 parts by 1e-9 after 4 to 6 steps (measured)."""
+    surface, l1, starts, steps = get_surface("rosenbrock"), 0.3, CASES["rosenbrock"][:2], 50
+    hp = SETTINGS[setting]
+    res = run(surface, [get_optimizer("lbfgs", l1=l1, l1_mode=mode, **hp), get_optimizer("lbfgs", **hp)],
+              starts, steps, tol=0)
+    for n, start in enumerate(starts):
+        p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([p], **get_optimizer("lbfgs", **hp).hp)
+        path = [p.detach().clone().numpy()]
+
+        def closure(p=p, opt=opt):  # the surface's closed-form gradient (as torch_run), autograd's for the term
+            opt.zero_grad()
+            term = l1 * p.abs().sum() if mode == "subgradient" else p.sum() * 0.0
+            term.backward()
+            with torch.no_grad():
+                p.grad = surface.grad(p.detach(), torch) + p.grad
+                return surface.value(p.detach(), torch) + term.detach()
+
+        for _ in range(steps):
+            lr = opt.param_groups[0]["lr"]
+            opt.step(closure)
+            if mode == "proximal":
+                with torch.no_grad():
+                    p.copy_(torch.sign(p) * torch.clamp(p.abs() - lr * l1, min=0.0))
+            path.append(p.detach().clone().numpy())
+        np.testing.assert_allclose(res.path[0, n], np.array(path), rtol=1e-9, atol=1e-12, err_msg=f"{mode} {start}")
+        assert np.abs(res.path[0, n] - res.path[1, n]).max() > 1e-3  # the term changed the path

@@ -155,3 +155,42 @@ def test_mnist_page_offers_muon_with_its_adamw_part_and_trains_it():
     job = at.session_state["mnist.job"]
     assert job.config.optimizers[0].name == "muon" and job.config.bias_optimizer == get_optimizer("adamw", lr=3e-3)
     assert not at.error
+
+
+def test_muon_proximal_l1_thresholds_each_group_by_its_own_lr(embedded, float64, monkeypatch):
+    """Proximal L1 with Muon on the matrices and AdamW on the biases: after each step, every tensor is
+    soft-thresholded by the lr of the optimizer that stepped it (a cosine schedule on AdamW's lr, so
+    the two lrs differ at every step) times l1, as a torch loop over the two optimizers does it."""
+    from mnist.train import batch_indices
+    from tests.test_mnist_train import flat_of, torch_net
+
+    monkeypatch.setattr(torch_muon, "_zeropower_via_newtonschulz", _float64_newton_schulz())
+    l1, steps = 1e-3, 60
+    muon = get_optimizer("muon", lr=0.02, l1=l1, l1_mode="proximal")
+    adamw = get_optimizer("adamw", lr=5e-3, schedule=("cosine", {"T_max": steps}))
+    net = torch_net(Layout(HIDDEN), init_params(HIDDEN, SEED, "float64"))
+    both = Both(net.parameters(), dict(lr=0.02), dict(lr=5e-3))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(both.opts[1], T_max=steps)
+    x, y = torch.tensor(np.asarray(embedded.x_train, np.float64)), torch.tensor(embedded.y_train)
+    losses = []
+    for t in range(steps):
+        idx = torch.as_tensor(batch_indices(len(x), BATCH, SEED, t))
+        both.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
+        loss.backward()
+        lrs = [opt.param_groups[0]["lr"] for opt in both.opts]
+        both.step()
+        with torch.no_grad():
+            for opt, lr in zip(both.opts, lrs):
+                for p in opt.param_groups[0]["params"]:
+                    p.copy_(torch.sign(p) * torch.clamp(p.abs() - lr * l1, min=0.0))
+        sched.step()
+        losses.append(loss.item())
+    ref = flat_of(net.parameters())
+    config = TrainConfig((muon,), hidden=HIDDEN, batch_size=BATCH, steps=steps, seed=SEED, dtype="float64",
+                         snapshots=2, bias_optimizer=adamw)
+    res = train(config, embedded, use_kernels=False)
+    np.testing.assert_allclose(res.loss[0], losses, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(res.final_params[0], ref, rtol=0, atol=1e-10)
+    assert (ref == 0).any()  # the threshold bites (on weights; the biases' sizes differ by AdamW's lr, not Muon's:
+    # thresholded by Muon's lr, 4x AdamW's here, they would end about 60 x 1.5e-5 = 9e-4 apart from torch's)

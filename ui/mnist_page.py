@@ -30,6 +30,7 @@ import streamlit as st
 
 from hyperparams import Hyperparameter as H
 from mnist import data as mnist
+from mnist.closure_rule import work_weight
 from mnist.mlp import HIDDEN_SIZES
 from mnist.train import MAX_STEPS, TrainConfig, TrainResult, steps_per_epoch, warm_kernels
 from optimizers import OPTIMIZERS, OptimizerConfig, get_optimizer
@@ -323,6 +324,8 @@ def results_table(res: TrainResult) -> pd.DataFrame:
             "train loss (last 10 %)": np.nanmean(tail) if np.isfinite(tail).any() else np.nan,
             "best val. acc. (%)": 100 * np.nanmax(acc) if np.isfinite(acc).any() else np.nan,
             "steps to 90 %": int(res.eval_steps[reached[0]]) if len(reached) else None,
+            # mini-batch loss evaluations: one a step, L-BFGS's closure calls (its fair cost to compare)
+            "loss evaluations": int(np.nansum(res.n_evals[k])) if res.n_evals is not None else None,
             "time (s)": res.elapsed,
             "status": status,
         })
@@ -401,13 +404,19 @@ def owner() -> str:
     return ss.setdefault("mnist.owner", uuid.uuid4().hex)
 
 
-def cap_steps(settings: dict, k: int) -> None:
-    """Lower settings["steps"] to the work cap for k optimizers, with a note."""
-    steps = limits.capped_steps(k, settings["steps"], settings["batch_size"], settings["hidden"])
+def cap_steps(settings: dict, configs) -> None:
+    """Lower settings["steps"] to the work cap for `configs`, with a note (L-BFGS's own when it weighs in)."""
+    k = len(configs)
+    weight = sum(work_weight(c, settings["batch_size"]) for c in configs)
+    steps = limits.capped_steps(weight, settings["steps"], settings["batch_size"], settings["hidden"])
     if steps < settings["steps"]:
-        st.warning(t("mnist.capped", k=k, steps=settings["steps"], batch=settings["batch_size"], hidden=settings["hidden"],
-                     cap=limits.max_optimizer_steps(settings["batch_size"], settings["hidden"]), training=steps),
-                   icon=":material/content_cut:")
+        cap = limits.max_optimizer_steps(settings["batch_size"], settings["hidden"])
+        if weight > k:
+            st.warning(t("mnist.lbfgs_capped", weight=weight, k=k, steps=settings["steps"], cap=cap,
+                         training=steps), icon=":material/content_cut:")
+        else:
+            st.warning(t("mnist.capped", k=k, steps=settings["steps"], batch=settings["batch_size"],
+                         hidden=settings["hidden"], cap=cap, training=steps), icon=":material/content_cut:")
         settings["steps"] = steps
 
 
@@ -438,7 +447,7 @@ def main() -> None:
 
     config = None
     if data is not None and configs:
-        cap_steps(settings, len(configs))
+        cap_steps(settings, configs)
         try:
             config = TrainConfig(configs, eval_size=EVAL_SIZE, eval_every=max(1, settings["steps"] // N_EVALS),
                                  source=data.source, **settings)

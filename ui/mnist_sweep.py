@@ -20,6 +20,7 @@ import streamlit as st
 from hyperparams import Hyperparameter as H
 from mnist import data as mnist
 from mnist import lr_sweep
+from mnist.closure_rule import work_weight
 from mnist.train import TrainConfig
 from optimizers import OptimizerConfig
 from plots.mnist_sweep import sweep_figure
@@ -78,7 +79,8 @@ def controls(data: mnist.MnistData, settings: dict, base: OptimizerConfig) -> Tr
         st.error(t("eos.invalid", error=exc), icon=":material/warning:")
         return None
     k, steps = len(optimizers), checked["steps"]
-    capped = limits.capped_steps(k, steps, settings["batch_size"], settings["hidden"])
+    weight = sum(work_weight(c, settings["batch_size"]) for c in optimizers)  # L-BFGS weighs more than 1
+    capped = limits.capped_steps(weight, steps, settings["batch_size"], settings["hidden"])
     if capped < steps:
         st.warning(t("msweep.capped", k=k, steps=steps, capped=capped), icon=":material/content_cut:")
     config = TrainConfig(optimizers, eval_size=EVAL_SIZE, eval_every=max(1, capped // N_EVALS), source=data.source,

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from optimizers import OPTIMIZERS, SCHEDULES, OptimizerConfig, get_optimizer
+from optimizers.info import L1_SYMBOL
+from optimizers.info import l1_latex as l1_term
 from optimizers.transforms import L1_SPECS
 
 from .i18n import t, titles
@@ -227,7 +229,4 @@ def l1_latex(l1: float, mode: str) -> str:
     """The L1 penalty's step as implemented (optimizers.transforms), with its strength filled in."""
     mantissa, _, exponent = f"{l1:g}".partition("e")
     value = mantissa + (rf"\times 10^{{{int(exponent)}}}" if exponent else "")
-    if mode == "proximal":
-        return (r"\theta_t \leftarrow \operatorname{sign}(\theta_t)\,\max(|\theta_t| - \eta_t \lambda_1, 0)"
-                rf"\ \text{{after the step}},\quad \lambda_1 = {value}")
-    return rf"g_t \leftarrow g_t + \lambda_1 \operatorname{{sign}}(\theta_{{t-1}}),\quad \lambda_1 = {value}"
+    return rf"{l1_term(mode)},\quad {L1_SYMBOL} = {value}"

@@ -23,6 +23,7 @@ import numpy as np
 import streamlit as st
 
 from optimizers import MAX_STEPS, OPTIMIZERS, SCHEDULES, Hyperparameter, OptimizerConfig, get_optimizer
+from optimizers.lbfgs import history_passes
 from surfaces import SURFACES, get_surface
 
 from . import i18n, widgets
@@ -32,6 +33,14 @@ H = Hyperparameter
 
 MAX_SWARM = 1000
 APP_MAX_TRAJECTORY_STEPS = 1_000_000  # K * N * T the page will compute (~130 MB recorded)
+# L-BFGS's steps run up to max_iter inner iterations over history_size pairs each, on the array code:
+# its worst case (starts that never settle, or noise) is about 0.1 ms per two-loop pass here, a start
+# adding 1/80 of one (rosenbrock, noise 1: 0.2 s a step from 1 start, 0.34 s from 30, 0.94 s from 300).
+# The cap keeps an L-BFGS run under about 25 s at worst: the default (20 x 100 passes) from one start
+# gets 123 steps, from 100 starts 55.
+LBFGS_SECONDS_PER_PASS = 1e-4
+LBFGS_STARTS_PER_PASS = 80
+APP_MAX_LBFGS_WORK = 250_000
 
 # Run settings as specs: one source for their widgets, their checks and their URL parsing.
 RUN_SPECS: dict[str, Hyperparameter] = {s.name: s for s in (
@@ -121,9 +130,26 @@ def make_config(surface: str = "rosenbrock", surface_params: Mapping | None = No
 
 
 def capped_steps(config: RunConfig) -> int:
-    """The steps the page runs: config.steps, lowered so K * N * T stays within the app's cap."""
+    """The steps the page runs: config.steps, lowered so K * N * T stays within the app's cap and
+    the L-BFGS configurations within theirs (`lbfgs_steps`)."""
     k, n = max(len(config.optimizers), 1), config.swarm or 1
-    return max(1, min(config.steps, APP_MAX_TRAJECTORY_STEPS // (k * n)))
+    return max(1, min(config.steps, APP_MAX_TRAJECTORY_STEPS // (k * n), lbfgs_steps(config)))
+
+
+def lbfgs_work(config: RunConfig) -> float:
+    """The worst-case work of one step of the run's L-BFGS configurations, in two-loop passes: each
+    configuration's max_iter x history_size (lbfgs.history_passes), times 1 + N / LBFGS_STARTS_PER_PASS
+    for N starts (the passes are vectorised over the starts, so a start costs a fraction of one).
+    Measured here: about LBFGS_SECONDS_PER_PASS seconds per unit (0 without L-BFGS)."""
+    passes = sum(history_passes(c.hp) for c in config.optimizers if c.info.closure_calls is not None)
+    return passes * (1 + (config.swarm or 1) / LBFGS_STARTS_PER_PASS)
+
+
+def lbfgs_steps(config: RunConfig) -> int:
+    """The most steps the run's L-BFGS configurations may take (config.steps without any): their
+    worst-case work, lbfgs_work per step, stays within APP_MAX_LBFGS_WORK."""
+    work = lbfgs_work(config)
+    return config.steps if work == 0 else max(1, min(config.steps, int(APP_MAX_LBFGS_WORK // work)))
 
 
 # --- session state ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from optimizers import OPTIMIZERS, SCHEDULES, kernels
+from optimizers.info import rule_latex
 from optimizers.torch_code import torch_script
 from plots import (
     animation_html,
@@ -461,7 +462,8 @@ def update_rules(config: state.RunConfig) -> None:
         with cols[i % 2]:
             torch_name = f"torch.optim.{info.torch_class}" if info.torch_class else t("surfaces.no_torch_class")
             st.markdown(f"**{info.title}** · {info.reference} · `{torch_name}`")
-            st.latex(info.latex)
+            l1_modes = tuple(dict.fromkeys(c.l1_mode for c in config.optimizers if c.name == name and c.l1 > 0))
+            st.latex(rule_latex(info.latex, l1_modes))
             st.latex(r"\text{effective lr: } " + info.eff_lr)
     schedules = list(dict.fromkeys(c.schedule.name for c in config.optimizers if c.schedule.name != "constant"))
     for name in schedules:
@@ -539,7 +541,10 @@ def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
     for error in errors:
         st.error(error, icon=":material/warning:")
     steps = state.capped_steps(config)
-    if steps < config.steps:
+    if steps < config.steps and steps == state.lbfgs_steps(config):
+        st.warning(t("surfaces.lbfgs_capped", steps=config.steps, running=steps, n=config.swarm or 1,
+                     seconds=state.APP_MAX_LBFGS_WORK * state.LBFGS_SECONDS_PER_PASS), icon=":material/content_cut:")
+    elif steps < config.steps:
         st.warning(t("surfaces.capped", k=len(config.optimizers), n=config.swarm or 1, steps=config.steps,
                      running=steps))
 
