@@ -177,4 +177,10 @@ def rule_latex(latex: str, l1_modes=()) -> str:
     line (it enters the gradient before the rule), the proximal step as a last one."""
     before = [l1_latex(m) for m in l1_modes if m != "proximal"]
     after = [l1_latex(m) for m in l1_modes if m == "proximal"]
-    return r"\\ ".join([*before, latex, *after])
+    return display_lines(r"\\ ".join([*before, latex, *after]))
+
+
+def display_lines(latex: str) -> str:
+    """`latex` with its lines (separated by \\\\) in a gathered block: display math has no line
+    breaks of its own (KaTeX ignores them there, with a warning)."""
+    return rf"\begin{{gathered}}{latex}\end{{gathered}}" if r"\\" in latex else latex
