@@ -22,6 +22,7 @@ CLICK_GRID = "click grid"
 # Step dots drawn per path at most; Plotly spreads them evenly over the points in view, so zooming
 # in shows every step again. Hover still finds every step. Each SVG dot costs the browser's redraw.
 STEP_DOTS = 60
+LEGIBLE = "1px 1px 2px #FFFFFF, -1px -1px 2px #FFFFFF, 1px -1px 2px #FFFFFF, -1px 1px 2px #FFFFFF"  # text over lines
 
 
 @functools.lru_cache(maxsize=64)
@@ -164,46 +165,107 @@ def _end_trace(res, k: int, stop: np.ndarray, swarm: bool) -> dict:
     }
 
 
-def _exit_points(res, k: int, n: np.ndarray, stop: np.ndarray) -> np.ndarray:
-    """[len(n), 2] where each of configuration k's diverged trajectories `n` leaves the frame
-    (inset by 2 %): its last finite point when that lies inside, else the point where the segment
-    from its last inside point towards the last finite point crosses the inset frame edge."""
+def exits(res, k: int, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where configuration k's trajectories `n` (start indices, [m]) leave the frame for the last
+    time, as their drawn lines do: the exit of the last segment up to the stop point that crosses
+    the frame (segments of a diverging zig-zag keep crossing it long after a point first lies
+    outside). Returns (point [m, 2] on the frame's border, direction [m, 2] of that segment in data
+    units, outside [m] bool: the last finite point lies outside the frame). A trajectory that ends
+    inside has its last point and its last segment's direction; one that never crosses the frame
+    has the frame's point nearest its last point and the direction from the frame's centre."""
     (x0, x1), (y0, y1) = res.surface.bounds
-    mx, my = 0.02 * (x1 - x0), 0.02 * (y1 - y0)
-    lo, hi = np.array([x0 + mx, y0 + my]), np.array([x1 - mx, y1 - my])
-    paths = res.path[k, n]  # [m, T+1, 2]
-    last = paths[np.arange(len(n)), stop[k, n]]
-    upto = np.arange(paths.shape[1]) <= stop[k, n][:, None]
-    inside = np.all((paths >= lo) & (paths <= hi), axis=-1) & upto
-    # The last inside point (or the start when none is inside: then it is simply clipped).
-    idx = np.where(inside.any(axis=1), paths.shape[1] - 1 - np.argmax(inside[:, ::-1], axis=1), 0)
-    p = paths[np.arange(len(n)), idx]
-    d = last - p
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = np.where(d > 0, (hi - p) / d, np.where(d < 0, (lo - p) / d, np.inf))
-    f = np.clip(np.min(f, axis=1, initial=1.0), 0.0, 1.0)
-    return np.clip(p + f[:, None] * d, lo, hi)
+    lo, hi = np.array([x0, y0]), np.array([x1, y1])
+    stop = res.stop_index()[k, n]
+    paths = res.path[k, n].astype(np.float64)  # [m, T+1, 2]
+    rows = np.arange(len(n))
+    last = paths[rows, stop]
+    outside = ~np.all((last >= lo) & (last <= hi), axis=-1)
+    a, d = paths[:, :-1], np.diff(paths, axis=1)
+    with np.errstate(all="ignore"):  # Liang-Barsky clipping of every segment at once
+        t_lo, t_hi = (lo - a) / d, (hi - a) / d
+        held = (a >= lo) & (a <= hi)  # a segment parallel to an axis is inside that slab or not
+        enter = np.where(d == 0, np.where(held, -np.inf, np.inf), np.minimum(t_lo, t_hi)).max(axis=-1)
+        leave = np.where(d == 0, np.where(held, np.inf, -np.inf), np.maximum(t_lo, t_hi)).min(axis=-1)
+    t_out = np.minimum(leave, 1.0)
+    crosses = (np.maximum(enter, 0.0) <= t_out) & (np.arange(a.shape[1]) < stop[:, None])
+    seen = crosses.any(axis=1)
+    j = np.where(seen, a.shape[1] - 1 - np.argmax(crosses[:, ::-1], axis=1), 0)
+    with np.errstate(all="ignore"):  # rows that never cross are replaced below
+        point = np.clip(a[rows, j] + t_out[rows, j, None] * d[rows, j], lo, hi)
+    direction = d[rows, j]
+    never = outside & ~seen
+    point[never] = np.clip(last[never], lo, hi)
+    direction[never] = last[never] - (lo + hi) / 2
+    ends = ~outside
+    point[ends] = last[ends]
+    direction[ends] = d[rows[ends], np.maximum(stop[ends] - 1, 0)] if a.shape[1] else 0.0
+    return point, direction, outside
+
+
+def screen_angle(direction: np.ndarray, bounds) -> np.ndarray:
+    """[m] degrees clockwise from up of data directions [m, 2] as drawn (Plotly's marker.angle):
+    equal scale where map_layout anchors the axes, else each axis spanning the same length."""
+    (x0, x1), (y0, y1) = bounds
+    equal = 1 / 3 <= (y1 - y0) / (x1 - x0) <= 3
+    sx, sy = (1.0, 1.0) if equal else (1 / (x1 - x0), 1 / (y1 - y0))
+    return np.degrees(np.arctan2(direction[:, 0] * sx, direction[:, 1] * sy))
+
+
+def short_number(v: float) -> str:
+    """A coordinate in a few characters: '-5.2e5', '9.0e5', '1.23', '0.0042'."""
+    if v != 0 and not 1e-3 <= abs(v) < 1e4:
+        mantissa, exponent = f"{v:.1e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{v:.3g}"
+
+
+def exit_label(step: int, last) -> str:
+    """The label beside a diverged path's exit arrow: the step and the point it reached."""
+    return f"step {step} → ({short_number(last[0])}, {short_number(last[1])})"
+
+
+def _inward(point: np.ndarray, bounds) -> list[str]:
+    """Plotly textposition per border point [m, 2] that puts its label inside the frame."""
+    (x0, x1), (y0, y1) = bounds
+    tol = 1e-9 * max(x1 - x0, y1 - y0)
+    out = []
+    for x, y in point.tolist():
+        vertical = "bottom" if y >= y1 - tol else "top" if y <= y0 + tol else "middle"
+        horizontal = "right" if x <= x0 + tol else "left" if x >= x1 - tol else "center"
+        out.append(f"{vertical} {horizontal}" if (vertical, horizontal) != ("middle", "center") else "top center")
+    return out
 
 
 def _diverged_trace(res, k: int, stop: np.ndarray, swarm: bool) -> dict:
-    """Red X at the last finite point of each diverged trajectory; where that point lies outside
-    the frame, at the spot its path leaves the frame (the hover gives the true coordinates)."""
+    """Configuration k's diverged trajectories. One that ends inside the frame: a red X at its last
+    finite point. One that flew off: an arrow on the frame's border where its drawn line leaves
+    the map for the last time (exits), its tip there (Plotly's "arrow" symbol), pointing along that
+    segment, labelled 'step s → (x, y)'
+    with its last finite point; a swarm's get a red X there instead, without labels. meta holds
+    each point's stop step, last finite point and outside flag (the component relabels them)."""
     n = np.nonzero(res.diverged_at[k] >= 0)[0]
-    last = res.path[k, n, stop[k, n]]
-    shown = _exit_points(res, k, n, stop)
+    last = res.path[k, n, stop[k, n]].astype(np.float64)
+    shown, direction, outside = exits(res, k, n)
+    arrow = outside & (not swarm)
     name = html.escape(res.labels[k])
-    text = [
-        f"<b>{name}</b><br>diverged at step {d}<br>last finite point ({px:.4g}, {py:.4g})"
-        + ("<br>(outside the frame: marked where its path leaves it)" if (px, py) != (sx, sy) else "")
-        for d, (px, py), (sx, sy) in zip(res.diverged_at[k, n], last.tolist(), shown.tolist())
+    hover = [
+        f"<b>{name}</b><br>diverged at step {d}<br>last finite point at step {s}: ({px:.4g}, {py:.4g})"
+        + ("<br>(outside the frame: marked where its path leaves it)" if out else "")
+        for d, s, (px, py), out in zip(res.diverged_at[k, n], stop[k, n], last.tolist(), outside)
     ]
+    labels = [exit_label(int(s), p) if a else "" for s, p, a in zip(stop[k, n], last, arrow)]
+    angle = np.where(arrow, screen_angle(direction, res.surface.bounds), 0.0)
     return {
-        "type": "scatter", "x": shown[:, 0], "y": shown[:, 1], "text": text, "mode": "markers",
-        "marker": {"symbol": "x", "size": 8 if swarm else 18, "color": DIVERGED,
+        "type": "scatter", "x": shown[:, 0], "y": shown[:, 1], "text": labels, "hovertext": hover,
+        "mode": "markers+text" if arrow.any() else "markers", "textposition": _inward(shown, res.surface.bounds),
+        "textfont": {"color": DIVERGED, "size": 14, "weight": "bold", "shadow": LEGIBLE}, "cliponaxis": False,
+        "marker": {"symbol": np.where(arrow, "arrow", "x").tolist(), "angle": angle,
+                   "size": np.where(arrow, 26, 8 if swarm else 18).tolist(), "color": DIVERGED,
                    "line": {"width": 1.5, "color": "#FFFFFF"}},
         "name": f"{res.labels[k]} diverged", "legendgroup": _group(k), "showlegend": False,
-        "unselected": {"marker": {"opacity": 1.0}}, "hovertemplate": "%{text}<extra></extra>",
-        "meta": {"role": "diverged", "config": k},
+        "unselected": {"marker": {"opacity": 1.0}}, "hovertemplate": "%{hovertext}<extra></extra>",
+        "meta": {"role": "diverged", "config": k, "steps": stop[k, n].tolist(), "last": last.tolist(),
+                 "outside": outside.tolist(), "diverged_at": res.diverged_at[k, n].tolist()},
     }
 
 
@@ -307,8 +369,9 @@ def contour_figure(res, *, step: int | None = None, start: int | None = None, cl
                    step ...") unless there are more than SWARM starts, then the end trace does;
       K+2          the start points, shared by all configurations;
       K+3 .. 2K+2  end markers (squares) of trajectories that did not diverge, per configuration;
-      then         red X at the last finite point of diverged trajectories, for each
-                   configuration with any (role "diverged");
+      then         diverged trajectories, for each configuration with any (role "diverged"):
+                   a red X where one ended inside the frame, else an arrow on the border where
+                   its line leaves the map, labelled with its last finite point (see exits);
       then         minima (stars) and saddles (diamonds), where the surface has them;
     with `step`, the loss evaluations of that step follow for configurations that record them
     (L-BFGS's line search; eval_traces, role "evals"), then K playback markers (at
