@@ -11,6 +11,7 @@ import html
 import math
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
 from .internals import ARROW_KEY_MARGIN, arrow_key, arrow_traces
 from .palette import DIVERGED, FONT, LEGEND_ABOVE, MINIMUM, OUTLINE, SADDLE, color
@@ -130,6 +131,76 @@ def _path_trace(res, k: int, stride: int, swarm: bool) -> dict:
         "customdata": np.stack((step, loss), axis=-1),
         "hovertemplate": f"<b>{name}</b><br>step %{{customdata[0]}}: (%{{x:.4g}}, %{{y:.4g}})"
                          "<br>f = %{customdata[1]:.4g}<extra></extra>",
+    }
+
+
+AGE_BANDS = 4  # a swarm's paths drawn in this many bands of steps, the older the fainter
+DENSITY_BINS = 40  # cells of the end-point density along the frame's longer side
+DENSITY_BLUR = 1.0  # its Gaussian spread, in cells: ends gathered at a minimum show as a halo round it
+
+
+def age_bands(steps: int, stride: int, bands: int = AGE_BANDS) -> np.ndarray:
+    """[bands + 1] step edges 0 .. steps of the age bands, on drawn steps (multiples of stride)."""
+    inner = np.round(np.linspace(0, steps, bands + 1)[1:-1] / stride) * stride
+    return np.unique(np.concatenate(([0], inner.astype(np.int64), [steps])))
+
+
+def aged_path_traces(res, k: int, stride: int, bands: int = AGE_BANDS) -> list[dict]:
+    """Configuration k's swarm paths as one thin line trace per age band (steps edges[b] ..
+    edges[b + 1], each band sharing its edge step with the next so the lines join), opacity
+    rising from 30 % of swarm_opacity for the first band to all of it for the last: older
+    segments fainter. Points as trajectory_points draws them (strided, up to each stop)."""
+    xy, step, _ = trajectory_points(res, k, stride=stride)
+    edges = age_bands(res.shape[2], stride, bands)
+    base = swarm_opacity(res.shape[1])
+    count = len(edges) - 1
+    out = []
+    for b in range(count):
+        keep = np.isnan(step) | ((step >= edges[b]) & (step <= edges[b + 1]))
+        out.append({
+            "type": "scatter", "x": xy[keep, 0].astype(np.float32), "y": xy[keep, 1].astype(np.float32),
+            "mode": "lines", "line": {"color": color(k), "width": 1.2},
+            "opacity": base * (0.3 + 0.7 * (b + 1) / count), "hoverinfo": "skip", "showlegend": False,
+            "name": legend_label(res, k), "legendgroup": _group(k),
+            "meta": {"role": "path", "config": k, "band": b, "steps": [int(edges[b]), int(edges[b + 1])]},
+        })
+    return out
+
+
+def density_grid(bounds, bins: int = DENSITY_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """(x edges [nx + 1], y edges [ny + 1]) of near-square cells over the frame, `bins` along
+    its longer side."""
+    (x0, x1), (y0, y1) = bounds
+    cell = max(x1 - x0, y1 - y0) / bins
+    return (np.linspace(x0, x1, max(1, round((x1 - x0) / cell)) + 1),
+            np.linspace(y0, y1, max(1, round((y1 - y0) / cell)) + 1))
+
+
+def density_trace(res, k: int, bins: int = DENSITY_BINS, blur: float = DENSITY_BLUR) -> dict:
+    """Where configuration k's swarm ended: a heat layer of its non-diverged end points (path at
+    each stop) counted per cell of density_grid and spread over neighbouring cells by a Gaussian
+    of `blur` cells (reflected at the frame's edges, so no end is lost: z sums to the ends inside
+    the frame), from transparent to its colour. meta: the ends inside the frame ("ends") and
+    outside it ("outside"); the two add up to the starts that did not diverge."""
+    n = np.nonzero(res.diverged_at[k] < 0)[0]
+    end = res.path[k, n, res.stop_index()[k, n]]
+    xe, ye = density_grid(res.surface.bounds, bins)
+    (x0, x1), (y0, y1) = res.surface.bounds
+    inside = (end[:, 0] >= x0) & (end[:, 0] <= x1) & (end[:, 1] >= y0) & (end[:, 1] <= y1)
+    counts, _, _ = np.histogram2d(end[inside, 1], end[inside, 0], bins=(ye, xe))  # [ny, nx]
+    z = gaussian_filter(counts, blur, mode="reflect", truncate=3.0) if blur > 0 else counts
+    rgb = color(k).lstrip("#")
+    r, g, b = (int(rgb[i:i + 2], 16) for i in (0, 2, 4))
+    name = html.escape(res.labels[k])
+    return {
+        "type": "heatmap", "x": (xe[:-1] + xe[1:]) / 2, "y": (ye[:-1] + ye[1:]) / 2, "z": z.astype(np.float32),
+        "zmin": 0.0, "zmax": float(max(z.max(initial=0), 1e-9)), "zsmooth": "best", "showscale": False,
+        "colorscale": [[0.0, f"rgba({r},{g},{b},0)"], [0.04, f"rgba({r},{g},{b},0.12)"],
+                       [1.0, f"rgba({r},{g},{b},0.8)"]],
+        "showlegend": False, "name": f"{res.labels[k]} end points", "legendgroup": _group(k),
+        "hovertemplate": f"<b>{name}</b><br>%{{z:.1f}} end points per cell<extra></extra>",
+        "meta": {"role": "density", "config": k, "ends": int(inside.sum()), "outside": int((~inside).sum()),
+                 "cells": [len(xe) - 1, len(ye) - 1]},
     }
 
 

@@ -22,7 +22,7 @@ def plain(value):
     """A payload value with Plotly's typed arrays {dtype, bdata[, shape]} decoded."""
     if isinstance(value, dict) and "bdata" in value:
         flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        return flat.reshape(value["shape"]) if "shape" in value else flat
+        return flat.reshape([int(n) for n in str(value["shape"]).split(",")]) if "shape" in value else flat
     return np.asarray(value) if isinstance(value, list) and value and not isinstance(value[0], (dict, str)) else value
 
 
@@ -80,3 +80,67 @@ def test_the_divergence_presets_arrow_sits_where_its_line_leaves_the_map_pointin
     assert stop == res.diverged_at[3, 0] - 1 == 70
     assert arrow["text"] == ["step 70 → (-5.2e5, 9.0e5)"]
     assert "x" not in arrow["marker"]["symbol"]  # no cross pretending it ended inside the map
+
+
+@pytest.fixture(scope="module")
+def swarm():
+    """300 random starts on Himmelblau: plain SGD converges, SGD lr=0.03 loses some of its
+    starts off the map, Adam neither."""
+    starts = np.random.default_rng(4).uniform(-5, 5, size=(300, 2))
+    configs = [get_optimizer("sgd", lr=0.01), get_optimizer("adam", lr=0.1), get_optimizer("sgd", lr=0.03)]
+    return run(get_surface("himmelblau"), configs, starts, 150, compiled=False)
+
+
+def test_a_swarms_end_point_density_counts_every_start_that_did_not_diverge(swarm):
+    res = swarm
+    payload = playback_payload(res)
+    density = traces(payload, "density")
+    assert [t["meta"]["config"] for t in density] == [0, 1, 2]
+    (x0, x1), (y0, y1) = res.surface.bounds
+    for t in density:
+        k = t["meta"]["config"]
+        kept = res.diverged_at[k] < 0
+        assert t["meta"]["ends"] + t["meta"]["outside"] == kept.sum()
+        nx, ny = t["meta"]["cells"]
+        z = plain(t["z"])
+        assert z.shape == (ny, nx)
+        assert z.sum() == pytest.approx(t["meta"]["ends"], rel=1e-5)  # spread, none lost
+        # the most crowded cell is where most of the ends are, counted here by hand
+        end = res.path[k, kept][np.arange(kept.sum()), res.stop_index()[k, kept]]
+        cx, cy = plain(t["x"]), plain(t["y"])
+        j, i = np.unravel_index(np.argmax(z), z.shape)
+        near = (np.abs(end[:, 0] - cx[i]) < 1.5 * (x1 - x0) / nx) & (np.abs(end[:, 1] - cy[j]) < 1.5 * (y1 - y0) / ny)
+        assert near.sum() >= 0.1 * kept.sum()
+    assert (res.diverged_at[2] >= 0).sum() > 10 and (res.diverged_at[:2] < 0).all()
+
+
+def test_a_swarms_crosses_sit_where_each_diverged_path_leaves_the_map(swarm):
+    res = swarm
+    (cross,) = traces(playback_payload(res), "diverged")
+    assert cross["meta"]["config"] == 2 and set(cross["marker"]["symbol"]) == {"x"}
+    n = np.nonzero(res.diverged_at[2] >= 0)[0]
+    xy = np.column_stack([plain(cross["x"]), plain(cross["y"])])
+    assert len(xy) == len(n)
+    (x0, x1), (y0, y1) = res.surface.bounds
+    span = max(x1 - x0, y1 - y0)
+    stop = res.stop_index()[2]
+    for p, i in zip(xy, n):
+        border = min(abs(p[0] - x0), abs(p[0] - x1), abs(p[1] - y0), abs(p[1] - y1))
+        assert border < 1e-9 * span
+        point, _ = last_exit(res.path[2, i, : stop[i] + 1], res.surface.bounds)
+        assert np.linalg.norm(p - point) < 2e-3 * span, i
+
+
+def test_a_swarms_paths_fade_with_age_and_join_from_band_to_band(swarm):
+    res = swarm
+    bands = [t for t in traces(playback_payload(res), "path") if t["meta"]["config"] == 1]
+    assert len(bands) == 4
+    opacity = [t["opacity"] for t in bands]
+    assert opacity == sorted(opacity) and opacity[0] < 0.5 * opacity[-1]  # older segments fainter
+    edges = [t["meta"]["steps"] for t in bands]
+    assert edges[0][0] == 0 and edges[-1][1] == res.shape[2]
+    assert all(a[1] == b[0] for a, b in zip(edges, edges[1:]))
+    # every drawn point is one of the engine's points of some start, and the first band starts at every start
+    first = np.column_stack([plain(bands[0]["x"]), plain(bands[0]["y"])])
+    starts = first[np.r_[0, np.nonzero(np.isnan(first[:-1, 0]))[0] + 1]]
+    np.testing.assert_allclose(starts, res.starts.astype(np.float32), rtol=1e-6)
