@@ -104,6 +104,105 @@ def legend_label(res, k: int) -> str:
     return label
 
 
+# Two paths closer than this everywhere at the map's drawn size look like one: the top 2.5 px line
+# leaves less than a pixel of the one under it showing anywhere.
+COINCIDE_PX = 3.0
+DRAWN_PX = 560  # the plot area's height in pixels at the map's default height (620 less its margins)
+COMPARED_POINTS = 400  # points of a path compared (decimated: first, last and every sharp corner kept)
+SAME_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+SAME_SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "star")
+
+
+def _polyline_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest distance of a point of a [P, 2] from the polyline b [Q, 2] (same units)."""
+    if len(b) == 1:
+        return float(np.hypot(*(a - b[0]).T).max())
+    b0, d = b[:-1], np.diff(b, axis=0)  # [Q-1, 2]
+    length2 = np.einsum("ij,ij->i", d, d)
+    rel = a[:, None, :] - b0[None]  # [P, Q-1, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.clip(np.where(length2 > 0, np.einsum("pqj,qj->pq", rel, d) / length2, 0.0), 0.0, 1.0)
+    gap = rel - t[..., None] * d[None]
+    return float(np.sqrt(np.einsum("pqj,pqj->pq", gap, gap).min(axis=1)).max())
+
+
+def coinciding(res, px: float = COINCIDE_PX, drawn_px: float = DRAWN_PX) -> list[int | None]:
+    """Per configuration, the first earlier one whose paths it coincides with, or None.
+
+    Two configurations coincide when, for every start, each drawn point of either path (up to
+    its stop, clipped to the frame, at most COMPARED_POINTS of them kept by playback_data's
+    decimation) lies within `px` pixels of the other's polyline, on a map whose plot area is
+    `drawn_px` pixels high (equal scale where map_layout anchors the axes, else each axis
+    `drawn_px` long): a symmetric Hausdorff distance below px. Identical hyperparameters, or
+    SGD configurations with the same effective lr, give such paths."""
+    from .playback_data import decimate  # playback_data builds on this module
+
+    (x0, x1), (y0, y1) = res.surface.bounds
+    equal = 1 / 3 <= (y1 - y0) / (x1 - x0) <= 3
+    scale = np.array([drawn_px / (y1 - y0) if equal else drawn_px / (x1 - x0), drawn_px / (y1 - y0)])
+    lo, hi = np.array([x0, y0]), np.array([x1, y1])
+    k_count, n, _, _ = res.shape
+    stop = res.stop_index()
+
+    def drawn(k: int, i: int) -> np.ndarray:  # in pixels from the frame's corner
+        p = np.clip(res.path[k, i, : stop[k, i] + 1].astype(np.float64), lo, hi)
+        return (p[decimate(p, COMPARED_POINTS)] - lo) * scale
+
+    def same(j: int, k: int) -> bool:
+        for i in range(n):
+            a, b = drawn(j, i), drawn(k, i)
+            if _polyline_gap(a[[0, -1]], b) >= px or _polyline_gap(b[[0, -1]], a) >= px:
+                return False  # the ends alone tell most pairs apart
+            if _polyline_gap(a, b) >= px or _polyline_gap(b, a) >= px:
+                return False
+        return True
+
+    out: list[int | None] = [None] * k_count
+    for k in range(1, k_count):
+        out[k] = next((j for j in range(k) if out[j] is None and same(j, k)), None)
+    return out
+
+
+END_SYMBOLS = ("square", "diamond", "triangle-up", "circle", "cross", "star")
+
+
+def same_path_note(label: str) -> str:
+    """The legend's note on a configuration drawn along another's path."""
+    return f"same path as {label}"
+
+
+def same_ranks(same: list[int | None]) -> list[int]:
+    """Per configuration, its place in its group of coinciding ones (0: the first, drawn plain)."""
+    return [0 if j is None else 1 + sum(1 for i in range(k) if same[i] == j) for k, j in enumerate(same)]
+
+
+def mark_coinciding(res, data: list[dict]) -> list[dict]:
+    """The map's traces with coinciding configurations (coinciding) told apart: the r-th of a
+    group (r > 0) draws its path dashed (SAME_DASHES[r]) with other step-dot and end symbols, and
+    its legend entry adds 'same path as <the group's first label>'; meta.same_as names that one."""
+    same = coinciding(res)
+    rank = same_ranks(same)
+    out = []
+    for trace in data:
+        meta = trace.get("meta") or {}
+        k = meta.get("config")
+        role = meta.get("role")
+        if k is None or same[k] is None or role not in ("path", "end"):
+            out.append(trace)
+            continue
+        r = rank[k]
+        trace = {**trace, "meta": {**meta, "same_as": same[k]}}
+        if role == "path" and res.shape[1] <= SWARM:
+            trace["line"] = {**trace["line"], "dash": SAME_DASHES[r % len(SAME_DASHES)]}
+            trace["marker"] = {**trace["marker"], "symbol": SAME_SYMBOLS[r % len(SAME_SYMBOLS)], "size": 7}
+        if role == "end":
+            trace["marker"] = {**trace["marker"], "symbol": END_SYMBOLS[r % len(END_SYMBOLS)]}
+        if trace.get("showlegend", True):
+            trace["name"] = f"{trace['name']} — {same_path_note(res.labels[same[k]])}"
+        out.append(trace)
+    return out
+
+
 def swarm_opacity(n: int) -> float:
     """Opacity of swarm path lines: lighter the more lines overlap."""
     return float(np.clip(4.0 / math.sqrt(n), 0.15, 0.6))
@@ -282,8 +381,11 @@ def screen_angle(direction: np.ndarray, bounds) -> np.ndarray:
     return np.degrees(np.arctan2(direction[:, 0] * sx, direction[:, 1] * sy))
 
 
-def short_number(v: float) -> str:
-    """A coordinate in a few characters: '-5.2e5', '9.0e5', '1.23', '0.0042'."""
+def short_number(v: float, scale: float = 0.0) -> str:
+    """A coordinate in a few characters: '-5.2e5', '9.0e5', '1.23', '0.0042'; '0' when it is
+    below a millionth of `scale` (the point's other coordinate: -5.9e-14 beside 8.2e5)."""
+    if abs(v) < 1e-6 * scale:
+        return "0"
     if v != 0 and not 1e-3 <= abs(v) < 1e4:
         mantissa, exponent = f"{v:.1e}".split("e")
         return f"{mantissa}e{int(exponent)}"
@@ -292,18 +394,22 @@ def short_number(v: float) -> str:
 
 def exit_label(step: int, last) -> str:
     """The label beside a diverged path's exit arrow: the step and the point it reached."""
-    return f"step {step} → ({short_number(last[0])}, {short_number(last[1])})"
+    scale = max(abs(last[0]), abs(last[1]))
+    return f"step {step} → ({short_number(last[0], scale)}, {short_number(last[1], scale)})"
 
 
 def _inward(point: np.ndarray, bounds) -> list[str]:
-    """Plotly textposition per border point [m, 2] that puts its label inside the frame."""
+    """Plotly textposition per border point [m, 2] that puts its label inside the frame, beside
+    the arrow's body (which runs inwards from its tip at the point), towards the frame's middle."""
     (x0, x1), (y0, y1) = bounds
     tol = 1e-9 * max(x1 - x0, y1 - y0)
     out = []
     for x, y in point.tolist():
-        vertical = "bottom" if y >= y1 - tol else "top" if y <= y0 + tol else "middle"
-        horizontal = "right" if x <= x0 + tol else "left" if x >= x1 - tol else "center"
-        out.append(f"{vertical} {horizontal}" if (vertical, horizontal) != ("middle", "center") else "top center")
+        across = "right" if x < (x0 + x1) / 2 else "left"
+        if y >= y1 - tol or y <= y0 + tol:
+            out.append(f"{'bottom' if y >= y1 - tol else 'top'} {across}")
+        else:
+            out.append(f"{'bottom' if y > (y0 + y1) / 2 else 'top'} {across}")
     return out
 
 
@@ -450,7 +556,8 @@ def contour_figure(res, *, step: int | None = None, start: int | None = None, cl
     `step`, the arrow traces follow (see arrow_traces, drawn for start `start` or 0), those with
     an arrow to draw. Traces with nothing to draw are left out: each one costs the browser's
     redraw about as much as a path. Legend entries: one per configuration, plus "minimum" and
-    "saddle" when the surface has them.
+    "saddle" when the surface has them. Configurations whose paths coincide are told apart
+    (mark_coinciding: dashes, symbols, 'same path as ...' in the legend).
     More than SWARM starts: paths are thin translucent lines without hover, in float32; paths are
     strided so that all of them together hold at most MAX_PATH_POINTS points.
     """
@@ -467,6 +574,7 @@ def contour_figure(res, *, step: int | None = None, start: int | None = None, cl
     data += [_end_trace(res, k, stop, swarm) for k in configs]
     data += [_diverged_trace(res, k, stop, swarm) for k in configs if (res.diverged_at[k] >= 0).any()]
     data += [trace for trace in critical_traces(surface) if len(trace["x"])]
+    data = mark_coinciding(res, data)
     if step is not None:
         data += eval_traces(res, step, start or 0)
         data += [playback_trace(res, k, step, start, swarm) for k in configs]

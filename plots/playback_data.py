@@ -15,7 +15,8 @@ any step without asking the server again. `playback_payload(res)` gives:
                    for L-BFGS also evals [F, E, 2] float32, the points its step from each frame
                    evaluated (NaN-padded; eval_slots = E), n_evals [F] and scalar_state
                    {name: [F]} (its pairs count n_pairs, step length t, func_evals) after that step;
-                   its stop index, diverged_at, converged_at; swarm [F', N, 2] float32 positions of
+                   its stop index, diverged_at, converged_at; same_as (the configuration whose
+                   path it coincides with, plots.contour.coinciding, or None) and same_rank; swarm [F', N, 2] float32 positions of
                    every start when there are several (F' frames, evenly spaced);
   arrows           one scale per kind for the whole run (plots.internals.ARROWS), so arrow
                    lengths compare across steps and optimizers;
@@ -31,7 +32,7 @@ import math
 
 import numpy as np
 
-from .contour import SWARM, aged_path_traces, contour_figure, density_trace, path_stride
+from .contour import SWARM, aged_path_traces, contour_figure, density_trace, path_stride, same_ranks
 from .internals import ARROW_LENGTH, ARROWS
 from .series import eff_lr_figure, loss_figure
 from .typed import typed_arrays
@@ -241,6 +242,13 @@ def playback_payload(res, *, map_height: int = 620, side_height: int = 330) -> d
         "bounds": [list(b) for b in res.surface.bounds],
         "drawn_points": int(sum(len(tr.get("x", [])) for tr in map_fig["data"] if (tr.get("meta") or {}).get("role") == "path")),
     }
+    same = [None] * k
+    for trace in map_fig["data"]:
+        meta = trace.get("meta") or {}
+        if "same_as" in meta:
+            same[meta["config"]] = meta["same_as"]
+    for run, j, rank in zip(payload["runs"], same, same_ranks(same)):
+        run.update(same_as=j, same_rank=rank)
     if n > 1:
         sub, positions = _swarm(res, frames)
         payload["swarm_frames"] = sub.astype(np.int32)

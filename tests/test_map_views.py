@@ -144,3 +144,73 @@ def test_a_swarms_paths_fade_with_age_and_join_from_band_to_band(swarm):
     first = np.column_stack([plain(bands[0]["x"]), plain(bands[0]["y"])])
     starts = first[np.r_[0, np.nonzero(np.isnan(first[:-1, 0]))[0] + 1]]
     np.testing.assert_allclose(starts, res.starts.astype(np.float32), rtol=1e-6)
+
+
+def visible_line(path: np.ndarray, bounds, px_per_unit: float, spacing: float = 0.25) -> np.ndarray:
+    """The part of polyline `path` [P, 2] that shows inside the frame, as points every `spacing`
+    pixels along it (in pixels)."""
+    (x0, x1), (y0, y1) = bounds
+    centre, reach = np.array([x0 + x1, y0 + y1]) / 2, math.hypot(x1 - x0, y1 - y0)
+    out = [path[:1]]
+    for a, b in zip(path[:-1], path[1:]):
+        length = float(np.linalg.norm(b - a))
+        if length == 0:
+            continue
+        nearest = float(np.clip((centre - a) @ (b - a) / length**2, 0, 1))
+        lo, hi = max(0.0, nearest - reach / length), min(1.0, nearest + reach / length)
+        s = np.linspace(lo, hi, max(2, int((hi - lo) * length * px_per_unit / spacing)))[:, None]
+        out.append(a + s * (b - a))
+    pts = np.concatenate(out)
+    inside = (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+    return pts[inside] * px_per_unit
+
+
+def visible_gap(res, j: int, k: int) -> float:
+    """The symmetric Hausdorff distance in pixels between the visible lines of configurations j
+    and k (first start) on an equal-scale map 560 px high."""
+    from scipy.spatial import cKDTree
+
+    (y0, y1) = res.surface.bounds[1]
+    scale = 560 / (y1 - y0)
+    stop = res.stop_index()[:, 0]
+    a, b = (visible_line(res.path[i, 0, : stop[i] + 1], res.surface.bounds, scale) for i in (j, k))
+    return max(cKDTree(b).query(a)[0].max(), cKDTree(a).query(b)[0].max())
+
+
+def path_traces(payload: dict) -> dict[int, dict]:
+    return {t["meta"]["config"]: t for t in traces(payload, "path")}
+
+
+def test_identical_optimizers_are_drawn_apart_and_named_as_one_path():
+    configs = [get_optimizer("sgd", lr=1e-3), get_optimizer("sgd", lr=1e-3), get_optimizer("adam", lr=0.05)]
+    res = run(get_surface("rosenbrock"), configs, [[-1.5, 2.0]], 200, compiled=False)
+    np.testing.assert_array_equal(res.path[0], res.path[1])
+    payload = playback_payload(res)
+    paths = path_traces(payload)
+    assert paths[1]["name"] == "SGD (lr=0.001) — same path as SGD (lr=0.001)"
+    assert paths[1]["line"].get("dash") == "dash" and paths[1]["marker"]["symbol"] != paths[0]["marker"].get("symbol")
+    assert paths[0]["line"].get("dash") in (None, "solid") and paths[0]["name"] == "SGD (lr=0.001)"
+    assert paths[2]["meta"].get("same_as") is None and visible_gap(res, 0, 2) > 3.0
+    ends = {t["meta"]["config"]: t for t in traces(payload, "end")}
+    assert ends[1]["marker"]["symbol"] != ends[0]["marker"]["symbol"]
+    assert [(r["same_as"], r["same_rank"]) for r in payload["runs"]] == [(None, 0), (0, 1), (None, 0)]
+
+
+@pytest.mark.parametrize("name", ["saddle_escape", "conditioning"])
+def test_presets_paths_that_look_like_one_are_the_ones_marked(name):
+    res = compute(PRESETS[name].config)
+    payload = playback_payload(res)
+    paths = path_traces(payload)
+    k_count = res.shape[0]
+    for k in range(1, k_count):
+        j = paths[k]["meta"].get("same_as")
+        gaps = [visible_gap(res, i, k) for i in range(k)]
+        if j is None:
+            # not marked: apart by more than 3 px from every earlier path that heads a group
+            assert all(g > 3.0 - 0.5 for i, g in enumerate(gaps) if paths[i]["meta"].get("same_as") is None), gaps
+        else:
+            assert gaps[j] < 3.0 + 0.5, gaps  # the sampled visible lines agree with the definition
+            assert paths[k]["name"].endswith(f"same path as {res.labels[j]}")
+            assert paths[k]["line"]["dash"] != "solid"
+    marked = sum(paths[k]["meta"].get("same_as") is not None for k in range(k_count))
+    assert marked == {"saddle_escape": 2, "conditioning": 1}[name]

@@ -184,6 +184,12 @@ function drawEvalPoints(ov, runs, f, color) {
   });
 }
 
+function cursorRadius(run) {
+  // a run drawn along an earlier one's path (plots/contour.py coinciding) gets a smaller cursor
+  // on top of it: concentric rings, every one visible
+  return 8.5 - 2.5 * Math.min(run.same_rank || 0, 2);
+}
+
 class StepLine {
   // A dashed vertical line at the playback step over a chart's plot area.
   constructor(gd) {
@@ -532,7 +538,7 @@ class MapView {
         ov.dots(pos, sf * n, n, this.color(i), 4);
       } else if (i !== this.pendingRun) {  // a run shown from the preview has no frames yet
         const p = vec(this.runs[i].path, f);
-        ov.dot(p[0], p[1], this.color(i), 8.5);
+        ov.dot(p[0], p[1], this.color(i), cursorRadius(this.runs[i]));
       }
     }
     ov.end();
