@@ -86,22 +86,38 @@ def trajectory_points(res, k: int, starts=None, stride: int = 1) -> tuple[np.nda
     return xy, joined(steps[..., None])[:, 0], joined(res.loss[k][sel][:, idx, None])[:, 0]
 
 
+def fate(res, k: int) -> dict:
+    """Configuration k's outcome over its starts: {"kind": "diverged", "step": the first
+    divergence, "count": diverged starts} if any diverged, {"kind": "converged", "step": the last
+    start to converge} if all converged, else {"kind": None}; "starts": N in each."""
+    div, conv = res.diverged_at[k], res.converged_at[k]
+    n = int(div.size)
+    if (div >= 0).any():
+        return {"kind": "diverged", "step": int(div[div >= 0].min()), "count": int((div >= 0).sum()), "starts": n}
+    if (conv >= 0).all():
+        return {"kind": "converged", "step": int(conv.max()), "count": n, "starts": n}
+    return {"kind": None, "starts": n}
+
+
 def legend_label(res, k: int) -> str:
     """Configuration k's label with its fate: '— diverged at step d' (first divergence among its
     starts) if any start diverged, '— converged at step c' (the last start to converge) if all
     converged. Steps count updates: point index d was the first non-finite/out-of-bounds one."""
-    label = res.labels[k]
-    div, conv = res.diverged_at[k], res.converged_at[k]
-    n = div.size
-    if (div >= 0).any():
-        label += f" — diverged at step {int(div[div >= 0].min())}"
-        if n > 1:
-            label += f" ({int((div >= 0).sum())} of {n} starts)"
-    elif (conv >= 0).all():
-        label += f" — converged at step {int(conv.max())}"
-        if n > 1:
-            label += f" (all {n} starts)"
+    label, outcome = res.labels[k], fate(res, k)
+    if outcome["kind"] == "diverged":
+        label += f" — diverged at step {outcome['step']}"
+        if outcome["starts"] > 1:
+            label += f" ({outcome['count']} of {outcome['starts']} starts)"
+    elif outcome["kind"] == "converged":
+        label += f" — converged at step {outcome['step']}"
+        if outcome["starts"] > 1:
+            label += f" (all {outcome['starts']} starts)"
     return label
+
+
+def _legend_meta(res, k: int) -> dict:
+    """What the map component composes a legend entry from in the session's language."""
+    return {"label": res.labels[k], "fate": fate(res, k)}
 
 
 # Two paths closer than this everywhere at the map's drawn size look like one: the top 2.5 px line
@@ -216,7 +232,7 @@ def _path_trace(res, k: int, stride: int, swarm: bool) -> dict:
     xy, step, loss = trajectory_points(res, k, stride=stride)
     trace = {
         "type": "scatter", "x": xy[:, 0], "y": xy[:, 1], "name": legend_label(res, k),
-        "legendgroup": _group(k), "meta": {"role": "path", "config": k},
+        "legendgroup": _group(k), "meta": {"role": "path", "config": k, **_legend_meta(res, k)},
     }
     if swarm:  # float32 halves what each rerun sends; thin lines do not need more digits
         trace.update(x=xy[:, 0].astype(np.float32), y=xy[:, 1].astype(np.float32))
@@ -331,7 +347,7 @@ def _end_trace(res, k: int, stop: np.ndarray, swarm: bool) -> dict:
         "legendgroup": _group(k), "unselected": {"marker": {"opacity": 1.0}},
         "hovertemplate": f"<b>{html.escape(res.labels[k])}</b><br>end at step %{{customdata}}: "
                          "(%{x:.4g}, %{y:.4g})<extra></extra>",
-        "meta": {"role": "end", "config": k},
+        "meta": {"role": "end", "config": k, **(_legend_meta(res, k) if swarm else {})},
     }
 
 
