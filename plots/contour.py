@@ -291,32 +291,39 @@ def density_grid(bounds, bins: int = DENSITY_BINS) -> tuple[np.ndarray, np.ndarr
             np.linspace(y0, y1, max(1, round((y1 - y0) / cell)) + 1))
 
 
-def density_trace(res, k: int, bins: int = DENSITY_BINS, blur: float = DENSITY_BLUR) -> dict:
-    """Where configuration k's swarm ended: a heat layer of its non-diverged end points (path at
-    each stop) counted per cell of density_grid and spread over neighbouring cells by a Gaussian
-    of `blur` cells (reflected at the frame's edges, so no end is lost: z sums to the ends inside
-    the frame), from transparent to its colour. meta: the ends inside the frame ("ends") and
-    outside it ("outside"); the two add up to the starts that did not diverge."""
-    n = np.nonzero(res.diverged_at[k] < 0)[0]
-    end = res.path[k, n, res.stop_index()[k, n]]
+def density_traces(res, bins: int = DENSITY_BINS, blur: float = DENSITY_BLUR) -> list[dict]:
+    """Where each configuration's swarm ended: a heat layer per configuration of its non-diverged
+    end points (path at each stop) counted per cell of density_grid and spread over neighbouring
+    cells by a Gaussian of `blur` cells (reflected at the frame's edges, so no end is lost: z sums
+    to the ends inside the frame), from transparent to its colour, on one scale for all (the same
+    shade is the same count, so ends scattered everywhere stay faint beside ends gathered at a
+    minimum). meta: the ends inside the frame ("ends") and outside it ("outside"); the two add up
+    to the starts that did not diverge."""
     xe, ye = density_grid(res.surface.bounds, bins)
     (x0, x1), (y0, y1) = res.surface.bounds
-    inside = (end[:, 0] >= x0) & (end[:, 0] <= x1) & (end[:, 1] >= y0) & (end[:, 1] <= y1)
-    counts, _, _ = np.histogram2d(end[inside, 1], end[inside, 0], bins=(ye, xe))  # [ny, nx]
-    z = gaussian_filter(counts, blur, mode="reflect", truncate=3.0) if blur > 0 else counts
-    rgb = color(k).lstrip("#")
-    r, g, b = (int(rgb[i:i + 2], 16) for i in (0, 2, 4))
-    name = html.escape(res.labels[k])
-    return {
-        "type": "heatmap", "x": (xe[:-1] + xe[1:]) / 2, "y": (ye[:-1] + ye[1:]) / 2, "z": z.astype(np.float32),
-        "zmin": 0.0, "zmax": float(max(z.max(initial=0), 1e-9)), "zsmooth": "best", "showscale": False,
-        "colorscale": [[0.0, f"rgba({r},{g},{b},0)"], [0.04, f"rgba({r},{g},{b},0.12)"],
-                       [1.0, f"rgba({r},{g},{b},0.8)"]],
-        "showlegend": False, "name": f"{res.labels[k]} end points", "legendgroup": _group(k),
-        "hovertemplate": f"<b>{name}</b><br>%{{z:.1f}} end points per cell<extra></extra>",
-        "meta": {"role": "density", "config": k, "ends": int(inside.sum()), "outside": int((~inside).sum()),
-                 "cells": [len(xe) - 1, len(ye) - 1]},
-    }
+    layers = []
+    for k in range(res.shape[0]):
+        n = np.nonzero(res.diverged_at[k] < 0)[0]
+        end = res.path[k, n, res.stop_index()[k, n]]
+        inside = (end[:, 0] >= x0) & (end[:, 0] <= x1) & (end[:, 1] >= y0) & (end[:, 1] <= y1)
+        counts, _, _ = np.histogram2d(end[inside, 1], end[inside, 0], bins=(ye, xe))  # [ny, nx]
+        layers.append((gaussian_filter(counts, blur, mode="reflect", truncate=3.0) if blur > 0 else counts, inside))
+    top = max(max(float(z.max(initial=0)) for z, _ in layers), 1e-9)
+    out = []
+    for k, (z, inside) in enumerate(layers):
+        r, g, b = (int(color(k).lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+        name = html.escape(res.labels[k])
+        out.append({
+            "type": "heatmap", "x": (xe[:-1] + xe[1:]) / 2, "y": (ye[:-1] + ye[1:]) / 2, "z": z.astype(np.float32),
+            "zmin": 0.0, "zmax": top, "zsmooth": "best", "showscale": False,
+            "colorscale": [[0.0, f"rgba({r},{g},{b},0)"], [0.02, f"rgba({r},{g},{b},0.1)"],
+                           [1.0, f"rgba({r},{g},{b},0.85)"]],
+            "showlegend": False, "name": f"{res.labels[k]} end points", "legendgroup": _group(k),
+            "hovertemplate": f"<b>{name}</b><br>%{{z:.1f}} end points per cell<extra></extra>",
+            "meta": {"role": "density", "config": k, "ends": int(inside.sum()), "outside": int((~inside).sum()),
+                     "cells": [len(xe) - 1, len(ye) - 1]},
+        })
+    return out
 
 
 def _start_trace(res, swarm: bool) -> dict:

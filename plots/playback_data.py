@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from .contour import SWARM, aged_path_traces, contour_figure, density_trace, path_stride, same_ranks
+from .contour import SWARM, aged_path_traces, contour_figure, density_traces, path_stride, same_ranks
 from .internals import ARROW_LENGTH, ARROWS
 from .series import eff_lr_figure, loss_figure
 from .typed import typed_arrays
@@ -210,7 +210,7 @@ def _without_click_layer(fig: dict) -> dict:
 
 def _swarm_picture(res, fig: dict) -> dict:
     """A swarm's map as a picture: each configuration's paths in age bands (older fainter) and,
-    above them, the density of its end points (contour.aged_path_traces, density_trace)."""
+    above them, the density of its end points (contour.aged_path_traces, density_traces)."""
     if res.shape[1] <= SWARM:
         return fig
     stride = path_stride(res)
@@ -220,7 +220,7 @@ def _swarm_picture(res, fig: dict) -> dict:
         if meta.get("role") == "path":
             data += aged_path_traces(res, meta["config"], stride)
         elif meta.get("role") == "start":  # the densities go under the start and end marks
-            data += [density_trace(res, k) for k in range(res.shape[0])] + [trace]
+            data += density_traces(res) + [trace]
         else:
             data.append(trace)
     return {"data": data, "layout": fig["layout"]}
