@@ -354,7 +354,7 @@ def _end_trace(res, k: int, stop: np.ndarray, swarm: bool) -> dict:
         "legendgroup": _group(k), "unselected": {"marker": {"opacity": 1.0}},
         "hovertemplate": f"<b>{html.escape(res.labels[k])}</b><br>end at step %{{customdata}}: "
                          "(%{x:.4g}, %{y:.4g})<extra></extra>",
-        "meta": {"role": "end", "config": k, **(_legend_meta(res, k) if swarm else {})},
+        "meta": {"role": "end", "config": k, **_legend_meta(res, k)},
     }
 
 

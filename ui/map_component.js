@@ -401,7 +401,7 @@ class MapView {
     this.swarm = data.swarm ? data.swarm.map(decode) : null;
     this.swarmFrames = data.swarm_frames ? decode(data.swarm_frames) : null;
     localize(this.root, (key) => this.tr(key));
-    const map = { data: data.map.data.map((t) => this.exitLabels(t)), layout: { ...data.map.layout, autosize: true, showlegend: false } };
+    const map = { data: data.map.data.map((t) => this.hoverWords(this.exitLabels(t))), layout: { ...data.map.layout, autosize: true, showlegend: false } };
     map.layout.margin = { ...map.layout.margin };
     this.root.classList.toggle("ov-present", !!data.present);
     const sizes = this.layout ? this.layout.heights() : null;  // the last fit: no jump on a new run
@@ -474,6 +474,28 @@ class MapView {
     }
     if (meta.same_as !== undefined && meta.same_as !== null) name += " — " + this.tr("same_path", { label: this.runs[meta.same_as].label });
     return name;
+  }
+
+  hoverWords(trace) {
+    // the hover of the map's marks in the session's language (plots/contour.py writes English)
+    const meta = trace.meta || {}, run = this.runs[meta.config];
+    const name = run ? `<b>${escapeHtml(run.label)}</b><br>` : "";
+    const last = (v) => fmt(v).replace("·10^", "e");
+    switch (meta.role) {
+      case "path":
+        if (!trace.hovertemplate || !trace.customdata) return trace;  // a swarm's lines have no hover
+        return { ...trace, hovertemplate: name + this.tr(this.data.starts === 1 ? "hover_step_full" : "hover_step") };
+      case "end": return { ...trace, hovertemplate: name + this.tr("hover_end") };
+      case "start": return { ...trace, hovertemplate: this.tr("hover_start") };
+      case "density": return { ...trace, hovertemplate: name + this.tr("hover_density") };
+      case "diverged":
+        return { ...trace, hovertext: meta.steps.map((step, i) => name + this.tr("hover_diverged", { step: meta.diverged_at[i] })
+          + "<br>" + this.tr("hover_last", { step, x: last(meta.last[i][0]), y: last(meta.last[i][1]) })
+          + (meta.outside[i] ? "<br>" + this.tr("hover_outside") : "")) };
+      case "minimum": case "saddle":
+        return { ...trace, hovertemplate: `${escapeHtml(trace.name)} (%{x:.4g}, %{y:.4g})<extra></extra>` };
+      default: return trace;
+    }
   }
 
   exitLabels(trace) {
@@ -745,7 +767,7 @@ class MapView {
       upd.y.push(whole ? ys : [ys[n - 1]]);
       upd.name.push(whole ? label : t.name);
       upd.customdata.push(null);
-      upd.hovertemplate.push(`${label}<br>θ = (%{x:.4g}, %{y:.4g})<extra>updating</extra>`);
+      upd.hovertemplate.push(`${label}<br>θ = (%{x:.4g}, %{y:.4g})<extra>${this.tr("updating")}</extra>`);
     });
     this.pendingRun = k;
     if (idx.length) this.Plotly.restyle(gd, upd, idx);

@@ -99,6 +99,11 @@ def texts() -> dict[str, str]:
         "preview_this": t("map.preview_this"), "preview_nearest": t("map.preview_nearest"),
         "preview_running": t("map.preview_running"), "preview_of": t("map.preview_of"),
         "preview_first_only": t("map.preview_first_only"),
+        "hover_step_full": t("map.hover_step_full"), "hover_step": t("map.hover_step"),
+        "hover_end": t("map.hover_end"), "hover_start": t("map.hover_start"),
+        "hover_diverged": t("map.hover_diverged"), "hover_last": t("map.hover_last"),
+        "hover_outside": t("map.hover_outside"), "hover_density": t("map.hover_density"),
+        "updating": t("map.updating"),
     }
 
 

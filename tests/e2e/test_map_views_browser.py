@@ -127,6 +127,12 @@ def test_the_components_words_are_chinese_with_lang_zh(page, app_url):
     assert all(CJK.search(label) for label in text["labels"]), text["labels"]
     assert text["exit"] == ["第 70 步 → (-5.2e5, 9.0e5)"]
     assert text["legend"][3] == "SGD (lr=2.2) — 在第 71 步发散"
+    hover = page.evaluate("""() => Object.fromEntries(document.querySelector('.ov-map.js-plotly-plot').data
+        .filter((t) => t.meta && ['path', 'end', 'start', 'diverged'].includes(t.meta.role))
+        .map((t) => [`${t.meta.role}${t.meta.config ?? ''}`, t.hovertext ? t.hovertext[0] : t.hovertemplate]))""")
+    assert "梯度" in hover["path0"] and "有效学习率" in hover["path0"] and "第 %{customdata[0]} 步" in hover["path0"]
+    assert CJK.search(hover["end0"]) and CJK.search(hover["start"])
+    assert hover["diverged3"].startswith("<b>SGD (lr=2.2)</b><br>在第 71 步发散<br>最后一个有限点，第 70 步")
     # no English words of the component's catalogue anywhere in it
     english = i18n.flat(i18n.catalogue("en")["map"])
     words = {w.strip(" ()—:;,.·") for template in english.values() for w in re.split(r"\{\w+\}", template)}
