@@ -436,6 +436,12 @@ def _inward(point: np.ndarray, bounds) -> list[str]:
     return out
 
 
+def _one_or_each(values: np.ndarray):
+    """A marker attribute as one number when every point has the same (presentation mode scales
+    those), else one per point."""
+    return values[0].item() if len(values) and (values == values[0]).all() else values.tolist()
+
+
 def _diverged_trace(res, k: int, stop: np.ndarray, swarm: bool) -> dict:
     """Configuration k's diverged trajectories. One that ends inside the frame: a red X at its last
     finite point. One that flew off: an arrow on the frame's border where its drawn line leaves
@@ -458,9 +464,9 @@ def _diverged_trace(res, k: int, stop: np.ndarray, swarm: bool) -> dict:
     return {
         "type": "scatter", "x": shown[:, 0], "y": shown[:, 1], "text": labels, "hovertext": hover,
         "mode": "markers+text" if arrow.any() else "markers", "textposition": _inward(shown, res.surface.bounds),
-        "textfont": {"color": DIVERGED, "size": 14, "weight": "bold", "shadow": LEGIBLE}, "cliponaxis": False,
+        "textfont": {"color": DIVERGED, "size": 16, "weight": "bold", "shadow": LEGIBLE}, "cliponaxis": False,
         "marker": {"symbol": np.where(arrow, "arrow", "x").tolist(), "angle": angle,
-                   "size": np.where(arrow, 26, 8 if swarm else 18).tolist(), "color": DIVERGED,
+                   "size": _one_or_each(np.where(arrow, 26, 8 if swarm else 18)), "color": DIVERGED,
                    "line": {"width": 1.5, "color": "#FFFFFF"}},
         "name": f"{res.labels[k]} diverged", "legendgroup": _group(k), "showlegend": False,
         "unselected": {"marker": {"opacity": 1.0}}, "hovertemplate": "%{hovertext}<extra></extra>",
