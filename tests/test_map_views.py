@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -214,3 +216,33 @@ def test_presets_paths_that_look_like_one_are_the_ones_marked(name):
             assert paths[k]["line"]["dash"] != "solid"
     marked = sum(paths[k]["meta"].get("same_as") is not None for k in range(k_count))
     assert marked == {"saddle_escape": 2, "conditioning": 1}[name]
+
+
+def test_the_component_gets_its_words_in_the_sessions_language():
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_app import APP, TIMEOUT, component_data
+    from ui import i18n, state
+
+    en, zh = (i18n.flat(i18n.catalogue(lang)["map"]) for lang in ("en", "zh"))
+    for lang, expected in (("en", en), ("zh", zh)):
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        for name, value in {**state.encode(PRESETS["divergence"].config, "divergence"), "lang": lang}.items():
+            at.query_params[name] = value
+        at.run()
+        assert not at.exception
+        text = component_data(at)["text"]
+        assert text == expected
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    assert all(cjk.search(v) for v in zh.values()), [k for k, v in zh.items() if not cjk.search(v)]
+
+
+def test_every_word_the_component_looks_up_is_in_the_catalogue():
+    from ui import i18n
+
+    source = (Path(__file__).parents[1] / "ui" / "map_component.js").read_text()
+    used = set(re.findall(r"""\btr\(\s*["'](\w+)["']""", source))
+    used |= set(re.findall(r"""data-t(?:-title|-aria)?="(\w+)\"""", source))
+    used |= {"hover_step_full", "hover_step"}  # chosen by a conditional expression
+    assert len(used) > 40
+    assert used <= set(i18n.catalogue("en")["map"]), used - set(i18n.catalogue("en")["map"])
