@@ -2,6 +2,9 @@
 
 The surface is a cached background image with its colourbar (plots.raster). `trajectory_points`
 is shared with the 3-D view and the animation, so that every view draws the same paths.
+Nothing hides: a diverged path that flew off ends in an arrow where its line leaves the map
+(`exits`), paths that coincide on screen are drawn apart (`coinciding`), and a swarm can be drawn
+as a picture (`aged_path_traces`, `density_traces`; plots.playback_data does for the component).
 """
 
 from __future__ import annotations

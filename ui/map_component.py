@@ -3,7 +3,8 @@
 The server computes; the browser draws and animates (ui/map_component.js). `show(res, config)`
 sends the run's data (plots.playback_data) once per run; a click on the map comes back as the
 component's "click" trigger, applied by a callback before the next run of the script, like any
-widget's. Nothing is sent back while playing or scrubbing.
+widget's. Nothing is sent back while playing or scrubbing. The component's words travel with
+its data (`texts`: the [map] catalogue's templates in the session's language).
 
 The drag preview (ui/preview): the sidebar's sliders (ui/live_slider) tell the map where they
 are while they move, and the map draws the engine's run at that notch from the preview's entries,
