@@ -361,6 +361,9 @@ def _end_trace(res, k: int, stop: np.ndarray, swarm: bool) -> dict:
     }
 
 
+EXIT_CHUNK = 200_000  # segments clipped at once by exits
+
+
 def exits(res, k: int, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Where configuration k's trajectories `n` (start indices, [m]) leave the frame for the last
     time, as their drawn lines do: the exit of the last segment up to the stop point that crosses
@@ -369,6 +372,12 @@ def exits(res, k: int, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     units, outside [m] bool: the last finite point lies outside the frame). A trajectory that ends
     inside has its last point and its last segment's direction; one that never crosses the frame
     has the frame's point nearest its last point and the direction from the frame's centre."""
+    rows = max(1, EXIT_CHUNK // res.shape[2])  # trajectories clipped at once: bounded memory
+    parts = [_exits(res, k, n[i:i + rows]) for i in range(0, len(n), rows)] or [_exits(res, k, n)]
+    return tuple(np.concatenate(p) for p in zip(*parts))
+
+
+def _exits(res, k: int, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     (x0, x1), (y0, y1) = res.surface.bounds
     lo, hi = np.array([x0, y0]), np.array([x1, y1])
     stop = res.stop_index()[k, n]
