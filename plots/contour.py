@@ -2,6 +2,9 @@
 
 The surface is a cached background image with its colourbar (plots.raster). `trajectory_points`
 is shared with the 3-D view and the animation, so that every view draws the same paths.
+Nothing hides: a diverged path that flew off ends in an arrow where its line leaves the map
+(`exits`), paths that coincide on screen are drawn apart (`coinciding`), and a swarm can be drawn
+as a picture (`aged_path_traces`, `density_traces`; plots.playback_data does for the component).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import html
 import math
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
 from .internals import ARROW_KEY_MARGIN, arrow_key, arrow_traces
 from .palette import DIVERGED, FONT, LEGEND_ABOVE, MINIMUM, OUTLINE, SADDLE, color
@@ -22,6 +26,7 @@ CLICK_GRID = "click grid"
 # Step dots drawn per path at most; Plotly spreads them evenly over the points in view, so zooming
 # in shows every step again. Hover still finds every step. Each SVG dot costs the browser's redraw.
 STEP_DOTS = 60
+LEGIBLE = "1px 1px 2px #FFFFFF, -1px -1px 2px #FFFFFF, 1px -1px 2px #FFFFFF, -1px 1px 2px #FFFFFF"  # text over lines
 
 
 @functools.lru_cache(maxsize=64)
@@ -84,22 +89,137 @@ def trajectory_points(res, k: int, starts=None, stride: int = 1) -> tuple[np.nda
     return xy, joined(steps[..., None])[:, 0], joined(res.loss[k][sel][:, idx, None])[:, 0]
 
 
+def fate(res, k: int) -> dict:
+    """Configuration k's outcome over its starts: {"kind": "diverged", "step": the first
+    divergence, "count": diverged starts} if any diverged, {"kind": "converged", "step": the last
+    start to converge} if all converged, else {"kind": None}; "starts": N in each."""
+    div, conv = res.diverged_at[k], res.converged_at[k]
+    n = int(div.size)
+    if (div >= 0).any():
+        return {"kind": "diverged", "step": int(div[div >= 0].min()), "count": int((div >= 0).sum()), "starts": n}
+    if (conv >= 0).all():
+        return {"kind": "converged", "step": int(conv.max()), "count": n, "starts": n}
+    return {"kind": None, "starts": n}
+
+
 def legend_label(res, k: int) -> str:
     """Configuration k's label with its fate: '— diverged at step d' (first divergence among its
     starts) if any start diverged, '— converged at step c' (the last start to converge) if all
     converged. Steps count updates: point index d was the first non-finite/out-of-bounds one."""
-    label = res.labels[k]
-    div, conv = res.diverged_at[k], res.converged_at[k]
-    n = div.size
-    if (div >= 0).any():
-        label += f" — diverged at step {int(div[div >= 0].min())}"
-        if n > 1:
-            label += f" ({int((div >= 0).sum())} of {n} starts)"
-    elif (conv >= 0).all():
-        label += f" — converged at step {int(conv.max())}"
-        if n > 1:
-            label += f" (all {n} starts)"
+    label, outcome = res.labels[k], fate(res, k)
+    if outcome["kind"] == "diverged":
+        label += f" — diverged at step {outcome['step']}"
+        if outcome["starts"] > 1:
+            label += f" ({outcome['count']} of {outcome['starts']} starts)"
+    elif outcome["kind"] == "converged":
+        label += f" — converged at step {outcome['step']}"
+        if outcome["starts"] > 1:
+            label += f" (all {outcome['starts']} starts)"
     return label
+
+
+def _legend_meta(res, k: int) -> dict:
+    """What the map component composes a legend entry from in the session's language."""
+    return {"label": res.labels[k], "fate": fate(res, k)}
+
+
+# Two paths closer than this everywhere at the map's drawn size look like one: the top 2.5 px line
+# leaves less than a pixel of the one under it showing anywhere.
+COINCIDE_PX = 3.0
+DRAWN_PX = 560  # the plot area's height in pixels at the map's default height (620 less its margins)
+COMPARED_POINTS = 400  # points of a path compared (decimated: first, last and every sharp corner kept)
+SAME_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+SAME_SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "star")
+
+
+def _polyline_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest distance of a point of a [P, 2] from the polyline b [Q, 2] (same units)."""
+    if len(b) == 1:
+        return float(np.hypot(*(a - b[0]).T).max())
+    b0, d = b[:-1], np.diff(b, axis=0)  # [Q-1, 2]
+    length2 = np.einsum("ij,ij->i", d, d)
+    rel = a[:, None, :] - b0[None]  # [P, Q-1, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.clip(np.where(length2 > 0, np.einsum("pqj,qj->pq", rel, d) / length2, 0.0), 0.0, 1.0)
+    gap = rel - t[..., None] * d[None]
+    return float(np.sqrt(np.einsum("pqj,pqj->pq", gap, gap).min(axis=1)).max())
+
+
+def coinciding(res, px: float = COINCIDE_PX, drawn_px: float = DRAWN_PX) -> list[int | None]:
+    """Per configuration, the first earlier one whose paths it coincides with, or None.
+
+    Two configurations coincide when, for every start, each drawn point of either path (up to
+    its stop, clipped to the frame, at most COMPARED_POINTS of them kept by playback_data's
+    decimation) lies within `px` pixels of the other's polyline, on a map whose plot area is
+    `drawn_px` pixels high (equal scale where map_layout anchors the axes, else each axis
+    `drawn_px` long): a symmetric Hausdorff distance below px. Identical hyperparameters, or
+    SGD configurations with the same effective lr, give such paths."""
+    from .playback_data import decimate  # playback_data builds on this module
+
+    (x0, x1), (y0, y1) = res.surface.bounds
+    equal = 1 / 3 <= (y1 - y0) / (x1 - x0) <= 3
+    scale = np.array([drawn_px / (y1 - y0) if equal else drawn_px / (x1 - x0), drawn_px / (y1 - y0)])
+    lo, hi = np.array([x0, y0]), np.array([x1, y1])
+    k_count, n, _, _ = res.shape
+    stop = res.stop_index()
+
+    def drawn(k: int, i: int) -> np.ndarray:  # in pixels from the frame's corner
+        p = np.clip(res.path[k, i, : stop[k, i] + 1].astype(np.float64), lo, hi)
+        return (p[decimate(p, COMPARED_POINTS)] - lo) * scale
+
+    def same(j: int, k: int) -> bool:
+        for i in range(n):
+            a, b = drawn(j, i), drawn(k, i)
+            if _polyline_gap(a[[0, -1]], b) >= px or _polyline_gap(b[[0, -1]], a) >= px:
+                return False  # the ends alone tell most pairs apart
+            if _polyline_gap(a, b) >= px or _polyline_gap(b, a) >= px:
+                return False
+        return True
+
+    out: list[int | None] = [None] * k_count
+    for k in range(1, k_count):
+        out[k] = next((j for j in range(k) if out[j] is None and same(j, k)), None)
+    return out
+
+
+END_SYMBOLS = ("square", "diamond", "triangle-up", "circle", "cross", "star")
+
+
+def same_path_note(label: str) -> str:
+    """The legend's note on a configuration drawn along another's path."""
+    return f"same path as {label}"
+
+
+def same_ranks(same: list[int | None]) -> list[int]:
+    """Per configuration, its place in its group of coinciding ones (0: the first, drawn plain)."""
+    return [0 if j is None else 1 + sum(1 for i in range(k) if same[i] == j) for k, j in enumerate(same)]
+
+
+def mark_coinciding(res, data: list[dict]) -> list[dict]:
+    """The map's traces with coinciding configurations (coinciding) told apart: the r-th of a
+    group (r > 0) draws its path dashed (SAME_DASHES[r]) with other step-dot and end symbols, and
+    its legend entry adds 'same path as <the group's first label>'; meta.same_as names that one."""
+    same = coinciding(res)
+    rank = same_ranks(same)
+    out = []
+    for trace in data:
+        meta = trace.get("meta") or {}
+        k = meta.get("config")
+        role = meta.get("role")
+        if k is None or same[k] is None or role not in ("path", "end"):
+            out.append(trace)
+            continue
+        r = rank[k]
+        trace = {**trace, "meta": {**meta, "same_as": same[k]}}
+        if role == "path" and res.shape[1] <= SWARM:
+            trace["line"] = {**trace["line"], "dash": SAME_DASHES[r % len(SAME_DASHES)]}
+            trace["marker"] = {**trace["marker"], "symbol": SAME_SYMBOLS[r % len(SAME_SYMBOLS)], "size": 7}
+        if role == "end":
+            trace["marker"] = {**trace["marker"], "symbol": END_SYMBOLS[r % len(END_SYMBOLS)]}
+        if trace.get("showlegend", True):
+            trace["name"] = f"{trace['name']} — {same_path_note(res.labels[same[k]])}"
+        out.append(trace)
+    return out
 
 
 def swarm_opacity(n: int) -> float:
@@ -115,7 +235,7 @@ def _path_trace(res, k: int, stride: int, swarm: bool) -> dict:
     xy, step, loss = trajectory_points(res, k, stride=stride)
     trace = {
         "type": "scatter", "x": xy[:, 0], "y": xy[:, 1], "name": legend_label(res, k),
-        "legendgroup": _group(k), "meta": {"role": "path", "config": k},
+        "legendgroup": _group(k), "meta": {"role": "path", "config": k, **_legend_meta(res, k)},
     }
     if swarm:  # float32 halves what each rerun sends; thin lines do not need more digits
         trace.update(x=xy[:, 0].astype(np.float32), y=xy[:, 1].astype(np.float32))
@@ -130,6 +250,83 @@ def _path_trace(res, k: int, stride: int, swarm: bool) -> dict:
         "hovertemplate": f"<b>{name}</b><br>step %{{customdata[0]}}: (%{{x:.4g}}, %{{y:.4g}})"
                          "<br>f = %{customdata[1]:.4g}<extra></extra>",
     }
+
+
+AGE_BANDS = 4  # a swarm's paths drawn in this many bands of steps, the older the fainter
+DENSITY_BINS = 40  # cells of the end-point density along the frame's longer side
+DENSITY_BLUR = 1.0  # its Gaussian spread, in cells: ends gathered at a minimum show as a halo round it
+
+
+def age_bands(steps: int, stride: int, bands: int = AGE_BANDS) -> np.ndarray:
+    """[bands + 1] step edges 0 .. steps of the age bands, on drawn steps (multiples of stride)."""
+    inner = np.round(np.linspace(0, steps, bands + 1)[1:-1] / stride) * stride
+    return np.unique(np.concatenate(([0], inner.astype(np.int64), [steps])))
+
+
+def aged_path_traces(res, k: int, stride: int, bands: int = AGE_BANDS) -> list[dict]:
+    """Configuration k's swarm paths as one thin line trace per age band (steps edges[b] ..
+    edges[b + 1], each band sharing its edge step with the next so the lines join), opacity
+    rising from 30 % of swarm_opacity for the first band to all of it for the last: older
+    segments fainter. Points as trajectory_points draws them (strided, up to each stop)."""
+    xy, step, _ = trajectory_points(res, k, stride=stride)
+    edges = age_bands(res.shape[2], stride, bands)
+    base = swarm_opacity(res.shape[1])
+    count = len(edges) - 1
+    out = []
+    for b in range(count):
+        keep = np.isnan(step) | ((step >= edges[b]) & (step <= edges[b + 1]))
+        out.append({
+            "type": "scatter", "x": xy[keep, 0].astype(np.float32), "y": xy[keep, 1].astype(np.float32),
+            "mode": "lines", "line": {"color": color(k), "width": 1.2},
+            "opacity": base * (0.3 + 0.7 * (b + 1) / count), "hoverinfo": "skip", "showlegend": False,
+            "name": legend_label(res, k), "legendgroup": _group(k),
+            "meta": {"role": "path", "config": k, "band": b, "steps": [int(edges[b]), int(edges[b + 1])]},
+        })
+    return out
+
+
+def density_grid(bounds, bins: int = DENSITY_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """(x edges [nx + 1], y edges [ny + 1]) of near-square cells over the frame, `bins` along
+    its longer side."""
+    (x0, x1), (y0, y1) = bounds
+    cell = max(x1 - x0, y1 - y0) / bins
+    return (np.linspace(x0, x1, max(1, round((x1 - x0) / cell)) + 1),
+            np.linspace(y0, y1, max(1, round((y1 - y0) / cell)) + 1))
+
+
+def density_traces(res, bins: int = DENSITY_BINS, blur: float = DENSITY_BLUR) -> list[dict]:
+    """Where each configuration's swarm ended: a heat layer per configuration of its non-diverged
+    end points (path at each stop) counted per cell of density_grid and spread over neighbouring
+    cells by a Gaussian of `blur` cells (reflected at the frame's edges, so no end is lost: z sums
+    to the ends inside the frame), from transparent to its colour, on one scale for all (the same
+    shade is the same count, so ends scattered everywhere stay faint beside ends gathered at a
+    minimum). meta: the ends inside the frame ("ends") and outside it ("outside"); the two add up
+    to the starts that did not diverge."""
+    xe, ye = density_grid(res.surface.bounds, bins)
+    (x0, x1), (y0, y1) = res.surface.bounds
+    layers = []
+    for k in range(res.shape[0]):
+        n = np.nonzero(res.diverged_at[k] < 0)[0]
+        end = res.path[k, n, res.stop_index()[k, n]]
+        inside = (end[:, 0] >= x0) & (end[:, 0] <= x1) & (end[:, 1] >= y0) & (end[:, 1] <= y1)
+        counts, _, _ = np.histogram2d(end[inside, 1], end[inside, 0], bins=(ye, xe))  # [ny, nx]
+        layers.append((gaussian_filter(counts, blur, mode="reflect", truncate=3.0) if blur > 0 else counts, inside))
+    top = max(max(float(z.max(initial=0)) for z, _ in layers), 1e-9)
+    out = []
+    for k, (z, inside) in enumerate(layers):
+        r, g, b = (int(color(k).lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+        name = html.escape(res.labels[k])
+        out.append({
+            "type": "heatmap", "x": (xe[:-1] + xe[1:]) / 2, "y": (ye[:-1] + ye[1:]) / 2, "z": z.astype(np.float32),
+            "zmin": 0.0, "zmax": top, "zsmooth": "best", "showscale": False,
+            "colorscale": [[0.0, f"rgba({r},{g},{b},0)"], [0.02, f"rgba({r},{g},{b},0.1)"],
+                           [1.0, f"rgba({r},{g},{b},0.85)"]],
+            "showlegend": False, "name": f"{res.labels[k]} end points", "legendgroup": _group(k),
+            "hovertemplate": f"<b>{name}</b><br>%{{z:.1f}} end points per cell<extra></extra>",
+            "meta": {"role": "density", "config": k, "ends": int(inside.sum()), "outside": int((~inside).sum()),
+                     "cells": [len(xe) - 1, len(ye) - 1]},
+        })
+    return out
 
 
 def _start_trace(res, swarm: bool) -> dict:
@@ -160,50 +357,133 @@ def _end_trace(res, k: int, stop: np.ndarray, swarm: bool) -> dict:
         "legendgroup": _group(k), "unselected": {"marker": {"opacity": 1.0}},
         "hovertemplate": f"<b>{html.escape(res.labels[k])}</b><br>end at step %{{customdata}}: "
                          "(%{x:.4g}, %{y:.4g})<extra></extra>",
-        "meta": {"role": "end", "config": k},
+        "meta": {"role": "end", "config": k, **_legend_meta(res, k)},
     }
 
 
-def _exit_points(res, k: int, n: np.ndarray, stop: np.ndarray) -> np.ndarray:
-    """[len(n), 2] where each of configuration k's diverged trajectories `n` leaves the frame
-    (inset by 2 %): its last finite point when that lies inside, else the point where the segment
-    from its last inside point towards the last finite point crosses the inset frame edge."""
+EXIT_CHUNK = 200_000  # segments clipped at once by exits
+
+
+def exits(res, k: int, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where configuration k's trajectories `n` (start indices, [m]) leave the frame for the last
+    time, as their drawn lines do: the exit of the last segment up to the stop point that crosses
+    the frame (segments of a diverging zig-zag keep crossing it long after a point first lies
+    outside). Returns (point [m, 2] on the frame's border, direction [m, 2] of that segment in data
+    units, outside [m] bool: the last finite point lies outside the frame). A trajectory that ends
+    inside has its last point and its last segment's direction; one that never crosses the frame
+    has the frame's point nearest its last point and the direction from the frame's centre."""
+    rows = max(1, EXIT_CHUNK // res.shape[2])  # trajectories clipped at once: bounded memory
+    parts = [_exits(res, k, n[i:i + rows]) for i in range(0, len(n), rows)] or [_exits(res, k, n)]
+    return tuple(np.concatenate(p) for p in zip(*parts))
+
+
+def _exits(res, k: int, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     (x0, x1), (y0, y1) = res.surface.bounds
-    mx, my = 0.02 * (x1 - x0), 0.02 * (y1 - y0)
-    lo, hi = np.array([x0 + mx, y0 + my]), np.array([x1 - mx, y1 - my])
-    paths = res.path[k, n]  # [m, T+1, 2]
-    last = paths[np.arange(len(n)), stop[k, n]]
-    upto = np.arange(paths.shape[1]) <= stop[k, n][:, None]
-    inside = np.all((paths >= lo) & (paths <= hi), axis=-1) & upto
-    # The last inside point (or the start when none is inside: then it is simply clipped).
-    idx = np.where(inside.any(axis=1), paths.shape[1] - 1 - np.argmax(inside[:, ::-1], axis=1), 0)
-    p = paths[np.arange(len(n)), idx]
-    d = last - p
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = np.where(d > 0, (hi - p) / d, np.where(d < 0, (lo - p) / d, np.inf))
-    f = np.clip(np.min(f, axis=1, initial=1.0), 0.0, 1.0)
-    return np.clip(p + f[:, None] * d, lo, hi)
+    lo, hi = np.array([x0, y0]), np.array([x1, y1])
+    stop = res.stop_index()[k, n]
+    paths = res.path[k, n].astype(np.float64)  # [m, T+1, 2]
+    rows = np.arange(len(n))
+    last = paths[rows, stop]
+    outside = ~np.all((last >= lo) & (last <= hi), axis=-1)
+    a, d = paths[:, :-1], np.diff(paths, axis=1)
+    with np.errstate(all="ignore"):  # Liang-Barsky clipping of every segment at once
+        t_lo, t_hi = (lo - a) / d, (hi - a) / d
+        held = (a >= lo) & (a <= hi)  # a segment parallel to an axis is inside that slab or not
+        enter = np.where(d == 0, np.where(held, -np.inf, np.inf), np.minimum(t_lo, t_hi)).max(axis=-1)
+        leave = np.where(d == 0, np.where(held, np.inf, -np.inf), np.maximum(t_lo, t_hi)).min(axis=-1)
+    t_out = np.minimum(leave, 1.0)
+    crosses = (np.maximum(enter, 0.0) <= t_out) & (np.arange(a.shape[1]) < stop[:, None])
+    seen = crosses.any(axis=1)
+    j = np.where(seen, a.shape[1] - 1 - np.argmax(crosses[:, ::-1], axis=1), 0)
+    with np.errstate(all="ignore"):  # rows that never cross are replaced below
+        point = np.clip(a[rows, j] + t_out[rows, j, None] * d[rows, j], lo, hi)
+    direction = d[rows, j]
+    never = outside & ~seen
+    point[never] = np.clip(last[never], lo, hi)
+    direction[never] = last[never] - (lo + hi) / 2
+    ends = ~outside
+    point[ends] = last[ends]
+    direction[ends] = d[rows[ends], np.maximum(stop[ends] - 1, 0)] if a.shape[1] else 0.0
+    return point, direction, outside
+
+
+def screen_angle(direction: np.ndarray, bounds) -> np.ndarray:
+    """[m] degrees clockwise from up of data directions [m, 2] as drawn (Plotly's marker.angle):
+    equal scale where map_layout anchors the axes, else each axis spanning the same length."""
+    (x0, x1), (y0, y1) = bounds
+    equal = 1 / 3 <= (y1 - y0) / (x1 - x0) <= 3
+    sx, sy = (1.0, 1.0) if equal else (1 / (x1 - x0), 1 / (y1 - y0))
+    return np.degrees(np.arctan2(direction[:, 0] * sx, direction[:, 1] * sy))
+
+
+def short_number(v: float, scale: float = 0.0) -> str:
+    """A coordinate in a few characters: '-5.2e5', '9.0e5', '1.23', '0.0042'; '0' when it is
+    below a millionth of `scale` (the point's other coordinate: -5.9e-14 beside 8.2e5)."""
+    if abs(v) < 1e-6 * scale:
+        return "0"
+    if v != 0 and not 1e-3 <= abs(v) < 1e4:
+        mantissa, exponent = f"{v:.1e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{v:.3g}"
+
+
+def exit_label(step: int, last) -> str:
+    """The label beside a diverged path's exit arrow: the step and the point it reached."""
+    scale = max(abs(last[0]), abs(last[1]))
+    return f"step {step} → ({short_number(last[0], scale)}, {short_number(last[1], scale)})"
+
+
+def _inward(point: np.ndarray, bounds) -> list[str]:
+    """Plotly textposition per border point [m, 2] that puts its label inside the frame, beside
+    the arrow's body (which runs inwards from its tip at the point), towards the frame's middle."""
+    (x0, x1), (y0, y1) = bounds
+    tol = 1e-9 * max(x1 - x0, y1 - y0)
+    out = []
+    for x, y in point.tolist():
+        across = "right" if x < (x0 + x1) / 2 else "left"
+        if y >= y1 - tol or y <= y0 + tol:
+            out.append(f"{'bottom' if y >= y1 - tol else 'top'} {across}")
+        else:
+            out.append(f"{'bottom' if y > (y0 + y1) / 2 else 'top'} {across}")
+    return out
+
+
+def _one_or_each(values: np.ndarray):
+    """A marker attribute as one number when every point has the same (presentation mode scales
+    those), else one per point."""
+    return values[0].item() if len(values) and (values == values[0]).all() else values.tolist()
 
 
 def _diverged_trace(res, k: int, stop: np.ndarray, swarm: bool) -> dict:
-    """Red X at the last finite point of each diverged trajectory; where that point lies outside
-    the frame, at the spot its path leaves the frame (the hover gives the true coordinates)."""
+    """Configuration k's diverged trajectories. One that ends inside the frame: a red X at its last
+    finite point. One that flew off: an arrow on the frame's border where its drawn line leaves
+    the map for the last time (exits), its tip there (Plotly's "arrow" symbol), pointing along that
+    segment, labelled 'step s → (x, y)'
+    with its last finite point; a swarm's get a red X there instead, without labels. meta holds
+    each point's stop step, last finite point and outside flag (the component relabels them)."""
     n = np.nonzero(res.diverged_at[k] >= 0)[0]
-    last = res.path[k, n, stop[k, n]]
-    shown = _exit_points(res, k, n, stop)
+    last = res.path[k, n, stop[k, n]].astype(np.float64)
+    shown, direction, outside = exits(res, k, n)
+    arrow = outside & (not swarm)
     name = html.escape(res.labels[k])
-    text = [
-        f"<b>{name}</b><br>diverged at step {d}<br>last finite point ({px:.4g}, {py:.4g})"
-        + ("<br>(outside the frame: marked where its path leaves it)" if (px, py) != (sx, sy) else "")
-        for d, (px, py), (sx, sy) in zip(res.diverged_at[k, n], last.tolist(), shown.tolist())
+    hover = [
+        f"<b>{name}</b><br>diverged at step {d}<br>last finite point at step {s}: ({px:.4g}, {py:.4g})"
+        + ("<br>(outside the frame: marked where its path leaves it)" if out else "")
+        for d, s, (px, py), out in zip(res.diverged_at[k, n], stop[k, n], last.tolist(), outside)
     ]
+    labels = [exit_label(int(s), p) if a else "" for s, p, a in zip(stop[k, n], last, arrow)]
+    angle = np.where(arrow, screen_angle(direction, res.surface.bounds), 0.0)
     return {
-        "type": "scatter", "x": shown[:, 0], "y": shown[:, 1], "text": text, "mode": "markers",
-        "marker": {"symbol": "x", "size": 8 if swarm else 18, "color": DIVERGED,
+        "type": "scatter", "x": shown[:, 0], "y": shown[:, 1], "text": labels, "hovertext": hover,
+        "mode": "markers+text" if arrow.any() else "markers", "textposition": _inward(shown, res.surface.bounds),
+        "textfont": {"color": DIVERGED, "size": 16, "weight": "bold", "shadow": LEGIBLE}, "cliponaxis": False,
+        "marker": {"symbol": np.where(arrow, "arrow", "x").tolist(), "angle": angle,
+                   "size": _one_or_each(np.where(arrow, 26, 8 if swarm else 18)), "color": DIVERGED,
                    "line": {"width": 1.5, "color": "#FFFFFF"}},
         "name": f"{res.labels[k]} diverged", "legendgroup": _group(k), "showlegend": False,
-        "unselected": {"marker": {"opacity": 1.0}}, "hovertemplate": "%{text}<extra></extra>",
-        "meta": {"role": "diverged", "config": k},
+        "unselected": {"marker": {"opacity": 1.0}}, "hovertemplate": "%{hovertext}<extra></extra>",
+        "meta": {"role": "diverged", "config": k, "steps": stop[k, n].tolist(), "last": last.tolist(),
+                 "outside": outside.tolist(), "diverged_at": res.diverged_at[k, n].tolist()},
     }
 
 
@@ -307,8 +587,9 @@ def contour_figure(res, *, step: int | None = None, start: int | None = None, cl
                    step ...") unless there are more than SWARM starts, then the end trace does;
       K+2          the start points, shared by all configurations;
       K+3 .. 2K+2  end markers (squares) of trajectories that did not diverge, per configuration;
-      then         red X at the last finite point of diverged trajectories, for each
-                   configuration with any (role "diverged");
+      then         diverged trajectories, for each configuration with any (role "diverged"):
+                   a red X where one ended inside the frame, else an arrow on the border where
+                   its line leaves the map, labelled with its last finite point (see exits);
       then         minima (stars) and saddles (diamonds), where the surface has them;
     with `step`, the loss evaluations of that step follow for configurations that record them
     (L-BFGS's line search; eval_traces, role "evals"), then K playback markers (at
@@ -316,7 +597,8 @@ def contour_figure(res, *, step: int | None = None, start: int | None = None, cl
     `step`, the arrow traces follow (see arrow_traces, drawn for start `start` or 0), those with
     an arrow to draw. Traces with nothing to draw are left out: each one costs the browser's
     redraw about as much as a path. Legend entries: one per configuration, plus "minimum" and
-    "saddle" when the surface has them.
+    "saddle" when the surface has them. Configurations whose paths coincide are told apart
+    (mark_coinciding: dashes, symbols, 'same path as ...' in the legend).
     More than SWARM starts: paths are thin translucent lines without hover, in float32; paths are
     strided so that all of them together hold at most MAX_PATH_POINTS points.
     """
@@ -333,6 +615,7 @@ def contour_figure(res, *, step: int | None = None, start: int | None = None, cl
     data += [_end_trace(res, k, stop, swarm) for k in configs]
     data += [_diverged_trace(res, k, stop, swarm) for k in configs if (res.diverged_at[k] >= 0).any()]
     data += [trace for trace in critical_traces(surface) if len(trace["x"])]
+    data = mark_coinciding(res, data)
     if step is not None:
         data += eval_traces(res, step, start or 0)
         data += [playback_trace(res, k, step, start, swarm) for k in configs]

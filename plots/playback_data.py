@@ -4,6 +4,8 @@ The server sends a run's data once; the browser draws, plays, scrubs and shows t
 any step without asking the server again. `playback_payload(res)` gives:
   map, eff, loss   figure dicts (plots.contour / plots.series) without a playback step: the
                    component adds its cursor, arrow and preview traces and moves them itself;
+                   a swarm's map draws its paths in age bands (older fainter) and the density of
+                   each configuration's end points (role "density");
   frames [F]       the steps playback can show (every step up to MAX_FRAMES, else evenly spaced,
                    always with 0 and T);
   runs [K]         per configuration, at those steps, for the first start: path [F, 2], loss [F],
@@ -13,7 +15,8 @@ any step without asking the server again. `playback_payload(res)` gives:
                    for L-BFGS also evals [F, E, 2] float32, the points its step from each frame
                    evaluated (NaN-padded; eval_slots = E), n_evals [F] and scalar_state
                    {name: [F]} (its pairs count n_pairs, step length t, func_evals) after that step;
-                   its stop index, diverged_at, converged_at; swarm [F', N, 2] float32 positions of
+                   its stop index, diverged_at, converged_at; same_as (the configuration whose
+                   path it coincides with, plots.contour.coinciding, or None) and same_rank; swarm [F', N, 2] float32 positions of
                    every start when there are several (F' frames, evenly spaced);
   arrows           one scale per kind for the whole run (plots.internals.ARROWS), so arrow
                    lengths compare across steps and optimizers;
@@ -29,7 +32,7 @@ import math
 
 import numpy as np
 
-from .contour import contour_figure
+from .contour import SWARM, aged_path_traces, contour_figure, density_traces, path_stride, same_ranks
 from .internals import ARROW_LENGTH, ARROWS
 from .series import eff_lr_figure, loss_figure
 from .typed import typed_arrays
@@ -205,11 +208,30 @@ def _without_click_layer(fig: dict) -> dict:
     return {"data": [t for t in fig["data"] if (t.get("meta") or {}).get("role") != "click"], "layout": fig["layout"]}
 
 
+def _swarm_picture(res, fig: dict) -> dict:
+    """A swarm's map as a picture: each configuration's paths in age bands (older fainter) and,
+    above them, the density of its end points (contour.aged_path_traces, density_traces)."""
+    if res.shape[1] <= SWARM:
+        return fig
+    stride = path_stride(res)
+    data = []
+    for trace in fig["data"]:
+        meta = trace.get("meta") or {}
+        if meta.get("role") == "path":
+            data += aged_path_traces(res, meta["config"], stride)
+        elif meta.get("role") == "start":  # the densities go under the start and end marks
+            data += density_traces(res) + [trace]
+        else:
+            data.append(trace)
+    return {"data": data, "layout": fig["layout"]}
+
+
 def playback_payload(res, *, map_height: int = 620, side_height: int = 330) -> dict:
     """The component's data for Result `res` (see the module docstring); JSON-ready."""
     k, n, t, _ = res.shape
     frames = frame_steps(t)
-    map_fig = _with_step_hover(res, _without_click_layer(contour_figure(res, height=map_height, click_grid=2)))
+    map_fig = _swarm_picture(res, _with_step_hover(res, _without_click_layer(
+        contour_figure(res, height=map_height, click_grid=2))))
     payload = {
         "steps": t, "frames": frames.astype(np.int32), "starts": n,
         "map": map_fig, "eff": _side(eff_lr_figure(res, height=side_height)),
@@ -220,6 +242,13 @@ def playback_payload(res, *, map_height: int = 620, side_height: int = 330) -> d
         "bounds": [list(b) for b in res.surface.bounds],
         "drawn_points": int(sum(len(tr.get("x", [])) for tr in map_fig["data"] if (tr.get("meta") or {}).get("role") == "path")),
     }
+    same = [None] * k
+    for trace in map_fig["data"]:
+        meta = trace.get("meta") or {}
+        if "same_as" in meta:
+            same[meta["config"]] = meta["same_as"]
+    for run, j, rank in zip(payload["runs"], same, same_ranks(same)):
+        run.update(same_as=j, same_rank=rank)
     if n > 1:
         sub, positions = _swarm(res, frames)
         payload["swarm_frames"] = sub.astype(np.int32)

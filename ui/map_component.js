@@ -41,26 +41,45 @@ function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
+function fill(template, values) {
+  // a catalogue template (ui/locales, sent as data.text) with its {name} fields filled
+  return String(template).replace(/\{(\w+)\}/g, (whole, name) => (values && name in values ? String(values[name]) : whole));
+}
+
+function shortNumber(v, scale) {
+  // a coordinate in a few characters, as plots/contour.py short_number writes it: -5.2e5, 1.23, 0
+  if (Math.abs(v) < 1e-6 * (scale || 0)) return "0";
+  if (v !== 0 && !(Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4)) return v.toExponential(1).replace("e+", "e");
+  return String(Number(v.toPrecision(3)));
+}
+
+function localize(root, tr) {
+  // the words of the DOM that buildDom names by key: text, title and aria-label
+  for (const el of root.querySelectorAll("[data-t]")) el.textContent = tr(el.dataset.t);
+  for (const el of root.querySelectorAll("[data-t-title]")) el.title = tr(el.dataset.tTitle);
+  for (const el of root.querySelectorAll("[data-t-aria]")) el.setAttribute("aria-label", tr(el.dataset.tAria));
+}
+
 function buildDom(root) {
   root.innerHTML = `
-    <div class="ov-controls" role="toolbar" aria-label="playback">
-      <button class="ov-play" data-act="play" title="play / pause (space)" aria-label="play">${ICONS.play}</button>
-      <button data-act="first" title="first step" aria-label="first step">${ICONS.first}</button>
-      <button data-act="back" title="one step back" aria-label="one step back">${ICONS.back}</button>
-      <button data-act="next" title="one step forward" aria-label="one step forward">${ICONS.next}</button>
-      <button data-act="last" title="last step" aria-label="last step">${ICONS.last}</button>
-      <input class="ov-scrub" type="range" min="0" max="0" value="0" aria-label="playback step">
+    <div class="ov-controls" role="toolbar" data-t-aria="playback">
+      <button class="ov-play" data-act="play" data-t-title="play_pause" data-t-aria="play">${ICONS.play}</button>
+      <button data-act="first" data-t-title="first_step" data-t-aria="first_step">${ICONS.first}</button>
+      <button data-act="back" data-t-title="step_back" data-t-aria="step_back">${ICONS.back}</button>
+      <button data-act="next" data-t-title="step_forward" data-t-aria="step_forward">${ICONS.next}</button>
+      <button data-act="last" data-t-title="last_step" data-t-aria="last_step">${ICONS.last}</button>
+      <input class="ov-scrub" type="range" min="0" max="0" value="0" data-t-aria="scrub">
       <span class="ov-step" aria-live="polite"></span>
-      <select class="ov-speed" title="playback speed" aria-label="playback speed">
+      <select class="ov-speed" data-t-title="speed" data-t-aria="speed">
         <option value="0.25">¼×</option><option value="0.5">½×</option><option value="1" selected>1×</option>
         <option value="2">2×</option><option value="4">4×</option>
       </select>
-      <label class="ov-arrows-toggle"><input type="checkbox" class="ov-arrows" checked> internals as arrows</label>
+      <label class="ov-arrows-toggle"><input type="checkbox" class="ov-arrows" checked> <span data-t="arrows_toggle"></span></label>
     </div>
     <div class="ov-main">
       <div class="ov-mapcol"><div class="ov-map"></div><div class="ov-key"></div></div>
-      <div class="ov-side"><div class="ov-legend" role="list" aria-label="legend"></div>
-        <div class="ov-chart-title">Effective learning rate per parameter <span>(solid: applied · dotted: scheduled lr)</span></div>
+      <div class="ov-side"><div class="ov-legend" role="list" data-t-aria="legend"></div>
+        <div class="ov-chart-title"><b data-t="eff_title"></b> <span data-t="eff_note"></span></div>
         <div class="ov-eff"></div><div class="ov-loss"></div></div>
     </div>
     <div class="ov-preview"></div>
@@ -170,7 +189,7 @@ class Overlay {
   }
 }
 
-function drawEvalPoints(ov, runs, f, color) {
+function drawEvalPoints(ov, runs, f, color, tr) {
   // L-BFGS's loss evaluations in the step from frame f (its line search at work): small faint
   // open circles on the overlay, joined in call order by a thin dotted line. runs[i].evals holds
   // [F, E, 2] (NaN-padded) for the runs that record them (plots/playback_data.py).
@@ -187,7 +206,7 @@ function drawEvalPoints(ov, runs, f, color) {
     // beside them, the step's own state: "L-BFGS step 3: 25 evaluations · n_pairs 37 · t 1 · ..."
     if (!r._scalarState) r._scalarState = Object.entries(r.scalar_state || {}).map(([name, v]) => [name, decode(v)]);
     const state = r._scalarState.map(([name, v]) => `${name} ${fmt(v[f])}`);
-    const text = `${r.title}: ${pts.length} evaluations` + (state.length ? " · " + state.join(" · ") : "");
+    const text = tr("evaluations", { title: r.title, count: pts.length }) + (state.length ? " · " + state.join(" · ") : "");
     c.save();
     c.font = "12px sans-serif"; c.fillStyle = "rgba(255,255,255,0.85)";
     const w = c.measureText(text).width, v0 = pts[0][1];
@@ -200,6 +219,12 @@ function drawEvalPoints(ov, runs, f, color) {
     for (const [u, v] of pts) { c.beginPath(); c.arc(u, v, 3.5, 0, 2 * Math.PI); c.stroke(); }
     c.restore();
   });
+}
+
+function cursorRadius(run) {
+  // a run drawn along an earlier one's path (plots/contour.py coinciding) gets a smaller cursor
+  // on top of it: concentric rings, every one visible
+  return 8.5 - 2.5 * Math.min(run.same_rank || 0, 2);
 }
 
 class StepLine {
@@ -318,9 +343,11 @@ function legendSwatch(trace) {
 }
 
 class Legend {
-  constructor(box, charts) {
+  constructor(box, charts, tr, name) {
     this.box = box;
     this.charts = charts;  // () => the plot divs whose traces an entry toggles
+    this.tr = tr;
+    this.name = name;  // trace => its entry's words
     box.addEventListener("click", (e) => {
       const item = e.target.closest(".ov-legend-item");
       if (item) this.toggle(item);
@@ -330,8 +357,8 @@ class Legend {
   build(traces) {
     const items = traces.map((t, i) => ({ t, i })).filter(({ t }) => t.showlegend !== false && t.name && t.visible !== false);
     this.box.innerHTML = items.map(({ t, i }) => `<button type="button" class="ov-legend-item" role="listitem"
-      data-group="${escapeHtml(t.legendgroup || "")}" data-trace="${i}" title="click: hide or show">
-      ${legendSwatch(t)}<span class="ov-legend-text">${escapeHtml(t.name)}</span></button>`).join("");
+      data-group="${escapeHtml(t.legendgroup || "")}" data-trace="${i}" title="${escapeHtml(this.tr("legend_toggle"))}">
+      ${legendSwatch(t)}<span class="ov-legend-text">${escapeHtml(this.name(t))}</span></button>`).join("");
   }
 
   toggle(item) {
@@ -393,12 +420,14 @@ class MapView {
     });
     this.swarm = data.swarm ? data.swarm.map(decode) : null;
     this.swarmFrames = data.swarm_frames ? decode(data.swarm_frames) : null;
-    const map = { data: data.map.data.slice(), layout: { ...data.map.layout, autosize: true, showlegend: false } };
+    localize(this.root, (key) => this.tr(key));
+    const map = { data: data.map.data.map((t) => this.hoverWords(this.exitLabels(t))), layout: { ...data.map.layout, autosize: true, showlegend: false } };
     map.layout.margin = { ...map.layout.margin };
     this.root.classList.toggle("ov-present", !!data.present);
     const sizes = this.layout ? this.layout.heights() : null;  // the last fit: no jump on a new run
     if (sizes) map.layout.height = sizes.map;
-    this.legend = this.legend || new Legend(this.root.querySelector(".ov-legend"), () => [this.mapDiv, this.effDiv, this.lossDiv]);
+    this.legend = this.legend || new Legend(this.root.querySelector(".ov-legend"), () => [this.mapDiv, this.effDiv, this.lossDiv],
+                                            (key, values) => this.tr(key, values), (t) => this.legendName(t));
     this.legend.build(map.data);
     const tReact = performance.now();
     this.root.dataset.decodeMs = String(tReact - this.tUpdate);
@@ -443,6 +472,62 @@ class MapView {
 
   color(i) {
     return this.data.colors[i];
+  }
+
+  tr(key, values) {
+    // the session's words for `key` (ui/map_component.py texts(), ui/locales), fields filled
+    const text = this.data && this.data.text ? this.data.text[key] : undefined;
+    return fill(text === undefined ? key : text, values);
+  }
+
+  legendName(trace) {
+    // a configuration's legend entry in the session's language: its label, its fate (meta.fate,
+    // plots/contour.py legend_label) and the path it is drawn along (meta.same_as)
+    const meta = trace.meta || {};
+    if (meta.label === undefined) return trace.name;
+    let name = meta.label;
+    const fate = meta.fate;
+    if (fate && fate.kind === "diverged") {
+      name += " — " + this.tr("fate_diverged", { step: fate.step }) + (fate.starts > 1 ? this.tr("fate_some", fate) : "");
+    } else if (fate && fate.kind === "converged") {
+      name += " — " + this.tr("fate_converged", { step: fate.step }) + (fate.starts > 1 ? this.tr("fate_all", fate) : "");
+    }
+    if (meta.same_as !== undefined && meta.same_as !== null) name += " — " + this.tr("same_path", { label: this.runs[meta.same_as].label });
+    return name;
+  }
+
+  hoverWords(trace) {
+    // the hover of the map's marks in the session's language (plots/contour.py writes English)
+    const meta = trace.meta || {}, run = this.runs[meta.config];
+    const name = run ? `<b>${escapeHtml(run.label)}</b><br>` : "";
+    const last = (v) => fmt(v).replace("·10^", "e");
+    switch (meta.role) {
+      case "path":
+        if (!trace.hovertemplate || !trace.customdata) return trace;  // a swarm's lines have no hover
+        return { ...trace, hovertemplate: name + this.tr(this.data.starts === 1 ? "hover_step_full" : "hover_step") };
+      case "end": return { ...trace, hovertemplate: name + this.tr("hover_end") };
+      case "start": return { ...trace, hovertemplate: this.tr("hover_start") };
+      case "density": return { ...trace, hovertemplate: name + this.tr("hover_density") };
+      case "diverged":
+        return { ...trace, hovertext: meta.steps.map((step, i) => name + this.tr("hover_diverged", { step: meta.diverged_at[i] })
+          + "<br>" + this.tr("hover_last", { step, x: last(meta.last[i][0]), y: last(meta.last[i][1]) })
+          + (meta.outside[i] ? "<br>" + this.tr("hover_outside") : "")) };
+      case "minimum": case "saddle":
+        return { ...trace, hovertemplate: `${escapeHtml(trace.name)} (%{x:.4g}, %{y:.4g})<extra></extra>` };
+      default: return trace;
+    }
+  }
+
+  exitLabels(trace) {
+    // a diverged trace's arrow labels (plots/contour.py exit_label) in the session's language
+    const meta = trace.meta || {};
+    if (meta.role !== "diverged" || !Array.isArray(trace.marker.symbol)) return trace;
+    const text = trace.marker.symbol.map((symbol, i) => {
+      if (symbol !== "arrow") return "";
+      const [x, y] = meta.last[i], scale = Math.max(Math.abs(x), Math.abs(y));
+      return this.tr("exit", { step: meta.steps[i], x: shortNumber(x, scale), y: shortNumber(y, scale) });
+    });
+    return { ...trace, text };
   }
 
   nearestFrame(step) {
@@ -512,7 +597,7 @@ class MapView {
     const step = this.frames[f];
     this.scrub.value = String(f);
     const k = this.runs.length;
-    this.stepText.textContent = `step ${step} / ${this.data.steps}` + (this.frames.length < this.data.steps + 1 ? " (every shown step is computed; the scrubber skips between them)" : "");
+    this.stepText.textContent = this.tr("step_of", { step, steps: this.data.steps }) + (this.frames.length < this.data.steps + 1 ? this.tr("step_skips") : "");
     const t0 = performance.now();
     this.draw(f, step);
     this.effLine.at(step);
@@ -551,14 +636,14 @@ class MapView {
         }
       });
     }
-    drawEvalPoints(ov, this.runs, f, (i) => this.color(i));
+    drawEvalPoints(ov, this.runs, f, (i) => this.color(i), (key, values) => this.tr(key, values));
     for (let i = 0; i < k; i++) {
       if (this.swarm) {
         const sf = this.nearestSwarmFrame(step), pos = this.swarm[i], n = this.data.starts;
         ov.dots(pos, sf * n, n, this.color(i), 4);
       } else if (!this.isPending(i)) {  // a run shown from the preview has no frames yet
         const p = vec(this.runs[i].path, f);
-        ov.dot(p[0], p[1], this.color(i), 8.5);
+        ov.dot(p[0], p[1], this.color(i), cursorRadius(this.runs[i]));
       }
     }
     ov.end();
@@ -618,15 +703,15 @@ class MapView {
     const glyph = { gradient: "┈┈", first_moment: "╌╌", update: "━━" };
     const items = this.data.arrow_kinds.filter((kd) => this.data.arrows[kd.key]).reverse()
       .map((kd) => `${glyph[kd.key]} ${kd.text} ×${fmt(this.data.arrows[kd.key])}`);
-    const which = this.data.starts > 1 ? " of the swarm's first start" : "";
-    return items.length ? `<b>arrows at step ${step}${which}</b> (one scale per run): ` + items.join(" &nbsp; ") : "";
+    const which = this.data.starts > 1 ? this.tr("arrows_first_start") : "";
+    return items.length ? `<b>${escapeHtml(this.tr("arrows_at", { step }) + which)}</b> ${escapeHtml(this.tr("arrows_scale"))}: ` + items.join(" &nbsp; ") : "";
   }
 
   status(r, step) {
-    if (step < r.stop) return "moving";
-    if (r.diverged_at >= 0) return `diverged at step ${r.diverged_at} (frozen at its last finite point)`;
-    if (r.converged_at >= 0) return `converged at step ${r.converged_at}`;
-    return "final point";
+    if (step < r.stop) return this.tr("moving");
+    if (r.diverged_at >= 0) return this.tr("diverged_frozen", { step: r.diverged_at });
+    if (r.converged_at >= 0) return this.tr("converged", { step: r.converged_at });
+    return this.tr("final_point");
   }
 
   table(f, step) {
@@ -636,8 +721,8 @@ class MapView {
       const status = this.status(r, step);
       const next = step < this.data.steps;
       let eq;
-      if (!next) eq = `θ<sub>${step}</sub> = ${vtext(p)}: final point, no further update`;
-      else if (status !== "moving") eq = `${status}: θ<sub>${step + 1}</sub> = θ<sub>${step}</sub> = ${vtext(p)}`;
+      if (!next) eq = `θ<sub>${step}</sub> = ${vtext(p)}: ${escapeHtml(this.tr("final_no_update"))}`;
+      else if (step >= r.stop) eq = `${status}: θ<sub>${step + 1}</sub> = θ<sub>${step}</sub> = ${vtext(p)}`;
       else if (r.direction_form && eff[0] !== 0 && eff[1] !== 0) {
         const d = [-upd[0] / eff[0], -upd[1] / eff[1]];
         eq = `θ<sub>${step + 1}</sub> = θ<sub>${step}</sub> − η<sup>eff</sup> ⊙ d = ${vtext(p)} − ${vtext(eff)} ⊙ ${vtext(d)} = ${vtext([p[0] + upd[0], p[1] + upd[1]])}`;
@@ -648,12 +733,12 @@ class MapView {
         <td>${name(r.second_name, m2)}</td><td>${vtext(eff)}</td><td>${vtext(upd)}</td><td>${escapeHtml(status)}</td></tr>
         <tr class="ov-eq"><td colspan="9">${eq}</td></tr>`;
     });
-    const first = this.data.starts > 1 ? " — first start of the swarm" : "";
-    this.internals.innerHTML = `<div class="ov-title">Internals at step ${step}${first}</div>
-      <table><thead><tr><th>optimizer</th><th>θ</th><th>f(θ)</th><th>gradient</th><th>1st moment</th>
-      <th>2nd moment</th><th>eff. lr</th><th>update Δθ</th><th>status</th></tr></thead><tbody>${rows.join("")}</tbody></table>
-      <div class="ov-note">Gradient as the optimizer received it (after noise and clipping); moments are its state
-      after this step's update (torch.optim names); eff. lr multiplies the update direction d.</div>`;
+    const first = this.data.starts > 1 ? this.tr("first_start") : "";
+    const th = (key) => `<th>${escapeHtml(this.tr(key))}</th>`;
+    this.internals.innerHTML = `<div class="ov-title">${escapeHtml(this.tr("internals_at", { step }) + first)}</div>
+      <table><thead><tr>${th("col_optimizer")}<th>θ</th><th>f(θ)</th>${th("col_gradient")}${th("col_first")}
+      ${th("col_second")}${th("col_eff")}${th("col_update")}${th("col_status")}</tr></thead><tbody>${rows.join("")}</tbody></table>
+      <div class="ov-note">${escapeHtml(this.tr("internals_note"))}</div>`;
   }
 
   buildPreview(entries) {
@@ -701,15 +786,14 @@ class MapView {
     } else if (final && onNotch && entry.exact) {
       this.previewPath = null;
       this.showExact(k, entry.decoded[j], label);
-      this.previewBox.textContent = `${label}: the engine's run at this ${slider.axis}, computed with the preview; `
-        + "the charts and the table follow when the page's run arrives.";
+      this.previewBox.textContent = this.tr("preview_exact", { label, axis: slider.axis });
     } else {
       this.previewPath = entry.decoded[j];
       this.previewColor = this.color(k);
       this.draw(this.frame, this.frames[this.frame]);
-      const which = onNotch ? "the engine's run at this value" : `the engine's run at the nearest computed value (${label})`;
-      this.previewBox.textContent = final ? `running ${slider.axis} exactly…` : `preview of ${slider.axis}: ${which} `
-        + `(one of ${entry.indices.length} computed${entry.exact ? "" : ", first start only"}); release to run it exactly`;
+      const which = onNotch ? this.tr("preview_this") : this.tr("preview_nearest", { label });
+      this.previewBox.textContent = final ? this.tr("preview_running", { axis: slider.axis }) : this.tr("preview_of",
+        { axis: slider.axis, which, count: entry.indices.length, first: entry.exact ? "" : this.tr("preview_first_only") });
     }
     this.previewFrames = (this.previewFrames || 0) + 1;
     this.root.dataset.previewFrames = String(this.previewFrames);
@@ -775,7 +859,7 @@ class MapView {
       upd.y.push(whole ? ys : [ys[n - 1]]);
       upd.name.push(whole ? label : t.name);
       upd.customdata.push(null);
-      upd.hovertemplate.push(`${label}<br>θ = (%{x:.4g}, %{y:.4g})<extra>updating</extra>`);
+      upd.hovertemplate.push(`${label}<br>θ = (%{x:.4g}, %{y:.4g})<extra>${this.tr("updating")}</extra>`);
     });
     this.pendingRun = k;
     if (idx.length) this.Plotly.restyle(gd, upd, idx);

@@ -3,7 +3,8 @@
 The server computes; the browser draws and animates (ui/map_component.js). `show(res, config)`
 sends the run's data (plots.playback_data) once per run; a click on the map comes back as the
 component's "click" trigger, applied by a callback before the next run of the script, like any
-widget's. Nothing is sent back while playing or scrubbing.
+widget's. Nothing is sent back while playing or scrubbing. The component's words travel with
+its data (`texts`: the [map] catalogue's templates in the session's language).
 
 The drag preview (ui/preview): the sidebar's sliders (ui/live_slider) tell the map where they
 are while they move, and the map draws the engine's run at that notch from the preview's entries,
@@ -83,6 +84,40 @@ def _sliders(config: RunConfig, panel_ids: list[int]) -> list[preview.Slider]:
     return preview.page_sliders(config, keys, schedule_keys) + preview.surface_sliders(config, surface_key)
 
 
+def texts() -> dict[str, str]:
+    """The component's words in the session's language: {name: template}, the {fields} filled in the
+    browser (ui/map_component.js `tr`)."""
+    t = i18n.t
+    return {
+        "playback": t("map.playback"), "play_pause": t("map.play_pause"), "play": t("map.play"),
+        "first_step": t("map.first_step"), "step_back": t("map.step_back"),
+        "step_forward": t("map.step_forward"), "last_step": t("map.last_step"), "scrub": t("map.scrub"),
+        "speed": t("map.speed"), "arrows_toggle": t("map.arrows_toggle"), "legend": t("map.legend"),
+        "legend_toggle": t("map.legend_toggle"), "eff_title": t("map.eff_title"),
+        "eff_note": t("map.eff_note"), "step_of": t("map.step_of"), "step_skips": t("map.step_skips"),
+        "evaluations": t("map.evaluations"), "arrows_at": t("map.arrows_at"),
+        "arrows_first_start": t("map.arrows_first_start"), "arrows_scale": t("map.arrows_scale"),
+        "moving": t("map.moving"), "diverged_frozen": t("map.diverged_frozen"),
+        "converged": t("map.converged"), "final_point": t("map.final_point"),
+        "final_no_update": t("map.final_no_update"), "internals_at": t("map.internals_at"),
+        "first_start": t("map.first_start"), "col_optimizer": t("map.col_optimizer"),
+        "col_gradient": t("map.col_gradient"), "col_first": t("map.col_first"),
+        "col_second": t("map.col_second"), "col_eff": t("map.col_eff"), "col_update": t("map.col_update"),
+        "col_status": t("map.col_status"), "internals_note": t("map.internals_note"), "exit": t("map.exit"),
+        "same_path": t("map.same_path"), "fate_diverged": t("map.fate_diverged"),
+        "fate_some": t("map.fate_some"), "fate_converged": t("map.fate_converged"),
+        "fate_all": t("map.fate_all"), "preview_exact": t("map.preview_exact"),
+        "preview_this": t("map.preview_this"), "preview_nearest": t("map.preview_nearest"),
+        "preview_running": t("map.preview_running"), "preview_of": t("map.preview_of"),
+        "preview_first_only": t("map.preview_first_only"),
+        "hover_step_full": t("map.hover_step_full"), "hover_step": t("map.hover_step"),
+        "hover_end": t("map.hover_end"), "hover_start": t("map.hover_start"),
+        "hover_diverged": t("map.hover_diverged"), "hover_last": t("map.hover_last"),
+        "hover_outside": t("map.hover_outside"), "hover_density": t("map.hover_density"),
+        "updating": t("map.updating"),
+    }
+
+
 @widgets.callback
 def _on_click() -> None:
     point = (ss.get("map") or {}).get("click")
@@ -109,7 +144,7 @@ def show(config: RunConfig, panel_ids: list[int]) -> None:
     sliders = _sliders(config, panel_ids)
     ss["map.shown"] = (config, sliders, data["id"])
     previewed = {id(s) for s, _ in preview.plan(config, sliders)}
-    data = {**data, "sliders": {s.id: {"config": s.config, "axis": s.axis, "index": s.index,
+    data = {**data, "text": texts(), "sliders": {s.id: {"config": s.config, "axis": s.axis, "index": s.index,
                                        "basis": preview.basis_id(config, s)} for s in sliders if id(s) in previewed}}
     _COMPONENT(key="map", data=i18n.map_data(data), on_click_change=_on_click)
 
