@@ -1,6 +1,7 @@
 """The sweeps section in a real browser: the basin maps are drawn and a click on a pixel moves the
 start there; a click on an lr curve and on a heatmap cell loads that setting into the optimizer's
-panel. Screenshots of the open section at 1400 x 1000 and 1920 x 1080 (artifacts/screenshots)."""
+panel. Screenshots of the open section at 1400 x 1000 and, the same page resized, 1920 x 1080
+(artifacts/screenshots)."""
 
 from __future__ import annotations
 
@@ -162,17 +163,41 @@ def shoot(page, name: str) -> None:
             box.screenshot(path=str(SCREENSHOTS / f"{name}-{view}.png"))
 
 
-@pytest.mark.parametrize("size", [(1400, 1000), (1920, 1080)])
-def test_screenshots_of_the_open_section(sized_page, app_url, size):
-    page = sized_page(*size)
-    open_app(page, f"{app_url}/?{HIMMELBLAU}")
-    for title, role in (("Basin-of-convergence maps", "basin-click"), ("Learning-rate sweep", "lr-curve"),
-                        ("Two-parameter sweep", "grid-click")):
-        open_view(page, title, role)
-    shoot(page, f"sweeps-himmelblau-{size[0]}x{size[1]}")
-    open_app(page, f"{app_url}/?{QUADRATIC}")
-    open_view(page, "Two-parameter sweep", "grid-click")
-    shoot(page, f"sweeps-quadratic-{size[0]}x{size[1]}")
-    open_app(page, f"{app_url}/?{RASTRIGIN}")
-    open_view(page, "Basin-of-convergence maps", "basin-click")
-    shoot(page, f"sweeps-rastrigin-{size[0]}x{size[1]}")
+def wait_drawn_to_width(page) -> None:
+    """Every chart of the page fills its column's width again after a resize, and holds."""
+    read = """() => [...document.querySelectorAll('.js-plotly-plot')].filter(gd => gd._fullLayout && gd.clientWidth)
+        .map(gd => [Math.round(gd._fullLayout.width), gd.clientWidth, Math.round(gd.getBoundingClientRect().top)])"""
+    last = None
+    for _ in range(240):
+        time.sleep(0.25)
+        now = page.evaluate(read)
+        if now == last and all(abs(drawn - width) <= 2 for drawn, width, _ in now):
+            wait_idle(page)
+            return
+        last = now
+    raise AssertionError(f"the charts did not settle to their columns' width: {last}")
+
+
+SHOT_SIZES = [(1400, 1000), (1920, 1080)]
+
+
+def test_screenshots_of_the_open_section(sized_page, app_url):
+    """Each link's views opened at 1400 x 1000 and shot, then the same page set to 1920 x 1080 and
+    shot again once its charts have been redrawn to their columns' new width."""
+    page = sized_page(*SHOT_SIZES[0])
+    links = (("himmelblau", HIMMELBLAU, (("Basin-of-convergence maps", "basin-click"),
+                                         ("Learning-rate sweep", "lr-curve"), ("Two-parameter sweep", "grid-click"))),
+             ("quadratic", QUADRATIC, (("Two-parameter sweep", "grid-click"),)),
+             ("rastrigin", RASTRIGIN, (("Basin-of-convergence maps", "basin-click"),)))
+    for name, link, views in links:
+        page.set_viewport_size(dict(zip(("width", "height"), SHOT_SIZES[0])))
+        open_app(page, f"{app_url}/?{link}")
+        for title, role in views:
+            open_view(page, title, role)
+        for i, (width, height) in enumerate(SHOT_SIZES):
+            if i:
+                page.set_viewport_size({"width": width, "height": height})
+                wait_drawn_to_width(page)
+                for _, role in views:
+                    assert read(page, role), f"the {role} figure at {width}x{height}"
+            shoot(page, f"sweeps-{name}-{width}x{height}")
