@@ -809,14 +809,13 @@ class MapView {
       this.draw(this.frame, this.frames[this.frame]);
     } else if (final && onNotch && entry.exact) {
       this.showExactSurface(entry, j);
-      this.previewBox.textContent = `${label}: the engine's runs on this surface, computed with the preview; `
-        + "the charts and the table follow when the page's run arrives.";
+      this.previewBox.textContent = this.tr("preview_surface_exact", { label });
     } else {
       this.surfacePreview = { entry, j };
       this.draw(this.frame, this.frames[this.frame]);
-      const which = onNotch ? "the engine's runs at this value" : `the engine's runs at the nearest computed value (${label})`;
-      this.previewBox.textContent = final ? `running ${slider.axis} exactly…` : `preview of ${slider.axis}: ${which} `
-        + `(one of ${entry.indices.length} computed${entry.exact ? "" : ", first start only"}); release to run it exactly`;
+      const which = onNotch ? this.tr("preview_surface_this") : this.tr("preview_surface_nearest", { label });
+      this.previewBox.textContent = final ? this.tr("preview_running", { axis: slider.axis }) : this.tr("preview_of",
+        { axis: slider.axis, which, count: entry.indices.length, first: entry.exact ? "" : this.tr("preview_first_only") });
     }
   }
 
@@ -833,7 +832,7 @@ class MapView {
       const xs = [], ys = [];
       for (let p = whole ? 0 : n - 1; p < n; p++) { xs.push(path[2 * p]); ys.push(path[2 * p + 1]); }
       idx.push(i); upd.x.push(xs); upd.y.push(ys); upd.customdata.push(null);
-      upd.hovertemplate.push(`${escapeHtml(t.name)} · ${entry.labels[j]}<br>θ = (%{x:.4g}, %{y:.4g})<extra>updating</extra>`);
+      upd.hovertemplate.push(`${escapeHtml(t.name)} · ${entry.labels[j]}<br>θ = (%{x:.4g}, %{y:.4g})<extra>${this.tr("updating")}</extra>`);
     });
     this.pendingAll = true;
     if (idx.length) this.Plotly.restyle(gd, upd, idx);
