@@ -10,9 +10,12 @@ under it.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 from tests.app_server import ARTIFACTS
 from tests.e2e.browser import open_app, wait_idle, wait_until
+from ui import state
+from ui.presets import PRESETS
 
 SHOTS = ARTIFACTS / "screenshots"
 
@@ -37,7 +40,8 @@ def _emoji(text: str) -> list[str]:
 
 def test_the_alerts_show_material_icons_and_no_emoji(page, app_url):
     """A preset's story (an info alert) and a link's notes (a warning): Material icons, no emoji."""
-    open_app(page, f"{app_url}/?preset=saddle&steps=lots")
+    link = urlencode({**state.encode(PRESETS["saddle"].config, "saddle"), "bogus": "1"}, doseq=True)
+    open_app(page, f"{app_url}/?{link}")  # the preset's own setup (its story shows) and a note on "bogus"
     icons = wait_until(lambda: page.evaluate(ALERT_ICONS), lambda found: len(found) >= 2, "the story and the notes")
     assert {text for text, _ in icons} >= {"school", "link"}, icons
     for text, font in icons:
