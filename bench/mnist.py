@@ -15,6 +15,8 @@
 4. The rules on matrices (Adafactor; Muon with AdamW on the biases), which see each layer on the
    array code (mnist.train._LayerRule), beside Adam on the flat path with its fused kernel: one
    optimizer at a time, the side-by-side run's steps, against its plain torch.nn loop.
+5. L-BFGS (each step its closure's evaluations, on the array code, mnist.closure_rule) beside a
+   torch.optim.LBFGS loop with its closure, LBFGS_STEPS steps.
 3. Time from pressing Train to the first live update: the app's default run (embedded set,
    5 optimizers, H = 64, batch 64) from the call to train_stream to its first partial result,
    with the data already in memory (the page keeps it in st.cache_resource) and cold (read from
@@ -96,10 +98,18 @@ def torch_loop(data, make_optimizer, hidden: int, batch_size: int, steps: int, s
     x, y = torch.from_numpy(np.array(data.x_train)), torch.from_numpy(np.array(data.y_train))
     for t in range(steps):
         idx = torch.from_numpy(batch_indices(len(x), batch_size, seed, t))
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
-        loss.backward()
-        opt.step()
+
+        def closure(idx=idx):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
+            loss.backward()
+            return loss
+
+        if isinstance(opt, torch.optim.LBFGS):  # its step evaluates the loss itself
+            loss = opt.step(closure)
+        else:
+            loss = closure()
+            opt.step()
     return loss.item()
 
 
@@ -168,6 +178,22 @@ def matrix_rules(data, steps: int, repeats: int) -> None:
               f"steps/s   ratio {theirs / best['engine']:.2f}x")
 
 
+LBFGS_STEPS = 10  # each step is up to max_iter = 20 loss and gradient evaluations
+
+
+def lbfgs(data, repeats: int) -> None:
+    config = get_optimizer("lbfgs", lr=1.0, history_size=10)
+    best = side_by_side_times(TrainConfig((config,), hidden=128, batch_size=128, steps=LBFGS_STEPS), data,
+                              lambda: torch_loop(data, lambda ps: torch.optim.LBFGS(ps, lr=1.0, history_size=10),
+                                                 128, 128, LBFGS_STEPS), repeats)
+    theirs, threads = torch_best(best)
+    print(f"5. L-BFGS (lr 1, history 10, max_iter 20), 784-128-10, batch 128, {LBFGS_STEPS} steps on the {data.source}"
+          " set, on the array code (mnist.closure_rule)")
+    print(f"   engine {LBFGS_STEPS / best['engine']:6.2f} steps/s ({LBFGS_STEPS / best['training']:6.2f} training)   "
+          f"torch.optim.LBFGS loop with its closure ({threads} thread{'s' if threads > 1 else ''}) "
+          f"{LBFGS_STEPS / theirs:6.2f} steps/s   ratio {theirs / best['engine']:.2f}x")
+
+
 def one_epoch(data, repeats: int) -> None:
     if data is None:
         print("2. one epoch of full MNIST: skipped, the full set was not found (see download_full)")
@@ -227,6 +253,7 @@ def main() -> None:
     one_epoch(full, args.repeats)
     first_update(args.repeats)
     matrix_rules(data, args.steps or steps_per_epoch(len(data.x_train), 128), args.repeats)
+    lbfgs(data, args.repeats)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
