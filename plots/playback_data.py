@@ -34,6 +34,7 @@ import numpy as np
 
 from .contour import SWARM, aged_path_traces, contour_figure, density_traces, path_stride, same_ranks
 from .internals import ARROW_LENGTH, ARROWS
+from .recurrences import recurrences
 from .series import eff_lr_figure, loss_figure
 from .typed import typed_arrays
 
@@ -133,6 +134,7 @@ def _run(res, k: int, frames: np.ndarray) -> dict:
         "second_name": second_name, "second": None if second is None else _at(second, frames, t),
         "stop": int(res.stop_index()[k, 0]), "diverged_at": int(res.diverged_at[k, 0]),
         "converged_at": int(res.converged_at[k, 0]), "direction_form": bool(direction_form),
+        "recurrences": recurrences(res, k),
     }
 
 

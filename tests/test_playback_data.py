@@ -115,3 +115,34 @@ def test_decimating_many_rows_keeps_the_ends_and_the_corners_of_each():
         assert idx[0] == 0 and idx[-1] == stop and np.all(np.diff(idx) > 0)
         assert set(decimate(row[: stop + 1], 300)) - set(idx) <= set(np.round(np.linspace(0, stop, 300)).astype(int))
     assert len(decimate_rows(rows, stops, 300)[0]) <= 302 and len(decimate_rows(rows, stops, 300)[1]) == 2001
+
+
+def test_the_moments_recurrences_are_offered_only_where_torchs_state_follows_them():
+    """b_t = mu b_{t-1} + (1 - tau) g_t and Adam's m_t, v_t, checked on torch.optim's own state;
+    coupled weight decay folds into the gradient, so Adam with it has none."""
+    import torch
+
+    from plots.recurrences import recurrences
+
+    surface = get_surface("rosenbrock")
+    configs = [get_optimizer("sgd", lr=1e-3, momentum=0.9, dampening=0.3), get_optimizer("adam", lr=0.01),
+               get_optimizer("adam", lr=0.01, weight_decay=0.1)]
+    res = run(surface, configs, [(-1.5, 2.0)], 30, compiled=False)
+    sgd, adam, decayed = (recurrences(res, k) for k in range(3))
+    assert [(r["symbol"], r["coef"], r["gain"], r["state"]) for r in sgd] == [("b", 0.9, 0.7, "first")]
+    assert [(r["symbol"], r["coef"], r["square"]) for r in adam] == [("m", 0.9, False), ("v", 0.999, True)]
+    assert decayed == []
+    # torch's buffers follow the same recurrences, and the Result holds torch's buffers
+    p = torch.tensor([-1.5, 2.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([p], lr=1e-3, momentum=0.9, dampening=0.3)
+    buffers, grads = [], []
+    for _ in range(5):
+        opt.zero_grad()
+        loss = (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
+        loss.backward()
+        grads.append(p.grad.detach().clone().numpy())
+        opt.step()
+        buffers.append(opt.state[p]["momentum_buffer"].detach().clone().numpy())
+    for t in range(1, 5):
+        np.testing.assert_allclose(buffers[t], 0.9 * buffers[t - 1] + 0.7 * grads[t], rtol=1e-12)
+        np.testing.assert_allclose(res.state["momentum_buffer"][0, 0, t], buffers[t], rtol=1e-12)

@@ -727,6 +727,7 @@ class MapView {
         const d = [-upd[0] / eff[0], -upd[1] / eff[1]];
         eq = `θ<sub>${step + 1}</sub> = θ<sub>${step}</sub> − η<sup>eff</sup> ⊙ d = ${vtext(p)} − ${vtext(eff)} ⊙ ${vtext(d)} = ${vtext([p[0] + upd[0], p[1] + upd[1]])}`;
       } else eq = `θ<sub>${step + 1}</sub> = θ<sub>${step}</sub> + Δθ = ${vtext(p)} + ${vtext(upd)} = ${vtext([p[0] + upd[0], p[1] + upd[1]])}`;
+      if (next && step < r.stop && step > 0 && this.frames[f - 1] === step - 1) eq += this.recurrenceLines(r, f, step + 1);
       const name = (label, v) => (label && v ? `${escapeHtml(label)} ${vtext(v)}` : "—");
       return `<tr><td><span class="ov-swatch" style="background:${this.color(i)}"></span>${escapeHtml(r.label)}</td>
         <td>${vtext(p)}</td><td>${fmt(r.loss[f])}</td><td>${vtext(g)}</td><td>${name(r.first_name, m1)}</td>
@@ -739,6 +740,20 @@ class MapView {
       <table><thead><tr>${th("col_optimizer")}<th>θ</th><th>f(θ)</th>${th("col_gradient")}${th("col_first")}
       ${th("col_second")}${th("col_eff")}${th("col_update")}${th("col_status")}</tr></thead><tbody>${rows.join("")}</tbody></table>
       <div class="ov-note">${escapeHtml(this.tr("internals_note"))}</div>`;
+  }
+
+  recurrenceLines(r, f, t) {
+    // The moments' recurrences (plots/recurrences.py: each one the run's records satisfy) at step t
+    // with their numbers: the state after step t - 1 (frame f - 1), the gradient and the new state.
+    return (r.recurrences || []).map((rec) => {
+      const now = vec(r[rec.state], f), before = vec(r[rec.state], f - 1), g = vec(r.grad, f);
+      const drive = rec.square ? [g[0] * g[0], g[1] * g[1]] : g;
+      const gsym = rec.square ? `g<sub>${t}</sub><sup>2</sup>` : `g<sub>${t}</sub>`, s = rec.symbol;
+      const coef = rec.coef === 1 ? "" : `${rec.coef_symbol} `, gain = rec.gain_text ? `${rec.gain_text} ` : "";
+      const coefNum = rec.coef === 1 ? "" : `${fmt(rec.coef)} · `, gainNum = rec.gain === 1 ? "" : `${fmt(rec.gain)} · `;
+      return `<br>${s}<sub>${t}</sub> = ${coef}${s}<sub>${t - 1}</sub> + ${gain}${gsym} = ${coefNum}${vtext(before)} + `
+        + `${gainNum}${vtext(drive)} = ${vtext(now)}`;
+    }).join("");
   }
 
   buildPreview(entries) {

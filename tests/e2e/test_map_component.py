@@ -104,3 +104,19 @@ def test_arrows_internals_and_hover_at_a_step(page, app_url):
     template = page.evaluate("""() => { const gd = document.querySelector('.ov-map.js-plotly-plot');
         return gd.data.filter(t => t.meta && t.meta.role === 'path').map(t => t.hovertemplate); }""")
     assert all("gradient" in t and "eff. lr" in t and "step" in t for t in template)
+
+
+def test_the_internals_write_out_the_momentum_recurrence_with_its_numbers(page, app_url):
+    """SGD with momentum 0.9 (the default view's second optimizer) at step 40: b_41 = μ b_40 + g_41
+    with the run's own numbers, which satisfy it."""
+    open_app(page, app_url)
+    page.evaluate(f"() => {VIEW}.show({VIEW}.nearestFrame(40))")
+    text = page.locator(".ov-internals").inner_text()
+    line = [row for row in text.splitlines() if row.startswith("b41 = μ b40 + g41 = 0.9 · ")][0]  # then Nesterov's
+    res = run(ROSENBROCK, list(DEFAULT_OPTIMIZERS), [DEFAULT_START], DEFAULT_STEPS, compiled=False)
+    b40, b41 = res.state["momentum_buffer"][1, 0, 39], res.state["momentum_buffer"][1, 0, 40]
+    g41 = res.grad[1, 0, 40]
+    np.testing.assert_allclose(b41, 0.9 * b40 + g41, rtol=1e-12)
+    numbers = [float(v) for v in line.split("= 0.9 · ")[1].replace("(", " ").replace(")", " ").replace(",", " ")
+               .replace("+", " ").replace("=", " ").split()]
+    np.testing.assert_allclose(numbers, [*b40, *g41, *b41], rtol=1e-3)
