@@ -228,8 +228,9 @@ def _swarm_picture(res, fig: dict) -> dict:
     return {"data": data, "layout": fig["layout"]}
 
 
-def playback_payload(res, *, map_height: int = 620, side_height: int = 330) -> dict:
-    """The component's data for Result `res` (see the module docstring); JSON-ready."""
+def playback_payload(res, *, map_height: int = 620, side_height: int = 330, smooth: float | None = None) -> dict:
+    """The component's data for Result `res` (see the module docstring), its loss chart smoothed
+    over `smooth` steps (plots.series.ema; None: raw); JSON-ready."""
     k, n, t, _ = res.shape
     frames = frame_steps(t)
     map_fig = _swarm_picture(res, _with_step_hover(res, _without_click_layer(
@@ -237,7 +238,7 @@ def playback_payload(res, *, map_height: int = 620, side_height: int = 330) -> d
     payload = {
         "steps": t, "frames": frames.astype(np.int32), "starts": n,
         "map": map_fig, "eff": _side(eff_lr_figure(res, height=side_height)),
-        "loss": _side(loss_figure(res, height=side_height - 60)),
+        "loss": _side(loss_figure(res, height=side_height - 60, smooth=smooth)),
         "runs": [_run(res, i, frames) for i in range(k)],
         "arrows": arrow_scales(res, frames),
         "arrow_kinds": [{"key": key, "text": text, "line": line} for key, text, line in ARROWS],

@@ -16,7 +16,7 @@ from optimizers import get_optimizer, run
 from plots.palette import DIVERGED
 from plots.series import SPANS, ema, grad_norm_figure, loss_figure, smoothing_label, value_text
 from surfaces import get_surface
-from tests.test_app import array, ok, page, results_figures
+from tests.test_app import array, component_data, ok, page, results_figures
 from ui import i18n, state
 from ui.charts import AUTO_SPAN, SMOOTHING_KEY
 from ui.claims import result_of
@@ -201,10 +201,18 @@ def test_the_page_smooths_noisy_runs_by_default_and_the_control_turns_it_off():
     (line,) = [t for t in loss["data"] if t["meta"]["role"] == "line"]
     res = run(get_surface("quadratic"), get_optimizer("sgd", lr=0.5), starts=[[2.0, 1.0]], steps=80, noise=0.3)
     np.testing.assert_allclose(array(line["y"]), closed_form(res.loss[0, 0], 10), rtol=1e-12)
+    assert _map_loss_spans(at) == {10}  # the loss chart beside the map follows the same control
     at.selectbox(key=SMOOTHING_KEY).select(50)
     assert _smoothing_notes(ok(at.run())) == ["EMA, span 50 steps"] * 2
+    assert _map_loss_spans(at) == {50}
     at.selectbox(key=SMOOTHING_KEY).select(0)
     assert _smoothing_notes(ok(at.run())) == []
+    assert _map_loss_spans(at) == set()
+
+
+def _map_loss_spans(at) -> set:
+    """The EMA spans of the map component's loss chart's smoothed traces."""
+    return {t["meta"]["span"] for t in component_data(at)["loss"]["data"] if "span" in (t.get("meta") or {})}
 
 
 def test_the_schedule_preset_opens_smoothed_in_chinese():

@@ -66,8 +66,17 @@ def smoothing_span(noisy: bool) -> int | None:
         st.session_state[SMOOTHING_KEY] = AUTO
     labels = {AUTO: t("surfaces.smoothing_auto", span=AUTO_SPAN), 0: t("surfaces.smoothing_off"),
               **{span: t("surfaces.smoothing_span", span=span) for span in SPANS}}
-    choice = st.selectbox(t("surfaces.smoothing"), options, key=SMOOTHING_KEY, format_func=labels.get,
-                          help=t("surfaces.smoothing_help"), width=360)
+    st.selectbox(t("surfaces.smoothing"), options, key=SMOOTHING_KEY, format_func=labels.get,
+                 help=t("surfaces.smoothing_help"), width=360)
+    return chosen_span(noisy)
+
+
+def chosen_span(noisy: bool) -> int | None:
+    """The EMA span the smoothing control holds (see smoothing_span), read without drawing it: the
+    map's loss chart, drawn above the control, follows it too."""
+    choice = st.session_state.get(SMOOTHING_KEY, AUTO)
+    if choice not in (AUTO, 0, *SPANS):
+        choice = AUTO
     if choice == AUTO:
         return AUTO_SPAN if noisy else None
     return choice or None

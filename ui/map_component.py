@@ -25,7 +25,7 @@ from optimizers import kernels
 from plots.palette import color, presentation
 from plots.playback_data import playback_payload
 
-from . import assets, i18n, preview, state, static_files, widgets
+from . import assets, charts, i18n, preview, state, static_files, widgets
 from .compute import compute
 from .shared_results import SharedResults
 from .state import RunConfig
@@ -54,14 +54,15 @@ def available() -> bool:
 PAYLOADS = SharedResults(max_entries=16)  # base64 text, a few MB at most each: kept by count
 
 
-def _payload(config: RunConfig, generation: int) -> dict:
-    """The component's data for config's run, built once for every session on that link."""
-    return PAYLOADS.get(("map", config, generation), lambda: _build_payload(config))
+def _payload(config: RunConfig, generation: int, smooth: int | None) -> dict:
+    """The component's data for config's run (its loss chart smoothed over `smooth` steps, or
+    raw), built once for every session on that link."""
+    return PAYLOADS.get(("map", config, generation, smooth), lambda: _build_payload(config, smooth))
 
 
-def _build_payload(config: RunConfig) -> dict:
+def _build_payload(config: RunConfig, smooth: int | None) -> dict:
     res = compute(config)
-    data = playback_payload(res)
+    data = playback_payload(res, smooth=smooth)
     data["colors"] = [color(k) for k in range(res.shape[0])]
     return data
 
@@ -138,7 +139,8 @@ def show(config: RunConfig, panel_ids: list[int]) -> None:
     """The component for `config` (its result computed or cached); panel_ids: the sidebar panel
     of each of config.optimizers, in order, for the lr preview's release."""
     ss["map.panels"] = list(panel_ids)
-    data = _payload(config, kernels.generation())
+    smooth = charts.chosen_span(config.noise > 0 or config.get_surface().stochastic)
+    data = _payload(config, kernels.generation(), smooth)
     if state.presenting():  # the same run drawn anew, with larger type and thicker lines
         data = {**data, "id": data["id"] + "-present", "present": True,
                 **{name: presentation(data[name]) for name in ("map", "eff", "loss")}}
