@@ -364,6 +364,18 @@ def test_the_second_link_round_trips_through_the_page():
     assert query(at) == as_lists(state.encode(ROUND_TRIP_MORE))
 
 
+def test_betas_have_an_exact_box_beside_their_sliders():
+    cfg = state.make_config(steps=60, optimizers=(get_optimizer("adam", lr=0.01, betas=(0.95551, 0.999)),))
+    at = ok(page(state.encode(cfg)))
+    key = state.PANELS.hp_key(at.session_state["map.panels"][0], "adam", "betas")
+    assert widget(at.number_input, key + "#0").value == 0.95551  # the exact value, off the slider's notches
+    beta1 = live_slider(at, key + "#0")
+    assert beta1["index"] == 9555  # its slider at the nearest notch (0.9555)
+    widget(at.number_input, key + "#1").set_value(0.98765).run()
+    ok(at)
+    assert dict(config(at).optimizers[0].hparams)["betas"] == (0.95551, 0.98765)
+
+
 def test_query_params_round_trip_through_the_page():
     at = ok(page(state.encode(ROUND_TRIP)))
     assert not at.warning

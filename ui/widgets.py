@@ -236,14 +236,8 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
                 values.append(st.number_input(name, min_value=float(spec.low), max_value=float(spec.high), format="%g",
                                               key=k, help=help_text))
                 continue
-            notches = pair_notches(spec, ss[k])
-            if live and ss[k] in linear_grid(*notches):
-                _live_linear(name, notches, ss[k], k, help_text, "%.4f")
-                values.append(ss[k])
-            else:
-                lo, step, count = notches
-                values.append(st.slider(name, lo, notch(lo, step, count - 1), step=PAIR_STEP, format="%.4f", key=k,
-                                        help=help_text))
+            values.append(_pair_element(name, notches=pair_notches(spec, ss[k]), key=k, help_text=help_text, live=live,
+                                        spec=spec))
         return tuple(values)
     value = ss[key]
     if spec.log:
@@ -274,6 +268,36 @@ def spec_input(spec: Hyperparameter, key: str, *, label: str | None = None, zero
         _live_linear(label, notches, value, key, help_text, "%g")
         return value
     return st.slider(label, low, notch(low, step, count - 1), step=step, format="%g", key=key, help=help_text)
+
+
+def _pair_element(label: str, *, notches: tuple[float, float, int], key: str, help_text: str, live: bool,
+                  spec: Hyperparameter) -> float:
+    """One element of a linear pair (beta1, beta2): a slider over its notches beside an exact number
+    box, which holds the value (st.session_state[key]); the slider shows the nearest notch of a
+    value between them. live: ui/live_slider's slider (its id is `key`), else Streamlit's, kept
+    in step by callbacks under key + "#slider"."""
+    ss = st.session_state
+    grid = linear_grid(*notches)
+    left, right = st.columns([3, 2], vertical_alignment="bottom")
+    with left:
+        shown = min(grid, key=lambda v: abs(v - ss[key]))
+        if live:
+            _live_linear(label, notches, shown, key, help_text, "%.4f")
+        else:
+            if ss.get(f"{key}#slider") != shown:
+                ss[f"{key}#slider"] = shown
+            lo, step, count = notches
+            st.slider(label, lo, notch(lo, step, count - 1), step=step, format="%.4f", key=f"{key}#slider",
+                      help=help_text, on_change=_copy_value, args=(f"{key}#slider", key))
+    with right:
+        return st.number_input(t("widgets.exact", label=label), min_value=float(spec.low),
+                               max_value=float(spec.high), format="%g", step=PAIR_STEP, key=key,
+                               label_visibility="collapsed", help=help_text)
+
+
+@callback
+def _copy_value(source: str, target: str) -> None:
+    st.session_state[target] = st.session_state[source]
 
 
 def float_notches(spec: Hyperparameter, value: float | None) -> tuple[float, float, int] | None:
