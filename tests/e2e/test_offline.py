@@ -1,5 +1,5 @@
 """The page asks no host but its own server for anything (an offline classroom has no other),
-and logs no error in the browser's console, on each of its pages."""
+and logs no error or warning in the browser's console, on each of its pages."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ def test_every_request_goes_to_the_apps_own_server(page, app_url, path):
     page.on("request", lambda r: requests.append(r.url))
     # a resource that fails is named by its response; Streamlit itself probes <page>/_stcore/health
     # and host-config on a deep link before finding its root (404s that are not the app's)
-    page.on("console", lambda m: errors.append(m.text)
-            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+    page.on("console", lambda m: errors.append(f"{m.type}: {m.text}")  # KaTeX's warnings too
+            if m.type in ("error", "warning") and not m.text.startswith("Failed to load resource") else None)
     page.on("requestfailed", lambda r: errors.append(f"failed: {r.url}"))
     page.on("response", lambda r: errors.append(f"{r.status}: {r.url}")
             if r.status >= 400 and not r.url.endswith(("/_stcore/health", "/_stcore/host-config")) else None)
