@@ -45,3 +45,13 @@ def test_prune_keeps_the_newest(tmp_path):
         os.utime(path, (now - 100 + i, now - 100 + i))
     static_files.prune(tmp_path, keep=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["4.json", "5.json"]
+
+
+def test_prune_keeps_within_the_byte_budget(tmp_path):
+    now = time.time()
+    for i in range(5):
+        path = tmp_path / f"{i}.json"
+        path.write_text("x" * 100)
+        os.utime(path, (now - 100 + i, now - 100 + i))
+    static_files.prune(tmp_path, keep=10, max_bytes=250)  # the newest two fit in 250 bytes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["3.json", "4.json"]

@@ -4,7 +4,7 @@ The drag preview's entries are the same for every rerun and every session that s
 setup: sent inline, about a megabyte travelled with every rerun. Published here once, each is
 fetched once per page and kept by the browser (ui/map_preview.js). Names carry this process's
 token, so that a restarted server never serves what an older version wrote; at most MAX_FILES
-files are kept, the oldest removed first.
+files and MAX_BYTES are kept, the oldest removed first.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .assets import STATIC
 FOLDER = STATIC / "data"
 URL = "app/static/data/"  # relative to the app's root, as the page's other static files
 MAX_FILES = 4000
+MAX_BYTES = 200_000_000  # a surface slider's entry is about 0.3 MB, an optimizer slider's 20 KB
 PRUNE_EVERY = 200  # files written between two looks at how many there are
 TOKEN = secrets.token_hex(4)
 _LOCK = threading.Lock()
@@ -64,14 +65,18 @@ def publish(name: str, make: Callable[[], Any], folder: Path = FOLDER) -> str | 
     return URL + file
 
 
-def prune(folder: Path = FOLDER, keep: int = MAX_FILES) -> None:
-    """Remove all but the `keep` newest .json files of `folder` (any process's)."""
+def prune(folder: Path = FOLDER, keep: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> None:
+    """Remove the oldest .json files of `folder` (any process's) beyond the `keep` newest or
+    beyond `max_bytes` together."""
     try:
-        files = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        files = sorted(((p.stat(), p) for p in folder.glob("*.json")), key=lambda f: f[0].st_mtime, reverse=True)
     except OSError:  # another process removed one while this one looked
         return
-    for old in files[keep:]:
-        try:
-            old.unlink()
-        except OSError:
-            pass
+    total = 0
+    for i, (stat, path) in enumerate(files):
+        total += stat.st_size
+        if i >= keep or total > max_bytes:
+            try:
+                path.unlink()
+            except OSError:
+                pass
