@@ -29,12 +29,15 @@ RASTER = 640  # pixels per side of the image: about the map's plot area, so it i
 LINE_SHADE = 0.8  # level lines: band colour times this
 
 
-def png_data_uri(indices: np.ndarray, palette: np.ndarray, compress_level: int = 6) -> str:
-    """An [h, w] image of palette indices (uint8, row 0 at the top) with `palette` [c <= 256, 3]
-    uint8 colours, as a PNG data URI (an indexed PNG: one byte a pixel); zlib's compress_level
-    0-9 (1: several times faster, about half again as large)."""
-    image = Image.fromarray(indices, mode="P")
-    image.putpalette(palette.ravel().tolist())
+def png_data_uri(pixels: np.ndarray, palette: np.ndarray | None = None, compress_level: int = 6) -> str:
+    """A PNG data URI of `pixels` (row 0 at the top): [h, w, 3] uint8 RGB, or with `palette`
+    ([c <= 256, 3] uint8 colours) [h, w] uint8 palette indices (an indexed PNG: one byte a
+    pixel). zlib's compress_level 0-9 (1: several times faster, about half again as large)."""
+    if palette is None:
+        image = Image.fromarray(pixels, mode="RGB")
+    else:
+        image = Image.fromarray(pixels, mode="P")
+        image.putpalette(palette.ravel().tolist())
     out = io.BytesIO()
     image.save(out, format="PNG", compress_level=compress_level)
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
