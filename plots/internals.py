@@ -90,7 +90,7 @@ ARROWS = (
 # the gradient a small one.
 ARROW_HEADS = {"gradient": "small", "first_moment": "open", "update": "filled"}
 
-BOX_FRACTION = 0.05  # the largest second-moment box of a run has half-sides up to this fraction of the shorter frame side
+BOX_FRACTION = 0.12  # the largest second-moment box of a run has half-sides up to this fraction of the shorter frame side
 # second moments whose step scale is not 1/sqrt(v): Adamax's exp_inf is an infinity norm u (scale 1/u)
 NOT_SQUARED = ("exp_inf",)
 

@@ -213,8 +213,8 @@ class Overlay {
     if (![x, y, hx, hy].every(Number.isFinite)) return;
     const c = this.ctx, [u0, v0] = this.px(x - hx, y + hy), [u1, v1] = this.px(x + hx, y - hy);
     c.save();
-    c.globalAlpha = 0.1; c.fillStyle = color; c.fillRect(u0, v0, u1 - u0, v1 - v0);
-    c.globalAlpha = 0.75; c.strokeStyle = color; c.lineWidth = 1.5 * this.weight;
+    c.globalAlpha = 0.12; c.fillStyle = color; c.fillRect(u0, v0, u1 - u0, v1 - v0);
+    c.globalAlpha = 0.85; c.strokeStyle = color; c.lineWidth = 2 * this.weight;
     c.strokeRect(u0, v0, u1 - u0, v1 - v0);
     c.restore();
   }
