@@ -85,6 +85,25 @@ ARROWS = (
     ("first_moment", "−first moment", {"width": 2.5, "dash": "dash"}),
     ("update", "update Δθ", {"width": 3.5}),
 )
+# Each kind's arrowhead on the map component's overlay, so the three differ without colour
+# (colour is the optimizer's): the update a large filled head, the first moment an open one,
+# the gradient a small one.
+ARROW_HEADS = {"gradient": "small", "first_moment": "open", "update": "filled"}
+
+BOX_FRACTION = 0.12  # the largest second-moment box of a run has half-sides up to this fraction of the shorter frame side
+# second moments whose step scale is not 1/sqrt(v): Adamax's exp_inf is an infinity norm u (scale 1/u)
+NOT_SQUARED = ("exp_inf",)
+
+
+def step_scale(v: np.ndarray) -> np.ndarray:
+    """1/sqrt(v) elementwise, the per-parameter step scale of an adaptive method's second
+    moment v [..., D] (the box the map draws around the point); NaN where v <= 0 or is not
+    finite (no gradient yet, or s = T)."""
+    v = np.asarray(v, dtype=np.float64)
+    ok = np.isfinite(v) & (v > 0)
+    out = np.full(v.shape, np.nan)
+    out[ok] = 1.0 / np.sqrt(v[ok])
+    return out
 
 
 def _shorten(p, v, bounds):

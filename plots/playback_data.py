@@ -18,6 +18,9 @@ any step without asking the server again. `playback_payload(res)` gives:
                    its stop index, diverged_at, converged_at; same_as (the configuration whose
                    path it coincides with, plots.contour.coinciding, or None) and same_rank; swarm [F', N, 2] float32 positions of
                    every start when there are several (F' frames, evenly spaced);
+  box [F, 2] in each run: 1/sqrt(second moment) (plots.internals.step_scale; NaN where v = 0 or
+                   s = T; None without a second moment, or for Adamax's infinity norm);
+  boxes            {scale, fraction}: the run's one factor for those boxes (box_scale);
   arrows           one scale per kind for the whole run (plots.internals.ARROWS), so arrow
                    lengths compare across steps and optimizers;
   drawn_points     how many points the map's path traces hold (decimate keeps them under the
@@ -33,7 +36,7 @@ import math
 import numpy as np
 
 from .contour import SWARM, aged_path_traces, contour_figure, density_traces, path_stride, same_ranks
-from .internals import ARROW_LENGTH, ARROWS
+from .internals import ARROW_HEADS, ARROW_LENGTH, ARROWS, BOX_FRACTION, NOT_SQUARED, step_scale
 from .recurrences import recurrences
 from .series import eff_lr_figure, loss_figure
 from .typed import typed_arrays
@@ -132,6 +135,7 @@ def _run(res, k: int, frames: np.ndarray) -> dict:
         "lr": _at(res.lr[k], frames, t),
         "first_name": first_name, "first": None if first is None else _at(first, frames, t),
         "second_name": second_name, "second": None if second is None else _at(second, frames, t),
+        "box": None if second is None or second_name in NOT_SQUARED else step_scale(_at(second, frames, t)),
         "stop": int(res.stop_index()[k, 0]), "diverged_at": int(res.diverged_at[k, 0]),
         "converged_at": int(res.converged_at[k, 0]), "direction_form": bool(direction_form),
         "recurrences": recurrences(res, k),
@@ -168,6 +172,25 @@ def arrow_scales(res, frames: np.ndarray) -> dict:
         if len(lengths):
             scales[key] = float(ARROW_LENGTH * side / np.percentile(lengths, 95))
     return scales
+
+
+def box_scale(runs: list[dict], bounds) -> float | None:
+    """The one factor of a run's second-moment boxes: the largest half-side 1/sqrt(v) over every
+    configuration with a box and every frame at a point inside the frame spans BOX_FRACTION of
+    the shorter frame side (None when no configuration has one). runs: `_run`'s dicts."""
+    (x0, x1), (y0, y1) = bounds
+    largest = 0.0
+    for r in runs:
+        if r["box"] is None:
+            continue
+        p, half = r["path"], r["box"]
+        inside = (p[:, 0] >= x0) & (p[:, 0] <= x1) & (p[:, 1] >= y0) & (p[:, 1] <= y1)
+        half = half[inside & np.all(np.isfinite(half), axis=1)]
+        if len(half):
+            largest = max(largest, float(half.max()))
+    if not largest > 0 or not math.isfinite(largest):
+        return None
+    return BOX_FRACTION * min(x1 - x0, y1 - y0) / largest
 
 
 def _with_step_hover(res, fig: dict) -> dict:
@@ -241,10 +264,11 @@ def playback_payload(res, *, map_height: int = 620, side_height: int = 330, smoo
         "loss": _side(loss_figure(res, height=side_height - 60, smooth=smooth)),
         "runs": [_run(res, i, frames) for i in range(k)],
         "arrows": arrow_scales(res, frames),
-        "arrow_kinds": [{"key": key, "text": text, "line": line} for key, text, line in ARROWS],
+        "arrow_kinds": [{"key": key, "text": text, "line": line, "head": ARROW_HEADS[key]} for key, text, line in ARROWS],
         "bounds": [list(b) for b in res.surface.bounds],
         "drawn_points": int(sum(len(tr.get("x", [])) for tr in map_fig["data"] if (tr.get("meta") or {}).get("role") == "path")),
     }
+    payload["boxes"] = {"scale": box_scale(payload["runs"], res.surface.bounds), "fraction": BOX_FRACTION}
     same = [None] * k
     for trace in map_fig["data"]:
         meta = trace.get("meta") or {}

@@ -146,3 +146,61 @@ def test_the_moments_recurrences_are_offered_only_where_torchs_state_follows_the
     for t in range(1, 5):
         np.testing.assert_allclose(buffers[t], 0.9 * buffers[t - 1] + 0.7 * grads[t], rtol=1e-12)
         np.testing.assert_allclose(res.state["momentum_buffer"][0, 0, t], buffers[t], rtol=1e-12)
+
+
+def test_second_moment_boxes_are_one_over_sqrt_v_of_torchs_adam_state_at_one_scale_per_run():
+    """Each run's box half-sides are 1/sqrt(v) of its second moment (Adam: torch.optim.Adam's
+    exp_avg_sq after each step of a torch loop on the same surface from the same start; RMSProp:
+    the Result's square_avg), SGD has none, and the one scale of the run makes the largest
+    half-side over every frame BOX_FRACTION of the shorter side of the map."""
+    import torch
+
+    from plots.internals import BOX_FRACTION
+
+    surface = get_surface("rosenbrock")
+    configs = [get_optimizer("sgd", lr=1e-3), get_optimizer("adam", lr=0.05, betas=(0.8, 0.99)),
+               get_optimizer("rmsprop", lr=1e-2)]
+    res = run(surface, configs, [(-1.5, 2.0)], 60, compiled=False)
+    data = json.loads(json.dumps(playback_payload(res)))
+    sgd, adam, rms = data["runs"]
+    assert sgd["box"] is None
+    adam_box = typed(adam["box"]).reshape(-1, 2)
+    rms_box = typed(rms["box"]).reshape(-1, 2)
+    assert np.all(np.isnan(adam_box[60])) and np.all(np.isnan(rms_box[60]))  # s = T: no update
+    p = torch.tensor([-1.5, 2.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([p], lr=0.05, betas=(0.8, 0.99))
+    for s in range(8):
+        opt.zero_grad()
+        surface.value(p, torch).backward()  # autograd's gradient, not the surface's own
+        opt.step()
+        v = opt.state[p]["exp_avg_sq"].detach().numpy()
+        np.testing.assert_allclose(adam_box[s], 1 / np.sqrt(v), rtol=1e-9)
+    np.testing.assert_allclose(rms_box[:60], 1 / np.sqrt(res.state["square_avg"][2, 0]), rtol=1e-12)
+    (x0, x1), (y0, y1) = surface.bounds
+    largest = max(np.nanmax(adam_box), np.nanmax(rms_box))  # every point stays inside the frame here
+    assert np.all((res.path[..., 0] >= x0) & (res.path[..., 0] <= x1) & (res.path[..., 1] >= y0) & (res.path[..., 1] <= y1))
+    assert data["boxes"]["fraction"] == BOX_FRACTION
+    assert data["boxes"]["scale"] * largest == pytest.approx(BOX_FRACTION * min(x1 - x0, y1 - y0), rel=1e-12)
+
+
+def test_a_zero_or_missing_second_moment_draws_no_box():
+    """v = 0 (a start at the minimum: the gradient is 0, so is v) and NaN give NaN half-sides, and
+    a run whose boxes are all undefined has no box scale."""
+    from plots.internals import step_scale
+
+    np.testing.assert_array_equal(np.isnan(step_scale(np.array([[0.0, 4.0], [np.nan, -1.0]]))),
+                                  [[True, False], [True, True]])
+    assert step_scale(np.array([4.0]))[0] == 0.5
+    res = run(get_surface("rosenbrock"), [get_optimizer("adam", lr=0.01)], [(1.0, 1.0)], 5, compiled=False)
+    data = playback_payload(res)
+    assert np.all(np.isnan(typed(data["runs"][0]["box"])))
+    assert data["boxes"]["scale"] is None
+
+
+def test_each_arrow_kind_has_its_own_head_and_dash():
+    """Colour is the optimizer's: the three kinds differ in their line (dash) and their head."""
+    kinds = playback_payload(run(get_surface("rosenbrock"), [get_optimizer("adam", lr=0.01)], [(-1.5, 2.0)], 3,
+                                 compiled=False))["arrow_kinds"]
+    assert [k["key"] for k in kinds] == ["gradient", "first_moment", "update"]
+    assert len({(k["line"].get("dash"), k["head"]) for k in kinds}) == 3
+    assert len({k["head"] for k in kinds}) == 3 and len({k["line"].get("dash") for k in kinds}) == 3

@@ -172,21 +172,69 @@ class Overlay {
     c.strokeStyle = color; c.lineWidth = width * this.weight; c.setLineDash([]); c.globalAlpha = 0.9; c.stroke(); c.globalAlpha = 1;
   }
 
-  arrow(seg, color, width, dash) {
-    const c = this.ctx;
+  arrow(seg, color, width, dash, head) {
+    // One arrow in its kind's glyph, told apart without colour (colour is the optimizer):
+    // dash "dot" a dotted line, "dash" a dashed one, else solid; head "filled" a filled
+    // triangle, "open" an open chevron, "small" a small filled one. Under it a white halo, so it
+    // stays legible over the cursor dot and the contours.
+    const c = this.ctx, w = this.weight;
     const [u0, v0] = this.px(seg[0][0], seg[1][0]), [u1, v1] = this.px(seg[0][1], seg[1][1]);
     const len = Math.hypot(u1 - u0, v1 - v0);
     if (!(len > 1)) return;
-    c.strokeStyle = color; c.fillStyle = color; c.lineWidth = (width + 1) * this.weight;
-    c.setLineDash(dash === "dot" ? [2, 4] : dash === "dash" ? [8, 5] : []);
-    c.beginPath(); c.moveTo(u0, v0); c.lineTo(u1, v1); c.stroke();
-    c.setLineDash([]);
-    const head = Math.min(16 * this.weight, 0.5 * len), ux = (u1 - u0) / len, uy = (v1 - v0) / len;
-    c.beginPath(); c.moveTo(u1, v1);
-    c.lineTo(u1 - head * ux + 0.5 * head * uy, v1 - head * uy - 0.5 * head * ux);
-    c.lineTo(u1 - head * ux - 0.5 * head * uy, v1 - head * uy + 0.5 * head * ux);
-    c.closePath(); c.fill();
+    const lw = (width + 1) * w, ux = (u1 - u0) / len, uy = (v1 - v0) / len;
+    const size = Math.min((head === "small" ? 11 : 18) * w, 0.5 * len);
+    const back = head === "open" ? 0 : size;  // the shaft stops at a filled head's base
+    const shaft = () => { c.beginPath(); c.moveTo(u0, v0); c.lineTo(u1 - back * ux, v1 - back * uy); };
+    const tip = () => {
+      c.beginPath();
+      c.moveTo(u1 - size * ux + 0.55 * size * uy, v1 - size * uy - 0.55 * size * ux);
+      c.lineTo(u1, v1);
+      c.lineTo(u1 - size * ux - 0.55 * size * uy, v1 - size * uy + 0.55 * size * ux);
+      if (head !== "open") c.closePath();
+    };
+    c.save();
+    c.lineCap = "round"; c.lineJoin = "round";
+    const pattern = dash === "dot" ? [0.01, 2.6 * lw] : dash === "dash" ? [3.2 * lw, 2.2 * lw] : [];
+    // the halo
+    c.strokeStyle = "rgba(255,255,255,0.9)"; c.fillStyle = "rgba(255,255,255,0.9)";
+    c.lineWidth = lw + 3 * w; c.setLineDash(pattern); shaft(); c.stroke();
+    c.setLineDash([]); tip(); c.stroke();
+    // the glyph
+    c.strokeStyle = color; c.fillStyle = color;
+    c.lineWidth = lw; c.setLineDash(pattern); shaft(); c.stroke();
+    c.setLineDash([]); tip();
+    if (head === "open") { c.lineWidth = Math.max(lw, 3 * w); c.stroke(); } else { c.lineWidth = 1.5 * w; c.fill(); c.stroke(); }
+    c.restore();
   }
+
+  box(x, y, hx, hy, color) {
+    // The second moment's glyph: a thin translucent rectangle centred on (x, y) with half-sides
+    // hx, hy in data units.
+    if (![x, y, hx, hy].every(Number.isFinite)) return;
+    const c = this.ctx, [u0, v0] = this.px(x - hx, y + hy), [u1, v1] = this.px(x + hx, y - hy);
+    c.save();
+    c.globalAlpha = 0.12; c.fillStyle = color; c.fillRect(u0, v0, u1 - u0, v1 - v0);
+    c.globalAlpha = 0.85; c.strokeStyle = color; c.lineWidth = 2 * this.weight;
+    c.strokeRect(u0, v0, u1 - u0, v1 - v0);
+    c.restore();
+  }
+}
+
+function glyphSvg(kind, color) {
+  // The key's swatch of an arrow kind: the same dash and head as Overlay.arrow draws.
+  const dash = kind.line.dash === "dot" ? 'stroke-dasharray="0.01 6" ' : kind.line.dash === "dash" ? 'stroke-dasharray="7 5" ' : "";
+  const w = kind.line.width + 1, end = kind.head === "open" ? 34 : kind.head === "small" ? 30 : 27;
+  const head = kind.head === "open" ? `<polyline points="27,3 36,9 27,15" fill="none" stroke="${color}" stroke-width="${w}" stroke-linejoin="round" stroke-linecap="round"/>`
+    : kind.head === "small" ? `<polygon points="30,5 36,9 30,13" fill="${color}"/>`
+    : `<polygon points="26,2 37,9 26,16" fill="${color}"/>`;
+  return `<svg class="ov-key-glyph" data-kind="${kind.key}" width="38" height="18" viewBox="0 0 38 18" aria-hidden="true">`
+    + `<line x1="2" y1="9" x2="${end}" y2="9" stroke="${color}" stroke-width="${w}" stroke-linecap="round" ${dash}/>${head}</svg>`;
+}
+
+function boxSvg(color) {
+  return `<svg class="ov-key-glyph" data-kind="box" width="26" height="18" viewBox="0 0 26 18" aria-hidden="true">`
+    + `<rect x="3" y="2" width="20" height="14" fill="${color}" fill-opacity="0.1" stroke="${color}" stroke-opacity="0.75" stroke-width="1.5"/>`
+    + `<circle cx="13" cy="9" r="2" fill="${color}"/></svg>`;
 }
 
 function drawEvalPoints(ov, runs, f, color, tr) {
@@ -415,7 +463,7 @@ class MapView {
     this.frames = frames;
     this.runs = data.runs.map((r) => {
       const out = { ...r };
-      for (const key of ["path", "loss", "grad", "eff", "update", "lr", "first", "second"]) out[key] = decode(r[key]);
+      for (const key of ["path", "loss", "grad", "eff", "update", "lr", "first", "second", "box"]) out[key] = decode(r[key]);
       return out;
     });
     this.swarm = data.swarm ? data.swarm.map(decode) : null;
@@ -628,12 +676,14 @@ class MapView {
       return;
     }
     if (this.previewPath) ov.polyline(this.previewPath, this.previewColor, 4);
-    if (arrows) {
-      this.data.arrow_kinds.forEach((kind, a) => {
-        for (let i = 0; i < k; i++) {
-          const seg = arrows[a][i];
-          if (seg[0].length && !this.isPending(i)) ov.arrow(seg, this.color(i), kind.line.width, kind.line.dash);
-        }
+    // drawn, in order, for tests: {what: "box" | "marker" | "arrow", config, kind, half}
+    const drawn = [];
+    const boxes = arrows ? this.boxData(f) : null;
+    if (boxes) {
+      boxes.forEach((b, i) => {
+        if (!b || this.isPending(i)) return;
+        ov.box(b.x, b.y, b.half[0], b.half[1], this.color(i));
+        drawn.push({ what: "box", config: i, half: b.half });
       });
     }
     drawEvalPoints(ov, this.runs, f, (i) => this.color(i), (key, values) => this.tr(key, values));
@@ -641,12 +691,26 @@ class MapView {
       if (this.swarm) {
         const sf = this.nearestSwarmFrame(step), pos = this.swarm[i], n = this.data.starts;
         ov.dots(pos, sf * n, n, this.color(i), 4);
+        drawn.push({ what: "marker", config: i });
       } else if (!this.isPending(i)) {  // a run shown from the preview has no frames yet
         const p = vec(this.runs[i].path, f);
         ov.dot(p[0], p[1], this.color(i), cursorRadius(this.runs[i]));
+        drawn.push({ what: "marker", config: i });
       }
     }
+    // the arrows above the markers (their tails start at the cursor), the update last, on top
+    if (arrows) {
+      this.data.arrow_kinds.forEach((kind, a) => {
+        for (let i = 0; i < k; i++) {
+          const seg = arrows[a][i];
+          if (!seg[0].length || this.isPending(i)) continue;
+          ov.arrow(seg, this.color(i), kind.line.width, kind.line.dash, kind.head);
+          drawn.push({ what: "arrow", config: i, kind: kind.key });
+        }
+      });
+    }
     ov.end();
+    this.drawn = drawn;
     this.keyBox.innerHTML = arrows ? this.arrowKey(step) : "";
   }
 
@@ -699,12 +763,31 @@ class MapView {
     return out;
   }
 
+  boxData(f) {
+    // Per configuration: its point theta_s and the box's half-sides (1/sqrt(v) at the run's one
+    // box scale, plots/playback_data.py box_scale), or null (no second moment, v = 0, s = T).
+    const scale = this.data.boxes && this.data.boxes.scale;
+    if (!scale) return null;
+    return this.runs.map((r) => {
+      if (!r.box) return null;
+      const p = vec(r.path, f), h = vec(r.box, f);
+      if (!h || !Number.isFinite(h[0]) || !Number.isFinite(h[1])) return null;
+      return { x: p[0], y: p[1], half: [h[0] * scale, h[1] * scale] };
+    });
+  }
+
   arrowKey(step) {
-    const glyph = { gradient: "┈┈", first_moment: "╌╌", update: "━━" };
+    // The key under the map: each kind's glyph as it is drawn (SVG swatches in a neutral grey,
+    // since colour is the optimizer's), its name and its one scale for the run.
+    const grey = "#333333";
     const items = this.data.arrow_kinds.filter((kd) => this.data.arrows[kd.key]).reverse()
-      .map((kd) => `${glyph[kd.key]} ${kd.text} ×${fmt(this.data.arrows[kd.key])}`);
+      .map((kd) => `<span class="ov-key-item">${glyphSvg(kd, grey)} ${escapeHtml(kd.text)} ×${fmt(this.data.arrows[kd.key])}</span>`);
+    const boxes = this.data.boxes;
+    if (boxes && boxes.scale && this.runs.some((r) => r.box)) {
+      items.push(`<span class="ov-key-item">${boxSvg(grey)} ${escapeHtml(this.tr("box_key"))} ×${fmt(boxes.scale)}</span>`);
+    }
     const which = this.data.starts > 1 ? this.tr("arrows_first_start") : "";
-    return items.length ? `<b>${escapeHtml(this.tr("arrows_at", { step }) + which)}</b> ${escapeHtml(this.tr("arrows_scale"))}: ` + items.join(" &nbsp; ") : "";
+    return items.length ? `<b>${escapeHtml(this.tr("arrows_at", { step }) + which)}</b> ${escapeHtml(this.tr("arrows_scale"))}: ` + items.join(" ") : "";
   }
 
   status(r, step) {

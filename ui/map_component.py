@@ -98,6 +98,7 @@ def texts() -> dict[str, str]:
         "eff_note": t("map.eff_note"), "step_of": t("map.step_of"), "step_skips": t("map.step_skips"),
         "evaluations": t("map.evaluations"), "arrows_at": t("map.arrows_at"),
         "arrows_first_start": t("map.arrows_first_start"), "arrows_scale": t("map.arrows_scale"),
+        "box_key": t("map.box_key"),
         "moving": t("map.moving"), "diverged_frozen": t("map.diverged_frozen"),
         "converged": t("map.converged"), "final_point": t("map.final_point"),
         "final_no_update": t("map.final_no_update"), "internals_at": t("map.internals_at"),
