@@ -46,7 +46,7 @@ SIGN_GRAD = Direction("sign_grad", r"\text{ on } \operatorname{sign}(\tilde g_t)
 M_T = Direction("m", r"\text{ on } m_t", "m_t")
 MUON = Direction("muon", r"\text{ on } O_t = \mathrm{NS}(U_t)", "O_t = NS(U_t)")
 NEWTON = Direction("newton", r"\text{ on } d_t = (H_t + \nu I)^{-1} g_t", "d_t = (H_t + damping I)^-1 g_t")
-LBFGS_DIRECTION = Direction("lbfgs", r"\text{ on } -d_K\ (\text{the last inner iteration's; a step makes up to max\_iter})",
+LBFGS_DIRECTION = Direction("lbfgs", r"\text{ on } -d_K\ (\text{the last inner iteration's})",
                             "-d_K of the step's last inner iteration (a step makes up to max_iter)")
 
 

@@ -102,10 +102,10 @@ _SCHEDULE_FREE = (
     H("weight_lr_power", 2.0, low=0, high=10, ui_high=4.0, help="the average weighs step t by lr_max^power"),
 )
 _SF_LATEX = (r"\eta'_t = \eta_t \min(1, t / T_w),\quad c_t = \frac{{t^r \eta_{{max}}^p}}{{\sum_{{i \le t}} i^r"
-             r" \eta_{{max,i}}^p}},\quad u_t = {u}"
-             r"\\ y_t = (1 - c_t) y_{{t-1}} + c_t z_{{t-1}} + \eta'_t ({beta} (1 - c_t) - 1) u_t,\quad"
-             r" z_t = z_{{t-1}} - \eta'_t u_t"
-             r"\\ x_t = y_t + (1 - 1/{beta}) (z_t - y_t)\quad(\text{{the averaged point; the path is }} y)")
+             r" \eta_{{max,i}}^p}}\\ u_t = {u}"
+             r"\\ y_t = (1 - c_t) y_{{t-1}} + c_t z_{{t-1}} + \eta'_t ({beta} (1 - c_t) - 1) u_t"
+             r"\\ z_t = z_{{t-1}} - \eta'_t u_t"
+             r"\\ x_t = y_t + (1 - 1/{beta}) (z_t - y_t)\\ (\text{{the averaged point; the path is }} y)")
 _SF_SYMBOLS = (G_T, ETA, Symbol(r"\eta'_t", "the warmed-up lr"), Symbol("T_w", "", "warmup_steps"),
                Symbol("r", "", "r"), Symbol("p", "", "weight_lr_power"),
                Symbol(r"\eta_{max}", "the largest lr so far"), Symbol(r"\eta_{max,i}", "the largest lr up to step i"),
@@ -195,8 +195,8 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             text="theta -= eta_t / sqrt(1 + alpha ||g_t||^2) g_t",
             eff_lr_latex=r"\eta_t / \sqrt{1 + \alpha \lVert g_t\rVert^2}",
             eff_lr_text="eta_t / sqrt(1 + alpha ||g_t||^2)", direction=GRAD,
-            reference="normalized gradient descent, smoothed (Hazan, Levy & Shalev-Shwartz 2015: large "
-                      "alpha ||g||^2 steps eta_t g/(sqrt(alpha) ||g||), small is SGD); cf. clipping, Zhang et al. 2020",
+            reference="smoothed normalized gradient descent: normalized GD (Hazan, Levy & Shalev-Shwartz "
+                      "2015) where alpha ||g||^2 is large, SGD where small; cf. gradient clipping (Zhang et al. 2020)",
             torch_snippet=_GNSGD_TORCH,
         ),
         OptimizerInfo(
@@ -372,9 +372,9 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
                      help="step after which the iterates are averaged (ax is the point itself until then)"),
                    WEIGHT_DECAY),
             state_names=("ax",),
-            latex=r"\tilde\eta_t = \frac{\eta_{t-1}}{(1 + \omega \eta_{t-1} (t-1))^\alpha}\ (\tilde\eta_1 = \eta_1),"
-                  r"\quad \theta_t = \theta_{t-1}(1 - \omega \tilde\eta_t) - \tilde\eta_t g_t"
-                  r"\\ \mu_t = \frac{1}{\max(1,\, t - 1 - t_0)},\quad \bar\theta_t = \bar\theta_{t-1}"
+            latex=r"\tilde\eta_t = \frac{\eta_{t-1}}{(1 + \omega \eta_{t-1} (t-1))^\alpha}\ (\tilde\eta_1 = \eta_1)"
+                  r"\\ \theta_t = \theta_{t-1}(1 - \omega \tilde\eta_t) - \tilde\eta_t g_t"
+                  r"\\ \mu_t = \frac{1}{\max(1,\, t - 1 - t_0)}\\ \bar\theta_t = \bar\theta_{t-1}"
                   r" + \mu_t (\theta_t - \bar\theta_{t-1})\quad(\bar\theta\text{: the averaged point ax})",
             text="eta~_t = eta_{t-1} / (1 + lambd eta_{t-1} (t-1))^alpha (eta~_1 = eta_1); "
                  "theta = theta (1 - lambd eta~_t) - eta~_t g_t; mu_t = 1 / max(1, t - 1 - t0); "
@@ -401,12 +401,13 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
                    H("weight_decay", 0.0, low=0, high=10, ui_high=1.0,
                      help="decoupled weight decay: the weights shrink by lr * weight_decay")),
             state_names=("variance",), second_moment=("variance",),
-            latex=r"\rho_t = \min(\eta_t, 1/\sqrt t),\quad a_t = \max(\epsilon_2, \operatorname{RMS}(\theta_{t-1}))"
-                  r" \rho_t,\quad \theta \leftarrow \theta (1 - \eta_t \lambda)"
+            latex=r"\rho_t = \min(\eta_t, 1/\sqrt t)\\ a_t = \max(\epsilon_2, \operatorname{RMS}(\theta_{t-1}))"
+                  r" \rho_t\\ \theta \leftarrow \theta (1 - \eta_t \lambda)"
                   r"\\ v_t = v_{t-1} + t^{c} (g_t^2 - v_{t-1}),\quad u_t = \frac{g_t}{\sqrt{\max(v_t, \epsilon_1^2)}}"
                   r"\\ \theta_t = \theta - \frac{a_t}{\max(1, \operatorname{RMS}(u_t)/d)} u_t"
-                  r"\quad(c = \text{beta2\_decay}; \text{RMS over the point's 2 coordinates, one vector})"
-                  r"\\ \text{MNIST weight matrices: } v_t = R_t C_t / \operatorname{mean}(R_t),\ R_t, C_t"
+                  r"\\ (c = \text{beta2\_decay};\ \text{RMS over the point's 2 coordinates,}\\ \text{one vector})"
+                  r"\\ \text{MNIST weight matrices: } v_t = R_t C_t / \operatorname{mean}(R_t),"
+                  r"\\ R_t, C_t"
                   r"\text{ the row and column means of } g_t^2 \text{, averaged as } v_t",
             text="rho_t = min(eta_t, 1/sqrt(t)); a_t = max(eps2, RMS(theta_{t-1})) rho_t; "
                  "theta *= 1 - eta_t weight_decay; v_t = v_{t-1} + t^beta2_decay (g_t^2 - v_{t-1}); "
@@ -435,14 +436,14 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
                    H("adjust_lr_fn", "original", kind="choice", choices=("original", "match_rms_adamw"),
                      help="lr scaling by the matrix shape m x n: sqrt(max(1, m/n)) (torch's None), or 0.2 sqrt(max(m, n))")),
             state_names=("momentum_buffer",), first_moment=("momentum_buffer",),
-            latex=r"B_t = \mu B_{t-1} + (1-\mu) g_t,\quad U_t = \begin{cases} (1-\mu) g_t + \mu B_t & \text{nesterov}"
+            latex=r"B_t = \mu B_{t-1} + (1-\mu) g_t\\ U_t = \begin{cases} (1-\mu) g_t + \mu B_t & \text{nesterov}"
                   r" \\ B_t \end{cases}"
-                  r"\\ X_0 = \frac{U_t}{\max(\lVert U_t \rVert_F, \epsilon)},\quad X_{j+1} = a X_j + (b A_j + c A_j^2) X_j,"
-                  r"\ A_j = X_j X_j^\top,\quad O_t = X_k\ (k = \text{ns\_steps})"
-                  r"\\ \theta_t = \theta_{t-1} (1 - \eta_t \lambda) - \eta'_t O_t,\quad \eta'_t = \eta_t \sqrt{\max(1, m/n)}"
-                  r"\ (\text{match\_rms\_adamw: } 0.2\, \eta_t \sqrt{\max(m, n)})"
+                  r"\\ X_0 = \frac{U_t}{\max(\lVert U_t \rVert_F, \epsilon)},\quad O_t = X_k\ (k = \text{ns\_steps})"
+                  r"\\ X_{j+1} = a X_j + (b A_j + c A_j^2) X_j,\ A_j = X_j X_j^\top"
+                  r"\\ \theta_t = \theta_{t-1} (1 - \eta_t \lambda) - \eta'_t O_t"
+                  r"\\ \eta'_t = \eta_t \sqrt{\max(1, m/n)}\\ (\text{match\_rms\_adamw: } 0.2\, \eta_t \sqrt{\max(m, n)})"
                   r"\\ (\text{the point is the } 1 \times 2 \text{ matrix torch would see: } A_j = \lVert X_j \rVert^2;"
-                  r"\ \text{Newton-Schulz in float64, torch's in bfloat16})",
+                  r"\\ \text{Newton-Schulz in float64, torch's in bfloat16})",
             text="B_t = mu B_{t-1} + (1-mu) g_t; U_t = (1-mu) g_t + mu B_t (nesterov) or B_t; "
                  "X_0 = U_t / max(||U_t||_F, eps), X_{j+1} = a X_j + (b A_j + c A_j^2) X_j with A_j = X_j X_j^T, "
                  "O_t = X_{ns_steps}; theta = theta (1 - eta_t weight_decay) - eta'_t O_t, "
@@ -497,10 +498,10 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             state_names=("d", "exp_avg", "exp_avg_sq"), first_moment=("exp_avg",), second_moment=("exp_avg_sq",),
             fixed={"growth_rate": math.inf},
             latex=r"\beta_3 = \sqrt{\beta_2},\ \ \delta_t = d_{t-1} \eta_t,\quad r_t = \beta_3 r_{t-1} + \tfrac{d_{t-1}}{d_0}"
-                  r" \delta_t \langle g_t, \theta_0 - \theta_{t-1} \rangle,\quad s_t = \beta_3 s_{t-1}"
+                  r" \delta_t \langle g_t, \theta_0 - \theta_{t-1} \rangle\\ s_t = \beta_3 s_{t-1}"
                   r" + \tfrac{d_{t-1}}{d_0} \delta_t g_t"
-                  r"\\ d_t = \max\!\big(d_{t-1}, \tfrac{r_t}{\lVert s_t \rVert_1}\big),\quad"
-                  r" m_t = \beta_1 m_{t-1} + d_{t-1} (1-\beta_1) g_t,\quad v_t = \beta_2 v_{t-1} + d_{t-1}^2 (1-\beta_2) g_t^2"
+                  r",\quad d_t = \max\!\big(d_{t-1}, \tfrac{r_t}{\lVert s_t \rVert_1}\big)"
+                  r"\\ m_t = \beta_1 m_{t-1} + d_{t-1} (1-\beta_1) g_t,\quad v_t = \beta_2 v_{t-1} + d_{t-1}^2 (1-\beta_2) g_t^2"
                   r"\\ \theta_t = \theta_{t-1} - \delta_t \frac{m_t}{\sqrt{v_t} + d_t \epsilon}",
             text="beta3 = sqrt(b2); delta_t = d_{t-1} eta_t; r_t = beta3 r + (d_{t-1}/d0) delta_t <g_t, theta_0 - theta>; "
                  "s_t = beta3 s + (d_{t-1}/d0) delta_t g_t; d_t = max(d_{t-1}, d_coef r_t / ||s_t||_1); "
@@ -563,13 +564,13 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
                      help="None: fixed steps of length lr; strong_wolfe: torch's line search from there")),
             state_names=("d", "n_pairs", "t", "func_evals"), scalar_state=("n_pairs", "t", "func_evals"),
             closure_calls=lbfgs.eval_slots,
-            latex=r"d_k = \begin{cases} -g_k & \text{first iteration ever} \\ -H_k g_k & \text{else} \end{cases},\quad"
-                  r" H_k g_k \text{ by the two-loop recursion over the last } m \text{ pairs } (s_i, y_i),"
-                  r"\ y_i^\top s_i > 10^{-10},\ H^0 = \tfrac{y^\top s}{y^\top y} I"
+            latex=r"d_k = \begin{cases} -g_k & \text{first iteration ever} \\ -H_k g_k & \text{else} \end{cases}"
+                  r"\\ H_k g_k \text{ by the two-loop recursion over the last } m \text{ pairs } (s_i, y_i),"
+                  r"\\ y_i^\top s_i > 10^{-10},\ H^0 = \tfrac{y^\top s}{y^\top y} I"
                   r"\\ \tau_k = \eta_t\ (\text{first iteration ever: } \min(1, 1/\lVert g_k \rVert_1)\, \eta_t),"
-                  r"\ \text{or strong Wolfe from there } (c_1 = 10^{-4},\ c_2 = 0.9)"
-                  r"\\ \theta \leftarrow \theta + \tau_k d_k,\quad s = \tau_k d_k,\ y = g_{k+1} - g_k,\quad"
-                  r" k = 1 \ldots K \le \text{max\_iter inner iterations in step } t",
+                  r"\\ \text{or strong Wolfe from there } (c_1 = 10^{-4},\ c_2 = 0.9)"
+                  r"\\ \theta \leftarrow \theta + \tau_k d_k,\quad s = \tau_k d_k,\ y = g_{k+1} - g_k"
+                  r"\\ k = 1 \ldots K \le \text{max\_iter inner iterations in step } t",
             text="inner iterations k = 1..K <= max_iter per step: d_k = -g_k (first ever) or -H_k g_k (two-loop "
                  "recursion over the last history_size pairs s = tau d, y = g_{k+1} - g_k with y.s > 1e-10, "
                  "H0 = y.s / y.y); tau_k = eta_t (first ever: min(1, 1/||g||_1) eta_t) or strong Wolfe from there; "

@@ -11,11 +11,12 @@ import re
 
 import pytest
 
-from optimizers.info import L1, WEIGHT_DECAY, rule_latex, weight_decay_latex, weight_decay_mode
+from optimizers.info import L1, THETA_NOW, WEIGHT_DECAY, rule_latex, weight_decay_latex, weight_decay_mode
 from optimizers.registry import OPTIMIZERS, get_optimizer
 from optimizers.schedules import SCHEDULES
 from optimizers.transforms import L1_SPECS
 from ui import i18n
+from ui.surfaces_page import DECAY_WORDS
 
 GREEK = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau upsilon "
          "phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega").split()
@@ -147,6 +148,7 @@ def test_a_bare_greek_letter_is_one_hyperparameter_on_the_page():
 def test_every_symbol_word_is_translated(lang):
     phrases = i18n.catalogue(lang)["phrases"]
     words = {s.words for o in (*OPTIMIZERS.values(), *SCHEDULES.values()) for s in o.symbols if s.words}
+    words |= set(DECAY_WORDS.values()) | {THETA_NOW.words}
     missing = words - set(phrases)
     assert not missing, sorted(missing)
 
