@@ -481,13 +481,19 @@ DECAY_WORDS = {"coupled": "coupled: added to the gradient", "decoupled": "decoup
 
 
 def _symbols_caption(symbols) -> str:
-    """Markdown defining each symbol once: "$\\mu$ = `momentum`", "$g_t$: the gradient at step t"."""
-    parts = {}
+    """Markdown defining each symbol once: "$\\mu$ = `momentum`; ...; $g_t$: the gradient at step t",
+    the hyperparameters first, then the state (symbols of the same words together)."""
+    named, described = {}, {}  # a hyperparameter's symbol; the symbols of one state's words, together
     for s in symbols:
-        words = f" ({phrase(s.words)})" if s.words and s.hyperparameter else phrase(s.words)
-        parts.setdefault(s.latex, f"${s.latex}$ = `{s.hyperparameter}`{words}" if s.hyperparameter
-                         else f"${s.latex}$: {words}")
-    return ", ".join(parts.values())
+        if s.hyperparameter:
+            named.setdefault(s.latex, (s.hyperparameter, s.words))
+        else:
+            latexes = described.setdefault(s.words, [])
+            if s.latex not in latexes:
+                latexes.append(s.latex)
+    parts = [f"${latex}$ = `{hp}`" + (f" ({phrase(words)})" if words else "") for latex, (hp, words) in named.items()]
+    parts += [", ".join(f"${latex}$" for latex in latexes) + f": {phrase(words)}" for words, latexes in described.items()]
+    return "; ".join(parts)
 
 
 def _file_stem(config: state.RunConfig) -> str:
