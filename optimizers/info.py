@@ -45,9 +45,35 @@ SIGN = Direction("sign", r"\text{ on } \operatorname{sign}(c_t)", "sign(c_t)")
 SIGN_GRAD = Direction("sign_grad", r"\text{ on } \operatorname{sign}(\tilde g_t)", "sign(g~_t)")
 M_T = Direction("m", r"\text{ on } m_t", "m_t")
 MUON = Direction("muon", r"\text{ on } O_t = \mathrm{NS}(U_t)", "O_t = NS(U_t)")
-NEWTON = Direction("newton", r"\text{ on } d_t = (H_t + \lambda I)^{-1} g_t", "d_t = (H_t + damping I)^-1 g_t")
-LBFGS_DIRECTION = Direction("lbfgs", r"\text{ on } -d_K\ (\text{the last inner iteration's; a step makes up to max\_iter})",
+NEWTON = Direction("newton", r"\text{ on } d_t = (H_t + \nu I)^{-1} g_t", "d_t = (H_t + damping I)^-1 g_t")
+LBFGS_DIRECTION = Direction("lbfgs", r"\text{ on } -d_K\ (\text{the last inner iteration's})",
                             "-d_K of the step's last inner iteration (a step makes up to max_iter)")
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One symbol of a rule's formulas, as the app defines it beside them.
+
+    latex: the symbol as the formulas write it, e.g. r"\\mu", r"\\beta_1", r"\\tilde\\eta_t".
+    words: what it is, a few English words (the app translates them through i18n.phrase).
+    hyperparameter: the torch.optim hyperparameter it stands for (a spec name; "betas[0]" for an
+    entry of a pair), or None for the rule's state and derived quantities.
+    """
+
+    latex: str
+    words: str = ""
+    hyperparameter: str | None = None
+
+
+G_T = Symbol("g_t", "the gradient at step t")
+THETA = Symbol(r"\theta_t", "the parameters after step t")
+THETA_NOW = Symbol(r"\theta", "the parameters, updated in place")
+ETA = Symbol(r"\eta_t", "the scheduled lr at step t", "lr")
+EPS = Symbol(r"\epsilon", "", "eps")
+BETA1 = Symbol(r"\beta_1", "", "betas[0]")
+BETA2 = Symbol(r"\beta_2", "", "betas[1]")
+WEIGHT_DECAY = Symbol(r"\lambda", "", "weight_decay")
+L1 = Symbol(r"\lambda_1", "", "l1")
 
 
 @dataclass(frozen=True)
@@ -78,6 +104,9 @@ class OptimizerInfo:
     first_moment, second_moment: the state names holding a first / second moment, in order of
     preference: the app shows the first one a configuration records.
     latex, text: the update exactly as implemented, in LaTeX (the app) and plain text (README).
+    symbols: every symbol latex and eff_lr write (Greek letters, decorated letters), defined; a
+    weight_decay among them means the formula already writes weight decay (else the app adds its
+    line when it is on, rule_latex). decoupled_by: the step size decoupled weight decay multiplies.
     eff_lr_latex, eff_lr_text: the effective learning rate alone, in LaTeX and plain text.
     direction: the vector eff_lr multiplies.
     buffered_by: the hyperparameter that, when > 0, puts a buffer between eff_lr ⊙ direction and
@@ -138,6 +167,8 @@ class OptimizerInfo:
     array_only: str | None = None
     closure_calls: Callable | None = None
     scalar_state: tuple[str, ...] = ()
+    symbols: tuple[Symbol, ...] = ()
+    decoupled_by: str = r"\eta_t"
 
     def __post_init__(self):
         if (self.matrix_rule is None) != (self.matrix_init is None):
@@ -172,10 +203,29 @@ def l1_latex(mode: str, strength: str = L1_SYMBOL) -> str:
     return r"g \leftarrow g + " + strength + r" \operatorname{sign}(\theta)\ \text{(at the point } g \text{ is taken)}"
 
 
-def rule_latex(latex: str, l1_modes=()) -> str:
+def weight_decay_latex(mode: str, step: str = r"\eta_t") -> str:
+    """LaTeX of weight decay's part of an update: coupled, the L2 gradient added to g_t before the
+    rule; decoupled, the weights shrinking by step (the scheduled lr) times lambda first."""
+    if mode == "decoupled":
+        return r"\theta \leftarrow \theta (1 - " + step + r" \lambda)\ \text{first}"
+    return r"g_t \leftarrow g_t + \lambda \theta_{t-1}"
+
+
+def weight_decay_mode(info: OptimizerInfo, hp: dict) -> str | None:
+    """The mode, "coupled" or "decoupled", where hp's weight_decay is on and info.latex does not already
+    write it (no symbol of weight_decay); else None."""
+    if not hp.get("weight_decay") or any(s.hyperparameter == "weight_decay" for s in info.symbols):
+        return None
+    return "decoupled" if hp.get("decoupled_weight_decay") or hp.get("decouple") else "coupled"
+
+
+def rule_latex(latex: str, l1_modes=(), weight_decay=(), step: str = r"\eta_t") -> str:
     """An update rule's LaTeX with the L1 term of each mode in l1_modes: the subgradient as a first
-    line (it enters the gradient before the rule), the proximal step as a last one."""
-    before = [l1_latex(m) for m in l1_modes if m != "proximal"]
+    line (it enters the gradient before the rule), the proximal step as a last one; and weight
+    decay's term of each mode in weight_decay ("coupled", "decoupled") as a first line, decoupled
+    by `step`."""
+    before = [weight_decay_latex(m, step) for m in weight_decay]
+    before += [l1_latex(m) for m in l1_modes if m != "proximal"]
     after = [l1_latex(m) for m in l1_modes if m == "proximal"]
     return display_lines(r"\\ ".join([*before, latex, *after]))
 

@@ -14,6 +14,11 @@ from hyperparams import validate
 
 from . import lbfgs, rules
 from .info import (
+    BETA1,
+    BETA2,
+    EPS,
+    ETA,
+    G_T,
     GRAD,
     LBFGS_DIRECTION,
     M_HAT,
@@ -24,7 +29,10 @@ from .info import (
     SGD_DIRECTION,
     SIGN,
     SIGN_GRAD,
+    THETA,
+    THETA_NOW,
     OptimizerInfo,
+    Symbol,
     TorchSnippet,
 )
 from .schedules import ScheduleConfig, as_schedule
@@ -74,6 +82,9 @@ _ADAM_RULE = {
     "eff_lr_latex": r"\eta_t / (\sqrt{\hat v_t} + \epsilon)", "eff_lr_text": "eta_t / (sqrt(v_hat) + eps)",
     "direction": M_HAT,
 }
+_ADAM_SYMBOLS = (G_T, THETA, ETA, EPS, BETA1, BETA2, Symbol(r"\hat m_t", "the bias-corrected first moment"),
+                 Symbol(r"\hat v_t", "the bias-corrected second moment"))
+
 
 def _check_rprop(hp):
     (minus, plus), (low, high) = hp["etas"], hp["step_sizes"]
@@ -91,10 +102,14 @@ _SCHEDULE_FREE = (
     H("weight_lr_power", 2.0, low=0, high=10, ui_high=4.0, help="the average weighs step t by lr_max^power"),
 )
 _SF_LATEX = (r"\eta'_t = \eta_t \min(1, t / T_w),\quad c_t = \frac{{t^r \eta_{{max}}^p}}{{\sum_{{i \le t}} i^r"
-             r" \eta_{{max,i}}^p}},\quad u_t = {u}"
-             r"\\ y_t = (1 - c_t) y_{{t-1}} + c_t z_{{t-1}} + \eta'_t ({beta} (1 - c_t) - 1) u_t,\quad"
-             r" z_t = z_{{t-1}} - \eta'_t u_t"
-             r"\\ x_t = y_t + (1 - 1/{beta}) (z_t - y_t)\quad(\text{{the averaged point; the path is }} y)")
+             r" \eta_{{max,i}}^p}}\\ u_t = {u}"
+             r"\\ y_t = (1 - c_t) y_{{t-1}} + c_t z_{{t-1}} + \eta'_t ({beta} (1 - c_t) - 1) u_t"
+             r"\\ z_t = z_{{t-1}} - \eta'_t u_t"
+             r"\\ x_t = y_t + (1 - 1/{beta}) (z_t - y_t)\\ (\text{{the averaged point; the path is }} y)")
+_SF_SYMBOLS = (G_T, ETA, Symbol(r"\eta'_t", "the warmed-up lr"), Symbol("T_w", "", "warmup_steps"),
+               Symbol("r", "", "r"), Symbol("p", "", "weight_lr_power"),
+               Symbol(r"\eta_{max}", "the largest lr so far"), Symbol(r"\eta_{max,i}", "the largest lr up to step i"),
+               Symbol(r"\lambda", "coupled: added to u at y", "weight_decay"))
 _SF_TEXT = ("eta'_t = eta_t min(1, t / warmup_steps); c_t = t^r lr_max^p / sum_i i^r lr_max,i^p; u_t = {u}; "
             "y_t = (1 - c_t) y + c_t z + eta'_t ({beta} (1 - c_t) - 1) u_t; z_t = z - eta'_t u_t; "
             "x_t = y_t + (1 - 1/{beta}) (z_t - y_t) (x: the averaged point, the path is y)")
@@ -154,6 +169,8 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
     for o in [
         OptimizerInfo(
             name="sgd", title="SGD", rule=rules.sgd, init=rules.init_sgd,
+            symbols=(G_T, THETA, ETA, Symbol(r"\mu", "", "momentum"), Symbol(r"\tau", "", "dampening"),
+                     Symbol("b_t", "the momentum buffer"), Symbol("d_t", "the step direction")),
             specs=(_lr(1e-3),
                    H("momentum", 0.0, low=0, high=1, help="momentum factor"),
                    H("dampening", 0.0, low=0, high=1, help="dampening for momentum"),
@@ -165,11 +182,12 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             text="b_t = mu b_{t-1} + (1 - dampening) g_t (b_1 = g_1); d_t = g_t + mu b_t (nesterov) or b_t; "
                  "theta -= eta_t d_t",
             eff_lr_latex=r"\eta_t", eff_lr_text="eta_t", direction=SGD_DIRECTION,
-            reference="Robbins & Monro 1951; momentum: Polyak 1964; Nesterov: Sutskever et al. 2013",
+            reference="Robbins & Monro 1951; momentum: Polyak 1964; Nesterov: Nesterov 1983, Sutskever et al. 2013",
             torch_class="SGD", check=_check_sgd,
         ),
         OptimizerInfo(
             name="gnsgd", title="Gradient-norm adaptive SGD", rule=rules.gnsgd, init=rules.init_stateless,
+            symbols=(G_T, THETA, ETA, Symbol(r"\alpha", "", "alpha")),
             specs=(_lr(1e-2), H("alpha", 1.0, low=0, high=1e6, log=True, ui_low=1e-3, ui_high=1e3,
                                 help="sensitivity to the gradient norm"), WEIGHT_DECAY),
             state_names=(),
@@ -177,18 +195,21 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             text="theta -= eta_t / sqrt(1 + alpha ||g_t||^2) g_t",
             eff_lr_latex=r"\eta_t / \sqrt{1 + \alpha \lVert g_t\rVert^2}",
             eff_lr_text="eta_t / sqrt(1 + alpha ||g_t||^2)", direction=GRAD,
-            reference="course material: step size shrinking with the gradient norm (cf. Duchi et al. 2011)",
+            reference="smoothed normalized gradient descent: normalized GD (Hazan, Levy & Shalev-Shwartz "
+                      "2015) where alpha ||g||^2 is large, SGD where small; cf. gradient clipping (Zhang et al. 2020)",
             torch_snippet=_GNSGD_TORCH,
         ),
         OptimizerInfo(
             name="adagrad", title="AdaGrad", rule=rules.adagrad, init=rules.init_adagrad,
+            symbols=(G_T, THETA, ETA, EPS, Symbol("G_t", "the sum of squared gradients"),
+                     Symbol(r"\kappa", "", "lr_decay"), Symbol(r"\tilde\eta_t", "the decayed lr")),
             specs=(_lr(1e-2),
                    H("lr_decay", 0.0, low=0, high=10, help="lr_t = lr / (1 + (t - 1) lr_decay)"),
                    WEIGHT_DECAY,
                    H("initial_accumulator_value", 0.0, low=0, high=1e3, help="initial value of the sum of squares"),
                    _eps(1e-10)),
             state_names=("sum",), second_moment=("sum",),
-            latex=r"G_t = G_{t-1} + g_t^2,\quad \tilde\eta_t = \frac{\eta_t}{1 + (t-1)\lambda}"
+            latex=r"G_t = G_{t-1} + g_t^2,\quad \tilde\eta_t = \frac{\eta_t}{1 + (t-1)\kappa}"
                   r"\\ \theta_t = \theta_{t-1} - \tilde\eta_t \frac{g_t}{\sqrt{G_t} + \epsilon}",
             text="G_t = G_{t-1} + g_t^2; theta -= eta_t/(1 + (t-1) lr_decay) g_t / (sqrt(G_t) + eps)",
             eff_lr_latex=r"\tilde\eta_t / (\sqrt{G_t} + \epsilon)",
@@ -197,6 +218,9 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
         ),
         OptimizerInfo(
             name="rmsprop", title="RMSProp", rule=rules.rmsprop, init=rules.init_rmsprop,
+            symbols=(G_T, THETA, ETA, EPS, Symbol(r"\alpha", "", "alpha"), Symbol(r"\mu", "", "momentum"),
+                     Symbol(r"\bar g_t", "the gradient average (centered)"),
+                     Symbol("v_t", "the squared-gradient average"), Symbol("b_t", "the momentum buffer")),
             specs=(_lr(1e-2),
                    H("alpha", 0.99, low=0, high=1, help="smoothing constant of the squared-gradient average"),
                    _eps(1e-8), WEIGHT_DECAY,
@@ -213,6 +237,8 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
         ),
         OptimizerInfo(
             name="adadelta", title="Adadelta", rule=rules.adadelta, init=rules.init_adadelta,
+            symbols=(G_T, THETA, ETA, EPS, Symbol(r"\rho", "", "rho"), Symbol(r"\Delta_t", "the update"),
+                     Symbol("u_t", "the squared-update average")),
             specs=(_lr(1.0),
                    H("rho", 0.9, low=0, high=1, help="decay rate of the running averages"),
                    _eps(1e-6), WEIGHT_DECAY),
@@ -228,6 +254,7 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
         ),
         OptimizerInfo(
             name="adam", title="Adam", **_ADAM_RULE,
+            symbols=_ADAM_SYMBOLS,
             specs=(_lr(1e-3), BETAS, _eps(1e-8), WEIGHT_DECAY, AMSGRAD, DECOUPLED),
             latex=_ADAM_LATEX + r"\quad(\text{amsgrad: } \hat v_t \text{ from } \max_{s \le t} v_s)",
             text=_ADAM_TEXT + " (amsgrad: v_hat from max_{s<=t} v_s)",
@@ -235,6 +262,7 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
         ),
         OptimizerInfo(
             name="adamw", title="AdamW", **_ADAM_RULE,
+            symbols=(THETA_NOW, *_ADAM_SYMBOLS, Symbol(r"\lambda", "decoupled: the weights shrink", "weight_decay")),
             specs=(_lr(1e-3), BETAS, _eps(1e-8),
                    H("weight_decay", 1e-2, low=0, high=10, ui_high=1.0, help="decoupled weight decay coefficient"),
                    AMSGRAD),
@@ -244,6 +272,8 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
         ),
         OptimizerInfo(
             name="adamax", title="Adamax", rule=rules.adamax, init=rules.init_adamax,
+            symbols=(G_T, THETA, ETA, EPS, BETA1, BETA2, Symbol(r"\hat m_t", "the bias-corrected first moment"),
+                     Symbol("u_t", "the infinity norm")),
             specs=(_lr(2e-3), BETAS, _eps(1e-8), WEIGHT_DECAY),
             state_names=("exp_avg", "exp_inf"), first_moment=("exp_avg",), second_moment=("exp_inf",),
             latex=r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad u_t = \max(\beta_2 u_{t-1}, |g_t| + \epsilon)"
@@ -254,6 +284,9 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
         ),
         OptimizerInfo(
             name="nadam", title="NAdam", rule=rules.nadam, init=rules.init_nadam,
+            symbols=(G_T, THETA, ETA, EPS, BETA1, BETA2, Symbol(r"\psi", "", "momentum_decay"),
+                     Symbol(r"\mu_t", "the momentum schedule"),
+                     Symbol(r"\hat v_t", "the bias-corrected second moment")),
             specs=(_lr(2e-3), BETAS, _eps(1e-8), WEIGHT_DECAY,
                    H("momentum_decay", 4e-3, low=0, high=1, help="psi in mu_t = b1 (1 - 0.5 * 0.96^(t psi))"),
                    DECOUPLED),
@@ -269,6 +302,9 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
         ),
         OptimizerInfo(
             name="radam", title="RAdam", rule=rules.radam, init=rules.init_radam,
+            symbols=(G_T, THETA, ETA, EPS, BETA2, Symbol(r"\hat m_t", "the bias-corrected first moment"),
+                     Symbol(r"\rho_\infty", "the longest SMA length, 2/(1-beta_2) - 1"),
+                     Symbol(r"\rho_t", "the SMA length at step t"), Symbol("r_t", "the variance rectification")),
             specs=(_lr(1e-3), BETAS, _eps(1e-8), WEIGHT_DECAY, DECOUPLED),
             state_names=("exp_avg", "exp_avg_sq"), first_moment=("exp_avg",), second_moment=("exp_avg_sq",),
             latex=r"\rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1-\beta_2^t},\quad r_t = \sqrt{\frac{(\rho_t-4)"
@@ -283,6 +319,10 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
         ),
         OptimizerInfo(
             name="rprop", title="Rprop", rule=rules.rprop, init=rules.init_rprop,
+            symbols=(G_T, THETA, Symbol(r"\eta_+", "", "etas[1]"), Symbol(r"\eta_-", "", "etas[0]"),
+                     Symbol(r"\eta_1", "", "lr"), Symbol("s_{min}", "", "step_sizes[0]"),
+                     Symbol("s_{max}", "", "step_sizes[1]"), Symbol("s_t", "the step size"),
+                     Symbol(r"\tilde g_t", "the gradient, 0 where its sign flipped")),
             specs=(H("lr", 1e-2, low=0, high=MAX_LR, log=True, ui_low=1e-6, ui_high=10.0,
                      help="initial step size of every parameter (the lr of step 1; later lrs play no part)"),
                    H("etas", (0.5, 1.2), kind="pair", low=0, high=10, low_open=True,
@@ -301,6 +341,7 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
         ),
         OptimizerInfo(
             name="lion", title="Lion", rule=rules.lion, init=rules.init_lion,
+            symbols=(THETA_NOW, G_T, THETA, ETA, BETA1, BETA2, Symbol(r"\lambda", "decoupled: the weights shrink", "weight_decay")),
             specs=(H("lr", 1e-4, low=0, high=MAX_LR, low_open=True, log=True, ui_low=1e-6, ui_high=1.0,
                      help="learning rate (scheduled base value): the size of every coordinate's step"),
                    H("betas", (0.9, 0.99), kind="pair", low=0, high=1,
@@ -318,6 +359,11 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
         ),
         OptimizerInfo(
             name="asgd", title="ASGD", rule=rules.asgd, init=rules.init_asgd,
+            symbols=(G_T, THETA, ETA, Symbol(r"\omega", "", "lambd"), Symbol(r"\alpha", "", "alpha"), Symbol("t_0", "", "t0"),
+                     Symbol(r"\tilde\eta_t", "the decayed step size"),
+                     Symbol(r"\mu_t", "the averaging weight"), Symbol(r"\bar\theta_t", "the averaged point ax"),
+                     Symbol(r"\bar\theta", "the averaged point ax"), Symbol(r"\eta_1", "", "lr"),
+                     Symbol(r"\tilde\eta_1", "the first step size")),
             specs=(_lr(1e-2),
                    H("lambd", 1e-4, low=0, high=10, log=True, ui_low=1e-6, ui_high=1.0,
                      help="decay term: shrinks the step size over time and the weights by 1 - lambd * eta_t"),
@@ -326,9 +372,9 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
                      help="step after which the iterates are averaged (ax is the point itself until then)"),
                    WEIGHT_DECAY),
             state_names=("ax",),
-            latex=r"\tilde\eta_t = \frac{\eta_{t-1}}{(1 + \lambda \eta_{t-1} (t-1))^\alpha}\ (\tilde\eta_1 = \eta_1),"
-                  r"\quad \theta_t = \theta_{t-1}(1 - \lambda \tilde\eta_t) - \tilde\eta_t g_t"
-                  r"\\ \mu_t = \frac{1}{\max(1,\, t - 1 - t_0)},\quad \bar\theta_t = \bar\theta_{t-1}"
+            latex=r"\tilde\eta_t = \frac{\eta_{t-1}}{(1 + \omega \eta_{t-1} (t-1))^\alpha}\ (\tilde\eta_1 = \eta_1)"
+                  r"\\ \theta_t = \theta_{t-1}(1 - \omega \tilde\eta_t) - \tilde\eta_t g_t"
+                  r"\\ \mu_t = \frac{1}{\max(1,\, t - 1 - t_0)}\\ \bar\theta_t = \bar\theta_{t-1}"
                   r" + \mu_t (\theta_t - \bar\theta_{t-1})\quad(\bar\theta\text{: the averaged point ax})",
             text="eta~_t = eta_{t-1} / (1 + lambd eta_{t-1} (t-1))^alpha (eta~_1 = eta_1); "
                  "theta = theta (1 - lambd eta~_t) - eta~_t g_t; mu_t = 1 / max(1, t - 1 - t0); "
@@ -339,6 +385,10 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
         ),
         OptimizerInfo(
             name="adafactor", title="Adafactor", rule=rules.adafactor, init=rules.init_adafactor,
+            symbols=(THETA_NOW, G_T, THETA, ETA, Symbol(r"\epsilon_1", "", "eps[0]"), Symbol(r"\epsilon_2", "", "eps[1]"),
+                     Symbol("d", "", "d"), Symbol("c", "", "beta2_decay"),
+                     Symbol(r"\lambda", "decoupled: the weights shrink", "weight_decay"),
+                     Symbol(r"\rho_t", "the relative step size")),
             specs=(H("lr", 1e-2, low=0, high=MAX_LR, log=True, ui_low=1e-5, ui_high=10.0,
                      help="cap of the relative step size rho_t = min(lr, 1/sqrt(t)) (scheduled base value)"),
                    H("beta2_decay", -0.8, low=-10, high=0, ui_low=-2.0,
@@ -351,12 +401,13 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
                    H("weight_decay", 0.0, low=0, high=10, ui_high=1.0,
                      help="decoupled weight decay: the weights shrink by lr * weight_decay")),
             state_names=("variance",), second_moment=("variance",),
-            latex=r"\rho_t = \min(\eta_t, 1/\sqrt t),\quad a_t = \max(\epsilon_2, \operatorname{RMS}(\theta_{t-1}))"
-                  r" \rho_t,\quad \theta \leftarrow \theta (1 - \eta_t \lambda)"
+            latex=r"\rho_t = \min(\eta_t, 1/\sqrt t)\\ a_t = \max(\epsilon_2, \operatorname{RMS}(\theta_{t-1}))"
+                  r" \rho_t\\ \theta \leftarrow \theta (1 - \eta_t \lambda)"
                   r"\\ v_t = v_{t-1} + t^{c} (g_t^2 - v_{t-1}),\quad u_t = \frac{g_t}{\sqrt{\max(v_t, \epsilon_1^2)}}"
                   r"\\ \theta_t = \theta - \frac{a_t}{\max(1, \operatorname{RMS}(u_t)/d)} u_t"
-                  r"\quad(c = \text{beta2\_decay}; \text{RMS over the point's 2 coordinates, one vector})"
-                  r"\\ \text{MNIST weight matrices: } v_t = R_t C_t / \operatorname{mean}(R_t),\ R_t, C_t"
+                  r"\\ (c = \text{beta2\_decay};\ \text{RMS over the point's 2 coordinates,}\\ \text{one vector})"
+                  r"\\ \text{MNIST weight matrices: } v_t = R_t C_t / \operatorname{mean}(R_t),"
+                  r"\\ R_t, C_t"
                   r"\text{ the row and column means of } g_t^2 \text{, averaged as } v_t",
             text="rho_t = min(eta_t, 1/sqrt(t)); a_t = max(eps2, RMS(theta_{t-1})) rho_t; "
                  "theta *= 1 - eta_t weight_decay; v_t = v_{t-1} + t^beta2_decay (g_t^2 - v_{t-1}); "
@@ -370,6 +421,9 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
         ),
         OptimizerInfo(
             name="muon", title="Muon", rule=rules.muon, init=rules.init_muon,
+            symbols=(THETA_NOW, G_T, THETA, ETA, Symbol(r"\mu", "", "momentum"), Symbol(r"\epsilon", "", "eps"),
+                     Symbol(r"\lambda", "decoupled: the weights shrink", "weight_decay"),
+                     Symbol(r"\eta'_t", "the shape-adjusted lr"), Symbol("a, b, c", "", "ns_coefficients")),
             specs=(_lr(1e-3),
                    H("weight_decay", 0.1, low=0, high=10, ui_high=1.0,
                      help="decoupled weight decay: the weights shrink by lr * weight_decay"),
@@ -382,14 +436,14 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
                    H("adjust_lr_fn", "original", kind="choice", choices=("original", "match_rms_adamw"),
                      help="lr scaling by the matrix shape m x n: sqrt(max(1, m/n)) (torch's None), or 0.2 sqrt(max(m, n))")),
             state_names=("momentum_buffer",), first_moment=("momentum_buffer",),
-            latex=r"B_t = \mu B_{t-1} + (1-\mu) g_t,\quad U_t = \begin{cases} (1-\mu) g_t + \mu B_t & \text{nesterov}"
+            latex=r"B_t = \mu B_{t-1} + (1-\mu) g_t\\ U_t = \begin{cases} (1-\mu) g_t + \mu B_t & \text{nesterov}"
                   r" \\ B_t \end{cases}"
-                  r"\\ X_0 = \frac{U_t}{\max(\lVert U_t \rVert_F, \epsilon)},\quad X_{j+1} = a X_j + (b A_j + c A_j^2) X_j,"
-                  r"\ A_j = X_j X_j^\top,\quad O_t = X_k\ (k = \text{ns\_steps})"
-                  r"\\ \theta_t = \theta_{t-1} (1 - \eta_t \lambda) - \eta'_t O_t,\quad \eta'_t = \eta_t \sqrt{\max(1, m/n)}"
-                  r"\ (\text{match\_rms\_adamw: } 0.2\, \eta_t \sqrt{\max(m, n)})"
+                  r"\\ X_0 = \frac{U_t}{\max(\lVert U_t \rVert_F, \epsilon)},\quad O_t = X_k\ (k = \text{ns\_steps})"
+                  r"\\ X_{j+1} = a X_j + (b A_j + c A_j^2) X_j,\ A_j = X_j X_j^\top"
+                  r"\\ \theta_t = \theta_{t-1} (1 - \eta_t \lambda) - \eta'_t O_t"
+                  r"\\ \eta'_t = \eta_t \sqrt{\max(1, m/n)}\\ (\text{match\_rms\_adamw: } 0.2\, \eta_t \sqrt{\max(m, n)})"
                   r"\\ (\text{the point is the } 1 \times 2 \text{ matrix torch would see: } A_j = \lVert X_j \rVert^2;"
-                  r"\ \text{Newton-Schulz in float64, torch's in bfloat16})",
+                  r"\\ \text{Newton-Schulz in float64, torch's in bfloat16})",
             text="B_t = mu B_{t-1} + (1-mu) g_t; U_t = (1-mu) g_t + mu B_t (nesterov) or B_t; "
                  "X_0 = U_t / max(||U_t||_F, eps), X_{j+1} = a X_j + (b A_j + c A_j^2) X_j with A_j = X_j X_j^T, "
                  "O_t = X_{ns_steps}; theta = theta (1 - eta_t weight_decay) - eta'_t O_t, "
@@ -405,24 +459,28 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
         ),
         OptimizerInfo(
             name="newton", title="Newton (damped)", rule=rules.newton, init=rules.init_stateless,
+            symbols=(G_T, THETA, ETA, Symbol(r"\nu", "", "damping"), Symbol("H_t", "the Hessian")),
             specs=(H("lr", 1.0, low=0, high=MAX_LR, log=True, ui_low=1e-3, ui_high=10.0,
                      help="step length along the Newton direction (1: the minimum of the local quadratic model)"),
                    H("damping", 0.0, low=0, high=1e6, log=True, ui_low=1e-4, ui_high=1e3,
-                     help="lambda added to the Hessian's diagonal: large values turn the step into "
-                          "gradient descent with lr / lambda")),
+                     help="nu added to the Hessian's diagonal: large values turn the step into "
+                          "gradient descent with lr / nu")),
             state_names=(),
-            latex=r"d_t = (H_t + \lambda I)^{-1} g_t,\quad H_t = \nabla^2 f(\theta_{t-1})"
+            latex=r"d_t = (H_t + \nu I)^{-1} g_t,\quad H_t = \nabla^2 f(\theta_{t-1})"
                   r"\\ \theta_t = \theta_{t-1} - \eta_t d_t",
             text="d_t = (H_t + damping I)^-1 g_t with H_t the surface's Hessian at theta_{t-1} (closed form); "
                  "theta -= eta_t d_t",
             eff_lr_latex=r"\eta_t", eff_lr_text="eta_t", direction=NEWTON,
-            reference="Newton's method; damping: Levenberg 1944, Marquardt 1963 (fixed lambda here)",
+            reference="Newton's method; damping: Levenberg 1944, Marquardt 1963 (fixed nu here)",
             torch_snippet=_NEWTON_TORCH,
             two_d_only="it solves with the Hessian of the surface in closed form",
             curvature=True,
         ),
         OptimizerInfo(
             name="prodigy", title="Prodigy", rule=rules.prodigy, init=rules.init_prodigy,
+            symbols=(G_T, THETA, ETA, EPS, BETA1, BETA2, Symbol("d_0", "", "d0"),
+                     Symbol(r"\beta_3", "the sqrt of beta_2"), Symbol(r"\theta_0", "the starting point"),
+                     Symbol(r"\delta_t", "the step size d times lr"), Symbol("d_t", "the estimated distance")),
             specs=(H("lr", 1.0, low=0, high=MAX_LR, low_open=True, log=True, ui_low=1e-3, ui_high=10.0,
                      help="multiplier of the estimated step size d (scheduled base value; leave at 1)"),
                    H("betas", (0.9, 0.999), kind="pair", low=0, high=1, high_open=True,
@@ -440,10 +498,10 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             state_names=("d", "exp_avg", "exp_avg_sq"), first_moment=("exp_avg",), second_moment=("exp_avg_sq",),
             fixed={"growth_rate": math.inf},
             latex=r"\beta_3 = \sqrt{\beta_2},\ \ \delta_t = d_{t-1} \eta_t,\quad r_t = \beta_3 r_{t-1} + \tfrac{d_{t-1}}{d_0}"
-                  r" \delta_t \langle g_t, \theta_0 - \theta_{t-1} \rangle,\quad s_t = \beta_3 s_{t-1}"
+                  r" \delta_t \langle g_t, \theta_0 - \theta_{t-1} \rangle\\ s_t = \beta_3 s_{t-1}"
                   r" + \tfrac{d_{t-1}}{d_0} \delta_t g_t"
-                  r"\\ d_t = \max\!\big(d_{t-1}, \tfrac{r_t}{\lVert s_t \rVert_1}\big),\quad"
-                  r" m_t = \beta_1 m_{t-1} + d_{t-1} (1-\beta_1) g_t,\quad v_t = \beta_2 v_{t-1} + d_{t-1}^2 (1-\beta_2) g_t^2"
+                  r",\quad d_t = \max\!\big(d_{t-1}, \tfrac{r_t}{\lVert s_t \rVert_1}\big)"
+                  r"\\ m_t = \beta_1 m_{t-1} + d_{t-1} (1-\beta_1) g_t,\quad v_t = \beta_2 v_{t-1} + d_{t-1}^2 (1-\beta_2) g_t^2"
                   r"\\ \theta_t = \theta_{t-1} - \delta_t \frac{m_t}{\sqrt{v_t} + d_t \epsilon}",
             text="beta3 = sqrt(b2); delta_t = d_{t-1} eta_t; r_t = beta3 r + (d_{t-1}/d0) delta_t <g_t, theta_0 - theta>; "
                  "s_t = beta3 s + (d_{t-1}/d0) delta_t g_t; d_t = max(d_{t-1}, d_coef r_t / ||s_t||_1); "
@@ -452,10 +510,11 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
             eff_lr_latex=r"\delta_t / (\sqrt{v_t} + d_t \epsilon)", eff_lr_text="delta_t / (sqrt(v_t) + d_t eps)",
             direction=M_T,
             reference="Mishchenko & Defazio 2024 (Prodigy); reference: prodigyopt 1.1.2",
-            torch_snippet=_PRODIGY_TORCH,
+            torch_snippet=_PRODIGY_TORCH, decoupled_by=r"\delta_t",
         ),
         OptimizerInfo(
             name="sgd_schedule_free", title="Schedule-Free SGD", rule=rules.sgd_schedule_free,
+            symbols=(*_SF_SYMBOLS, Symbol(r"\beta", "", "momentum")),
             init=rules.init_schedule_free,
             specs=(_lr(1.0),
                    H("momentum", 0.9, low=0, high=1, low_open=True, high_open=True,
@@ -470,6 +529,8 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
         ),
         OptimizerInfo(
             name="adamw_schedule_free", title="Schedule-Free AdamW", rule=rules.adamw_schedule_free,
+            symbols=(*_SF_SYMBOLS, BETA1, BETA2, EPS,
+                     Symbol(r"\hat v_t", "the bias-corrected second moment")),
             init=rules.init_schedule_free,
             specs=(_lr(2.5e-3),
                    H("betas", (0.9, 0.999), kind="pair", low=0, high=1, low_open=True, high_open=True,
@@ -487,6 +548,7 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
         ),
         OptimizerInfo(
             name="lbfgs", title="L-BFGS", rule=lbfgs.lbfgs, init=lbfgs.init_lbfgs,
+            symbols=(THETA_NOW, G_T, THETA, ETA, Symbol("m", "", "history_size"), Symbol(r"\tau_k", "the step length of inner iteration k")),
             specs=(H("lr", 1.0, low=0, high=MAX_LR, log=True, ui_low=1e-4, ui_high=10.0,
                      help="step length tried first in every inner iteration (the first one ever: "
                           "min(1, 1/||g||_1) lr); scheduled base value"),
@@ -502,13 +564,13 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
                      help="None: fixed steps of length lr; strong_wolfe: torch's line search from there")),
             state_names=("d", "n_pairs", "t", "func_evals"), scalar_state=("n_pairs", "t", "func_evals"),
             closure_calls=lbfgs.eval_slots,
-            latex=r"d_k = \begin{cases} -g_k & \text{first iteration ever} \\ -H_k g_k & \text{else} \end{cases},\quad"
-                  r" H_k g_k \text{ by the two-loop recursion over the last } m \text{ pairs } (s_i, y_i),"
-                  r"\ y_i^\top s_i > 10^{-10},\ H^0 = \tfrac{y^\top s}{y^\top y} I"
+            latex=r"d_k = \begin{cases} -g_k & \text{first iteration ever} \\ -H_k g_k & \text{else} \end{cases}"
+                  r"\\ H_k g_k \text{ by the two-loop recursion over the last } m \text{ pairs } (s_i, y_i),"
+                  r"\\ y_i^\top s_i > 10^{-10},\ H^0 = \tfrac{y^\top s}{y^\top y} I"
                   r"\\ \tau_k = \eta_t\ (\text{first iteration ever: } \min(1, 1/\lVert g_k \rVert_1)\, \eta_t),"
-                  r"\ \text{or strong Wolfe from there } (c_1 = 10^{-4},\ c_2 = 0.9)"
-                  r"\\ \theta \leftarrow \theta + \tau_k d_k,\quad s = \tau_k d_k,\ y = g_{k+1} - g_k,\quad"
-                  r" k = 1 \ldots K \le \text{max\_iter inner iterations in step } t",
+                  r"\\ \text{or strong Wolfe from there } (c_1 = 10^{-4},\ c_2 = 0.9)"
+                  r"\\ \theta \leftarrow \theta + \tau_k d_k,\quad s = \tau_k d_k,\ y = g_{k+1} - g_k"
+                  r"\\ k = 1 \ldots K \le \text{max\_iter inner iterations in step } t",
             text="inner iterations k = 1..K <= max_iter per step: d_k = -g_k (first ever) or -H_k g_k (two-loop "
                  "recursion over the last history_size pairs s = tau d, y = g_{k+1} - g_k with y.s > 1e-10, "
                  "H0 = y.s / y.y); tau_k = eta_t (first ever: min(1, 1/||g||_1) eta_t) or strong Wolfe from there; "

@@ -21,6 +21,8 @@ import numpy as np
 from hyperparams import Hyperparameter as H
 from hyperparams import validate
 
+from .info import Symbol
+
 
 def constant(t, lr):
     return np.full(t.shape, lr, dtype=np.float64)
@@ -238,9 +240,15 @@ class ScheduleInfo:
     parts: Callable | None = None
     # driven by a metric (ReduceLROnPlateau): only the MNIST trainer, which has one, runs it
     metric: bool = False
+    # every symbol latex writes, defined (as OptimizerInfo.symbols)
+    symbols: tuple[Symbol, ...] = ()
 
 
 _INT_POS = dict(kind="int", low=1, high=1e7)
+_ETA = Symbol(r"\eta", "the base lr", "lr")
+_ETA_T = Symbol(r"\eta_t", "the scheduled lr at step t")
+_ETA_MIN_S = Symbol(r"\eta_{min}", "", "eta_min")
+_PI = Symbol(r"\pi", "3.14159...")
 _ETA_MIN = H("eta_min", 0.0, low=0, high=10, help="lowest lr")
 _MILESTONES = dict(kind="ints", low=1, high=1e7)
 MAX_SEQUENCE = 8  # schedulers in one sequential schedule
@@ -261,29 +269,33 @@ def _check_sequential(p):
 SCHEDULES: dict[str, ScheduleInfo] = {
     s.name: s
     for s in [
-        ScheduleInfo("constant", "Constant", constant, (), r"\eta_t = \eta", None),
+        ScheduleInfo("constant", "Constant", constant, (), r"\eta_t = \eta", None, symbols=(_ETA, _ETA_T)),
         ScheduleInfo(
             "step", "Step decay", step,
             (H("step_size", 100, **_INT_POS, help="steps between decays"),
              H("gamma", 0.1, low=0, high=1, low_open=True, help="decay factor")),
             r"\eta_t = \eta\,\gamma^{\lfloor t / s \rfloor}", "StepLR",
+            symbols=(_ETA, _ETA_T, Symbol(r"\gamma", "", "gamma"), Symbol("s", "", "step_size")),
         ),
         ScheduleInfo(
             "exponential", "Exponential decay", exponential,
             (H("gamma", 0.99, low=0, high=1, low_open=True, help="decay factor per step"),),
             r"\eta_t = \eta\,\gamma^{t}", "ExponentialLR",
+            symbols=(_ETA, _ETA_T, Symbol(r"\gamma", "", "gamma")),
         ),
         ScheduleInfo(
             "polynomial", "Polynomial decay", polynomial,
             (H("total_iters", 500, **_INT_POS, help="steps until lr reaches 0"),
              H("power", 1.0, low=0, high=10, help="exponent")),
             r"\eta_t = \eta\,(1 - \min(t, T)/T)^{p}", "PolynomialLR",
+            symbols=(_ETA, _ETA_T, Symbol("T", "", "total_iters"), Symbol("p", "", "power")),
         ),
         ScheduleInfo(
             "cosine", "Cosine annealing", cosine,
             (H("T_max", 500, **_INT_POS, help="half-period in steps"), _ETA_MIN),
             r"\eta_t = \eta_{min} + \tfrac12(\eta - \eta_{min})(1 + \cos(\pi t / T_{max}))",
             "CosineAnnealingLR",
+            symbols=(_ETA, _ETA_T, _ETA_MIN_S, Symbol("T_{max}", "", "T_max"), _PI),
         ),
         ScheduleInfo(
             "warmup", "Linear warm-up", warmup,
@@ -291,6 +303,7 @@ SCHEDULES: dict[str, ScheduleInfo] = {
              H("end_factor", 1.0, low=0, high=1, help="lr multiplier after total_iters"),
              H("total_iters", 5, **_INT_POS, help="warm-up length in steps")),
             r"\eta_t = \eta\,(f_0 + (f_1 - f_0)\min(t, T)/T)", "LinearLR",
+            symbols=(_ETA, _ETA_T, Symbol("f_0", "", "start_factor"), Symbol("f_1", "", "end_factor"), Symbol("T", "", "total_iters")),
         ),
         ScheduleInfo(
             "cyclic", "Cyclic (triangular)", cyclic,
@@ -298,6 +311,7 @@ SCHEDULES: dict[str, ScheduleInfo] = {
              H("step_size_up", 2000, **_INT_POS, help="steps from lr to max_lr"),
              H("step_size_down", 0, kind="int", low=0, high=1e7, help="steps back down (0 = same as up)")),
             r"\eta_t = \eta + (\eta_{max} - \eta)\,\mathrm{tri}(t)", "CyclicLR",
+            symbols=(_ETA, _ETA_T, Symbol(r"\eta_{max}", "", "max_lr")),
         ),
         ScheduleInfo(
             "onecycle", "One-cycle", onecycle,
@@ -308,18 +322,21 @@ SCHEDULES: dict[str, ScheduleInfo] = {
              H("final_div_factor", 1e4, low=1, high=1e9, help="final lr = initial lr / final_div_factor"),
              H("three_phase", False, kind="bool", help="anneal back to initial lr before the end")),
             r"\eta_t:\ \eta/d \nearrow \eta \searrow \eta/(d\,d_f)", "OneCycleLR", _check_onecycle,
+            symbols=(_ETA, _ETA_T, Symbol("d", "", "div_factor"), Symbol("d_f", "", "final_div_factor")),
         ),
         ScheduleInfo(
             "multistep", "Multi-step decay", multistep,
             (H("milestones", (100, 200), **_MILESTONES, help="steps at which the lr is multiplied by gamma"),
              H("gamma", 0.1, low=0, high=1, low_open=True, help="decay factor")),
             r"\eta_t = \eta\,\gamma^{|\{m_i \le t\}|}", "MultiStepLR",
+            symbols=(_ETA, _ETA_T, Symbol(r"\gamma", "", "gamma"), Symbol("m_i", "", "milestones")),
         ),
         ScheduleInfo(
             "constant_factor", "Constant factor, then full lr", constant_factor,
             (H("factor", 1 / 3, low=0, high=1, low_open=True, help="lr multiplier before total_iters"),
              H("total_iters", 5, **_INT_POS, help="steps run at the reduced lr")),
             r"\eta_t = \eta\,(f \text{ if } t < T \text{ else } 1)", "ConstantLR",
+            symbols=(_ETA, _ETA_T, Symbol("f", "", "factor"), Symbol("T", "", "total_iters")),
         ),
         ScheduleInfo(
             "cosine_restarts", "Cosine with warm restarts", cosine_restarts,
@@ -329,6 +346,7 @@ SCHEDULES: dict[str, ScheduleInfo] = {
             r"\eta_t = \eta_{min} + \tfrac12(\eta - \eta_{min})(1 + \cos(\pi T_{cur} / T_i)),\ "
             r"T_i = T_0 T_{mult}^i",
             "CosineAnnealingWarmRestarts",
+            symbols=(_ETA, _ETA_T, _ETA_MIN_S, Symbol("T_0", "", "T_0"), Symbol("T_{mult}", "", "T_mult"), _PI),
         ),
         ScheduleInfo(
             "warmup_cosine", "Warm-up, then cosine", warmup_cosine,
@@ -339,12 +357,15 @@ SCHEDULES: dict[str, ScheduleInfo] = {
             r"\eta_t = \begin{cases} \eta\,(f_0 + (1 - f_0)\,t/W) & t < W \\ \eta_{min} + \tfrac12(\eta - "
             r"\eta_{min})(1 + \cos(\pi (t - W) / T_{max})) & t \ge W \end{cases}",
             "SequentialLR", parts=_warmup_cosine_parts,
+            symbols=(_ETA, _ETA_T, _ETA_MIN_S, Symbol("W", "", "warmup_steps"), Symbol("f_0", "", "start_factor"),
+                     Symbol("T_{max}", "", "T_max"), _PI),
         ),
         ScheduleInfo(
             "sequential", "Sequential", sequential,
             (H("milestones", (50,), **_MILESTONES, help="steps at which the next scheduler takes over"),),
             r"\eta_t = \text{schedulers}_i(t - m_{i-1}),\ m_{i-1} \le t < m_i", "SequentialLR",
             _check_sequential, children="schedulers", parts=lambda p: (p["schedulers"], p["milestones"]),
+            symbols=(_ETA, _ETA_T, Symbol("m_i", "", "milestones")),
         ),
         ScheduleInfo(
             "plateau", "Reduce on plateau (validation loss)", plateau,
@@ -361,19 +382,22 @@ SCHEDULES: dict[str, ScheduleInfo] = {
              H("min_lr", 0.0, low=0, high=1e3, help="the lr never drops below this"),
              H("eps", 1e-8, low=0, high=1, log=True, ui_low=1e-12, ui_high=1e-2,
                help="drops smaller than eps are skipped")),
-            r"\eta \leftarrow \max(\gamma\,\eta, \eta_{min})\ \text{after more than } p"
+            r"\eta \leftarrow \max(f\,\eta, \eta_{min})\ \text{after more than } n"
             r"\text{ evaluations without a better validation loss}",
             "ReduceLROnPlateau", metric=True,
+            symbols=(_ETA, Symbol("f", "", "factor"), Symbol(r"\eta_{min}", "", "min_lr"), Symbol("n", "", "patience")),
         ),
         ScheduleInfo(
             "inverse_sqrt", "Inverse-sqrt time decay", inverse_sqrt,
             (H("alpha", 0.01, low=0, high=1e3, help="decay rate per step"),),
             r"\eta_t = \eta / \sqrt{1 + \alpha t}", None,
+            symbols=(_ETA, _ETA_T, Symbol(r"\alpha", "", "alpha")),
         ),
         ScheduleInfo(
             "sawtooth", "Sawtooth restarts", sawtooth,
             (H("period", 100, **_INT_POS, help="restart period in steps"),),
             r"\eta_t = \eta\,(1 - (t \bmod P)/P)", None,
+            symbols=(_ETA, _ETA_T, Symbol("P", "", "period")),
         ),
     ]
 }

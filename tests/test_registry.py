@@ -214,3 +214,23 @@ def test_with_table_replaces_only_the_marked_block():
     assert rt.with_table(fresh) == fresh
     with pytest.raises(ValueError, match="no"):
         rt.with_table("no markers here")
+
+
+# --- citations -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alpha", [1e6, 1e-8])
+def test_gnsgd_is_normalized_gd_for_large_alpha_and_sgd_for_small(alpha):
+    """What its reference says of it: where alpha ||g||^2 >> 1 the step is normalized gradient
+    descent, lr/sqrt(alpha) g/||g|| (Hazan, Levy & Shalev-Shwartz 2015); where << 1, SGD's lr g."""
+    info, lr = OPTIMIZERS["gnsgd"], 0.1
+    p, g = np.array([[0.3, -0.2]]), np.array([[3.0, 4.0]])
+    hp = get_optimizer("gnsgd", lr=lr, alpha=alpha).hp
+    new, _, _ = info.rule(p, g, info.init(p, hp, np), 1, lr, hp, np)
+    expected = lr / np.sqrt(alpha) * g / np.linalg.norm(g) if alpha > 1 else lr * g
+    np.testing.assert_allclose(p - new, expected, rtol=1e-6)
+    assert "course material" not in info.reference and "Hazan" in info.reference
+
+
+def test_nesterov_momentum_cites_nesterov_1983():
+    assert "Nesterov 1983" in OPTIMIZERS["sgd"].reference and "Sutskever et al. 2013" in OPTIMIZERS["sgd"].reference

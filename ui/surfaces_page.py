@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from optimizers import OPTIMIZERS, SCHEDULES, kernels
-from optimizers.info import rule_latex
+from optimizers.info import L1, THETA_NOW, WEIGHT_DECAY, Symbol, rule_latex, weight_decay_mode
 from optimizers.torch_code import torch_script
 from plots import (
     animation_html,
@@ -462,13 +462,38 @@ def update_rules(config: state.RunConfig) -> None:
         with cols[i % 2]:
             torch_name = f"torch.optim.{info.torch_class}" if info.torch_class else t("surfaces.no_torch_class")
             st.markdown(f"**{info.title}** · {info.reference} · `{torch_name}`")
-            l1_modes = tuple(dict.fromkeys(c.l1_mode for c in config.optimizers if c.name == name and c.l1 > 0))
-            st.latex(rule_latex(info.latex, l1_modes))
+            runs = [c for c in config.optimizers if c.name == name]
+            l1_modes = tuple(dict.fromkeys(c.l1_mode for c in runs if c.l1 > 0))
+            decay = tuple(dict.fromkeys(m for c in runs if (m := weight_decay_mode(info, c.hp))))
+            st.latex(rule_latex(info.latex, l1_modes, decay, info.decoupled_by))
             st.latex(r"\text{effective lr: } " + info.eff_lr)
+            extra = [Symbol(WEIGHT_DECAY.latex, DECAY_WORDS[m], WEIGHT_DECAY.hyperparameter) for m in decay]
+            extra += [THETA_NOW] if "decoupled" in decay else []
+            st.caption(_symbols_caption([*info.symbols, *extra, *([L1] if l1_modes else [])]))
     schedules = list(dict.fromkeys(c.schedule.name for c in config.optimizers if c.schedule.name != "constant"))
     for name in schedules:
         st.markdown(t("surfaces.schedule_title", schedule=SCHEDULES[name].title))
         st.latex(SCHEDULES[name].latex)
+        st.caption(_symbols_caption(SCHEDULES[name].symbols))
+
+
+DECAY_WORDS = {"coupled": "coupled: added to the gradient", "decoupled": "decoupled: the weights shrink"}
+
+
+def _symbols_caption(symbols) -> str:
+    """Markdown defining each symbol once: "$\\mu$ = `momentum`; ...; $g_t$: the gradient at step t",
+    the hyperparameters first, then the state (symbols of the same words together)."""
+    named, described = {}, {}  # a hyperparameter's symbol; the symbols of one state's words, together
+    for s in symbols:
+        if s.hyperparameter:
+            named.setdefault(s.latex, (s.hyperparameter, s.words))
+        else:
+            latexes = described.setdefault(s.words, [])
+            if s.latex not in latexes:
+                latexes.append(s.latex)
+    parts = [f"${latex}$ = `{hp}`" + (f" ({phrase(words)})" if words else "") for latex, (hp, words) in named.items()]
+    parts += [", ".join(f"${latex}$" for latex in latexes) + f": {phrase(words)}" for words, latexes in described.items()]
+    return "; ".join(parts)
 
 
 def _file_stem(config: state.RunConfig) -> str:
