@@ -81,8 +81,21 @@ def _sliders(config: RunConfig, panel_ids: list[int]) -> list[preview.Slider]:
     keys = [lambda spec, pid=pid, name=o.name: state.PANELS.hp_key(pid, name, spec)
             for pid, o in zip(panel_ids, config.optimizers)]
     schedule_keys = [lambda schedule, param, pid=pid: state.PANELS.sched_key(pid, schedule, param) for pid in panel_ids]
-    surface_key = lambda name: widgets.surface_key(config.surface, name)  # noqa: E731
-    return preview.page_sliders(config, keys, schedule_keys) + preview.surface_sliders(config, surface_key)
+    sliders = preview.page_sliders(config, keys, schedule_keys)
+    if _surface_previewed(config):
+        sliders += preview.surface_sliders(config, lambda name: widgets.surface_key(config.surface, name))
+    return sliders
+
+
+def _surface_previewed(config: RunConfig) -> bool:
+    """Whether the surface's sliders are previewed: where the page's run went through the compiled
+    kernels (each notch is a run of every optimizer on a surface of its own: about 0.1 s for the
+    opening view's 52 notches compiled, over a second on the array code, which would make every
+    new setup cost each session that much), or with OPTVIS_SURFACE_PREVIEW=1."""
+    if os.environ.get("OPTVIS_SURFACE_PREVIEW") == "1":
+        return True
+    compiled = kernels.cache.AUTO and config.backend == "numpy" and not config.get_surface().stochastic
+    return compiled and compute(config).slow_reason is None
 
 
 def texts() -> dict[str, str]:

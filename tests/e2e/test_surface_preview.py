@@ -9,6 +9,7 @@ import pytest
 
 from optimizers import run
 from surfaces import get_surface
+from tests.app_server import streamlit_server
 from tests.e2e.browser import VIEW, open_app, sidebar, wait_until
 from tests.e2e.test_browser import DEFAULT_OPTIMIZERS, DEFAULT_START, DEFAULT_STEPS
 from tests.e2e.test_map_component import on_path
@@ -35,8 +36,17 @@ def move(page, index: int, release: bool = False) -> dict:
                  source: v.mapDiv.layout.images[0].source}}; }}""", [index, release])
 
 
-def test_dragging_b_draws_every_optimizers_run_on_that_surface_and_release_shows_them_at_once(page, app_url):
-    open_app(page, app_url)
+@pytest.fixture(scope="module")
+def surface_server():
+    """The app on the array path with the surface previews on (the page previews a surface where
+    its runs are compiled; compiling here would cost the test a minute)."""
+    with streamlit_server({"OPTVIS_COMPILE": "0", "OPTVIS_SURFACE_PREVIEW": "1"}, name="surface-preview") as server:
+        yield server
+
+
+def test_dragging_b_draws_every_optimizers_run_on_that_surface_and_release_shows_them_at_once(new_page, surface_server):
+    page = new_page()
+    open_app(page, surface_server.url)
     wait_until(lambda: page.evaluate(f"() => {VIEW} && {VIEW}.entryFor && !!{VIEW}.entryFor('surface.rosenbrock.b')"),
                bool, "b's preview, fetched from its file")
     assert page.evaluate(f"() => Number({B_SLIDER}.max)") == len(GRID) - 1
@@ -66,3 +76,12 @@ def test_dragging_b_draws_every_optimizers_run_on_that_surface_and_release_shows
                                      f" && Array.from({VIEW}.runs[4].path)"),
                lambda p: p and np.allclose(np.array(p).reshape(-1, 2)[-1], expected[4][-1], rtol=0, atol=0),
                "Adam's run on the released surface")
+    assert "Traceback" not in surface_server.log_text()
+
+
+def test_no_surface_preview_on_the_array_code(page, app_url):
+    """The shared test server runs the array code: b's slider is live but not previewed there."""
+    open_app(page, app_url)
+    wait_until(lambda: page.evaluate(f"() => !!({VIEW} && {VIEW}.data && {VIEW}.data.sliders)"), bool, "the map's sliders")
+    sliders = page.evaluate(f"() => Object.keys({VIEW}.data.sliders)")
+    assert "surface.rosenbrock.b" not in sliders and any(s.endswith(".adam.lr") for s in sliders)
