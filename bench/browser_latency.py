@@ -8,10 +8,11 @@ own session, the default view): Adam's learning rate, which reruns the engine, a
 `b`, which reruns the engine and also redraws the map's surface image. Each change presses an
 arrow key on the slider, moving it one notch down its log grid (lr 0.05, 0.04, 0.03, ...;
 b 100, 80, 60, ...: every value new, so every change runs the engine). The time is measured in
-the page, from the keydown event to the first animation frame in which the map's Plotly figure
-holds new paths. Adam's lr slider is the page's own (ui/live_slider): its notches are the lr
-preview's, so the map draws the exact run for the new value from the preview at once and the
-server's rerun (its start and end are timed too) brings the charts and the table. Rosenbrock's
+the page, from the keydown event to the first animation frame in which the map shows new paths
+(its Plotly figure's, or a released notch's runs drawn on the map's overlay over the figure's
+hidden traces, which the component names in `dataset.shown`). Adam's lr slider is the page's own
+(ui/live_slider): its notches are the lr preview's, so the map draws the exact run for the new
+value from the preview at once and the server's rerun (its start and end are timed too) brings the charts and the table. Rosenbrock's
 `b` is a live slider too: its preview holds every optimizer's run on the surface at each notch and
 the surface's image, so the map shows them at once and the rerun brings the full-size image,
 the charts and the table. The drag preview's frame time is measured on both sliders.
@@ -46,7 +47,9 @@ ARM_TEMPLATE = """() => {{
     const signature = () => {{
         const gd = ({find})();
         const paths = gd ? gd._fullData.filter(t => t.meta && t.meta.role === 'path') : [];
-        return paths.map(t => t.name + ':' + t.x[t.x.length - 1] + ',' + t.y[t.y.length - 1]).join(';');
+        const shown = document.querySelector('.ov-root');  // a released notch's runs drawn over the hidden traces
+        return paths.map(t => t.name + ':' + t.x[t.x.length - 1] + ',' + t.y[t.y.length - 1]).join(';')
+            + '|' + (shown ? shown.dataset.shown || '' : '');
     }};
     const before = signature();
     const probe = window.__latency = {{t0: null, t1: null, run: null, done: null}};

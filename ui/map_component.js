@@ -162,14 +162,14 @@ class Overlay {
     c.lineWidth = 1.5 * this.weight; c.strokeStyle = "#1A1A1A"; c.strokeRect(u - h, v - h, 2 * h, 2 * h);
   }
 
-  polyline(path, color, width) {
+  polyline(path, color, width, alpha = 0.9) {
     const c = this.ctx;
     c.beginPath();
     for (let i = 0; i < path.length / 2; i++) {
       const [u, v] = this.px(path[2 * i], path[2 * i + 1]);
       if (i === 0) c.moveTo(u, v); else c.lineTo(u, v);
     }
-    c.strokeStyle = color; c.lineWidth = width * this.weight; c.setLineDash([]); c.globalAlpha = 0.9; c.stroke(); c.globalAlpha = 1;
+    c.strokeStyle = color; c.lineWidth = width * this.weight; c.setLineDash([]); c.globalAlpha = alpha; c.stroke(); c.globalAlpha = 1;
   }
 
   arrow(seg, color, width, dash, head) {
@@ -456,7 +456,6 @@ class MapView {
     this.data = data;
     this.pendingRun = -1;
     this.pendingAll = false;
-    this.surfacePreview = null;
     const Plotly = await loadPlotly();
     this.Plotly = Plotly;
     const frames = decode(data.frames);
@@ -480,6 +479,11 @@ class MapView {
     const tReact = performance.now();
     this.root.dataset.decodeMs = String(tReact - this.tUpdate);
     await Plotly.react(this.mapDiv, map.data, map.layout, CONFIG);
+    // what the overlay drew over the old figure (a released notch's runs) gives way to the new one,
+    // whose traces are drawn as the data says
+    this.surfacePreview = null;
+    this.exact = null;
+    this.hidden = null;
     this.root.dataset.reactMapMs = String(performance.now() - tReact);
     // the charts beside the map after the map has been painted: the map is what the user watches
     await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
@@ -673,8 +677,17 @@ class MapView {
       this.drawSurfacePreview(ov);
       ov.end();
       this.keyBox.innerHTML = "";
+      this.root.dataset.shown = this.surfacePreview.exact ? `surface:${this.surfacePreview.j}` : "";
       return;
     }
+    const exact = this.exact;
+    if (exact) {  // a released notch's run, in its configuration's colour and line width, its end marked
+      const n = exact.path.length / 2;
+      ov.polyline(exact.path, this.color(exact.k), exact.width, 1);
+      if (n) ov.square(exact.path[2 * n - 2], exact.path[2 * n - 1], this.color(exact.k), 5);
+    }
+    // what the map shows in place of its figure's paths, for tests and bench/browser_latency.py
+    this.root.dataset.shown = exact ? `${exact.k}:${exact.label}:${exact.path[exact.path.length - 2]},${exact.path[exact.path.length - 1]}` : "";
     if (this.previewPath) ov.polyline(this.previewPath, this.previewColor, 4);
     // drawn, in order, for tests: {what: "box" | "marker" | "arrow", config, kind, half}
     const drawn = [];
@@ -877,8 +890,11 @@ class MapView {
     const onNotch = entry.indices[j] === index, label = entry.labels[j];
     if (final) this.picked = { id, index };
     if (k < 0) this.onSurfaceSlider(slider, entry, j, index, final);
-    else if (final && index === slider.index) {  // back where it was: the map already shows that run
+    else if (final && index === slider.index) {  // back where it was: the map's figure shows that run
       this.previewPath = null;
+      this.exact = null;
+      this.pendingRun = -1;
+      this.restoreTraces();
       this.previewBox.textContent = "";
       this.draw(this.frame, this.frames[this.frame]);
     } else if (final && onNotch && entry.exact) {
@@ -903,6 +919,8 @@ class MapView {
     const onNotch = entry.indices[j] === index, label = entry.labels[j];
     this.surfacePreview = null;
     if (final && index === slider.index) {
+      this.pendingAll = false;
+      this.restoreTraces();
       this.previewBox.textContent = "";
       this.draw(this.frame, this.frames[this.frame]);
     } else if (final && onNotch && entry.exact) {
@@ -918,49 +936,46 @@ class MapView {
   }
 
   showExactSurface(entry, j) {
-    // Every configuration's path and end mark replaced by its run on the surface at notch j of a
-    // surface slider, and the surface image by that notch's, until the server's data arrives.
-    const K = entry.configs, gd = this.mapDiv;
-    const idx = [], upd = { x: [], y: [], customdata: [], hovertemplate: [] };
-    gd.data.forEach((t, i) => {
-      const meta = t.meta || {};
-      if (meta.role === "diverged") { idx.push(i); upd.x.push([]); upd.y.push([]); upd.customdata.push(null); upd.hovertemplate.push(null); return; }
-      if (!(meta.config >= 0 && meta.config < K) || !["path", "end"].includes(meta.role)) return;
-      const path = entry.decoded[j * K + meta.config], n = path.length / 2, whole = meta.role === "path";
-      const xs = [], ys = [];
-      for (let p = whole ? 0 : n - 1; p < n; p++) { xs.push(path[2 * p]); ys.push(path[2 * p + 1]); }
-      idx.push(i); upd.x.push(xs); upd.y.push(ys); upd.customdata.push(null);
-      upd.hovertemplate.push(`${escapeHtml(t.name)} · ${entry.labels[j]}<br>θ = (%{x:.4g}, %{y:.4g})<extra>${this.tr("updating")}</extra>`);
-    });
+    // Every configuration's run on the surface at notch j of a surface slider, over that notch's
+    // image, drawn on the overlay (which covers the figure's plot area) until the server's data
+    // arrives; the figure's marks stop answering hover, since they are the old surface's.
+    this.surfacePreview = { entry, j, exact: true };
     this.pendingAll = true;
-    if (idx.length) this.Plotly.restyle(gd, upd, idx);
-    const [x0, x1, y0, y1] = entry.bounds[j];
-    const images = (gd.layout.images || []).map((im, i) => (i ? im : { ...im, source: entry.images[j], x: x0, y: y1, sizex: x1 - x0, sizey: y1 - y0 }));
-    if (images.length) this.Plotly.relayout(gd, { images });
+    this.hideTraces(() => true, false);
     this.draw(this.frame, this.frames[this.frame]);
   }
 
   showExact(k, path, label) {
-    // Configuration k's path, start and end marks on the map replaced by its run at a computed
-    // notch (`path` [2P] float32, the engine's points), until the server's data for it arrives.
-    const gd = this.mapDiv, n = path.length / 2;
-    const xs = [], ys = [];
-    for (let i = 0; i < n; i++) { xs.push(path[2 * i]); ys.push(path[2 * i + 1]); }
-    const idx = [], upd = { x: [], y: [], name: [], customdata: [], hovertemplate: [] };
-    gd.data.forEach((t, i) => {
-      const meta = t.meta || {};
-      if (meta.config !== k || !["path", "end"].includes(meta.role)) return;
-      idx.push(i);
-      const whole = meta.role === "path";
-      upd.x.push(whole ? xs : [xs[n - 1]]);
-      upd.y.push(whole ? ys : [ys[n - 1]]);
-      upd.name.push(whole ? label : t.name);
-      upd.customdata.push(null);
-      upd.hovertemplate.push(`${label}<br>θ = (%{x:.4g}, %{y:.4g})<extra>${this.tr("updating")}</extra>`);
-    });
+    // Configuration k's path and end mark replaced by its run at a computed notch (`path` [2P]
+    // float32, the engine's points), until the server's data for it arrives: its traces are
+    // hidden (a change of style) and the run drawn on the overlay, since a restyle of the traces'
+    // points would have Plotly draw the whole figure anew.
+    const gd = this.mapDiv, trace = gd._fullData.find((t) => t.meta && t.meta.role === "path" && t.meta.config === k);
+    this.exact = { k, path, label, width: trace && trace.line ? trace.line.width : 2 };
     this.pendingRun = k;
-    if (idx.length) this.Plotly.restyle(gd, upd, idx);
+    this.hideTraces((meta) => meta.config === k && ["path", "end"].includes(meta.role), true);
     this.draw(this.frame, this.frames[this.frame]);
+  }
+
+  hideTraces(which, invisible) {
+    // The map's traces whose meta satisfies `which` stop answering hover (and, if `invisible`,
+    // are not drawn) until restoreTraces or the next run's data; one restyle of style only.
+    this.restoreTraces();
+    const gd = this.mapDiv, idx = [];
+    gd.data.forEach((t, i) => { if (which(t.meta || {})) idx.push(i); });
+    if (!idx.length) return;
+    this.hidden = idx.map((i) => [i, gd.data[i].opacity, gd.data[i].hoverinfo, gd.data[i].hovertemplate]);
+    const quiet = { hoverinfo: "skip", hovertemplate: null };  // a hover template would outrank "skip"
+    this.Plotly.restyle(gd, invisible ? { ...quiet, opacity: 0 } : quiet, idx);
+  }
+
+  restoreTraces() {
+    const hidden = this.hidden;
+    this.hidden = null;
+    if (!hidden || !this.mapDiv.data) return;
+    const value = (v) => (v === undefined ? null : v);  // null: back to the attribute's default
+    this.Plotly.restyle(this.mapDiv, { opacity: hidden.map((h) => value(h[1])), hoverinfo: hidden.map((h) => value(h[2])),
+                                       hovertemplate: hidden.map((h) => value(h[3])) }, hidden.map((h) => h[0]));
   }
 }
 

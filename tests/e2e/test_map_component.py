@@ -65,9 +65,13 @@ def test_dragging_the_lr_slider_draws_engine_runs_and_release_shows_the_exact_ru
     j = grid.index(0.02)
     page.evaluate(f"""(j) => {{ const s = {ADAM_SLIDER}; s.value = String(j);
         s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change')); }}""", j)
-    shown = map_path(page, 4)
-    assert shown["name"] == "Adam (lr=0.02)"
-    assert on_path(np.column_stack([shown["x"], shown["y"]]), engine_path(0.02)) < 1e-5
+    shown = page.evaluate(f"""() => {{ const v = {VIEW}, gd = v.mapDiv;
+        const hidden = gd._fullData.filter(t => t.meta && t.meta.config === 4 && ['path', 'end'].includes(t.meta.role));
+        return {{label: v.exact.label, path: Array.from(v.exact.path), shown: v.root.dataset.shown,
+                 hidden: hidden.map(t => [t.opacity, t.hoverinfo])}}; }}""")
+    assert shown["label"] == "Adam (lr=0.02)" and shown["shown"].startswith("4:Adam (lr=0.02):")
+    assert on_path(np.array(shown["path"]).reshape(-1, 2), engine_path(0.02)) < 1e-5
+    assert shown["hidden"] and all(h == [0, "skip"] for h in shown["hidden"])  # the old run's marks
     assert "Adam (lr=0.02): the engine's run at this lr" in page.locator(".ov-preview").inner_text()
     # ... and the release goes into Adam's panel; the server's run replaces it with the same path
     adam = panel(page, "5. Adam")
@@ -82,6 +86,7 @@ def test_dragging_the_lr_slider_draws_engine_runs_and_release_shows_the_exact_ru
         "Adam's run at the released lr")
     assert len(drawn_end) == 2 * (DEFAULT_STEPS + 1)
     assert map_path(page, 4)["name"] == "Adam (lr=0.02)"
+    assert page.evaluate(f"() => {VIEW}.exact === null && {VIEW}.mapDiv._fullData.every(t => t.opacity === 1)")
 
 
 def test_arrows_internals_and_hover_at_a_step(page, app_url):

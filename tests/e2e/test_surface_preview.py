@@ -31,9 +31,8 @@ def move(page, index: int, release: bool = False) -> dict:
         const v = {VIEW}, sp = v.surfacePreview;
         return {{text: document.querySelector('.ov-preview').textContent, ms: Number(v.root.dataset.previewMs),
                  paths: sp ? sp.entry.decoded.slice(sp.j * sp.entry.configs, (sp.j + 1) * sp.entry.configs).map(p => Array.from(p)) : null,
-                 image: sp ? sp.entry.images[sp.j] : null,
-                 figure: v.mapDiv.data.filter(t => t.meta && t.meta.role === 'path').map(t => [Array.from(t.x), Array.from(t.y)]),
-                 source: v.mapDiv.layout.images[0].source}}; }}""", [index, release])
+                 image: sp ? sp.entry.images[sp.j] : null, exact: !!(sp && sp.exact), shown: v.root.dataset.shown,
+                 hover: v.mapDiv._fullData.map(t => t.hoverinfo)}}; }}""", [index, release])
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +60,16 @@ def test_dragging_b_draws_every_optimizers_run_on_that_surface_and_release_shows
             np.testing.assert_allclose(xy[-1], path[-1], rtol=1e-6, atol=1e-6)
         images.add(shown["image"])
     assert len(images) == 3 and all(i.startswith("data:image/png;base64,") for i in images)
-    # release at b = 10: the figure's paths are the engine's runs on that surface before the page's run
+    # release at b = 10: the map shows the engine's runs on that surface, over its image, before the
+    # page's run; the figure's marks (the old surface's) answer no hover meanwhile
     j = GRID.index(10.0)
     shown = move(page, j, release=True)
     assert "b = 10: the engine's runs on this surface" in shown["text"]
-    for (x, y), path in zip(shown["figure"], engine_paths(10.0), strict=True):
-        assert on_path(np.column_stack([x, y]), path) < 1e-5 * max(1.0, np.abs(path).max())
-    assert shown["source"] != page.evaluate(f"() => {VIEW}.data.map.layout.images[0].source")  # the notch's image
+    assert shown["exact"] and shown["shown"] == f"surface:{j}"
+    for drawn, path in zip(shown["paths"], engine_paths(10.0), strict=True):
+        assert on_path(np.array(drawn).reshape(-1, 2), path) < 1e-5 * max(1.0, np.abs(path).max())
+    assert shown["image"] != page.evaluate(f"() => {VIEW}.data.map.layout.images[0].source")  # the notch's image
+    assert set(shown["hover"]) == {"skip"}
     # the page's run follows: the number box says 10 and the run's data is the engine's at b = 10
     wait_until(lambda: sidebar(page).get_by_label("b (exact)", exact=True).input_value(),
                lambda v: float(v) == pytest.approx(10.0), "the released b in the sidebar")
@@ -76,6 +78,7 @@ def test_dragging_b_draws_every_optimizers_run_on_that_surface_and_release_shows
                                      f" && Array.from({VIEW}.runs[4].path)"),
                lambda p: p and np.allclose(np.array(p).reshape(-1, 2)[-1], expected[4][-1], rtol=0, atol=0),
                "Adam's run on the released surface")
+    assert page.evaluate(f"() => {VIEW}.surfacePreview === null && {VIEW}.root.dataset.shown === ''")
     assert "Traceback" not in surface_server.log_text()
 
 
