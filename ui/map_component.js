@@ -979,6 +979,14 @@ class MapView {
   }
 }
 
+function askForTheRest(view, data) {
+  // A new session's first run drew only the map (ui/first_view.py): once it is drawn (or failed to
+  // be), the server's next run brings the rest of the page. Asked once per page.
+  if (!data.rest_pending || view.restAsked) return;
+  view.restAsked = true;
+  requestAnimationFrame(() => view.trigger("drawn", true));  // after the map's frame is painted
+}
+
 export default function (component) {
   const { data, setTriggerValue, parentElement } = component;
   window.__optvisReceived = window.__optvisReceived || performance.now();  // first data of this page
@@ -1000,7 +1008,8 @@ export default function (component) {
       view.root.dataset.ready = data.id;
       view.root.dataset.drawMs = String(performance.now() - received);  // new run: decode and draw
     })
-      .catch((err) => { view.root.dataset.error = String(err); view.root.prepend(Object.assign(document.createElement("div"), { className: "ov-error", textContent: String(err) })); });
+      .catch((err) => { view.root.dataset.error = String(err); view.root.prepend(Object.assign(document.createElement("div"), { className: "ov-error", textContent: String(err) })); })
+      .finally(() => askForTheRest(view, data));
   }
   return () => { view.pause(); };
 }

@@ -25,7 +25,7 @@ from optimizers import kernels
 from plots.palette import color, presentation
 from plots.playback_data import playback_payload
 
-from . import assets, charts, i18n, preview, state, static_files, widgets
+from . import assets, charts, first_view, i18n, preview, state, static_files, widgets
 from .compute import compute
 from .shared_results import SharedResults
 from .state import RunConfig
@@ -42,7 +42,6 @@ _COMPONENT = st.components.v2.component(
 # The drag preview's data travels in a second, invisible instance sent at the end of the page's run,
 # so that the map is drawn before the preview's paths arrive; it hands them to the map's view.
 _PREVIEW = st.components.v2.component("optvis_map_preview", js=(HERE / "map_preview.js").read_text())
-_WARM = st.components.v2.component("optvis_plotly_warm", js=assets.component_js(HERE / "plotly_warm.js"))
 
 
 def available() -> bool:
@@ -144,11 +143,6 @@ def _on_click() -> None:
         widgets.put(state.START_SPEC, f"start.{axis}", float(point[axis]))
 
 
-def warm() -> None:
-    """Call first in the page: the browser starts loading Plotly.js before the map's data exists."""
-    _WARM(key="plotly_warm", data={})
-
-
 def show(config: RunConfig, panel_ids: list[int]) -> None:
     """The component for `config` (its result computed or cached); panel_ids: the sidebar panel
     of each of config.optimizers, in order, for the lr preview's release."""
@@ -163,7 +157,9 @@ def show(config: RunConfig, panel_ids: list[int]) -> None:
     previewed = {id(s) for s, _ in preview.plan(config, sliders)}
     data = {**data, "text": texts(), "sliders": {s.id: {"config": s.config, "axis": s.axis, "index": s.index,
                                        "basis": preview.basis_id(config, s)} for s in sliders if id(s) in previewed}}
-    _COMPONENT(key="map", data=i18n.map_data(data), on_click_change=_on_click)
+    # rest_pending: a new session's first view (ui/first_view.py); once drawn, the map asks for the rest
+    data["rest_pending"] = first_view.cut()
+    _COMPONENT(key="map", data=i18n.map_data(data), on_click_change=_on_click, on_drawn_change=lambda: None)
 
 
 def show_preview() -> None:

@@ -35,7 +35,7 @@ from plots import (
 from plots.typed import typed_arrays
 from surfaces import SURFACES, get_surface
 from surfaces.expression import GRAMMAR
-from ui import map_component, state, sweeps_section, theory_panel, widgets
+from ui import first_view, map_component, state, sweeps_section, theory_panel, widgets
 from ui.charts import plotly_chart, smoothing_span
 from ui.compute import compute, derived, page_claim
 from ui.export import (
@@ -67,7 +67,6 @@ PAGE_CSS = """<style>
 [data-testid="stMainBlockContainer"] {padding: 2.6rem 1.5rem 2rem 1.5rem;}
 [data-testid="stHeader"] {background: transparent; pointer-events: none;}
 [data-testid="stHeader"] * {pointer-events: auto;}
-.st-key-plotly_warm {display: none;}
 .st-key-page_header h1 {font-size: 1.75rem; line-height: 1.2; padding: 0; margin: 0;}
 @media (max-width: 1200px) {.st-key-page_header h1 {font-size: 1.35rem;}}
 .st-key-page_header [data-testid="stCaptionContainer"] p {margin: 0;}
@@ -412,6 +411,8 @@ def browser_view(res, config: state.RunConfig) -> None:
     3-D switch is in the header."""
     map_component.show(config, ss.get("map.panels", []))
     slow_path_note(res)
+    if first_view.cut():
+        return
     last = max(0, res.shape[2] - 1)
     with st.expander(t("surfaces.equations_last", step=last), expanded=False):
         for k in range(res.shape[0]):
@@ -576,6 +577,7 @@ def notes_and_errors(config: state.RunConfig, errors: list[str]) -> None:
 
 def main() -> None:
     widgets.mark_live()
+    first_view.start_run()
     restore_state()
     apply_click()
     sweeps_section.apply_clicks()
@@ -600,7 +602,7 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
     st.html(PAGE_CSS)
     in_browser = map_component.available() and not ss.get("view.3d")
     if in_browser:
-        map_component.warm()
+        st.html(first_view.plotly_early(), unsafe_allow_javascript=True)
     header(config, view_toggle=in_browser)
     if preset and config == PRESETS[preset].config:
         with st.container(key="story"):
@@ -622,6 +624,10 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
             return
         if in_browser:
             browser_view(res, config)
+            if first_view.cut():  # a new session: the rest once the map is drawn (ui/first_view.py)
+                with st.container(key="rest_pending"):
+                    st.caption(t("surfaces.rest_pending"))
+                return
         else:
             playback(res)
         theory_panel.show(res, config)

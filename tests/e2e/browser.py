@@ -101,11 +101,19 @@ def wait_idle(page, timeout: float = TIMEOUT_S) -> None:
     page.wait_for_function(IDLE, timeout=timeout * 1e3, polling=100)
 
 
+def wait_whole(page, timeout: float = TIMEOUT_S) -> None:
+    """The run is over and the page is whole: a new session's first view (the map, ui/first_view.py)
+    has been followed by the run that draws the rest."""
+    wait_idle(page, timeout)
+    page.wait_for_function("() => !document.querySelector('.st-key-rest_pending')", timeout=timeout * 1e3, polling=100)
+    wait_idle(page, timeout)
+
+
 def open_app(page, url: str, timeout: float = TIMEOUT_S) -> list[dict]:
-    """Load the page and wait for the map and the end of the run; return the map's marks."""
+    """Load the page and wait for the map and the end of the runs (the whole page); return the map's marks."""
     page.goto(url)
     marks = wait_until(lambda: read_map(page), lambda m: any(t["role"] == "path" for t in m), "the map", timeout)
-    wait_idle(page, timeout)
+    wait_whole(page, timeout)
     assert_no_exception(page)
     return read_map(page) or marks
 

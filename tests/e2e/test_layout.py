@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.e2e.browser import VIEW, assert_no_exception, read_map, wait_idle, wait_until
+from tests.e2e.browser import VIEW, assert_no_exception, read_map, wait_idle, wait_until, wait_whole
 from ui import state
 from ui.presets import PRESETS
 
@@ -165,7 +165,7 @@ class Windows:
         page = context.new_page()
         page.goto(self.url + "/" + link(name))
         wait_until(lambda: read_map(page), lambda m: any(t["role"] == "path" for t in m), "the map")
-        wait_idle(page)
+        wait_whole(page)
         assert_no_exception(page)
         wait_fitted(page)
         return page

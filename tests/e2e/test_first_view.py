@@ -1,0 +1,60 @@
+"""A new session's first view in Chromium (ui/first_view.py): the map is drawn by a run that
+leaves out the rest of the page and says so; the map then asks for the run that draws the rest.
+Plotly.js is fetched from the page's first element, not when the map's module first runs."""
+
+from __future__ import annotations
+
+from tests.e2e.browser import open_app, wait_until, wait_whole
+
+# From the page's first script on: what the page holds in the frame where the map is first drawn,
+# and how many script runs the server has started.
+WATCH = """(() => {
+  window.__firstView = {atMap: null, runs: 0};
+  let state = null;
+  const poll = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const now = app ? app.getAttribute('data-test-script-state') : null;
+    if (now === 'running' && state !== 'running') window.__firstView.runs += 1;
+    state = now;
+    const root = document.querySelector('.ov-root');
+    if (window.__firstView.atMap === null && root && root.dataset.ready) {
+      window.__firstView.atMap = {pending: document.querySelector('.st-key-rest_pending') !== null,
+                                  results: document.body.innerText.includes('Update rules, as implemented'),
+                                  text: (document.querySelector('.st-key-rest_pending') || {}).innerText || ''};
+    }
+    requestAnimationFrame(poll);
+  };
+  requestAnimationFrame(poll);
+})();"""
+
+
+def test_a_new_session_draws_the_map_first_and_the_rest_after_it(page, app_url):
+    page.add_init_script(WATCH)
+    open_app(page, app_url)
+    seen = page.evaluate("() => window.__firstView")
+    assert seen["atMap"] == {"pending": True, "results": False,
+                             "text": "The theory panel, the sweeps, the results, the update rules and the code follow"
+                                     " as soon as the map is drawn…"}
+    # the rest is there now, the note gone: two runs in all (the first view, then the whole page)
+    body = page.inner_text("body")
+    assert "Update rules, as implemented" in body and "Share and export" in body
+    assert page.locator(".st-key-rest_pending").count() == 0
+    assert seen["runs"] == 2
+    # Plotly.js was asked for before the map's component module ran
+    fetched = page.evaluate("""() => performance.getEntriesByType('resource')
+        .filter(e => e.name.endsWith('/app/static/plotly.min.js')).map(e => e.startTime)""")
+    assert len(fetched) == 1 and fetched[0] <= page.evaluate("() => window.__optvisReceived")
+
+
+def test_the_whole_page_comes_at_once_after_the_first_run(page, app_url):
+    """A rerun of a session that has had its first view (a click on the map) draws the whole page:
+    the note never shows again."""
+    open_app(page, app_url)
+    page.evaluate("""() => { window.__noteSeen = false;
+        new MutationObserver(() => { if (document.querySelector('.st-key-rest_pending')) window.__noteSeen = true; })
+            .observe(document.body, {childList: true, subtree: true}); }""")
+    page.evaluate("() => window.__optvisMapView.trigger('click', {x: 0.5, y: 0.5})")
+    wait_until(lambda: page.get_by_label("x", exact=True).first.input_value(), lambda v: float(v) == 0.5, "the clicked start")
+    wait_whole(page)
+    assert page.evaluate("() => window.__noteSeen") is False
+    assert "Update rules, as implemented" in page.inner_text("body")
