@@ -155,6 +155,19 @@ class Overlay {
     c.drawImage(img, u0, v0, u1 - u0, v1 - v0);
   }
 
+  star(x, y, color, r) {
+    // a five-pointed star of outer radius r, as the map's minimum marks
+    if (!Number.isFinite(x) || !Number.isFinite(y)) return;
+    const c = this.ctx, [u, v] = this.px(x, y), R = r * this.weight;
+    c.beginPath();
+    for (let i = 0; i < 10; i++) {
+      const a = -Math.PI / 2 + i * Math.PI / 5, rr = i % 2 ? 0.45 * R : R;
+      c.lineTo(u + rr * Math.cos(a), v + rr * Math.sin(a));
+    }
+    c.closePath();
+    c.fillStyle = color; c.fill(); c.lineWidth = 1.2 * this.weight; c.strokeStyle = "#1A1A1A"; c.stroke();
+  }
+
   square(x, y, color, r) {
     if (!Number.isFinite(x) || !Number.isFinite(y)) return;
     const c = this.ctx, [u, v] = this.px(x, y), h = r * this.weight;
@@ -671,6 +684,10 @@ class MapView {
     // The cursor markers, the arrows and the lr preview on the overlay canvas.
     const ov = this.overlay;
     if (!ov.begin()) return;
+    // While the map shows a preview's run the charts beside it (and, for a surface's preview, the
+    // colour bar) are still the page's run's: dimmed until the server's data arrives
+    this.root.classList.toggle("ov-previewing", !!(this.previewPath || this.surfacePreview || this.exact));
+    this.root.classList.toggle("ov-surface-previewing", !!this.surfacePreview);
     const k = this.runs.length;
     const arrows = this.arrowsBox.checked ? this.arrowData(f) : null;
     if (this.surfacePreview) {
@@ -743,6 +760,10 @@ class MapView {
     }
     const first = entry.decoded[0];
     if (first && first.length) ov.dot(first[0], first[1], "#FFFFFF", 6);
+    // the notch's minima (they move with Rosenbrock's a, say), marked as the figure marks its own
+    const mark = this.mapDiv.data.find((t) => t.meta && t.meta.role === "minimum");
+    const fill = mark && mark.marker && typeof mark.marker.color === "string" ? mark.marker.color : "#FFD21F";
+    for (const [x, y] of (entry.minima && entry.minima[j]) || []) ov.star(x, y, fill, 10);
   }
 
   nearestSwarmFrame(step) {

@@ -216,7 +216,8 @@ def payload(config: RunConfig, sliders: list[Slider], generation: int) -> list[d
     {basis, indices, labels, paths, exact}: paths[j] float32 [P, 2] is the run at notch
     indices[j], decimated for drawing; exact: the page runs that one start, so a notch's run is
     the page's own. A surface slider's entry has paths[j * configs + k], configuration k's run at
-    notch indices[j], and images[j] (a PNG data URI) covering bounds[j] = [x0, x1, y0, y1].
+    notch indices[j], images[j] (a PNG data URI) covering bounds[j] = [x0, x1, y0, y1] and minima[j]
+    the surface's known minima there, [[x, y], ...].
     Entries already in ENTRIES are not computed again."""
     todo = plan(config, sliders)
     keys = [(basis(config, s), generation) for s, _ in todo]
@@ -266,7 +267,7 @@ def _surface_entry(config: RunConfig, s: Slider, indices: tuple[int, ...]) -> di
     """The entry of surface slider `s` at its notches `indices`: at each, the page's run of every
     configuration on that surface (its first start) and the surface's image."""
     entry, params = config.get_surface().entry, dict(config.surface_params)
-    kept, labels, paths, images, bounds = [], [], [], [], []
+    kept, labels, paths, images, bounds, minima = [], [], [], [], [], []
     for i in indices:
         try:
             surface = entry.create({**params, s.axis: s.notches[i]})
@@ -285,9 +286,11 @@ def _surface_entry(config: RunConfig, s: Slider, indices: tuple[int, ...]) -> di
         labels.append(f"{s.axis} = {s.notches[i]:g}")
         images.append(image["source"])
         bounds.append([float(x0), float(x1), float(y0), float(y1)])
+        minima.append([[float(x), float(y)] for x, y in surface.minima])
     if not kept:
         return None
     out = typed_arrays({"indices": kept, "labels": labels, "exact": len(config.starts()) == 1, "paths": paths,
-                        "configs": len(config.optimizers), "images": images, "bounds": bounds})
+                        "configs": len(config.optimizers), "images": images, "bounds": bounds,
+                        "minima": minima})
     out["basis"] = basis_id(config, s)
     return out

@@ -32,6 +32,9 @@ def move(page, index: int, release: bool = False) -> dict:
         return {{text: document.querySelector('.ov-preview').textContent, ms: Number(v.root.dataset.previewMs),
                  paths: sp ? sp.entry.decoded.slice(sp.j * sp.entry.configs, (sp.j + 1) * sp.entry.configs).map(p => Array.from(p)) : null,
                  image: sp ? sp.entry.images[sp.j] : null, exact: !!(sp && sp.exact), shown: v.root.dataset.shown,
+                 minima: sp ? sp.entry.minima[sp.j] : null, classes: v.root.className,
+                 colorbar: getComputedStyle(v.mapDiv.querySelector('.colorbar')).opacity,
+                 charts: getComputedStyle(v.effDiv).opacity,
                  hover: v.mapDiv._fullData.map(t => t.hoverinfo)}}; }}""", [index, release])
 
 
@@ -59,6 +62,9 @@ def test_dragging_b_draws_every_optimizers_run_on_that_surface_and_release_shows
             assert on_path(xy, path) < 1e-5 * max(1.0, np.abs(path).max())
             np.testing.assert_allclose(xy[-1], path[-1], rtol=1e-6, atol=1e-6)
         images.add(shown["image"])
+        # the notch's minimum is marked; the colour bar and the charts (the page's run's) are dimmed
+        assert shown["minima"] == [list(m) for m in get_surface("rosenbrock", b=GRID[j]).minima]
+        assert "ov-surface-previewing" in shown["classes"] and float(shown["colorbar"]) < 0.5
     assert len(images) == 3 and all(i.startswith("data:image/png;base64,") for i in images)
     # release at b = 10: the map shows the engine's runs on that surface, over its image, before the
     # page's run; the figure's marks (the old surface's) answer no hover meanwhile
@@ -79,6 +85,8 @@ def test_dragging_b_draws_every_optimizers_run_on_that_surface_and_release_shows
                lambda p: p and np.allclose(np.array(p).reshape(-1, 2)[-1], expected[4][-1], rtol=0, atol=0),
                "Adam's run on the released surface")
     assert page.evaluate(f"() => {VIEW}.surfacePreview === null && {VIEW}.root.dataset.shown === ''")
+    wait_until(lambda: page.evaluate(f"() => !{VIEW}.root.classList.contains('ov-previewing')"
+                                     f" && getComputedStyle({VIEW}.effDiv).opacity"), lambda o: o == "1", "the charts undimmed")
     assert "Traceback" not in surface_server.log_text()
 
 
