@@ -175,12 +175,15 @@ def test_page_script_runs_on_its_own():
 # --- every surface with every optimizer ------------------------------------------------------------------
 
 
-# every optimizer, in pages of at most MAX_PANELS (a link may name no more)
+# every optimizer, in pages of at most MAX_PANELS (a link may name no more); each surface shows one
+# page and the pages take turns, so every surface and every optimizer is drawn by the page (every
+# optimizer on every surface is the engine's test: tests/test_hostile.py)
 OPTIMIZER_PAGES = [list(OPTIMIZERS)[i:i + MAX_PANELS] for i in range(0, len(OPTIMIZERS), MAX_PANELS)]
+SURFACE_PAGES = [(surface, OPTIMIZER_PAGES[i % len(OPTIMIZER_PAGES)]) for i, surface in enumerate(SURFACES)]
 
 
-@pytest.mark.parametrize("names", OPTIMIZER_PAGES, ids=lambda names: f"{names[0]}-{names[-1]}")
-@pytest.mark.parametrize("surface", list(SURFACES))
+@pytest.mark.parametrize(("surface", "names"), SURFACE_PAGES,
+                         ids=[f"{surface}-{names[0]}-{names[-1]}" for surface, names in SURFACE_PAGES])
 def test_every_surface_with_every_optimizer(surface, names):
     optimizers = [get_optimizer(name, lr=OPTIMIZERS[name].specs[0].default) for name in names]
     cfg = state.make_config(surface, optimizers=tuple(optimizers), steps=20)

@@ -175,6 +175,21 @@ def check_divergence_flags(res) -> None:
                 assert np.all(np.abs(res.path[k, n, : stop[k, n] + 1]) <= PARAM_BOUND)
 
 
+@pytest.mark.parametrize("surface", list(SURFACES))
+def test_every_optimizer_runs_on_every_surface(surface):
+    """Each optimizer at its defaults from the surface's first start (those that need a Hessian where
+    the surface has one): finite records, divergence flagged where it happens."""
+    s = get_surface(surface)
+    names = [name for name, info in OPTIMIZERS.items() if not info.curvature or s.hess_xy is not None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = run(s, [get_optimizer(name) for name in names], np.array(s.default_starts[:1], dtype=float), 40,
+                  compiled=False)
+    assert res.shape[0] == len(names) >= len(OPTIMIZERS) - 1
+    assert all_finite(res)
+    check_divergence_flags(res)
+
+
 @settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(request=engine_request())
 def test_engine_answers_any_request_with_a_named_error_or_finite_flagged_results(request):
