@@ -21,6 +21,12 @@ LR_METRICS = (("loss", "final loss f − f*", True), ("distance", "distance to t
               ("steps", "steps to converge", False))
 GRID_METRICS = {"loss": "final loss", "steps": "steps to converge"}
 BOUND_DASHES = ("dash", "dot", "dashdot")
+# The lr curves' legend at the figure's bottom edge, container-referenced: Plotly reserves its
+# height below the axes' automargin (tick labels and titles), so a legend of one line or three
+# never covers them. A paper-referenced legend at y < 0 sits a share of the plot's height below
+# it, which the legend's own margin shrinks: at some widths it covered the axis titles.
+LEGEND_BELOW = {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "xanchor": "left", "x": 0,
+                "font": {"size": 13}}
 
 
 def _axis(**extra) -> dict:
@@ -50,7 +56,7 @@ def lr_sweep_figure(sweep, labels, *, min_value: float | None, height: int = 380
         suffix = "" if c == 0 else str(c + 1)
         gap = 0.06
         layout["xaxis" + suffix] = _axis(type="log", domain=[c / n + gap / 2, (c + 1) / n - gap / 2],
-                                         anchor="y" + suffix, title={"text": "learning rate"})
+                                         anchor="y" + suffix, title={"text": "learning rate"}, automargin=True)
         layout["yaxis" + suffix] = _axis(type="log" if log else "linear", anchor="x" + suffix,
                                          exponentformat="power" if log else "none")
         annotations.append({"text": f"<b>{title}</b>", "xref": "x" + suffix + " domain", "yref": "y" + suffix + " domain",
@@ -88,7 +94,7 @@ def lr_sweep_figure(sweep, labels, *, min_value: float | None, height: int = 380
         "height": height, "margin": {"l": 60, "r": 10, "t": 40, "b": 50}, "font": FONT, "paper_bgcolor": "#FFFFFF",
         "plot_bgcolor": "#FFFFFF", "hovermode": "closest", "clickmode": "event+select", "dragmode": "zoom",
         "shapes": shapes, "annotations": annotations,
-        "legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0, "font": {"size": 13}},
+        "legend": LEGEND_BELOW,
     })
     return {"data": data, "layout": layout}
 
