@@ -220,7 +220,8 @@ def _overlap(a, b) -> bool:
 
 def test_lr_sweep_legend_covers_no_axis_title_at_lecture_sizes(sized_page, app_url):
     """At 1400 x 1000 and 1920 x 1080 the lr curves' legend, as drawn, shares no pixel with the
-    three "learning rate" titles, the x tick labels or the column titles, and lies inside the figure."""
+    three "learning rate" titles, the x tick labels or the column titles, and lies inside the figure;
+    no two column titles overlap."""
     page = sized_page(*SHOT_SIZES[0])
     open_app(page, f"{app_url}/?{HIMMELBLAU}")
     open_view(page, "Learning-rate sweep", "lr-curve")
@@ -236,3 +237,5 @@ def test_lr_sweep_legend_covers_no_axis_title_at_lecture_sizes(sized_page, app_u
         assert not clashes, f"{width}x{height}: the legend {legend} covers {clashes}"
         top, bottom = boxes["figure"][1], boxes["figure"][3]
         assert top - 1 <= legend[1] and legend[3] <= bottom + 1, (width, legend, boxes["figure"])
+        columns = boxes["columns"]
+        assert not [(a, b) for i, a in enumerate(columns) for b in columns[i + 1:] if _overlap(a, b)], columns
