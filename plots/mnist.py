@@ -180,10 +180,10 @@ def schedule_figure(lrs: np.ndarray, labels, height: int = 260) -> dict:
         "yaxis": {**GRID, "title": {"text": "scheduled lr"}, "type": "log", "exponentformat": "power"}}})
 
 
-# The landscape's plot area in pixels, about, along either axis (its 560 px height less the margins
-# and a legend of two or three lines; the page's column is at least as wide): paths within
-# COINCIDE_PX of each other at this size look like one.
-LANDSCAPE_DRAWN_PX = 420
+# The landscape's plot area in pixels along either axis, about (375 x 370 at 1400 x 1000: the 560 px
+# figure less its margins and a legend of three lines, in the page's 3/5 column; larger on wider
+# screens): paths within COINCIDE_PX of each other at this size look like one.
+LANDSCAPE_DRAWN_PX = 380
 
 
 def coinciding_paths(landscape, px: float = COINCIDE_PX, drawn_px: float = LANDSCAPE_DRAWN_PX) -> list[int | None]:
@@ -212,8 +212,9 @@ def landscape_figure(landscape, result, height: int = 560, note: Callable[[str],
     lines and a marker per snapshot) and its last snapshot (role "end": a circle, or a red x
     where it diverged, role "diverged"), then the common start (role "start"). Configurations
     whose paths coincide (coinciding_paths) are told apart as on the 2-D map (plots.coincide:
-    dash, symbols, meta.same_as, and note('<k>. <label>') of the first of the group appended to
-    the legend entry; the page passes the note in the session's language)."""
+    dash, other symbols, drawn open so that the first one's markers show inside them,
+    meta.same_as, and note('<k>. <label>') of the first of the group appended to the legend
+    entry; the page passes the note in the session's language)."""
     ratio = 100 * landscape.plane.variance_ratio
     z = np.log10(np.maximum(landscape.loss, 1e-6))
     top = float(np.nanmax(z)) if np.isfinite(z).any() else 1.0
@@ -243,7 +244,7 @@ def landscape_figure(landscape, result, height: int = 560, note: Callable[[str],
                                 "color": DIVERGED if diverged else c, "line": {"color": OUTLINE, "width": 1.5}},
                      "meta": {"role": "diverged" if diverged else "end", "config": k}})
     numbered = [f"{k + 1}. {name}" for k, name in enumerate(result.labels)]
-    data = mark_same(data, coinciding_paths(landscape), numbered, note=note)
+    data = mark_same(data, coinciding_paths(landscape), numbered, hollow=True, note=note)
     start = landscape.paths[0, 0]
     data.append({"type": "scatter", "x": [start[0]], "y": [start[1]], "mode": "markers", "name": "common start",
                  "marker": {"symbol": "star", "size": 16, "color": "#FFFFFF", "line": {"color": OUTLINE, "width": 1.5}},
