@@ -66,9 +66,10 @@ def mark_same(data: list[dict], same: list[int | None], labels: Sequence[str], *
     Traces whose meta has role "path" or "end" and a config k with same[k] = j get meta.same_as = j;
     with `dashes` a path draws its line SAME_DASHES[r] and its markers SAME_SYMBOLS[r] (size 7); an
     end marker takes END_SYMBOLS[r]; a legend entry's name gets ' — ' + note(labels[j]).
-    hollow: those symbols drawn open (outlined in the trace's colour, a little larger), so that the
-    first one's filled markers show inside them where the snapshots lie densely (the MNIST
-    landscape: a marker at every snapshot)."""
+    hollow: the path drawn as its dashed line alone (no step markers) and the end marker open
+    (outlined in its colour, larger), so that the first one's filled markers show along the line
+    and inside the end marker where the steps lie densely (the MNIST landscape: a marker at every
+    snapshot, which SAME_SYMBOLS would cover)."""
     rank = same_ranks(same)
     out = []
     for trace in data:
@@ -83,18 +84,18 @@ def mark_same(data: list[dict], same: list[int | None], labels: Sequence[str], *
             trace["line"] = {**trace["line"], "dash": SAME_DASHES[r % len(SAME_DASHES)]}
             trace["marker"] = {**trace["marker"], "symbol": SAME_SYMBOLS[r % len(SAME_SYMBOLS)], "size": 7}
             if hollow:
-                trace["marker"] = _hollow(trace["marker"], 9, 2.0)
+                trace["mode"] = "lines"
         if role == "end":
             trace["marker"] = {**trace["marker"], "symbol": END_SYMBOLS[r % len(END_SYMBOLS)]}
             if hollow:
-                trace["marker"] = _hollow(trace["marker"], trace["marker"].get("size", 11) + 4, 2.5)
+                trace["marker"] = _hollow(trace["marker"], trace["marker"].get("size", 11) + 4)
         if trace.get("showlegend", True):
             trace["name"] = f"{trace['name']} — {note(labels[same[k]])}"
         out.append(trace)
     return out
 
 
-def _hollow(marker: dict, size: float, width: float) -> dict:
-    """A marker's open symbol, outlined `width` px in its own colour."""
+def _hollow(marker: dict, size: float) -> dict:
+    """A marker's open symbol, outlined 2.5 px in its own colour."""
     return {**marker, "symbol": marker["symbol"] + "-open", "size": size,
-            "line": {**marker.get("line", {}), "color": marker["color"], "width": width}}
+            "line": {**marker.get("line", {}), "color": marker["color"], "width": 2.5}}

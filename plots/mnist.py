@@ -21,7 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .coincide import COINCIDE_PX, first_coinciding, mark_same, same_path_note, same_polyline
-from .palette import COLORSCALE, DIVERGED, FONT, OUTLINE, color, line, rgba, symbol
+from .palette import COLORSCALE, DIVERGED, FONT, LEGEND_BELOW, OUTLINE, color, line, rgba, symbol
 from .series import ema
 from .ticks import readable_log_axes
 
@@ -180,9 +180,9 @@ def schedule_figure(lrs: np.ndarray, labels, height: int = 260) -> dict:
         "yaxis": {**GRID, "title": {"text": "scheduled lr"}, "type": "log", "exponentformat": "power"}}})
 
 
-# The landscape's plot area in pixels along either axis, about (375 x 370 at 1400 x 1000: the 560 px
-# figure less its margins and a legend of three lines, in the page's 3/5 column; larger on wider
-# screens): paths within COINCIDE_PX of each other at this size look like one.
+# The landscape's plot area in pixels along either axis, about (400 x 335 at 1400 x 1000, 705 x 390
+# at 1920 x 1080: the 560 px figure less its margins and legend, in the page's 3/5 column): paths
+# within COINCIDE_PX of each other at this size look like one.
 LANDSCAPE_DRAWN_PX = 380
 
 
@@ -212,7 +212,7 @@ def landscape_figure(landscape, result, height: int = 560, note: Callable[[str],
     lines and a marker per snapshot) and its last snapshot (role "end": a circle, or a red x
     where it diverged, role "diverged"), then the common start (role "start"). Configurations
     whose paths coincide (coinciding_paths) are told apart as on the 2-D map (plots.coincide:
-    dash, other symbols, drawn open so that the first one's markers show inside them,
+    dash, its line alone and an open end marker so that the first one's markers show through,
     meta.same_as, and note('<k>. <label>') of the first of the group appended to the legend
     entry; the page passes the note in the session's language)."""
     ratio = 100 * landscape.plane.variance_ratio
@@ -252,9 +252,9 @@ def landscape_figure(landscape, result, height: int = 560, note: Callable[[str],
     layout = {
         **_layout(height), "hovermode": "closest",
         "margin": {"l": 60, "r": 10, "t": 30, "b": 45},  # room for the mode bar above the colour bar
-        "showlegend": True, "legend": {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "font": {"size": 12}},
+        "showlegend": True, "legend": {**LEGEND_BELOW, "font": {"size": 12}},
         "xaxis": {**GRID, "title": {"text": f"PC 1 ({ratio[0]:.1f} % of the variance)"},
-                  "range": [landscape.a[0], landscape.a[-1]]},
+                  "range": [landscape.a[0], landscape.a[-1]], "automargin": True},
         "yaxis": {**GRID, "title": {"text": f"PC 2 ({ratio[1]:.1f} % of the variance)"},
                   "range": [landscape.b[0], landscape.b[-1]]},
     }

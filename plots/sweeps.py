@@ -14,19 +14,13 @@ import math
 import numpy as np
 
 from .basins import LOSS_FLOOR, NOWHERE_COLOR, VIRIDIS
-from .palette import DIVERGED, FONT, OUTLINE, color
+from .palette import DIVERGED, FONT, LEGEND_BELOW, OUTLINE, color
 
 FLOOR = 1e-16  # log axes draw values as max(value, FLOOR)
 LR_METRICS = (("loss", "final loss f − f*", True), ("distance", "distance to the nearest minimum", True),
               ("steps", "steps to converge", False))
 GRID_METRICS = {"loss": "final loss", "steps": "steps to converge"}
 BOUND_DASHES = ("dash", "dot", "dashdot")
-# The lr curves' legend at the figure's bottom edge, container-referenced: Plotly reserves its
-# height below the axes' automargin (tick labels and titles), so a legend of one line or three
-# never covers them. A paper-referenced legend at y < 0 sits a share of the plot's height below
-# it, which the legend's own margin shrinks: at some widths it covered the axis titles.
-LEGEND_BELOW = {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "xanchor": "left", "x": 0,
-                "font": {"size": 13}}
 
 
 def _axis(**extra) -> dict:

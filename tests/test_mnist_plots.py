@@ -97,9 +97,8 @@ def test_identical_configurations_get_their_own_dash_and_the_note(twins):
     np.testing.assert_array_equal(paths[2]["x"], land.paths[2][:, 0])
     dashes = [paths[k]["line"].get("dash", "solid") for k in (0, 2)]
     assert dashes[0] == "solid" and dashes[1] not in ("solid", None), dashes
-    # other symbols, open, so that the first path's filled markers show inside them
-    assert paths[2]["marker"]["symbol"].endswith("-open") and not paths[0]["marker"]["symbol"].endswith("-open")
-    assert paths[2]["marker"]["symbol"].removesuffix("-open") != paths[0]["marker"]["symbol"]
+    # its dashed line alone, so that the first path's markers show along it; an open end marker
+    assert paths[0]["mode"] == "lines+markers" and paths[2]["mode"] == "lines"
     assert paths[2]["meta"]["same_as"] == 0 and "same_as" not in paths[0]["meta"]
     assert paths[2]["name"] == f"3. {res.labels[2]} — 与 1. {res.labels[0]} 路径相同"
     assert paths[0]["name"] == f"1. {res.labels[0]}" and paths[1]["name"] == f"2. {res.labels[1]}"
