@@ -54,7 +54,8 @@ def lr_sweep_figure(sweep, labels, *, min_value: float | None, height: int = 380
         layout["yaxis" + suffix] = _axis(type="log" if log else "linear", anchor="x" + suffix,
                                          exponentformat="power" if log else "none")
         # centred over its column: the longest (distance) fits between its neighbours' at 1024 px wide;
-        # bold by the font, not <b>, so that ui/i18n.figure finds the words in its phrases
+        # bold by the font, not <b>, so that ui/i18n.figure finds the words in its phrases; the top
+        # margin (56 px) keeps them below the mode bar
         annotations.append({"text": title, "xref": "x" + suffix + " domain", "yref": "y" + suffix + " domain",
                             "x": 0.5, "y": 1.0, "xanchor": "center", "yanchor": "bottom", "yshift": 4,
                             "showarrow": False, "font": {"weight": "bold"}})
@@ -88,7 +89,7 @@ def lr_sweep_figure(sweep, labels, *, min_value: float | None, height: int = 380
                 shapes.append({"type": "line", "xref": "x" + suffix, "yref": "y" + suffix + " domain", "x0": threshold,
                                "x1": threshold, "y0": 0, "y1": 1, "line": {"color": color(k), "width": 1.5, "dash": "dot"}})
     layout.update({
-        "height": height, "margin": {"l": 60, "r": 10, "t": 40, "b": 50}, "font": FONT, "paper_bgcolor": "#FFFFFF",
+        "height": height, "margin": {"l": 60, "r": 10, "t": 56, "b": 50}, "font": FONT, "paper_bgcolor": "#FFFFFF",
         "plot_bgcolor": "#FFFFFF", "hovermode": "closest", "clickmode": "event+select", "dragmode": "zoom",
         "shapes": shapes, "annotations": annotations,
         "legend": LEGEND_BELOW,
