@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 
 from .coincide import COINCIDE_PX, first_coinciding, mark_same, same_path_note, same_polyline
 from .palette import COLORSCALE, DIVERGED, FONT, LEGEND_BELOW, OUTLINE, color, line, rgba, symbol
-from .series import ema
+from .series import BAND_ALPHA, BAND_EDGE_ALPHA, ema
 from .ticks import readable_log_axes
 
 ZOOM = 90.0  # % accuracy above which the accuracy axis zooms in (accuracy_range)
@@ -121,26 +121,28 @@ def _columns(titles) -> tuple[list[list[float]], list[dict]]:
 def _per_layer(result, values, steps, title: str, height: int, band: bool, log: bool = True,
                hover: str = "%{y:.3g}") -> dict:
     """One panel per layer; values [K, L, 3, n] (10/50/90 percentiles, band) or [K, L, n] (line);
-    log: log-scale y axes (else linear from 0)."""
+    log: log-scale y axes (else linear from 0). Bands are filled as the 2-D page's (series.BAND_ALPHA,
+    an edge in the configuration's colour) and come before all the lines, so none covers one."""
     names = result.layer_names
     idx = _thin(len(steps))
     x = np.asarray(steps)[idx]
-    data = []
+    data, bands = [], []
     for k in range(len(result.labels)):
         c = color(k)
         for i in range(len(names)):
             axes = {"xaxis": f"x{i + 1 if i else ''}", "yaxis": f"y{i + 1 if i else ''}"}
             if band:
                 lo, mid, hi = (values[k, i, q, idx] for q in range(3))
-                data.append({**_line(np.r_[x, x[::-1]], np.r_[hi, lo[::-1]], c, 0,
-                                     {"role": "band", "config": k, "layer": i}, fill="toself",
-                                     fillcolor=rgba(c, 0.15), hoverinfo="skip", showlegend=False,
-                                     legendgroup=str(k)), **axes})
+                bands.append({**_line(np.r_[x, x[::-1]], np.r_[hi, lo[::-1]], rgba(c, BAND_EDGE_ALPHA), 1,
+                                      {"role": "band", "config": k, "layer": i}, fill="toself",
+                                      fillcolor=rgba(c, BAND_ALPHA), hoverinfo="skip", showlegend=False,
+                                      legendgroup=str(k)), **axes})
             else:
                 mid = values[k, i, idx]
             data.append({**_line(x, mid, c, 2.2, {"role": "median" if band else "line", "config": k, "layer": i}, k,
                                  name=label(result, k), legendgroup=str(k), showlegend=i == 0,
                                  hovertemplate=hover), **axes})
+    data = bands + data
     domains, notes = _columns([n.capitalize() for n in names])
     layout = {**_layout(height), "annotations": notes}
     for i, domain in enumerate(domains):

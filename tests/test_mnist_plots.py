@@ -40,6 +40,8 @@ def test_curves_hold_the_records(result):
     eff = eff_lr_figure(result)
     medians = traces(eff, "median")
     assert len(medians) == 2 * len(result.layer_names) and len(traces(eff, "band")) == len(medians)
+    order = [t["meta"]["role"] for t in eff["data"]]
+    assert order == ["band"] * len(medians) + ["median"] * len(medians)  # no band drawn over a line
     layer1 = [t for t in medians if t["meta"] == {"role": "median", "config": 1, "layer": 1}][0]
     assert layer1["xaxis"] == "x2" and layer1["yaxis"] == "y2"
     np.testing.assert_array_equal(layer1["y"], result.eff_lr[1, 1, 1])
