@@ -16,6 +16,13 @@ import math
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from .coincide import (
+    COINCIDE_PX,
+    first_coinciding,
+    mark_same,
+    same_polyline,
+    same_ranks,  # noqa: F401 (plots.playback_data imports it from here)
+)
 from .internals import ARROW_KEY_MARGIN, arrow_key, arrow_traces
 from .palette import DIVERGED, FONT, LEGEND_ABOVE, MINIMUM, OUTLINE, SADDLE, color
 from .raster import surface_layer
@@ -123,26 +130,8 @@ def _legend_meta(res, k: int) -> dict:
     return {"label": res.labels[k], "fate": fate(res, k)}
 
 
-# Two paths closer than this everywhere at the map's drawn size look like one: the top 2.5 px line
-# leaves less than a pixel of the one under it showing anywhere.
-COINCIDE_PX = 3.0
 DRAWN_PX = 560  # the plot area's height in pixels at the map's default height (620 less its margins)
 COMPARED_POINTS = 400  # points of a path compared (decimated: first, last and every sharp corner kept)
-SAME_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
-SAME_SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "star")
-
-
-def _polyline_gap(a: np.ndarray, b: np.ndarray) -> float:
-    """The largest distance of a point of a [P, 2] from the polyline b [Q, 2] (same units)."""
-    if len(b) == 1:
-        return float(np.hypot(*(a - b[0]).T).max())
-    b0, d = b[:-1], np.diff(b, axis=0)  # [Q-1, 2]
-    length2 = np.einsum("ij,ij->i", d, d)
-    rel = a[:, None, :] - b0[None]  # [P, Q-1, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.clip(np.where(length2 > 0, np.einsum("pqj,qj->pq", rel, d) / length2, 0.0), 0.0, 1.0)
-    gap = rel - t[..., None] * d[None]
-    return float(np.sqrt(np.einsum("pqj,pqj->pq", gap, gap).min(axis=1)).max())
 
 
 def coinciding(res, px: float = COINCIDE_PX, drawn_px: float = DRAWN_PX) -> list[int | None]:
@@ -152,8 +141,8 @@ def coinciding(res, px: float = COINCIDE_PX, drawn_px: float = DRAWN_PX) -> list
     its stop, clipped to the frame, at most COMPARED_POINTS of them kept by playback_data's
     decimation) lies within `px` pixels of the other's polyline, on a map whose plot area is
     `drawn_px` pixels high (equal scale where map_layout anchors the axes, else each axis
-    `drawn_px` long): a symmetric Hausdorff distance below px. Identical hyperparameters, or
-    SGD configurations with the same effective lr, give such paths."""
+    `drawn_px` long): plots.coincide's rule. Identical hyperparameters, or SGD configurations
+    with the same effective lr, give such paths."""
     from .playback_data import decimate  # playback_data builds on this module
 
     (x0, x1), (y0, y1) = res.surface.bounds
@@ -167,59 +156,14 @@ def coinciding(res, px: float = COINCIDE_PX, drawn_px: float = DRAWN_PX) -> list
         p = np.clip(res.path[k, i, : stop[k, i] + 1].astype(np.float64), lo, hi)
         return (p[decimate(p, COMPARED_POINTS)] - lo) * scale
 
-    def same(j: int, k: int) -> bool:
-        for i in range(n):
-            a, b = drawn(j, i), drawn(k, i)
-            if _polyline_gap(a[[0, -1]], b) >= px or _polyline_gap(b[[0, -1]], a) >= px:
-                return False  # the ends alone tell most pairs apart
-            if _polyline_gap(a, b) >= px or _polyline_gap(b, a) >= px:
-                return False
-        return True
-
-    out: list[int | None] = [None] * k_count
-    for k in range(1, k_count):
-        out[k] = next((j for j in range(k) if out[j] is None and same(j, k)), None)
-    return out
-
-
-END_SYMBOLS = ("square", "diamond", "triangle-up", "circle", "cross", "star")
-
-
-def same_path_note(label: str) -> str:
-    """The legend's note on a configuration drawn along another's path."""
-    return f"same path as {label}"
-
-
-def same_ranks(same: list[int | None]) -> list[int]:
-    """Per configuration, its place in its group of coinciding ones (0: the first, drawn plain)."""
-    return [0 if j is None else 1 + sum(1 for i in range(k) if same[i] == j) for k, j in enumerate(same)]
+    return first_coinciding(k_count, lambda j, k: all(same_polyline(drawn(j, i), drawn(k, i), px) for i in range(n)))
 
 
 def mark_coinciding(res, data: list[dict]) -> list[dict]:
-    """The map's traces with coinciding configurations (coinciding) told apart: the r-th of a
-    group (r > 0) draws its path dashed (SAME_DASHES[r]) with other step-dot and end symbols, and
-    its legend entry adds 'same path as <the group's first label>'; meta.same_as names that one."""
-    same = coinciding(res)
-    rank = same_ranks(same)
-    out = []
-    for trace in data:
-        meta = trace.get("meta") or {}
-        k = meta.get("config")
-        role = meta.get("role")
-        if k is None or same[k] is None or role not in ("path", "end"):
-            out.append(trace)
-            continue
-        r = rank[k]
-        trace = {**trace, "meta": {**meta, "same_as": same[k]}}
-        if role == "path" and res.shape[1] <= SWARM:
-            trace["line"] = {**trace["line"], "dash": SAME_DASHES[r % len(SAME_DASHES)]}
-            trace["marker"] = {**trace["marker"], "symbol": SAME_SYMBOLS[r % len(SAME_SYMBOLS)], "size": 7}
-        if role == "end":
-            trace["marker"] = {**trace["marker"], "symbol": END_SYMBOLS[r % len(END_SYMBOLS)]}
-        if trace.get("showlegend", True):
-            trace["name"] = f"{trace['name']} — {same_path_note(res.labels[same[k]])}"
-        out.append(trace)
-    return out
+    """The map's traces with coinciding configurations (coinciding) told apart (plots.coincide's
+    mark_same: dashes and symbols while the paths are drawn as lines with dots, other end symbols,
+    'same path as <the group's first label>' in the legend; meta.same_as names that one)."""
+    return mark_same(data, coinciding(res), res.labels, dashes=res.shape[1] <= SWARM)
 
 
 def swarm_opacity(n: int) -> float:

@@ -7,19 +7,22 @@ optimizer's prediction. Long series are thinned to at most MAX_POINTS per line; 
 loss is drawn raw (faint) with an exponential moving average on top. The training charts and
 the planned schedule are plain figure dicts (ui/charts.py sends them as built: they are redrawn
 every second while a run trains, and building go.Figure objects cost ~250 ms a redraw); the
-landscape and the digits, drawn once, are go.Figure. Nothing here computes optimizer math or
+landscape is a figure dict as well (ui/i18n.figure translates its titles); the digits, drawn
+once, are a go.Figure. Nothing here computes optimizer math or
 imports Streamlit.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 import numpy as np
 import plotly.graph_objects as go
 
-from .palette import COLORSCALE, DIVERGED, FONT, OUTLINE, color, line, rgba, symbol
-from .series import ema
+from .coincide import COINCIDE_PX, first_coinciding, mark_same, same_path_note, same_polyline
+from .palette import COLORSCALE, DIVERGED, FONT, LEGEND_BELOW, OUTLINE, color, line, rgba, symbol
+from .series import BAND_ALPHA, BAND_EDGE_ALPHA, ema
 from .ticks import readable_log_axes
 
 ZOOM = 90.0  # % accuracy above which the accuracy axis zooms in (accuracy_range)
@@ -118,26 +121,28 @@ def _columns(titles) -> tuple[list[list[float]], list[dict]]:
 def _per_layer(result, values, steps, title: str, height: int, band: bool, log: bool = True,
                hover: str = "%{y:.3g}") -> dict:
     """One panel per layer; values [K, L, 3, n] (10/50/90 percentiles, band) or [K, L, n] (line);
-    log: log-scale y axes (else linear from 0)."""
+    log: log-scale y axes (else linear from 0). Bands are filled as the 2-D page's (series.BAND_ALPHA,
+    an edge in the configuration's colour) and come before all the lines, so none covers one."""
     names = result.layer_names
     idx = _thin(len(steps))
     x = np.asarray(steps)[idx]
-    data = []
+    data, bands = [], []
     for k in range(len(result.labels)):
         c = color(k)
         for i in range(len(names)):
             axes = {"xaxis": f"x{i + 1 if i else ''}", "yaxis": f"y{i + 1 if i else ''}"}
             if band:
                 lo, mid, hi = (values[k, i, q, idx] for q in range(3))
-                data.append({**_line(np.r_[x, x[::-1]], np.r_[hi, lo[::-1]], c, 0,
-                                     {"role": "band", "config": k, "layer": i}, fill="toself",
-                                     fillcolor=rgba(c, 0.15), hoverinfo="skip", showlegend=False,
-                                     legendgroup=str(k)), **axes})
+                bands.append({**_line(np.r_[x, x[::-1]], np.r_[hi, lo[::-1]], rgba(c, BAND_EDGE_ALPHA), 1,
+                                      {"role": "band", "config": k, "layer": i}, fill="toself",
+                                      fillcolor=rgba(c, BAND_ALPHA), hoverinfo="skip", showlegend=False,
+                                      legendgroup=str(k)), **axes})
             else:
                 mid = values[k, i, idx]
             data.append({**_line(x, mid, c, 2.2, {"role": "median" if band else "line", "config": k, "layer": i}, k,
                                  name=label(result, k), legendgroup=str(k), showlegend=i == 0,
                                  hovertemplate=hover), **axes})
+    data = bands + data
     domains, notes = _columns([n.capitalize() for n in names])
     layout = {**_layout(height), "annotations": notes}
     for i, domain in enumerate(domains):
@@ -177,49 +182,85 @@ def schedule_figure(lrs: np.ndarray, labels, height: int = 260) -> dict:
         "yaxis": {**GRID, "title": {"text": "scheduled lr"}, "type": "log", "exponentformat": "power"}}})
 
 
-def landscape_figure(landscape, result, height: int = 560) -> go.Figure:
-    """Loss on the PCA plane (log colour scale) with every optimizer's projected path."""
+# The landscape's plot area in pixels along either axis, about (400 x 335 at 1400 x 1000, 705 x 390
+# at 1920 x 1080: the 560 px figure less its margins and legend, in the page's 3/5 column): paths
+# within COINCIDE_PX of each other at this size look like one.
+LANDSCAPE_DRAWN_PX = 380
+
+
+def coinciding_paths(landscape, px: float = COINCIDE_PX, drawn_px: float = LANDSCAPE_DRAWN_PX) -> list[int | None]:
+    """Per configuration, the first earlier one whose projected path [S, 2] it coincides with on
+    the landscape, or None (plots.coincide's rule): both paths' finite snapshots, clipped to the
+    frame [a0, a-1] x [b0, b-1] and scaled so that each axis is `drawn_px` pixels long, within `px`
+    pixels of each other's polyline everywhere. Two identical configurations give such paths."""
+    lo = np.array([landscape.a[0], landscape.b[0]], np.float64)
+    hi = np.array([landscape.a[-1], landscape.b[-1]], np.float64)
+    scale = drawn_px / np.where(hi > lo, hi - lo, 1.0)
+
+    def drawn(k: int) -> np.ndarray:
+        p = np.asarray(landscape.paths[k], np.float64)
+        p = p[np.isfinite(p).all(axis=1)]
+        return (np.clip(p, lo, hi) - lo) * scale
+
+    paths = [drawn(k) for k in range(len(landscape.paths))]
+    return first_coinciding(len(paths), lambda j, k: len(paths[j]) > 0 and len(paths[k]) > 0
+                            and same_polyline(paths[j], paths[k], px))
+
+
+def landscape_figure(landscape, result, height: int = 560, note: Callable[[str], str] = same_path_note) -> dict:
+    """Loss on the PCA plane (log colour scale) with every optimizer's projected path, a figure dict.
+
+    Traces: the contour (role "landscape"), then per configuration k its path (role "path",
+    lines and a marker per snapshot) and its last snapshot (role "end": a circle, or a red x
+    where it diverged, role "diverged"), then the common start (role "start"). Configurations
+    whose paths coincide (coinciding_paths) are told apart as on the 2-D map (plots.coincide:
+    dash, its line alone and an open end marker so that the first one's markers show through,
+    meta.same_as, and note('<k>. <label>') of the first of the group appended to the legend
+    entry; the page passes the note in the session's language)."""
     ratio = 100 * landscape.plane.variance_ratio
     z = np.log10(np.maximum(landscape.loss, 1e-6))
     top = float(np.nanmax(z)) if np.isfinite(z).any() else 1.0
     bottom = float(np.nanmin(z)) if np.isfinite(z).any() else 0.0
     ticks = np.linspace(bottom, top, 6)
-    fig = go.Figure()
-    fig.add_contour(
-        x=landscape.a, y=landscape.b, z=z, colorscale=[list(s) for s in COLORSCALE], ncontours=24,
-        contours={"coloring": "heatmap", "showlines": True}, line={"width": 0.6, "color": "rgba(60,60,60,0.35)"},
-        colorbar={"title": {"text": "loss", "side": "right"}, "tickvals": ticks,
-                  "ticktext": [f"{10 ** t:.3g}" for t in ticks], "thickness": 14, "outlinewidth": 0},
-        hovertemplate="PC1 %{x:.3g}<br>PC2 %{y:.3g}<br>loss %{customdata:.4g}<extra></extra>",
-        customdata=landscape.loss, name="loss", meta={"role": "landscape"},
-    )
+    data = [{
+        "type": "contour", "x": landscape.a, "y": landscape.b, "z": z, "colorscale": [list(s) for s in COLORSCALE],
+        "ncontours": 24, "contours": {"coloring": "heatmap", "showlines": True},
+        "line": {"width": 0.6, "color": "rgba(60,60,60,0.35)"},
+        "colorbar": {"title": {"text": "loss", "side": "right"}, "tickvals": ticks,
+                     "ticktext": [f"{10 ** t:.3g}" for t in ticks], "thickness": 14, "outlinewidth": 0},
+        "hovertemplate": "PC1 %{x:.3g}<br>PC2 %{y:.3g}<br>loss %{customdata:.4g}<extra></extra>",
+        "customdata": landscape.loss, "name": "loss", "meta": {"role": "landscape"},
+    }]
     for k in range(len(result.labels)):
         c = color(k)
         path = landscape.paths[k]
-        fig.add_scatter(x=path[:, 0], y=path[:, 1], mode="lines+markers", line=line(k),
-                        marker={"size": 5, "color": c, "symbol": symbol(k)}, name=label(result, k), customdata=landscape.steps,
-                        hovertemplate="step %{customdata}<extra>" + html.escape(result.labels[k]) + "</extra>",
-                        meta={"role": "path", "config": k})
+        data.append({"type": "scatter", "x": path[:, 0], "y": path[:, 1], "mode": "lines+markers", "line": line(k),
+                     "marker": {"size": 5, "color": c, "symbol": symbol(k)}, "name": label(result, k),
+                     "customdata": landscape.steps,
+                     "hovertemplate": "step %{customdata}<extra>" + html.escape(result.labels[k]) + "</extra>",
+                     "meta": {"role": "path", "config": k}})
         diverged = result.diverged_at[k] >= 0
-        fig.add_scatter(x=path[-1:, 0], y=path[-1:, 1], mode="markers", showlegend=False, hoverinfo="skip",
-                        marker={"symbol": "x" if diverged else "circle", "size": 13 if diverged else 11,
+        data.append({"type": "scatter", "x": path[-1:, 0], "y": path[-1:, 1], "mode": "markers", "showlegend": False,
+                     "hoverinfo": "skip",
+                     "marker": {"symbol": "x" if diverged else "circle", "size": 13 if diverged else 11,
                                 "color": DIVERGED if diverged else c, "line": {"color": OUTLINE, "width": 1.5}},
-                        meta={"role": "end", "config": k})
+                     "meta": {"role": "diverged" if diverged else "end", "config": k}})
+    numbered = [f"{k + 1}. {name}" for k, name in enumerate(result.labels)]
+    data = mark_same(data, coinciding_paths(landscape), numbered, hollow=True, note=note)
     start = landscape.paths[0, 0]
-    fig.add_scatter(x=[start[0]], y=[start[1]], mode="markers", name="common start",
-                    marker={"symbol": "star", "size": 16, "color": "#FFFFFF", "line": {"color": OUTLINE, "width": 1.5}},
-                    hoverinfo="skip", meta={"role": "start"})
-    fig.update_layout(
-        **{**_layout(height), "hovermode": "closest",
-           "margin": {"l": 60, "r": 10, "t": 30, "b": 45},  # room for the mode bar above the colour bar
-           "showlegend": True, "legend": {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0,
-                                          "font": {"size": 12}}},
-        xaxis={**GRID, "title": {"text": f"PC 1 ({ratio[0]:.1f} % of the variance)"},
-               "range": [landscape.a[0], landscape.a[-1]]},
-        yaxis={**GRID, "title": {"text": f"PC 2 ({ratio[1]:.1f} % of the variance)"},
-               "range": [landscape.b[0], landscape.b[-1]]},
-    )
-    return fig
+    data.append({"type": "scatter", "x": [start[0]], "y": [start[1]], "mode": "markers", "name": "common start",
+                 "marker": {"symbol": "star", "size": 16, "color": "#FFFFFF", "line": {"color": OUTLINE, "width": 1.5}},
+                 "hoverinfo": "skip", "meta": {"role": "start"}})
+    layout = {
+        **_layout(height), "hovermode": "closest",
+        "margin": {"l": 60, "r": 10, "t": 30, "b": 45},  # room for the mode bar above the colour bar
+        "showlegend": True, "legend": {**LEGEND_BELOW, "font": {"size": 12}},
+        "xaxis": {**GRID, "title": {"text": f"PC 1 ({ratio[0]:.1f} % of the variance)"},
+                  "range": [landscape.a[0], landscape.a[-1]], "automargin": True},
+        "yaxis": {**GRID, "title": {"text": f"PC 2 ({ratio[1]:.1f} % of the variance)"},
+                  "range": [landscape.b[0], landscape.b[-1]]},
+    }
+    return {"data": data, "layout": layout}
 
 
 def digits_figure(images: np.ndarray, truth: np.ndarray, predictions: np.ndarray, result, columns: int = 10,

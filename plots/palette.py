@@ -57,6 +57,12 @@ FONT = {"size": 14}
 # margin to fit it, so it never covers the plot), scrolling past 30 % of the figure's height.
 LEGEND_ABOVE = {"orientation": "h", "yref": "container", "y": 1, "yanchor": "top", "xanchor": "left", "x": 0,
                 "maxheight": 0.3, "font": {"size": 13}}
+# A legend below the plot, at the figure's bottom edge (container-referenced as well: Plotly
+# reserves its height under the x axes' automargin, tick labels and title, so it covers neither;
+# a paper-referenced legend at y < 0 sits a share of the plot's height below the axis, which the
+# legend's own margin shrinks, and at some widths it covered the axis title).
+LEGEND_BELOW = {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "xanchor": "left", "x": 0,
+                "font": {"size": 13}}
 
 
 def color(k: int) -> str:

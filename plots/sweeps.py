@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .basins import LOSS_FLOOR, NOWHERE_COLOR, VIRIDIS
-from .palette import DIVERGED, FONT, OUTLINE, color
+from .palette import DIVERGED, FONT, LEGEND_BELOW, OUTLINE, color
 
 FLOOR = 1e-16  # log axes draw values as max(value, FLOOR)
 LR_METRICS = (("loss", "final loss f − f*", True), ("distance", "distance to the nearest minimum", True),
@@ -48,13 +48,17 @@ def lr_sweep_figure(sweep, labels, *, min_value: float | None, height: int = 380
     data, shapes, annotations, layout = [], [], [], {}
     for c, (name, title, log) in enumerate(LR_METRICS):
         suffix = "" if c == 0 else str(c + 1)
-        gap = 0.06
+        gap = 0.09  # between columns, room for the next one's log tick labels (10^-10) at 1024 px wide
         layout["xaxis" + suffix] = _axis(type="log", domain=[c / n + gap / 2, (c + 1) / n - gap / 2],
-                                         anchor="y" + suffix, title={"text": "learning rate"})
+                                         anchor="y" + suffix, title={"text": "learning rate"}, automargin=True)
         layout["yaxis" + suffix] = _axis(type="log" if log else "linear", anchor="x" + suffix,
                                          exponentformat="power" if log else "none")
-        annotations.append({"text": f"<b>{title}</b>", "xref": "x" + suffix + " domain", "yref": "y" + suffix + " domain",
-                            "x": 0, "y": 1.0, "xanchor": "left", "yanchor": "bottom", "showarrow": False})
+        # centred over its column: the longest (distance) fits between its neighbours' at 1024 px wide;
+        # bold by the font, not <b>, so that ui/i18n.figure finds the words in its phrases; the top
+        # margin (56 px) keeps them below the mode bar
+        annotations.append({"text": title, "xref": "x" + suffix + " domain", "yref": "y" + suffix + " domain",
+                            "x": 0.5, "y": 1.0, "xanchor": "center", "yanchor": "bottom", "yshift": 4,
+                            "showarrow": False, "font": {"weight": "bold"}})
         values = lr_values(sweep, name, min_value if name == "loss" else None)
         for k in range(k_count):
             y = np.maximum(values[k], FLOOR) if log else values[k]
@@ -85,10 +89,10 @@ def lr_sweep_figure(sweep, labels, *, min_value: float | None, height: int = 380
                 shapes.append({"type": "line", "xref": "x" + suffix, "yref": "y" + suffix + " domain", "x0": threshold,
                                "x1": threshold, "y0": 0, "y1": 1, "line": {"color": color(k), "width": 1.5, "dash": "dot"}})
     layout.update({
-        "height": height, "margin": {"l": 60, "r": 10, "t": 40, "b": 50}, "font": FONT, "paper_bgcolor": "#FFFFFF",
+        "height": height, "margin": {"l": 60, "r": 10, "t": 56, "b": 50}, "font": FONT, "paper_bgcolor": "#FFFFFF",
         "plot_bgcolor": "#FFFFFF", "hovermode": "closest", "clickmode": "event+select", "dragmode": "zoom",
         "shapes": shapes, "annotations": annotations,
-        "legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0, "font": {"size": 13}},
+        "legend": LEGEND_BELOW,
     })
     return {"data": data, "layout": layout}
 

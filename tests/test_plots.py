@@ -438,13 +438,52 @@ def test_series_single_start(res3):
 def test_series_many_starts_band_and_median(swarm):
     fig = loss_figure(swarm)
     assert len(fig.data) == 4
-    assert [t.meta["role"] for t in fig.data] == ["band", "median", "band", "median"]
-    np.testing.assert_allclose(fig.data[1].y, np.median(swarm.loss[0], axis=0))
+    assert [t.meta["role"] for t in fig.data] == ["band", "band", "median", "median"]  # no band over a line
+    np.testing.assert_allclose(fig.data[2].y, np.median(swarm.loss[0], axis=0))
     band = np.asarray(fig.data[0].y)
     t1 = swarm.shape[2] + 1
     np.testing.assert_allclose(band[:t1], np.percentile(swarm.loss[0], 90, axis=0))
     np.testing.assert_allclose(band[t1:], np.percentile(swarm.loss[0], 10, axis=0)[::-1])
-    assert fig.data[0].showlegend is False and fig.data[1].name.startswith(swarm.labels[0])
+    assert fig.data[0].showlegend is False and fig.data[2].name.startswith(swarm.labels[0])
+
+
+def _over_white(css: str) -> tuple[str, float]:
+    """'rgba(r,g,b,a)' -> ('#RRGGBB' of it drawn over white, a)."""
+    *rgb, alpha = (float(v) for v in re.fullmatch(r"rgba\((.*)\)", css.replace(" ", "")).group(1).split(","))
+    mixed = [round(alpha * c + (1 - alpha) * 255) for c in rgb]
+    return "#" + "".join(f"{c:02X}" for c in mixed), alpha
+
+
+BAND_APART = 7.5  # CIEDE2000 between two configurations' band fills, drawn over white
+BAND_FROM_WHITE = 10.0  # a fill from the white ground (the band must read as a band)
+
+
+def test_swarm_bands_of_eight_optimizers_keep_their_colours_apart():
+    """Eight configurations of a swarm: their 10-90 % band fills, as drawn over the white plot,
+    are pairwise at least BAND_APART CIEDE2000 apart (the CIEDE2000 of tests/test_palette, checked
+    there against Sharma et al.'s published values) and BAND_FROM_WHITE from white; each band's
+    edge is its configuration's colour, clearly visible; every median comes after every band."""
+    from tests.test_palette import delta_e, seen
+
+    rng = np.random.default_rng(2)
+    starts = np.column_stack((rng.uniform(-2, 2, 25), rng.uniform(-1, 3, 25)))
+    configs = [get_optimizer("sgd", lr=lr) for lr in (1e-4, 2e-4, 5e-4, 1e-3)]
+    configs += [get_optimizer("adam", lr=lr) for lr in (1e-3, 3e-3, 1e-2, 3e-2)]
+    fig = plots.loss_figure(run(ROSENBROCK, configs, starts=starts, steps=40))
+    data = fig["data"] if isinstance(fig, dict) else fig.to_dict()["data"]
+    roles = [t["meta"]["role"] for t in data]
+    bands = [t for t in data if t["meta"]["role"] == "band"]
+    assert [t["meta"]["config"] for t in bands] == list(range(8))
+    assert max(i for i, r in enumerate(roles) if r == "band") < min(i for i, r in enumerate(roles) if r == "median")
+    fills = [_over_white(t["fillcolor"])[0] for t in bands]
+    gaps = {(i, j): delta_e(seen(fills[i], None), seen(fills[j], None)) for i in range(8) for j in range(i + 1, 8)}
+    closest = min(gaps, key=gaps.get)
+    assert gaps[closest] >= BAND_APART, f"bands {closest} only {gaps[closest]:.1f} apart: {fills}"
+    assert min(delta_e(seen(f, None), seen("#FFFFFF", None)) for f in fills) >= BAND_FROM_WHITE, fills
+    for k, band in enumerate(bands):
+        rgb = re.fullmatch(r"rgba\((\d+),(\d+),(\d+),([\d.]+)\)", band["line"]["color"]).groups()
+        assert "#" + "".join(f"{int(c):02X}" for c in rgb[:3]) == PALETTE[k] and float(rgb[3]) >= 0.5
+        assert band["line"]["width"] >= 1
 
 
 def test_series_without_minimum():

@@ -368,7 +368,8 @@ def results(job: Job, data: mnist.MnistData | None) -> None:
             st.warning(t("mnist.no_landscape", error=done.landscape_error), icon=":material/warning:")
         else:
             land = done.landscape
-            st.plotly_chart(localized(landscape_figure(land, res)), key="landscape", config=CHART)
+            fig = landscape_figure(land, res, note=lambda first: t("map.same_path", label=first))  # the map's words
+            st.plotly_chart(localized(fig), key="landscape", config=CHART)
             left_out = [label(res, k) for k in np.flatnonzero(~land.fitted)]
             st.caption(
                 t("mnist.landscape_caption", explained=100 * land.explained, images=len(land.images), a=len(land.a),

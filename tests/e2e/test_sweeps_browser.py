@@ -201,3 +201,41 @@ def test_screenshots_of_the_open_section(sized_page, app_url):
                 for _, role in views:
                     assert read(page, role), f"the {role} figure at {width}x{height}"
             shoot(page, f"sweeps-{name}-{width}x{height}")
+
+
+# Page boxes [left, top, right, bottom] of the lr sweep figure's legend, axis titles, x tick
+# labels and column titles, as the browser laid them out.
+LR_BOXES = f"""() => {{
+    const gd = ({FIND})('lr-curve');
+    const box = el => {{ const b = el.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; }};
+    const all = css => [...gd.querySelectorAll(css)].map(box).filter(b => b[2] > b[0] && b[3] > b[1]);
+    return {{legend: all('.legend .bg'), titles: all('.g-xtitle, .g-x2title, .g-x3title'),
+             ticks: all('.xtick text, .x2tick text, .x3tick text'), columns: all('.annotation'), figure: box(gd)}};
+}}"""
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_lr_sweep_legend_covers_no_axis_title_at_lecture_sizes(sized_page, app_url):
+    """At 1400 x 1000 and 1920 x 1080 the lr curves' legend, as drawn, shares no pixel with the
+    three "learning rate" titles, the x tick labels or the column titles, and lies inside the figure;
+    no two column titles overlap."""
+    page = sized_page(*SHOT_SIZES[0])
+    open_app(page, f"{app_url}/?{HIMMELBLAU}")
+    open_view(page, "Learning-rate sweep", "lr-curve")
+    for i, (width, height) in enumerate(SHOT_SIZES):
+        if i:
+            page.set_viewport_size({"width": width, "height": height})
+            wait_drawn_to_width(page)
+        boxes = page.evaluate(LR_BOXES)
+        assert len(boxes["legend"]) == 1 and len(boxes["titles"]) == 3 and len(boxes["columns"]) == 3, boxes
+        assert len(boxes["ticks"]) >= 9, boxes  # every column keeps its tick labels
+        (legend,) = boxes["legend"]
+        clashes = [(kind, b) for kind in ("titles", "ticks", "columns") for b in boxes[kind] if _overlap(legend, b)]
+        assert not clashes, f"{width}x{height}: the legend {legend} covers {clashes}"
+        top, bottom = boxes["figure"][1], boxes["figure"][3]
+        assert top - 1 <= legend[1] and legend[3] <= bottom + 1, (width, legend, boxes["figure"])
+        columns = boxes["columns"]
+        assert not [(a, b) for i, a in enumerate(columns) for b in columns[i + 1:] if _overlap(a, b)], columns
