@@ -1,8 +1,9 @@
 """JSON files that the browser fetches from static/ (served at app/static/, ui/assets.py).
 
-The drag preview's entries are the same for every rerun and every session that shows the same
-setup: sent inline, about a megabyte travelled with every rerun. Published here once, each is
-fetched once per page and kept by the browser (ui/map_preview.js). Names carry this process's
+The drag preview's entries, the map's run data and the results charts are the same for every
+rerun and every session that shows the same setup: sent inline, about two megabytes travelled
+with every rerun. Published here once, each is fetched once per page and kept by the browser
+(ui/map_preview.js, ui/map_component.js, ui/figures_component.js). Names carry this process's
 token, so that a restarted server never serves what an older version wrote; at most MAX_FILES
 files and MAX_BYTES are kept, the oldest removed first.
 """
@@ -25,7 +26,7 @@ from .assets import STATIC
 FOLDER = STATIC / "data"
 URL = "app/static/data/"  # relative to the app's root, as the page's other static files
 MAX_FILES = 4000
-MAX_BYTES = 200_000_000  # a surface slider's entry is about 0.3 MB, an optimizer slider's 20 KB
+MAX_BYTES = 200_000_000  # a surface slider's entry is about 0.3 MB, an optimizer slider's 20 KB, a run's map 0.7 MB
 PRUNE_EVERY = 200  # files written between two looks at how many there are
 TOKEN = secrets.token_hex(4)
 _LOCK = threading.Lock()
@@ -80,3 +81,17 @@ def prune(folder: Path = FOLDER, keep: int = MAX_FILES, max_bytes: int = MAX_BYT
                 path.unlink()
             except OSError:
                 pass
+
+
+def read(url: str, folder: Path = FOLDER) -> Any:
+    """The data of the file `url` names (as publish returned it), for tests and tools that read
+    what a page was sent."""
+    if not url.startswith(URL) or not re.fullmatch(r"[A-Za-z0-9_-]+\.json", url[len(URL):]):
+        raise ValueError(f"url: a URL that publish returned ({URL}<name>.json), got {url!r}")
+    return json.loads((folder / url[len(URL):]).read_text())
+
+
+def resolved(data: dict, folder: Path = FOLDER) -> dict:
+    """A component's data as the browser uses it: `data` with its file's data under it when it
+    names one (`url`, ui/map_component.py by_file), else `data` itself."""
+    return {**read(data["url"], folder), **data} if "url" in data else data
