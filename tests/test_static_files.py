@@ -55,3 +55,18 @@ def test_prune_keeps_within_the_byte_budget(tmp_path):
         os.utime(path, (now - 100 + i, now - 100 + i))
     static_files.prune(tmp_path, keep=10, max_bytes=250)  # the newest two fit in 250 bytes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["3.json", "4.json"]
+
+
+def test_read_gives_a_published_files_data_and_resolved_puts_it_under_the_sent_fields(tmp_path):
+    data = {"id": "r1", "map": {"data": [1, 2]}, "sliders": {"old": 1}}
+    url = static_files.publish("map-r1", lambda: data, folder=tmp_path)
+    assert static_files.read(url, folder=tmp_path) == data
+    sent = {"id": "r1", "url": url, "sliders": {"new": 2}}
+    assert static_files.resolved(sent, folder=tmp_path) == {**data, "url": url, "sliders": {"new": 2}}
+    assert static_files.resolved(data, folder=tmp_path) is data  # inline: as sent
+
+
+@pytest.mark.parametrize("url", ["app/static/data/../secret.json", "/etc/passwd", "app/static/data/x.txt"])
+def test_read_refuses_what_publish_never_returns(tmp_path, url):
+    with pytest.raises(ValueError, match="url: a URL that publish returned"):
+        static_files.read(url, folder=tmp_path)
