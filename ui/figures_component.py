@@ -21,7 +21,7 @@ from .charts import prepared
 HERE = Path(__file__).parent
 _COMPONENT = st.components.v2.component(
     "optvis_figures",
-    js=assets.component_js(HERE / "figures_component.js"),
+    js=static_files.module_stub("figures_component", assets.component_js(HERE / "figures_component.js")),
     css=".fg-row { display: grid; gap: 0.6rem; } .fg-fig { min-width: 0; }",
     isolate_styles=False,  # Plotly's hover and mode-bar styles live in the document's head
 )

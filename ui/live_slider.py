@@ -14,10 +14,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from . import static_files
+
 HERE = Path(__file__).parent
 _COMPONENT = st.components.v2.component(
     "optvis_live_slider",
-    js=(HERE / "live_slider.js").read_text(),
+    js=static_files.module_stub("live_slider", (HERE / "live_slider.js").read_text()),  # one copy a page, not 24 a rerun
     css=(HERE / "live_slider.css").read_text(),
     isolate_styles=False,  # in the page's DOM, as the map component is: one document for tests and the map
 )

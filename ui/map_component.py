@@ -37,13 +37,14 @@ ss = st.session_state
 
 _COMPONENT = st.components.v2.component(
     "optvis_map",
-    js=assets.component_js(HERE / "map_component.js"),
+    js=static_files.module_stub("map_component", assets.component_js(HERE / "map_component.js")),  # not 50 KB a rerun
     css=(HERE / "map_component.css").read_text(),
     isolate_styles=False,  # Plotly's hover and mode-bar styles live in the document's head
 )
 # The drag preview's data travels in a second, invisible instance sent at the end of the page's run,
 # so that the map is drawn before the preview's paths arrive; it hands them to the map's view.
-_PREVIEW = st.components.v2.component("optvis_map_preview", js=(HERE / "map_preview.js").read_text())
+_PREVIEW = st.components.v2.component("optvis_map_preview",
+                                      js=static_files.module_stub("map_preview", (HERE / "map_preview.js").read_text()))
 _WARM = st.components.v2.component("optvis_plotly_warm", js=assets.component_js(HERE / "plotly_warm.js"))
 
 
