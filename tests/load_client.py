@@ -29,6 +29,8 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.NumberInput_pb2 import NumberInput
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
+from ui import static_files
+
 MAX_MESSAGE = 200 * 2**20  # the page's figures arrive in messages of a few MB at most
 
 
@@ -52,7 +54,8 @@ class Run:
 
     def figures(self) -> list[dict]:
         """Streamlit's Plotly charts and the figures ui/figures_component draws (the results charts)."""
-        ours = [json.loads(c.json)["figures"] for c in self.of_type("bidi_component") if c.component_name == "optvis_figures"]
+        ours = [static_files.resolved(json.loads(c.json))["figures"] for c in self.of_type("bidi_component")
+                if c.component_name == "optvis_figures"]
         return [json.loads(chart.spec) for chart in self.of_type("plotly_chart")] + [f for row in ours for f in row]
 
     def map_figure(self) -> dict:
@@ -62,7 +65,7 @@ class Run:
         if maps:
             assert len(maps) == 1, f"{len(maps)} maps in the run"
             data = json.loads(maps[0].json if maps[0].WhichOneof("data") == "json" else maps[0].mixed.json)
-            return data["map"]
+            return static_files.resolved(data)["map"]  # the server's files, on this machine's disk
         specs = [chart.spec for chart in self.of_type("plotly_chart") if '"role":"click"' in chart.spec.replace(" ", "")]
         found = [f for f in map(json.loads, specs) if any(t.get("meta", {}).get("role") == "click" for t in f["data"])]
         assert len(found) == 1, f"{len(found)} maps in the run"

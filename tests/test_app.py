@@ -13,11 +13,12 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import ui.compute
+import ui.live_slider
 import ui.map_component
 import ui.widgets
 from optimizers import OPTIMIZERS, get_optimizer, kernels, run
 from surfaces import SURFACES
-from ui import state
+from ui import state, static_files
 from ui.charts import typed_arrays
 from ui.export import summary_frame, trajectories_frame
 from ui.optimizer_panel import MAX_PANELS
@@ -65,7 +66,7 @@ def component_data(at: AppTest) -> dict | None:
         return None
     (element,) = found
     proto = element.proto
-    return json.loads(proto.json if proto.WhichOneof("data") == "json" else proto.mixed.json)
+    return static_files.resolved(json.loads(proto.json if proto.WhichOneof("data") == "json" else proto.mixed.json))
 
 
 def drawn_views(at: AppTest) -> list:
@@ -78,7 +79,7 @@ def drawn_views(at: AppTest) -> list:
 def results_figures(at: AppTest) -> list[dict]:
     """The figures under the results table, drawn by ui/figures_component ([] when none)."""
     found = [e for e in at.get("bidi_component") if e.proto.component_name == "optvis_figures"]
-    return [f for e in found for f in json.loads(e.proto.json)["figures"]]
+    return [f for e in found for f in static_files.resolved(json.loads(e.proto.json))["figures"]]
 
 
 def contour(at: AppTest) -> dict:
@@ -224,6 +225,8 @@ def live_slider(at: AppTest, slider_id: str) -> dict:
     """The data of the live slider (ui/live_slider) with id `slider_id` (its session-state key)."""
     found = [e for e in at.get("bidi_component") if e.proto.component_name == "optvis_live_slider"]
     (data,) = [d for d in (json.loads(e.proto.json) for e in found) if d["id"] == slider_id]
+    if "log" in data:  # a log grid's notches travel as its first one and count: the values the browser shows
+        data["grid"], data["labels"] = ui.live_slider.notches(data)
     return data
 
 

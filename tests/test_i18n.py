@@ -21,7 +21,7 @@ from optimizers import OPTIMIZERS, SCHEDULES
 from optimizers.transforms import L1_SPECS
 from surfaces import SURFACES
 from tests.test_app import results_figures
-from ui import i18n, mnist_page, online_page, state
+from ui import i18n, mnist_page, online_page, state, static_files
 from ui.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,7 +163,7 @@ def test_a_link_with_lang_zh_opens_in_chinese():
     assert any(b.label == "加入梯度噪声 σ = 0.01（扰动梯度下降）" for b in at.button)
     (element,) = [e for e in at.get("bidi_component") if e.proto.component_name == "optvis_map"]
     proto = element.proto
-    data = json.loads(proto.json if proto.WhichOneof("data") == "json" else proto.mixed.json)
+    data = static_files.resolved(json.loads(proto.json if proto.WhichOneof("data") == "json" else proto.mixed.json))
     assert data["id"].endswith("-zh")  # its own id: the browser redraws the map on a switch
     assert "鞍点" in [t.get("name") for t in data["map"]["data"]]  # the saddle's legend entry
     assert data["eff"]["layout"]["yaxis"]["title"]["text"] == "有效学习率，x"

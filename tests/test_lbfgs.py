@@ -241,6 +241,8 @@ def test_the_app_lists_and_runs_lbfgs():
 
     from streamlit.testing.v1 import AppTest
 
+    from ui import static_files
+
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60).run()
     assert not at.exception
     (box,) = [b for b in at.selectbox if b.key and b.key.endswith(".name")][:1]
@@ -258,7 +260,7 @@ def test_the_app_lists_and_runs_lbfgs():
     k = list(cfg.optimizers).index(lbfgs)
     (element,) = [e for e in at.get("bidi_component") if e.proto.component_name == "optvis_map"]
     proto = element.proto
-    data = json.loads(proto.json if proto.WhichOneof("data") == "json" else proto.mixed.json)
+    data = static_files.resolved(json.loads(proto.json if proto.WhichOneof("data") == "json" else proto.mixed.json))
     sent = data["runs"][k]
     assert sent["eval_slots"] == res.evals.shape[3]
     import base64

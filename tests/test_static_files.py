@@ -55,3 +55,35 @@ def test_prune_keeps_within_the_byte_budget(tmp_path):
         os.utime(path, (now - 100 + i, now - 100 + i))
     static_files.prune(tmp_path, keep=10, max_bytes=250)  # the newest two fit in 250 bytes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["3.json", "4.json"]
+
+
+def test_read_gives_a_published_files_data_and_resolved_puts_it_under_the_sent_fields(tmp_path):
+    data = {"id": "r1", "map": {"data": [1, 2]}, "sliders": {"old": 1}}
+    url = static_files.publish("map-r1", lambda: data, folder=tmp_path)
+    assert static_files.read(url, folder=tmp_path) == data
+    sent = {"id": "r1", "url": url, "sliders": {"new": 2}}
+    assert static_files.resolved(sent, folder=tmp_path) == {**data, "url": url, "sliders": {"new": 2}}
+    assert static_files.resolved(data, folder=tmp_path) is data  # inline: as sent
+
+
+@pytest.mark.parametrize("url", ["app/static/data/../secret.json", "/etc/passwd", "app/static/data/x.txt"])
+def test_read_refuses_what_publish_never_returns(tmp_path, url):
+    with pytest.raises(ValueError, match="url: a URL that publish returned"):
+        static_files.read(url, folder=tmp_path)
+
+
+def test_a_module_is_written_once_under_its_content_and_the_stub_imports_it(tmp_path):
+    source = "export default function (component) { component.parentElement.textContent = 'x'; }\n"
+    stub = static_files.module_stub("widget", source, folder=tmp_path)
+    (file,) = tmp_path.iterdir()
+    assert file.read_text() == source and file.name.startswith("widget-") and file.suffix == ".js"
+    assert f'"app/static/modules/{file.name}"' in stub and len(stub) < 1000
+    assert static_files.module_stub("widget", source, folder=tmp_path) == stub
+    changed = static_files.module_stub("widget", source + "// v2\n", folder=tmp_path)
+    assert changed != stub and len(list(tmp_path.iterdir())) == 2  # a changed module: a file of its own
+
+
+def test_a_module_that_cannot_be_written_goes_inline(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert static_files.module_stub("widget", "export default () => {};", folder=blocker / "m") == "export default () => {};"

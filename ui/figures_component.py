@@ -3,8 +3,9 @@
 st.plotly_chart brings Streamlit's own Plotly bundle, which the browser loads and compiles on a
 new session beside the copy the map component uses: on the 2-D page's opening view that second
 copy was what delayed the map (tests and bench/browser_latency's first view). The figures go out
-as built (ui.charts.prepared: the session's language, presentation mode, typed arrays) with an id,
-and the browser draws one again only when its id changes.
+as built (ui.charts.prepared: the session's language, presentation mode, typed arrays) in a file
+the browser fetches once per id (ui/static_files; inline where it cannot be written), and the
+browser draws them again only when their id changes: a rerun sends the id and the file's URL.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from . import assets
+from . import assets, static_files
 from .charts import prepared
 
 HERE = Path(__file__).parent
 _COMPONENT = st.components.v2.component(
     "optvis_figures",
-    js=assets.component_js(HERE / "figures_component.js"),
+    js=static_files.module_stub("figures_component", assets.component_js(HERE / "figures_component.js")),
     css=".fg-row { display: grid; gap: 0.6rem; } .fg-fig { min-width: 0; }",
     isolate_styles=False,  # Plotly's hover and mode-bar styles live in the document's head
 )
@@ -31,4 +32,5 @@ def figures_row(figures: list[dict], *, key: str, identity: object) -> None:
     (any repr-stable value, e.g. the run's config), so the browser redraws only when it changes."""
     shown = [prepared(fig) for fig in figures]
     tag = hashlib.sha256(repr((identity, [f["layout"] for f in shown])).encode()).hexdigest()[:16]
-    _COMPONENT(key=key, data={"id": tag, "figures": shown})
+    url = static_files.publish(f"figures-{tag}", lambda: {"figures": shown})
+    _COMPONENT(key=key, data={"id": tag, "url": url} if url else {"id": tag, "figures": shown})

@@ -6,13 +6,32 @@
 
 const EVENT = "optvis:slider";
 
-function value(data, i) {
-  // as ui/widgets.notch: low + i * step to 12 significant digits
-  return data.grid ? data.grid[i] : Number((data.linear[0] + i * data.linear[1]).toPrecision(12));
+function logNotch(data, i) {
+  // [mantissa, exponent] of notch i of a log grid (ui/live_slider.py log_form), null for its zero
+  const [mantissas, e0, start, zero] = data.log;
+  if (zero && i === 0) return null;
+  const j = start + i - (zero ? 1 : 0);
+  return [mantissas[j % mantissas.length], e0 + Math.floor(j / mantissas.length)];
 }
 
-function text(data, i) {
+export function value(data, i) {
+  if (data.grid) return data.grid[i];
+  if (data.log) {  // as ui/widgets.log_grid: the decimal "m e exponent" read as a double, as Python's float() reads it
+    const notch = logNotch(data, i);
+    return notch ? Number(`${notch[0]}e${notch[1]}`) : 0;
+  }
+  // as ui/widgets.notch: low + i * step to 12 significant digits
+  return Number((data.linear[0] + i * data.linear[1]).toPrecision(12));
+}
+
+export function text(data, i) {
   if (data.labels) return data.labels[i];
+  if (data.log) {  // as Python's f"{v:g}": m·10^e in exponent form below 1e-4 and from 1e6, else as a decimal
+    const notch = logNotch(data, i);
+    if (!notch) return data.off;
+    const [m, e] = notch;
+    return e < -4 || e >= 6 ? `${m}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}` : String(value(data, i));
+  }
   const v = value(data, i);
   return data.fmt === "%.4f" ? v.toFixed(4) : String(Number(v.toPrecision(6)));
 }

@@ -1,6 +1,7 @@
 // The map component: map, effective-lr and loss charts, playback, internals and the lr preview,
-// all in the browser. The server sends a run's data once (plots/playback_data.py); playing,
-// scrubbing and previewing never ask it again. Figures are updated in place: Plotly.react when a
+// all in the browser. The server names a run's data (plots/playback_data.py) by id and the URL of
+// its file (ui/static_files.py), fetched once per id and kept (`runData`); playing, scrubbing and
+// previewing never ask it again. Figures are updated in place: Plotly.react when a
 // new run arrives, Plotly.restyle of the cursor and arrow traces and Plotly.relayout of the
 // charts' step lines on every frame.
 
@@ -14,6 +15,30 @@ const ICONS = {
   first: SVG("M6 6h2v12H6zm3.5 6 8.5 6V6z"), back: SVG("M15.4 7.4 14 6l-6 6 6 6 1.4-1.4-4.6-4.6z"),
   next: SVG("M8.6 16.6 10 18l6-6-6-6-1.4 1.4 4.6 4.6z"), last: SVG("M16 6h2v12h-2zm-2 6L5.5 6v12z"),
 };  // a whole run plays in this many seconds at speed 1x
+
+// The runs' data fetched, by id (a Promise of the parsed file), the most recently shown last:
+// a rerun for the same run, or a return to an earlier one, fetches nothing.
+const RUNS = (window.__optvisRuns = window.__optvisRuns || new Map());
+const RUNS_KEPT = 24;
+
+function runData(sent) {
+  // The run's whole data: `sent` itself when it came inline (the server could not write the
+  // file), else its file's content with `sent`'s own fields (id, url, sliders) over it.
+  if (!sent.url) return Promise.resolve(sent);
+  let got = RUNS.get(sent.id);
+  if (!got) {
+    const base = window.location.pathname.replace(/[^/]*$/, "");
+    got = fetch(base + sent.url).then((r) => {
+      if (!r.ok) throw new Error(`${sent.url}: HTTP ${r.status}`);
+      return r.json();
+    });
+    got.catch(() => RUNS.delete(sent.id));  // a failed fetch is tried again when the run comes again
+  }
+  RUNS.delete(sent.id);
+  RUNS.set(sent.id, got);
+  while (RUNS.size > RUNS_KEPT) RUNS.delete(RUNS.keys().next().value);
+  return got.then((data) => ({ ...data, ...sent }));
+}
 
 function decode(value) {
   // Plotly's typed-array form {dtype, bdata[, shape]} -> a typed array; anything else as it is.
@@ -464,12 +489,16 @@ class MapView {
     });
   }
 
-  async update(data) {
+  async update(sent) {
+    // Draw the run `sent` names (its data fetched while Plotly.js loads); false, drawing nothing,
+    // when a later run's data arrived meanwhile.
     this.tUpdate = performance.now();
+    const [data, Plotly] = await Promise.all([runData(sent), loadPlotly()]);
+    if (sent.id !== this.dataId) return false;
+    this.root.dataset.fetchMs = String(performance.now() - this.tUpdate);
     this.data = data;
     this.pendingRun = -1;
     this.pendingAll = false;
-    const Plotly = await loadPlotly();
     this.Plotly = Plotly;
     const frames = decode(data.frames);
     this.frames = frames;
@@ -524,6 +553,7 @@ class MapView {
     const pending = window.__optvisPreview;  // entries are kept by basis: those still valid serve at once
     this.buildPreview(pending && pending.run === data.id ? pending.entries : null);
     this.keepPicked();
+    return true;
   }
 
   keepPicked() {
@@ -1025,7 +1055,8 @@ export default function (component) {
     view.dataId = data.id;
     view.pause();
     const received = performance.now();
-    view.update(data).then(() => {
+    view.update(data).then((drawn) => {
+      if (!drawn) return;
       view.root.dataset.ready = data.id;
       view.root.dataset.drawMs = String(performance.now() - received);  // new run: decode and draw
     })

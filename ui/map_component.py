@@ -1,17 +1,19 @@
 """The 2-D page's map as a Streamlit custom component: map, charts, playback, internals, lr preview.
 
 The server computes; the browser draws and animates (ui/map_component.js). `show(res, config)`
-sends the run's data (plots.playback_data) once per run; a click on the map comes back as the
-component's "click" trigger, applied by a callback before the next run of the script, like any
-widget's. Nothing is sent back while playing or scrubbing. The component's words travel with
-its data (`texts`: the [map] catalogue's templates in the session's language).
+sends the run's data (plots.playback_data), which the browser fetches once per run (`by_file`);
+a click on the map comes back as the component's "click" trigger, applied by a callback before
+the next run of the script, like any widget's. Nothing is sent back while playing or scrubbing.
+The component's words travel with its data (`texts`: the [map] catalogue's templates in the
+session's language).
 
 The drag preview (ui/preview): the sidebar's sliders (ui/live_slider) tell the map where they
 are while they move, and the map draws the engine's run at that notch from the preview's entries,
 sent by a second, invisible component at the end of the page's run. At a release on a computed
 notch of a single-start run, that run is the page's exact one and the map shows it at once,
 before the server's rerun brings everything else. The entries travel as files the browser fetches
-once (ui/static_files), not with every rerun.
+once (ui/static_files), not with every rerun, and so does the run's data (`by_file`): a rerun
+sends its id, the file's URL and where the preview's sliders are.
 """
 
 from __future__ import annotations
@@ -35,13 +37,14 @@ ss = st.session_state
 
 _COMPONENT = st.components.v2.component(
     "optvis_map",
-    js=assets.component_js(HERE / "map_component.js"),
+    js=static_files.module_stub("map_component", assets.component_js(HERE / "map_component.js")),  # not 50 KB a rerun
     css=(HERE / "map_component.css").read_text(),
     isolate_styles=False,  # Plotly's hover and mode-bar styles live in the document's head
 )
 # The drag preview's data travels in a second, invisible instance sent at the end of the page's run,
 # so that the map is drawn before the preview's paths arrive; it hands them to the map's view.
-_PREVIEW = st.components.v2.component("optvis_map_preview", js=(HERE / "map_preview.js").read_text())
+_PREVIEW = st.components.v2.component("optvis_map_preview",
+                                      js=static_files.module_stub("map_preview", (HERE / "map_preview.js").read_text()))
 
 
 def available() -> bool:
@@ -155,11 +158,20 @@ def show(config: RunConfig, panel_ids: list[int]) -> None:
     sliders = _sliders(config, panel_ids)
     ss["map.shown"] = (config, sliders, data["id"])
     previewed = {id(s) for s, _ in preview.plan(config, sliders)}
-    data = {**data, "text": texts(), "sliders": {s.id: {"config": s.config, "axis": s.axis, "index": s.index,
-                                       "basis": preview.basis_id(config, s)} for s in sliders if id(s) in previewed}}
+    data = by_file({**i18n.map_data(data), "text": texts()})  # the id says the language: the words go too
+    data["sliders"] = {s.id: {"config": s.config, "axis": s.axis, "index": s.index, "basis": preview.basis_id(config, s)}
+                       for s in sliders if id(s) in previewed}
     # rest_pending: a new session's first view (ui/first_view.py); once drawn, the map asks for the rest
     data["rest_pending"] = first_view.cut()
-    _COMPONENT(key="map", data=i18n.map_data(data), on_click_change=_on_click, on_drawn_change=lambda: None)
+    _COMPONENT(key="map", data=data, on_click_change=_on_click, on_drawn_change=lambda: None)
+
+
+def by_file(data: dict) -> dict:
+    """{id, url}: the run's data (`data`, under its id) as a file the browser fetches once per id
+    (ui/static_files), so that a rerun showing the same run sends a few hundred bytes, not the
+    run's 0.7 MB; a copy of `data` where no file can be written."""
+    url = static_files.publish(f"map-{data['id']}", lambda: data)
+    return {"id": data["id"], "url": url} if url else dict(data)
 
 
 def show_preview() -> None:
