@@ -37,7 +37,7 @@ def file_of(data: dict):
 def test_the_map_sends_its_id_and_url_and_the_file_holds_the_runs_payload():
     at = ok(page())
     data, size = sent(at, "optvis_map")
-    assert size < SMALL and set(data) == {"id", "url", "sliders"}
+    assert size < SMALL and set(data) == {"id", "url", "sliders", "rest_pending"}
     assert data["url"] == f"app/static/data/{static_files.TOKEN}-map-{data['id']}.json"
     stored = json.loads(file_of(data).read_text())
     expected = as_json(playback_payload(engine(config(at)), smooth=None))  # the opening view: no noise, no smoothing
@@ -74,7 +74,7 @@ def test_where_no_file_can_be_written_the_data_goes_inline(monkeypatch):
     ok(at.run())
     inline, size = sent(at, "optvis_map")
     assert size > 100_000 and "url" not in inline
-    assert inline == {**json.loads(file_of(by_file).read_text()), "sliders": by_file["sliders"]}
+    assert inline == {**json.loads(file_of(by_file).read_text()), "sliders": by_file["sliders"], "rest_pending": False}
     figures_inline, _ = sent(at, "optvis_figures")
     assert "url" not in figures_inline and figures_inline["id"] == figures_by_file["id"]
     assert figures_inline["figures"] == json.loads(file_of(figures_by_file).read_text())["figures"]
