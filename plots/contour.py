@@ -290,48 +290,45 @@ def same_ranks(same: list[int | None]) -> list[int]:
     return [0 if j is None else 1 + sum(1 for i in range(k) if same[i] == j) for k, j in enumerate(same)]
 
 
-def layers(same: list[int | None], hides: list[list[int]]) -> list[int]:
-    """Per configuration, 0 if it hides no path, else 1 + the largest layer of those it hides
-    or coincides with: the r-th of a group of coinciding ones is at layer r (same_ranks)."""
-    out: list[int] = []
-    for k, under in enumerate(hides):
-        below = set(under) | ({same[k]} if same[k] is not None else set())
-        out.append(1 + max(out[j] for j in below) if below else 0)
-    return out
+def _nth(styles: tuple, r: int):
+    """The r-th (r >= 1) of `styles` after its first (the plain one), cycling."""
+    return styles[1 + (r - 1) % (len(styles) - 1)]
 
 
 def mark_coinciding(res, data: list[dict]) -> list[dict]:
-    """The map's traces with paths that would hide others told apart. A configuration at layer
-    r > 0 (layers: it hides or coincides with an earlier path) draws its path dashed
-    (SAME_DASHES[r]) with other step-dot symbols, so the path under it shows through the gaps,
-    and its end marker another symbol (END_SYMBOLS[r]) where it would hide one of theirs; meta
-    .hides lists the ones it hides. One that coincides with an earlier one (coinciding) adds
-    'same path as <the group's first label>' to its legend entry; meta.same_as names that one.
-    A swarm's thin translucent paths are left as they are."""
+    """The map's traces with paths that would hide others told apart. The r-th configuration
+    that hides or coincides with an earlier path (hiding, coinciding) draws its path dashed
+    (SAME_DASHES[r]: each its own dash, so the paths under it show through the gaps) and its end
+    marker another symbol (END_SYMBOLS[r]) where it would hide one of theirs; meta.hides lists the
+    ones it hides. One that coincides with an earlier one also draws other step-dot symbols and
+    adds 'same path as <the group's first label>' to its legend entry; meta.same_as names that
+    one. A swarm's thin translucent paths keep their style."""
     k_count, n, _, _ = res.shape
     same = coinciding(res)
     small = drawn_paths(res, DRAWN_PX_MIN) if n <= SWARM else None
     hides = _hides(small, COINCIDE_PX, HIDDEN_SHARE) if small else [[] for _ in range(k_count)]
     hides = [sorted({*under, same[k]} - {None}) for k, under in enumerate(hides)]
-    layer = layers(same, hides)
+    dashed = [bool(under) for under in hides]
+    order = np.cumsum(dashed)  # r of each dashed one
     covers_end = [bool(small) and any(_ends_meet(small[j], small[k]) for j in hides[k]) for k in range(k_count)]
     out = []
     for trace in data:
         meta = trace.get("meta") or {}
         k = meta.get("config")
         role = meta.get("role")
-        if k is None or layer[k] == 0 or role not in ("path", "end"):
+        if k is None or not dashed[k] or role not in ("path", "end"):
             out.append(trace)
             continue
-        r = layer[k]
+        r = int(order[k])
         trace = {**trace, "meta": {**meta, "hides": hides[k]}}
         if same[k] is not None:
             trace["meta"]["same_as"] = same[k]
         if role == "path" and n <= SWARM:
-            trace["line"] = {**trace["line"], "dash": SAME_DASHES[r % len(SAME_DASHES)]}
-            trace["marker"] = {**trace["marker"], "symbol": SAME_SYMBOLS[r % len(SAME_SYMBOLS)], "size": 7}
+            trace["line"] = {**trace["line"], "dash": _nth(SAME_DASHES, r)}
+        if role == "path" and n <= SWARM and same[k] is not None:
+            trace["marker"] = {**trace["marker"], "symbol": _nth(SAME_SYMBOLS, r), "size": 7}
         if role == "end" and (same[k] is not None or covers_end[k]):
-            trace["marker"] = {**trace["marker"], "symbol": END_SYMBOLS[r % len(END_SYMBOLS)]}
+            trace["marker"] = {**trace["marker"], "symbol": _nth(END_SYMBOLS, r)}
         if same[k] is not None and trace.get("showlegend", True):
             trace["name"] = f"{trace['name']} — {same_path_note(res.labels[same[k]])}"
         out.append(trace)
