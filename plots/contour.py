@@ -130,15 +130,16 @@ COINCIDE_PX = 3.0
 # below are judged at the sizes it draws: drawn_px is the length of the frame's longer side in
 # pixels (measured in Chromium in windows from 1024x768 to 1920x1200, with and without
 # presentation mode; tests/e2e/test_drawn_size_browser.py checks both ends):
-# - 'same path as' (coinciding) at the largest: 871 px (presentation mode at 1920x1200; 785
-#   without it, where the column's width caps the map): true there, the words are true at every
-#   smaller size. A larger window draws a larger map (2560x1440: about 1070 px), where two paths
-#   noted as one can be up to 3 px x 1070 / 880, about 4 px, apart.
-# - a path hiding another (hiding) at the smallest, where paths lie closest: 292 px, the
-#   narrowest two-column page (a window just over 1100 px wide; a single column below that
-#   draws the map the page's width).
-DRAWN_PX = 880
-DRAWN_PX_MIN = 290
+# - 'same path as' (coinciding) at the largest: 942 px (the six-hump camel's 6-wide frame in
+#   presentation mode at 1920x1200, where the column's width caps the map; a square frame 871):
+#   true there, the words are true at every smaller size. A larger window draws a larger map
+#   (2560x1440: about 1070 px for a square frame), where two paths noted as one can be up to
+#   3 px x 1070 / 950, about 3.4 px, apart.
+# - a path hiding another (hiding) at the smallest, where paths lie closest: 285 px (the camel's
+#   frame on the narrowest two-column page, a window just over 1100 px wide; a square frame 292;
+#   a single column, below that, draws the map the page's width).
+DRAWN_PX = 950
+DRAWN_PX_MIN = 280
 HIDDEN_SHARE = 0.9  # a path under a later one for this share of its drawn length is hidden by it
 SHARE_POINTS = 200  # points, evenly spaced along a path's length, that measure the share
 END_OVERLAP_PX = 6.0  # end markers (12 px) closer than this: the one on top hides most of the other
