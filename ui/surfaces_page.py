@@ -61,7 +61,8 @@ NO_STALE_FADE = ('<style>.stElementContainer[data-stale="true"]'
 # One screen: the header, the story, the play control and the whole map fit a 1400x1000 window
 # (the map component sizes the map to what is left, ui/map_component.js FitLayout). Streamlit's
 # default 6rem above the page and 5rem beside it go to the map instead. In a narrow window the
-# theory panel's two columns stack, so that its legends and buttons keep their whole text; in a
+# theory panel's two columns stack, so that its legends and buttons keep their whole text, and so
+# do the update rules', so that the longest formula fits (at 1024x768); in a
 # low one (1024x768) a long story scrolls in its box and leaves the map room.
 PAGE_CSS = """<style>
 [data-testid="stMainBlockContainer"] {padding: 2.6rem 1.5rem 2rem 1.5rem;}
@@ -80,6 +81,8 @@ PAGE_CSS = """<style>
 @media (max-width: 1200px) {
   .st-key-theory [data-testid="stHorizontalBlock"] {flex-wrap: wrap;}
   .st-key-theory [data-testid="stColumn"] {min-width: 100%; flex: 1 1 100%;}
+  .st-key-update_rules [data-testid="stHorizontalBlock"] {flex-wrap: wrap;}
+  .st-key-update_rules [data-testid="stColumn"] {min-width: 100%; flex: 1 1 100%;}
 }
 </style>"""
 MAX_NOTES, NOTE_CHARS = 20, 300  # a link's notes listed, each cut to this length; the rest are counted
@@ -456,7 +459,7 @@ def results(res, config: state.RunConfig) -> None:
 def update_rules(config: state.RunConfig) -> None:
     st.subheader(t("surfaces.update_rules"))
     names = list(dict.fromkeys(c.name for c in config.optimizers))
-    cols = st.columns(2)
+    cols = st.container(key="update_rules").columns(2)  # stacked in a narrow window (PAGE_CSS)
     for i, name in enumerate(names):
         info = OPTIMIZERS[name]
         with cols[i % 2]:
