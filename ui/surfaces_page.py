@@ -439,9 +439,28 @@ def _results_figures(res, smooth: int | None) -> list[dict]:
     return [{"data": typed_arrays(f["data"]), "layout": f["layout"]} for f in figures]
 
 
+# ui/export.summary_frame's outcome words (English), each with its words in the session's language
+OUTCOMES = (
+    (re.compile(r"not converged in (?P<steps>\d+) steps"), lambda m: t("surfaces.outcome_not_converged", **m.groupdict())),
+    (re.compile(r"(?P<n>\d+)/(?P<of>\d+) diverged \(first at step (?P<step>\d+)\)"),
+     lambda m: t("surfaces.outcome_some_diverged", **m.groupdict())),
+    (re.compile(r"(?P<n>\d+)/(?P<of>\d+) converged"), lambda m: t("surfaces.outcome_some_converged", **m.groupdict())),
+    (re.compile(r"diverged at step (?P<step>\d+)"), lambda m: t("surfaces.outcome_diverged", **m.groupdict())),
+    (re.compile(r"converged at step (?P<step>\d+)"), lambda m: t("surfaces.outcome_converged", **m.groupdict())),
+)
+
+
+def outcome_words(text: str) -> str:
+    """An outcome of the results table in the session's language."""
+    for pattern, words in OUTCOMES:
+        text = pattern.sub(words, text)
+    return text
+
+
 def results(res, config: state.RunConfig) -> None:
     st.subheader(t("surfaces.results"))
     table = derived(config, "results", lambda: _results_table(res))
+    table = table.assign(outcome=table["outcome"].map(outcome_words))
     st.dataframe(table.rename(columns=phrase), hide_index=True, width="stretch")
     smooth = smoothing_span(config.noise > 0 or res.surface.stochastic)
     figures = derived(config, f"results.figures.{smooth}", lambda: _results_figures(res, smooth))
