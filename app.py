@@ -26,8 +26,7 @@ st.set_page_config(page_title=t("app.title"), page_icon=favicon.icon(), layout="
                    initial_sidebar_state="collapsed" if present else "auto")
 i18n.switch()  # in the sidebar, under the pages: one click, kept in the link (lang=zh)
 with st.container(key="present_toggle"):
-    st.toggle("Presentation", key=state.PRESENT, help="for a projector: sidebar closed, large type, thick lines "
-              "(kept in the link as present=1)")
+    st.toggle(t("page.presentation"), key=state.PRESENT, help=t("page.presentation_help"))
 state.write_present()
 st.html(PRESENT_CSS)
 st.navigation([

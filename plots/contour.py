@@ -18,8 +18,11 @@ from scipy.ndimage import gaussian_filter
 
 from .coincide import (
     COINCIDE_PX,
+    END_SYMBOLS,
+    SAME_DASHES,
+    SAME_SYMBOLS,
     first_coinciding,
-    mark_same,
+    same_path_note,
     same_polyline,
     same_ranks,  # noqa: F401 (plots.playback_data imports it from here)
 )
@@ -130,40 +133,176 @@ def _legend_meta(res, k: int) -> dict:
     return {"label": res.labels[k], "fate": fate(res, k)}
 
 
-DRAWN_PX = 560  # the plot area's height in pixels at the map's default height (620 less its margins)
+# Two paths closer than COINCIDE_PX everywhere at the map's drawn size look like one (plots.coincide).
+# The map component (ui/map_component.js FitLayout) sizes the map to the window, so the rules
+# below are judged at the sizes it draws: drawn_px is the length of the frame's longer side in
+# pixels (measured in Chromium in windows from 1024x768 to 1920x1200, with and without
+# presentation mode; tests/e2e/test_drawn_size_browser.py checks both ends):
+# - 'same path as' (coinciding) at the largest: 942 px (the six-hump camel's 6-wide frame in
+#   presentation mode at 1920x1200, where the column's width caps the map; a square frame 871):
+#   true there, the words are true at every smaller size. A larger window draws a larger map
+#   (2560x1440: about 1070 px for a square frame), where two paths noted as one can be up to
+#   3 px x 1070 / 950, about 3.4 px, apart.
+# - a path hiding another (hiding) at the smallest, where paths lie closest: 285 px (the camel's
+#   frame on the narrowest two-column page, a window just over 1100 px wide; a square frame 292;
+#   a single column, below that, draws the map the page's width).
+DRAWN_PX = 950
+DRAWN_PX_MIN = 280
+HIDDEN_SHARE = 0.9  # a path under a later one for this share of its drawn length is hidden by it
+SHARE_POINTS = 200  # points, evenly spaced along a path's length, that measure the share
+END_OVERLAP_PX = 6.0  # end markers (12 px) closer than this: the one on top hides most of the other
 COMPARED_POINTS = 400  # points of a path compared (decimated: first, last and every sharp corner kept)
+
+
+def _segment_distances(a: np.ndarray, b0: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """[P] the distance of each point of a [P, 2] from the nearest of the segments from b0 [S, 2]
+    to b0 + d (same units; S >= 1)."""
+    length2 = d[:, 0] ** 2 + d[:, 1] ** 2
+    rx, ry = a[:, :1] - b0[:, 0], a[:, 1:] - b0[:, 1]  # [P, S]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.clip(np.where(length2 > 0, (rx * d[:, 0] + ry * d[:, 1]) / length2, 0.0), 0.0, 1.0)
+    return np.sqrt(((rx - t * d[:, 0]) ** 2 + (ry - t * d[:, 1]) ** 2).min(axis=1))
+
+
+def _along(line: np.ndarray, count: int) -> np.ndarray:
+    """[count, 2] points evenly spaced along the polyline `line` [P, 2] by length (its first
+    point `count` times if it has no length)."""
+    run = np.concatenate(([0.0], np.cumsum(np.hypot(*np.diff(line, axis=0).T))))
+    at = np.linspace(0.0, run[-1], count)
+    return np.stack([np.interp(at, run, line[:, 0]), np.interp(at, run, line[:, 1])], axis=-1)
+
+
+def drawn_paths(res, drawn_px: float) -> list[list[np.ndarray]]:
+    """[K][N] each path as drawn, in pixels from the frame's corner on a map whose frame's
+    longer side is `drawn_px` pixels long (equal scale where map_layout anchors the axes, else
+    each axis that long): up to its stop, clipped to the frame, at most COMPARED_POINTS points
+    kept by playback_data's decimation."""
+    from .playback_data import decimate  # playback_data builds on this module
+
+    (x0, x1), (y0, y1) = res.surface.bounds
+    equal = 1 / 3 <= (y1 - y0) / (x1 - x0) <= 3
+    longer = max(x1 - x0, y1 - y0)
+    scale = np.array([drawn_px / longer] * 2 if equal else [drawn_px / (x1 - x0), drawn_px / (y1 - y0)])
+    lo, hi = np.array([x0, y0]), np.array([x1, y1])
+    stop = res.stop_index()
+
+    def drawn(k: int, i: int) -> np.ndarray:
+        p = np.clip(res.path[k, i, : stop[k, i] + 1].astype(np.float64), lo, hi)
+        return (p[decimate(p, COMPARED_POINTS)] - lo) * scale
+
+    k_count, n, _, _ = res.shape
+    return [[drawn(k, i) for i in range(n)] for k in range(k_count)]
 
 
 def coinciding(res, px: float = COINCIDE_PX, drawn_px: float = DRAWN_PX) -> list[int | None]:
     """Per configuration, the first earlier one whose paths it coincides with, or None.
 
-    Two configurations coincide when, for every start, each drawn point of either path (up to
-    its stop, clipped to the frame, at most COMPARED_POINTS of them kept by playback_data's
-    decimation) lies within `px` pixels of the other's polyline, on a map whose plot area is
-    `drawn_px` pixels high (equal scale where map_layout anchors the axes, else each axis
-    `drawn_px` long): plots.coincide's rule. Identical hyperparameters, or SGD configurations
-    with the same effective lr, give such paths."""
-    from .playback_data import decimate  # playback_data builds on this module
+    Two configurations coincide when, for every start, each drawn point of either path
+    (drawn_paths at `drawn_px`) lies within `px` pixels of the other's polyline: a symmetric
+    Hausdorff distance below px. Identical hyperparameters, or SGD configurations with the same
+    effective lr, give such paths."""
+    paths = drawn_paths(res, drawn_px)
+    return first_coinciding(len(paths), lambda j, k: all(same_polyline(a, b, px) for a, b in zip(paths[j], paths[k])))
 
-    (x0, x1), (y0, y1) = res.surface.bounds
-    equal = 1 / 3 <= (y1 - y0) / (x1 - x0) <= 3
-    scale = np.array([drawn_px / (y1 - y0) if equal else drawn_px / (x1 - x0), drawn_px / (y1 - y0)])
-    lo, hi = np.array([x0, y0]), np.array([x1, y1])
-    k_count, n, _, _ = res.shape
-    stop = res.stop_index()
 
-    def drawn(k: int, i: int) -> np.ndarray:  # in pixels from the frame's corner
-        p = np.clip(res.path[k, i, : stop[k, i] + 1].astype(np.float64), lo, hi)
-        return (p[decimate(p, COMPARED_POINTS)] - lo) * scale
+NEAR_CHUNK = 20  # points of a path (consecutive, so close together) measured against one box's segments
 
-    return first_coinciding(k_count, lambda j, k: all(same_polyline(drawn(j, i), drawn(k, i), px) for i in range(n)))
+
+def _near(points: np.ndarray, line: np.ndarray, px: float) -> np.ndarray:
+    """[P] bool: whether each of `points` [P, 2] lies within px of the polyline `line` [Q, 2].
+    Each chunk of NEAR_CHUNK points is measured against the segments that reach its bounding box
+    grown by px, the only ones that can be that close."""
+    if len(line) == 1:
+        return np.hypot(*(points - line[0]).T) < px
+    b0, d = line[:-1], np.diff(line, axis=0)
+    seg_lo, seg_hi = np.minimum(line[:-1], line[1:]), np.maximum(line[:-1], line[1:])
+    near = np.zeros(len(points), dtype=bool)
+    for first in range(0, len(points), NEAR_CHUNK):
+        chunk = points[first: first + NEAR_CHUNK]
+        lo, hi = chunk.min(axis=0) - px, chunk.max(axis=0) + px
+        reach = (seg_hi >= lo).all(axis=1) & (seg_lo <= hi).all(axis=1)
+        if reach.any():
+            near[first: first + NEAR_CHUNK] = _segment_distances(chunk, b0[reach], d[reach]) < px
+    return near
+
+
+def hidden_share(under: list[np.ndarray], over: list[np.ndarray], px: float = COINCIDE_PX,
+                 points: int = SHARE_POINTS) -> float:
+    """The share of the drawn length of the paths `under` (one per start, in px) that lies within
+    `px` of the paths `over` of the same starts, drawn on top of them; measured at `points`
+    points evenly spaced along each path."""
+    hidden = total = 0.0
+    for a, b in zip(under, over):
+        length = float(np.hypot(*np.diff(a, axis=0).T).sum())
+        total += length
+        if length > 0:
+            hidden += length * float(np.mean(_near(_along(a, points), b, px)))
+    return hidden / total if total > 0 else 1.0
+
+
+def hiding(res, px: float = COINCIDE_PX, drawn_px: float = DRAWN_PX_MIN,
+           share: float = HIDDEN_SHARE) -> list[list[int]]:
+    """Per configuration, the earlier ones (drawn under it) whose paths it hides: at least
+    `share` of their drawn length (drawn_paths at `drawn_px`) lies within `px` pixels of its own
+    paths. A path that coincides with an earlier one (coinciding) hides it."""
+    return _hides(drawn_paths(res, drawn_px), px, share)
+
+
+def _hides(paths: list[list[np.ndarray]], px: float, share: float) -> list[list[int]]:
+    def hides(k: int, j: int) -> bool:  # a coarse look first: most pairs are far apart
+        return (hidden_share(paths[j], paths[k], px, SHARE_POINTS // 5) >= share - 0.25
+                and hidden_share(paths[j], paths[k], px) >= share)
+    return [[j for j in range(k) if hides(k, j)] for k in range(len(paths))]
+
+
+def _ends_meet(under: list[np.ndarray], over: list[np.ndarray]) -> bool:
+    """Whether a drawn path of `over` ends within END_OVERLAP_PX of the same start's in `under`."""
+    return any(float(np.hypot(*(a[-1] - b[-1]))) < END_OVERLAP_PX for a, b in zip(under, over))
+
+
+def _nth(styles: tuple, r: int):
+    """The r-th (r >= 1) of `styles` after its first (the plain one), cycling."""
+    return styles[1 + (r - 1) % (len(styles) - 1)]
 
 
 def mark_coinciding(res, data: list[dict]) -> list[dict]:
-    """The map's traces with coinciding configurations (coinciding) told apart (plots.coincide's
-    mark_same: dashes and symbols while the paths are drawn as lines with dots, other end symbols,
-    'same path as <the group's first label>' in the legend; meta.same_as names that one)."""
-    return mark_same(data, coinciding(res), res.labels, dashes=res.shape[1] <= SWARM)
+    """The map's traces with paths that would hide others told apart. The r-th configuration
+    that hides or coincides with an earlier path (hiding, coinciding) draws its path dashed
+    (SAME_DASHES[r]: each its own dash, so the paths under it show through the gaps) and its end
+    marker another symbol (END_SYMBOLS[r]) where it would hide one of theirs; meta.hides lists the
+    ones it hides. One that coincides with an earlier one also draws other step-dot symbols and
+    adds 'same path as <the group's first label>' to its legend entry; meta.same_as names that
+    one. A swarm's thin translucent paths keep their style."""
+    k_count, n, _, _ = res.shape
+    same = coinciding(res)
+    small = drawn_paths(res, DRAWN_PX_MIN) if n <= SWARM else None
+    hides = _hides(small, COINCIDE_PX, HIDDEN_SHARE) if small else [[] for _ in range(k_count)]
+    hides = [sorted({*under, same[k]} - {None}) for k, under in enumerate(hides)]
+    dashed = [bool(under) for under in hides]
+    order = np.cumsum(dashed)  # r of each dashed one
+    covers_end = [bool(small) and any(_ends_meet(small[j], small[k]) for j in hides[k]) for k in range(k_count)]
+    out = []
+    for trace in data:
+        meta = trace.get("meta") or {}
+        k = meta.get("config")
+        role = meta.get("role")
+        if k is None or not dashed[k] or role not in ("path", "end"):
+            out.append(trace)
+            continue
+        r = int(order[k])
+        trace = {**trace, "meta": {**meta, "hides": hides[k]}}
+        if same[k] is not None:
+            trace["meta"]["same_as"] = same[k]
+        if role == "path" and n <= SWARM:
+            trace["line"] = {**trace["line"], "dash": _nth(SAME_DASHES, r)}
+        if role == "path" and n <= SWARM and same[k] is not None:
+            trace["marker"] = {**trace["marker"], "symbol": _nth(SAME_SYMBOLS, r), "size": 7}
+        if role == "end" and (same[k] is not None or covers_end[k]):
+            trace["marker"] = {**trace["marker"], "symbol": _nth(END_SYMBOLS, r)}
+        if same[k] is not None and trace.get("showlegend", True):
+            trace["name"] = f"{trace['name']} — {same_path_note(res.labels[same[k]])}"
+        out.append(trace)
+    return out
 
 
 def swarm_opacity(n: int) -> float:

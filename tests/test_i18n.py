@@ -166,7 +166,7 @@ def test_a_link_with_lang_zh_opens_in_chinese():
     data = static_files.resolved(json.loads(proto.json if proto.WhichOneof("data") == "json" else proto.mixed.json))
     assert data["id"].endswith("-zh")  # its own id: the browser redraws the map on a switch
     assert "鞍点" in [t.get("name") for t in data["map"]["data"]]  # the saddle's legend entry
-    assert data["eff"]["layout"]["yaxis"]["title"]["text"] == "有效学习率，x"
+    assert data["eff"]["layout"]["yaxis"]["title"]["text"] == "有效 lr，x"
     assert [k["text"] for k in data["arrow_kinds"]] == ["−梯度", "−一阶矩", "更新量 Δθ"]
     sliders = [json.loads(e.proto.json) for e in at.get("bidi_component") if e.proto.component_name == "optvis_live_slider"]
     helps = " ".join([*(w.help or "" for w in [*at.sidebar.number_input, *at.sidebar.select_slider]),

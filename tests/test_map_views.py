@@ -169,11 +169,14 @@ def visible_line(path: np.ndarray, bounds, px_per_unit: float, spacing: float = 
 
 def visible_gap(res, j: int, k: int) -> float:
     """The symmetric Hausdorff distance in pixels between the visible lines of configurations j
-    and k (first start) on an equal-scale map 560 px high."""
+    and k (first start) on an equal-scale map whose longer side is DRAWN_PX long (the largest the
+    page draws it, where 'same path as' is judged)."""
     from scipy.spatial import cKDTree
 
-    (y0, y1) = res.surface.bounds[1]
-    scale = 560 / (y1 - y0)
+    from plots.contour import DRAWN_PX
+
+    (x0, x1), (y0, y1) = res.surface.bounds
+    scale = DRAWN_PX / max(x1 - x0, y1 - y0)
     stop = res.stop_index()[:, 0]
     a, b = (visible_line(res.path[i, 0, : stop[i] + 1], res.surface.bounds, scale) for i in (j, k))
     return max(cKDTree(b).query(a)[0].max(), cKDTree(a).query(b)[0].max())
@@ -215,7 +218,8 @@ def test_presets_paths_that_look_like_one_are_the_ones_marked(name):
             assert paths[k]["name"].endswith(f"same path as {res.labels[j]}")
             assert paths[k]["line"]["dash"] != "solid"
     marked = sum(paths[k]["meta"].get("same_as") is not None for k in range(k_count))
-    assert marked == {"saddle_escape": 2, "conditioning": 1}[name]
+    # saddle_escape's lr 0.2 path is more than 3 px from lr 0.05's at that size: dashed, not named
+    assert marked == {"saddle_escape": 1, "conditioning": 1}[name]
 
 
 def test_the_component_gets_its_words_in_the_sessions_language():

@@ -570,3 +570,77 @@ def test_builders_are_fast():
             build()
             times.append(time.perf_counter() - t0)
         assert min(times) < 0.1
+
+
+# --- paths that look like one, or hide one, at the sizes the page draws the map (#14) -----------------
+
+QUADRATIC = get_surface("quadratic", condition=1.0, angle=0.0)  # frame 6 x 6
+
+
+def _shifted(offset, share: float = 1.0):
+    """A Result of two configurations on QUADRATIC: 0 walks straight along y = 0 from x = -2.5 to
+    x = 2.5 (drawn points every 0.05), 1 the same shifted by `offset` (dx, dy) over its first
+    `share` of the steps and far away (y = 2.5) after."""
+    from dataclasses import replace
+
+    res = run(QUADRATIC, [get_optimizer("sgd", lr=0.1)] * 2, starts=[[-2.5, 0.0]], steps=100, compiled=False)
+    line = np.stack([np.linspace(-2.5, 2.5, 101), np.zeros(101)], axis=-1)
+    path = np.stack([line, line + offset])[:, None]
+    path[1, 0, round(share * 100) + 1:, 1] = 2.5
+    never = np.full((2, 1), -1)
+    return replace(res, path=path, diverged_at=never, converged_at=never)
+
+
+def _px(units: float, drawn_px: float) -> float:
+    return units * drawn_px / 6.0  # QUADRATIC's frame is 6 wide and high
+
+
+@pytest.mark.parametrize(("factor", "same"), [(0.98, True), (1.02, False)])
+def test_same_path_is_judged_at_the_largest_map_drawn(factor, same):
+    """Two parallel paths COINCIDE_PX x factor apart on the largest map the page draws
+    (DRAWN_PX, the frame's longer side) are one path (factor < 1) or two; at the old nominal
+    560 px both pairs lie within 3 px, which the larger maps of big windows would belie."""
+    from plots.contour import COINCIDE_PX, DRAWN_PX, coinciding
+
+    gap = factor * COINCIDE_PX * 6.0 / DRAWN_PX  # data units
+    res = _shifted((0.0, gap))
+    assert _px(gap, DRAWN_PX) == pytest.approx(factor * COINCIDE_PX)
+    assert coinciding(res) == ([None, 0] if same else [None, None])
+    assert coinciding(res, drawn_px=560) == [None, 0] and _px(gap, 560) < 0.7 * COINCIDE_PX
+    paths = {t["meta"]["config"]: t for t in plots.contour_figure(res)["data"]
+             if (t.get("meta") or {}).get("role") == "path"}
+    assert paths[1]["name"].endswith("same path as SGD (lr=0.1)") == same
+    # either way the one on top is dashed, since on the smallest map it hides the other
+    assert paths[1]["line"]["dash"] == "dash" and paths[0]["line"].get("dash", "solid") == "solid"
+
+
+@pytest.mark.parametrize(("factor", "hides"), [(0.98, True), (1.02, False)])
+def test_a_path_hides_one_within_3px_on_the_smallest_map(factor, hides):
+    """On the smallest map the page draws (DRAWN_PX_MIN) a path COINCIDE_PX x factor from
+    another along all of it hides it (factor < 1): it is drawn dashed, with another end symbol
+    (their ends meet), and says so in meta.hides; 2 % farther it is left solid."""
+    from plots.contour import COINCIDE_PX, DRAWN_PX_MIN, hiding
+
+    gap = factor * COINCIDE_PX * 6.0 / DRAWN_PX_MIN
+    res = _shifted((0.0, gap))
+    assert hiding(res) == [[], [0] if hides else []]
+    data = plots.contour_figure(res)["data"]
+    path, end = ({t["meta"]["config"]: t for t in data if (t.get("meta") or {}).get("role") == role}[1]
+                 for role in ("path", "end"))
+    assert (path["line"].get("dash", "solid") != "solid") == hides
+    assert (end["marker"]["symbol"] != "square") == hides  # ends 3 px apart: the upper would cover the lower
+    assert path["meta"].get("hides", []) == ([0] if hides else [])
+    assert "same path" not in path["name"]
+
+
+@pytest.mark.parametrize(("share", "hides"), [(0.95, True), (0.85, False)])
+def test_a_path_hides_one_it_covers_for_nine_tenths_of_its_length(share, hides):
+    """A path that runs on top of another (1 px away) for `share` of that one's length and then
+    leaves hides it from HIDDEN_SHARE = 0.9 on; the other, drawn under, hides nothing."""
+    from plots.contour import DRAWN_PX_MIN, HIDDEN_SHARE, drawn_paths, hidden_share, hiding
+
+    res = _shifted((0.0, 6.0 / DRAWN_PX_MIN), share)
+    assert HIDDEN_SHARE == 0.9
+    paths = drawn_paths(res, DRAWN_PX_MIN)
+    assert hidden_share(paths[0], paths[1]) == pytest.approx(share, abs=0.02)  # the leaving segment starts close
+    assert hiding(res) == [[], [0] if hides else []]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from optimizers import run
+from plots.contour import contour_figure, hiding
 from surfaces.base import hessian
 from theory import rates, saddle
 from theory.measured import first_reaching, fitted_rate
@@ -198,6 +199,22 @@ def _sharpness_at_minimum(res, k, steps, config) -> float:
     return float(res.configs[k].lr * top)
 
 
+def _hidden_by(res, k, steps, config) -> int:
+    """The first later configuration whose path hides k's on the map (plots.contour.hiding: the
+    rule that dashes the one on top), -1 if none."""
+    hides = hiding(res)
+    return next((j for j in range(k + 1, len(hides)) if k in hides[j]), -1)
+
+
+def _map_dashed(res, k, steps, config) -> int:
+    """1 if the map draws configuration k's path dashed (plots.contour.contour_figure), else 0."""
+    for trace in contour_figure(res)["data"]:
+        meta = trace.get("meta") or {}
+        if meta.get("role") == "path" and meta.get("config") == k:
+            return int(trace["line"].get("dash", "solid") != "solid")
+    raise ValueError(f"claim: k={k} has no path on the map")
+
+
 def _median_loss(res, k, steps, config) -> float:
     """Median over the window of the per-step median loss over all starts (the swarm's line)."""
     return float(np.median(np.median(res.loss[k], axis=0)[_window(res, k, steps)]))
@@ -234,4 +251,6 @@ MEASURES: dict[str, Callable] = {
     "sharpness_lr_max": _sharpness_times_lr(np.max),
     "sharpness_lr_at_minimum": _sharpness_at_minimum,
     "median_loss": _median_loss,
+    "hidden_by": _hidden_by,
+    "map_dashed": _map_dashed,
 }

@@ -140,6 +140,11 @@ def figure(fig: dict) -> dict:
             bar = dict(bar)
             _title(bar)
             trace = {**trace, "colorbar": bar}
+        marker = trace.get("marker")
+        if isinstance(marker, dict) and isinstance(marker.get("colorbar"), dict):  # the map's level bar
+            bar = dict(marker["colorbar"])
+            _title(bar)
+            trace = {**trace, "marker": {**marker, "colorbar": bar}}
         if isinstance(trace.get("name"), str):  # marker names ("minimum", "saddle"); labels have no entry
             trace = {**trace, "name": phrase(trace["name"])}
         data.append(trace)

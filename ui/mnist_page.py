@@ -21,6 +21,7 @@ every run, because Streamlit drops the state of widgets not drawn (while on the 
 from __future__ import annotations
 
 import html
+import re
 import time
 import uuid
 
@@ -91,6 +92,27 @@ ss = st.session_state
 # --- data ------------------------------------------------------------------------------------------------
 
 
+# mnist.data's descriptions of the data (English), each with its words in the session's language
+DESCRIPTIONS = (
+    (re.compile(r"embedded MNIST subset: (?P<train>[\d,]+) train / (?P<val>[\d,]+) validation from the "
+                r"(?P<n>[\d,]+) official test images \(validation = the last images in file order\)"),
+     lambda m: t("mnist.described_embedded", **m.groupdict())),
+    (re.compile(r"embedded MNIST subset: (?P<train>[\d,]+) train / (?P<val>[\d,]+) validation from the "
+                r"(?P<n>[\d,]+) official test images \(random split, seed (?P<seed>\d+)\)"),
+     lambda m: t("mnist.described_embedded_seed", **m.groupdict())),
+    (re.compile(r"full MNIST: (?P<train>[\d,]+) train / (?P<test>[\d,]+) test from (?P<folder>.+)"),
+     lambda m: t("mnist.described_full", **m.groupdict())),
+)
+
+
+def description_words(text: str) -> str:
+    """The data's description (mnist.data) in the session's language; as it is if no pattern fits."""
+    for pattern, words in DESCRIPTIONS:
+        if (match := pattern.fullmatch(text)):
+            return words(match)
+    return text
+
+
 @st.cache_resource(show_spinner="Loading MNIST…", max_entries=4)
 def load_data(source: str, version: int) -> mnist.MnistData:
     """MNIST arrays, shared by every session; `version` changes after a download."""
@@ -133,7 +155,7 @@ def data_controls(errors: list[str]) -> mnist.MnistData | None:
     except (mnist.MnistDataError, OSError) as exc:
         errors.append(t("mnist.load_failed", error=exc))
         return None
-    st.caption(data.description)
+    st.caption(description_words(data.description))
     if source == "full" and data.source != "full":
         st.warning(data.note or t("mnist.full_not_found"), icon=":material/warning:")
         if st.button(t("mnist.download"), icon=":material/download:", width="stretch"):

@@ -79,14 +79,18 @@ PRESETS: dict[str, Preset] = {
         "it is still ", C("final_distance", 0, "≈", "1.75", "1.75"),
         " from the minimum (1, 1). Momentum accumulates those small gradients and gets there: it ends ",
         C("final_distance", 1, "≈", "0.017", "0.017"),
-        " from it. Adam divides each coordinate's step by the running RMS of its gradient, so its steps are "
-        "about lr long whatever the slope — and no longer: at lr 0.01 ",
-        C("max_step", 2, "<", 0.0142, "no step is longer than 0.0142"), " (lr·√2), the median step is ",
-        C("median_step", 2, "≈", "0.0030", "0.0030"), ", and after 1000 steps Adam is still ",
-        C("final_distance", 2, "≈", "1.36", "1.36"),
-        " from the minimum, far behind SGD with momentum. At lr 0.1 it ends ",
+        " from it. Adam divides each coordinate's step by the running RMS of its gradient, so no step is much "
+        "longer than lr, however steep the slope: at lr 0.01 ",
+        C("max_step", 2, "<", 0.0142, "no step is longer than 0.0142"), " (lr·√2), and along the valley floor "
+        "they are shorter still (the median step is ", C("median_step", 2, "≈", "0.0030", "0.0030"),
+        "). After 1000 steps Adam at lr 0.01 is still ", C("final_distance", 2, "≈", "1.36", "1.36"),
+        " from the minimum, far behind SGD with momentum; at lr 0.1 it ends ",
         C("final_distance", 3, "≈", "0.0018", "0.0018"),
-        " away. On the effective learning rate plot, Adam's (lr 0.1) ",
+        " away, closest of the four. All four take the same road, down into the valley and along its floor, so "
+        "on the map a path drawn over an earlier one is dashed and the one under it shows through the gaps: "
+        "Adam's lr 0.1 path ", C("map_dashed", 3, "=", 1, "is dashed"), " and momentum's ",
+        C("hidden_by", 1, "=", 3, "runs under it"), " to the minimum, while SGD and Adam at lr 0.01 stop "
+        "part of the way, at their end markers. On the effective learning rate plot, Adam's (lr 0.1) ",
         C("eff_lr_growth_x", 3, "≈", "20", "grows about 20-fold"), " in x and ",
         C("eff_lr_growth_y", 3, "≈", "18", "18-fold"), " in y as the gradients shrink along the valley floor, "
         "while SGD's ", C("eff_lr_growth_x", 0, "=", 1, "stays at lr"), ".",
@@ -109,8 +113,8 @@ PRESETS: dict[str, Preset] = {
         C("argmin_grad_norm", 1, "=", 14, "14"),
         " as it crosses the centre — where a tolerance-based stopping rule would wrongly declare victory — and it "
         "reaches |y| = 1 at step ", C("escape_step", 1, "=", 72, "72"),
-        ". RMSProp's running average of squared gradients starts at zero, so its first steps are ten times lr "
-        "in each coordinate (", C("max_step", 2, "≈", "0.141", "0.141"), " long): it turns away and reaches |y| = 1 "
+        ". RMSProp's running average of squared gradients starts at zero, so its first step is ten times lr "
+        "in each coordinate (", C("max_step", 2, "≈", "0.141", "0.141"), " long, its longest): it turns away and reaches |y| = 1 "
         "at step ", C("escape_step", 2, "=", 17, "17"),
         ". Adam moves each coordinate by about lr per step whatever the gradient, so y grows steadily from the "
         "start and passes 1 at step ", C("escape_step", 3, "=", 77, "77"),

@@ -61,7 +61,8 @@ NO_STALE_FADE = ('<style>.stElementContainer[data-stale="true"]'
 # One screen: the header, the story, the play control and the whole map fit a 1400x1000 window
 # (the map component sizes the map to what is left, ui/map_component.js FitLayout). Streamlit's
 # default 6rem above the page and 5rem beside it go to the map instead. In a narrow window the
-# theory panel's two columns stack, so that its legends and buttons keep their whole text; in a
+# theory panel's two columns stack, so that its legends and buttons keep their whole text, and so
+# do the update rules', so that the longest formula fits (at 1024x768); in a
 # low one (1024x768) a long story scrolls in its box and leaves the map room.
 PAGE_CSS = """<style>
 [data-testid="stMainBlockContainer"] {padding: 2.6rem 1.5rem 2rem 1.5rem;}
@@ -79,6 +80,8 @@ PAGE_CSS = """<style>
 @media (max-width: 1200px) {
   .st-key-theory [data-testid="stHorizontalBlock"] {flex-wrap: wrap;}
   .st-key-theory [data-testid="stColumn"] {min-width: 100%; flex: 1 1 100%;}
+  .st-key-update_rules [data-testid="stHorizontalBlock"] {flex-wrap: wrap;}
+  .st-key-update_rules [data-testid="stColumn"] {min-width: 100%; flex: 1 1 100%;}
 }
 </style>"""
 MAX_NOTES, NOTE_CHARS = 20, 300  # a link's notes listed, each cut to this length; the rest are counted
@@ -437,9 +440,28 @@ def _results_figures(res, smooth: int | None) -> list[dict]:
     return [{"data": typed_arrays(f["data"]), "layout": f["layout"]} for f in figures]
 
 
+# ui/export.summary_frame's outcome words (English), each with its words in the session's language
+OUTCOMES = (
+    (re.compile(r"not converged in (?P<steps>\d+) steps"), lambda m: t("surfaces.outcome_not_converged", **m.groupdict())),
+    (re.compile(r"(?P<n>\d+)/(?P<of>\d+) diverged \(first at step (?P<step>\d+)\)"),
+     lambda m: t("surfaces.outcome_some_diverged", **m.groupdict())),
+    (re.compile(r"(?P<n>\d+)/(?P<of>\d+) converged"), lambda m: t("surfaces.outcome_some_converged", **m.groupdict())),
+    (re.compile(r"diverged at step (?P<step>\d+)"), lambda m: t("surfaces.outcome_diverged", **m.groupdict())),
+    (re.compile(r"converged at step (?P<step>\d+)"), lambda m: t("surfaces.outcome_converged", **m.groupdict())),
+)
+
+
+def outcome_words(text: str) -> str:
+    """An outcome of the results table in the session's language."""
+    for pattern, words in OUTCOMES:
+        text = pattern.sub(words, text)
+    return text
+
+
 def results(res, config: state.RunConfig) -> None:
     st.subheader(t("surfaces.results"))
     table = derived(config, "results", lambda: _results_table(res))
+    table = table.assign(outcome=table["outcome"].map(outcome_words))
     st.dataframe(table.rename(columns=phrase), hide_index=True, width="stretch")
     smooth = smoothing_span(config.noise > 0 or res.surface.stochastic)
     figures = derived(config, f"results.figures.{smooth}", lambda: _results_figures(res, smooth))
@@ -457,7 +479,7 @@ def results(res, config: state.RunConfig) -> None:
 def update_rules(config: state.RunConfig) -> None:
     st.subheader(t("surfaces.update_rules"))
     names = list(dict.fromkeys(c.name for c in config.optimizers))
-    cols = st.columns(2)
+    cols = st.container(key="update_rules").columns(2)  # stacked in a narrow window (PAGE_CSS)
     for i, name in enumerate(names):
         info = OPTIMIZERS[name]
         with cols[i % 2]:

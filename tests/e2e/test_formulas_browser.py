@@ -1,4 +1,5 @@
-"""No formula of the Update rules section is cut off, in Chromium at 1400x1000 (issue #14).
+"""No formula of the Update rules section is cut off, in Chromium at 1024x768, 1400x1000 and
+1920x1080 (issue #14).
 
 Every optimizer once, with the options that lengthen its formula (SGD's nesterov, weight decay
 on where the page then adds its line, an L1 penalty) and every schedule that has a formula of its
@@ -18,7 +19,7 @@ from tests.e2e.browser import wait_idle, wait_until
 from ui import state
 
 SHOTS = Path(__file__).parent / "screenshots"  # gitignored
-SIZE = {"width": 1400, "height": 1000}
+SIZES = ({"width": 1024, "height": 768}, {"width": 1400, "height": 1000}, {"width": 1920, "height": 1080})
 LONGEST = {"sgd": {"momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
            "adam": {"weight_decay": 0.1, "decoupled_weight_decay": True},
            "rmsprop": {"weight_decay": 0.1, "centered": True, "momentum": 0.5},
@@ -63,11 +64,13 @@ READ = """() => {
 
 
 
-@pytest.fixture(scope="module", params=range(len(GROUPS)), ids=lambda i: f"group{i}")
+@pytest.fixture(scope="module", params=[(g, s) for s in range(len(SIZES)) for g in range(len(GROUPS))],
+                ids=lambda p: f"group{p[0]}-{SIZES[p[1]]['width']}x{SIZES[p[1]]['height']}")
 def section(browser, app_url, request):
-    names = GROUPS[request.param]
+    group, size = request.param
+    names = GROUPS[group]
     config = state.make_config("rosenbrock", {}, steps=20, optimizers=_optimizers(names))
-    context = browser.new_context(viewport=SIZE)
+    context = browser.new_context(viewport=SIZES[size])
     page = context.new_page()
     try:
         page.goto(f"{app_url}/?{urlencode(state.encode(config), doseq=True)}")
@@ -76,7 +79,9 @@ def section(browser, app_url, request):
         page.evaluate("""() => [...document.querySelectorAll('h3')]
             .find((h) => h.textContent.includes('Update rules')).scrollIntoView()""")
         page.wait_for_timeout(500)
-        page.screenshot(path=str(SHOTS / f"formulas-1400x1000-{request.param}.png"), full_page=False)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"formulas-{SIZES[size]['width']}x{SIZES[size]['height']}-{group}.png"),
+                        full_page=False)
         yield names, page.evaluate(READ)
     finally:
         context.close()

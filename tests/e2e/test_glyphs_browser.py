@@ -17,6 +17,21 @@ ROSENBROCK = get_surface("rosenbrock")
 SGD, RMSPROP, ADAM = 0, 3, 4  # the default view's configurations
 
 
+# The key's text (a range over its contents), its column (.ov-mapcol) and the rightmost left edge of
+# the boxes above it that clip what overflows them.
+KEY_BOX = """() => {
+    const key = document.querySelector('.ov-key'), range = document.createRange();
+    range.selectNodeContents(key);
+    const text = [...range.getClientRects()], column = key.parentElement.getBoundingClientRect();
+    let clip = -Infinity;
+    for (let el = key.parentElement; el; el = el.parentElement) {
+        if (getComputedStyle(el).overflowX !== 'visible') clip = Math.max(clip, el.getBoundingClientRect().left);
+    }
+    return {text_left: Math.min(...text.map((r) => r.left)), text_right: Math.max(...text.map((r) => r.right)),
+            column_left: column.left, column_right: column.right, clip_left: clip};
+}"""
+
+
 def scrub_to(page, step: int) -> None:
     page.locator(".ov-scrub").focus()
     page.keyboard.press("Home")
@@ -52,6 +67,10 @@ def test_boxes_for_adaptive_methods_only_and_arrows_above_the_markers(page, app_
     key = page.locator(".ov-key").inner_text()
     stated = float(key.split("box: 1/√v ×", 1)[1].split()[0])
     assert stated == pytest.approx(scale, rel=1e-3)  # to 4 significant digits
+    # its text starts inside its container, clear of every box that clips it (#14: a first letter cut)
+    box = page.evaluate(KEY_BOX)
+    assert box["text_left"] >= box["column_left"] + 1 and box["text_left"] >= box["clip_left"] + 1, box
+    assert box["text_right"] <= box["column_right"] + 1, box
 
 
 def test_the_arrow_tail_is_drawn_over_the_cursor_dot(page, app_url):
@@ -71,3 +90,17 @@ def test_the_arrow_tail_is_drawn_over_the_cursor_dot(page, app_url):
     adam = tuple(int(color[i:i + 2], 16) for i in (1, 3, 5))
     assert rgb[3] > 200
     assert max(abs(a - b) for a, b in zip(rgb[:3], adam)) < 40, (rgb, color)
+
+
+@pytest.mark.parametrize("size", [(1024, 768), (1400, 1000), (1920, 1080)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_key_starts_inside_its_column_at_lecture_hall_sizes(browser, app_url, size):
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    try:
+        page = context.new_page()
+        open_app(page, f"{app_url}/?preset=rosenbrock", 240)
+        wait_until(lambda: page.locator(".ov-key").inner_text(), lambda text: text.startswith("arrows at step"), "the key")
+        box = page.evaluate(KEY_BOX)
+        assert box["text_left"] >= box["column_left"] + 1 and box["text_left"] >= box["clip_left"] + 1, box
+        assert box["text_right"] <= box["column_right"] + 1, box
+    finally:
+        context.close()

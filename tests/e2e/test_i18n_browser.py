@@ -12,7 +12,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from tests.app_server import ARTIFACTS
-from tests.e2e.browser import open_app, screenshot, sidebar, wait_idle, wait_until
+from tests.e2e.browser import open_app, screenshot, sidebar, tables, wait_idle, wait_until
 from ui import state
 from ui.presets import PRESETS
 
@@ -109,3 +109,22 @@ def test_the_switch_changes_the_language_in_one_click_and_in_the_link(page, app_
     sidebar(page).get_by_text("English", exact=True).click()
     wait_until(lambda: (sidebar(page).inner_text(), page.url),
                lambda v: "Teacher presets" in v[0] and "lang=" not in v[1], "English again, no lang in the link")
+
+
+def test_the_words_once_left_in_english_are_chinese(page, app_url):
+    """#14: the Presentation toggle, the map's colour-bar title, the results table's outcomes and
+    the MNIST data's description were English on the Chinese pages."""
+    page.set_viewport_size(SIZE)
+    open_app(page, zh_link(app_url))
+    toggle = page.get_by_test_id("stMain").locator(".st-key-present_toggle")
+    assert "演示模式" in toggle.inner_text() and "Presentation" not in toggle.inner_text()
+    bar = page.evaluate("""() => document.querySelector('.ov-map.js-plotly-plot')._fullData
+        .find((t) => t.meta && t.meta.role === 'surface').marker.colorbar.title.text""")
+    assert bar == "f(x, y)" or "对数坐标" in bar, bar
+    outcomes = [row["结果"] for row in wait_until(
+        lambda: [dict(zip(t["header"], r)) for t in tables(page) if "结果" in t["header"] for r in t["rows"]],
+        bool, "the results table in Chinese")]
+    assert outcomes and all(any(w in o for w in ("收敛", "发散")) and "step" not in o for o in outcomes), outcomes
+    page.goto(app_url + "/mnist_page?lang=zh")
+    page.get_by_text("内置 MNIST 子集", exact=False).first.wait_for()
+    assert "embedded MNIST subset" not in sidebar(page).inner_text()
