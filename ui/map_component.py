@@ -66,6 +66,8 @@ def _build_payload(config: RunConfig, smooth: int | None) -> dict:
     res = compute(config)
     data = playback_payload(res, smooth=smooth)
     data["colors"] = [color(k) for k in range(res.shape[0])]
+    # the id names the file and the browser's cached copy: the loss chart's smoothing is part of it
+    data["id"] = f"{data['id']}-s{smooth or 0}"
     return data
 
 
