@@ -76,8 +76,13 @@ class Exporter:
             (button,) = [b for b in run.of_type("download_button") if b.label.startswith("Trajectories (CSV")]
             while not stop.is_set():
                 path = await s.deferred_file(button.deferred_file_id)
-                body = await asyncio.to_thread(lambda: urllib.request.urlopen(urllib.parse.urljoin(self.url, path)).read())
+                body = await asyncio.to_thread(read_url, urllib.parse.urljoin(self.url, path))
                 self.files.append(len(body))
+
+
+def read_url(url: str) -> bytes:
+    with urllib.request.urlopen(url) as response:
+        return response.read()
 
 
 def progress_text(run: Run) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
+import re
 import struct
 
 import numpy as np
@@ -214,3 +216,33 @@ def test_a_schedules_parameter_is_previewed_as_its_run_with_that_value():
     other = page(get_optimizer("sgd", lr=2e-3, momentum=0.9, schedule=("step", {"step_size": 40, "gamma": 0.5})))
     gamma_of = lambda c: next(s for s in preview.page_sliders(c, keys(c), schedule_keys) if s.axis == "schedule.gamma")  # noqa: E731
     assert preview.basis(config, gamma) == preview.basis(moved, gamma_of(moved)) != preview.basis(other, gamma_of(other))
+
+
+def previewed_labels(full: bool, monkeypatch) -> list[list[str]]:
+    """The labels of each preview entry the opening page sends, on the array code (OPTVIS_COMPILE=0),
+    with or without OPTVIS_FULL_PREVIEW=1."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui import static_files
+
+    monkeypatch.setenv("OPTVIS_FULL_PREVIEW", "1" if full else "0")
+    at = AppTest.from_file("../app.py", default_timeout=300)
+    at.run()
+    assert not at.exception
+    (element,) = [e for e in at.get("bidi_component") if e.proto.component_name == "optvis_map_preview"]
+    entries = [e if "url" not in e else static_files.read(e["url"]) for e in json.loads(element.proto.json)["entries"]]
+    return [e["labels"] for e in entries]
+
+
+def test_the_array_code_previews_the_learning_rates_only(monkeypatch):
+    """Before the kernels are built, a notch of momentum or beta1 costs a Python step of its own per
+    step (its own group of configurations), an lr's notches one for all: only the lr sliders are
+    previewed there, every notch of them."""
+    labels = previewed_labels(False, monkeypatch)
+    assert len(labels) == 5  # the opening view's five optimizers, one lr slider each
+    for entry in labels:
+        without_lr = {re.sub(r"lr=[^,)]+", "lr=?", label) for label in entry}
+        assert len(without_lr) == 1 and len(set(entry)) == len(entry) == len(widgets.log_grid(1e-5, 10.0)), entry
+    full = previewed_labels(True, monkeypatch)
+    assert len(full) > 10 and any("momentum=" in label for entry in full for label in entry)
+    assert [e for e in full if e in labels] == labels  # the same lr entries, and the other sliders' besides

@@ -82,21 +82,28 @@ def _preview_payload(config: RunConfig, sliders: list[preview.Slider], generatio
 
 
 def _sliders(config: RunConfig, panel_ids: list[int]) -> list[preview.Slider]:
+    """The sliders previewed for this page: every optimizer's and the surface's where the page's run
+    went through the compiled kernels, only the learning rates on the array code (_previews_all)."""
     keys = [lambda spec, pid=pid, name=o.name: state.PANELS.hp_key(pid, name, spec)
             for pid, o in zip(panel_ids, config.optimizers)]
     schedule_keys = [lambda schedule, param, pid=pid: state.PANELS.sched_key(pid, schedule, param) for pid in panel_ids]
     sliders = preview.page_sliders(config, keys, schedule_keys)
-    if _surface_previewed(config):
-        sliders += preview.surface_sliders(config, lambda name: widgets.surface_key(config.surface, name))
-    return sliders
+    if not _previews_all(config):
+        return [s for s in sliders if s.axis == "lr"]
+    return sliders + preview.surface_sliders(config, lambda name: widgets.surface_key(config.surface, name))
 
 
-def _surface_previewed(config: RunConfig) -> bool:
-    """Whether the surface's sliders are previewed: where the page's run went through the compiled
-    kernels (each notch is a run of every optimizer on a surface of its own: about 0.1 s for the
-    opening view's 52 notches compiled, over a second on the array code, which would make every
-    new setup cost each session that much), or with OPTVIS_SURFACE_PREVIEW=1."""
-    if os.environ.get("OPTVIS_SURFACE_PREVIEW") == "1":
+def _previews_all(config: RunConfig) -> bool:
+    """Whether every slider is previewed, or only the learning rates: all of them where the page's
+    run went through the compiled kernels, or with OPTVIS_FULL_PREVIEW=1.
+
+    On the array code a run costs a Python step per group of configurations with the same
+    hyperparameters (optimizers.stepper.group_configs): an lr slider's notches are one group, every
+    notch of another slider (momentum, beta1, a schedule's or the surface's parameter) its own. The
+    opening view's full preview would make every new setup cost each session seconds of the
+    server's time until the kernels are built; its learning rates cost a few tenths.
+    """
+    if os.environ.get("OPTVIS_FULL_PREVIEW") == "1":
         return True
     compiled = kernels.cache.AUTO and config.backend == "numpy" and not config.get_surface().stochastic
     return compiled and compute(config).slow_reason is None

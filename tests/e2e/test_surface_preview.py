@@ -42,7 +42,7 @@ def move(page, index: int, release: bool = False) -> dict:
 def surface_server():
     """The app on the array path with the surface previews on (the page previews a surface where
     its runs are compiled; compiling here would cost the test a minute)."""
-    with streamlit_server({"OPTVIS_COMPILE": "0", "OPTVIS_SURFACE_PREVIEW": "1"}, name="surface-preview") as server:
+    with streamlit_server({"OPTVIS_COMPILE": "0", "OPTVIS_FULL_PREVIEW": "1"}, name="surface-preview") as server:
         yield server
 
 
