@@ -280,7 +280,8 @@ def _pair_element(label: str, *, notches: tuple[float, float, int], key: str, he
     grid = linear_grid(*notches)
     left, right = st.columns([3, 2], vertical_alignment="bottom")
     with left:
-        shown = min(grid, key=lambda v: abs(v - ss[key]))
+        value = ss[key]  # read once: each read of session state goes through Streamlit's proxy
+        shown = min(grid, key=lambda v: abs(v - value))
         if live:
             _live_linear(label, notches, shown, key, help_text, "%.4f")
         else:
