@@ -47,7 +47,7 @@ from ui.export import (
     trajectories_csv,
 )
 from ui.figures_component import figures_row
-from ui.i18n import latex_words, phrase, t, titles
+from ui.i18n import code_comments, latex_words, phrase, t, titles
 from ui.presets import PRESETS, preset_text
 
 FRAME_SECONDS = 0.5  # playback tick: slower than a redraw of the map takes, so ticks do not queue up
@@ -560,10 +560,10 @@ def export(res, config: state.RunConfig) -> None:
     tabs = st.tabs([f"{i + 1}. {c.label}" for i, c in enumerate(config.optimizers)])
     for tab, optimizer in zip(tabs, config.optimizers):
         with tab:
-            st.code(torch_script(optimizer, res.surface, start=tuple(starts[0]), steps=res.shape[2],
-                                 clip_norm=config.clip_norm or None, clip_value=config.clip_value or None,
-                                 noise=config.noise, seed=config.seed, n_starts=len(starts), tol=config.tol),
-                    language="python")
+            script = torch_script(optimizer, res.surface, start=tuple(starts[0]), steps=res.shape[2],
+                                  clip_norm=config.clip_norm or None, clip_value=config.clip_value or None,
+                                  noise=config.noise, seed=config.seed, n_starts=len(starts), tol=config.tol)
+            st.code(code_comments(script), language="python")  # comments in the session's language
 
 
 def header(config: state.RunConfig, view_toggle: bool) -> None:
