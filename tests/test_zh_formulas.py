@@ -118,3 +118,7 @@ def test_the_section_in_chinese_on_the_page():
     english = {w.strip().rstrip(":").replace("\\_", "_") for v in rules["zh"] for w in TEXT.findall(v)
                if not CJK.search(w) and re.search("[A-Za-z]", w)}
     assert english <= names, english - names
+    captions = {lang: [c.value for c in at.caption if "= `lr`" in c.value] for lang, at in pages.items()}
+    assert len(captions["zh"]) == len(captions["en"]) == 4  # each rule's symbols, the schedule's
+    assert all("; " in c and "(the scheduled lr at step t)" in c for c in captions["en"][:3])
+    assert all("；" in c and "; " not in c and "（第 t 步调度后的学习率）" in c for c in captions["zh"][:3])

@@ -516,9 +516,11 @@ def _symbols_caption(symbols) -> str:
             latexes = described.setdefault(s.words, [])
             if s.latex not in latexes:
                 latexes.append(s.latex)
-    parts = [f"${latex}$ = `{hp}`" + (f" ({phrase(words)})" if words else "") for latex, (hp, words) in named.items()]
-    parts += [", ".join(f"${latex}$" for latex in latexes) + f": {phrase(words)}" for words, latexes in described.items()]
-    return "; ".join(parts)
+    parts = [f"${latex}$ = `{hp}`" + (t("rules.symbol_words", words=phrase(words)) if words else "")
+             for latex, (hp, words) in named.items()]
+    parts += [", ".join(f"${latex}$" for latex in latexes) + t("rules.symbol_colon") + phrase(words)
+              for words, latexes in described.items()]
+    return t("rules.symbol_sep").join(parts)
 
 
 def _file_stem(config: state.RunConfig) -> str:
