@@ -4,15 +4,19 @@ The words are data beside the code, one catalogue per language (ui/locales/<lang
 the same keys in every one (tests/test_i18n.py). A template formats its values the same way in
 every language: `{steps:,}` or `{value:.4g}` is written once per catalogue, with the same spec.
 
-Two kinds of text come from elsewhere as English and are translated by their English words:
+Text that comes from elsewhere as English is translated by its English words: the
 help lines of the Hyperparameter specs, surface descriptions and the axis and colour-bar titles
 of the figures plots/ builds (`phrase`, from the `phrases` table of a non-English catalogue;
 English is the text itself). Preset stories are written in English with their claims in
-ui/presets.py; a catalogue's `preset.<name>` table holds its translation of each one.
+ui/presets.py; a catalogue's `preset.<name>` table holds its translation of each one. So are the
+update rules' words, inside their LaTeX's \\text{...} and in their references (`latex_words`, the
+`rule_words` table), and the comments of "Copy as PyTorch" (`code_comments`, the `script` table of
+templates). The server-drawn map (plots.contour_figure, where the map component is not
+available) gets its words from its traces' meta and the [map] templates, as the component does.
 
 The language lives in session state ("lang"), set from the link's `lang` on a session's first run,
 by the sidebar's switch after that, and written back to the link (`lang=zh`; English is the
-default and leaves it out). Mathematics (LaTeX) is never translated.
+default and leaves it out). Mathematics (LaTeX outside \\text{}, code) is never translated.
 """
 
 from __future__ import annotations
