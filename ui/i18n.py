@@ -276,6 +276,8 @@ def _map_trace(trace: dict, labels: dict, legends: dict) -> dict:
     if role == "click":
         return {**trace, "name": t("map_fallback.click_grid"), "hovertemplate": trace["hovertemplate"].replace(
             "click: start here", t("map_fallback.click_here"))}
+    if role in ("path", "end") and k not in legends:  # no label to compose from: as built
+        return trace
     if role == "path":
         trace = {**trace, "name": _legend_name(legends[k], labels)}
         return {**trace, "hovertemplate": bold + t("map.hover_step")} if trace.get("hovertemplate") else trace
