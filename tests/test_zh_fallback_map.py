@@ -8,6 +8,7 @@ the numbers, which are the English figure's, one for one."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -52,7 +53,7 @@ def _configs():
         get_optimizer("lbfgs", lr=1.0)))
     cases = {name: PRESETS[name].config for name in ("divergence", "saddle", "rosenbrock", "edge_of_stability")}
     cases["same_path_and_lbfgs"] = same
-    cases["swarm"] = state.RunConfig(**{**swarm.__dict__, "swarm": 40})
+    cases["swarm"] = replace(swarm, swarm=40)
     return cases
 
 
