@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import runpy
 import subprocess
 import sys
@@ -31,6 +32,7 @@ import pytest
 import torch
 
 from optimizers import OPTIMIZERS, get_optimizer, run
+from optimizers import SCHEDULES as ALL_SCHEDULES
 from optimizers.torch_code import torch_script
 from surfaces import SURFACES, get_surface
 
@@ -277,3 +279,53 @@ def test_the_page_shows_the_script_of_its_run(tmp_path, restore_dtype):
             runpy.run_path(str(path), run_name="__main__")
         scale = float(np.max(np.abs(res.path[k, 0])))
         np.testing.assert_allclose(end_point(printed.getvalue()), res.path[k, 0, -1], rtol=RTOL, atol=RTOL * scale)
+
+
+def _code_tokens(script: str) -> list[tuple[int, str]]:
+    """The script's tokens without its comments and docstrings: the code Python runs."""
+    import tokenize
+
+    tokens = tokenize.generate_tokens(io.StringIO(script).readline)
+    return [(t.type, t.string) for t in tokens if t.type != tokenize.COMMENT
+            and not (t.type == tokenize.STRING and t.string.startswith('"""'))]
+
+
+# Comments that are code, not words: they stay as written in every language.
+CODE_COMMENTS = ("pip install ", "scheduler.step(val_loss)", "A = R(angle) diag(1/condition, 1) R(angle)^T")
+EVERY_SCHEDULE = [Case("sgd", {"lr": 1e-3, "schedule": (name, {})}, "booth", steps=20)
+                  for name in ALL_SCHEDULES if name not in ("constant", "sequential")]
+
+
+@pytest.mark.parametrize("case", CASES + LBFGS_L1 + EVERY_SCHEDULE, ids=lambda c: c.id)
+def test_every_comment_of_the_chinese_script_is_chinese(case, monkeypatch):
+    from ui import i18n
+
+    monkeypatch.setattr(i18n, "lang", lambda: "zh")
+    script = i18n.code_comments(case.script())
+    words = [line.split("#", 1)[1].strip() for line in script.splitlines() if "#" in line]
+    words += [line.strip().strip('"') for line in script.splitlines() if line.strip().startswith('"""')]
+    left = [w for w in words if not re.search(r"[\u4e00-\u9fff]", w) and not w.startswith(CODE_COMMENTS)]
+    assert not left, left
+
+
+@pytest.mark.parametrize("case", [SETTINGS[3], SETTINGS[9]], ids=lambda c: c.id)
+def test_the_chinese_script_runs_as_pasted_and_ends_where_the_english_one_does(case, tmp_path, monkeypatch):
+    """#14: with lang=zh the page shows the script with Chinese comments (i18n.code_comments):
+    the same code, token for token, and pasted it prints the English script's end point."""
+    from ui import i18n
+
+    english = case.script()
+    monkeypatch.setattr(i18n, "lang", lambda: "zh")
+    chinese = i18n.code_comments(english)
+    assert chinese != english and _code_tokens(chinese) == _code_tokens(english)
+    comments = [line.split("#", 1)[1] for line in chinese.splitlines() if "#" in line and "pip install" not in line]
+    assert comments and all(re.search(r"[\u4e00-\u9fff]", c) for c in comments), comments
+    printed = {}
+    for lang, script in (("en", english), ("zh", chinese)):
+        path = tmp_path / f"pasted_{lang}.py"
+        path.write_text(script, encoding="utf-8")
+        done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+        printed[lang] = end_point(done.stdout)
+    np.testing.assert_array_equal(printed["zh"], printed["en"])
+    assert_ends_agree(printed["zh"], case)

@@ -4,21 +4,29 @@ The words are data beside the code, one catalogue per language (ui/locales/<lang
 the same keys in every one (tests/test_i18n.py). A template formats its values the same way in
 every language: `{steps:,}` or `{value:.4g}` is written once per catalogue, with the same spec.
 
-Two kinds of text come from elsewhere as English and are translated by their English words:
+Text that comes from elsewhere as English is translated by its English words: the
 help lines of the Hyperparameter specs, surface descriptions and the axis and colour-bar titles
 of the figures plots/ builds (`phrase`, from the `phrases` table of a non-English catalogue;
 English is the text itself). Preset stories are written in English with their claims in
-ui/presets.py; a catalogue's `preset.<name>` table holds its translation of each one.
+ui/presets.py; a catalogue's `preset.<name>` table holds its translation of each one. So are the
+update rules' words, inside their LaTeX's \\text{...} and in their references (`latex_words`, the
+`rule_words` table), and the comments of "Copy as PyTorch" (`code_comments`, the `script` table of
+templates). The server-drawn map (plots.contour_figure, where the map component is not
+available) gets its words from its traces' meta and the [map] templates, as the component does.
 
 The language lives in session state ("lang"), set from the link's `lang` on a session's first run,
 by the sidebar's switch after that, and written back to the link (`lang=zh`; English is the
-default and leaves it out). Mathematics (LaTeX) is never translated.
+default and leaves it out). Mathematics (LaTeX outside \\text{}, code) is never translated.
 """
 
 from __future__ import annotations
 
 import functools
+import html
+import io
+import re
 import string
+import tokenize
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -76,12 +84,77 @@ def placeholders(text: str) -> set[str]:
     return {f"{name}:{spec}" for _, name, spec, _ in string.Formatter().parse(text) if name is not None}
 
 
-def phrase(text: str) -> str:
+def phrase(text: str, table: str = "phrases") -> str:
     """English `text` from outside the catalogue (a spec's help, an axis title) in the session's
-    language: its entry in the catalogue's phrases table, else the English."""
+    language: its entry in the catalogue's `table` (keyed by the English), else the English."""
     if not text or lang() == DEFAULT:
         return text
-    return catalogue(lang()).get("phrases", {}).get(text, text)
+    return catalogue(lang()).get(table, {}).get(text, text)
+
+
+_TEXT = re.compile(r"\\text\{([^{}]*)\}")
+
+
+def latex_words(text: str) -> str:
+    """LaTeX written in English (the update rules) with the words of each \\text{...} in the
+    session's language, from the catalogue's rule_words table; the mathematics as written. KaTeX
+    draws CJK only in text mode, so translated words stay inside their \\text{}."""
+    if lang() == DEFAULT:
+        return text
+
+    def one(match: re.Match) -> str:
+        words = match.group(1)
+        core = words.strip()
+        if not core:
+            return match.group(0)
+        lead, tail = words[:len(words) - len(words.lstrip())], words[len(words.rstrip()):]
+        return r"\text{" + lead + phrase(core, "rule_words") + tail + "}"
+
+    return _TEXT.sub(one, text)
+
+
+@functools.cache
+def _templates(lang: str, table: str) -> tuple[tuple[re.Pattern, str], ...]:
+    """(pattern of the English, translation) of each entry of a templates table: an English key's
+    `{}` stands for any text, the translation's `{0}`, `{1}`, ... for those texts in order."""
+    out = []
+    for english, translated in catalogue(lang).get(table, {}).items():
+        parts = re.split(r"(\{\})", english)
+        out.append((re.compile("".join("(.+?)" if part == "{}" else re.escape(part) for part in parts)), translated))
+    return tuple(out)
+
+
+def template(text: str, table: str) -> str:
+    """English `text` in the session's language by the first entry of the catalogue's templates
+    `table` it matches whole, the texts its `{}` stood for translated as phrases (a surface's
+    title), left as they are otherwise (a label, a number); no match: the English."""
+    if lang() == DEFAULT:
+        return text
+    for pattern, translated in _templates(lang(), table):
+        match = pattern.fullmatch(text)
+        if match:
+            return translated.format(*(phrase(group) for group in match.groups()))
+    return text
+
+
+def code_comments(source: str) -> str:
+    """Python `source` with its comments and one-line docstrings in the session's language (the
+    catalogue's script table, see template); every other token exactly as written."""
+    if lang() == DEFAULT:
+        return source
+    lines = source.split("\n")
+    edits = []  # (row, start col, end col, new text), applied right to left within a line
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        (row, col), (end_row, end_col) = tok.start, tok.end
+        if tok.type == tokenize.COMMENT:
+            words = tok.string[1:].strip()
+            edits.append((row, col, end_col, "# " + template(words, "script")))
+        elif tok.type == tokenize.STRING and row == end_row and tok.string.startswith('"""'):
+            edits.append((row, col, end_col, '"""' + template(tok.string[3:-3], "script") + '"""'))
+    for row, col, end_col, text in sorted(edits, reverse=True):
+        line = lines[row - 1]
+        lines[row - 1] = line[:col] + text + line[end_col:]
+    return "\n".join(lines)
 
 
 def titles(entries: Mapping[str, Any]) -> Callable[[str], str]:
@@ -148,7 +221,117 @@ def figure(fig: dict) -> dict:
         if isinstance(trace.get("name"), str):  # marker names ("minimum", "saddle"); labels have no entry
             trace = {**trace, "name": phrase(trace["name"])}
         data.append(trace)
+    if any(isinstance(trace, dict) and (trace.get("meta") or {}).get("role") == "click" for trace in data):
+        data, layout = _map_words(data, layout)
     return {**fig, "data": data, "layout": layout}
+
+
+# --- the server-drawn map (plots.contour_figure, where the map component is not available) -------
+# Its words are composed here from the traces' meta with the [map] templates, as the component
+# composes them in the browser (ui/map_component.js legendName, hoverWords, exitLabels); the arrows'
+# hovers and the arrow key carry their numbers in their English only (plots/internals.py).
+
+_ARROW_HOVER = re.compile(r"(?P<name>.*<br>)(?P<kind>.+) at step (?P<step>\d+): (?P<vector>\(.*?\))"
+                          r"<br>arrow rescaled ×(?P<scale>\S+) to fit the map(?P<extra><extra></extra>)")
+_ARROW_KEY = re.compile(r"<b>arrows at step (?P<step>\d+)</b>, rescaled to fit the map:(?P<items>(<br>.*)*)")
+_ARROW_ITEM = re.compile(r"(?P<glyph>\S+) (?P<kind>.+) (?P<scale>×\S+)")
+
+
+def _legend_name(meta: dict, labels: dict) -> str:
+    """A configuration's legend entry: its label, its fate and the path it is drawn along."""
+    name, fate = meta["label"], meta.get("fate") or {}
+    if fate.get("kind") == "diverged":
+        name += " — " + t("map.fate_diverged", step=fate["step"]) + (t("map.fate_some", **fate) if fate["starts"] > 1 else "")
+    elif fate.get("kind") == "converged":
+        name += " — " + t("map.fate_converged", step=fate["step"]) + (t("map.fate_all", **fate) if fate["starts"] > 1 else "")
+    if meta.get("same_as") is not None:
+        name += " — " + t("map.same_path", label=labels[meta["same_as"]])
+    return name
+
+
+def _diverged_words(trace: dict, bold: str) -> dict:
+    """A diverged trace's exit labels (beside its arrows) and hovers."""
+    from plots.contour import short_number  # the figure's own rounding of the exit point
+
+    meta = trace["meta"]
+    symbols = trace["marker"]["symbol"]
+    symbols = symbols if isinstance(symbols, list) else [symbols] * len(meta["steps"])
+    text, hover = [], []
+    for step, (x, y), out, at, symbol in zip(meta["steps"], meta["last"], meta["outside"], meta["diverged_at"], symbols):
+        scale = max(abs(x), abs(y))
+        text.append(t("map.exit", step=step, x=short_number(x, scale), y=short_number(y, scale)) if symbol == "arrow" else "")
+        hover.append(bold + t("map.hover_diverged", step=at) + "<br>" + t("map.hover_last", step=step, x=f"{x:.4g}", y=f"{y:.4g}")
+                     + ("<br>" + t("map.hover_outside") if out else ""))
+    return {**trace, "text": text, "hovertext": hover}
+
+
+def _map_trace(trace: dict, labels: dict, legends: dict) -> dict:
+    """One trace of the map with its name, hover and labels in the session's language."""
+    meta = trace.get("meta") or {}
+    role, k = meta.get("role"), meta.get("config")
+    label = labels.get(k, "")
+    bold = f"<b>{html.escape(label)}</b><br>"
+    if role == "surface":
+        return {**trace, "name": t("map_fallback.surface")}
+    if role == "click":
+        return {**trace, "name": t("map_fallback.click_grid"), "hovertemplate": trace["hovertemplate"].replace(
+            "click: start here", t("map_fallback.click_here"))}
+    if role in ("path", "end") and k not in legends:  # no label to compose from: as built
+        return trace
+    if role == "path":
+        trace = {**trace, "name": _legend_name(legends[k], labels)}
+        return {**trace, "hovertemplate": bold + t("map.hover_step")} if trace.get("hovertemplate") else trace
+    if role == "end":
+        name = _legend_name(legends[k], labels) if trace.get("showlegend") else t("map_fallback.end", label=label)
+        return {**trace, "name": name, "hovertemplate": bold + t("map.hover_end")}
+    if role == "start":
+        return {**trace, "hovertemplate": t("map.hover_start")}
+    if role == "density":
+        return {**trace, "name": t("map_fallback.end_points", label=label), "hovertemplate": bold + t("map.hover_density")}
+    if role == "diverged":
+        return {**_diverged_words(trace, bold), "name": t("map_fallback.diverged", label=label)}
+    if role in ("minimum", "saddle"):
+        return {**trace, "hovertemplate": f"{html.escape(trace['name'])} (%{{x:.4g}}, %{{y:.4g}})<extra></extra>"}
+    if role == "playback":
+        step = int(trace["name"].rsplit(" ", 1)[1])
+        return {**trace, "name": t("map_fallback.at_step", label=label, step=step),
+                "hovertemplate": bold + t("map_fallback.step", step=step)
+                + "(%{x:.4g}, %{y:.4g})<br>f = %{customdata:.4g}<extra></extra>"}
+    if role == "evals":
+        step, count = int(trace["name"].rsplit(" ", 1)[1]), len(trace["x"])
+        return {**trace, "name": t("map_fallback.evals", label=label, step=step),
+                "hovertemplate": bold + t("map_fallback.evaluation", step=step, i="%{customdata}", count=count)
+                + ": (%{x:.4g}, %{y:.4g})<extra></extra>"}
+    if role == "arrow":
+        kind = trace["name"][len(label) + 1:]
+        trace = {**trace, "name": f"{label} {phrase(kind)}"}
+        hover = _ARROW_HOVER.fullmatch(trace.get("hovertemplate", ""))
+        if hover:
+            trace["hovertemplate"] = (hover["name"] + t("map_fallback.arrow_hover", kind=phrase(hover["kind"]),
+                                                         step=hover["step"], vector=hover["vector"],
+                                                         scale=hover["scale"]) + hover["extra"])
+        return trace
+    return trace
+
+
+def _arrow_key(annotation: dict) -> dict:
+    """The map's arrow key (plots.internals.arrow_key) in the session's language."""
+    key = _ARROW_KEY.fullmatch(annotation.get("text", ""))
+    if not key:
+        return annotation
+    items = [_ARROW_ITEM.fullmatch(item) for item in key["items"].split("<br>")[1:]]
+    lines = [f"{i['glyph']} {phrase(i['kind'])} {i['scale']}" if i else "" for i in items]
+    return {**annotation, "text": "<br>".join([t("map_fallback.arrow_key", step=key["step"]), *lines])}
+
+
+def _map_words(data: list, layout: dict) -> tuple[list, dict]:
+    legends = {m["config"]: m for tr in data if isinstance(tr, dict)
+               for m in [tr.get("meta") or {}] if "label" in m and m.get("role") in ("path", "end")}
+    labels = {k: m["label"] for k, m in legends.items()}
+    data = [_map_trace(tr, labels, legends) if isinstance(tr, dict) else tr for tr in data]
+    if layout.get("annotations"):
+        layout = {**layout, "annotations": [_arrow_key(a) for a in layout["annotations"]]}
+    return data, layout
 
 
 def _run_id(run: str) -> str:

@@ -47,7 +47,7 @@ from ui.export import (
     trajectories_csv,
 )
 from ui.figures_component import figures_row
-from ui.i18n import phrase, t, titles
+from ui.i18n import code_comments, latex_words, phrase, t, titles
 from ui.presets import PRESETS, preset_text
 
 FRAME_SECONDS = 0.5  # playback tick: slower than a redraw of the map takes, so ticks do not queue up
@@ -477,6 +477,8 @@ def results(res, config: state.RunConfig) -> None:
 
 
 def update_rules(config: state.RunConfig) -> None:
+    """Each optimizer's rule and effective lr as implemented, its symbols defined, the schedules'
+    formulas; the words in the session's language (i18n.latex_words), the mathematics as written."""
     st.subheader(t("surfaces.update_rules"))
     names = list(dict.fromkeys(c.name for c in config.optimizers))
     cols = st.container(key="update_rules").columns(2)  # stacked in a narrow window (PAGE_CSS)
@@ -484,19 +486,19 @@ def update_rules(config: state.RunConfig) -> None:
         info = OPTIMIZERS[name]
         with cols[i % 2]:
             torch_name = f"torch.optim.{info.torch_class}" if info.torch_class else t("surfaces.no_torch_class")
-            st.markdown(f"**{info.title}** · {info.reference} · `{torch_name}`")
+            st.markdown(f"**{info.title}** · {phrase(info.reference, 'rule_words')} · `{torch_name}`")
             runs = [c for c in config.optimizers if c.name == name]
             l1_modes = tuple(dict.fromkeys(c.l1_mode for c in runs if c.l1 > 0))
             decay = tuple(dict.fromkeys(m for c in runs if (m := weight_decay_mode(info, c.hp))))
-            st.latex(rule_latex(info.latex, l1_modes, decay, info.decoupled_by))
-            st.latex(r"\text{effective lr: } " + info.eff_lr)
+            st.latex(latex_words(rule_latex(info.latex, l1_modes, decay, info.decoupled_by)))
+            st.latex(r"\text{" + t("rules.effective_lr") + "} " + latex_words(info.eff_lr))
             extra = [Symbol(WEIGHT_DECAY.latex, DECAY_WORDS[m], WEIGHT_DECAY.hyperparameter) for m in decay]
             extra += [THETA_NOW] if "decoupled" in decay else []
             st.caption(_symbols_caption([*info.symbols, *extra, *([L1] if l1_modes else [])]))
     schedules = list(dict.fromkeys(c.schedule.name for c in config.optimizers if c.schedule.name != "constant"))
     for name in schedules:
         st.markdown(t("surfaces.schedule_title", schedule=SCHEDULES[name].title))
-        st.latex(SCHEDULES[name].latex)
+        st.latex(latex_words(SCHEDULES[name].latex))
         st.caption(_symbols_caption(SCHEDULES[name].symbols))
 
 
@@ -514,9 +516,11 @@ def _symbols_caption(symbols) -> str:
             latexes = described.setdefault(s.words, [])
             if s.latex not in latexes:
                 latexes.append(s.latex)
-    parts = [f"${latex}$ = `{hp}`" + (f" ({phrase(words)})" if words else "") for latex, (hp, words) in named.items()]
-    parts += [", ".join(f"${latex}$" for latex in latexes) + f": {phrase(words)}" for words, latexes in described.items()]
-    return "; ".join(parts)
+    parts = [f"${latex}$ = `{hp}`" + (t("rules.symbol_words", words=phrase(words)) if words else "")
+             for latex, (hp, words) in named.items()]
+    parts += [", ".join(f"${latex}$" for latex in latexes) + t("rules.symbol_colon") + phrase(words)
+              for words, latexes in described.items()]
+    return t("rules.symbol_sep").join(parts)
 
 
 def _file_stem(config: state.RunConfig) -> str:
@@ -558,10 +562,10 @@ def export(res, config: state.RunConfig) -> None:
     tabs = st.tabs([f"{i + 1}. {c.label}" for i, c in enumerate(config.optimizers)])
     for tab, optimizer in zip(tabs, config.optimizers):
         with tab:
-            st.code(torch_script(optimizer, res.surface, start=tuple(starts[0]), steps=res.shape[2],
-                                 clip_norm=config.clip_norm or None, clip_value=config.clip_value or None,
-                                 noise=config.noise, seed=config.seed, n_starts=len(starts), tol=config.tol),
-                    language="python")
+            script = torch_script(optimizer, res.surface, start=tuple(starts[0]), steps=res.shape[2],
+                                  clip_norm=config.clip_norm or None, clip_value=config.clip_value or None,
+                                  noise=config.noise, seed=config.seed, n_starts=len(starts), tol=config.tol)
+            st.code(code_comments(script), language="python")  # comments in the session's language
 
 
 def header(config: state.RunConfig, view_toggle: bool) -> None:
