@@ -1,7 +1,8 @@
 // The map component: map, effective-lr and loss charts, playback, internals and the lr preview,
 // all in the browser. The server names a run's data (plots/playback_data.py) by id and the URL of
-// its file (ui/static_files.py), fetched once per id and kept (`runData`); playing, scrubbing and
-// previewing never ask it again. Figures are updated in place: Plotly.react when a
+// its file (ui/static_files.py), fetched once per id and kept (`runData`), or inline where the
+// file cannot be fetched (the view asks for it: "missing"); playing, scrubbing and previewing
+// never ask it again. Figures are updated in place: Plotly.react when a
 // new run arrives, Plotly.restyle of the cursor and arrow traces and Plotly.relayout of the
 // charts' step lines on every frame.
 
@@ -16,28 +17,19 @@ const ICONS = {
   next: SVG("M8.6 16.6 10 18l6-6-6-6-1.4 1.4 4.6 4.6z"), last: SVG("M16 6h2v12h-2zm-2 6L5.5 6v12z"),
 };  // a whole run plays in this many seconds at speed 1x
 
-// The runs' data fetched, by id (a Promise of the parsed file), the most recently shown last:
-// a rerun for the same run, or a return to an earlier one, fetches nothing.
-const RUNS = (window.__optvisRuns = window.__optvisRuns || new Map());
-const RUNS_KEPT = 24;
+// The runs' data fetched, by id (ui/data_files.js), the most recently shown last: a rerun for the
+// same run, or a return to an earlier one, fetches nothing.
+const RUNS = new DataFiles("__optvisRuns", 24);
 
 function runData(sent) {
   // The run's whole data: `sent` itself when it came inline (the server could not write the
-  // file), else its file's content with `sent`'s own fields (id, url, sliders) over it.
-  if (!sent.url) return Promise.resolve(sent);
-  let got = RUNS.get(sent.id);
-  if (!got) {
-    const base = window.location.pathname.replace(/[^/]*$/, "");
-    got = fetch(base + sent.url).then((r) => {
-      if (!r.ok) throw new Error(`${sent.url}: HTTP ${r.status}`);
-      return r.json();
-    });
-    got.catch(() => RUNS.delete(sent.id));  // a failed fetch is tried again when the run comes again
+  // file, or the browser could not fetch it), else its file's content with `sent`'s own fields
+  // (id, url, sliders) over it.
+  if (!sent.url) {
+    RUNS.keep(sent.id, sent);
+    return Promise.resolve(sent);
   }
-  RUNS.delete(sent.id);
-  RUNS.set(sent.id, got);
-  while (RUNS.size > RUNS_KEPT) RUNS.delete(RUNS.keys().next().value);
-  return got.then((data) => ({ ...data, ...sent }));
+  return RUNS.get(sent.id, sent.url).then((data) => ({ ...data, ...sent }));
 }
 
 function decode(value) {
@@ -493,8 +485,8 @@ class MapView {
     // Draw the run `sent` names (its data fetched while Plotly.js loads); false, drawing nothing,
     // when a later run's data arrived meanwhile.
     this.tUpdate = performance.now();
-    const [data, Plotly] = await Promise.all([runData(sent), loadPlotly()]);
-    if (sent.id !== this.dataId) return false;
+    const [data, Plotly] = await Promise.all([runData(sent).catch((err) => this.askInline(sent, err)), loadPlotly()]);
+    if (!data || sent.id !== this.dataId) return false;
     this.root.dataset.fetchMs = String(performance.now() - this.tUpdate);
     this.data = data;
     this.pendingRun = -1;
@@ -554,6 +546,16 @@ class MapView {
     this.buildPreview(pending && pending.run === data.id ? pending.entries : null);
     this.keepPicked();
     return true;
+  }
+
+  askInline(sent, err) {
+    // The run's file could not be fetched (pruned, or the server restarted): the server's next run
+    // sends its data inline (ui/map_component.py), drawn when it comes. null: nothing to draw yet.
+    if (!sent.url || this.asked === sent.id) throw err;  // asked once per run: a second failure shows
+    this.asked = sent.id;
+    this.root.dataset.askedInline = sent.id;
+    this.trigger("missing", sent.id);
+    return null;
   }
 
   keepPicked() {
@@ -1051,7 +1053,8 @@ export default function (component) {
     window.__optvisMapView = view;
   }
   view.trigger = setTriggerValue;
-  if (data && data.id !== view.dataId) {
+  // a run's data sent inline after its file could not be fetched comes under the same id
+  if (data && (data.id !== view.dataId || (!data.url && view.asked === data.id && view.root.dataset.ready !== data.id))) {
     view.dataId = data.id;
     view.pause();
     const received = performance.now();

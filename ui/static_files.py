@@ -105,6 +105,15 @@ def resolved(data: dict, folder: Path = FOLDER) -> dict:
     return {**read(data["url"], folder), **data} if "url" in data else data
 
 
+DATA_FILES_JS = Path(__file__).parent / "data_files.js"
+
+
+def with_data_files(source: str) -> str:
+    """A component's JS (`source`) with ui/data_files.js (the page's fetch-once store of these
+    files, class DataFiles) before it, for the components that fetch what publish wrote."""
+    return DATA_FILES_JS.read_text() + "\n" + source
+
+
 # A component's module, loaded once per page: Streamlit sends a custom component's JS with every
 # instance on every rerun (the 24 live sliders: 24 copies, about 100 KB a rerun). STUB is what
 # travels instead; it imports the module from its file and hands each call to it.
