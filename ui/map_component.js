@@ -434,9 +434,21 @@ class Legend {
 
   build(traces) {
     const items = traces.map((t, i) => ({ t, i })).filter(({ t }) => t.showlegend !== false && t.name && t.visible !== false);
+    this.traces = traces;
     this.box.innerHTML = items.map(({ t, i }) => `<button type="button" class="ov-legend-item" role="listitem"
       data-group="${escapeHtml(t.legendgroup || "")}" data-trace="${i}" title="${escapeHtml(this.tr("legend_toggle"))}">
       ${legendSwatch(t)}<span class="ov-legend-text">${escapeHtml(this.name(t))}</span></button>`).join("");
+  }
+
+  relabel(k, meta) {
+    // Configuration k's entry written from `meta` ({label, fate}: a previewed run's, as the
+    // server's would be), or as its trace says when meta is null (the figure's run again).
+    for (const item of this.box.querySelectorAll(".ov-legend-item")) {
+      const t = this.traces[Number(item.dataset.trace)], own = t.meta || {};
+      if (own.config !== k || own.label === undefined) continue;
+      item.querySelector(".ov-legend-text").textContent = this.name(meta ? { ...t, meta: { role: own.role, config: k, ...meta } } : t);
+      item.classList.toggle("ov-legend-preview", !!meta);
+    }
   }
 
   toggle(item) {
@@ -944,6 +956,7 @@ class MapView {
     if (final) this.picked = { id, index };
     if (k < 0) this.onSurfaceSlider(slider, entry, j, index, final);
     else if (final && index === slider.index) {  // back where it was: the map's figure shows that run
+      this.legend.relabel(k, null);
       this.previewPath = null;
       this.exact = null;
       this.pendingRun = -1;
@@ -951,10 +964,12 @@ class MapView {
       this.previewBox.textContent = "";
       this.draw(this.frame, this.frames[this.frame]);
     } else if (final && onNotch && entry.exact) {
+      this.legend.relabel(k, this.notchMeta(entry, j, label));
       this.previewPath = null;
       this.showExact(k, entry.decoded[j], label);
       this.previewBox.textContent = this.tr("preview_exact", { label, axis: slider.axis });
     } else {
+      this.legend.relabel(k, this.notchMeta(entry, j, label));  // the drawn path's
       this.previewPath = entry.decoded[j];
       this.previewColor = this.color(k);
       this.draw(this.frame, this.frames[this.frame]);
@@ -967,10 +982,19 @@ class MapView {
     this.root.dataset.previewMs = String(performance.now() - t0);
   }
 
+  notchMeta(entry, j, label) {
+    // what configuration `label`'s legend entry is written from at notch j of `entry`: the label
+    // the server gave that notch's configuration and, where the run is the page's own, its fate
+    return { label, fate: entry.fates ? entry.fates[j] : undefined };
+  }
+
   onSurfaceSlider(slider, entry, j, index, final) {
     // A surface parameter's slider at notch `index`; entry.indices[j] is the nearest computed one.
     const onNotch = entry.indices[j] === index, label = entry.labels[j];
     this.surfacePreview = null;
+    // every configuration's entry: its own label, the fate of its run on the drawn notch's surface
+    this.runs.forEach((r, k) => this.legend.relabel(k, final && index === slider.index ? null
+      : this.notchMeta(entry, j * entry.configs + k, r.label)));
     if (final && index === slider.index) {
       this.pendingAll = false;
       this.restoreTraces();
