@@ -70,6 +70,25 @@ function shortNumber(v, scale) {
   return String(Number(v.toPrecision(3)));
 }
 
+function setText(el, text) {
+  // el's words changed in place, as its one text node's data: a new text node (textContent, innerHTML)
+  // is an insertion that Streamlit's :has() rules on .stApp answer with a restyle of the whole page,
+  // 10 to 20 ms of every frame of a drag
+  const node = el.firstChild;
+  if (node && node === el.lastChild && node.nodeType === Node.TEXT_NODE) {
+    if (node.data !== text) node.data = text;
+  } else if (el.textContent !== text) {
+    el.textContent = text;
+  }
+}
+
+function setHtml(el, html) {
+  // el's content, parsed anew only when it differs from what was last set (see setText)
+  if (el.__optvisHtml === html) return;
+  el.__optvisHtml = html;
+  el.innerHTML = html;
+}
+
 function localize(root, tr) {
   // the words of the DOM that buildDom names by key: text, title and aria-label
   for (const el of root.querySelectorAll("[data-t]")) el.textContent = tr(el.dataset.t);
@@ -446,7 +465,7 @@ class Legend {
     for (const item of this.box.querySelectorAll(".ov-legend-item")) {
       const t = this.traces[Number(item.dataset.trace)], own = t.meta || {};
       if (own.config !== k || own.label === undefined) continue;
-      item.querySelector(".ov-legend-text").textContent = this.name(meta ? { ...t, meta: { role: own.role, config: k, ...meta } } : t);
+      setText(item.querySelector(".ov-legend-text"), this.name(meta ? { ...t, meta: { role: own.role, config: k, ...meta } } : t));
       item.classList.toggle("ov-legend-preview", !!meta);
     }
   }
@@ -706,7 +725,7 @@ class MapView {
     const step = this.frames[f];
     this.scrub.value = String(f);
     const k = this.runs.length;
-    this.stepText.textContent = this.tr("step_of", { step, steps: this.data.steps }) + (this.frames.length < this.data.steps + 1 ? this.tr("step_skips") : "");
+    setText(this.stepText, this.tr("step_of", { step, steps: this.data.steps }) + (this.frames.length < this.data.steps + 1 ? this.tr("step_skips") : ""));
     const t0 = performance.now();
     this.draw(f, step);
     this.effLine.at(step);
@@ -737,7 +756,7 @@ class MapView {
     if (this.surfacePreview) {
       this.drawSurfacePreview(ov);
       ov.end();
-      this.keyBox.innerHTML = "";
+      setHtml(this.keyBox, "");
       this.root.dataset.shown = this.surfacePreview.exact ? `surface:${this.surfacePreview.j}` : "";
       return;
     }
@@ -785,7 +804,7 @@ class MapView {
     }
     ov.end();
     this.drawn = drawn;
-    this.keyBox.innerHTML = arrows ? this.arrowKey(step) : "";
+    setHtml(this.keyBox, arrows ? this.arrowKey(step) : "");
   }
 
   isPending(i) {
@@ -923,7 +942,7 @@ class MapView {
     this.entries = this.entries || new Map();
     if (entries) this.entries = new Map(entries.map((e) => [e.basis, this.entries.get(e.basis) || e]));
     this.previewPath = null;
-    this.previewBox.textContent = "";
+    setText(this.previewBox, "");
     this.previewPaths = this.entries.size ? true : null;
     if (!this.sliderListener) {
       this.sliderListener = (e) => this.onSlider(e.detail);
@@ -939,6 +958,7 @@ class MapView {
     if (!entry.decoded) entry.decoded = entry.paths.map(decode);
     if (entry.images && !entry.imgs) {
       entry.imgs = entry.images.map((src) => Object.assign(new Image(), { src }));
+      for (const img of entry.imgs) img.decode().catch(() => {});  // decoded off the drag's frames, not at its first draw
       for (const img of entry.imgs) img.onload = () => { if (this.surfacePreview && this.surfacePreview.entry === entry) this.draw(this.frame, this.frames[this.frame]); };
     }
     return [slider, entry];
@@ -961,21 +981,21 @@ class MapView {
       this.exact = null;
       this.pendingRun = -1;
       this.restoreTraces();
-      this.previewBox.textContent = "";
+      setText(this.previewBox, "");
       this.draw(this.frame, this.frames[this.frame]);
     } else if (final && onNotch && entry.exact) {
       this.legend.relabel(k, this.notchMeta(entry, j, label));
       this.previewPath = null;
       this.showExact(k, entry.decoded[j], label);
-      this.previewBox.textContent = this.tr("preview_exact", { label, axis: slider.axis });
+      setText(this.previewBox, this.tr("preview_exact", { label, axis: slider.axis }));
     } else {
       this.legend.relabel(k, this.notchMeta(entry, j, label));  // the drawn path's
       this.previewPath = entry.decoded[j];
       this.previewColor = this.color(k);
       this.draw(this.frame, this.frames[this.frame]);
       const which = onNotch ? this.tr("preview_this") : this.tr("preview_nearest", { label });
-      this.previewBox.textContent = final ? this.tr("preview_running", { axis: slider.axis }) : this.tr("preview_of",
-        { axis: slider.axis, which, count: entry.indices.length, first: entry.exact ? "" : this.tr("preview_first_only") });
+      setText(this.previewBox, final ? this.tr("preview_running", { axis: slider.axis }) : this.tr("preview_of",
+        { axis: slider.axis, which, count: entry.indices.length, first: entry.exact ? "" : this.tr("preview_first_only") }));
     }
     this.previewFrames = (this.previewFrames || 0) + 1;
     this.root.dataset.previewFrames = String(this.previewFrames);
@@ -998,17 +1018,17 @@ class MapView {
     if (final && index === slider.index) {
       this.pendingAll = false;
       this.restoreTraces();
-      this.previewBox.textContent = "";
+      setText(this.previewBox, "");
       this.draw(this.frame, this.frames[this.frame]);
     } else if (final && onNotch && entry.exact) {
       this.showExactSurface(entry, j);
-      this.previewBox.textContent = this.tr("preview_surface_exact", { label });
+      setText(this.previewBox, this.tr("preview_surface_exact", { label }));
     } else {
       this.surfacePreview = { entry, j };
       this.draw(this.frame, this.frames[this.frame]);
       const which = onNotch ? this.tr("preview_surface_this") : this.tr("preview_surface_nearest", { label });
-      this.previewBox.textContent = final ? this.tr("preview_running", { axis: slider.axis }) : this.tr("preview_of",
-        { axis: slider.axis, which, count: entry.indices.length, first: entry.exact ? "" : this.tr("preview_first_only") });
+      setText(this.previewBox, final ? this.tr("preview_running", { axis: slider.axis }) : this.tr("preview_of",
+        { axis: slider.axis, which, count: entry.indices.length, first: entry.exact ? "" : this.tr("preview_first_only") }));
     }
   }
 
