@@ -466,7 +466,6 @@ class Legend {
       const t = this.traces[Number(item.dataset.trace)], own = t.meta || {};
       if (own.config !== k || own.label === undefined) continue;
       setText(item.querySelector(".ov-legend-text"), this.name(meta ? { ...t, meta: { role: own.role, config: k, ...meta } } : t));
-      item.classList.toggle("ov-legend-preview", !!meta);
     }
   }
 
@@ -1003,8 +1002,8 @@ class MapView {
   }
 
   notchMeta(entry, j, label) {
-    // what configuration `label`'s legend entry is written from at notch j of `entry`: the label
-    // the server gave that notch's configuration and, where the run is the page's own, its fate
+    // what a legend entry is written from for run j of `entry` (Legend.relabel): `label`, as the
+    // server labels that configuration, and that run's fate where the run is the page's own
     return { label, fate: entry.fates ? entry.fates[j] : undefined };
   }
 
