@@ -81,6 +81,33 @@ def test_where_no_file_can_be_written_the_data_goes_inline(monkeypatch):
     assert figures_inline["figures"] == json.loads(file_of(figures_by_file).read_text())["figures"]
 
 
+def test_data_the_browser_could_not_fetch_goes_inline_once():
+    """What the components' "missing" triggers ask for (ui/map_component.js askInline): the next run
+    sends that run's data and those figures inline, the run after it their file's URL again."""
+    at = ok(page())
+    by_file, _ = sent(at, "optvis_map")
+    figures_by_file, _ = sent(at, "optvis_figures")
+    at.session_state["map.inline"] = by_file["id"]
+    at.session_state["results.figures.inline"] = figures_by_file["id"]
+    ok(at.run())
+    inline, size = sent(at, "optvis_map")
+    assert size > 100_000 and "url" not in inline
+    assert inline == {**json.loads(file_of(by_file).read_text()), "sliders": by_file["sliders"], "rest_pending": False}
+    figures_inline, _ = sent(at, "optvis_figures")
+    assert "url" not in figures_inline and figures_inline["id"] == figures_by_file["id"]
+    assert figures_inline["figures"] == json.loads(file_of(figures_by_file).read_text())["figures"]
+    ok(at.run())
+    assert sent(at, "optvis_map")[0] == by_file and sent(at, "optvis_figures")[0] == figures_by_file
+
+
+def test_an_inline_request_for_another_run_is_dropped():
+    at = ok(page())
+    by_file, _ = sent(at, "optvis_map")
+    at.session_state["map.inline"] = "an-earlier-run"
+    ok(at.run())
+    assert sent(at, "optvis_map")[0] == by_file and "map.inline" not in at.session_state
+
+
 def test_the_results_charts_send_their_id_and_url():
     at = ok(page())
     data, size = sent(at, "optvis_figures")

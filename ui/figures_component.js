@@ -2,33 +2,23 @@
 // loads from the plotly package's file under app/static/, ui/plotly_loader.js), so that the page never loads
 // Streamlit's own Plotly bundle as well. A figure is drawn again only when the server sends a
 // different one (its id); Plotly.react updates it in place. The figures come as the URL of their
-// file (ui/static_files.py), fetched once per id and kept, or inline where the server could not
-// write it.
+// file (ui/static_files.py), fetched once per id and kept (ui/data_files.js), or inline where the
+// server could not write it or the browser could not fetch it (asked for: "missing").
 
 const CONFIG = { displaylogo: false, responsive: true, toImageButtonOptions: { format: "png", scale: 2 } };
 
-const SHOWN = (window.__optvisFigures = window.__optvisFigures || new Map());  // id -> Promise of {figures}
-const SHOWN_KEPT = 24;
+const SHOWN = new DataFiles("__optvisFigures", 24);  // id -> Promise of {figures}
 
 function figuresOf(data) {
-  if (!data.url) return Promise.resolve(data);
-  let got = SHOWN.get(data.id);
-  if (!got) {
-    const base = window.location.pathname.replace(/[^/]*$/, "");
-    got = fetch(base + data.url).then((r) => {
-      if (!r.ok) throw new Error(`${data.url}: HTTP ${r.status}`);
-      return r.json();
-    });
-    got.catch(() => SHOWN.delete(data.id));  // tried again when these figures come again
+  if (!data.url) {
+    SHOWN.keep(data.id, data);
+    return Promise.resolve(data);
   }
-  SHOWN.delete(data.id);
-  SHOWN.set(data.id, got);
-  while (SHOWN.size > SHOWN_KEPT) SHOWN.delete(SHOWN.keys().next().value);
-  return got;
+  return SHOWN.get(data.id, data.url);
 }
 
 export default function (component) {
-  const { data, parentElement } = component;
+  const { data, parentElement, setTriggerValue } = component;
   if (!data) return;
   let root = parentElement.querySelector(".fg-row");
   if (!root) {
@@ -36,10 +26,21 @@ export default function (component) {
     root.className = "fg-row";
     parentElement.appendChild(root);
   }
-  if (root.dataset.id === data.id) return;
+  // the figures sent inline after their file could not be fetched come under the same id
+  const asked = !data.url && root.dataset.askedInline === data.id && root.dataset.ready !== data.id;
+  if (root.dataset.id === data.id && !asked) return;
   root.dataset.id = data.id;
-  Promise.all([figuresOf(data), loadPlotly()]).then(([{ figures }, Plotly]) => {
-    if (root.dataset.id !== data.id) return false;  // later figures arrived meanwhile
+  const ask = (err) => {
+    // their file could not be fetched (pruned, or the server restarted): the server's next run
+    // sends them inline (ui/figures_component.py); asked once per id, a second failure shows
+    if (!data.url || root.dataset.askedInline === data.id) throw err;
+    root.dataset.askedInline = data.id;
+    setTriggerValue("missing", data.id);
+    return null;
+  };
+  Promise.all([figuresOf(data).catch(ask), loadPlotly()]).then(([got, Plotly]) => {
+    if (!got || root.dataset.id !== data.id) return false;  // asked inline, or later figures arrived meanwhile
+    const { figures } = got;
     root.style.gridTemplateColumns = `repeat(${figures.length}, minmax(0, 1fr))`;
     while (root.children.length > figures.length) root.lastChild.remove();
     while (root.children.length < figures.length) root.appendChild(Object.assign(document.createElement("div"), { className: "fg-fig" }));

@@ -68,8 +68,10 @@ class LiveSlider {
   }
 
   show(i) {
-    const t = text(this.data, i);
-    this.value.textContent = t;
+    const t = text(this.data, i), node = this.value.firstChild;
+    // in place: a new text node would have Streamlit's :has() rules restyle the whole page on every move
+    if (node && node.nodeType === Node.TEXT_NODE && !node.nextSibling) node.data = t;
+    else this.value.textContent = t;
     this.input.setAttribute("aria-valuetext", t);
   }
 

@@ -1,7 +1,8 @@
 // The map component: map, effective-lr and loss charts, playback, internals and the lr preview,
 // all in the browser. The server names a run's data (plots/playback_data.py) by id and the URL of
-// its file (ui/static_files.py), fetched once per id and kept (`runData`); playing, scrubbing and
-// previewing never ask it again. Figures are updated in place: Plotly.react when a
+// its file (ui/static_files.py), fetched once per id and kept (`runData`), or inline where the
+// file cannot be fetched (the view asks for it: "missing"); playing, scrubbing and previewing
+// never ask it again. Figures are updated in place: Plotly.react when a
 // new run arrives, Plotly.restyle of the cursor and arrow traces and Plotly.relayout of the
 // charts' step lines on every frame.
 
@@ -16,28 +17,19 @@ const ICONS = {
   next: SVG("M8.6 16.6 10 18l6-6-6-6-1.4 1.4 4.6 4.6z"), last: SVG("M16 6h2v12h-2zm-2 6L5.5 6v12z"),
 };  // a whole run plays in this many seconds at speed 1x
 
-// The runs' data fetched, by id (a Promise of the parsed file), the most recently shown last:
-// a rerun for the same run, or a return to an earlier one, fetches nothing.
-const RUNS = (window.__optvisRuns = window.__optvisRuns || new Map());
-const RUNS_KEPT = 24;
+// The runs' data fetched, by id (ui/data_files.js), the most recently shown last: a rerun for the
+// same run, or a return to an earlier one, fetches nothing.
+const RUNS = new DataFiles("__optvisRuns", 24);
 
 function runData(sent) {
   // The run's whole data: `sent` itself when it came inline (the server could not write the
-  // file), else its file's content with `sent`'s own fields (id, url, sliders) over it.
-  if (!sent.url) return Promise.resolve(sent);
-  let got = RUNS.get(sent.id);
-  if (!got) {
-    const base = window.location.pathname.replace(/[^/]*$/, "");
-    got = fetch(base + sent.url).then((r) => {
-      if (!r.ok) throw new Error(`${sent.url}: HTTP ${r.status}`);
-      return r.json();
-    });
-    got.catch(() => RUNS.delete(sent.id));  // a failed fetch is tried again when the run comes again
+  // file, or the browser could not fetch it), else its file's content with `sent`'s own fields
+  // (id, url, sliders) over it.
+  if (!sent.url) {
+    RUNS.keep(sent.id, sent);
+    return Promise.resolve(sent);
   }
-  RUNS.delete(sent.id);
-  RUNS.set(sent.id, got);
-  while (RUNS.size > RUNS_KEPT) RUNS.delete(RUNS.keys().next().value);
-  return got.then((data) => ({ ...data, ...sent }));
+  return RUNS.get(sent.id, sent.url).then((data) => ({ ...data, ...sent }));
 }
 
 function decode(value) {
@@ -76,6 +68,25 @@ function shortNumber(v, scale) {
   if (Math.abs(v) < 1e-6 * (scale || 0)) return "0";
   if (v !== 0 && !(Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4)) return v.toExponential(1).replace("e+", "e");
   return String(Number(v.toPrecision(3)));
+}
+
+function setText(el, text) {
+  // el's words changed in place, as its one text node's data: a new text node (textContent, innerHTML)
+  // is an insertion that Streamlit's :has() rules on .stApp answer with a restyle of the whole page,
+  // 10 to 20 ms of every frame of a drag
+  const node = el.firstChild;
+  if (node && node === el.lastChild && node.nodeType === Node.TEXT_NODE) {
+    if (node.data !== text) node.data = text;
+  } else if (el.textContent !== text) {
+    el.textContent = text;
+  }
+}
+
+function setHtml(el, html) {
+  // el's content, parsed anew only when it differs from what was last set (see setText)
+  if (el.__optvisHtml === html) return;
+  el.__optvisHtml = html;
+  el.innerHTML = html;
 }
 
 function localize(root, tr) {
@@ -442,9 +453,20 @@ class Legend {
 
   build(traces) {
     const items = traces.map((t, i) => ({ t, i })).filter(({ t }) => t.showlegend !== false && t.name && t.visible !== false);
+    this.traces = traces;
     this.box.innerHTML = items.map(({ t, i }) => `<button type="button" class="ov-legend-item" role="listitem"
       data-group="${escapeHtml(t.legendgroup || "")}" data-trace="${i}" title="${escapeHtml(this.tr("legend_toggle"))}">
       ${legendSwatch(t)}<span class="ov-legend-text">${escapeHtml(this.name(t))}</span></button>`).join("");
+  }
+
+  relabel(k, meta) {
+    // Configuration k's entry written from `meta` ({label, fate}: a previewed run's, as the
+    // server's would be), or as its trace says when meta is null (the figure's run again).
+    for (const item of this.box.querySelectorAll(".ov-legend-item")) {
+      const t = this.traces[Number(item.dataset.trace)], own = t.meta || {};
+      if (own.config !== k || own.label === undefined) continue;
+      setText(item.querySelector(".ov-legend-text"), this.name(meta ? { ...t, meta: { role: own.role, config: k, ...meta } } : t));
+    }
   }
 
   toggle(item) {
@@ -493,8 +515,8 @@ class MapView {
     // Draw the run `sent` names (its data fetched while Plotly.js loads); false, drawing nothing,
     // when a later run's data arrived meanwhile.
     this.tUpdate = performance.now();
-    const [data, Plotly] = await Promise.all([runData(sent), loadPlotly()]);
-    if (sent.id !== this.dataId) return false;
+    const [data, Plotly] = await Promise.all([runData(sent).catch((err) => this.askInline(sent, err)), loadPlotly()]);
+    if (!data || sent.id !== this.dataId) return false;
     this.root.dataset.fetchMs = String(performance.now() - this.tUpdate);
     this.data = data;
     this.pendingRun = -1;
@@ -554,6 +576,16 @@ class MapView {
     this.buildPreview(pending && pending.run === data.id ? pending.entries : null);
     this.keepPicked();
     return true;
+  }
+
+  askInline(sent, err) {
+    // The run's file could not be fetched (pruned, or the server restarted): the server's next run
+    // sends its data inline (ui/map_component.py), drawn when it comes. null: nothing to draw yet.
+    if (!sent.url || this.asked === sent.id) throw err;  // asked once per run: a second failure shows
+    this.asked = sent.id;
+    this.root.dataset.askedInline = sent.id;
+    this.trigger("missing", sent.id);
+    return null;
   }
 
   keepPicked() {
@@ -692,7 +724,7 @@ class MapView {
     const step = this.frames[f];
     this.scrub.value = String(f);
     const k = this.runs.length;
-    this.stepText.textContent = this.tr("step_of", { step, steps: this.data.steps }) + (this.frames.length < this.data.steps + 1 ? this.tr("step_skips") : "");
+    setText(this.stepText, this.tr("step_of", { step, steps: this.data.steps }) + (this.frames.length < this.data.steps + 1 ? this.tr("step_skips") : ""));
     const t0 = performance.now();
     this.draw(f, step);
     this.effLine.at(step);
@@ -723,7 +755,7 @@ class MapView {
     if (this.surfacePreview) {
       this.drawSurfacePreview(ov);
       ov.end();
-      this.keyBox.innerHTML = "";
+      setHtml(this.keyBox, "");
       this.root.dataset.shown = this.surfacePreview.exact ? `surface:${this.surfacePreview.j}` : "";
       return;
     }
@@ -771,7 +803,7 @@ class MapView {
     }
     ov.end();
     this.drawn = drawn;
-    this.keyBox.innerHTML = arrows ? this.arrowKey(step) : "";
+    setHtml(this.keyBox, arrows ? this.arrowKey(step) : "");
   }
 
   isPending(i) {
@@ -909,7 +941,7 @@ class MapView {
     this.entries = this.entries || new Map();
     if (entries) this.entries = new Map(entries.map((e) => [e.basis, this.entries.get(e.basis) || e]));
     this.previewPath = null;
-    this.previewBox.textContent = "";
+    setText(this.previewBox, "");
     this.previewPaths = this.entries.size ? true : null;
     if (!this.sliderListener) {
       this.sliderListener = (e) => this.onSlider(e.detail);
@@ -925,6 +957,7 @@ class MapView {
     if (!entry.decoded) entry.decoded = entry.paths.map(decode);
     if (entry.images && !entry.imgs) {
       entry.imgs = entry.images.map((src) => Object.assign(new Image(), { src }));
+      for (const img of entry.imgs) img.decode().catch(() => {});  // decoded off the drag's frames, not at its first draw
       for (const img of entry.imgs) img.onload = () => { if (this.surfacePreview && this.surfacePreview.entry === entry) this.draw(this.frame, this.frames[this.frame]); };
     }
     return [slider, entry];
@@ -942,47 +975,59 @@ class MapView {
     if (final) this.picked = { id, index };
     if (k < 0) this.onSurfaceSlider(slider, entry, j, index, final);
     else if (final && index === slider.index) {  // back where it was: the map's figure shows that run
+      this.legend.relabel(k, null);
       this.previewPath = null;
       this.exact = null;
       this.pendingRun = -1;
       this.restoreTraces();
-      this.previewBox.textContent = "";
+      setText(this.previewBox, "");
       this.draw(this.frame, this.frames[this.frame]);
     } else if (final && onNotch && entry.exact) {
+      this.legend.relabel(k, this.notchMeta(entry, j, label));
       this.previewPath = null;
       this.showExact(k, entry.decoded[j], label);
-      this.previewBox.textContent = this.tr("preview_exact", { label, axis: slider.axis });
+      setText(this.previewBox, this.tr("preview_exact", { label, axis: slider.axis }));
     } else {
+      this.legend.relabel(k, this.notchMeta(entry, j, label));  // the drawn path's
       this.previewPath = entry.decoded[j];
       this.previewColor = this.color(k);
       this.draw(this.frame, this.frames[this.frame]);
       const which = onNotch ? this.tr("preview_this") : this.tr("preview_nearest", { label });
-      this.previewBox.textContent = final ? this.tr("preview_running", { axis: slider.axis }) : this.tr("preview_of",
-        { axis: slider.axis, which, count: entry.indices.length, first: entry.exact ? "" : this.tr("preview_first_only") });
+      setText(this.previewBox, final ? this.tr("preview_running", { axis: slider.axis }) : this.tr("preview_of",
+        { axis: slider.axis, which, count: entry.indices.length, first: entry.exact ? "" : this.tr("preview_first_only") }));
     }
     this.previewFrames = (this.previewFrames || 0) + 1;
     this.root.dataset.previewFrames = String(this.previewFrames);
     this.root.dataset.previewMs = String(performance.now() - t0);
   }
 
+  notchMeta(entry, j, label) {
+    // what a legend entry is written from for run j of `entry` (Legend.relabel): `label`, as the
+    // server labels that configuration, and that run's fate where the run is the page's own
+    return { label, fate: entry.fates ? entry.fates[j] : undefined };
+  }
+
   onSurfaceSlider(slider, entry, j, index, final) {
     // A surface parameter's slider at notch `index`; entry.indices[j] is the nearest computed one.
     const onNotch = entry.indices[j] === index, label = entry.labels[j];
     this.surfacePreview = null;
+    // every configuration's entry: its own label, the fate of its run on the drawn notch's surface
+    this.runs.forEach((r, k) => this.legend.relabel(k, final && index === slider.index ? null
+      : this.notchMeta(entry, j * entry.configs + k, r.label)));
     if (final && index === slider.index) {
       this.pendingAll = false;
       this.restoreTraces();
-      this.previewBox.textContent = "";
+      setText(this.previewBox, "");
       this.draw(this.frame, this.frames[this.frame]);
     } else if (final && onNotch && entry.exact) {
       this.showExactSurface(entry, j);
-      this.previewBox.textContent = this.tr("preview_surface_exact", { label });
+      setText(this.previewBox, this.tr("preview_surface_exact", { label }));
     } else {
       this.surfacePreview = { entry, j };
       this.draw(this.frame, this.frames[this.frame]);
       const which = onNotch ? this.tr("preview_surface_this") : this.tr("preview_surface_nearest", { label });
-      this.previewBox.textContent = final ? this.tr("preview_running", { axis: slider.axis }) : this.tr("preview_of",
-        { axis: slider.axis, which, count: entry.indices.length, first: entry.exact ? "" : this.tr("preview_first_only") });
+      setText(this.previewBox, final ? this.tr("preview_running", { axis: slider.axis }) : this.tr("preview_of",
+        { axis: slider.axis, which, count: entry.indices.length, first: entry.exact ? "" : this.tr("preview_first_only") }));
     }
   }
 
@@ -1051,7 +1096,8 @@ export default function (component) {
     window.__optvisMapView = view;
   }
   view.trigger = setTriggerValue;
-  if (data && data.id !== view.dataId) {
+  // a run's data sent inline after its file could not be fetched comes under the same id
+  if (data && (data.id !== view.dataId || (!data.url && view.asked === data.id && view.root.dataset.ready !== data.id))) {
     view.dataId = data.id;
     view.pause();
     const received = performance.now();

@@ -13,7 +13,9 @@ sent by a second, invisible component at the end of the page's run. At a release
 notch of a single-start run, that run is the page's exact one and the map shows it at once,
 before the server's rerun brings everything else. The entries travel as files the browser fetches
 once (ui/static_files), not with every rerun, and so does the run's data (`by_file`): a rerun
-sends its id, the file's URL and where the preview's sliders are.
+sends its id, the file's URL and where the preview's sliders are. Where the browser cannot fetch
+the file (pruned, or from a server that has since restarted), it says so (the "missing" trigger)
+and the next run sends that run's data inline.
 """
 
 from __future__ import annotations
@@ -37,14 +39,16 @@ ss = st.session_state
 
 _COMPONENT = st.components.v2.component(
     "optvis_map",
-    js=static_files.module_stub("map_component", assets.component_js(HERE / "map_component.js")),  # not 50 KB a rerun
+    js=static_files.module_stub(  # not 50 KB a rerun
+        "map_component", static_files.with_data_files(assets.component_js(HERE / "map_component.js"))),
     css=(HERE / "map_component.css").read_text(),
     isolate_styles=False,  # Plotly's hover and mode-bar styles live in the document's head
 )
 # The drag preview's data travels in a second, invisible instance sent at the end of the page's run,
 # so that the map is drawn before the preview's paths arrive; it hands them to the map's view.
 _PREVIEW = st.components.v2.component("optvis_map_preview",
-                                      js=static_files.module_stub("map_preview", (HERE / "map_preview.js").read_text()))
+                                      js=static_files.module_stub(
+                                          "map_preview", static_files.with_data_files((HERE / "map_preview.js").read_text())))
 
 
 def available() -> bool:
@@ -155,6 +159,14 @@ def _on_click() -> None:
         widgets.put(state.START_SPEC, f"start.{axis}", float(point[axis]))
 
 
+@widgets.callback
+def _on_missing() -> None:
+    """The browser could not fetch the shown run's file: its next run sends that run's data inline."""
+    missing = (ss.get("map") or {}).get("missing")
+    if missing:
+        ss["map.inline"] = str(missing)
+
+
 def show(config: RunConfig, panel_ids: list[int]) -> None:
     """The component for `config` (its result computed or cached); panel_ids: the sidebar panel
     of each of config.optimizers, in order, for the lr preview's release."""
@@ -167,12 +179,15 @@ def show(config: RunConfig, panel_ids: list[int]) -> None:
     sliders = _sliders(config, panel_ids)
     ss["map.shown"] = (config, sliders, data["id"])
     previewed = {id(s) for s, _ in preview.plan(config, sliders)}
-    data = by_file({**i18n.map_data(data), "text": texts()})  # the id says the language: the words go too
+    data = {**i18n.map_data(data), "text": texts()}  # the id says the language: the words go too
+    # sent inline once where the browser could not fetch its file (ui/map_component.js askInline)
+    data = dict(data) if ss.pop("map.inline", None) == data["id"] else by_file(data)
     data["sliders"] = {s.id: {"config": s.config, "axis": s.axis, "index": s.index, "basis": preview.basis_id(config, s)}
                        for s in sliders if id(s) in previewed}
     # rest_pending: a new session's first view (ui/first_view.py); once drawn, the map asks for the rest
     data["rest_pending"] = first_view.cut()
-    _COMPONENT(key="map", data=data, on_click_change=_on_click, on_drawn_change=lambda: None)
+    _COMPONENT(key="map", data=data, on_click_change=_on_click, on_drawn_change=lambda: None,
+               on_missing_change=_on_missing)
 
 
 def by_file(data: dict) -> dict:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizers import MAX_CONFIGS, SCHEDULES, get_optimizer, run
+from plots.contour import fate
 from plots.playback_data import decimate_rows
 from plots.raster import surface_image
 from plots.typed import typed_arrays
@@ -213,11 +214,13 @@ def _spread(count: int, most: int) -> tuple[int, ...]:
 
 def payload(config: RunConfig, sliders: list[Slider], generation: int) -> list[dict]:
     """The preview's entries for the page (see the module docstring), each
-    {basis, indices, labels, paths, exact}: paths[j] float32 [P, 2] is the run at notch
-    indices[j], decimated for drawing; exact: the page runs that one start, so a notch's run is
-    the page's own. A surface slider's entry has paths[j * configs + k], configuration k's run at
-    notch indices[j], images[j] (a PNG data URI) covering bounds[j] = [x0, x1, y0, y1] and minima[j]
-    the surface's known minima there, [[x, y], ...].
+    {basis, indices, labels, paths, exact[, fates]}: paths[j] float32 [P, 2] is the run at notch
+    indices[j], decimated for drawing, labels[j] its configuration's label (as the map's legend
+    writes it); exact: the page runs that one start, so a notch's run is the page's own, and then
+    fates[j] is that run's fate (plots.contour.fate: what the legend adds to the label). A surface
+    slider's entry has paths[j * configs + k] and fates[j * configs + k], configuration k's run at
+    notch indices[j], labels[j] the notch ("b = 10"), images[j] (a PNG data URI) covering
+    bounds[j] = [x0, x1, y0, y1] and minima[j] the surface's known minima there, [[x, y], ...].
     Entries already in ENTRIES are not computed again."""
     todo = plan(config, sliders)
     keys = [(basis(config, s), generation) for s, _ in todo]
@@ -252,12 +255,14 @@ def _compute(config: RunConfig, todo: list[tuple[Slider, tuple[int, ...]]]) -> l
         if not configs:
             out.append(None)
             continue
-        paths = []
+        paths, fates = [], []
         for first in range(0, len(configs), MAX_CONFIGS):
             res = run(surface, configs[first:first + MAX_CONFIGS], start, steps, **config.run_kwargs())
             rows, stops = res.path[:, 0], res.stop_index()[:, 0]
             paths += [row[idx].astype(np.float32) for row, idx in zip(rows, decimate_rows(rows, stops, MAX_POINTS))]
-        entry = typed_arrays({"indices": kept, "labels": [c.label for c in configs], "exact": exact, "paths": paths})
+            fates += [fate(res, k) for k in range(res.shape[0])]
+        entry = typed_arrays({"indices": kept, "labels": [c.label for c in configs], "exact": exact, "paths": paths,
+                              **({"fates": fates} if exact else {})})
         entry["basis"] = basis_id(config, s)
         out.append(entry)
     return out
@@ -267,7 +272,7 @@ def _surface_entry(config: RunConfig, s: Slider, indices: tuple[int, ...]) -> di
     """The entry of surface slider `s` at its notches `indices`: at each, the page's run of every
     configuration on that surface (its first start) and the surface's image."""
     entry, params = config.get_surface().entry, dict(config.surface_params)
-    kept, labels, paths, images, bounds, minima = [], [], [], [], [], []
+    kept, labels, paths, images, bounds, minima, fates = [], [], [], [], [], [], []
     for i in indices:
         try:
             surface = entry.create({**params, s.axis: s.notches[i]})
@@ -279,6 +284,7 @@ def _surface_entry(config: RunConfig, s: Slider, indices: tuple[int, ...]) -> di
                       **notch.run_kwargs())
             rows, stops = res.path[:, 0], res.stop_index()[:, 0]
             paths += [row[idx].astype(np.float32) for row, idx in zip(rows, decimate_rows(rows, stops, SURFACE_POINTS))]
+            fates += [fate(res, k) for k in range(res.shape[0])]
         # fast compression: this is per notch, and its file is fetched once
         image, _, _ = surface_image(surface, PREVIEW_RASTER, compress_level=1)
         (x0, x1), (y0, y1) = surface.bounds
@@ -289,8 +295,9 @@ def _surface_entry(config: RunConfig, s: Slider, indices: tuple[int, ...]) -> di
         minima.append([[float(x), float(y)] for x, y in surface.minima])
     if not kept:
         return None
-    out = typed_arrays({"indices": kept, "labels": labels, "exact": len(config.starts()) == 1, "paths": paths,
+    exact = len(config.starts()) == 1
+    out = typed_arrays({"indices": kept, "labels": labels, "exact": exact, "paths": paths,
                         "configs": len(config.optimizers), "images": images, "bounds": bounds,
-                        "minima": minima})
+                        "minima": minima, **({"fates": fates} if exact else {})})
     out["basis"] = basis_id(config, s)
     return out

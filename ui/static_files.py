@@ -3,7 +3,9 @@
 The drag preview's entries, the map's run data and the results charts are the same for every
 rerun and every session that shows the same setup: sent inline, about two megabytes travelled
 with every rerun. Published here once, each is fetched once per page and kept by the browser
-(ui/map_preview.js, ui/map_component.js, ui/figures_component.js). Names carry this process's
+(ui/data_files.js, used by ui/map_preview.js, ui/map_component.js and ui/figures_component.js);
+where the browser cannot fetch a run's file or a row of charts (pruned, or written by a server
+that has since restarted), the component asks for it and its next run sends it inline. Names carry this process's
 token, so that a restarted server never serves what an older version wrote; at most MAX_FILES
 files and MAX_BYTES are kept, the oldest removed first.
 """
@@ -103,6 +105,15 @@ def resolved(data: dict, folder: Path = FOLDER) -> dict:
     """A component's data as the browser uses it: `data` with its file's data under it when it
     names one (`url`, ui/map_component.py by_file), else `data` itself."""
     return {**read(data["url"], folder), **data} if "url" in data else data
+
+
+DATA_FILES_JS = Path(__file__).parent / "data_files.js"
+
+
+def with_data_files(source: str) -> str:
+    """A component's JS (`source`) with ui/data_files.js (the page's fetch-once store of these
+    files, class DataFiles) before it, for the components that fetch what publish wrote."""
+    return DATA_FILES_JS.read_text() + "\n" + source
 
 
 # A component's module, loaded once per page: Streamlit sends a custom component's JS with every

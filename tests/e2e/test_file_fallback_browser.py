@@ -1,0 +1,80 @@
+"""In Chromium: where the files of a run's map data and charts cannot be fetched (answered 404, as
+for a pruned file or a restarted server's), the page asks the server for them inline and draws
+them: the map shows the engine's run, the charts are drawn, and no error is shown."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optimizers import get_optimizer, run
+from surfaces import get_surface
+from tests.e2e.browser import VIEW, open_app, panel, wait_idle, wait_until
+from tests.e2e.test_browser import DEFAULT_OPTIMIZERS, DEFAULT_START, DEFAULT_STEPS
+from tests.e2e.test_charts_browser import charts
+
+MISSING = ("-map-", "-figures-")
+
+
+def refuse_data_files(page) -> list[str]:
+    """Answer every request for a map or figures file with 404; the names refused, in order."""
+    refused: list[str] = []
+
+    def answer(route):
+        name = route.request.url.rsplit("/", 1)[1]
+        if any(kind in name for kind in MISSING):
+            refused.append(name)
+            return route.fulfill(status=404, body="gone")
+        return route.continue_()
+
+    page.route("**/app/static/data/*.json", answer)
+    return refused
+
+
+def drawn_paths(page) -> list[list[float]] | None:
+    return page.evaluate(f"() => {VIEW} && {VIEW}.root.dataset.ready === {VIEW}.dataId"
+                         f" && {VIEW}.runs.map(r => Array.from(r.path))")
+
+
+def engine_paths(optimizers) -> np.ndarray:
+    res = run(get_surface("rosenbrock"), list(optimizers), [DEFAULT_START], DEFAULT_STEPS, compiled=False)
+    return res.path[:, 0]
+
+
+def test_a_map_and_charts_whose_files_are_gone_come_inline_and_are_drawn(page, app_url):
+    refused = refuse_data_files(page)
+    open_app(page, app_url)
+    paths = wait_until(lambda: drawn_paths(page), bool, "the map drawn from the inline data")
+    expected = engine_paths(DEFAULT_OPTIMIZERS)
+    assert len(paths) == len(expected)
+    for drawn, path in zip(paths, expected, strict=True):
+        np.testing.assert_array_equal(np.array(drawn).reshape(-1, 2), path)  # float64, as the engine's
+    assert len(charts(page)) == 3
+    state = page.evaluate(f"""() => ({{asked: {VIEW}.root.dataset.askedInline, id: {VIEW}.dataId,
+        error: {VIEW}.root.dataset.error || null, shownError: !!document.querySelector('.ov-error'),
+        chartsAsked: document.querySelector('.fg-row').dataset.askedInline || null,
+        chartsError: document.querySelector('.fg-row').dataset.error || null}})""")
+    assert state["asked"] == state["id"] and state["chartsAsked"]  # each came by the fallback
+    assert state["error"] is None and not state["shownError"] and state["chartsError"] is None
+    assert any("-map-" in n for n in refused) and any("-figures-" in n for n in refused)
+    # a rerun for the same run sends its URL again: nothing is fetched, nothing redrawn
+    fetched = len(refused)
+    drawn_before = page.evaluate(f"() => {VIEW}.root.dataset.drawMs")
+    page.evaluate(f"() => {VIEW}.trigger('click', null)")  # a rerun that changes nothing
+    wait_idle(page)
+    assert len(refused) == fetched
+    assert page.evaluate(f"() => {VIEW}.root.dataset.drawMs") == drawn_before
+
+
+def test_a_new_run_whose_file_is_gone_is_drawn_from_the_inline_data(page, app_url):
+    open_app(page, app_url)
+    refused = refuse_data_files(page)  # from now on: the next run's files are "pruned"
+    first = page.evaluate(f"() => {VIEW}.dataId")
+    slider = panel(page, "5. Adam").locator('input[type="range"][aria-label="lr"]')
+    slider.focus()
+    page.keyboard.press("ArrowLeft")  # one notch down, lr 0.04: a new run
+    wait_until(lambda: page.evaluate(f"() => {VIEW}.dataId"), lambda d: d != first, "the new run's id")
+    paths = wait_until(lambda: drawn_paths(page), bool, "the new run drawn from the inline data")
+    expected = engine_paths([*DEFAULT_OPTIMIZERS[:4], get_optimizer("adam", lr=0.04)])
+    np.testing.assert_array_equal(np.array(paths[4]).reshape(-1, 2), expected[4])
+    assert any("-map-" in n for n in refused)
+    assert page.evaluate(f"() => !document.querySelector('.ov-error') && {VIEW}.root.dataset.askedInline === {VIEW}.dataId")
