@@ -338,7 +338,7 @@ def test_the_page_draws_a_typed_function_and_explains_a_refused_one():
     assert not at.exception, [e.message for e in at.exception]
     cfg = at.session_state["config"]
     assert cfg.surface == "custom" and dict(cfg.surface_params)["f"] == "x**2 + 3*y**2 + sin(4*x)"
-    assert any(r"\sin{\left(4 x \right)}" in latex.value for latex in at.latex)
+    assert any(r"\sin{\left(4 x \right)}" in m.value for m in at.markdown)  # the header's formula
     xy, drawn = _drawn(at)
     x, y = xy[:, 0], xy[:, 1]
     np.testing.assert_allclose(drawn, x**2 + 3 * y**2 + np.sin(4 * x), rtol=1e-12, atol=1e-12)

@@ -71,7 +71,10 @@ PAGE_CSS = """<style>
 .st-key-page_header h1 {font-size: 1.75rem; line-height: 1.2; padding: 0; margin: 0;}
 @media (max-width: 1200px) {.st-key-page_header h1 {font-size: 1.35rem;}}
 .st-key-page_header [data-testid="stCaptionContainer"] p {margin: 0;}
-.st-key-page_header .katex-display {margin: 0.2rem 0;}
+.st-key-surface_formula .katex {font-size: 1.3em;}
+.st-key-surface_formula p {margin: 0.2rem 0; line-height: 1.9;}
+.st-key-rates_formula {text-align: center;}
+.st-key-rates_formula .katex {font-size: 1.21em;}
 .st-key-story [data-testid="stAlertContainer"] {padding: 0.55rem 0.9rem;}
 .st-key-story [data-testid="stAlertContainer"] p {font-size: 0.95rem; line-height: 1.45;}
 .stApp:has(.st-key-present_toggle input:checked) .st-key-story [data-testid="stAlertContainer"] p {font-size: 1.2rem;}
@@ -578,7 +581,8 @@ def header(config: state.RunConfig, view_toggle: bool) -> None:
             if view_toggle:
                 st.toggle(t("surfaces.view_3d"), key="view.3d", help=t("surfaces.view_3d_help"))
         with right:
-            st.latex(surface.latex)
+            # inline math, which breaks after = and + in a narrow window, where a display one is cut
+            st.container(key="surface_formula").markdown(f"${surface.latex}$")
             st.caption(f"**{phrase(surface.title)}** — {phrase(surface.description)}")
 
 

@@ -99,11 +99,11 @@ def rates_panel(res, config: state.RunConfig) -> None:
     st.markdown(
         t("theory.rates_text")
     )
-    st.latex(
-        r"\text{GD: } r = \max_i |1 - \eta\lambda_i|,\qquad \text{momentum: } r = \max_i\, \rho\!\begin{pmatrix}"
-        r"1 + \beta - \eta\lambda_i & -\beta \\ 1 & 0\end{pmatrix},\qquad"
-        rf"\lambda_1 = 1/\kappa = {lam_min:.4g},\ \lambda_n = {lam_max:g}"
-    )
+    formulas = (r"\text{GD: } r = \max_i |1 - \eta\lambda_i|",
+                r"\text{momentum: } r = \max_i\, \rho\!\begin{pmatrix}1 + \beta - \eta\lambda_i & -\beta \\ 1 & 0\end{pmatrix}",
+                rf"\lambda_1 = 1/\kappa = {lam_min:.4g},\ \lambda_n = {lam_max:g}")
+    # three inline formulas, which a narrow window puts on lines of their own instead of cutting them
+    st.container(key="rates_formula").markdown(",&emsp;".join(f"${f}$" for f in formulas))
     rows = report.rate_rows(res, noise=config.noise, clipped=_clipped(config))
     left, right = st.columns(2)
     with left:

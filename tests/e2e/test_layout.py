@@ -99,6 +99,14 @@ CLIPPED = """() => {
       }
     }
   }
+  // a formula: KaTeX's display box scrolls what does not fit (its struts make it 2 px wider than
+  // its box: a cut formula is tens of px more); an inline one must end inside its text's box
+  for (const k of document.querySelectorAll('[data-testid="stMain"] .katex')) {
+    if (!k.getClientRects().length || k.closest('[data-testid="stExpanderDetails"]')) continue;
+    const box = k.closest(".katex-display") || k.closest('[data-testid="stMarkdownContainer"]') || k.parentElement;
+    const r = box.getBoundingClientRect(), b = k.getBoundingClientRect();
+    if (box.scrollWidth > box.clientWidth + 8 || b.right > r.right + 8) out.push(`formula: ${k.textContent.trim().slice(0, 60)}`);
+  }
   for (const gd of document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot')) {
     const svg = gd.querySelector(".main-svg");
     if (!svg || !svg.getClientRects().length) continue;
