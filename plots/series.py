@@ -139,6 +139,8 @@ def series_figure(res, values: np.ndarray, title: str, *, step: int | None = Non
             data.append(_diverged(s, values[k, 0, s], k))
             annotations.append(_reached(s, float(values[k, 0, s]), yaxis["range"], log))
     layout = _layout(height, step, xaxis={"title": {"text": "step"}}, yaxis=yaxis)
+    if smooth is not None:
+        layout["margin"]["t"] = NOTE_MARGIN
     if annotations:
         layout["annotations"] = annotations
     return readable_log_axes({"data": data, "layout": layout})
@@ -161,11 +163,12 @@ def _raw(x, y, k: int) -> dict:
             "meta": {"role": "raw", "config": k}}
 
 
+NOTE_MARGIN = 26  # px above a chart with a note: the note's line
+
 def _note(text: str) -> dict:
-    """Words in the plot's top right corner, on a white ground over the lines."""
-    return {"text": text, "xref": "paper", "yref": "paper", "x": 1, "y": 1, "xanchor": "right", "yanchor": "top",
-            "showarrow": False, "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 13, "color": "#333333"},
-            "name": "smoothing"}
+    """Words right-aligned just above the plot area (in the top margin NOTE_MARGIN), off the lines."""
+    return {"text": text, "xref": "paper", "yref": "paper", "x": 1, "y": 1, "xanchor": "right", "yanchor": "bottom",
+            "showarrow": False, "font": {"size": 13, "color": "#333333"}, "name": "smoothing"}
 
 
 def _diverged(s: int, value: float, k: int) -> dict:

@@ -25,6 +25,9 @@ READ_CHARTS = """() => {
             role: t.meta.role, config: t.meta.config, span: t.meta.span ?? null, n: t.y.length,
             last: t.y.length ? t.y[t.y.length - 1] : null, color: (t.line || {}).color || null})),
         notes: [...gd.querySelectorAll('.annotation-text')].map(a => a.textContent.replace(/\u200b/g, '')),
+        // the span's words lie above the plot area, off the lines: their bottom at or over its top
+        spanAbove: [...gd.querySelectorAll('.annotation')].filter(a => a.textContent.startsWith('EMA')).map(
+            a => a.getBoundingClientRect().bottom <= gd.querySelector('.bglayer rect, .nsewdrag').getBoundingClientRect().top + 1),
     }));
 }"""
 
@@ -42,7 +45,7 @@ def test_the_schedule_preset_draws_smoothed_medians_with_their_span(page, app_ur
     loss, distance, grad_norm = charts(page)
     steps = PRESETS["schedule"].config.steps
     for fig in (loss, grad_norm):
-        assert fig["notes"] == ["EMA, span 10 steps"], fig["notes"]
+        assert fig["notes"] == ["EMA, span 10 steps"] and fig["spanAbove"] == [True], fig
         medians = [t for t in fig["traces"] if t["role"] == "median"]
         raws = [t for t in fig["traces"] if t["role"] == "raw"]
         assert len(medians) == len(raws) == 3
