@@ -26,7 +26,7 @@ from ui.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-TRANSLATED_ONLY = ("phrases", "preset", "rule_words", "script")  # tables a translation adds to the English written in the code
+TRANSLATED_ONLY = ("phrases", "preset", "rule_words", "rule_templates", "script")  # tables a translation adds to the English written in the code
 # Keys the code builds from a value: the values it can take.
 DYNAMIC_KEYS = {"mnist.{}": ("mnist.epochs", "mnist.steps")}
 # Fields a translation may use that the English does not: "every 3rd step" is "每 3 步" in Chinese.

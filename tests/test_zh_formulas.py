@@ -122,3 +122,31 @@ def test_the_section_in_chinese_on_the_page():
     assert len(captions["zh"]) == len(captions["en"]) == 4  # each rule's symbols, the schedule's
     assert all("; " in c and "(the scheduled lr at step t)" in c for c in captions["en"][:3])
     assert all("；" in c and "; " not in c and "（第 t 步调度后的学习率）" in c for c in captions["zh"][:3])
+
+
+@pytest.mark.parametrize("preset", ["divergence", "rosenbrock"])
+def test_the_playback_equation_has_chinese_words_at_every_status(chinese, preset):
+    """The update at a moving step, at the last step (converged, diverged or final) and at the final
+    point: its words Chinese, its numbers and mathematics the English one's; English left only as
+    the configuration's label (the legend's) and the torch.optim state names."""
+    from optimizers import run
+    from plots.internals import update_equation
+    from ui.presets import PRESETS
+
+    config = PRESETS[preset].config
+    res = run(config.get_surface(), list(config.optimizers), config.starts(), state.capped_steps(config), compiled=False,
+              **config.run_kwargs())
+    last = res.shape[2] - 1
+    states = {name for names in res.state_names for name in names}
+    for k in range(res.shape[0]):
+        for step in (0, last - 1, last):
+            english = update_equation(res, k, step)
+            zh = i18n.latex_words(english)
+            assert TEXT.sub("", zh) == TEXT.sub("", english) and NUMBER.findall(zh) == NUMBER.findall(english)
+            for words in TEXT.findall(zh):
+                core = words.strip().rstrip(":").strip().replace("\\_", "_")
+                if CJK.search(words) or not re.search("[A-Za-z]", words):
+                    continue
+                assert core in states or core in res.labels[k] or core in res.configs[k].info.title, (k, step, words)
+        assert any(CJK.search(w) for w in TEXT.findall(i18n.latex_words(update_equation(res, k, last)))) \
+            or res.shape[2] - 1 > int(res.stop_index()[k, 0]), (k, "the last step's status")

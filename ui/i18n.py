@@ -97,7 +97,8 @@ _TEXT = re.compile(r"\\text\{([^{}]*)\}")
 
 def latex_words(text: str) -> str:
     """LaTeX written in English (the update rules) with the words of each \\text{...} in the
-    session's language, from the catalogue's rule_words table; the mathematics as written. KaTeX
+    session's language, from the catalogue's rule_words table (or its rule_templates, for words
+    with numbers in them); the mathematics as written. KaTeX
     draws CJK only in text mode, so translated words stay inside their \\text{}."""
     if lang() == DEFAULT:
         return text
@@ -108,7 +109,10 @@ def latex_words(text: str) -> str:
         if not core:
             return match.group(0)
         lead, tail = words[:len(words) - len(words.lstrip())], words[len(words.rstrip()):]
-        return r"\text{" + lead + phrase(core, "rule_words") + tail + "}"
+        translated = phrase(core, "rule_words")
+        if translated == core:  # words with numbers in them (the playback's "converged at step 131")
+            translated = template(core, "rule_templates")
+        return r"\text{" + lead + translated + tail + "}"
 
     return _TEXT.sub(one, text)
 

@@ -407,7 +407,7 @@ def playback(res) -> None:
         st.caption(t("surfaces.internals_caption"))
         with st.expander(t("surfaces.equations_at", step=step), expanded=True):
             for k in range(res.shape[0]):
-                st.latex(update_equation(res, k, step))
+                st.latex(latex_words(update_equation(res, k, step)))
 
     view()
 
@@ -422,7 +422,7 @@ def browser_view(res, config: state.RunConfig) -> None:
     last = max(0, res.shape[2] - 1)
     with st.expander(t("surfaces.equations_last", step=last), expanded=False):
         for k in range(res.shape[0]):
-            st.latex(update_equation(res, k, last))
+            st.latex(latex_words(update_equation(res, k, last)))
 
 
 def _results_table(res) -> pd.DataFrame:
