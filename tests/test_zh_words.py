@@ -31,3 +31,21 @@ def test_the_embedded_data_is_described_in_chinese(chinese):
     seeded = mnist.load_embedded(seed=3).description
     assert mnist_page.description_words(seeded).endswith("（随机划分，种子 3）")
     assert mnist_page.description_words("something else") == "something else"
+
+
+def test_the_array_code_notes_reasons_are_chinese(monkeypatch):
+    """Every fixed reason the engine gives for running on its array code (Result.slow_reason, the
+    kernel cache's reason), as written in its source, has a Chinese phrase for the page's note."""
+    import inspect
+    import re
+    import sys
+
+    from optimizers import final, kernels
+    from ui import i18n
+
+    monkeypatch.setattr(i18n, "lang", lambda: "zh")
+    sources = "".join(inspect.getsource(m) for m in (final, sys.modules["optimizers.run"], kernels.cache))
+    reasons = set(re.findall(r'(?:slow_reason = |return None, |return |else |found\), )"([a-z][a-z ]+)"', sources))
+    assert {"this surface or optimizer has no compiled kernel", "kernels are compiling in the background"} <= reasons
+    for reason in reasons:
+        assert re.search("[\u4e00-\u9fff]", i18n.phrase(reason)), reason

@@ -356,7 +356,7 @@ def slow_path_note(res) -> None:
     compiled kernels apply (Result.slow_reason; results of engines without it never show one)."""
     reason = getattr(res, "slow_reason", None)
     if reason:
-        st.caption(t("surfaces.array_code", reason=reason.rstrip('.')))
+        st.caption(t("surfaces.array_code", reason=phrase(reason.rstrip('.'))))
 
 
 def playback(res) -> None:

@@ -139,7 +139,7 @@ def show(res, config: state.RunConfig) -> None:
 
 def _slow(reason: str | None) -> None:
     if reason:
-        st.caption(t("sweeps.array_code", reason=reason.rstrip('.')))
+        st.caption(t("sweeps.array_code", reason=phrase(reason.rstrip('.'))))
 
 
 def _labels(config: state.RunConfig) -> list[str]:
