@@ -416,12 +416,12 @@ ANALYTIC = (
         log_levels=False, build=_build_quadratic,
     ),
     SurfaceEntry(
-        "saddle", "Saddle", "x^2 - y^2: a saddle point that attracts along x and repels along y.",
+        "saddle", "Saddle", "x² − y²: a saddle point that attracts along x and repels along y.",
         (), log_levels=False, build=_build_saddle,
     ),
     SurfaceEntry(
         "monkey_saddle", "Monkey saddle",
-        "x^3 - 3xy^2: a flat, degenerate saddle with three descending valleys.",
+        "x³ − 3xy²: a flat, degenerate saddle with three descending valleys.",
         (), log_levels=False, build=_build_monkey_saddle,
     ),
     SurfaceEntry(

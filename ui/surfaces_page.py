@@ -79,7 +79,8 @@ PAGE_CSS = """<style>
 .st-key-story [data-testid="stAlertContainer"] p {font-size: 0.95rem; line-height: 1.45;}
 .stApp:has(.st-key-present_toggle input:checked) .st-key-story [data-testid="stAlertContainer"] p {font-size: 1.2rem;}
 .stApp:has(.st-key-present_toggle input:checked) .st-key-page_header h1 {display: none;}
-@media (max-height: 900px) {.st-key-story [data-testid="stAlertContainer"] {max-height: 30vh; overflow-y: auto;}}
+@media (max-height: 900px) {.st-key-story [data-testid="stAlertContainer"] {max-height: 30vh; overflow-y: auto;
+  scrollbar-width: thin; scrollbar-color: #6f9fd0 transparent;}}
 @media (max-width: 1200px) {
   .st-key-theory [data-testid="stHorizontalBlock"] {flex-wrap: wrap;}
   .st-key-theory [data-testid="stColumn"] {min-width: 100%; flex: 1 1 100%;}
