@@ -82,11 +82,42 @@ function setText(el, text) {
   }
 }
 
+const scratch = document.createElement("template");
+
 function setHtml(el, html) {
-  // el's content, parsed anew only when it differs from what was last set (see setText)
+  // el's content as `html`: parsed off the page, and where it has the same elements as what el
+  // shows (a playback frame's table: the same rows, other numbers) only its text nodes' data
+  // changed, in place (see setText); replaced whole when its elements differ
   if (el.__optvisHtml === html) return;
   el.__optvisHtml = html;
-  el.innerHTML = html;
+  scratch.innerHTML = html;
+  if (!copyText(el, scratch.content)) el.replaceChildren(...scratch.content.childNodes);
+}
+
+function copyText(live, fresh) {
+  // fresh's text into live's text nodes when both have the same tree of elements (tags and
+  // attributes); false, with live untouched, when they differ
+  if (!sameElements(live, fresh)) return false;
+  const a = live.childNodes, b = fresh.childNodes;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i].nodeType === Node.TEXT_NODE) {
+      if (a[i].data !== b[i].data) a[i].data = b[i].data;
+    } else if (a[i].nodeType === Node.ELEMENT_NODE) copyText(a[i], b[i]);
+  }
+  return true;
+}
+
+function sameElements(live, fresh) {
+  const a = live.childNodes, b = fresh.childNodes;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i].nodeType !== b[i].nodeType) return false;
+    if (a[i].nodeType !== Node.ELEMENT_NODE) continue;
+    if (a[i].tagName !== b[i].tagName || a[i].attributes.length !== b[i].attributes.length) return false;
+    for (const attr of b[i].attributes) if (a[i].getAttribute(attr.name) !== attr.value) return false;
+    if (!sameElements(a[i], b[i])) return false;
+  }
+  return true;
 }
 
 function localize(root, tr) {
@@ -915,10 +946,10 @@ class MapView {
     });
     const first = this.data.starts > 1 ? this.tr("first_start") : "";
     const th = (key) => `<th>${escapeHtml(this.tr(key))}</th>`;
-    this.internals.innerHTML = `<div class="ov-title">${escapeHtml(this.tr("internals_at", { step }) + first)}</div>
+    setHtml(this.internals, `<div class="ov-title">${escapeHtml(this.tr("internals_at", { step }) + first)}</div>
       <table><thead><tr>${th("col_optimizer")}<th>θ</th><th>f(θ)</th>${th("col_gradient")}${th("col_first")}
       ${th("col_second")}${th("col_eff")}${th("col_update")}${th("col_status")}</tr></thead><tbody>${rows.join("")}</tbody></table>
-      <div class="ov-note">${escapeHtml(this.tr("internals_note"))}</div>`;
+      <div class="ov-note">${escapeHtml(this.tr("internals_note"))}</div>`);
   }
 
   recurrenceLines(r, f, t) {
