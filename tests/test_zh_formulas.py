@@ -150,3 +150,15 @@ def test_the_playback_equation_has_chinese_words_at_every_status(chinese, preset
                 assert core in states or core in res.labels[k] or core in res.configs[k].info.title, (k, step, words)
         assert any(CJK.search(w) for w in TEXT.findall(i18n.latex_words(update_equation(res, k, last)))) \
             or res.shape[2] - 1 > int(res.stop_index()[k, 0]), (k, "the last step's status")
+
+
+@pytest.mark.parametrize("mode", L1_MODES)
+def test_the_sidebars_l1_line_is_in_chinese(mode):
+    """The optimizer panel's L1 line (the penalty's step with its strength) in a Chinese page."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"lang": "zh", "opt": f"sgd~lr:0.001~l1:0.5~l1_mode:{mode}"})
+    ok(at.run())
+    lines = [e.value for e in at.latex if r"\lambda_1 = 0.5" in e.value]  # the panel's, and the update rules'
+    assert lines
+    for line in lines:
+        assert TEXT.findall(line) and all(CJK.search(w) for w in TEXT.findall(line) if re.search("[A-Za-z]", w)), line

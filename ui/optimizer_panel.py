@@ -23,7 +23,7 @@ from optimizers.info import L1_SYMBOL
 from optimizers.info import l1_latex as l1_term
 from optimizers.transforms import L1_SPECS
 
-from .i18n import t, titles
+from .i18n import latex_words, t, titles
 from .widgets import callback, known_choice, put, spec_input, spec_value
 
 MAX_PANELS = 12  # optimizer panels per page: each is a block of widgets on every rerun
@@ -191,7 +191,7 @@ class OptimizerPanels:
                 spec_input(L1, self.key(pid, L1.name), label="L1 penalty (l1)", zero=True)
                 spec_input(L1_MODE, self.key(pid, L1_MODE.name), label="L1 mode")
                 if config is not None and config.l1 > 0:
-                    st.latex(l1_latex(config.l1, config.l1_mode))
+                    st.latex(latex_words(l1_latex(config.l1, config.l1_mode)))
             schedule = st.selectbox(t("panel.schedule"), list(self.schedules), format_func=titles(SCHEDULES),
                                     key=self.key(pid, "schedule"),
                                     help=t("panel.schedule_help")
