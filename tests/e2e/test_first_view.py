@@ -9,13 +9,21 @@ from tests.e2e.browser import open_app, wait_until, wait_whole
 # From the page's first script on: what the page holds in the frame where the map is first drawn,
 # and how many script runs the server has started.
 WATCH = """(() => {
-  window.__firstView = {atMap: null, runs: 0};
-  let state = null;
-  const poll = () => {
-    const app = document.querySelector('[data-testid="stApp"]');
-    const now = app ? app.getAttribute('data-test-script-state') : null;
+  window.__firstView = {atMap: null, runs: 0, states: []};
+  let state = null, watched = null;
+  const note = (now) => {  // every change of the app's script state, not only those a frame sees
+    window.__firstView.states.push(now);
     if (now === 'running' && state !== 'running') window.__firstView.runs += 1;
     state = now;
+  };
+  const poll = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (app && app !== watched) {
+      watched = app;
+      note(app.getAttribute('data-test-script-state'));
+      new MutationObserver(() => note(app.getAttribute('data-test-script-state'))).observe(
+        app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    }
     const root = document.querySelector('.ov-root');
     if (window.__firstView.atMap === null && root && root.dataset.ready) {
       window.__firstView.atMap = {pending: document.querySelector('.st-key-rest_pending') !== null,
@@ -39,7 +47,7 @@ def test_a_new_session_draws_the_map_first_and_the_rest_after_it(page, app_url):
     body = page.inner_text("body")
     assert "Update rules, as implemented" in body and "Share and export" in body
     assert page.locator(".st-key-rest_pending").count() == 0
-    assert seen["runs"] == 2
+    assert seen["runs"] == 2, seen["states"]
     # Plotly.js was asked for before the map's component module ran
     fetched = page.evaluate("""() => performance.getEntriesByType('resource')
         .filter(e => e.name.endsWith('/app/static/plotly.min.js')).map(e => e.startTime)""")
