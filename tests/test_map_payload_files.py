@@ -67,18 +67,23 @@ def test_a_rerun_of_the_same_run_writes_no_file_and_a_new_run_writes_its_own():
     assert json.loads(file_of(changed).read_text())["id"] == changed["id"]
 
 
-def test_where_no_file_can_be_written_the_data_goes_inline(monkeypatch):
-    at = ok(page())
-    by_file, _ = sent(at, "optvis_map")
-    figures_by_file, _ = sent(at, "optvis_figures")
-    monkeypatch.setattr(static_files, "publish", lambda name, make, folder=None: None)
-    ok(at.run())
+def assert_sent_inline(at, by_file: dict, figures_by_file: dict) -> None:
+    """The map's data and the charts this run sent are those of their files (by_file, figures_by_file), inline."""
     inline, size = sent(at, "optvis_map")
     assert size > 100_000 and "url" not in inline
     assert inline == {**json.loads(file_of(by_file).read_text()), "sliders": by_file["sliders"], "rest_pending": False}
     figures_inline, _ = sent(at, "optvis_figures")
     assert "url" not in figures_inline and figures_inline["id"] == figures_by_file["id"]
     assert figures_inline["figures"] == json.loads(file_of(figures_by_file).read_text())["figures"]
+
+
+def test_where_no_file_can_be_written_the_data_goes_inline(monkeypatch):
+    at = ok(page())
+    by_file, _ = sent(at, "optvis_map")
+    figures_by_file, _ = sent(at, "optvis_figures")
+    monkeypatch.setattr(static_files, "publish", lambda name, make, folder=None: None)
+    ok(at.run())
+    assert_sent_inline(at, by_file, figures_by_file)
 
 
 def test_data_the_browser_could_not_fetch_goes_inline_once():
@@ -90,12 +95,7 @@ def test_data_the_browser_could_not_fetch_goes_inline_once():
     at.session_state["map.inline"] = by_file["id"]
     at.session_state["results.figures.inline"] = figures_by_file["id"]
     ok(at.run())
-    inline, size = sent(at, "optvis_map")
-    assert size > 100_000 and "url" not in inline
-    assert inline == {**json.loads(file_of(by_file).read_text()), "sliders": by_file["sliders"], "rest_pending": False}
-    figures_inline, _ = sent(at, "optvis_figures")
-    assert "url" not in figures_inline and figures_inline["id"] == figures_by_file["id"]
-    assert figures_inline["figures"] == json.loads(file_of(figures_by_file).read_text())["figures"]
+    assert_sent_inline(at, by_file, figures_by_file)
     ok(at.run())
     assert sent(at, "optvis_map")[0] == by_file and sent(at, "optvis_figures")[0] == figures_by_file
 
