@@ -73,6 +73,7 @@ PAGE_CSS = """<style>
 .st-key-page_header [data-testid="stCaptionContainer"] p {margin: 0;}
 .st-key-surface_formula .katex {font-size: 1.3em;}
 .st-key-surface_formula p {margin: 0.2rem 0; line-height: 1.9;}
+.st-key-update_rules [data-testid="stMarkdownContainer"] code {white-space: nowrap;}
 .st-key-rates_formula {text-align: center;}
 .st-key-rates_formula .katex {font-size: 1.21em;}
 .st-key-story [data-testid="stAlertContainer"] {padding: 0.55rem 0.9rem;}
