@@ -615,7 +615,7 @@ class MapView {
     if (!sent.url || this.asked === sent.id) throw err;  // asked once per run: a second failure shows
     this.asked = sent.id;
     this.root.dataset.askedInline = sent.id;
-    this.trigger("missing", sent.id);
+    afterTheRun(() => this.trigger("missing", sent.id));
     return null;
   }
 
@@ -1104,6 +1104,24 @@ class MapView {
     this.Plotly.restyle(this.mapDiv, { opacity: hidden.map((h) => value(h[1])), hoverinfo: hidden.map((h) => value(h[2])),
                                        hovertemplate: hidden.map((h) => value(h[3])) }, hidden.map((h) => h[0]));
   }
+}
+
+function afterTheRun(fn) {
+  // fn once the page's script run is over. A trigger sent during a run reruns the page with the
+  // widgets' values as the browser still holds them, undoing what that run's callbacks set (the
+  // live slider's release sets its number box on the server: the lr would go back).
+  const running = () => {
+    const app = document.querySelector('[data-testid="stApp"]');  // looked up anew: React may replace it
+    return !!app && app.getAttribute("data-test-script-state") === "running";
+  };
+  const settled = () => setTimeout(() => (running() ? afterTheRun(fn) : fn()), 250);  // the run's last deltas applied
+  if (!running()) { settled(); return; }
+  const watch = new MutationObserver(() => {
+    if (running()) return;
+    watch.disconnect();
+    settled();
+  });
+  watch.observe(document.body, { attributes: true, attributeFilter: ["data-test-script-state"], childList: true, subtree: true });
 }
 
 function askForTheRest(view, data) {
