@@ -328,6 +328,7 @@ def notch(low: float, step: float, i: int) -> float:
     return float(f"{low + i * step:.12g}")
 
 
+@functools.lru_cache(maxsize=256)  # a page asks for each slider's grid of up to 10,000 notches a few times a run
 def linear_grid(low: float, step: float, count: int) -> tuple[float, ...]:
     return tuple(notch(low, step, i) for i in range(count))
 
