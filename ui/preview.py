@@ -46,6 +46,7 @@ MIN_LR_VALUES = 12  # fewer learning rates than this: no preview at all
 PREVIEW_BUDGET = 300_000  # trajectory-steps of the runs of one page's preview
 MAX_POINTS = 150  # points of a drawn preview path (decimated, corners kept): the entries are resent every rerun
 ENTRIES = SharedResults(max_entries=512)  # one axis's paths: ~3 KB per notch
+IMAGES = SharedResults(max_entries=1024)  # a surface slider's notch images, by surface and parameters: ~10 KB each
 SURFACE = -1  # Slider.config of a surface parameter's slider
 SURFACE_BUDGET = 300_000  # trajectory-steps of the surface sliders' runs, beside PREVIEW_BUDGET
 MIN_SURFACE_VALUES = 5  # fewer notches than this within the budget: that slider is not previewed
@@ -268,6 +269,14 @@ def _compute(config: RunConfig, todo: list[tuple[Slider, tuple[int, ...]]]) -> l
     return out
 
 
+def _notch_image(surface) -> dict:
+    """The previewed image of `surface` (at one notch's parameters): the same for every setup of the
+    optimizers on it, so kept apart from the entries, which depend on those."""
+    # fast compression: this is per notch, and its file is fetched once
+    return IMAGES.get((surface.entry.name, tuple(surface.params.items())),
+                      lambda: surface_image(surface, PREVIEW_RASTER, compress_level=1)[0])
+
+
 def _surface_entry(config: RunConfig, s: Slider, indices: tuple[int, ...]) -> dict | None:
     """The entry of surface slider `s` at its notches `indices`: at each, the page's run of every
     configuration on that surface (its first start) and the surface's image."""
@@ -285,8 +294,7 @@ def _surface_entry(config: RunConfig, s: Slider, indices: tuple[int, ...]) -> di
             rows, stops = res.path[:, 0], res.stop_index()[:, 0]
             paths += [row[idx].astype(np.float32) for row, idx in zip(rows, decimate_rows(rows, stops, SURFACE_POINTS))]
             fates += [fate(res, k) for k in range(res.shape[0])]
-        # fast compression: this is per notch, and its file is fetched once
-        image, _, _ = surface_image(surface, PREVIEW_RASTER, compress_level=1)
+        image = _notch_image(surface)
         (x0, x1), (y0, y1) = surface.bounds
         kept.append(i)
         labels.append(f"{s.axis} = {s.notches[i]:g}")
