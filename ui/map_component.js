@@ -91,20 +91,18 @@ function setHtml(el, html) {
   if (el.__optvisHtml === html) return;
   el.__optvisHtml = html;
   scratch.innerHTML = html;
-  if (!copyText(el, scratch.content)) el.replaceChildren(...scratch.content.childNodes);
+  if (sameElements(el, scratch.content)) copyText(el, scratch.content);
+  else el.replaceChildren(...scratch.content.childNodes);
 }
 
 function copyText(live, fresh) {
-  // fresh's text into live's text nodes when both have the same tree of elements (tags and
-  // attributes); false, with live untouched, when they differ
-  if (!sameElements(live, fresh)) return false;
+  // fresh's text into live's text nodes, the two trees having the same elements (sameElements)
   const a = live.childNodes, b = fresh.childNodes;
   for (let i = 0; i < a.length; i++) {
     if (a[i].nodeType === Node.TEXT_NODE) {
       if (a[i].data !== b[i].data) a[i].data = b[i].data;
     } else if (a[i].nodeType === Node.ELEMENT_NODE) copyText(a[i], b[i]);
   }
-  return true;
 }
 
 function sameElements(live, fresh) {
