@@ -32,7 +32,17 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from tests.app_server import streamlit_server  # noqa: E402
-from tests.e2e.browser import FIND_MAP, VIEWPORT, launch, open_app, panel, sidebar, wait_idle, wait_whole  # noqa: E402
+from tests.e2e.browser import (  # noqa: E402
+    FIND_MAP,
+    VIEWPORT,
+    launch,
+    open_app,
+    panel,
+    point_at_slider,
+    sidebar,
+    wait_idle,
+    wait_whole,
+)
 
 RATIO_TARGET = 1.3  # slider release to updated map, against the bare app's floor
 WARMUP = 3  # changes before timing: first-figure costs, the engine's kernels
@@ -313,6 +323,8 @@ def main() -> int:
                 play = playback_figures(page)
                 burst_s = burst(page, slider)
             else:
+                point_at_slider(page, "surface.rosenbrock.b")  # its preview comes when asked for
+                page.wait_for_function(f"() => !!{VIEW_JS}.entryFor('surface.rosenbrock.b')", timeout=60_000)
                 surface_preview_ms = drag_preview_ms(page, "rosenbrock_b")
             page.close()
         browser.close()

@@ -218,31 +218,47 @@ def test_a_schedules_parameter_is_previewed_as_its_run_with_that_value():
     assert preview.basis(config, gamma) == preview.basis(moved, gamma_of(moved)) != preview.basis(other, gamma_of(other))
 
 
-def previewed_labels(full: bool, monkeypatch) -> list[list[str]]:
-    """The labels of each preview entry the opening page sends, on the array code (OPTVIS_COMPILE=0),
-    with or without OPTVIS_FULL_PREVIEW=1."""
+def opening_preview(full: bool, monkeypatch, wanted: list[str] | None = None) -> tuple[list[list[str]], list[str]]:
+    """(the labels of each preview entry the opening page sends, the ids of its `lazy` sliders) on
+    the array code (OPTVIS_COMPILE=0), with or without OPTVIS_FULL_PREVIEW=1; `wanted`: the slider
+    ids this session asked a preview of (what the "want" trigger's callback keeps)."""
     from streamlit.testing.v1 import AppTest
 
-    from ui import static_files
+    from ui import map_component, static_files
 
     monkeypatch.setenv("OPTVIS_FULL_PREVIEW", "1" if full else "0")
     at = AppTest.from_file("../app.py", default_timeout=300)
+    if wanted:
+        at.session_state[map_component.WANTED] = wanted
     at.run()
     assert not at.exception
     (element,) = [e for e in at.get("bidi_component") if e.proto.component_name == "optvis_map_preview"]
-    entries = [e if "url" not in e else static_files.read(e["url"]) for e in json.loads(element.proto.json)["entries"]]
-    return [e["labels"] for e in entries]
+    data = json.loads(element.proto.json)
+    entries = [e if "url" not in e else static_files.read(e["url"]) for e in data["entries"]]
+    return [e["labels"] for e in entries], data["lazy"]
 
 
 def test_the_array_code_previews_the_learning_rates_only(monkeypatch):
     """Before the kernels are built, a notch of momentum or beta1 costs a Python step of its own per
     step (its own group of configurations), an lr's notches one for all: only the lr sliders are
     previewed there, every notch of them."""
-    labels = previewed_labels(False, monkeypatch)
-    assert len(labels) == 5  # the opening view's five optimizers, one lr slider each
+    labels, lazy = opening_preview(False, monkeypatch)
+    assert len(labels) == 5 and lazy == []  # the opening view's five optimizers, one lr slider each
     for entry in labels:
         without_lr = {re.sub(r"lr=[^,)]+", "lr=?", label) for label in entry}
         assert len(without_lr) == 1 and len(set(entry)) == len(entry) == len(widgets.log_grid(1e-5, 10.0)), entry
-    full = previewed_labels(True, monkeypatch)
-    assert len(full) > 10 and any("momentum=" in label for entry in full for label in entry)
-    assert [e for e in full if e in labels] == labels  # the same lr entries, and the other sliders' besides
+
+
+def test_the_other_sliders_are_previewed_when_the_browser_asks(monkeypatch):
+    """With everything previewed (the compiled path, or OPTVIS_FULL_PREVIEW=1), a page sends the
+    learning rates' entries and lists every other slider as lazy; a slider the session asked for
+    (the browser's "want" trigger, when the pointer comes to it) is sent from then on, its notches
+    the engine's runs at that slider's values."""
+    labels, lazy = opening_preview(True, monkeypatch)
+    assert len(labels) == 5 and len(lazy) > 10
+    momentum = next(i for i in lazy if i.endswith(".momentum"))
+    asked, still_lazy = opening_preview(True, monkeypatch, wanted=[momentum])
+    assert [e for e in asked if e in labels] == labels and len(asked) == 6  # the lr entries and momentum's
+    (extra,) = [e for e in asked if e not in labels]
+    assert len(set(extra)) == len(extra) == preview.AXIS_VALUES and all("momentum=" in label for label in extra[1:])
+    assert momentum not in still_lazy and len(still_lazy) == len(lazy) - 1

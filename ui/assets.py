@@ -58,3 +58,10 @@ def component_js(path: Path) -> str:
     """A component's JS module (path) with ui/plotly_loader.js's loadPlotly() before it, for the
     components that draw with Plotly.js."""
     return (Path(__file__).parent / "plotly_loader.js").read_text() + "\n" + path.read_text()
+
+
+def with_page_run(source: str) -> str:
+    """A component's JS (`source`) with ui/page_run.js's afterTheRun(fn) before it, for the
+    components that send a trigger of their own accord (not at a click): it waits for the page's
+    script run to be over."""
+    return (Path(__file__).parent / "page_run.js").read_text() + "\n" + source

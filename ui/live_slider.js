@@ -2,9 +2,11 @@
 // (drag or arrow key) goes to the page's other components as a window event "optvis:slider"
 // {id, index, value, final}; the map component draws the engine's run at that value from its
 // preview. The release (or a key press, which is a release) goes to the server as the "pick"
-// trigger, which sets the exact number input and reruns the page.
+// trigger, which sets the exact number input and reruns the page. When the pointer or the focus
+// comes to the slider, "optvis:want" {id} asks for its preview (ui/map_preview.js).
 
 const EVENT = "optvis:slider";
+const WANT = "optvis:want";  // {id}: the pointer or the focus came to this slider
 
 function logNotch(data, i) {
   // [mantissa, exponent] of notch i of a log grid (ui/live_slider.py log_form), null for its zero
@@ -47,7 +49,10 @@ class LiveSlider {
     this.value = this.root.querySelector(".ls-value");
     this.label = this.root.querySelector(".ls-label");
     this.held = false;  // pointer down: the server's value does not move the thumb under the finger
-    this.input.addEventListener("pointerdown", () => { this.held = true; });
+    // the map's preview of this slider, asked for before the drag starts (ui/map_preview.js)
+    const want = () => window.dispatchEvent(new CustomEvent(WANT, { detail: { id: this.data && this.data.id } }));
+    for (const name of ["pointerenter", "focus"]) this.input.addEventListener(name, want);
+    this.input.addEventListener("pointerdown", () => { this.held = true; want(); });
     this.input.addEventListener("pointerup", () => { this.held = false; });
     this.input.addEventListener("input", () => this.moved(false));
     this.input.addEventListener("change", () => { this.held = false; this.moved(true); });

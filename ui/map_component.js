@@ -976,6 +976,8 @@ class MapView {
       this.sliderListener = (e) => this.onSlider(e.detail);
       window.addEventListener("optvis:slider", this.sliderListener);
     }
+    // an entry that came while its slider was being dragged: drawn at once, where the slider is
+    if (this.moving && this.frames && this.entryFor(this.moving.id)) this.onSlider(this.moving);
   }
 
   entryFor(id) {
@@ -995,7 +997,13 @@ class MapView {
   onSlider({ id, index, final }) {
     // The sidebar's slider `id` is at notch `index` (moving, or released when final).
     const found = this.frames ? this.entryFor(id) : null;
-    if (!found) return;
+    this.moving = final ? null : { id, index, final };
+    if (!found) {
+      const slider = this.data && this.data.sliders ? this.data.sliders[id] : null;
+      // a slider previewed on request (ui/map_preview.js): its entry is on its way
+      if (slider && this.frames) setText(this.previewBox, final ? "" : this.tr("preview_pending", { axis: slider.axis }));
+      return;
+    }
     const [slider, entry] = found, k = slider.config;
     const t0 = performance.now();
     let j = 0;
@@ -1102,24 +1110,6 @@ class MapView {
     this.Plotly.restyle(this.mapDiv, { opacity: hidden.map((h) => value(h[1])), hoverinfo: hidden.map((h) => value(h[2])),
                                        hovertemplate: hidden.map((h) => value(h[3])) }, hidden.map((h) => h[0]));
   }
-}
-
-function afterTheRun(fn) {
-  // fn once the page's script run is over. A trigger sent during a run reruns the page with the
-  // widgets' values as the browser still holds them, undoing what that run's callbacks set (the
-  // live slider's release sets its number box on the server: the lr would go back).
-  const running = () => {
-    const app = document.querySelector('[data-testid="stApp"]');  // looked up anew: React may replace it
-    return !!app && app.getAttribute("data-test-script-state") === "running";
-  };
-  const settled = () => setTimeout(() => (running() ? afterTheRun(fn) : fn()), 250);  // the run's last deltas applied
-  if (!running()) { settled(); return; }
-  const watch = new MutationObserver(() => {
-    if (running()) return;
-    watch.disconnect();
-    settled();
-  });
-  watch.observe(document.body, { attributes: true, attributeFilter: ["data-test-script-state"], childList: true, subtree: true });
 }
 
 function askForTheRest(view, data) {

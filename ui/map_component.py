@@ -9,7 +9,9 @@ session's language).
 
 The drag preview (ui/preview): the sidebar's sliders (ui/live_slider) tell the map where they
 are while they move, and the map draws the engine's run at that notch from the preview's entries,
-sent by a second, invisible component at the end of the page's run. At a release on a computed
+sent by a second, invisible component at the end of the page's run: the learning rates' at once,
+every other slider's when the browser asks for it, as the pointer or the focus comes to that
+slider (a rerun of that component's fragment alone; `_preview_fragment`). At a release on a computed
 notch of a single-start run, that run is the page's exact one and the map shows it at once,
 before the server's rerun brings everything else. The entries travel as files the browser fetches
 once (ui/static_files), not with every rerun, and so does the run's data (`by_file`): a rerun
@@ -40,7 +42,7 @@ ss = st.session_state
 _COMPONENT = st.components.v2.component(
     "optvis_map",
     js=static_files.module_stub(  # not 50 KB a rerun
-        "map_component", static_files.with_data_files(assets.component_js(HERE / "map_component.js"))),
+        "map_component", static_files.with_data_files(assets.with_page_run(assets.component_js(HERE / "map_component.js")))),
     css=(HERE / "map_component.css").read_text(),
     isolate_styles=False,  # Plotly's hover and mode-bar styles live in the document's head
 )
@@ -48,7 +50,7 @@ _COMPONENT = st.components.v2.component(
 # so that the map is drawn before the preview's paths arrive; it hands them to the map's view.
 _PREVIEW = st.components.v2.component("optvis_map_preview",
                                       js=static_files.module_stub(
-                                          "map_preview", static_files.with_data_files((HERE / "map_preview.js").read_text())))
+                                          "map_preview", static_files.with_data_files(assets.with_page_run((HERE / "map_preview.js").read_text()))))
 
 
 def available() -> bool:
@@ -57,6 +59,8 @@ def available() -> bool:
     return os.environ.get("OPTVIS_MAP_COMPONENT", "1") != "0" and assets.ensure_plotly_js()
 
 
+WANTED = "map.preview_wanted"  # the ids of the sliders whose preview this session asked for, latest last
+MAX_WANTED = 4
 PAYLOADS = SharedResults(max_entries=16)  # base64 text, a few MB at most each: kept by count
 
 
@@ -75,11 +79,12 @@ def _build_payload(config: RunConfig, smooth: int | None) -> dict:
     return data
 
 
-def _preview_payload(config: RunConfig, sliders: list[preview.Slider], generation: int, run_id: str) -> dict:
-    """{run, entries}: each entry as {basis, url} of its file (ui/static_files), or itself where
-    no file can be written."""
+def _preview_payload(config: RunConfig, sliders: list[preview.Slider], generation: int, run_id: str,
+                     only: set[str] | None = None) -> dict:
+    """{run, entries}: the entries of the sliders `only` (ids; None: all) of those previewed, each
+    as {basis, url} of its file (ui/static_files), or itself where no file can be written."""
     refs = []
-    for entry in preview.payload(config, sliders, generation):
+    for entry in preview.payload(config, sliders, generation, only):
         url = static_files.publish(f"preview-{entry['basis']}-{generation}", lambda entry=entry: entry)
         refs.append({"basis": entry["basis"], "url": url} if url else entry)
     return {"run": run_id, "entries": refs}
@@ -139,6 +144,7 @@ def texts() -> dict[str, str]:
         "fate_all": t("map.fate_all"), "preview_exact": t("map.preview_exact"),
         "preview_this": t("map.preview_this"), "preview_nearest": t("map.preview_nearest"),
         "preview_running": t("map.preview_running"), "preview_of": t("map.preview_of"),
+        "preview_pending": t("map.preview_pending"),
         "preview_first_only": t("map.preview_first_only"), "preview_surface_exact": t("map.preview_surface_exact"),
         "preview_surface_this": t("map.preview_surface_this"), "preview_surface_nearest": t("map.preview_surface_nearest"),
         "hover_step_full": t("map.hover_step_full"), "hover_step": t("map.hover_step"),
@@ -199,9 +205,36 @@ def by_file(data: dict) -> dict:
 
 
 def show_preview() -> None:
-    """The lr preview of the map shown in this run (call last in the page): nothing drawn."""
-    shown = ss.pop("map.shown", None)
+    """The drag preview of the map shown in this run (call last in the page): nothing drawn."""
+    ss["map.preview_of"] = ss.pop("map.shown", None)
+    if ss["map.preview_of"] is not None:
+        _preview_fragment()
+
+
+@st.fragment
+def _preview_fragment() -> None:
+    """The preview's entries of the sliders sent at once (the learning rates, and those this session
+    asked for: eager), and the ids of the others (`lazy`), whose entry the browser asks for (the
+    "want" trigger) when the pointer or the focus comes to that slider. The answer reruns only this
+    fragment, so a session costs the server the sliders its student touches, not all of them."""
+    shown = ss.get("map.preview_of")
     if shown is None:
         return
     config, sliders, run_id = shown
-    _PREVIEW(key="map_preview", data=i18n.preview_data(_preview_payload(config, sliders, kernels.generation(), run_id)))
+    wanted = set(ss.get(WANTED, ()))
+    eager = {s.id for s in sliders if s.axis == "lr" or s.id in wanted}
+    data = _preview_payload(config, sliders, kernels.generation(), run_id, eager)
+    data["lazy"] = sorted({s.id for s, _ in preview.plan(config, sliders)} - eager)
+    _PREVIEW(key="map_preview", data=i18n.preview_data(data), on_want_change=_on_want)
+
+
+@widgets.callback
+def _on_want() -> None:
+    """The browser wants the preview of a slider of the shown page (its id): it joins the session's
+    eager ones (the latest MAX_WANTED)."""
+    want = (ss.get("map_preview") or {}).get("want")
+    shown = ss.get("map.preview_of")
+    ident = want.get("id") if isinstance(want, dict) else None
+    if shown is None or not isinstance(ident, str) or ident not in {s.id for s in shown[1]}:
+        return
+    ss[WANTED] = [w for w in ss.get(WANTED, []) if w != ident][-(MAX_WANTED - 1):] + [ident]

@@ -213,7 +213,7 @@ def _spread(count: int, most: int) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unique(np.round(np.linspace(0, count - 1, max(2, most))).astype(np.int64)))
 
 
-def payload(config: RunConfig, sliders: list[Slider], generation: int) -> list[dict]:
+def payload(config: RunConfig, sliders: list[Slider], generation: int, only: set[str] | None = None) -> list[dict]:
     """The preview's entries for the page (see the module docstring), each
     {basis, indices, labels, paths, exact[, fates]}: paths[j] float32 [P, 2] is the run at notch
     indices[j], decimated for drawing, labels[j] its configuration's label (as the map's legend
@@ -222,8 +222,9 @@ def payload(config: RunConfig, sliders: list[Slider], generation: int) -> list[d
     slider's entry has paths[j * configs + k] and fates[j * configs + k], configuration k's run at
     notch indices[j], labels[j] the notch ("b = 10"), images[j] (a PNG data URI) covering
     bounds[j] = [x0, x1, y0, y1] and minima[j] the surface's known minima there, [[x, y], ...].
-    Entries already in ENTRIES are not computed again."""
-    todo = plan(config, sliders)
+    Entries already in ENTRIES are not computed again. `only`: the ids of the sliders whose entries
+    are wanted (None: all), of those that plan(config, sliders) previews, with the notches it gives."""
+    todo = [(s, idx) for s, idx in plan(config, sliders) if only is None or s.id in only]
     keys = [(basis(config, s), generation) for s, _ in todo]
     missing = [(key, s, idx) for key, (s, idx) in zip(keys, todo) if key not in ENTRIES]
     computed = dict(zip((key for key, _, _ in missing), _compute(config, [(s, idx) for _, s, idx in missing])))

@@ -202,6 +202,14 @@ def type_number(scope, label: str, value: float | str) -> None:
     field.press("Enter")
 
 
+def point_at_slider(page, slider_id: str) -> None:
+    """Move the pointer onto the sidebar's live slider `slider_id` (its session-state key), as a
+    user's goes there before dragging it: the page then asks the server for that slider's drag
+    preview, unless it came with the page (the learning rates' do)."""
+    css_id = "ls-" + "".join(c if c.isalnum() or c in "_-" else "_" for c in slider_id)
+    page.locator(f"input#{css_id}").hover()
+
+
 def click_map(page, x: float, y: float) -> tuple[float, float]:
     """Click the map at data coordinates (x, y); return the pixel clicked."""
     page.evaluate(f"() => ({FIND_MAP})().scrollIntoView({{block: 'center'}})")

@@ -5,7 +5,7 @@ words the server's legend has after that rerun; back at the slider's value it sa
 from __future__ import annotations
 
 from tests.e2e import test_surface_preview
-from tests.e2e.browser import VIEW, open_app, wait_idle, wait_until
+from tests.e2e.browser import VIEW, open_app, point_at_slider, wait_idle, wait_until
 from tests.e2e.test_map_component import preview_ready
 from ui import widgets
 
@@ -74,6 +74,7 @@ def test_a_released_surface_notch_gives_every_entry_its_runs_fate_as_the_server_
     do not); every entry says so at once, and the same as the server's legend after its run."""
     page = new_page()
     open_app(page, surface_server.url)
+    point_at_slider(page, "surface.rosenbrock.b")  # b's preview comes when asked for
     wait_until(lambda: page.evaluate(f"() => {VIEW} && {VIEW}.entryFor && !!{VIEW}.entryFor('surface.rosenbrock.b')"),
                bool, "b's preview")
     before = [legend(page, k) for k in range(5)]

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimizers import run
+from optimizers import get_optimizer, run
 from surfaces import get_surface
 from tests.app_server import streamlit_server
-from tests.e2e.browser import VIEW, open_app, sidebar, wait_until
+from tests.e2e.browser import VIEW, open_app, point_at_slider, sidebar, wait_until
 from tests.e2e.test_browser import DEFAULT_OPTIMIZERS, DEFAULT_START, DEFAULT_STEPS
 from tests.e2e.test_map_component import on_path
 from ui import widgets
@@ -49,6 +49,7 @@ def surface_server():
 def test_dragging_b_draws_every_optimizers_run_on_that_surface_and_release_shows_them_at_once(new_page, surface_server):
     page = new_page()
     open_app(page, surface_server.url)
+    point_at_slider(page, "surface.rosenbrock.b")  # b's preview comes when asked for
     wait_until(lambda: page.evaluate(f"() => {VIEW} && {VIEW}.entryFor && !!{VIEW}.entryFor('surface.rosenbrock.b')"),
                bool, "b's preview, fetched from its file")
     assert page.evaluate(f"() => Number({B_SLIDER}.max)") == len(GRID) - 1
@@ -96,3 +97,49 @@ def test_no_surface_preview_on_the_array_code(page, app_url):
     wait_until(lambda: page.evaluate(f"() => !!({VIEW} && {VIEW}.data && {VIEW}.data.sliders)"), bool, "the map's sliders")
     sliders = page.evaluate(f"() => Object.keys({VIEW}.data.sliders)")
     assert "surface.rosenbrock.b" not in sliders and any(s.endswith(".adam.lr") for s in sliders)
+
+
+MOMENTUM_SLIDER = "opt1.sgd.momentum"  # the second default optimizer's, SGD with momentum 0.9
+
+
+def reruns_sent(frames: list) -> list[str]:
+    """The fragment id of each rerun the page asked the server for (the websocket's BackMsgs
+    sent); "" for a rerun of the whole page."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    out = []
+    for payload in frames:
+        msg = BackMsg.FromString(payload) if isinstance(payload, bytes) else None
+        if msg is not None and msg.WhichOneof("type") == "rerun_script":
+            out.append(msg.rerun_script.fragment_id)
+    return out
+
+
+def test_a_slider_pointed_at_has_its_preview_computed_then_by_a_rerun_of_the_preview_alone(new_page, surface_server):
+    """The page comes with the learning rates' previews; momentum's is computed when the pointer
+    comes to its slider, by one rerun of the preview's fragment (not of the page), and then a drag
+    of momentum draws the engine's run at each computed notch's momentum."""
+    page, frames = new_page(), []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: frames.append(payload)))
+    open_app(page, surface_server.url)
+    has = f"() => !!({VIEW} && {VIEW}.entryFor && {VIEW}.entryFor({MOMENTUM_SLIDER!r}))"
+    wait_until(lambda: page.evaluate(f"() => !!({VIEW} && {VIEW}.entryFor && {VIEW}.entryFor('opt0.sgd.lr'))"), bool,
+               "the lr preview")
+    assert not page.evaluate(has)
+    sent = len(reruns_sent(frames))
+    point_at_slider(page, MOMENTUM_SLIDER)
+    wait_until(lambda: page.evaluate(has), bool, "momentum's preview, asked for")
+    asked = reruns_sent(frames)[sent:]
+    assert len(asked) == 1 and asked[0], asked  # one rerun, of a fragment
+    spec = next(s for s in get_optimizer("sgd").info.specs if s.name == "momentum")
+    grid = widgets.linear_grid(*widgets.float_notches(spec, 0.9))
+    indices = page.evaluate(f"() => Array.from({VIEW}.entryFor({MOMENTUM_SLIDER!r})[1].indices)")
+    slider = f"document.querySelector('input#ls-{MOMENTUM_SLIDER.replace('.', '_')}')"
+    for j in (indices[0], indices[len(indices) // 2], indices[-1]):
+        drawn = page.evaluate(f"""(j) => {{ const s = {slider}; s.value = String(j); s.dispatchEvent(new Event('input'));
+            return {{path: Array.from({VIEW}.previewPath), text: document.querySelector('.ov-preview').textContent}}; }}""", j)
+        optimizer = get_optimizer("sgd", lr=1e-3, momentum=grid[j]) if grid[j] else get_optimizer("sgd", lr=1e-3)
+        res = run(get_surface("rosenbrock"), [optimizer], [DEFAULT_START], DEFAULT_STEPS, compiled=False)
+        path = res.path[0, 0, : res.stop_index()[0, 0] + 1]
+        assert on_path(np.array(drawn["path"]).reshape(-1, 2), path) < 1e-5, (j, grid[j])
+        assert "momentum" in drawn["text"], drawn["text"]
