@@ -35,7 +35,9 @@ export default function (component) {
     // sends them inline (ui/figures_component.py); asked once per id, a second failure shows
     if (!data.url || root.dataset.askedInline === data.id) throw err;
     root.dataset.askedInline = data.id;
-    setTriggerValue("missing", data.id);
+    // once the page's run is over: these figures come before the sidebar in the page, so a trigger
+    // sent during the run would rerun it with the sidebar's values from before (ui/page_run.js)
+    afterTheRun(() => setTriggerValue("missing", data.id));
     return null;
   };
   Promise.all([figuresOf(data).catch(ask), loadPlotly()]).then(([got, Plotly]) => {

@@ -24,7 +24,7 @@ HERE = Path(__file__).parent
 _COMPONENT = st.components.v2.component(
     "optvis_figures",
     js=static_files.module_stub("figures_component",
-                                static_files.with_data_files(assets.component_js(HERE / "figures_component.js"))),
+                                static_files.with_data_files(assets.with_page_run(assets.component_js(HERE / "figures_component.js")))),
     css=".fg-row { display: grid; gap: 0.6rem; } .fg-fig { min-width: 0; }",
     isolate_styles=False,  # Plotly's hover and mode-bar styles live in the document's head
 )

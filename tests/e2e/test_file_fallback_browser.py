@@ -5,7 +5,6 @@ them: the map shows the engine's run, the charts are drawn, and no error is show
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from optimizers import get_optimizer, run
 from surfaces import get_surface
@@ -66,10 +65,10 @@ def test_a_map_and_charts_whose_files_are_gone_come_inline_and_are_drawn(page, a
     assert page.evaluate(f"() => {VIEW}.root.dataset.drawMs") == drawn_before
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug, cause not found: in about half the runs the rerun that the 'missing' trigger starts "
-    "sends the previous run's map data (its id and lr=0.05) although the sidebar holds lr=0.04"))
 def test_a_new_run_whose_file_is_gone_is_drawn_from_the_inline_data(page, app_url):
+    """A slider's release whose run's files are refused: the map and the charts ask for them inline,
+    each once the page's run is over. (The charts come before the sidebar in the page: their
+    trigger, sent during the run, reran the page with the sidebar's lr from before, 0.05.)"""
     open_app(page, app_url)
     refused = refuse_data_files(page)  # from now on: the next run's files are "pruned"
     first = page.evaluate(f"() => {VIEW}.dataId")
