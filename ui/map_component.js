@@ -419,24 +419,33 @@ class FitLayout {
     const key = v.keyBox.offsetHeight || 20;
     const available = window.innerHeight - top - key - BOTTOM_GAP;
     const size = full._size, [[x0, x1], [y0, y1]] = v.data.bounds;
-    const plotWidth = v.mapDiv.clientWidth - size.l - size.r;
+    const column = this.mapColumn(), plotWidth = column - size.l - size.r;
     const square = full.yaxis && full.yaxis.scaleanchor === "x";
     const widthCap = square ? plotWidth * (y1 - y0) / (x1 - x0) + size.t + size.b : Infinity;
     const map = Math.round(Math.max(Math.min(available, widthCap), Math.min(MAP_MIN, widthCap)));
     // a map shorter than its column is wide keeps its colour bar beside the frame, not at the column's edge
-    const mapWidth = square ? Math.min(v.mapDiv.clientWidth, Math.round((map - size.t - size.b) * (x1 - x0) / (y1 - y0)
-                                                                      + size.l + size.r)) : v.mapDiv.clientWidth;
-    if (!this.twoColumns()) return { map, mapWidth, eff: v.data.eff.layout.height, loss: v.data.loss.layout.height };
+    const mapWidth = square ? Math.min(column, Math.round((map - size.t - size.b) * (x1 - x0) / (y1 - y0)
+                                                          + size.l + size.r)) : column;
+    if (!this.twoColumns()) return { map, mapWidth, column, eff: v.data.eff.layout.height, loss: v.data.loss.layout.height };
     const used = v.legend.box.offsetHeight + v.root.querySelector(".ov-chart-title").offsetHeight;
     const budget = map + key - used;
     const eff = Math.max(EFF_MIN, Math.round(0.6 * budget));
-    return { map, mapWidth, eff, loss: Math.max(LOSS_MIN, budget - eff) };
+    return { map, mapWidth, column, eff, loss: Math.max(LOSS_MIN, budget - eff) };
+  }
+
+  mapColumn() {
+    // the map column's width as the grid gives it (its 3 of 5 parts), whatever --ov-map-col says now
+    const main = this.view.root.querySelector(".ov-main");
+    if (!this.twoColumns()) return main.clientWidth;
+    return (main.clientWidth - (parseFloat(getComputedStyle(main).columnGap) || 0)) * 3 / 5;
   }
 
   async fit() {
     const v = this.view, want = this.target();
     if (!want || !v.Plotly) return;
     this.sizes = want;
+    const narrower = this.twoColumns() && want.mapWidth < want.column - 1;
+    v.root.querySelector(".ov-main").style.setProperty("--ov-map-col", narrower ? `${want.mapWidth}px` : "");
     const sizes = [[v.mapDiv, want.map, want.mapWidth], [v.effDiv, want.eff], [v.lossDiv, want.loss]];
     for (const [div, height, wanted] of sizes) {
       // the width too: Plotly follows the window's width, not its column's (the sidebar closing)

@@ -30,6 +30,7 @@ from ui.presets import PRESETS
 SHOTS = Path(__file__).parent / "screenshots"
 SIZES = {"1400x1000": (1400, 1000), "1920x1080": (1920, 1080), "1024x768": (1024, 768)}
 ONE_SCREEN = ("1400x1000", "1920x1080")  # everything that tells the story fits without scrolling
+MAX_SIDE_GAP = 60  # px between the map's colour bar and the side column (the legend's left edge)
 PAGES = ("default", *PRESETS, "present", "rosenbrock+present")
 FRESH_EVERY_SIZE = ("default", "present")  # the others (presets, a preset in presentation mode): opened once, then resized
 MIN_MAP_PLOT = 300  # px, each side of the map's plot area at 1024x768
@@ -59,6 +60,7 @@ GEOMETRY = """() => {
     plot: plot(gd),
     axes: union(gd.querySelectorAll(".xtick text, .ytick text, .g-xtitle text, .g-ytitle text, .g-x2title text, .g-y2title text")),
     plotlyLegend: union(gd.querySelectorAll(".legend")),
+    colorbar: union(gd.querySelectorAll(".colorbar")),
   };
   const q = (s) => document.querySelector(s);
   return {
@@ -285,6 +287,9 @@ def test_page_layout(window, size, name):
         inside(geo["scrub"], view, "the scrubber")
         if name not in ("default", "present"):
             inside(geo["story"], view, "the story")
+        # a map shorter than its column is wide gives the side column the rest: no white gap between
+        right = max(plot["r"], (geo["map"]["colorbar"] or plot)["r"])
+        assert geo["legend"]["x"] - right <= MAX_SIDE_GAP, (right, geo["legend"])
     else:
         assert plot["w"] >= MIN_MAP_PLOT and plot["h"] >= MIN_MAP_PLOT, plot
     assert page.evaluate(CLIPPED) == []
