@@ -143,6 +143,9 @@ def test_raw_and_gzip_idx_decode_alike(tmp_path, code):
         (idx_bytes(np.zeros((3, 28, 28)), magic=b"\x00\x00\x42\x03"), "wrong magic"),
         (idx_bytes(np.zeros((3, 28, 28))) + b"\0", "size mismatch"),
     ],
+    # named, not by their bytes: a gzip header holds the time it was written, and every pytest-xdist
+    # worker must collect the same ids
+    ids=["raw-cut", "gzip-cut", "header-only", "empty", "swapped-magic", "bad-type-code", "extra-byte"],
 )
 def test_malformed_idx_is_rejected_naming_the_file(tmp_path, content, problem):
     path = tmp_path / "bad-images.gz"
