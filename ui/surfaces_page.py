@@ -499,15 +499,18 @@ def update_rules(config: state.RunConfig) -> None:
             st.latex(r"\text{" + t("rules.effective_lr") + "} " + latex_words(info.eff_lr))
             extra = [Symbol(WEIGHT_DECAY.latex, DECAY_WORDS[m], WEIGHT_DECAY.hyperparameter) for m in decay]
             extra += [THETA_NOW] if "decoupled" in decay else []
-            st.caption(_symbols_caption([*info.symbols, *extra, *([L1] if l1_modes else [])]))
+            st.caption(_symbols_caption([*info.symbols, *extra, *([L1] if l1_modes else [])]), unsafe_allow_html=True)
     schedules = list(dict.fromkeys(c.schedule.name for c in config.optimizers if c.schedule.name != "constant"))
     for name in schedules:
         st.markdown(t("surfaces.schedule_title", schedule=SCHEDULES[name].title))
         st.latex(latex_words(SCHEDULES[name].latex))
-        st.caption(_symbols_caption(SCHEDULES[name].symbols))
+        st.caption(_symbols_caption(SCHEDULES[name].symbols), unsafe_allow_html=True)
 
 
 DECAY_WORDS = {"coupled": "coupled: added to the gradient", "decoupled": "decoupled: the weights shrink"}
+
+
+NOWRAP = '<span style="white-space: nowrap">{}</span>'
 
 
 def _symbols_caption(symbols) -> str:
@@ -523,7 +526,9 @@ def _symbols_caption(symbols) -> str:
                 latexes.append(s.latex)
     parts = [f"${latex}$ = `{hp}`" + (t("rules.symbol_words", words=phrase(words)) if words else "")
              for latex, (hp, words) in named.items()]
-    parts += [", ".join(f"${latex}$" for latex in latexes) + t("rules.symbol_colon") + phrase(words)
+    # the symbols and their colon in one unbreakable box: a line never starts with the colon
+    parts += [NOWRAP.format(", ".join(f"${latex}$" for latex in latexes) + t("rules.symbol_colon").rstrip())
+              + t("rules.symbol_colon")[len(t("rules.symbol_colon").rstrip()):] + phrase(words)
               for words, latexes in described.items()]
     return t("rules.symbol_sep").join(parts)
 
