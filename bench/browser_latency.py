@@ -220,6 +220,7 @@ SHOWS_VALUE = f"""(text) => {{  // ms from the last keydown until the map's path
             const gd = ({FIND_MAP})();
             const shown = gd && gd.data.some(t => t.meta && t.meta.role === 'path' && t.name.startsWith('Adam (lr=' + text + ')'));
             if (shown) return resolve(performance.now() - probe.last);
+            if (performance.now() - probe.last > 60000) return resolve(Infinity);  // never shown: reported, not a hang
             requestAnimationFrame(poll);
         }};
         poll();
@@ -238,6 +239,8 @@ def burst(page, slider, presses: int = 10, gap_s: float = 0.1) -> tuple[float, f
         page.wait_for_timeout(gap_s * 1000)
     value = slider.get_attribute("aria-valuetext")
     shown = page.evaluate(SHOWS_VALUE, value) / 1000
+    if shown == float("inf"):
+        return shown, shown
     wait_idle(page)
     page.wait_for_function(f"() => {VIEW_JS}.root.dataset.ready === {VIEW_JS}.dataId && {VIEW_JS}.pendingRun === -1",
                            timeout=60_000)
