@@ -250,7 +250,8 @@ def test_the_csv_button_states_the_cap():
 
 def test_the_worst_link_exports_within_the_cap_every_kth_step_and_final_states():
     """12 optimizers x 1000 starts x 20000 steps asked for (the page runs 83): today a 185 MB CSV
-    built in 30 s holding the GIL for 0.4 s at a stretch."""
+    built in 30 s holding the GIL for 0.4 s at a stretch. Its time and its longest GIL hold are
+    benchmark figures: python -m bench.export_csv."""
     at = ok(page(WORST_LINK))
     res = result_of(at.session_state["config"])
     plan = export.plan_csv(res)
@@ -259,13 +260,8 @@ def test_the_worst_link_exports_within_the_cap_every_kth_step_and_final_states()
     assert f"every {plan.stride}" in trajectories and "20 MB" in trajectories and final == "Final states (CSV)"
     assert any("every" in c.value and "20 MB" in c.value for c in at.caption)
 
-    holder = {}
-    started = time.perf_counter()
-    pause = longest_pause(lambda: holder.update(data=export.trajectories_csv(res, plan.stride)))
-    seconds = time.perf_counter() - started
-    data = holder["data"]
+    data = export.trajectories_csv(res, plan.stride)
     assert len(data) <= plan.max_bytes <= export.CSV_MAX_BYTES
-    assert seconds < 10 and pause < 0.25, (seconds, pause)
     frame = pd.read_csv(io.BytesIO(data), keep_default_na=False, na_values=[""])
     assert len(frame) == plan.rows
     stop = res.stop_index()

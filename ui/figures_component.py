@@ -35,7 +35,7 @@ def figures_row(figures: list[dict], *, key: str, identity: object) -> None:
     (any repr-stable value, e.g. the run's config), so the browser redraws only when it changes."""
     shown = [prepared(fig) for fig in figures]
     tag = hashlib.sha256(repr((identity, [f["layout"] for f in shown])).encode()).hexdigest()[:16]
-    inline = st.session_state.pop(f"{key}.inline", None) == tag
+    inline = st.session_state.pop(f"{key}.inline", None) == tag or bool(st.session_state.get(static_files.INLINE_ALL))
     url = None if inline else static_files.publish(f"figures-{tag}", lambda: {"figures": shown})
     _COMPONENT(key=key, data={"id": tag, "url": url} if url else {"id": tag, "figures": shown},
                on_missing_change=lambda: _on_missing(key))
@@ -47,3 +47,4 @@ def _on_missing(key: str) -> None:
     missing = (st.session_state.get(key) or {}).get("missing")
     if missing:
         st.session_state[f"{key}.inline"] = str(missing)
+        st.session_state[static_files.INLINE_ALL] = True

@@ -171,6 +171,7 @@ def _on_missing() -> None:
     missing = (ss.get("map") or {}).get("missing")
     if missing:
         ss["map.inline"] = str(missing)
+        ss[static_files.INLINE_ALL] = True
 
 
 def show(config: RunConfig, panel_ids: list[int]) -> None:
@@ -187,7 +188,7 @@ def show(config: RunConfig, panel_ids: list[int]) -> None:
     previewed = {id(s) for s, _ in preview.plan(config, sliders)}
     data = {**i18n.map_data(data), "text": texts()}  # the id says the language: the words go too
     # sent inline once where the browser could not fetch its file (ui/map_component.js askInline)
-    data = dict(data) if ss.pop("map.inline", None) == data["id"] else by_file(data)
+    data = dict(data) if ss.pop("map.inline", None) == data["id"] or ss.get(static_files.INLINE_ALL) else by_file(data)
     data["sliders"] = {s.id: {"config": s.config, "axis": s.axis, "index": s.index, "basis": preview.basis_id(config, s)}
                        for s in sliders if id(s) in previewed}
     # rest_pending: a new session's first view (ui/first_view.py); once drawn, the map asks for the rest
@@ -202,6 +203,11 @@ def by_file(data: dict) -> dict:
     run's 0.7 MB; a copy of `data` where no file can be written."""
     url = static_files.publish(f"map-{data['id']}", lambda: data)
     return {"id": data["id"], "url": url} if url else dict(data)
+
+
+def end_run() -> None:
+    """The end of the page's run: what static_files.INLINE_ALL asked for has been sent."""
+    ss.pop(static_files.INLINE_ALL, None)
 
 
 def show_preview() -> None:

@@ -34,6 +34,10 @@ MAX_FILES = 4000
 MAX_BYTES = 200_000_000  # a surface slider's entry is about 0.3 MB, an optimizer slider's 20 KB, a run's map 0.7 MB
 PRUNE_EVERY = 200  # files written between two looks at how many there are
 TOKEN = secrets.token_hex(4)
+# A session-state key, set by any component's "missing" callback and cleared at the end of the page's
+# run (ui/map_component.end_run): that run sends the map and the charts inline. Two components'
+# triggers sent together can be merged into one rerun that keeps only one of them; so each asks for both.
+INLINE_ALL = "files.inline_all"
 _LOCK = threading.Lock()
 _WRITES = [0]
 log = logging.getLogger(__name__)

@@ -632,6 +632,7 @@ def main() -> None:
         # (a page-wide re-render, ~20 ms) before it reaches the map when sent first.
         state.write_url(config, preset)
         map_component.show_preview()
+        map_component.end_run()
     st.html(NO_STALE_FADE)  # last: it takes no space, and nothing waits behind it
 
 
