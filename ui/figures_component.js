@@ -48,6 +48,10 @@ export default function (component) {
     while (root.children.length < figures.length) root.appendChild(Object.assign(document.createElement("div"), { className: "fg-fig" }));
     return Promise.all(figures.map((fig, i) => Plotly.react(root.children[i], fig.data, { ...fig.layout, autosize: true }, CONFIG)));
   })
-    .then((drawn) => { if (drawn && root.dataset.id === data.id) root.dataset.ready = data.id; })
+    .then((drawn) => {
+      if (!drawn || root.dataset.id !== data.id) return;
+      root.dataset.ready = data.id;
+      root.dataset.drawnFrom = data.url ? "file" : "inline";
+    })
     .catch((err) => { root.dataset.error = String(err); root.textContent = String(err); });
 }
