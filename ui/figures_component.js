@@ -26,13 +26,16 @@ export default function (component) {
     root.className = "fg-row";
     parentElement.appendChild(root);
   }
-  // the figures sent inline after their file could not be fetched come under the same id
-  const asked = !data.url && root.dataset.askedInline === data.id && root.dataset.ready !== data.id;
-  if (root.dataset.id === data.id && !asked) return;
+  // figures sent inline under the id already shown (asked for, or sent with the map's: INLINE_ALL)
+  // are drawn unless already drawn, even while their file's fetch is still on its way
+  const inlineNew = !data.url && root.dataset.inlineFor !== data.id && root.dataset.ready !== data.id;
+  if (root.dataset.id === data.id && !inlineNew) return;
   root.dataset.id = data.id;
+  if (!data.url) root.dataset.inlineFor = data.id;
   const ask = (err) => {
     // their file could not be fetched (pruned, or the server restarted): the server's next run
     // sends them inline (ui/figures_component.py); asked once per id, a second failure shows
+    if (root.dataset.inlineFor === data.id) return null;  // they came inline meanwhile
     if (!data.url || root.dataset.askedInline === data.id) throw err;
     root.dataset.askedInline = data.id;
     // once the page's run is over: these figures come before the sidebar in the page, so a trigger
@@ -40,8 +43,9 @@ export default function (component) {
     afterTheRun(() => setTriggerValue("missing", data.id));
     return null;
   };
+  const call = (root.__draws = (root.__draws || 0) + 1);  // the latest data sent is the one drawn
   Promise.all([figuresOf(data).catch(ask), loadPlotly()]).then(([got, Plotly]) => {
-    if (!got || root.dataset.id !== data.id) return false;  // asked inline, or later figures arrived meanwhile
+    if (!got || call !== root.__draws) return false;  // asked inline, or later figures arrived meanwhile
     const { figures } = got;
     root.style.gridTemplateColumns = `repeat(${figures.length}, minmax(0, 1fr))`;
     while (root.children.length > figures.length) root.lastChild.remove();
@@ -49,7 +53,7 @@ export default function (component) {
     return Promise.all(figures.map((fig, i) => Plotly.react(root.children[i], fig.data, { ...fig.layout, autosize: true }, CONFIG)));
   })
     .then((drawn) => {
-      if (!drawn || root.dataset.id !== data.id) return;
+      if (!drawn || call !== root.__draws) return;
       root.dataset.ready = data.id;
       root.dataset.drawnFrom = data.url ? "file" : "inline";
     })

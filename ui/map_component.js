@@ -551,10 +551,11 @@ class MapView {
 
   async update(sent) {
     // Draw the run `sent` names (its data fetched while Plotly.js loads); false, drawing nothing,
-    // when a later run's data arrived meanwhile.
+    // when later data arrived meanwhile (a later run's, or this run's sent inline).
     this.tUpdate = performance.now();
+    const call = (this.updates = (this.updates || 0) + 1);
     const [data, Plotly] = await Promise.all([runData(sent).catch((err) => this.askInline(sent, err)), loadPlotly()]);
-    if (!data || sent.id !== this.dataId) return false;
+    if (!data || call !== this.updates) return false;
     this.root.dataset.fetchMs = String(performance.now() - this.tUpdate);
     this.data = data;
     this.pendingRun = -1;
@@ -619,6 +620,7 @@ class MapView {
   askInline(sent, err) {
     // The run's file could not be fetched (pruned, or the server restarted): the server's next run
     // sends its data inline (ui/map_component.py), drawn when it comes. null: nothing to draw yet.
+    if (this.inlineFor === sent.id) return null;  // it came inline meanwhile (with the charts': INLINE_ALL)
     if (!sent.url || this.asked === sent.id) throw err;  // asked once per run: a second failure shows
     this.asked = sent.id;
     this.root.dataset.askedInline = sent.id;
@@ -1142,9 +1144,12 @@ export default function (component) {
     window.__optvisMapView = view;
   }
   view.trigger = setTriggerValue;
-  // a run's data sent inline after its file could not be fetched comes under the same id
-  if (data && (data.id !== view.dataId || (!data.url && view.asked === data.id && view.root.dataset.ready !== data.id))) {
+  // a run's data sent inline under the id already shown (asked for, or sent with the charts':
+  // INLINE_ALL) is drawn unless already drawn, even while its file's fetch is still on its way
+  const inlineNew = data && !data.url && view.inlineFor !== data.id && view.root.dataset.ready !== data.id;
+  if (data && (data.id !== view.dataId || inlineNew)) {
     view.dataId = data.id;
+    if (!data.url) view.inlineFor = data.id;
     view.pause();
     const received = performance.now();
     view.update(data).then((drawn) => {

@@ -57,7 +57,7 @@ def test_a_map_and_charts_whose_files_are_gone_come_inline_and_are_drawn(page, a
     # sends both inline in the next run (ui/static_files.INLINE_ALL)
     assert state["asked"] == state["id"] and state["chartsFrom"] == "inline"
     assert state["error"] is None and not state["shownError"] and state["chartsError"] is None
-    assert any("-map-" in n for n in refused) and any("-figures-" in n for n in refused)
+    assert any("-map-" in n for n in refused)  # the charts' file may never be asked for (sent inline with the map)
     # a rerun for the same run sends its URL again: nothing is fetched, nothing redrawn
     fetched = len(refused)
     drawn_before = page.evaluate(f"() => {VIEW}.root.dataset.drawMs")
@@ -83,3 +83,69 @@ def test_a_new_run_whose_file_is_gone_is_drawn_from_the_inline_data(page, app_ur
     np.testing.assert_array_equal(np.array(paths[4]).reshape(-1, 2), expected[4])
     assert any("-map-" in n for n in refused)
     assert page.evaluate(f"() => !document.querySelector('.ov-error') && {VIEW}.root.dataset.askedInline === {VIEW}.dataId")
+
+
+
+def hold_one_refuse_other(page, held_kind: str) -> list:
+    """Hold every request for a `held_kind` file unanswered and refuse the other kind's (404)."""
+    held = []
+
+    def answer(route):
+        name = route.request.url.rsplit("/", 1)[1]
+        if held_kind in name:
+            return held.append(route)
+        if any(kind in name for kind in MISSING):
+            return route.fulfill(status=404, body="gone")
+        return route.continue_()
+
+    page.route("**/app/static/data/*.json", answer)
+    return held
+
+
+def release_one_notch(page) -> None:
+    """Adam's lr slider one notch down (0.05 -> 0.04) from the keyboard: a new run."""
+    slider = panel(page, "5. Adam").locator('input[type="range"][aria-label="lr"]')
+    slider.focus()
+    page.keyboard.press("ArrowLeft")
+
+
+def test_charts_sent_inline_while_their_file_is_still_on_its_way_are_drawn(page, app_url):
+    """The map's file is refused at once and the charts' is held unanswered: the map's "missing"
+    makes the next run send both inline, and the charts draw that data then, without waiting for
+    their own fetch to fail (a rerun that sends the same inline data again does not redraw them)."""
+    open_app(page, app_url)
+    held = hold_one_refuse_other(page, "-figures-")
+    before = page.evaluate("() => document.querySelector('.fg-row').dataset.ready")
+    release_one_notch(page)
+    rows = wait_until(lambda: page.evaluate("() => { const r = document.querySelector('.fg-row');"
+                                            " return r && r.dataset.ready ? {...r.dataset} : null; }"),
+                      lambda r: r["ready"] != before, "the new run's charts drawn while their file was held")
+    assert held and rows["drawnFrom"] == "inline" and rows["ready"] == rows["id"]
+    assert len(charts(page)) == 3
+    for route in held:  # the file's answer comes late: nothing more is asked for, nothing shown wrong
+        route.fulfill(status=404, body="gone")
+    wait_idle(page)
+    after = page.evaluate("() => ({...document.querySelector('.fg-row').dataset})")
+    assert after.get("error") is None and after.get("askedInline") is None and after["ready"] == rows["id"]
+
+
+def test_a_map_sent_inline_while_its_file_is_still_on_its_way_is_drawn(page, app_url):
+    """The same with the roles swapped, after a slider's release (a new session's first view shows
+    the charts only once its map is drawn): the charts' "missing" brings the new run's map inline
+    too, and the map draws it while its own file is held."""
+    open_app(page, app_url)
+    held = hold_one_refuse_other(page, "-map-")
+    first = page.evaluate(f"() => {VIEW}.dataId")
+    release_one_notch(page)
+    wait_until(lambda: page.evaluate(f"() => {VIEW}.root.dataset.ready"), lambda d: d != first,
+               "the new run drawn while its file was held")
+    paths = drawn_paths(page)
+    expected = engine_paths([*DEFAULT_OPTIMIZERS[:4], get_optimizer("adam", lr=0.04)])
+    np.testing.assert_array_equal(np.array(paths[4]).reshape(-1, 2), expected[4])
+    assert held
+    for route in held:
+        route.fulfill(status=404, body="gone")
+    wait_idle(page)
+    state = page.evaluate(f"() => ({{asked: {VIEW}.root.dataset.askedInline || null, ready: {VIEW}.root.dataset.ready,"
+                          f" id: {VIEW}.dataId, shownError: !!document.querySelector('.ov-error')}})")
+    assert state == {"asked": None, "ready": state["id"], "id": state["id"], "shownError": False}
