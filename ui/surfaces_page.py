@@ -35,7 +35,7 @@ from plots import (
 from plots.typed import typed_arrays
 from surfaces import SURFACES, get_surface
 from surfaces.expression import GRAMMAR
-from ui import first_view, map_component, state, sweeps_section, theory_panel, widgets
+from ui import first_view, map_component, state, story, sweeps_section, theory_panel, widgets
 from ui.charts import plotly_chart, smoothing_span
 from ui.compute import compute, derived, page_claim
 from ui.export import (
@@ -644,7 +644,7 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
     header(config, view_toggle=in_browser)
     if preset and config == PRESETS[preset].config:
         with st.container(key="story"):
-            st.info("**{}** — {}".format(*preset_text(preset)), icon=":material/school:")
+            story.show(*preset_text(preset), folded=state.presenting(), more=t("surfaces.story_more"))
     elif preset:  # the story's claims are about the preset's own run, not this one
         with st.container(key="story"):
             left, right = st.columns([5, 1], vertical_alignment="center")

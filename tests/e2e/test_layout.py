@@ -326,3 +326,41 @@ def test_presentation_mode_is_one_click_and_in_the_link(window):
     page.get_by_test_id("stMain").locator(".st-key-present_toggle").get_by_text("Presentation").click()
     wait_until(lambda: page.evaluate("location.search"), lambda url: "present=1" not in url, "present=1 gone from the link")
     wait_until(lambda: page.evaluate(GEOMETRY)["sidebarCollapsed"], lambda c: c == "false", "the sidebar open again")
+
+
+STORY = """() => {
+  const d = document.querySelector('.st-key-story details.ov-story');
+  if (!d) return null;
+  const body = d.querySelector('p');
+  return {open: d.open, summary: d.querySelector('summary').innerText, body: body.textContent,
+          bodyShown: body.checkVisibility()};
+}"""
+
+
+def test_a_presentations_story_shows_its_first_sentence_and_opens_in_one_click(window):
+    """In presentation mode a preset's story is its title and first sentence, so that the map gets
+    the window's height; one click on it shows the rest (the map refits, still on screen), a second
+    folds it again."""
+    page = window("1920x1080", "rosenbrock+present", shot="story-folded")
+    whole = " ".join(PRESETS["rosenbrock"].story.split())
+    folded = page.evaluate(STORY)
+    assert folded is not None and not folded["open"] and not folded["bodyShown"], folded
+    title, _, first = folded["summary"].partition(" — ")
+    first, more, _ = first.partition("Read on")
+    assert title == PRESETS["rosenbrock"].title and more and first.endswith(".") and whole.startswith(first)
+    assert " ".join(f"{first} {folded['body']}".split()) == whole  # nothing lost
+    geo = page.evaluate(GEOMETRY)
+    assert geo["map"]["plot"]["h"] >= 600, geo["map"]["plot"]  # a whole story kept it near 530 px
+    height = page.evaluate(f"() => {VIEW}.root.dataset.mapHeight")
+
+    page.locator(".st-key-story summary").click()
+    wait_until(lambda: page.evaluate(f"() => {VIEW}.root.dataset.mapHeight"), lambda h: h != height, "the map refitted")
+    wait_fitted(page)
+    opened = page.evaluate(STORY)
+    assert opened["open"] and opened["bodyShown"]
+    geo = page.evaluate(GEOMETRY)
+    inside(geo["map"]["plot"], geo["viewport"], "the map's plot area under the whole story")
+    inside(geo["map"]["axes"], geo["viewport"], "the map's axes under the whole story")
+
+    page.locator(".st-key-story summary").click()
+    wait_until(lambda: page.evaluate(f"() => {VIEW}.root.dataset.mapHeight"), lambda h: h == height, "the map back at its height")
