@@ -36,7 +36,7 @@ from tests.test_app import drawn_views
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 MNIST_PAGE = str(ROOT / "ui" / "mnist_page.py")
-TIMEOUT = 60
+TIMEOUT = 180  # s: a guard against a hung run, not a speed check (the capped links took >60 s on a loaded CI machine)
 PARAM_BOUND, LOSS_BOUND = 1e6, 1e12  # run(): beyond these a trajectory counts as diverged
 
 HOSTILE_NUMBERS = [math.nan, math.inf, -math.inf, 1e308, -1e308, 1e-320, -0.0, 0.0, -1.0, 2**63, 1e6 + 1]
