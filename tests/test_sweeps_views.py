@@ -118,6 +118,12 @@ def test_lr_sweep_matches_the_engine_and_a_click_loads_the_lr():
     sgd, adam = config(at).optimizers
     assert sgd == SGD and adam == get_optimizer("adam", lr=float(lrs[9]))
     assert any("Loaded" in s.value for s in at.success)
+    # a rerun that changes nothing (a component's trigger) keeps the note; a change of the setup drops it
+    at.run()
+    assert any("Loaded" in s.value for s in ok(at).success)
+    at.session_state["steps"] = 90
+    at.run()
+    assert not any("Loaded" in s.value for s in ok(at).success) and config(at).steps == 90
 
 
 def test_two_parameter_sweep_on_the_quadratic_draws_the_edge_and_a_click_loads_the_cell():

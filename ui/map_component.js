@@ -397,7 +397,7 @@ class FitLayout {
     this.width = 0;
     const soon = () => { clearTimeout(this.timer); this.timer = setTimeout(() => this.fit(), 60); };
     window.addEventListener("resize", soon);
-    document.addEventListener("toggle", soon, true);  // a folded story above opened or closed (ui/story.py)
+    document.addEventListener("toggle", (e) => { if (e.target.classList.contains("ov-story")) soon(); }, true);  // a folded story above opened or closed (ui/story.py)
     new ResizeObserver(() => {  // width only: the fit itself changes the heights
       const width = view.root.clientWidth;
       if (Math.abs(width - this.width) > 1) { this.width = width; soon(); }

@@ -107,6 +107,20 @@ def apply_clicks() -> None:
                 apply(point)
 
 
+def current_note(config: state.RunConfig) -> tuple[str, str] | None:
+    """(kind, text) of the last click's note while the setup is the one it made: a rerun that
+    changes nothing (a component's trigger) keeps it; the next change of the setup drops it."""
+    note = ss.get("sweeps.note")
+    if not note:
+        return None
+    if len(note) == 2:  # set by a click's callback: this run's setup is the one it made
+        ss["sweeps.note"] = note = (*note, config)
+    elif note[2] != config:
+        ss.pop("sweeps.note")
+        return None
+    return note[0], note[1]
+
+
 # --- the section ------------------------------------------------------------------------------------------
 
 
@@ -118,7 +132,7 @@ def show(res, config: state.RunConfig) -> None:
         st.caption(t("sweeps.caption")
                    + (t("sweeps.no_noise") if config.noise or config.clip_norm
                       or config.clip_value else ""))
-        note = ss.pop("sweeps.note", None)
+        note = current_note(config)
         if note:
             getattr(st, note[0])(note[1])
         surface = config.get_surface()
