@@ -58,7 +58,14 @@ class LiveSlider {
     this.input.addEventListener("change", () => { this.held = false; this.moved(true); });
   }
 
+  sameGrid(data) {
+    const old = this.data;
+    return !!old && old.count === data.count && JSON.stringify([old.log, old.linear, old.grid]) === JSON.stringify([data.log, data.linear, data.grid]);
+  }
+
   update(data, trigger) {
+    const keep = this.data && this.sameGrid(data);
+    if (!keep) this.seq = 0;  // another grid (another slider in this place): its own picks
     this.data = data;
     this.trigger = trigger;
     const id = "ls-" + data.id.replace(/[^A-Za-z0-9_-]/g, "_");
@@ -68,7 +75,10 @@ class LiveSlider {
     this.root.title = data.help || "";
     this.input.max = String(data.count - 1);
     this.input.setAttribute("aria-label", data.label);
-    if (!this.held && Number(this.input.value) !== data.index) this.input.value = String(data.index);
+    // a run that has not seen this slider's last pick yet (a burst of presses outruns the reruns)
+    // must not move the thumb back under the user's keys; the run that has seen it sets it
+    const unseen = (data.seq || 0) < (this.seq || 0) && this.sameGrid(data);
+    if (!this.held && !unseen && Number(this.input.value) !== data.index) this.input.value = String(data.index);
     this.show(Number(this.input.value));
   }
 
@@ -84,7 +94,10 @@ class LiveSlider {
     const i = Number(this.input.value), v = value(this.data, i);
     this.show(i);
     window.dispatchEvent(new CustomEvent(EVENT, { detail: { id: this.data.id, index: i, value: v, final } }));
-    if (final) this.trigger("pick", { value: v, index: i });
+    if (final) {
+      this.seq = Math.max(this.seq || 0, this.data.seq || 0) + 1;
+      this.trigger("pick", { value: v, index: i, seq: this.seq });
+    }
   }
 }
 

@@ -42,10 +42,16 @@ def live_slider(label: str, grid: tuple[float, ...], value: float, *, key: str, 
 
     def picked() -> None:
         pick = (st.session_state.get(key) or {}).get("pick")
-        if pick and 0 <= int(pick.get("index", -1)) < len(grid):
-            on_pick(grid[int(pick["index"])])
+        if not isinstance(pick, dict):
+            return
+        i, seq = _count(pick.get("index"), len(grid)), _count(pick.get("seq"), 2**31)
+        if i is not None:
+            st.session_state[f"{key}.seq"] = seq or 0
+            on_pick(grid[i])
 
-    data = {"id": slider_id, "label": label, "index": index, "count": len(grid), "help": help or ""}
+    # seq: the last pick this run has seen (the browser keeps its thumb until a run has seen its own)
+    data = {"id": slider_id, "label": label, "index": index, "count": len(grid), "help": help or "",
+            "seq": int(st.session_state.get(f"{key}.seq", 0))}
     labels = labels or [f"{v:g}" for v in grid]
     if linear is not None:
         data.update(linear=list(linear[:2]), fmt=fmt)
@@ -54,6 +60,11 @@ def live_slider(label: str, grid: tuple[float, ...], value: float, *, key: str, 
     else:
         data.update(grid=list(grid), labels=labels)
     _COMPONENT(key=key, data=data, on_pick_change=picked)
+
+
+def _count(value, end: int) -> int | None:
+    """`value` when it is an int in [0, end) (a browser's message: anything else is ignored), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < end else None
 
 
 def log_form(grid: tuple[float, ...], labels: list[str]) -> dict | None:
