@@ -68,8 +68,16 @@ def open_view(page, title: str, role: str) -> list[dict]:
     section = page.get_by_test_id("stExpander").filter(has_text="Which settings work").first
     if section.locator("details").get_attribute("open") is None:
         section.locator("summary").click()
-    section.get_by_text(title, exact=True).click()
-    traces = wait_until(lambda: read(page, role), bool, f"the {title} figure")
+    switch = section.get_by_text(title, exact=True)
+    switch.click()
+    try:
+        traces = wait_until(lambda: read(page, role), bool, f"the {title} figure")
+    except AssertionError as exc:  # say what the section showed instead
+        shown = section.inner_text()[:1500]
+        checked = page.evaluate("""(title) => { const l = [...document.querySelectorAll('label')]
+            .find(l => l.innerText.trim() === title); const i = l && l.querySelector('input');
+            return i ? i.checked : null; }""", title)
+        raise AssertionError(f"{exc}; the toggle's input checked: {checked}; the section shows: {shown}") from None
     wait_idle(page)
     return read(page, role) or traces
 
