@@ -182,7 +182,7 @@ def playback_figures(page, seconds: float = 3.0) -> dict[str, float]:
         }}
         out.sort((a, b) => a - b); return out[Math.floor(out.length / 2)]; }}""")
     preview = drag_preview_ms(page, "adam_lr")
-    frame_ms = float(page.evaluate(f"() => Number({VIEW_JS}.root.dataset.frameMs)"))
+    frame_ms = float(page.evaluate(f"() => {VIEW_JS}.frameMs"))
     return {"fps": fps, "scrub_ms": scrub, "preview_ms": preview, "frame_ms": frame_ms}
 
 

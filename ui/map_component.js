@@ -82,6 +82,12 @@ function setText(el, text) {
   }
 }
 
+function setShown(root, shown) {
+  // root's data-shown, written only when it changes: every write of an attribute of the root, even
+  // of the same value, restyles the whole page (Streamlit's :has() rules), 12 ms of a playback frame
+  if (root.dataset.shown !== shown) root.dataset.shown = shown;
+}
+
 const scratch = document.createElement("template");
 
 function setHtml(el, html) {
@@ -770,11 +776,9 @@ class MapView {
     this.draw(f, step);
     this.effLine.at(step);
     this.lossLine.at(step);
-    this.root.dataset.frameMs = String(performance.now() - t0);
+    this.frameMs = performance.now() - t0;  // for bench/browser_latency.py
     this.table(f, step);
-    this.framesDrawn += 1;
-    this.root.dataset.step = String(step);
-    this.root.dataset.framesDrawn = String(this.framesDrawn);
+    this.framesDrawn += 1;  // a property, not an attribute: a change of the root's attributes restyles the whole page
   }
 
   redrawSoon() {
@@ -797,7 +801,7 @@ class MapView {
       this.drawSurfacePreview(ov);
       ov.end();
       setHtml(this.keyBox, "");
-      this.root.dataset.shown = this.surfacePreview.exact ? `surface:${this.surfacePreview.j}` : "";
+      setShown(this.root, this.surfacePreview.exact ? `surface:${this.surfacePreview.j}` : "");
       return;
     }
     const exact = this.exact;
@@ -807,7 +811,7 @@ class MapView {
       if (n) ov.square(exact.path[2 * n - 2], exact.path[2 * n - 1], this.color(exact.k), 5);
     }
     // what the map shows in place of its figure's paths, for tests and bench/browser_latency.py
-    this.root.dataset.shown = exact ? `${exact.k}:${exact.label}:${exact.path[exact.path.length - 2]},${exact.path[exact.path.length - 1]}` : "";
+    setShown(this.root, exact ? `${exact.k}:${exact.label}:${exact.path[exact.path.length - 2]},${exact.path[exact.path.length - 1]}` : "");
     if (this.previewPath) ov.polyline(this.previewPath, this.previewColor, 4);
     // drawn, in order, for tests: {what: "box" | "marker" | "arrow", config, kind, half}
     const drawn = [];

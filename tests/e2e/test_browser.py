@@ -196,9 +196,22 @@ COUNT_RUNS = """() => { if (!window.__runs) { window.__runs = 0;
     return window.__runs; }"""
 
 
+# Records, from now on, the attribute changes of the component's root and the nodes inserted
+# into it: either makes the browser restyle the whole page (Streamlit's :has() rules on .stApp).
+WATCH_RESTYLES = """() => {
+    window.__rootAttrs = []; window.__inserted = [];
+    const root = document.querySelector('.ov-root');
+    new MutationObserver(records => records.forEach(r => window.__rootAttrs.push(r.attributeName)))
+        .observe(root, {attributes: true});
+    new MutationObserver(records => records.forEach(r => r.addedNodes.forEach(n => window.__inserted.push((r.target.className || r.target.nodeName) + " > " + (n.className || n.nodeName)))))
+        .observe(root, {childList: true, subtree: true});
+}"""
+
+
 def test_play_pause_and_scrub_the_playback(page, app_url):
     """Playback runs in the browser: the markers move along the engine's paths, Pause stops them
-    at once, and neither playing nor scrubbing makes the server run the script again."""
+    at once, and neither playing nor scrubbing makes the server run the script again. A frame
+    changes no attribute of the component's root and inserts no node into it."""
     shown = open_app(page, app_url)
     paths = marks(shown, "path")
     last = playback_step(shown)
@@ -207,9 +220,11 @@ def test_play_pause_and_scrub_the_playback(page, app_url):
 
     page.locator(".ov-play").click()  # at the end: plays from the start
     shown = wait_until(lambda: read_map(page), lambda m: 0 < playback_step(m) < last, "the markers moving")
+    page.evaluate(WATCH_RESTYLES)
     first_seen = playback_step(shown)
-    shown = wait_until(lambda: read_map(page), lambda m: playback_step(m) > first_seen, "the markers moving on")
+    shown = wait_until(lambda: read_map(page), lambda m: playback_step(m) > first_seen + 10, "the markers moving on")
     assert marks(shown, "path") == paths  # playing never recomputes or redraws the paths
+    assert page.evaluate("() => [window.__rootAttrs, window.__inserted]") == [[], []]
     page.locator(".ov-play").click()  # pause
     paused = playback_step(read_map(page))
     assert 0 < paused < last
