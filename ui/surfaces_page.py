@@ -627,11 +627,13 @@ def main() -> None:
     try:
         main_area(config, preset, errors)
     finally:  # also after an error in the main area: the settings stay in reach
-        sidebar(shown)
+        if not first_view.deferred():  # a new session's map first, its controls with the rest
+            sidebar(shown)
         # The link last: the query-string update is one more message the browser handles
         # (a page-wide re-render, ~20 ms) before it reaches the map when sent first.
         state.write_url(config, preset)
-        map_component.show_preview()
+        if not first_view.deferred():
+            map_component.show_preview()
         map_component.end_run()
     st.html(NO_STALE_FADE)  # last: it takes no space, and nothing waits behind it
 
@@ -663,6 +665,7 @@ def main_area(config: state.RunConfig, preset: str | None, errors: list[str]) ->
         if in_browser:
             browser_view(res, config)
             if first_view.cut():  # a new session: the rest once the map is drawn (ui/first_view.py)
+                first_view.map_sent()
                 with st.container(key="rest_pending"):
                     st.caption(t("surfaces.rest_pending"))
                 return

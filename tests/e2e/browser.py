@@ -103,10 +103,13 @@ def wait_idle(page, timeout: float = TIMEOUT_S) -> None:
 
 def wait_whole(page, timeout: float = TIMEOUT_S) -> None:
     """The run is over and the page is whole: a new session's first view (the map, ui/first_view.py)
-    has been followed by the run that draws the rest."""
+    has been followed by the run that draws the rest, the sidebar's controls drawn."""
     wait_idle(page, timeout)
     page.wait_for_function("() => !document.querySelector('.st-key-rest_pending')", timeout=timeout * 1e3, polling=100)
     wait_idle(page, timeout)
+    # the sidebar's controls come with the rest; the browser may still be rendering them
+    page.wait_for_function("""() => !document.querySelector('.ov-root')
+        || document.querySelector('[data-testid="stSidebar"] [data-testid="stSelectbox"]')""", timeout=timeout * 1e3, polling=100)
 
 
 def open_app(page, url: str, timeout: float = TIMEOUT_S) -> list[dict]:

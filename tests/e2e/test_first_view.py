@@ -1,5 +1,5 @@
 """A new session's first view in Chromium (ui/first_view.py): the map is drawn by a run that
-leaves out the rest of the page and says so; the map then asks for the run that draws the rest.
+leaves out the rest of the page, the sidebar's controls included, and says so; the map then asks for the run that draws the rest.
 Plotly.js is fetched from the page's first element, not when the map's module first runs."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ WATCH = """(() => {
     if (window.__firstView.atMap === null && root && root.dataset.ready) {
       window.__firstView.atMap = {pending: document.querySelector('.st-key-rest_pending') !== null,
                                   results: document.body.innerText.includes('Update rules, as implemented'),
+                                  controls: !!document.querySelector('[data-testid="stSidebar"] [data-testid="stSelectbox"]'),
                                   text: (document.querySelector('.st-key-rest_pending') || {}).innerText || ''};
     }
     requestAnimationFrame(poll);
@@ -51,12 +52,14 @@ def test_a_new_session_draws_the_map_first_and_the_rest_after_it(page, app_url):
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
     open_app(page, app_url)
     seen = page.evaluate("() => window.__firstView")
-    assert seen["atMap"] == {"pending": True, "results": False,
-                             "text": "The theory panel, the sweeps, the results, the update rules and the code follow"
-                                     " as soon as the map is drawn…"}
+    assert seen["atMap"] == {"pending": True, "results": False, "controls": False,
+                             "text": "The controls, the theory panel, the sweeps, the results, the update rules and"
+                                     " the code follow as soon as the map is drawn…"}
     # the rest is there now, the note gone: two runs in all (the first view, then the whole page)
     body = page.inner_text("body")
     assert "Update rules, as implemented" in body and "Share and export" in body
+    side = page.get_by_test_id("stSidebar")
+    assert side.get_by_text("Teacher presets").first.is_visible() and side.get_by_label("lr (exact)").count() == 5
     assert page.locator(".st-key-rest_pending").count() == 0
     assert script_runs(frames) == 2, seen["states"]
     # Plotly.js was asked for before the map's component module ran
