@@ -179,6 +179,9 @@ def _diverged(s: int, value: float, k: int) -> dict:
             "meta": {"role": "diverged", "config": k}}
 
 
+EDGE_GAP = 4  # px between an off-scale value's note and the plot area's edge (the axis line)
+
+
 def _reached(s: int, value: float, axis_range: list[float], log: bool) -> dict:
     """The value a diverged run reached, written left of its x, or at the edge it leaves by when
     the axis range stops short of it (annotations outside the range are not drawn)."""
@@ -190,7 +193,7 @@ def _reached(s: int, value: float, axis_range: list[float], log: bool) -> dict:
         return {**note, "y": y, "yref": "y", "yanchor": "middle"}
     top = y > axis_range[1]
     return {**note, "text": ("↑ " if top else "↓ ") + note["text"], "y": 1 if top else 0, "yref": "y domain",
-            "yanchor": "top" if top else "bottom"}
+            "yanchor": "top" if top else "bottom", "yshift": -EDGE_GAP if top else EDGE_GAP}
 
 
 def value_text(value: float) -> str:

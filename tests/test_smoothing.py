@@ -164,6 +164,7 @@ def test_a_linear_axis_names_the_value_at_its_edge():
     assert low > last and low <= res.loss[0, 0].min()
     note = annotation(fig, "diverged")
     assert note["yref"] == "y domain" and note["y"] == 0 and note["text"] == "↓ −6.7×10<sup>11</sup>"
+    assert note["yanchor"] == "bottom" and note["yshift"] > 0  # inside the plot area, clear of the x-axis line
     assert note["x"] == s and not roles(fig, "raw")
 
 
