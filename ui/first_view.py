@@ -8,10 +8,11 @@ one-chart app. So a browser session's first run draws the header and the map, an
 follows; the map component, once it has drawn, asks for the next run (its "drawn" trigger),
 which draws the whole page. The sidebar's controls (two dozen slider components) and the drag
 preview wait for that run too (`deferred`): rendered in the map's frames they held its first
-draw back by 4 s on a loaded machine (bench/browser_latency.py's new session). Where the first
-run shows no map (an error, no optimizer), nothing would ask for the rest: that run draws it all. Only the first run of a session is cut, and only for a
-browser (its User-Agent): a client that runs no script (AppTest, the load tests' websocket
-sessions) would never ask for the rest, so it gets the whole page at once. Plotly.js starts
+draw back (bench/browser_latency.py's new session). Where the first run shows no map (an error,
+no optimizer), nothing would ask for the rest: that run draws it all. Only the first run of a
+session is cut, and only for a browser (its User-Agent): a client that runs no script (AppTest,
+the load tests' websocket sessions) would never ask for the rest, so it gets the whole page at
+once. Plotly.js starts
 loading with the page's first element (`plotly_early`), not when the map's module first runs.
 """
 
@@ -50,13 +51,13 @@ def cut() -> bool:
 def map_sent() -> None:
     """Call where a cut run has sent the map: the rest of the page, the sidebar's controls
     included, waits for the run the map asks for once drawn."""
-    ss["first_view.deferred"] = cut()
+    ss["first_view.deferred"] = True
 
 
 def deferred() -> bool:
     """Whether this run leaves the sidebar's controls and the drag preview to the next run: it is
     cut and has sent the map, which will ask for that run."""
-    return cut() and bool(ss.get("first_view.deferred"))
+    return bool(ss.get("first_view.deferred"))
 
 
 def plotly_early() -> str:

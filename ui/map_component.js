@@ -83,8 +83,8 @@ function setText(el, text) {
 }
 
 function setShown(root, shown) {
-  // root's data-shown, written only when it changes: every write of an attribute of the root, even
-  // of the same value, restyles the whole page (Streamlit's :has() rules), 12 ms of a playback frame
+  // root's data-shown, written only when it changes: a write of an attribute of the root restyles
+  // the whole page (Streamlit's :has() rules)
   if (root.dataset.shown !== shown) root.dataset.shown = shown;
 }
 
