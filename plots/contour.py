@@ -265,12 +265,26 @@ def _nth(styles: tuple, r: int):
     return styles[1 + (r - 1) % (len(styles) - 1)]
 
 
+def _style_ranks(hides: list[list[int]]) -> list[int]:
+    """Per configuration k, the r of its dash and symbols (_nth) if it hides others: k itself, so
+    that its style stays when another configuration's setting changes which paths are dashed,
+    moved on past the r of any earlier configuration that hides one of the same paths, or is one
+    of them, and would draw the same dash."""
+    period = len(SAME_DASHES) - 1
+    ranks = list(range(len(hides)))
+    for k, under in enumerate(hides):
+        near = {ranks[j] % period for j in range(k) if hides[j] and (j in under or set(hides[j]) & set(under))}
+        while under and ranks[k] % period in near and len(near) < period:
+            ranks[k] += 1
+    return ranks
+
+
 def mark_coinciding(res, data: list[dict]) -> list[dict]:
-    """The map's traces with paths that would hide others told apart. The r-th configuration
+    """The map's traces with paths that would hide others told apart. A configuration
     that hides or coincides with an earlier path (hiding, coinciding) draws its path dashed
-    (SAME_DASHES[r]: each its own dash, so the paths under it show through the gaps) and its end
-    marker another symbol (END_SYMBOLS[r]) where it would hide one of theirs; meta.hides lists the
-    ones it hides. One that coincides with an earlier one also draws other step-dot symbols and
+    (SAME_DASHES[r], r = k unless that dash is taken near it, _style_ranks: each its own dash, so
+    the paths under it show through the gaps) and its end marker another symbol (END_SYMBOLS[r])
+    where it would hide one of theirs; meta.hides lists the ones it hides. One that coincides with an earlier one also draws other step-dot symbols and
     adds 'same path as <the group's first label>' to its legend entry; meta.same_as names that
     one. A swarm's thin translucent paths keep their style."""
     k_count, n, _, _ = res.shape
@@ -279,7 +293,7 @@ def mark_coinciding(res, data: list[dict]) -> list[dict]:
     hides = _hides(small, COINCIDE_PX, HIDDEN_SHARE) if small else [[] for _ in range(k_count)]
     hides = [sorted({*under, same[k]} - {None}) for k, under in enumerate(hides)]
     dashed = [bool(under) for under in hides]
-    order = np.cumsum(dashed)  # r of each dashed one
+    order = _style_ranks(hides)
     covers_end = [bool(small) and any(_ends_meet(small[j], small[k]) for j in hides[k]) for k in range(k_count)]
     out = []
     for trace in data:

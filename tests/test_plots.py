@@ -644,3 +644,24 @@ def test_a_path_hides_one_it_covers_for_nine_tenths_of_its_length(share, hides):
     paths = drawn_paths(res, DRAWN_PX_MIN)
     assert hidden_share(paths[0], paths[1]) == pytest.approx(share, abs=0.02)  # the leaving segment starts close
     assert hiding(res) == [[], [0] if hides else []]
+
+
+def _path_dashes(second) -> list[str]:
+    """The map's path dash of each of three configurations on the Rosenbrock surface from
+    (-1.5, 2): Adam lr 0.05, `second`, Adam lr 0.05 again."""
+    adam = get_optimizer("adam", lr=0.05)
+    res = run(ROSENBROCK, [adam, second, adam], starts=[[-1.5, 2.0]], steps=100, compiled=False)
+    paths = {t["meta"]["config"]: t for t in plots.contour_figure(res)["data"]
+             if (t.get("meta") or {}).get("role") == "path"}
+    return [paths[k]["line"].get("dash", "solid") for k in range(3)]
+
+
+def test_a_paths_dash_stays_when_another_configurations_setting_changes():
+    """Configuration 2 runs configuration 0's setting, so it is drawn dashed along its path; making
+    configuration 1 SGD with momentum (no longer on that path, not dashed) leaves configuration 2's dash as it
+    was (it used to take the dash configuration 1 gave up), and no two dashed paths share one."""
+    together = _path_dashes(get_optimizer("adam", lr=0.05))
+    apart = _path_dashes(get_optimizer("sgd", lr=1e-3, momentum=0.9))
+    assert together[0] == apart[0] == apart[1] == "solid"
+    assert "solid" not in together[1:] and together[1] != together[2]
+    assert apart[2] == together[2]
