@@ -387,6 +387,7 @@ class StepLine {
 // the legend and the charts share the map's height. Refitted when the window or the column
 // width changes (the sidebar opening), never while a frame is drawn.
 const MAP_MIN = 420, EFF_MIN = 260, LOSS_MIN = 200, BOTTOM_GAP = 12;
+const LEGEND_BESIDE_MIN = 120;  // px: a swatch and about ten characters a line, longer labels wrapping
 
 function scrollingAncestor(el) {
   for (let p = el.parentElement; p; p = p.parentElement) {
@@ -415,7 +416,9 @@ class FitLayout {
   heights() { return this.sizes; }
 
   twoColumns() {
-    return getComputedStyle(this.view.root.querySelector(".ov-main")).gridTemplateColumns.split(" ").length > 1;
+    // the side column beside the map (wide windows), not the legend alone beside it (ov-legend-beside, fit)
+    const main = this.view.root.querySelector(".ov-main");
+    return !main.classList.contains("ov-legend-beside") && getComputedStyle(main).gridTemplateColumns.split(" ").length > 1;
   }
 
   target() {
@@ -451,8 +454,14 @@ class FitLayout {
     const v = this.view, want = this.target();
     if (!want || !v.Plotly) return;
     this.sizes = want;
-    const narrower = this.twoColumns() && want.mapWidth < want.column - 1;
-    v.root.querySelector(".ov-main").style.setProperty("--ov-map-col", narrower ? `${want.mapWidth}px` : "");
+    const two = this.twoColumns(), main = v.root.querySelector(".ov-main");
+    const narrower = two && want.mapWidth < want.column - 1;
+    // one column (a narrow window): the legend beside a map shorter than the column is wide, in the
+    // white its equal-scale frame leaves, rather than below the map and the arrow key, out of view
+    const beside = !two && want.column - want.mapWidth >= LEGEND_BESIDE_MIN;
+    main.classList.toggle("ov-legend-beside", beside);
+    main.style.setProperty("--ov-map-col", narrower || beside ? `${want.mapWidth}px` : "");
+    v.legend.box.style.maxHeight = beside ? `${want.map}px` : "";
     const sizes = [[v.mapDiv, want.map, want.mapWidth], [v.effDiv, want.eff], [v.lossDiv, want.loss]];
     for (const [div, height, wanted] of sizes) {
       // the width too: Plotly follows the window's width, not its column's (the sidebar closing)

@@ -2,12 +2,13 @@
 
 At 1400x1000 and 1920x1080 the story, the play control, the whole map with its axes and the
 effective-lr chart are inside the window without scrolling; at 1024x768 the map keeps a usable
-size. At every size: the legend lies beside the map, never over its plot area, and is no taller
-than it; no text is cut (an element's text running past a box that hides its overflow, or an
-SVG label past its chart's edge), read from the DOM. Presentation mode (one click, present=1 in
-the link): the sidebar collapsed, every chart's text at least 16 px (read from the SVG text
-nodes), thicker lines. Each page is screenshotted at each size into tests/e2e/screenshots/
-(gitignored): the default page, every preset of ui/presets.py, and presentation mode.
+size, and with the sidebar closed its legend beside it, in view. At every size: the legend lies
+beside the map (or below it), never over its plot area, and is no taller than it; no text is cut
+(an element's text running past a box that hides its overflow, or an SVG label past its chart's
+edge), read from the DOM. Presentation mode (one click, present=1 in the link): the sidebar
+collapsed, every chart's text at least 16 px (read from the SVG text nodes), thicker lines. Each
+page is screenshotted at each size into tests/e2e/screenshots/ (gitignored): the default page,
+every preset of ui/presets.py, and presentation mode.
 
 The default page and presentation mode are opened afresh at every size (the map's first fit to
 the window); each preset, and a preset in presentation mode, is opened once, at its first size,
@@ -287,11 +288,16 @@ def test_page_layout(window, size, name):
         inside(geo["scrub"], view, "the scrubber")
         if name not in ("default", "present"):
             inside(geo["story"], view, "the story")
-        # a map shorter than its column is wide gives the side column the rest: no white gap between
-        right = max(plot["r"], (geo["map"]["colorbar"] or plot)["r"])
+    # a map shorter than its column is wide gives the side column the rest: no white gap between
+    right = max(plot["r"], (geo["map"]["colorbar"] or plot)["r"])
+    if size in ONE_SCREEN:
         assert geo["legend"]["x"] - right <= MAX_SIDE_GAP, (right, geo["legend"])
     else:
         assert plot["w"] >= MIN_MAP_PLOT and plot["h"] >= MIN_MAP_PLOT, plot
+        if geo["sidebarCollapsed"] == "true":
+            # one column, the sidebar closed: the legend in the white beside the map, in view
+            inside(geo["legend"], view, "the legend")
+            assert 0 <= geo["legend"]["x"] - right <= MAX_SIDE_GAP and geo["legend"]["y"] < plot["b"], (right, geo["legend"])
     assert page.evaluate(CLIPPED) == []
     if name.endswith("present"):
         assert geo["sidebarCollapsed"] == "true"
